@@ -1,0 +1,538 @@
+"""Stream layers once and merge them into one `Tree`, writing nothing to disk.
+
+Two steps, so that layers can be read in any order (a `docker save` stream puts
+the manifest last) and analysed independently (the per-layer cache keys on the
+layer digest):
+
+1. `read_layer` reads one blob as a stream: it checks the sha256 against the
+   descriptor while reading, decompresses (gzip, zstd or plain tar, told apart by
+   magic bytes), walks the tar entries and returns a `LayerResult`. Each regular
+   file's first bytes go to the `KeepPolicy` (keep the bytes for later stages?) and
+   to the analysers (compute facts now, from the bytes, while they stream by).
+2. `merge_layers` applies the results in order: whiteouts (`.wh.NAME`) and opaque
+   directories (`.wh..wh..opq`) remove what lower layers wrote; every other entry
+   replaces what was at its path. Paths are resolved inside the tree only: `..` that
+   would climb above `/` is refused, absolute names are rooted at `/`, and a parent
+   that is a symlink is followed within the tree (as runtimes do with securejoin),
+   so no entry can name anything outside the image.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import posixpath
+import tarfile
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Protocol
+
+from portscan.errors import CorruptImageError
+from portscan.model import FileEntry, FileKind, LayerDescriptor
+
+HEAD_BYTES = 64  # what keep policies and analysers see before deciding
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+_CHUNK = 1 << 20
+
+ProgressFn = Callable[[int], None]  # called with the number of blob bytes just read
+
+
+class Analyser(Protocol):
+    """Computes facts from one file's bytes while its layer streams by (trivy-style).
+
+    `version` goes into the per-layer cache key: bump it when the output changes.
+    """
+
+    name: str
+    version: int
+
+    def wants(self, path: str, head: bytes) -> bool: ...
+
+    def analyse(self, path: str, data: bytes) -> Any: ...
+
+
+KeepPolicy = Callable[[str, bytes], bool]
+
+ELF_MAGIC = b"\x7fELF"
+_PACKAGE_DB_PATHS = (
+    "/var/lib/dpkg/status",
+    "/lib/apk/db/installed",
+    "/var/lib/rpm/rpmdb.sqlite",
+    "/var/lib/rpm/Packages",
+    "/usr/lib/sysimage/rpm/rpmdb.sqlite",
+    "/usr/lib/sysimage/rpm/Packages",
+)
+_PACKAGE_DB_DIRS = ("/var/lib/dpkg/status.d/",)
+_PACKAGE_DB_SUFFIXES = (
+    ".list",  # /var/lib/dpkg/info/*.list
+    "/METADATA",  # *.dist-info/METADATA
+    "/RECORD",
+    "/PKG-INFO",  # *.egg-info/PKG-INFO
+    "/package.json",
+    ".jar",
+)
+
+
+def keep_for_inspection(path: str, head: bytes) -> bool:
+    """Default `KeepPolicy`: ELF files, scripts with a shebang, package databases."""
+    if head.startswith(ELF_MAGIC) or head.startswith(b"#!"):
+        return True
+    if path in _PACKAGE_DB_PATHS or path.startswith(_PACKAGE_DB_DIRS):
+        return True
+    if path.endswith(".list"):
+        return path.startswith("/var/lib/dpkg/info/")
+    return path.endswith(_PACKAGE_DB_SUFFIXES)
+
+
+@dataclass
+class LayerEntry:
+    """One tar entry of one layer, with its path already made safe."""
+
+    path: str
+    kind: FileKind
+    mode: int
+    size: int
+    link_target: str | None = None
+    uid: int = 0
+    gid: int = 0
+    data: bytes | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LayerResult:
+    """What one layer contributes, before merging."""
+
+    digest: str | None
+    entries: list[LayerEntry] = field(default_factory=list)
+    whiteouts: list[str] = field(default_factory=list)  # paths removed from lower layers
+    opaque_dirs: list[str] = field(default_factory=list)  # dirs whose lower content is hidden
+    skipped: list[str] = field(default_factory=list)  # unsafe or unsupported entries, explained
+    compressed_bytes: int = 0
+    uncompressed_bytes: int = 0
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class _VerifyingReader(io.RawIOBase):
+    """Reads a blob stream, hashing every byte; `finish()` checks digest and size."""
+
+    def __init__(self, raw: BinaryIO, digest: str | None, size: int, progress: ProgressFn | None):
+        self._raw = raw
+        self._expected = digest
+        self._size = size
+        self._progress = progress
+        algorithm = digest.split(":", 1)[0] if digest else "sha256"
+        if algorithm not in ("sha256", "sha512"):
+            raise CorruptImageError(f"unsupported digest algorithm in {digest}")
+        self._hash = hashlib.new(algorithm)
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._raw.read(n if n is not None and n >= 0 else _CHUNK)
+        if data:
+            self._hash.update(data)
+            self.count += len(data)
+            if self._progress:
+                self._progress(len(data))
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def finish(self) -> None:
+        """Drain what the tar walk left (padding, trailing blocks) and check the digest."""
+        while self.read(_CHUNK):
+            pass
+        if self._expected is None:
+            return
+        actual = f"{self._hash.name}:{self._hash.hexdigest()}"
+        if actual != self._expected:
+            raise CorruptImageError(
+                f"blob {self._expected} does not match its digest (read {actual})",
+                "the blob is corrupt or was tampered with; re-push or re-save the image",
+            )
+        if self._size >= 0 and self.count != self._size:
+            raise CorruptImageError(
+                f"blob {self._expected} is {self.count} bytes, the manifest says {self._size}"
+            )
+
+
+class _Decompressor(io.RawIOBase):
+    """A readable stream of the uncompressed tar, whatever the blob's compression."""
+
+    def __init__(self, source: _VerifyingReader):
+        self._source = source
+        first = source.read(_CHUNK)
+        self._pending = b""
+        self._pos = 0
+        self.count = 0
+        if first.startswith(b"\x1f\x8b"):
+            self._decompress = self._zlib_stream(first)
+        elif first.startswith(b"\x28\xb5\x2f\xfd"):
+            self._decompress = self._zstd_stream(first)
+        else:
+            self._decompress = self._plain_stream(first)
+
+    def readable(self) -> bool:
+        return True
+
+    def _plain_stream(self, first: bytes) -> Iterator[bytes]:
+        chunk = first
+        while chunk:
+            yield chunk
+            chunk = self._source.read(_CHUNK)
+
+    def _zlib_stream(self, first: bytes) -> Iterator[bytes]:
+        decoder = zlib.decompressobj(wbits=31)
+        chunk = first
+        try:
+            while chunk:
+                out = decoder.decompress(chunk)
+                # concatenated gzip members (pigz, some tools) start a new decoder
+                while decoder.eof and decoder.unused_data:
+                    rest = decoder.unused_data
+                    yield out
+                    decoder = zlib.decompressobj(wbits=31)
+                    out = decoder.decompress(rest)
+                yield out
+                chunk = self._source.read(_CHUNK)
+            yield decoder.flush()
+        except zlib.error as exc:
+            raise CorruptImageError(f"layer is not valid gzip: {exc}") from None
+
+    def _zstd_stream(self, first: bytes) -> Iterator[bytes]:
+        try:
+            import zstandard
+        except ImportError:  # pragma: no cover - zstandard is a dependency
+            raise CorruptImageError(
+                "zstd layer found but the zstandard module is missing"
+            ) from None
+        decoder = zstandard.ZstdDecompressor().decompressobj()
+        chunk = first
+        try:
+            while chunk:
+                yield decoder.decompress(chunk)
+                chunk = self._source.read(_CHUNK)
+        except zstandard.ZstdError as exc:
+            raise CorruptImageError(f"layer is not valid zstd: {exc}") from None
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            data = b"".join([self._pending[self._pos :], *self._decompress])
+            self._pending, self._pos = b"", 0
+        elif self._pos + n <= len(self._pending):
+            data = self._pending[self._pos : self._pos + n]
+            self._pos += n
+        else:
+            parts = [self._pending[self._pos :]]
+            have = len(parts[0])
+            while have < n:
+                chunk = next(self._decompress, None)
+                if chunk is None:
+                    break
+                parts.append(chunk)
+                have += len(chunk)
+            joined = b"".join(parts)
+            data, self._pending, self._pos = joined[:n], joined, n
+        self.count += len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+_KINDS = {
+    tarfile.REGTYPE: FileKind.FILE,
+    tarfile.AREGTYPE: FileKind.FILE,
+    tarfile.CONTTYPE: FileKind.FILE,
+    tarfile.DIRTYPE: FileKind.DIR,
+    tarfile.SYMTYPE: FileKind.SYMLINK,
+    tarfile.LNKTYPE: FileKind.HARDLINK,
+    tarfile.CHRTYPE: FileKind.CHAR,
+    tarfile.BLKTYPE: FileKind.BLOCK,
+    tarfile.FIFOTYPE: FileKind.FIFO,
+}
+
+
+def safe_path(name: str) -> str | None:
+    """Normalise a tar entry name to an absolute path inside the tree, or None if it
+    climbs above the root (`../etc/passwd`). Absolute names are rooted at `/`."""
+    stripped = name.lstrip("/")
+    if not stripped or stripped in (".", "./"):
+        return "/"
+    parts: list[str] = []
+    for part in stripped.split("/"):
+        if part in ("", "."):
+            continue
+        if part == "..":
+            if not parts:
+                return None
+            parts.pop()
+        else:
+            parts.append(part)
+    return "/" + "/".join(parts)
+
+
+def read_layer(
+    blob: BinaryIO,
+    descriptor: LayerDescriptor,
+    keep: KeepPolicy = keep_for_inspection,
+    analysers: Sequence[Analyser] = (),
+    progress: ProgressFn | None = None,
+) -> LayerResult:
+    """Read one layer blob once: verify, decompress, walk; see the module docstring.
+
+    The digest checked is the descriptor's `digest`; for `docker save` layers, which
+    are stored uncompressed, the source passes the diff_id there.
+    """
+    source = _VerifyingReader(blob, descriptor.digest, descriptor.size, progress)
+    stream = _Decompressor(source)
+    result = LayerResult(digest=descriptor.digest)
+    try:
+        with tarfile.open(fileobj=stream, mode="r|", errorlevel=1) as archive:
+            for member in archive:
+                _add_member(archive, member, result, keep, analysers)
+    except tarfile.TarError as exc:
+        raise CorruptImageError(
+            f"layer {descriptor.digest} is not a valid tar archive: {exc}",
+            "the blob is truncated or not a layer",
+        ) from None
+    except EOFError:
+        raise CorruptImageError(f"layer {descriptor.digest} ends in the middle of a file") from None
+    source.finish()
+    result.compressed_bytes = source.count
+    result.uncompressed_bytes = stream.count
+    return result
+
+
+def _add_member(
+    archive: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    result: LayerResult,
+    keep: KeepPolicy,
+    analysers: Sequence[Analyser],
+) -> None:
+    path = safe_path(member.name)
+    if path is None:
+        result.skipped.append(f"{member.name}: path climbs above the image root")
+        return
+    if path == "/":
+        return
+    parent, base = posixpath.split(path)
+    if base.startswith(WHITEOUT_PREFIX):
+        if base == OPAQUE_MARKER:
+            result.opaque_dirs.append(parent)
+        else:
+            result.whiteouts.append(posixpath.join(parent, base[len(WHITEOUT_PREFIX) :]))
+        return
+    kind = _KINDS.get(member.type)
+    if kind is None:
+        result.skipped.append(f"{member.name}: unsupported tar entry type {member.type!r}")
+        return
+    entry = LayerEntry(path, kind, member.mode, member.size, uid=member.uid, gid=member.gid)
+    if kind is FileKind.SYMLINK:
+        entry.link_target = member.linkname
+        entry.size = 0
+    elif kind is FileKind.HARDLINK:
+        target = safe_path(member.linkname)
+        if target is None:
+            result.skipped.append(f"{member.name}: hard link target climbs above the image root")
+            return
+        entry.link_target = target
+    elif kind is FileKind.FILE and member.size:
+        _read_contents(archive, member, entry, keep, analysers)
+    result.entries.append(entry)
+
+
+def _read_contents(
+    archive: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    entry: LayerEntry,
+    keep: KeepPolicy,
+    analysers: Sequence[Analyser],
+) -> None:
+    handle = archive.extractfile(member)
+    if handle is None:  # pragma: no cover - regular files always have a handle
+        return
+    head = handle.read(HEAD_BYTES)
+    wanted = [a for a in analysers if a.wants(entry.path, head)]
+    keep_bytes = keep(entry.path, head)
+    if not wanted and not keep_bytes:
+        return  # tarfile skips the rest of the member on the next header
+    data = head + handle.read()
+    for analyser in wanted:
+        entry.facts[analyser.name] = analyser.analyse(entry.path, data)
+    if keep_bytes:
+        entry.data = data
+
+
+# --------------------------------------------------------------------------- merging
+
+
+class Tree:
+    """The merged filesystem of an image: absolute path -> `FileEntry`."""
+
+    def __init__(self) -> None:
+        self._entries: dict[str, FileEntry] = {}
+        self._children: dict[str, set[str]] = {"/": set()}
+
+    # -- queries
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, path: object) -> bool:
+        return path in self._entries
+
+    def get(self, path: str) -> FileEntry | None:
+        return self._entries.get(path)
+
+    def entries(self) -> Iterable[FileEntry]:
+        """Every entry, sorted by path."""
+        return (self._entries[p] for p in sorted(self._entries))
+
+    def files(self) -> Iterator[FileEntry]:
+        """Regular files and hard links, sorted by path."""
+        return (e for e in self.entries() if e.is_regular)
+
+    def children(self, directory: str) -> list[str]:
+        return sorted(self._children.get(directory, ()))
+
+    def resolve(self, path: str, follow_last: bool = True) -> str | None:
+        """Resolve symlinks inside the tree (never above `/`); None for a dangling
+        link or a loop. Relative link targets are taken from the link's directory."""
+        resolved = self._resolve(path, follow_last)
+        return resolved if resolved is not None and resolved in self._entries else None
+
+    def read(self, path: str) -> bytes | None:
+        """The kept bytes of `path` after following symlinks and hard links."""
+        target = self.resolve(path)
+        entry = self._entries.get(target) if target else None
+        return entry.data if entry else None
+
+    # -- building
+    def _resolve(self, path: str, follow_last: bool, budget: int = 40) -> str | None:
+        parts = [p for p in path.split("/") if p and p != "."]
+        current = "/"
+        while parts:
+            part = parts.pop(0)
+            if part == "..":
+                current = posixpath.dirname(current)
+                continue
+            candidate = posixpath.join(current, part)
+            entry = self._entries.get(candidate)
+            is_last = not parts
+            if (
+                entry is not None
+                and entry.kind is FileKind.SYMLINK
+                and (follow_last or not is_last)
+            ):
+                budget -= 1
+                if budget < 0:
+                    return None
+                target = entry.link_target or ""
+                base = "/" if target.startswith("/") else current
+                parts = [p for p in target.split("/") if p and p != "."] + parts
+                current = base
+                continue
+            current = candidate
+        return current
+
+    def _place(self, entry: FileEntry) -> None:
+        parent = posixpath.dirname(entry.path)
+        self._ensure_dir(parent, entry.layer)
+        self._children.setdefault(parent, set()).add(posixpath.basename(entry.path))
+        old = self._entries.get(entry.path)
+        if old is not None and old.kind is FileKind.DIR and entry.kind is not FileKind.DIR:
+            self._remove_children(entry.path)
+        self._entries[entry.path] = entry
+        if entry.kind is FileKind.DIR:
+            self._children.setdefault(entry.path, set())
+
+    def _ensure_dir(self, path: str, layer: int) -> None:
+        if path == "/" or path in self._entries:
+            return
+        self._place(FileEntry(path, FileKind.DIR, 0o755, 0, layer))
+
+    def _remove(self, path: str) -> None:
+        if path not in self._entries:
+            return
+        self._remove_children(path)
+        del self._entries[path]
+        self._children.get(posixpath.dirname(path), set()).discard(posixpath.basename(path))
+
+    def _remove_children(self, directory: str) -> None:
+        for name in list(self._children.pop(directory, ())):
+            self._remove(posixpath.join(directory, name))
+        if directory in self._entries and self._entries[directory].kind is FileKind.DIR:
+            self._children[directory] = set()
+
+    def _canonical(self, path: str) -> str | None:
+        """`path` with its parent directories resolved through symlinks in the tree."""
+        parent, base = posixpath.split(path)
+        if parent == "/":
+            return path
+        real_parent = self._resolve(parent, follow_last=True)
+        return None if real_parent is None else posixpath.join(real_parent, base)
+
+    def apply(self, index: int, layer: LayerResult) -> tuple[int, list[str]]:
+        """Apply one layer on top; returns (whiteouts applied, paths refused)."""
+        refused: list[str] = []
+        for directory in layer.opaque_dirs:
+            real = self._canonical(directory)
+            if real is not None and real in self._entries:
+                self._remove_children(real)
+        for path in layer.whiteouts:
+            real = self._canonical(path)
+            if real is not None:
+                self._remove(real)
+        for raw in layer.entries:
+            path = self._canonical(raw.path)
+            if path is None:
+                refused.append(f"{raw.path}: parent symlink loops")
+                continue
+            entry = FileEntry(
+                path, raw.kind, raw.mode, raw.size, index, raw.link_target,
+                raw.uid, raw.gid, raw.data, raw.facts,
+            )  # fmt: skip
+            if raw.kind is FileKind.HARDLINK:
+                self._link_hard(entry, refused)
+                continue
+            old = self._entries.get(path)
+            if raw.kind is FileKind.DIR and old is not None and old.kind is FileKind.DIR:
+                old.mode, old.uid, old.gid, old.layer = raw.mode, raw.uid, raw.gid, index
+                continue
+            self._place(entry)
+        return len(layer.whiteouts) + len(layer.opaque_dirs), refused
+
+    def _link_hard(self, entry: FileEntry, refused: list[str]) -> None:
+        target_path = self._canonical(entry.link_target or "")
+        target = self._entries.get(target_path) if target_path else None
+        if target is None or not target.is_regular:
+            refused.append(f"{entry.path}: hard link to missing {entry.link_target}")
+            return
+        entry.link_target = target.path
+        entry.size = target.size
+        entry.mode = entry.mode or target.mode
+        entry.data = target.data
+        entry.facts = target.facts
+        self._place(entry)
+
+
+def merge_layers(layers: Sequence[LayerResult]) -> Tree:
+    """Apply layer results bottom-up into one `Tree`; refusals land in `skipped`."""
+    tree = Tree()
+    for index, layer in enumerate(layers):
+        _, refused = tree.apply(index, layer)
+        layer.skipped.extend(refused)
+    return tree

@@ -1,0 +1,49 @@
+"""The terminal summary: what a person reads after `portscan image REF`."""
+
+from __future__ import annotations
+
+from portscan.model import ScanResult
+from portscan.report.json import summary_counts
+
+
+def _size(nbytes: int) -> str:
+    value = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{nbytes} B"
+
+
+def render(result: ScanResult) -> str:
+    """Plain text, stable and greppable; colour belongs to the progress bars only."""
+    image = result.image
+    config = image.config
+    counts = summary_counts(result)
+    lines = [
+        f"image      {image.reference}",
+        f"digest     {image.digest or '-'}",
+        f"platform   {image.platform}",
+        f"size       {_size(image.size)} in {len(image.layers)} layers",
+        f"entrypoint {config.entrypoint or '-'}  cmd {config.cmd or '-'}",
+        f"user       {config.user or '(root)'}  workdir {config.working_dir or '/'}",
+        f"ports      {', '.join(config.exposed_ports) or '-'}"
+        f"  volumes {', '.join(config.volumes) or '-'}",
+        f"files      {counts['files']} files, {counts['directories']} dirs, "
+        f"{counts['symlinks']} symlinks (--format json lists them)",
+        "",
+        "LAYER  DIGEST        SIZE        ENTRIES  CREATED BY",
+    ]
+    for layer in image.layers:
+        digest = layer.digest.split(":")[-1][:12]
+        created = layer.created_by.replace("\n", " ")
+        created = created if len(created) <= 60 else created[:57] + "..."
+        lines.append(
+            f"{layer.index:<6} {digest:<13} {_size(layer.size):>10}  {layer.entries:>7}  {created}"
+        )
+    for warning in result.warnings:
+        lines.append(f"warning: {warning}")
+    lines.append(
+        f"\nscanned in {result.duration_seconds:.2f} s by portscan {result.portscan_version}"
+    )
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,112 @@
+"""The scan pipeline: reference -> source -> layers -> tree -> result.
+
+Each step is a plain call on plain data (DESIGN.md). The CLI calls `scan_image`;
+batch audits will call the same function.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from portscan import __version__
+from portscan.layers import (
+    Analyser,
+    KeepPolicy,
+    LayerResult,
+    ProgressFn,
+    Tree,
+    keep_for_inspection,
+    merge_layers,
+    read_layer,
+)
+from portscan.model import ImageInfo, LayerDescriptor, LayerInfo, ScanResult
+from portscan.refs import parse_reference
+from portscan.sources import SourceOptions, open_image
+from portscan.sources.base import ImageMeta, ScanProgress
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    """Everything a scan needs besides the reference."""
+
+    source: SourceOptions = field(default_factory=SourceOptions)
+    keep: KeepPolicy = keep_for_inspection
+    analysers: Sequence[Analyser] = ()
+
+
+@dataclass
+class ScannedImage:
+    """The raw outcome of reading an image: its metadata, per-layer results, merged tree."""
+
+    meta: ImageMeta
+    layers: list[LayerResult]
+    tree: Tree
+
+
+def read_image(
+    reference: str, options: ScanOptions, progress: ScanProgress | None = None
+) -> ScannedImage:
+    """Open `reference`, stream every layer once, and merge them."""
+    ref = parse_reference(reference)
+
+    def reader(blob: BinaryIO, descriptor: LayerDescriptor, advance: ProgressFn | None):
+        return read_layer(blob, descriptor, options.keep, options.analysers, advance)
+
+    with open_image(ref, options.source) as source:
+        meta, layer_results = source.read_layers(reader, progress)
+    return ScannedImage(meta, layer_results, merge_layers(layer_results))
+
+
+def layer_infos(meta: ImageMeta, layers: list[LayerResult]) -> list[LayerInfo]:
+    """Pair each layer with its history line (history entries marked empty_layer have
+    no layer) and what reading it found."""
+    created_by = [h.created_by for h in meta.config.history if not h.empty_layer]
+    infos = []
+    for index, (descriptor, result) in enumerate(zip(meta.layers, layers, strict=True)):
+        infos.append(
+            LayerInfo(
+                index=index,
+                digest=descriptor.digest,
+                size=descriptor.size,
+                media_type=descriptor.media_type,
+                diff_id=descriptor.diff_id,
+                created_by=created_by[index] if index < len(created_by) else "",
+                entries=len(result.entries),
+                whiteouts=len(result.whiteouts) + len(result.opaque_dirs),
+                skipped=list(result.skipped),
+            )
+        )
+    return infos
+
+
+def scan_image(
+    reference: str, options: ScanOptions | None = None, progress: ScanProgress | None = None
+) -> ScanResult:
+    """Scan one image end to end and return the result (nothing is printed)."""
+    options = options or ScanOptions()
+    started = time.monotonic()
+    scanned_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    scanned = read_image(reference, options, progress)
+    meta = scanned.meta
+    infos = layer_infos(meta, scanned.layers)
+    image = ImageInfo(
+        reference=meta.reference,
+        source=meta.source,
+        digest=meta.digest,
+        platform=meta.platform,
+        config=meta.config,
+        layers=infos,
+    )
+    warnings = [f"layer {info.index}: {reason}" for info in infos for reason in info.skipped]
+    return ScanResult(
+        image=image,
+        files=list(scanned.tree.entries()),
+        portscan_version=__version__,
+        scanned_at=scanned_at,
+        duration_seconds=round(time.monotonic() - started, 3),
+        warnings=warnings,
+    )

@@ -1,0 +1,87 @@
+"""What every image source returns: metadata plus a way to read its layers once."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import BinaryIO, Protocol
+
+from portscan.layers import LayerResult, ProgressFn
+from portscan.model import ImageConfig, LayerDescriptor, Platform, SourceKind
+
+LayerReader = Callable[[BinaryIO, LayerDescriptor, "ProgressFn | None"], LayerResult]
+
+
+class ScanProgress(Protocol):
+    """Receives progress events; the CLI draws bars from them, tests may record them."""
+
+    def layer_started(self, descriptor: LayerDescriptor) -> None: ...
+
+    def layer_advanced(self, descriptor: LayerDescriptor, nbytes: int) -> None: ...
+
+    def layer_finished(self, descriptor: LayerDescriptor) -> None: ...
+
+
+@dataclass
+class ImageMeta:
+    """An image as resolved by its source: everything but the layers' contents."""
+
+    reference: str
+    source: SourceKind
+    digest: str | None
+    platform: Platform
+    config: ImageConfig
+    layers: list[LayerDescriptor] = field(default_factory=list)
+
+
+class ImageSource(abc.ABC):
+    """One image, opened; `read_layers` streams each layer exactly once."""
+
+    @abc.abstractmethod
+    def read_layers(
+        self, reader: LayerReader, progress: ScanProgress | None = None
+    ) -> tuple[ImageMeta, list[LayerResult]]:
+        """Read every layer with `reader`; results are in manifest order (base first)."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections or file handles."""
+
+    def __enter__(self) -> ImageSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class BlobImageSource(ImageSource):
+    """A source whose metadata is known up front and whose blobs open by descriptor
+    (registry, OCI layout, docker-archive file)."""
+
+    meta: ImageMeta
+
+    @abc.abstractmethod
+    def open_blob(self, descriptor: LayerDescriptor) -> AbstractContextManager[BinaryIO]:
+        """A readable stream of the raw blob bytes, as stored."""
+
+    def layer_digest(self, descriptor: LayerDescriptor) -> LayerDescriptor:
+        """The descriptor whose digest `read_layer` should verify (overridable)."""
+        return descriptor
+
+    def read_layers(
+        self, reader: LayerReader, progress: ScanProgress | None = None
+    ) -> tuple[ImageMeta, list[LayerResult]]:
+        return self.meta, list(self._iter_layers(reader, progress))
+
+    def _iter_layers(
+        self, reader: LayerReader, progress: ScanProgress | None
+    ) -> Iterator[LayerResult]:
+        for descriptor in self.meta.layers:
+            if progress:
+                progress.layer_started(descriptor)
+            advance = (lambda n, d=descriptor: progress.layer_advanced(d, n)) if progress else None
+            with self.open_blob(descriptor) as blob:
+                yield reader(blob, self.layer_digest(descriptor), advance)
+            if progress:
+                progress.layer_finished(descriptor)
