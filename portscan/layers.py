@@ -23,10 +23,17 @@ import hashlib
 import io
 import posixpath
 import tarfile
+import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from queue import Full, Queue
 from typing import Any, BinaryIO, Protocol
+
+try:  # Intel ISA-L inflates gzip about 2.4x faster than zlib on the same data
+    from isal import isal_zlib as inflate
+except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
+    inflate = zlib  # type: ignore[misc]
 
 from portscan.errors import CorruptImageError
 from portscan.model import FileEntry, FileKind, LayerDescriptor
@@ -65,6 +72,7 @@ _PACKAGE_DB_PATHS = (
     "/usr/lib/sysimage/rpm/Packages",
 )
 _PACKAGE_DB_DIRS = ("/var/lib/dpkg/status.d/",)
+_LOADER_CONFIG = ("/etc/ld.so.conf", "/etc/ld-musl-")  # ld.so.conf, ld.so.conf.d/, musl path
 _PACKAGE_DB_SUFFIXES = (
     ".list",  # /var/lib/dpkg/info/*.list
     "/METADATA",  # *.dist-info/METADATA
@@ -80,6 +88,8 @@ def keep_for_inspection(path: str, head: bytes) -> bool:
     if head.startswith(ELF_MAGIC) or head.startswith(b"#!"):
         return True
     if path in _PACKAGE_DB_PATHS or path.startswith(_PACKAGE_DB_DIRS):
+        return True
+    if path.startswith(_LOADER_CONFIG):
         return True
     if path.endswith(".list"):
         return path.startswith("/var/lib/dpkg/info/")
@@ -176,11 +186,17 @@ class _Decompressor(io.RawIOBase):
         self._pos = 0
         self.count = 0
         if first.startswith(b"\x1f\x8b"):
-            self._decompress = self._zlib_stream(first)
+            chunks = self._zlib_stream(first)
         elif first.startswith(b"\x28\xb5\x2f\xfd"):
-            self._decompress = self._zstd_stream(first)
+            chunks = self._zstd_stream(first)
         else:
-            self._decompress = self._plain_stream(first)
+            chunks = self._plain_stream(first)
+        self._decompress = _prefetch(chunks)
+
+    def drain(self) -> None:
+        """Consume what the tar walk left, so the whole blob has been read and checked."""
+        for chunk in self._decompress:
+            self.count += len(chunk)
 
     def readable(self) -> bool:
         return True
@@ -192,7 +208,7 @@ class _Decompressor(io.RawIOBase):
             chunk = self._source.read(_CHUNK)
 
     def _zlib_stream(self, first: bytes) -> Iterator[bytes]:
-        decoder = zlib.decompressobj(wbits=31)
+        decoder = inflate.decompressobj(31)
         chunk = first
         try:
             while chunk:
@@ -201,12 +217,12 @@ class _Decompressor(io.RawIOBase):
                 while decoder.eof and decoder.unused_data:
                     rest = decoder.unused_data
                     yield out
-                    decoder = zlib.decompressobj(wbits=31)
+                    decoder = inflate.decompressobj(31)
                     out = decoder.decompress(rest)
                 yield out
                 chunk = self._source.read(_CHUNK)
             yield decoder.flush()
-        except zlib.error as exc:
+        except (zlib.error, inflate.error) as exc:
             raise CorruptImageError(f"layer is not valid gzip: {exc}") from None
 
     def _zstd_stream(self, first: bytes) -> Iterator[bytes]:
@@ -250,6 +266,43 @@ class _Decompressor(io.RawIOBase):
         data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
+
+
+_DONE = object()
+
+
+def _prefetch(chunks: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:
+    """Run `chunks` (read, hash, inflate) in a thread while the caller parses tar
+    headers: ISA-L, zlib and hashlib release the GIL, so the two overlap on two cores.
+    Errors raised in the thread are re-raised in the caller."""
+    queue: Queue[Any] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for chunk in chunks:
+                while not stop.is_set():
+                    try:
+                        queue.put(chunk, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if stop.is_set():
+                    return
+            queue.put(_DONE)
+        except BaseException as exc:  # handed to the consumer, not lost in the thread
+            queue.put(exc)
+
+    worker = threading.Thread(target=produce, name="portscan-inflate", daemon=True)
+    worker.start()
+    try:
+        while (item := queue.get()) is not _DONE:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 _KINDS = {
@@ -310,6 +363,7 @@ def read_layer(
         ) from None
     except EOFError:
         raise CorruptImageError(f"layer {descriptor.digest} ends in the middle of a file") from None
+    stream.drain()
     source.finish()
     result.compressed_bytes = source.count
     result.uncompressed_bytes = stream.count
