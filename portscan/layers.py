@@ -224,6 +224,8 @@ class _Decompressor(io.RawIOBase):
             yield decoder.flush()
         except (zlib.error, inflate.error) as exc:
             raise CorruptImageError(f"layer is not valid gzip: {exc}") from None
+        if not decoder.eof:
+            raise CorruptImageError("layer is truncated: its gzip stream ends early")
 
     def _zstd_stream(self, first: bytes) -> Iterator[bytes]:
         try:
@@ -236,10 +238,17 @@ class _Decompressor(io.RawIOBase):
         chunk = first
         try:
             while chunk:
-                yield decoder.decompress(chunk)
+                # several frames (zstd:chunked, skippable frames) start a new decoder
+                while chunk:
+                    if decoder.eof:
+                        decoder = zstandard.ZstdDecompressor().decompressobj()
+                    yield decoder.decompress(chunk)
+                    chunk = decoder.unused_data if decoder.eof else b""
                 chunk = self._source.read(_CHUNK)
         except zstandard.ZstdError as exc:
             raise CorruptImageError(f"layer is not valid zstd: {exc}") from None
+        if not decoder.eof:
+            raise CorruptImageError("layer is truncated: its zstd stream ends inside a frame")
 
     def read(self, n: int = -1) -> bytes:
         if n is None or n < 0:

@@ -231,3 +231,89 @@ def write_docker_archive(path: Path, image: Image, repo_tag: str = "fixture/app:
         manifest = [{"Config": config_name, "RepoTags": [repo_tag], "Layers": layer_paths}]
         add("manifest.json", json.dumps(manifest).encode())
     return path
+
+
+def write_docker_archive_images(path: Path, images: list[tuple[Image, str]]) -> Path:
+    """A classic `docker save` archive holding several images, in the order given."""
+    with tarfile.open(path, "w") as archive:
+        written: set[str] = set()
+
+        def add(name: str, data: bytes) -> None:
+            if name in written:
+                return
+            written.add(name)
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mtime = 1_700_000_000
+            archive.addfile(info, io.BytesIO(data))
+
+        manifest = []
+        for image, repo_tag in images:
+            layer_paths = []
+            for tar in image.layer_tars:
+                layer_path = f"{hashlib.sha256(tar).hexdigest()}/layer.tar"
+                add(layer_path, tar)
+                layer_paths.append(layer_path)
+            config_name = image.config_blob.digest.split(":", 1)[1] + ".json"
+            add(config_name, image.config_blob.data)
+            manifest.append({"Config": config_name, "RepoTags": [repo_tag], "Layers": layer_paths})
+        add("manifest.json", json.dumps(manifest).encode())
+    return path
+
+
+def write_docker25_archive(
+    path: Path, image: Image, repo_tag: str = "fixture/app:latest", compressed: bool = False
+) -> Path:
+    """Write a `docker save` archive as Docker 25+ does: an OCI layout inside the tar
+    (blobs/sha256/<hex>, index.json, oci-layout) plus the classic manifest.json, whose
+    Config and Layers name the blobs. Layers are the uncompressed tars (the classic
+    image store) or, with `compressed=True`, the image's compressed blobs (the
+    containerd image store)."""
+    layers = image.layer_blobs if compressed else [Blob(OCI_LAYER_TAR, t) for t in image.layer_tars]
+    manifest = Blob(
+        OCI_MANIFEST,
+        json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "config": image.config_blob.descriptor(),
+                "layers": [blob.descriptor() for blob in layers],
+            }
+        ).encode(),
+    )
+    name, _, tag = repo_tag.rpartition(":")
+    index = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [
+            manifest.descriptor(
+                annotations={
+                    "io.containerd.image.name": f"docker.io/{repo_tag}",
+                    "org.opencontainers.image.ref.name": tag,
+                }
+            )
+        ],
+    }
+    blob_name = "blobs/sha256/{}".format
+    with tarfile.open(path, "w") as archive:
+
+        def add(member: str, data: bytes) -> None:
+            info = tarfile.TarInfo(member)
+            info.size = len(data)
+            info.mtime = 1_700_000_000
+            archive.addfile(info, io.BytesIO(data))
+
+        for blob in [*layers, image.config_blob, manifest]:
+            add(blob_name(blob.digest.split(":", 1)[1]), blob.data)
+        add("index.json", json.dumps(index).encode())
+        docker_manifest = [
+            {
+                "Config": blob_name(image.config_blob.digest.split(":", 1)[1]),
+                "RepoTags": [repo_tag],
+                "Layers": [blob_name(blob.digest.split(":", 1)[1]) for blob in layers],
+            }
+        ]
+        add("manifest.json", json.dumps(docker_manifest).encode())
+        add("oci-layout", json.dumps({"imageLayoutVersion": "1.0.0"}).encode())
+        add("repositories", json.dumps({name: {tag: manifest.digest}}).encode())
+    return path

@@ -1,0 +1,152 @@
+"""Images in the local Docker Engine (or any engine serving its API, such as podman).
+
+The `docker` SDK's `from_env()` honours DOCKER_HOST, DOCKER_TLS_VERIFY and
+DOCKER_CERT_PATH. The image is exported with `image.save(named=True)` and read as
+the stream it is, once, by `archive.StreamingArchiveSource`: nothing is written to disk.
+
+The image digest is the repo digest (the registry manifest digest) when the engine
+knows one, else the image id.
+
+`try_open_daemon_image` serves bare names (`nginx`): it answers None, quickly and
+without raising, when no engine answers, the image is not local, or the local image is
+for another OS/architecture than the one asked for; the caller then asks the registry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from collections.abc import Iterator
+from typing import Any, BinaryIO
+
+import docker
+import docker.errors
+import requests
+
+from portscan.errors import DaemonError, ImageNotFoundError
+from portscan.model import ImageRef, Platform, SourceKind
+from portscan.refs import DOCKER_HUB
+from portscan.sources import SourceOptions
+from portscan.sources.archive import ChunkStream, StreamingArchiveSource
+from portscan.sources.base import ImageSource
+
+DEFAULT_SOCKET = "/var/run/docker.sock"
+PROBE_TIMEOUT = 2.0  # seconds a bare-name lookup waits for an engine that does not answer
+_CHUNK = 1 << 20
+_UNREACHABLE_HINT = "start Docker (or `podman system service`) or set DOCKER_HOST"
+_ClientError = (docker.errors.DockerException, requests.RequestException)
+
+
+def open_daemon_image(ref: ImageRef, options: SourceOptions) -> ImageSource:
+    """The image `ref` names in the local engine; `DaemonError` if no engine answers,
+    `ImageNotFoundError` if the engine does not hold it."""
+    client = _connect(options.timeout)
+    try:
+        image = _find_image(client, ref)
+        if image is None:
+            name = candidate_names(ref)[0]
+            raise ImageNotFoundError(
+                f"image {name} is not in the local Docker daemon",
+                f"pull it first (docker pull {name}) or scan registry:{name}",
+            )
+        return _source(client, image, ref, options)
+    except BaseException:
+        client.close()
+        raise
+
+
+def try_open_daemon_image(ref: ImageRef, options: SourceOptions) -> ImageSource | None:
+    """Like `open_daemon_image`, but None instead of any "not here" answer."""
+    if not os.environ.get("DOCKER_HOST") and not os.path.exists(DEFAULT_SOCKET):
+        return None
+    try:
+        client = _connect(PROBE_TIMEOUT)
+    except DaemonError:
+        return None
+    try:
+        image = _find_image(client, ref)
+        if image is None or not _platform_matches(image, options.platform):
+            client.close()
+            return None
+        client.api.timeout = options.timeout
+        return _source(client, image, ref, options)
+    except DaemonError:
+        client.close()
+        return None
+
+
+def candidate_names(ref: ImageRef) -> list[str]:
+    """How to ask the engine for `ref`: the familiar name first (`nginx:1.27`, which
+    podman also resolves for its `localhost/` images), then the fully qualified one."""
+    repository = ref.repository or ""
+    if ref.registry == DOCKER_HUB:
+        familiar = repository.removeprefix("library/")
+    else:
+        familiar = f"{ref.registry}/{repository}"
+    suffix = f"@{ref.digest}" if ref.digest else f":{ref.tag or 'latest'}"
+    names = [familiar + suffix, f"{ref.registry}/{repository}{suffix}"]
+    return list(dict.fromkeys(names))
+
+
+def _connect(timeout: float) -> docker.DockerClient:
+    """A client whose engine has answered (`from_env` asks its API version)."""
+    try:
+        return docker.from_env(timeout=timeout)
+    except _ClientError as exc:
+        host = os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
+        raise DaemonError(
+            f"cannot reach the Docker daemon at {host} ({exc})", _UNREACHABLE_HINT
+        ) from None
+
+
+def _find_image(client: docker.DockerClient, ref: ImageRef) -> Any | None:
+    for name in candidate_names(ref):
+        try:
+            return client.images.get(name)
+        except docker.errors.NotFound:
+            continue
+        except _ClientError as exc:
+            raise DaemonError(f"the Docker daemon failed to look up {name} ({exc})") from None
+    return None
+
+
+def _platform_matches(image: Any, wanted: Platform) -> bool:
+    """OS and architecture only: engines report variants unreliably."""
+    attrs = image.attrs
+    return (attrs.get("Os"), attrs.get("Architecture")) == (wanted.os, wanted.architecture)
+
+
+def _source(
+    client: docker.DockerClient, image: Any, ref: ImageRef, options: SourceOptions
+) -> StreamingArchiveSource:
+    def open_stream() -> contextlib.closing[BinaryIO]:
+        chunks = _save_chunks(image, ref.name)
+        return contextlib.closing(io.BufferedReader(ChunkStream(chunks), _CHUNK))
+
+    return StreamingArchiveSource(
+        open_stream,
+        ref.name,
+        SourceKind.DOCKER,
+        options.platform,
+        digest=_repo_digest(image, ref) or image.id,
+        on_close=client.close,
+    )
+
+
+def _save_chunks(image: Any, name: str) -> Iterator[bytes]:
+    try:
+        yield from image.save(chunk_size=_CHUNK, named=True)
+    except _ClientError as exc:
+        raise DaemonError(f"the Docker daemon failed to export {name} ({exc})") from None
+
+
+def _repo_digest(image: Any, ref: ImageRef) -> str | None:
+    """The digest part of the RepoDigest for `ref`'s repository, else of the first."""
+    repo_digests = [d for d in image.attrs.get("RepoDigests") or [] if "@" in d]
+    repository = ref.repository or ""
+    for entry in repo_digests:
+        name, _, digest = entry.partition("@")
+        if name.endswith("/" + repository) or repository in (name, f"library/{name}"):
+            return digest
+    return repo_digests[0].partition("@")[2] if repo_digests else None
