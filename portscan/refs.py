@@ -10,7 +10,9 @@
 Name normalisation follows Docker's reference grammar (distribution/reference):
 the first path component is a registry host when it contains "." or ":" or is
 "localhost"; otherwise the registry is docker.io and one-component names get
-the "library/" prefix.
+the "library/" prefix. A prefix followed by digits is not a prefix: `registry:5000/app`
+is the host `registry` on port 5000, and `registry:2` is the image `registry`, tag 2.
+Digests are sha256 or sha512 in lowercase hex, the algorithms registries accept.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from portscan.model import ImageRef, SourceKind
 DOCKER_HUB = "docker.io"
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
+_DIGEST = re.compile(r"^(?:sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")  # OCI image-spec
+_PORT_OR_TAG = re.compile(r"^[0-9]+(?:/|$)")
 _HOST = re.compile(r"^(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$")
 
 _PREFIXES = {
@@ -50,6 +53,8 @@ def parse_reference(text: str) -> ImageRef:
         raise UsageError("empty image reference", _SYNTAX_HINT)
     prefix, sep, rest = text.partition(":")
     kind = _PREFIXES.get(prefix) if sep else None
+    if kind in (SourceKind.REGISTRY, SourceKind.DOCKER) and _PORT_OR_TAG.match(rest):
+        kind = None  # "registry:5000/app" is a host with a port, "registry:2" a tag
     # "localhost:5000/app" has a colon but "localhost" is not a known prefix: a name.
     if kind is None:
         return _parse_name(text, SourceKind.REGISTRY, explicit=False, original=text)

@@ -76,7 +76,7 @@ class TokenIssuer:
 
         self._key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "portscan test token issuer")])
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         cert = (
             x509.CertificateBuilder()
             .subject_name(name)
@@ -190,7 +190,7 @@ class TokenServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
 
     def stop(self) -> None:
         if self._server is not None:
@@ -267,13 +267,7 @@ class Registry:
     def blob_path(self, digest: str) -> Path:
         """Where the filesystem driver keeps a blob's bytes."""
         hexdigest = digest.split(":", 1)[1]
-        return (
-            self.storage
-            / "docker/registry/v2/blobs/sha256"
-            / hexdigest[:2]
-            / hexdigest
-            / "data"
-        )
+        return self.storage / "docker/registry/v2/blobs/sha256" / hexdigest[:2] / hexdigest / "data"
 
 
 def index_blob(images: list[ib.Image], media_type: str = ib.OCI_INDEX) -> ib.Blob:
@@ -375,3 +369,147 @@ def start_registry(workdir: Path, auth: str = "none") -> Iterator[Registry]:
             process.wait()
         if token_server is not None:
             token_server.stop()
+
+
+# --------------------------------------------------------------------------- faults
+
+
+@dataclass
+class Fault:
+    """What the scripted server does instead of answering normally, once.
+
+    kind: `status` (answer `status` with `headers`), `drop` (send the headers and
+    `after` bytes of the body, then close), `stall` (sleep `seconds`, then answer)."""
+
+    kind: str
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    after: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class LoggedRequest:
+    path: str
+    range: str | None
+    at: float
+
+
+class ScriptedRegistry:
+    """A read-only distribution API server for one image, in a thread on loopback, that
+    misbehaves on cue: `faults[path_suffix]` is consumed one fault per request to a
+    path ending so. Every request is logged. With `honour_range=False` it ignores
+    `Range` and always sends whole blobs, as some servers do."""
+
+    def __init__(self, repository: str, tag: str, image: ib.Image) -> None:
+        self.repository = repository
+        self.tag = tag
+        self.image = image
+        self.faults: dict[str, list[Fault]] = {}
+        self.log: list[LoggedRequest] = []
+        self.honour_range = True
+        self._blobs = {blob.digest: blob for blob in image.blobs}
+        self._server: ThreadingHTTPServer | None = None
+        self.port = 0
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def requests_to(self, suffix: str) -> list[LoggedRequest]:
+        return [entry for entry in self.log if entry.path.endswith(suffix)]
+
+    def start(self) -> None:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                path = urlsplit(self.path).path
+                owner.log.append(LoggedRequest(path, self.headers.get("Range"), time.monotonic()))
+                fault = owner._next_fault(path)
+                if fault is not None and fault.kind == "stall":
+                    time.sleep(fault.seconds)
+                if fault is not None and fault.kind == "status":
+                    return self._send(fault.status, b"{}", {**fault.headers})
+                status, body, headers = owner._answer(path, self.headers.get("Range"))
+                if fault is not None and fault.kind == "drop":
+                    self.send_response(status)
+                    for key, value in {**headers, "Content-Length": str(len(body))}.items():
+                        self.send_header(key, value)
+                    self.end_headers()
+                    self.wfile.write(body[: fault.after])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self._send(status, body, headers)
+
+            def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for key, value in {**headers, "Content-Length": str(len(body))}.items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass  # a client that gave up on a stalled answer is expected
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    def _next_fault(self, path: str) -> Fault | None:
+        for suffix, queue in self.faults.items():
+            if path.endswith(suffix) and queue:
+                return queue.pop(0)
+        return None
+
+    def _answer(self, path: str, byte_range: str | None) -> tuple[int, bytes, dict[str, str]]:
+        prefix = f"/v2/{self.repository}/"
+        if path in ("/v2/", "/v2"):
+            return 200, b"{}", {"Content-Type": "application/json"}
+        if path.startswith(prefix + "manifests/"):
+            reference = path[len(prefix + "manifests/") :]
+            manifest = self.image.manifest_blob
+            if reference not in (self.tag, manifest.digest):
+                return 404, b'{"errors":[{"code":"MANIFEST_UNKNOWN"}]}', {}
+            digest = manifest.digest
+            return (
+                200,
+                manifest.data,
+                {"Content-Type": manifest.media_type, "Docker-Content-Digest": digest},
+            )
+        if path.startswith(prefix + "blobs/"):
+            blob = self._blobs.get(path[len(prefix + "blobs/") :])
+            if blob is None:
+                return 404, b'{"errors":[{"code":"BLOB_UNKNOWN"}]}', {}
+            headers = {"Content-Type": "application/octet-stream"}
+            if byte_range and self.honour_range and byte_range.startswith("bytes="):
+                start = int(byte_range[6:].split("-", 1)[0])
+                end = len(blob.data) - 1
+                headers["Content-Range"] = f"bytes {start}-{end}/{len(blob.data)}"
+                return 206, blob.data[start:], headers
+            return 200, blob.data, headers
+        return 404, b'{"errors":[{"code":"NAME_UNKNOWN"}]}', {}
+
+
+@contextmanager
+def scripted_registry(repository: str, tag: str, image: ib.Image) -> Iterator[ScriptedRegistry]:
+    server = ScriptedRegistry(repository, tag, image)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,299 @@
+"""Registry credentials and the authentication handshake.
+
+Credentials, first match wins:
+1. `SourceOptions.username` / `password`;
+2. the Docker CLI config (`SourceOptions.docker_config`, else `$DOCKER_CONFIG/config.json`,
+   else `~/.docker/config.json`): a `credHelpers` entry for the host, else `credsStore`,
+   each run as `docker-credential-NAME get` (server URL on stdin, JSON `{Username,
+   Secret}` on stdout, per docker/docker-credential-helpers), else an `auths` entry
+   (`auth` = base64 "user:password", or `username`/`password`, or `identitytoken`).
+   Keys are compared by host name, so `https://index.docker.io/v1/` is Docker Hub.
+3. none: anonymous.
+
+The handshake follows the distribution token spec (docs/spec/auth/token.md): a 401 with
+`WWW-Authenticate: Bearer realm=..,service=..,scope=..` sends us to the realm for a
+token (GET with basic credentials, or POST with `grant_type=refresh_token` when we hold
+an identity token); tokens are cached per scope until they expire. A `Basic` challenge
+is answered with the credentials themselves.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from portscan.errors import AuthError
+
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_SERVER = "https://index.docker.io/v1/"  # the key `docker login` writes for Hub
+_HUB_ALIASES = ("docker.io", "index.docker.io", "registry-1.docker.io")
+_TOKEN_MARGIN = 10.0  # seconds before expiry at which a cached token is renewed
+_DEFAULT_TOKEN_LIFETIME = 60  # the token spec's default for a missing expires_in
+_PARAM = re.compile(r'([A-Za-z_][\w-]*)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)')
+
+SendFn = Callable[[httpx.Request], httpx.Response]
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """A user name and password, or an OAuth2 refresh token from `docker login`."""
+
+    username: str = ""
+    password: str = ""
+    identity_token: str | None = None
+    origin: str = ""  # where they came from, for error messages
+
+    def basic_header(self) -> str:
+        raw = f"{self.username}:{self.password}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
+
+@dataclass(frozen=True)
+class Challenge:
+    scheme: str  # lower case: "bearer" or "basic"
+    params: dict[str, str]
+
+
+# --------------------------------------------------------------------------- credentials
+
+
+def docker_config_path(explicit: Path | None = None) -> Path:
+    """The Docker CLI config file to read (a directory means its config.json)."""
+    if explicit is not None:
+        explicit = Path(explicit)
+        return explicit / "config.json" if explicit.is_dir() else explicit
+    base = os.environ.get("DOCKER_CONFIG")
+    return Path(base) / "config.json" if base else Path.home() / ".docker" / "config.json"
+
+
+def _hostname(key: str) -> str:
+    """`https://index.docker.io/v1/` -> `index.docker.io`, as the Docker CLI compares."""
+    key = key.strip()
+    for scheme in ("http://", "https://"):
+        if key.startswith(scheme):
+            key = key[len(scheme) :]
+    return key.split("/", 1)[0]
+
+
+def _same_registry(key: str, registry: str) -> bool:
+    host = _hostname(key)
+    if registry == DOCKER_HUB:
+        return host in _HUB_ALIASES
+    return host == registry
+
+
+def server_url(registry: str) -> str:
+    """What a credential helper is asked about for `registry`."""
+    return DOCKER_HUB_SERVER if registry == DOCKER_HUB else registry
+
+
+def load_credentials(
+    registry: str,
+    username: str | None = None,
+    password: str | None = None,
+    docker_config: Path | None = None,
+) -> Credentials | None:
+    """Credentials for `registry` (a host, `docker.io` for Hub), or None for anonymous."""
+    if username:
+        return Credentials(username, password or "", origin="--username")
+    path = docker_config_path(docker_config)
+    config = _read_config(path)
+    helpers = config.get("credHelpers") or {}
+    helper = next((name for key, name in helpers.items() if _same_registry(key, registry)), None)
+    if helper:
+        return run_credential_helper(helper, registry)
+    store = config.get("credsStore")
+    if isinstance(store, str) and store:
+        found = run_credential_helper(store, registry)
+        if found is not None:
+            return found
+    for key, entry in (config.get("auths") or {}).items():
+        if _same_registry(key, registry) and isinstance(entry, dict):
+            found = _from_auths_entry(entry, f"{path} auths[{key!r}]")
+            if found is not None:
+                return found
+    return None
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise AuthError(f"cannot read {path}: {exc.strerror}", "fix its permissions") from None
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise AuthError(f"{path} is not valid JSON ({exc})", "fix or remove the file") from None
+    return config if isinstance(config, dict) else {}
+
+
+def _from_auths_entry(entry: dict[str, Any], origin: str) -> Credentials | None:
+    if entry.get("identitytoken"):
+        return Credentials(identity_token=str(entry["identitytoken"]), origin=origin)
+    if entry.get("auth"):
+        try:
+            decoded = base64.b64decode(str(entry["auth"]), validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            raise AuthError(
+                f"{origin}: `auth` is not base64 of user:password", "run docker login again"
+            ) from None
+        user, sep, secret = decoded.partition(":")
+        if not sep:
+            raise AuthError(f"{origin}: `auth` has no ':'", "run docker login again")
+        return Credentials(user, secret, origin=origin)
+    if entry.get("username"):
+        return Credentials(str(entry["username"]), str(entry.get("password") or ""), origin=origin)
+    return None
+
+
+def run_credential_helper(name: str, registry: str) -> Credentials | None:
+    """Ask `docker-credential-NAME get`; None when it has nothing for this registry."""
+    program = f"docker-credential-{name}"
+    try:
+        done = subprocess.run(
+            [program, "get"],
+            input=server_url(registry),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    except FileNotFoundError:
+        raise AuthError(
+            f"credential helper {program} is not installed",
+            "install it or remove it from your docker config.json",
+        ) from None
+    except subprocess.TimeoutExpired:
+        raise AuthError(f"credential helper {program} did not answer within 60 s") from None
+    if done.returncode != 0:
+        output = (done.stdout + done.stderr).strip()
+        if "credentials not found" in output.lower():
+            return None
+        first_line = output.splitlines()[0] if output else f"exit status {done.returncode}"
+        raise AuthError(f"credential helper {program} failed: {first_line}")
+    try:
+        answer = json.loads(done.stdout)
+        user, secret = str(answer["Username"]), str(answer["Secret"])
+    except (json.JSONDecodeError, KeyError, TypeError):
+        raise AuthError(
+            f"credential helper {program} printed no JSON with Username and Secret"
+        ) from None
+    if user == "<token>":
+        return Credentials(identity_token=secret, origin=program)
+    return Credentials(user, secret, origin=program)
+
+
+# --------------------------------------------------------------------------- handshake
+
+
+def parse_challenges(values: list[str]) -> list[Challenge]:
+    """Parse `WWW-Authenticate` header values (RFC 7235 auth-params, quoted or not)."""
+    challenges = []
+    for value in values:
+        for part in re.split(r",?\s*(?=\b(?:Bearer|Basic)\s)", value, flags=re.IGNORECASE):
+            scheme, _, rest = part.strip().partition(" ")
+            if not scheme:
+                continue
+            params = {}
+            for key, raw in _PARAM.findall(rest):
+                if raw.startswith('"'):
+                    raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+                params[key.lower()] = raw
+            challenges.append(Challenge(scheme.lower(), params))
+    return challenges
+
+
+class Authenticator:
+    """Holds what a registry asked for and answers it: no auth, basic, or bearer tokens
+    cached per scope. `send` performs one request (with retries) and reads the body."""
+
+    def __init__(self, registry: str, credentials: Credentials | None, send: SendFn) -> None:
+        self.registry = registry
+        self.credentials = credentials
+        self._send = send
+        self._challenge: Challenge | None = None
+        self._tokens: dict[str, tuple[str, float]] = {}  # scope -> (token, renew after)
+
+    def headers(self, scope: str) -> dict[str, str]:
+        """The Authorization header to send for a request needing `scope`."""
+        if self._challenge is None:
+            return {}
+        creds = self.credentials
+        if self._challenge.scheme == "basic":
+            if creds is None or creds.identity_token:
+                return {}
+            return {"Authorization": creds.basic_header()}
+        cached = self._tokens.get(scope)
+        if cached is None or cached[1] < time.monotonic():
+            self._tokens[scope] = self._fetch_token(scope)
+            cached = self._tokens[scope]
+        return {"Authorization": f"Bearer {cached[0]}"}
+
+    def learn(self, response: httpx.Response, scope: str) -> bool:
+        """Take a 401's challenge; True when retrying with what it asks for can help
+        (a fresh token for `scope`, or basic credentials that we have)."""
+        challenges = parse_challenges(response.headers.get_list("www-authenticate"))
+        bearer = next((c for c in challenges if c.scheme == "bearer"), None)
+        chosen = bearer or next((c for c in challenges if c.scheme == "basic"), None)
+        if chosen is None:
+            return False
+        self._challenge = chosen
+        if chosen.scheme == "basic":
+            return self.credentials is not None and not self.credentials.identity_token
+        self._tokens.pop(scope, None)
+        return True
+
+    def _fetch_token(self, scope: str) -> tuple[str, float]:
+        assert self._challenge is not None
+        realm = self._challenge.params.get("realm")
+        if not realm:
+            raise AuthError(f"{self.registry} sent a Bearer challenge without a realm")
+        params = {"scope": scope}
+        if "service" in self._challenge.params:
+            params["service"] = self._challenge.params["service"]
+        creds = self.credentials
+        if creds is not None and creds.identity_token:
+            form = {
+                **params,
+                "grant_type": "refresh_token",
+                "refresh_token": creds.identity_token,
+                "client_id": "portscan",
+            }
+            request = httpx.Request("POST", realm, data=form)
+        else:
+            headers = {"Authorization": creds.basic_header()} if creds else {}
+            request = httpx.Request("GET", realm, params=params, headers=headers)
+        response = self._send(request)
+        if response.status_code in (401, 403):
+            raise AuthError(
+                f"the token service of {self.registry} refused the credentials"
+                + (f" from {creds.origin}" if creds and creds.origin else ""),
+                f"log in again with docker login {self.registry} or pass --username",
+            )
+        if response.status_code != 200:
+            raise AuthError(
+                f"the token service of {self.registry} answered HTTP {response.status_code}",
+                "try again later",
+            )
+        try:
+            body = response.json()
+            token = body.get("token") or body.get("access_token")
+            lifetime = float(body.get("expires_in") or _DEFAULT_TOKEN_LIFETIME)
+        except (json.JSONDecodeError, AttributeError, TypeError, ValueError):
+            token = None
+        if not isinstance(token, str) or not token:
+            raise AuthError(f"the token service of {self.registry} returned no token")
+        return token, time.monotonic() + max(lifetime - _TOKEN_MARGIN, lifetime / 2)

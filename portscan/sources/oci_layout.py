@@ -1,0 +1,180 @@
+"""Open an image from an OCI image layout directory (OCI image spec, image-layout.md).
+
+    DIR/oci-layout          {"imageLayoutVersion": "1.0.0"}
+    DIR/index.json          an image index: the layout's entry points
+    DIR/blobs/ALG/HEX       content-addressed blobs
+
+`oci:DIR:TAG` picks the `index.json` entries whose `org.opencontainers.image.ref.name`
+annotation is TAG (or a full reference ending in `:TAG`, as containerd writes).
+Without a tag, the layout must hold one image: a single entry, or entries for several
+platforms of one name. Among several entries, and in indexes nested below the chosen
+entry (buildx writes one), the platform is chosen with `SourceOptions.platform`.
+Blobs are read straight from their files; `layers.read_layer` verifies layer digests,
+and manifests and configs are verified here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import BinaryIO
+
+from portscan.errors import CorruptImageError, ImageNotFoundError
+from portscan.model import ImageRef, LayerDescriptor, Platform, SourceKind
+from portscan.sources import SourceOptions
+from portscan.sources.base import BlobImageSource, ImageMeta
+from portscan.sources.manifests import (
+    MAX_DOCUMENT_BYTES,
+    OCI_INDEX,
+    REF_NAME,
+    Descriptor,
+    ImageIndex,
+    ImageManifest,
+    build_meta,
+    choose_platform,
+    parse_document,
+    resolve_manifest,
+    verify_digest,
+)
+
+_CONTAINERD_NAME = "io.containerd.image.name"
+_LAYOUT_HINT = "an OCI layout is a directory with oci-layout, index.json and blobs/"
+
+
+def blob_path(root: Path, digest: str) -> Path:
+    """Where a blob lives (the digest is already validated by `Descriptor`)."""
+    algorithm, _, hexdigest = digest.partition(":")
+    return root / "blobs" / algorithm / hexdigest
+
+
+def _ref_names(entry: Descriptor) -> list[str]:
+    return [
+        entry.annotations[key] for key in (REF_NAME, _CONTAINERD_NAME) if key in entry.annotations
+    ]
+
+
+def _has_tag(entry: Descriptor, tag: str) -> bool:
+    return any(name == tag or name.endswith(f":{tag}") for name in _ref_names(entry))
+
+
+def _tags(entries: list[Descriptor]) -> list[str]:
+    return sorted({e.annotations[REF_NAME] for e in entries if REF_NAME in e.annotations})
+
+
+def select_entry(
+    index: ImageIndex, tag: str | None, platform: Platform, where: str
+) -> tuple[Descriptor, str | None]:
+    """The `index.json` entry to open and the tag it answers to (see module docstring)."""
+    entries = [e for e in index.manifests if not e.is_attestation]
+    available = _tags(entries)
+    if tag is not None:
+        entries = [e for e in entries if _has_tag(e, tag)]
+        if not entries:
+            raise ImageNotFoundError(
+                f"tag {tag} not found in {where}",
+                f"available tags: {', '.join(available)}" if available else "it has no tags",
+            )
+    if not entries:
+        raise ImageNotFoundError(f"{where} holds no images", _LAYOUT_HINT)
+    if len(entries) == 1:
+        return entries[0], tag or (available[0] if len(available) == 1 else None)
+    if len(_tags(entries)) <= 1 and all(e.platform is not None for e in entries):
+        chosen = choose_platform(ImageIndex(OCI_INDEX, entries), platform, where)
+        return chosen, tag or (available[0] if available else None)
+    raise ImageNotFoundError(
+        f"{where} holds several images; name one as oci:PATH:TAG",
+        f"available tags: {', '.join(available)}" if available else "none of them is tagged",
+    )
+
+
+class OciLayoutImage(BlobImageSource):
+    """An image in an OCI layout: blobs are files, opened on demand."""
+
+    def __init__(self, meta: ImageMeta, root: Path) -> None:
+        self.meta = meta
+        self.root = root
+
+    def open_blob(self, descriptor: LayerDescriptor) -> AbstractContextManager[BinaryIO]:
+        return self._open(descriptor.digest)
+
+    @contextmanager
+    def _open(self, digest: str) -> Iterator[BinaryIO]:
+        try:
+            handle = blob_path(self.root, digest).open("rb")
+        except FileNotFoundError:
+            raise _missing(self.root, digest) from None
+        with handle:
+            yield handle
+
+
+def _missing(root: Path, digest: str) -> CorruptImageError:
+    return CorruptImageError(
+        f"blob {digest} is missing from the OCI layout {root}",
+        "the layout is incomplete; copy or export the image again",
+    )
+
+
+def _read_small_blob(root: Path, digest: str, what: str) -> bytes:
+    """A manifest or config, read whole; the caller verifies the digest."""
+    path = blob_path(root, digest)
+    try:
+        if path.stat().st_size > MAX_DOCUMENT_BYTES:
+            raise CorruptImageError(f"{what} {digest} is too large for a manifest or config")
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise _missing(root, digest) from None
+    return data
+
+
+def _read_index(root: Path) -> ImageIndex:
+    if not root.exists():
+        raise ImageNotFoundError(f"OCI layout {root} does not exist", "check the path")
+    if not (root / "index.json").is_file():
+        raise ImageNotFoundError(f"{root} is not an OCI image layout (no index.json)", _LAYOUT_HINT)
+    marker = root / "oci-layout"
+    if marker.is_file():
+        try:
+            version = str(json.loads(marker.read_text()).get("imageLayoutVersion", ""))
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+            version = ""
+        if not version.startswith("1."):
+            raise CorruptImageError(
+                f"{marker}: unsupported imageLayoutVersion {version or '(none)'}",
+                "portscan reads OCI image layouts of version 1.x",
+            )
+    data = (root / "index.json").read_bytes()
+    index = parse_document(data, OCI_INDEX, f"{root}/index.json")
+    if not isinstance(index, ImageIndex):
+        raise CorruptImageError(f"{root}/index.json is an image manifest, not an image index")
+    return index
+
+
+def open_oci_layout_image(ref: ImageRef, options: SourceOptions) -> OciLayoutImage:
+    """Resolve `ref` (kind oci, `path` the layout, `tag` optional) to one image."""
+    if ref.path is None:
+        raise ImageNotFoundError(f"{ref.original} does not name an OCI layout directory")
+    root = Path(ref.path)
+    where = f"OCI layout {root}"
+    index = _read_index(root)
+    entry, tag = select_entry(index, ref.tag, options.platform, where)
+
+    def fetch(descriptor: Descriptor) -> bytes:
+        data = _read_small_blob(root, descriptor.digest, "manifest")
+        verify_digest(data, descriptor.digest, f"{where}: manifest")
+        return data
+
+    top: ImageManifest | ImageIndex = parse_document(fetch(entry), entry.media_type or None, where)
+    manifest, digest, claimed = resolve_manifest(top, entry.digest, fetch, options.platform, where)
+    config = _read_small_blob(root, manifest.config.digest, "config")
+    reference = f"oci:{root}:{tag}" if tag else f"oci:{root}"
+    meta = build_meta(
+        manifest,
+        digest,
+        config,
+        reference,
+        SourceKind.OCI,
+        claimed or entry.platform or options.platform,
+    )
+    return OciLayoutImage(meta, root)

@@ -1,0 +1,586 @@
+"""Pull images over the OCI distribution API (distribution-spec v1.1), streaming blobs.
+
+A thin client on httpx: a `/v2/` ping learns the transport and the auth scheme, the
+manifest is fetched with an Accept header naming all four manifest and index types,
+indexes are resolved by platform (see `manifests`), the config blob is read whole
+(it is small), and layer blobs are handed out as streams: `open_blob` never buffers a
+layer in memory nor writes it to disk, and resumes with a `Range` request when the
+connection drops mid-blob. `layers.read_layer` checks each layer's digest as it reads.
+
+Transport, like the Docker daemon: HTTPS with certificate checks by default. With
+`--insecure`, and always for registries on `localhost`, `127.0.0.0/8` or `::1`
+(which Docker treats as insecure registries), certificates are not verified and
+plain HTTP is tried when HTTPS fails. Docker Hub (`docker.io`) is served from
+`registry-1.docker.io`.
+
+Retries: connection resets, timeouts, 429 and 5xx answers are retried up to
+`ATTEMPTS` times with exponential backoff and full jitter, waiting as long as a
+`Retry-After` header says (seconds or an HTTP date) when there is one. Refused
+connections, DNS and TLS failures are not retried: they do not heal in seconds.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import io
+import ipaddress
+import random
+import socket
+import ssl
+import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
+from typing import Any, BinaryIO
+
+import httpx
+
+from portscan import __version__
+from portscan.errors import (
+    AuthError,
+    CorruptImageError,
+    ImageNotFoundError,
+    PortscanError,
+    RegistryUnreachableError,
+)
+from portscan.model import ImageRef, LayerDescriptor, SourceKind
+from portscan.sources import SourceOptions
+from portscan.sources.auth import Authenticator, Credentials, load_credentials
+from portscan.sources.base import BlobImageSource, ImageMeta
+from portscan.sources.manifests import (
+    ACCEPT,
+    MAX_DOCUMENT_BYTES,
+    Descriptor,
+    build_meta,
+    parse_document,
+    resolve_manifest,
+    sha256_digest,
+    verify_digest,
+)
+
+ATTEMPTS = 4
+BACKOFF_BASE = 0.25  # seconds; attempt n waits up to BACKOFF_BASE * 2**n
+BACKOFF_CAP = 8.0
+RETRY_AFTER_CAP = 60.0  # never wait longer than this on a server's say-so
+MAX_TAGS_SHOWN = 10
+RESUME_PROGRESS = 1 << 20  # bytes after which a dropped blob download counts as progressing
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+DOCKER_HUB_ENDPOINT = "registry-1.docker.io"
+_USER_AGENT = f"portscan/{__version__}"
+
+Scheme = tuple[str, bool]  # ("https" | "http", verify TLS certificates)
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+def endpoint_host(registry: str) -> str:
+    """The host serving the API for a registry name (Docker Hub has its own)."""
+    return DOCKER_HUB_ENDPOINT if registry == "docker.io" else registry
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost`, `127.0.0.0/8` or `::1`, with or without a port."""
+    name = host
+    if name.startswith("["):
+        name = name[1 : name.find("]")]
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def candidate_schemes(host: str, insecure: bool) -> list[Scheme]:
+    """The transports to try, in order (see the module docstring)."""
+    if insecure or is_loopback(host):
+        return [("https", False), ("http", False)]
+    return [("https", True)]
+
+
+# --------------------------------------------------------------------------- retries
+
+
+def backoff_delay(attempt: int) -> float:
+    """Full-jitter exponential backoff for the `attempt`-th retry (1-based)."""
+    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP-date)."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return min(float(value), RETRY_AFTER_CAP)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return min(max(when.timestamp() - time.time(), 0.0), RETRY_AFTER_CAP)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, its causes and contexts, and exceptions held in their args."""
+    seen: set[int] = set()
+    stack = [exc]
+    while stack:
+        current = stack.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        stack.extend(a for a in current.args if isinstance(a, BaseException))
+        stack.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+
+
+def _is_permanent(exc: httpx.TransportError) -> bool:
+    """Failures a retry will not fix: refused connections, DNS and TLS errors."""
+    if not isinstance(exc, httpx.ConnectError):
+        return False
+    return any(
+        isinstance(c, ConnectionRefusedError | socket.gaierror | ssl.SSLError) for c in _causes(exc)
+    )
+
+
+def unreachable_error(exc: httpx.TransportError, host: str, attempts: int) -> PortscanError:
+    """A one-line `RegistryUnreachableError` saying what failed and what to try."""
+    causes = list(_causes(exc))
+    tls = next((c for c in causes if isinstance(c, ssl.SSLError)), None)
+    if tls is not None:
+        reason = getattr(tls, "reason", None) or str(tls)
+        return RegistryUnreachableError(
+            f"TLS with {host} failed ({reason})",
+            "if the registry speaks plain HTTP or uses a self-signed certificate, pass --insecure",
+        )
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return RegistryUnreachableError(
+            f"cannot connect to {host}: connection refused",
+            "check the host and port, and that the registry is running",
+        )
+    if any(isinstance(c, socket.gaierror) for c in causes):
+        return RegistryUnreachableError(
+            f"cannot resolve the registry host {host}", "check the name and your DNS settings"
+        )
+    if isinstance(exc, httpx.TimeoutException):
+        return RegistryUnreachableError(
+            f"{host} did not answer in time ({attempts} attempts)",
+            "check your network or raise the timeout",
+        )
+    detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return RegistryUnreachableError(
+        f"connection to {host} failed after {attempts} attempts: {detail}",
+        "check your network and try again",
+    )
+
+
+def _error_codes(response: httpx.Response) -> list[str]:
+    """The `code` fields of a distribution-spec error body."""
+    try:
+        errors = response.json().get("errors") or []
+        return [str(e.get("code", "")) for e in errors if isinstance(e, dict)]
+    except (ValueError, AttributeError):
+        return []
+
+
+# --------------------------------------------------------------------------- client
+
+
+class RegistryClient:
+    """One repository on one registry: authenticated, retried requests."""
+
+    def __init__(
+        self,
+        registry: str,
+        repository: str,
+        credentials: Credentials | None,
+        schemes: list[Scheme],
+        timeout: float = 60.0,
+    ) -> None:
+        self.registry = registry
+        self.repository = repository
+        self.host = endpoint_host(registry)
+        self._schemes = schemes
+        self._timeout = httpx.Timeout(timeout)
+        self._http: httpx.Client | None = None
+        self.base_url = ""
+        self.auth = Authenticator(registry, credentials, self._send_read)
+        self.scope = f"repository:{repository}:pull"
+
+    # -- transport
+    def connect(self) -> None:
+        """Ping `/v2/` over each candidate scheme; keep the first that answers."""
+        failure: httpx.TransportError | None = None
+        for scheme, verify in self._schemes:
+            client = httpx.Client(
+                verify=verify,
+                timeout=self._timeout,
+                follow_redirects=True,
+                headers={"User-Agent": _USER_AGENT},
+            )
+            self._http, self.base_url = client, f"{scheme}://{self.host}"
+            try:
+                response = self._send(client.build_request("GET", f"{self.base_url}/v2/"))
+            except httpx.TransportError as exc:
+                client.close()
+                self._http, failure = None, exc
+                continue
+            break
+        else:
+            assert failure is not None
+            raise unreachable_error(failure, self.host, 1 if _is_permanent(failure) else ATTEMPTS)
+        if response.status_code == 401:
+            self.auth.learn(response, "")
+        elif response.status_code == 404:
+            raise RegistryUnreachableError(
+                f"{self.host} does not serve the registry API at /v2/", "check the registry host"
+            )
+        elif response.status_code >= 400:
+            self._raise_status(response, "the /v2/ endpoint")
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def _send(self, request: httpx.Request, stream: bool = False) -> httpx.Response:
+        """Send with retries on resets, timeouts, 429 and 5xx. Unless `stream`, the body
+        (at most `MAX_DOCUMENT_BYTES`) is read within the retries. Raises the last
+        `httpx.TransportError` when retries do not help."""
+        assert self._http is not None
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                response = self._http.send(request, stream=True)
+                if response.status_code in RETRY_STATUSES and attempt < ATTEMPTS:
+                    delay = retry_after(response)
+                    response.close()
+                    time.sleep(backoff_delay(attempt) if delay is None else delay)
+                    continue
+                if stream:
+                    return response
+                try:
+                    body = _read_limited(response, str(request.url))
+                finally:
+                    response.close()
+                return _with_body(response, body)
+            except httpx.TransportError as exc:
+                if _is_permanent(exc) or attempt == ATTEMPTS:
+                    raise
+                time.sleep(backoff_delay(attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _send_read(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return self._send(request)
+        except httpx.TransportError as exc:
+            raise unreachable_error(exc, request.url.host, ATTEMPTS) from None
+
+    def request(
+        self, path: str, headers: dict[str, str] | None = None, stream: bool = False
+    ) -> httpx.Response:
+        """GET `path` with authentication: one retry after learning a 401 challenge."""
+        assert self._http is not None, "connect() first"
+        url = f"{self.base_url}{path}"
+        for attempt in (1, 2):
+            request = self._http.build_request(
+                "GET", url, headers={**(headers or {}), **self.auth.headers(self.scope)}
+            )
+            try:
+                response = self._send(request, stream=stream)
+            except httpx.TransportError as exc:
+                raise unreachable_error(exc, self.host, ATTEMPTS) from None
+            if response.status_code != 401:
+                return response
+            response.close()
+            if attempt == 2 or not self.auth.learn(response, self.scope):
+                break
+        raise self._denied()
+
+    # -- errors
+    def _denied(self) -> AuthError:
+        creds = self.auth.credentials
+        if creds is None:
+            return AuthError(
+                f"{self.registry} denied anonymous access to {self.repository}"
+                " (it needs credentials, or does not exist)",
+                f"log in with docker login {self.registry} or pass --username",
+            )
+        return AuthError(
+            f"{self.registry} denied access to {self.repository}"
+            f" with the credentials from {creds.origin}",
+            f"check them: log in with docker login {self.registry} or pass --username",
+        )
+
+    def _raise_status(self, response: httpx.Response, what: str) -> None:
+        status = response.status_code
+        if status in (401, 403):
+            raise self._denied()
+        if status in RETRY_STATUSES:
+            raise RegistryUnreachableError(
+                f"{self.host} answered HTTP {status} for {what} after {ATTEMPTS} attempts",
+                "the registry is overloaded or failing; try again later",
+            )
+        codes = ", ".join(_error_codes(response)) or response.reason_phrase
+        raise ImageNotFoundError(
+            f"{self.host} refused the request for {what}: HTTP {status} {codes}",
+            "check the image reference",
+        )
+
+    # -- documents
+    def get_manifest(self, reference: str) -> tuple[bytes, str | None, str]:
+        """Manifest bytes by tag or digest, their Content-Type and verified digest."""
+        response = self.request(f"/v2/{self.repository}/manifests/{reference}", {"Accept": ACCEPT})
+        if response.status_code == 404:
+            raise self._not_found(reference, _error_codes(response))
+        if response.status_code != 200:
+            self._raise_status(response, f"manifest {reference}")
+        data = response.content
+        where = f"{self.registry}/{self.repository}@{reference}"
+        if ":" in reference:  # pulled by digest
+            verify_digest(data, reference, f"{where}: manifest")
+            digest = reference
+        else:
+            header = response.headers.get("docker-content-digest")
+            if header:
+                verify_digest(data, header, f"{where}: manifest")
+            digest = header or sha256_digest(data)
+        content_type = response.headers.get("content-type", "").split(";")[0].strip() or None
+        return data, content_type, digest
+
+    def _not_found(self, reference: str, codes: list[str]) -> ImageNotFoundError:
+        """Tell an unknown repository from an unknown tag (a registry may answer
+        MANIFEST_UNKNOWN for both; the tag list tells them apart and names the tags)."""
+        repo = f"{self.registry}/{self.repository}"
+        tags = None if "NAME_UNKNOWN" in codes else self._tags()
+        if tags is None:
+            return ImageNotFoundError(
+                f"repository {repo} not found", "check the image name and the registry host"
+            )
+        if ":" in reference:
+            return ImageNotFoundError(
+                f"manifest {reference} not found in {repo}", "check the digest"
+            )
+        shown = ", ".join(tags[:MAX_TAGS_SHOWN]) + (", ..." if len(tags) > MAX_TAGS_SHOWN else "")
+        return ImageNotFoundError(
+            f"tag {reference} not found in {repo}",
+            f"available tags: {shown}" if tags else "the repository has no tags",
+        )
+
+    def _tags(self) -> list[str] | None:
+        """The repository's tags, [] when they cannot be listed, None if it is unknown."""
+        try:
+            response = self.request(f"/v2/{self.repository}/tags/list")
+        except PortscanError:
+            return []
+        if response.status_code == 404:
+            return None
+        try:
+            tags = response.json().get("tags") or []
+        except (ValueError, AttributeError):
+            return []
+        return sorted(str(t) for t in tags) if response.status_code == 200 else []
+
+    def fetch_document(self, descriptor: Descriptor) -> bytes:
+        """A manifest named by an index entry, digest-checked."""
+        data, _, _ = self.get_manifest(descriptor.digest)
+        return data
+
+    def fetch_blob(self, digest: str) -> bytes:
+        """A small blob (the config) read whole; the caller verifies the digest."""
+        response = self.request(f"/v2/{self.repository}/blobs/{digest}")
+        if response.status_code != 200:
+            self._check_blob_status(response, digest)
+        return response.content
+
+    # -- blobs
+    @contextmanager
+    def open_blob_response(self, digest: str, offset: int = 0) -> Iterator[httpx.Response]:
+        """A streamed 200/206 answer for a blob, from `offset` on."""
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+        response = self.request(f"/v2/{self.repository}/blobs/{digest}", headers, stream=True)
+        try:
+            if response.status_code not in (200, 206):
+                response.read()
+                self._check_blob_status(response, digest)
+            yield response
+        finally:
+            response.close()
+
+    def _check_blob_status(self, response: httpx.Response, digest: str) -> None:
+        if response.status_code == 404:
+            raise CorruptImageError(
+                f"blob {digest} named by the manifest is missing from "
+                f"{self.registry}/{self.repository}",
+                "re-push the image",
+            )
+        self._raise_status(response, f"blob {digest}")
+
+    def open_blob(self, descriptor: LayerDescriptor) -> AbstractContextManager[BinaryIO]:
+        return _blob_stream(self, descriptor.digest)
+
+
+def _read_limited(response: httpx.Response, what: str) -> bytes:
+    declared = response.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_DOCUMENT_BYTES:
+        raise CorruptImageError(f"{what} is {declared} bytes, too large for a manifest or config")
+    parts, total = [], 0
+    for chunk in response.iter_bytes():
+        total += len(chunk)
+        if total > MAX_DOCUMENT_BYTES:
+            raise CorruptImageError(f"{what} is larger than {MAX_DOCUMENT_BYTES} bytes")
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+def _with_body(response: httpx.Response, body: bytes) -> httpx.Response:
+    """A closed streamed response as a complete one holding its (decoded) body."""
+    headers = [
+        (key, value)
+        for key, value in response.headers.multi_items()
+        if key.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+    ]
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=body,
+        request=response.request,
+        extensions=response.extensions,
+    )
+
+
+class _BlobStream(io.RawIOBase):
+    """A file-like view of a streamed blob that resumes with `Range` after a drop.
+
+    It gives up after `ATTEMPTS` drops in a row that each came before `RESUME_PROGRESS`
+    bytes arrived, so a long download survives occasional drops."""
+
+    def __init__(self, client: RegistryClient, digest: str) -> None:
+        self._client = client
+        self._digest = digest
+        self._offset = 0  # bytes handed to the reader so far
+        self._pending = b""
+        self._drops = 0
+        self._offset_at_drop = 0
+        self._stack = ExitStack()
+        self._chunks: Iterator[bytes] = iter(())
+        self._open()
+
+    def _open(self) -> None:
+        self._stack.close()
+        response = self._stack.enter_context(
+            self._client.open_blob_response(self._digest, self._offset)
+        )
+        self._chunks = response.iter_bytes()
+        skip = self._offset if response.status_code == 200 else 0
+        while skip:  # the server ignored Range: drop what was delivered already
+            chunk = next(self._chunks, b"")
+            if not chunk:
+                break
+            if len(chunk) > skip:
+                self._pending = chunk[skip:]
+            skip = max(0, skip - len(chunk))
+
+    def _resume(self, exc: httpx.TransportError) -> None:
+        if self._offset - self._offset_at_drop >= RESUME_PROGRESS:
+            self._drops = 0
+        self._drops += 1
+        self._offset_at_drop = self._offset
+        if self._drops >= ATTEMPTS:
+            raise RegistryUnreachableError(
+                f"the connection to {self._client.host} kept dropping while reading "
+                f"blob {self._digest} ({exc})",
+                "check your network and try again",
+            ) from None
+        time.sleep(backoff_delay(self._drops))
+        self._open()
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if n is None or n < 0:
+            return b"".join(iter(lambda: self.read(1 << 20), b""))
+        while not self._pending:
+            try:
+                chunk = next(self._chunks, None)
+            except httpx.TransportError as exc:
+                self._resume(exc)
+                continue
+            if chunk is None:
+                return b""
+            self._pending = chunk
+        data, self._pending = self._pending[:n], self._pending[n:]
+        self._offset += len(data)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        self._stack.close()
+        super().close()
+
+
+@contextmanager
+def _blob_stream(client: RegistryClient, digest: str) -> Iterator[BinaryIO]:
+    stream = _BlobStream(client, digest)
+    try:
+        yield stream  # type: ignore[misc]
+    finally:
+        stream.close()
+
+
+# --------------------------------------------------------------------------- source
+
+
+class RegistryImage(BlobImageSource):
+    """An image in a registry: metadata resolved, layers streamed on demand."""
+
+    def __init__(self, meta: ImageMeta, client: RegistryClient) -> None:
+        self.meta = meta
+        self._client = client
+
+    def open_blob(self, descriptor: LayerDescriptor) -> AbstractContextManager[BinaryIO]:
+        return self._client.open_blob(descriptor)
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def open_registry_image(ref: ImageRef, options: SourceOptions) -> RegistryImage:
+    """Resolve `ref` on its registry to one platform's manifest and config."""
+    if ref.registry is None or ref.repository is None:
+        raise ImageNotFoundError(f"{ref.original} does not name a registry image")
+    credentials = load_credentials(
+        ref.registry, options.username, options.password, options.docker_config
+    )
+    host = endpoint_host(ref.registry)
+    client = RegistryClient(
+        ref.registry,
+        ref.repository,
+        credentials,
+        candidate_schemes(host, options.insecure),
+        timeout=options.timeout,
+    )
+    try:
+        client.connect()
+        reference = ref.digest or ref.tag or "latest"
+        data, content_type, digest = client.get_manifest(reference)
+        document = parse_document(data, content_type, ref.name)
+        manifest, digest, claimed = resolve_manifest(
+            document, digest, client.fetch_document, options.platform, ref.name
+        )
+        config = client.fetch_blob(manifest.config.digest)
+        meta = build_meta(
+            manifest, digest, config, ref.name, SourceKind.REGISTRY, claimed or options.platform
+        )
+    except BaseException:
+        client.close()
+        raise
+    return RegistryImage(meta, client)
