@@ -1,0 +1,116 @@
+"""The command line as a user runs it: a real subprocess, real images, real exit codes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import imagebuild as ib
+
+
+def portscan(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "portscan.cli", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
+    assert result.returncode == code, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("portscan: error: "), result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_version() -> None:
+    result = portscan("--version")
+    assert result.returncode == 0 and "portscan, version" in result.stdout
+
+
+def test_json_output_lists_the_merged_tree(oci_layout: Path, tmp_path: Path) -> None:
+    out = tmp_path / "scan.json"
+    result = portscan("image", f"oci:{oci_layout}", "--format", "json", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "" and result.stderr == ""  # piped: no progress bars
+    doc = json.loads(out.read_text())
+    assert doc["schema_version"] == "1.0"
+    assert doc["image"]["config"]["entrypoint"] == ["/usr/local/bin/run.sh"]
+    assert doc["image"]["config"]["exposed_ports"] == ["8080/tcp"]
+    assert [layer["created_by"] for layer in doc["image"]["layers"]] == [
+        "ADD base",
+        "COPY static + run.sh",
+        "RUN rewrite config",
+    ]
+    files = {f["path"]: f for f in doc["files"]}
+    assert "/tmp/delete-me" not in files and "/etc/app/old.conf" not in files
+    assert files["/etc/app/new.conf"]["layer"] == 2
+    assert files["/usr/bin/hello"]["layer"] == 2 and files["/usr/bin/hello"]["mode"] == "0755"
+    assert files["/bin"] == {
+        "path": "/bin", "type": "symlink", "mode": "0777", "size": 0, "layer": 0,
+        "link_target": "usr/bin",
+    }  # fmt: skip
+
+
+def test_table_output(docker_archive: Path) -> None:
+    result = portscan("image", f"docker-archive:{docker_archive}")
+    assert result.returncode == 0, result.stderr
+    assert "8080/tcp" in result.stdout and "RUN rewrite config" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("reference", "code", "words"),
+    [
+        ("UPPER/Case", 2, ["invalid repository name"]),
+        ("nginx:bad tag!", 2, ["invalid"]),
+        ("docker-archive:/nonexistent/image.tar", 3, ["/nonexistent/image.tar"]),
+        ("oci:/nonexistent/layout", 3, []),
+        ("dir:/nonexistent/rootfs", 3, []),
+        ("registry:127.0.0.1:9/app:1", 5, ["127.0.0.1:9"]),
+    ],
+)
+def test_bad_input_gives_one_line_and_exit_code(
+    reference: str, code: int, words: list[str]
+) -> None:
+    assert_one_line_error(portscan("image", reference), code, *words)
+
+
+def test_bad_platform_syntax() -> None:
+    assert_one_line_error(portscan("image", "dir:/tmp", "--platform", "amd64"), 2, "os/arch")
+
+
+def test_wrong_platform_lists_available(tmp_path: Path, native_bins: dict[str, bytes]) -> None:
+    images = [
+        ib.Image([[ib.file("a", "x")]], architecture="amd64"),
+        ib.Image([[ib.file("a", "y")]], architecture="arm64", variant="v8"),
+    ]
+    layout = ib.write_oci_layout(tmp_path / "multi", images, index=True)
+    result = portscan("image", f"oci:{layout}", "--platform", "linux/s390x")
+    assert_one_line_error(result, 7, "linux/amd64", "linux/arm64")
+    assert portscan("image", f"oci:{layout}", "--platform", "linux/arm64").returncode == 0
+
+
+def test_corrupt_blob_is_an_error_not_a_result(oci_layout: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "corrupt"
+    shutil.copytree(oci_layout, copy)
+    biggest = max((copy / "blobs" / "sha256").iterdir(), key=lambda p: p.stat().st_size)
+    data = bytearray(biggest.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    biggest.write_bytes(bytes(data))
+    result = portscan("image", f"oci:{copy}", "--format", "json")
+    assert result.stdout == ""
+    assert_one_line_error(result, 6)
+
+
+def test_unwritable_output(oci_layout: Path) -> None:
+    result = portscan("image", f"oci:{oci_layout}", "-o", "/nonexistent/dir/out.json")
+    assert_one_line_error(result, 2, "/nonexistent/dir/out.json")
