@@ -32,8 +32,14 @@ SHELLS = {"sh", "bash", "dash", "ash", "busybox", "zsh"}
 _SHELL_SEPARATORS = re.compile(r"&&|\|\||[;|&\n]")
 _ASSIGNMENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=")
 _EXEC_LINE = re.compile(r"^\s*exec\s+(.+?)\s*$", re.MULTILINE)
-_PASSTHROUGH = {'"$@"', "$@", '"${@}"', "${@}", "$*", '"$*"'}
-_COMMAND_PREFIXES = {"exec", "env", "nohup", "time", "command", "nice", "gosu", "su-exec", "tini"}
+_REDIRECTION = re.compile(r"^\d*[<>]")
+_PASSTHROUGH = {"$@", "${@}", "$*", "${*}"}  # the script's arguments (after shlex)
+# Launchers that run the program named after them: name -> operands before the program
+# (gosu USER CMD...); their options and a `--` are skipped too.
+_LAUNCHERS = {
+    "exec": 0, "env": 0, "nohup": 0, "time": 0, "command": 0, "nice": 0, "setsid": 0,
+    "tini": 0, "dumb-init": 0, "catatonit": 0, "gosu": 1, "su-exec": 1, "chpst": 0,
+}  # fmt: skip
 
 
 def file_node(path: str) -> str:
@@ -127,12 +133,14 @@ class _Builder:
             missing = f"missing:{script.interpreter}"
             self.graph.add_node(missing, kind="missing", name=script.interpreter)
             self.graph.add_edge(node, missing, kind="interpreter")
+        if posixpath.basename(script.interpreter) not in SHELLS:
+            return  # `exec` lines mean something else in perl or python
         data = self.tree.read(script.path) or b""
         for words in exec_targets(data.decode("utf-8", "replace")):
-            if words[0] in _PASSTHROUGH:
-                self.add_command(node, args + words[1:], "exec", depth + 1)
-            elif not words[0].startswith("$"):
-                self.add_command(node, words, "exec", depth + 1)
+            expanded = [w for word in words for w in (args if word in _PASSTHROUGH else [word])]
+            expanded = _strip_prefixes(expanded)
+            if expanded and not expanded[0].startswith("$"):
+                self.add_command(node, expanded, "exec", depth + 1)
 
     # -- libraries
     def _context(self, binary: Binary) -> LoaderContext:
@@ -187,14 +195,23 @@ class _Builder:
 
 
 def _strip_prefixes(argv: list[str]) -> list[str]:
-    """Drop `VAR=value`, `exec`, `env` and similar launchers in front of the program."""
+    """Drop `VAR=value` words and launchers (`exec`, `env -i`, `gosu USER`, `tini --`)
+    in front of the program they start."""
     index = 0
-    while index < len(argv) and (
-        _ASSIGNMENT.match(argv[index]) or argv[index] in _COMMAND_PREFIXES
-    ):
-        index += 1
-        while index < len(argv) and argv[index].startswith("-") and argv[index - 1] == "env":
+    while index < len(argv):
+        word = argv[index]
+        if _ASSIGNMENT.match(word):
             index += 1
+            continue
+        operands = _LAUNCHERS.get(posixpath.basename(word))
+        if operands is None:
+            break
+        index += 1
+        while index < len(argv) and argv[index].startswith("-"):
+            index += 1
+            if argv[index - 1] == "--":
+                break
+        index += operands
     return argv[index:]
 
 
@@ -218,7 +235,7 @@ def exec_targets(script_text: str) -> Iterable[list[str]]:
             words = shlex.split(match.group(1), comments=True)
         except ValueError:
             continue
-        words = [w for w in words if not w.startswith(("<", ">", "2>", "1>"))]
+        words = [w for w in words if not _REDIRECTION.match(w)]
         if words:
             yield (
                 [match.group(1).split()[0]] if match.group(1).split()[0] in _PASSTHROUGH else words

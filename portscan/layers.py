@@ -72,7 +72,7 @@ _PACKAGE_DB_PATHS = (
     "/usr/lib/sysimage/rpm/Packages",
 )
 _PACKAGE_DB_DIRS = ("/var/lib/dpkg/status.d/",)
-_LOADER_CONFIG = ("/etc/ld.so.conf", "/etc/ld-musl-")  # ld.so.conf, ld.so.conf.d/, musl path
+LOADER_CONFIG_PREFIXES = ("/etc/ld.so.conf", "/etc/ld-musl-")  # ld.so.conf(.d/), musl path
 _PACKAGE_DB_SUFFIXES = (
     ".list",  # /var/lib/dpkg/info/*.list
     "/METADATA",  # *.dist-info/METADATA
@@ -84,12 +84,14 @@ _PACKAGE_DB_SUFFIXES = (
 
 
 def keep_for_inspection(path: str, head: bytes) -> bool:
-    """Default `KeepPolicy`: ELF files, scripts with a shebang, package databases."""
+    """Default `KeepPolicy` for a tree read on its own: ELF files, scripts with a
+    shebang, package databases, loader configuration. The scan pipeline uses
+    `portscan.inspect.keep` instead, which analyses ELF files in-stream."""
     if head.startswith(ELF_MAGIC) or head.startswith(b"#!"):
         return True
     if path in _PACKAGE_DB_PATHS or path.startswith(_PACKAGE_DB_DIRS):
         return True
-    if path.startswith(_LOADER_CONFIG):
+    if path.startswith(LOADER_CONFIG_PREFIXES):
         return True
     if path.endswith(".list"):
         return path.startswith("/var/lib/dpkg/info/")

@@ -7,6 +7,7 @@ documented JSON. Later stages append their own dataclasses at the end of this fi
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -229,3 +230,300 @@ class ScanResult:
     scanned_at: str
     duration_seconds: float = 0.0
     warnings: list[str] = field(default_factory=list)
+    binaries: dict[str, Binary] = field(default_factory=dict)  # path -> ELF facts
+    packages: list[Package] = field(default_factory=list)
+    scripts: list[Script] = field(default_factory=list)
+    owner_of: dict[str, str] = field(default_factory=dict)  # path -> package purl
+    dependencies: list[Dependency] = field(default_factory=list)
+    reachable: list[str] = field(default_factory=list)  # graph nodes the entrypoint reaches
+
+
+@dataclass(frozen=True)
+class Dependency:
+    """One edge of the dependency graph (graph.py explains node names and kinds)."""
+
+    source: str
+    target: str
+    kind: str
+
+
+@dataclass
+class Package:
+    """An installed package, from a package database or a language's metadata file.
+
+    `purl` follows the purl specification (github.com/package-url/purl-spec), e.g.
+    `pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?arch=amd64&distro=debian-12&upstream=glibc`.
+    `ecosystem` is deb, apk, rpm, python, npm, java or go (a package only syft found
+    keeps syft's type, e.g. `binary`). `files` are the tree paths the package owns;
+    `source` is the database or metadata file it came from and `layer` that file's layer.
+    """
+
+    name: str
+    version: str
+    ecosystem: str
+    purl: str
+    architecture: str = ""
+    licenses: list[str] = field(default_factory=list)
+    source: str = ""
+    found_by: str = "portscan"  # portscan | syft | portscan+syft
+    files: list[str] = field(default_factory=list)
+    layer: int = -1
+
+
+@dataclass
+class Script:
+    """An executable file that starts with `#!`, and the interpreter the kernel would run.
+
+    For `#!/usr/bin/env [-S] NAME ...`, `interpreter` is NAME, found on the image's
+    PATH; `resolved_interpreter` is the interpreter's tree path after symlinks, or None
+    when the image has no such executable (the script cannot start as it is).
+    """
+
+    path: str
+    interpreter_line: str
+    interpreter: str
+    resolved_interpreter: str | None = None
+    args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SyscallSite:
+    """One place in a binary that enters the kernel, with the syscall number where known.
+
+    `kind` is `instruction` for a raw `syscall`, `int 0x80` or `svc #0`, and
+    `wrapper-call` for a call to a function that takes the number as an argument
+    (libc's `syscall()`, Go's `syscall.Syscall` family), named in `via`. `abi` names
+    the table the number was read with (x86_64, i386, aarch64); `function` is the
+    function symbol that contains the site, when the binary has symbols.
+    """
+
+    address: int
+    kind: str  # instruction | wrapper-call
+    instruction: str  # as disassembled, e.g. "syscall", "svc #0", "call 0x401a20"
+    abi: str
+    number: int | None = None
+    name: str | None = None  # None for a number the table does not know
+    function: str | None = None
+    via: str | None = None
+
+
+@dataclass
+class SyscallReport:
+    """The syscall sites found in one ELF file.
+
+    `resolved` sites have a number. `unresolved` ones take it from somewhere the scan
+    could not follow (an argument, memory). `dispatch` sites sit inside a wrapper
+    function itself: their number is the wrapper's argument, resolved (or not) at the
+    wrapper's call sites.
+    """
+
+    abi: str  # the machine's own syscall ABI
+    resolved: list[SyscallSite] = field(default_factory=list)
+    unresolved: list[SyscallSite] = field(default_factory=list)
+    dispatch: list[SyscallSite] = field(default_factory=list)
+
+    def names(self) -> list[str]:
+        """The names of all resolved syscalls, sorted, each once."""
+        return sorted({s.name for s in self.resolved if s.name})
+
+
+@dataclass
+class Runtime:
+    """A language runtime an ELF file is, or carries.
+
+    `name` is one of go, rust, cpython, jvm, nodejs, dotnet, php, ruby, perl, busybox.
+    `evidence` says which markers matched (signatures/runtimes-markers.json);
+    `details` holds what the runtime's own metadata adds, e.g. for Go the main
+    module, its dependencies, build settings and the packages linked in.
+    """
+
+    name: str
+    version: str | None = None
+    evidence: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Binary:
+    """What one ELF file is: the `elf` analyser's fact for a FileEntry.
+
+    `file_type` is executable, pie, shared-library, relocatable or core; `linkage`
+    is dynamic, static, static-pie, or none (relocatable objects, core dumps).
+    Symbols carry their version as `name@VERSION` when they have one. `libc` is
+    glibc, musl, none (no C library, e.g. Go without cgo) or unknown.
+    `defined_functions` lists the functions of static binaries (the libc functions
+    linked in, or Go's functions), from .symtab or Go's pclntab. `syscalls` is None
+    when the file was not scanned (the C library and loader themselves, unsupported
+    machines, malformed files). `error` is set, and the rest left at defaults past the
+    header, when the file is truncated or malformed.
+    """
+
+    machine: str = "unknown"  # x86_64, aarch64, i386, arm, ... or em-<number>
+    elf_class: int = 0  # 32 or 64
+    endianness: str = "unknown"  # little | big
+    file_type: str = "unknown"
+    linkage: str = "unknown"
+    interpreter: str | None = None
+    stripped: bool = False  # no .symtab
+    soname: str | None = None
+    needed: list[str] = field(default_factory=list)
+    rpath: list[str] = field(default_factory=list)
+    runpath: list[str] = field(default_factory=list)
+    imported_symbols: list[str] = field(default_factory=list)
+    exported_symbols: list[str] = field(default_factory=list)
+    libc: str = "unknown"
+    build_id: str | None = None
+    toolchain: list[str] = field(default_factory=list)  # the .comment entries
+    defined_functions: list[str] = field(default_factory=list)
+    syscalls: SyscallReport | None = None
+    runtime: Runtime | None = None
+    error: str | None = None
+
+
+class Target(enum.StrEnum):
+    """A WASI target portscan judges against; signatures/targets.json describes each."""
+
+    WASIP1 = "wasip1"
+    WASIP2 = "wasip2"
+    WASIP3 = "wasip3"
+    WASIX = "wasix"
+
+
+class Verdict(enum.StrEnum):
+    """What porting takes, worst first (DESIGN.md, "Targets and verdicts").
+
+    `unknown` (a check found no evidence either way) sits between `shim` and `ready`: a
+    known rework or blocked finding stays visible as the worst, and one unknown finding
+    is enough to withhold `ready`. `n/a` (not code) is best, so it never worsens anything.
+    """
+
+    BLOCKED = "blocked"
+    REWORK = "rework"
+    SHIM = "shim"
+    UNKNOWN = "unknown"
+    READY = "ready"
+    NA = "n/a"
+
+    @property
+    def rank(self) -> int:
+        """0 for blocked up to 5 for n/a: smaller is worse."""
+        return _VERDICT_RANK[self]
+
+    @classmethod
+    def worst(cls, verdicts: Iterable[Verdict]) -> Verdict:
+        """The worst of `verdicts`, or `unknown` when there are none."""
+        return min(verdicts, key=_VERDICT_RANK.__getitem__, default=cls.UNKNOWN)
+
+
+_VERDICT_RANK = {verdict: rank for rank, verdict in enumerate(Verdict)}
+
+
+class Capability(enum.StrEnum):
+    """What a program asks of its platform. signatures/capabilities.json says which
+    symbols, syscalls and patterns reveal each one and what every target gives it."""
+
+    PROCESS_FORK = "process-fork"
+    PROCESS_EXEC = "process-exec"
+    PROCESS_WAIT = "process-wait"
+    PROCESS_SESSION = "process-session"
+    PROCESS_ID = "process-id"
+    PROCESS_PARENT = "process-parent"
+    SIGNALS_SYNC = "signals-sync"
+    SIGNALS_ASYNC = "signals-async"
+    SIGNAL_TIMERS = "signal-timers"
+    THREADS = "threads"
+    PTRACE = "ptrace"
+    RESOURCE_LIMITS = "resource-limits"
+    PRIVILEGES = "privileges"
+    SOCKET_CLIENT = "socket-client"
+    SOCKET_SERVER = "socket-server"
+    SOCKET_IO = "socket-io"
+    DNS = "dns"
+    LOCAL_SOCKETS = "local-sockets"
+    NETWORK_INTERFACES = "network-interfaces"
+    RAW_SOCKETS = "raw-sockets"
+    EPOLL = "epoll"
+    POLLING = "polling"
+    MEMORY_MAP = "memory-map"
+    MEMORY_MAP_COHERENT = "memory-map-coherent"
+    SHARED_MEMORY = "shared-memory"
+    SYSV_IPC = "sysv-ipc"
+    MESSAGE_QUEUES = "message-queues"
+    PIPES = "pipes"
+    FIFOS = "fifos"
+    DYNAMIC_LOADING = "dynamic-loading"
+    SETJMP = "setjmp"
+    CXX_EXCEPTIONS = "cxx-exceptions"
+    CXX_LIBRARY_THROWS = "cxx-library-throws"
+    CXX_STDLIB = "cxx-stdlib"
+    LANGUAGE_RUNTIME = "language-runtime"
+    FILESYSTEM = "filesystem"
+    FILE_OWNERSHIP = "file-ownership"
+    FILE_LOCKING = "file-locking"
+    TEMP_FILES = "temp-files"
+    FS_EVENTS = "fs-events"
+    TERMINAL = "terminal"
+    USERS_GROUPS = "users-groups"
+    PROCESS_CLOCKS = "process-clocks"
+    TIME = "time"
+    RANDOMNESS = "randomness"
+    ENVIRONMENT = "environment"
+    SYSTEM_INFO = "system-info"
+    SYSLOG = "syslog"
+    FD_DUPLICATION = "fd-duplication"
+    KERNEL_IO = "kernel-io"
+    KERNEL_ADMIN = "kernel-admin"
+    RAW_SYSCALL = "raw-syscall"
+    IOCTL = "ioctl"
+    DEVICES = "devices"
+    PROCFS = "procfs"
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a finding rests on: the file, and the symbol, syscall site (with its address)
+    or string in it; the package owning the file and the layer it came from."""
+
+    file: str
+    symbol: str | None = None
+    syscall: str | None = None
+    address: int | None = None
+    package: str | None = None
+    layer: int | None = None
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form without the empty fields."""
+        items = {
+            "file": self.file,
+            "symbol": self.symbol,
+            "syscall": self.syscall,
+            "address": self.address,
+            "package": self.package,
+            "layer": self.layer,
+            "detail": self.detail,
+        }
+        return {key: value for key, value in items.items() if value not in (None, "")}
+
+
+@dataclass
+class Finding:
+    """One rule raised for one target: rule id + target + verdict + evidence."""
+
+    rule_id: str
+    target: Target
+    verdict: Verdict
+    capability: Capability | None
+    message: str
+    evidence: list[Evidence] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form; enums become their string values."""
+        return {
+            "rule_id": self.rule_id,
+            "target": str(self.target),
+            "verdict": str(self.verdict),
+            "capability": str(self.capability) if self.capability else None,
+            "message": self.message,
+            "evidence": [item.to_dict() for item in self.evidence],
+        }

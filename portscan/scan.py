@@ -12,18 +12,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from portscan import __version__
+from portscan import __version__, inspect
+from portscan.graph import GraphInputs, build_graph, reachable
 from portscan.layers import (
     Analyser,
     KeepPolicy,
     LayerResult,
     ProgressFn,
     Tree,
-    keep_for_inspection,
     merge_layers,
     read_layer,
 )
-from portscan.model import ImageInfo, LayerDescriptor, LayerInfo, ScanResult
+from portscan.model import Dependency, ImageInfo, LayerDescriptor, LayerInfo, ScanResult
 from portscan.refs import parse_reference
 from portscan.sources import SourceOptions, open_image
 from portscan.sources.base import ImageMeta, ScanProgress
@@ -34,8 +34,8 @@ class ScanOptions:
     """Everything a scan needs besides the reference."""
 
     source: SourceOptions = field(default_factory=SourceOptions)
-    keep: KeepPolicy = keep_for_inspection
-    analysers: Sequence[Analyser] = ()
+    keep: KeepPolicy = inspect.keep
+    analysers: Sequence[Analyser] = inspect.ANALYSERS
 
 
 @dataclass
@@ -102,11 +102,21 @@ def scan_image(
         layers=infos,
     )
     warnings = [f"layer {info.index}: {reason}" for info in infos for reason in info.skipped]
+    facts = inspect.inspect_tree(scanned.tree, meta.config)
+    graph = build_graph(
+        GraphInputs(scanned.tree, meta.config, facts.binaries, facts.scripts, facts.owner_of)
+    )
     return ScanResult(
         image=image,
         files=list(scanned.tree.entries()),
         portscan_version=__version__,
         scanned_at=scanned_at,
         duration_seconds=round(time.monotonic() - started, 3),
-        warnings=warnings,
+        warnings=warnings + facts.warnings,
+        binaries=facts.binaries,
+        packages=facts.packages,
+        scripts=list(facts.scripts.values()),
+        owner_of=facts.owner_of,
+        dependencies=[Dependency(a, b, kind) for a, b, kind in graph.edges(data="kind")],
+        reachable=sorted(reachable(graph)),
     )

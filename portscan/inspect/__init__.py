@@ -1,0 +1,55 @@
+"""What a file is: one module per kind of file, each stating what it needs.
+
+The layers are streamed once, so before the first byte is read this package says
+which files' bytes must be kept (`keep`) and which analysers run on bytes as they go
+by (`ANALYSERS`); after the merge, `inspect_tree` runs the inspectors that need the
+whole tree (packages, scripts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from portscan.inspect import packages
+from portscan.inspect.elf import ElfAnalyser
+from portscan.inspect.scripts import inspect_scripts
+from portscan.layers import LOADER_CONFIG_PREFIXES, Analyser, Tree
+from portscan.model import Binary, ImageConfig, Package, Script
+
+ANALYSERS: tuple[Analyser, ...] = (ElfAnalyser(),)
+
+
+def keep(path: str, head: bytes) -> bool:
+    """Keep policy: scripts (for `#!` and `exec` lines), loader configuration, and
+    every file a package cataloger reads. ELF bytes are not kept: the `elf` analyser
+    has read them on the way."""
+    return (
+        head.startswith(b"#!")
+        or path.startswith(LOADER_CONFIG_PREFIXES)
+        or packages.needs_bytes(path)
+    )
+
+
+@dataclass
+class Inspection:
+    """Facts about the files of one image."""
+
+    binaries: dict[str, Binary] = field(default_factory=dict)  # path -> ELF facts
+    packages: list[Package] = field(default_factory=list)
+    owner_of: dict[str, str] = field(default_factory=dict)  # path -> package purl
+    scripts: dict[str, Script] = field(default_factory=dict)  # path -> script
+    warnings: list[str] = field(default_factory=list)
+
+
+def inspect_tree(tree: Tree, config: ImageConfig) -> Inspection:
+    """Collect the analysers' facts and run the whole-tree inspectors."""
+    binaries = {entry.path: entry.facts["elf"] for entry in tree.files() if "elf" in entry.facts}
+    inventory = packages.catalog(tree)
+    scripts = inspect_scripts(tree, config.env_dict().get("PATH"))
+    return Inspection(
+        binaries=binaries,
+        packages=inventory.packages,
+        owner_of=inventory.owner_of,
+        scripts={script.path: script for script in scripts},
+        warnings=list(inventory.warnings),
+    )

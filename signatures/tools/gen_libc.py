@@ -1,0 +1,180 @@
+"""Generate signatures/wasi-libc.json from wasi-libc's defined-symbol lists.
+
+Reads the lists under shared/signatures-data/wasi-libc/ (one directory per wasi-libc target,
+each with defined-symbols.txt), checks them against the sha256 sums and counts that the
+folder's README.md states, adds the curated notes from signatures/wasi-libc-notes.json
+(emulation libraries, libraries upstream leaves out of the lists, when symbols appeared)
+after checking those against the lists, and writes one JSON file with its provenance.
+
+    python signatures/tools/gen_libc.py [--source DIR] [--notes FILE] [--out FILE] [--date D]
+
+Standard library only; output is deterministic for a given --date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+SIGNATURES = Path(__file__).resolve().parent.parent
+REPO = SIGNATURES.parent
+DEFAULT_SOURCE = REPO.parent / "shared" / "signatures-data" / "wasi-libc"
+SOURCE_ENV = "PORTSCAN_WASI_LIBC_LISTS"
+LIST_FILE = "defined-symbols.txt"
+
+_TABLE_ROW = re.compile(
+    r"^\| `(?P<list>[^`/]+)/defined-symbols\.txt` \| `(?P<upstream>[^`]+)` "
+    r"\| `(?P<commit>[0-9a-f]+)` \| (?P<count>\d+) \|",
+    re.MULTILINE,
+)
+_SHA_LINE = re.compile(r"^(?P<sha>[0-9a-f]{64})  (?P<list>[^/\s]+)/defined-symbols\.txt$", re.M)
+_SNAPSHOT = re.compile(r"Snapshot commit[^`]*`(?P<commit>[0-9a-f]{40})`(?P<rest>[^\n]*\n[^\n]*)")
+_REPOSITORY = re.compile(r"Source repository: (?P<url>\S+)")
+_DATE = re.compile(r"committed (?P<date>\d{4}-\d{2}-\d{2})")
+
+
+class SourceError(Exception):
+    """The lists or the notes disagree with what their README or the lists say."""
+
+
+def read_provenance(readme: str) -> dict[str, Any]:
+    """What the source folder's README states: upstream repository, snapshot, per-list facts."""
+    snapshot = _SNAPSHOT.search(readme)
+    repository = _REPOSITORY.search(readme)
+    if not snapshot or not repository:
+        raise SourceError("README.md does not state the source repository and snapshot commit")
+    date = _DATE.search(snapshot.group("rest"))
+    rows = {m["list"]: m for m in _TABLE_ROW.finditer(readme)}
+    sums = {m["list"]: m["sha"] for m in _SHA_LINE.finditer(readme)}
+    return {
+        "repository": repository["url"],
+        "commit": snapshot["commit"],
+        "committed": date["date"] if date else None,
+        "lists": {
+            name: {
+                "upstream_path": row["upstream"],
+                "last_commit": row["commit"],
+                "count": int(row["count"]),
+                "sha256": sums.get(name),
+            }
+            for name, row in rows.items()
+        },
+    }
+
+
+def read_lists(source: Path, stated: dict[str, dict[str, Any]]) -> dict[str, list[str]]:
+    """Each list's symbols, after checking its sha256 and count against the README."""
+    lists: dict[str, list[str]] = {}
+    for path in sorted(source.glob(f"*/{LIST_FILE}")):
+        name = path.parent.name
+        data = path.read_bytes()
+        facts = stated.get(name)
+        if facts is None:
+            raise SourceError(f"{name}: not described in README.md")
+        digest = hashlib.sha256(data).hexdigest()
+        if facts["sha256"] != digest:
+            raise SourceError(f"{name}: sha256 {digest} differs from README.md")
+        symbols = data.decode().split()
+        if len(symbols) != facts["count"] or symbols != sorted(set(symbols)):
+            raise SourceError(f"{name}: {len(symbols)} symbols, README.md says {facts['count']}")
+        lists[name] = symbols
+    if not lists:
+        raise SourceError(f"no */{LIST_FILE} under {source}")
+    return lists
+
+
+def membership(lists: dict[str, list[str]]) -> dict[str, str]:
+    """symbol -> one character per list, in list order: 1 = defined there, 0 = not."""
+    names = list(lists)
+    sets = [set(lists[n]) for n in names]
+    union = sorted(set().union(*sets))
+    return {sym: "".join("1" if sym in s else "0" for s in sets) for sym in union}
+
+
+def check_notes(notes: dict[str, Any], lists: dict[str, list[str]]) -> None:
+    """Every curated claim about a symbol must agree with the lists."""
+    every = set.intersection(*(set(v) for v in lists.values()))
+    some = set().union(*(set(v) for v in lists.values()))
+    for lib, entry in notes["emulation"].items():
+        missing = [s for s in entry["symbols"] if s not in every]
+        if missing:
+            raise SourceError(f"{lib}: {missing} not defined in every list")
+    for lib, entry in notes["excluded_libraries"].items():
+        present = [s for s in entry["symbols"] if s in some]
+        if present:
+            raise SourceError(f"{lib}: {present} are in the lists, yet said to be left out")
+    for sym in notes["history"]:
+        if sym not in some:
+            raise SourceError(f"history: {sym} is in no list")
+    for target, name in notes["list_for_target"].items():
+        if name not in lists:
+            raise SourceError(f"list_for_target: {target} -> {name}, no such list")
+
+
+def generate(source: Path, notes_path: Path, date: str) -> dict[str, Any]:
+    """The complete document written to signatures/wasi-libc.json."""
+    provenance = read_provenance((source / "README.md").read_text())
+    lists = read_lists(source, provenance["lists"])
+    notes = json.loads(notes_path.read_text())
+    check_notes(notes, lists)
+    return {
+        "about": (
+            "GENERATED by signatures/tools/gen_libc.py; do not edit. Which symbols each "
+            "wasi-libc target defines ('symbols': one character per entry of 'lists', 1 = "
+            "defined), plus the curated notes of signatures/wasi-libc-notes.json. The lists "
+            "include the emulation libraries and exclude libsetjmp and libdl (see "
+            "'emulation' and 'excluded_libraries')."
+        ),
+        "generated_by": "signatures/tools/gen_libc.py",
+        "generated_on": date,
+        "source": {
+            "dir": "shared/signatures-data/wasi-libc",
+            "repository": provenance["repository"],
+            "commit": provenance["commit"],
+            "committed": provenance["committed"],
+            "notes": "signatures/wasi-libc-notes.json",
+        },
+        "lists": [
+            {"name": name, **provenance["lists"][name], "count": len(symbols)}
+            for name, symbols in lists.items()
+        ],
+        "list_for_target": notes["list_for_target"],
+        "emulation": notes["emulation"],
+        "excluded_libraries": notes["excluded_libraries"],
+        "history": notes["history"],
+        "symbols": membership(lists),
+    }
+
+
+def render(document: dict[str, Any]) -> str:
+    """Stable text: one symbol per line so that upstream changes read as small diffs."""
+    return json.dumps(document, indent=1, ensure_ascii=False) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    default_source = Path(os.environ.get(SOURCE_ENV, DEFAULT_SOURCE))
+    parser.add_argument("--source", type=Path, default=default_source)
+    parser.add_argument("--notes", type=Path, default=SIGNATURES / "wasi-libc-notes.json")
+    parser.add_argument("--out", type=Path, default=SIGNATURES / "wasi-libc.json")
+    parser.add_argument("--date", default=datetime.date.today().isoformat())
+    args = parser.parse_args(argv)
+    try:
+        text = render(generate(args.source, args.notes, args.date))
+    except (SourceError, OSError) as exc:
+        print(f"gen_libc: {exc}", file=sys.stderr)
+        return 1
+    args.out.write_text(text)
+    print(f"gen_libc: wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

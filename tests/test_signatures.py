@@ -1,0 +1,213 @@
+"""The signatures/ data: generated tables match their sources, curated tables hang together."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+from portscan import signatures as sig
+from portscan.model import Capability, Target, Verdict
+
+REPO = Path(__file__).resolve().parent.parent
+SIGNATURES = REPO / "signatures"
+LISTS = REPO.parent / "shared" / "signatures-data" / "wasi-libc"
+LIST_TARGETS = (Target.WASIP1, Target.WASIP2, Target.WASIP3)
+
+
+def _gen_libc():
+    spec = importlib.util.spec_from_file_location("gen_libc", SIGNATURES / "tools" / "gen_libc.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gen_libc"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def gen_libc():
+    return _gen_libc()
+
+
+@pytest.mark.skipif(not LISTS.is_dir(), reason="needs ../shared/signatures-data/wasi-libc")
+def test_generated_libc_matches_its_sources(gen_libc, tmp_path: Path) -> None:
+    committed = (SIGNATURES / "wasi-libc.json").read_text()
+    date = json.loads(committed)["generated_on"]
+    out = tmp_path / "wasi-libc.json"
+    assert gen_libc.main(["--source", str(LISTS), "--out", str(out), "--date", date]) == 0
+    assert out.read_text() == committed, "regenerate with signatures/tools/gen_libc.py"
+
+
+@pytest.mark.skipif(not LISTS.is_dir(), reason="needs ../shared/signatures-data/wasi-libc")
+def test_generator_refuses_a_list_that_differs_from_its_readme(gen_libc, tmp_path: Path) -> None:
+    source = tmp_path / "lists"
+    for path in LISTS.rglob("*"):
+        if path.is_file():
+            target = source / path.relative_to(LISTS)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(path.read_bytes())
+    listed = source / "wasm32-wasip1" / "defined-symbols.txt"
+    listed.write_text(listed.read_text().replace("\nfork\n", "\n") + "\nzzz_extra")
+    notes = SIGNATURES / "wasi-libc-notes.json"
+    with pytest.raises(gen_libc.SourceError, match="sha256"):
+        gen_libc.generate(source, notes, "2026-01-01")
+
+
+def test_membership_counts_match_the_stated_counts() -> None:
+    libc = sig.libc()
+    for entry in libc.provenance["lists"]:
+        assert len(libc.list_symbols(entry["name"])) == entry["count"]
+    assert libc.list_for_target == {
+        Target.WASIP1: "wasm32-wasip1",
+        Target.WASIP2: "wasm32-wasip2",
+        Target.WASIP3: "wasm32-wasip3",
+    }
+
+
+def test_list_facts_the_source_readme_states() -> None:
+    libc = sig.libc()
+    for symbol in ("fork", "execve", "sigaction", "dlopen", "flock", "getuid", "msync"):
+        assert not libc.known(symbol)
+    assert libc.defines("accept", Target.WASIP1)
+    assert not libc.defines("socket", Target.WASIP1)
+    assert libc.defines("socket", Target.WASIP2)
+    assert libc.defines("pthread_create", Target.WASIP1)
+    assert libc.defines("gethostname", Target.WASIP1)
+    assert not libc.defines("gethostname", Target.WASIP1, as_of="2025-08-15")
+    assert libc.defines("gethostname", Target.WASIX) is None
+    assert libc.library_for("setjmp").name == "libsetjmp"
+    assert libc.library_for("mmap").flags == ("-D_WASI_EMULATED_MMAN",)
+
+
+def test_targets_and_verdict_order_match_the_model() -> None:
+    doc = sig.load("targets.json")
+    assert [t["id"] for t in doc["targets"]] == [t.value for t in Target]
+    assert doc["verdicts"]["order"] == [v.value for v in Verdict]
+    for info in sig.targets().values():
+        assert info.libc_list in (None, *sig.libc().lists)
+
+
+def test_capabilities_match_the_model_and_cover_every_target() -> None:
+    capabilities = sig.capability_map().capabilities
+    assert set(capabilities) == set(Capability)
+    for info in capabilities.values():
+        assert set(info.support) == set(Target), info.capability
+        assert info.weak_syscalls <= set(info.syscalls), info.capability
+        for target, support in info.support.items():
+            assert support.how, (info.capability, target)
+            assert support.missing <= set(info.symbols), (info.capability, target)
+            if target in LIST_TARGETS:
+                assert not support.missing, "list targets take absence from the lists"
+            if support.uses:
+                assert support.uses in sig.libc().libraries
+
+
+def test_emulated_functions_map_to_shim_capabilities_using_their_library() -> None:
+    capmap = sig.capability_map()
+    for library in sig.libc().libraries.values():
+        if not library.in_lists:
+            continue
+        for symbol in library.symbols:
+            if symbol.startswith("__SIG_"):  # data objects of the signal emulation
+                continue
+            info = capmap.for_symbol(symbol)
+            assert info is not None, symbol
+            for target in LIST_TARGETS:
+                support = info.support[target]
+                assert (support.verdict, support.uses) == (Verdict.SHIM, library.name), symbol
+
+
+def test_functions_a_target_lacks_for_usable_capabilities_come_with_advice() -> None:
+    libc, capmap = sig.libc(), sig.capability_map()
+    for info in capmap.capabilities.values():
+        if info.provided_by:
+            continue
+        for target in LIST_TARGETS:
+            if info.support[target].verdict.rank <= Verdict.REWORK.rank:
+                continue
+            for symbol in info.symbols:
+                library = libc.library_for(symbol)
+                provided = library is not None and not library.in_lists
+                if not libc.defines(symbol, target) and not provided:
+                    assert symbol in capmap.hints, (info.capability, target, symbol)
+
+
+def test_syscall_names_exist_in_the_syscall_tables() -> None:
+    tables = sorted((SIGNATURES / "syscalls").glob("*.json"))
+    if not tables:
+        pytest.skip("no syscall tables yet")
+    docs = [json.loads(t.read_text()) for t in tables]
+    names = {s["name"] for doc in docs for s in doc.get("syscalls", ())}
+    unknown = sorted(set(sig.capability_map().by_syscall) - names)
+    assert not unknown
+
+
+def test_runtimes_match_the_runtime_markers() -> None:
+    markers = SIGNATURES / "runtimes-markers.json"
+    if not markers.exists():
+        pytest.skip("no runtime markers yet")
+    names = {r["name"] for r in json.loads(markers.read_text())["runtimes"]}
+    assert set(sig.runtimes()) <= names
+    for info in sig.runtimes().values():
+        assert set(info.support) == set(Target)
+
+
+def test_every_reference_resolves() -> None:
+    known = sig.references()
+    cited = [r for info in sig.capability_map().capabilities.values() for r in info.references]
+    cited += [r for info in sig.runtimes().values() for r in info.references]
+    cited += [r for info in sig.targets().values() for r in info.references]
+    cited += [r for rule in sig.load("rules.json")["rules"] for r in rule.get("references", ())]
+    assert set(cited) <= set(known)
+    for ref in known.values():
+        assert (
+            (ref.url or "").startswith("https://")
+            or (REPO.parent / ref.path).exists()
+            or (ref.path and ref.path.startswith("shared/"))
+        ), ref.id
+
+
+def test_normalisation_data_is_consistent() -> None:
+    norm = sig.normalisation()
+    libc, capmap = sig.libc(), sig.capability_map()
+    for alias, function in norm.aliases.items():
+        assert libc.known(function) or capmap.for_symbol(function), (alias, function)
+    assert not set(norm.ignored) & set(capmap.by_symbol)
+    assert all(isinstance(pattern, re.Pattern) for pattern, _ in norm.rewrites)
+
+
+def test_path_signatures_name_capabilities_with_a_rule() -> None:
+    from portscan import rules
+
+    for signature in sig.path_signatures():
+        assert rules.rule_for_capability(signature.capability).evidence == ("path",)
+
+
+def test_another_signatures_directory_can_be_used(tmp_path: Path, monkeypatch) -> None:
+    for path in SIGNATURES.glob("*.json"):
+        (tmp_path / path.name).write_text(path.read_text())
+    doc = json.loads((tmp_path / "paths.json").read_text())
+    doc["paths"] = doc["paths"][:1]
+    (tmp_path / "paths.json").write_text(json.dumps(doc))
+    monkeypatch.setenv(sig.SIGNATURES_ENV, str(tmp_path))
+    sig.clear_cache()
+    try:
+        assert len(sig.path_signatures()) == 1
+    finally:
+        monkeypatch.delenv(sig.SIGNATURES_ENV)
+        sig.clear_cache()
+    assert len(sig.path_signatures()) > 1
+
+
+def test_missing_data_is_a_portscan_error(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(sig.SIGNATURES_ENV, str(tmp_path))
+    sig.clear_cache()
+    try:
+        with pytest.raises(sig.SignaturesError, match="cannot read signature data"):
+            sig.capability_map()
+    finally:
+        monkeypatch.delenv(sig.SIGNATURES_ENV)
+        sig.clear_cache()
