@@ -41,6 +41,7 @@ import lief
 
 from portscan import judge
 from portscan.model import Finding, Target, Verdict
+from portscan.scan import ScanOptions, scan_image
 
 REPO = Path(__file__).resolve().parent.parent
 GROUNDTRUTH = Path(os.environ.get("PORTSCAN_GROUNDTRUTH", REPO.parent / "shared" / "groundtruth"))
@@ -224,11 +225,18 @@ def evaluate(
     with open(groundtruth / "labels.tsv", newline="") as handle:
         labels = {row["case"]: row for row in csv.DictReader(handle, delimiter="\t")}
     error_column = "zig_first_error" if column == "wasi_p1_zig_result" else "first_error"
+    cases = load_cases(groundtruth)
+    for case in cases:
+        build(case, build_dir)
+    # The real pipeline: the directory of native binaries scanned as an image (dir:),
+    # each binary one component of it.
+    result = scan_image(f"dir:{build_dir}", ScanOptions(wasi_libc_as_of=as_of))
+    components = {Path(c.path).name: c for c in result.components}
     outcomes = []
-    for case in load_cases(groundtruth):
-        binary = build(case, build_dir)
-        findings = judge_binary(binary, case.static, as_of)
-        verdict = judge.verdicts_by_target(findings, (Target.WASIP1,))[Target.WASIP1]
+    for case in cases:
+        component = components[case.name]
+        verdict = component.verdicts[Target.WASIP1]
+        findings = [f for f in component.findings if f.target is Target.WASIP1]
         row = labels[case.name]
         outcomes.append(
             Outcome(case.name, row[column], label_of(verdict), verdict, findings, row[error_column])

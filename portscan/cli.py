@@ -117,6 +117,11 @@ def cli() -> None:
 @click.option(
     "--password-stdin", is_flag=True, help="Read the registry password from standard input."
 )
+@click.option(
+    "--wasi-libc-as-of",
+    metavar="DATE",
+    help="Judge against wasi-libc as it was on this ISO date (default: the newest data).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 @click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 def image_command(
@@ -127,6 +132,7 @@ def image_command(
     insecure: bool,
     username: str | None,
     password_stdin: bool,
+    wasi_libc_as_of: str | None,
     quiet: bool,
     debug: bool,
 ) -> None:
@@ -153,7 +159,8 @@ def image_command(
                 insecure=insecure,
                 username=username,
                 password=password,
-            )
+            ),
+            wasi_libc_as_of=wasi_libc_as_of,
         )
         show_progress = not quiet and sys.stderr.isatty()
         if show_progress:
@@ -176,6 +183,32 @@ def _emit(text: str, output: Path | None) -> None:
         output.write_text(text)
     except OSError as exc:
         raise UsageError(f"cannot write {output}: {exc.strerror}") from None
+
+
+@cli.command("rules")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table")
+def rules_command(output_format: str) -> None:
+    """List every rule: id, name, verdict per target, title."""
+
+    def body() -> None:
+        from portscan.report.rules import render_rule_list
+
+        sys.stdout.write(render_rule_list(output_format))
+
+    _run_guarded(body, debug=False)
+
+
+@cli.command("explain")
+@click.argument("rule_id")
+def explain_command(rule_id: str) -> None:
+    """Print one rule's documentation: what it finds, why, what to do per target."""
+
+    def body() -> None:
+        from portscan.rules import get_rule, render_rule_text
+
+        sys.stdout.write(render_rule_text(get_rule(rule_id)))
+
+    _run_guarded(body, debug=False)
 
 
 def main() -> None:

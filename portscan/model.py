@@ -236,6 +236,9 @@ class ScanResult:
     owner_of: dict[str, str] = field(default_factory=dict)  # path -> package purl
     dependencies: list[Dependency] = field(default_factory=list)
     reachable: list[str] = field(default_factory=list)  # graph nodes the entrypoint reaches
+    components: list[Component] = field(default_factory=list)
+    image_findings: list[Finding] = field(default_factory=list)  # from the image config
+    targets: dict[Target, TargetSummary] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -378,6 +381,9 @@ class Binary:
     syscalls: SyscallReport | None = None
     runtime: Runtime | None = None
     error: str | None = None
+    # What the program itself asks for (inspect/program.py), for non-platform files:
+    linked_calls: list[str] = field(default_factory=list)  # static: libc calls from main
+    path_strings: list[str] = field(default_factory=list)  # /dev, /proc, /sys strings
 
 
 class Target(enum.StrEnum):
@@ -527,3 +533,54 @@ class Finding:
             "message": self.message,
             "evidence": [item.to_dict() for item in self.evidence],
         }
+
+
+@dataclass
+class MigrationStep:
+    """The suggested path for one component, with the effort and the findings behind it.
+
+    `path` is one of: recompile-wasip1, recompile-wasip1-emulated, move-wasip2,
+    target-wasix, rework, keep-in-container, nothing-to-do. `effort` is S (hours),
+    M (days), L (weeks) or "-" when there is nothing to port.
+    """
+
+    path: str
+    target: Target | None
+    effort: str
+    summary: str
+    rule_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Component:
+    """A judged part of the image: an executable, library, script or runtime.
+
+    `id` is its graph node (`file:/usr/sbin/nginx`). `verdicts` and `scores` are per
+    target; `findings` are its own, and `inherited` names the components (libraries,
+    interpreters) whose worse verdict flowed into this one.
+    """
+
+    id: str
+    kind: str  # executable | library | script | platform
+    path: str
+    layer: int | None = None
+    package: str | None = None  # purl of the owning package
+    reachable: bool = False
+    runtime: str | None = None
+    verdicts: dict[Target, Verdict] = field(default_factory=dict)
+    scores: dict[Target, int] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    inherited: dict[Target, list[str]] = field(default_factory=dict)
+    plan: MigrationStep | None = None
+
+
+@dataclass
+class TargetSummary:
+    """The image's verdict for one target: worst reachable component, a 0-100 score,
+    how many components got each verdict, and the findings that block most."""
+
+    target: Target
+    verdict: Verdict
+    score: int
+    counts: dict[Verdict, int] = field(default_factory=dict)
+    blockers: list[Finding] = field(default_factory=list)

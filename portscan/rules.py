@@ -124,7 +124,7 @@ def get_rule(rule_id: str) -> Rule:
     rule = _catalogue().get(rule_id.strip().upper())
     if rule is None:
         raise UnknownRuleError(
-            f"no rule {rule_id!r}", "run `portscan explain --list` to see every rule id"
+            f"no rule {rule_id!r}", "run `portscan rules` to see every rule id"
         )
     return rule
 

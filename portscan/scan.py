@@ -23,8 +23,10 @@ from portscan.layers import (
     merge_layers,
     read_layer,
 )
+from portscan.lint import lint_image
 from portscan.model import Dependency, ImageInfo, LayerDescriptor, LayerInfo, ScanResult
 from portscan.refs import parse_reference
+from portscan.score import finish_components, summarise
 from portscan.sources import SourceOptions, open_image
 from portscan.sources.base import ImageMeta, ScanProgress
 
@@ -36,6 +38,7 @@ class ScanOptions:
     source: SourceOptions = field(default_factory=SourceOptions)
     keep: KeepPolicy = inspect.keep
     analysers: Sequence[Analyser] = inspect.ANALYSERS
+    wasi_libc_as_of: str | None = None  # judge against wasi-libc as of this ISO date
 
 
 @dataclass
@@ -106,6 +109,20 @@ def scan_image(
     graph = build_graph(
         GraphInputs(scanned.tree, meta.config, facts.binaries, facts.scripts, facts.owner_of)
     )
+    reached = reachable(graph)
+    layer_of = {path: entry.layer for path in facts.binaries.keys() | facts.scripts.keys()
+                if (entry := scanned.tree.get(path)) is not None}  # fmt: skip
+    components, image_findings = lint_image(
+        meta.config,
+        graph,
+        facts.binaries,
+        facts.scripts,
+        facts.owner_of,
+        layer_of,
+        reached,
+        options.wasi_libc_as_of,
+    )
+    finish_components(components, graph)
     return ScanResult(
         image=image,
         files=list(scanned.tree.entries()),
@@ -118,5 +135,8 @@ def scan_image(
         scripts=list(facts.scripts.values()),
         owner_of=facts.owner_of,
         dependencies=[Dependency(a, b, kind) for a, b, kind in graph.edges(data="kind")],
-        reachable=sorted(reachable(graph)),
+        reachable=sorted(reached),
+        components=components,
+        image_findings=image_findings,
+        targets=summarise(components, image_findings),
     )

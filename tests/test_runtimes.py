@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from portscan import signatures
 from portscan.inspect.elf import analyse_elf
 from portscan.inspect.gobuildinfo import MAGIC, parse_buildinfo
-from portscan.inspect.runtimes import MARKERS_PATH, go_package, load_signatures
+from portscan.inspect.runtimes import MARKERS, go_package, load_signatures
 from portscan.model import Binary, Runtime
 from tests.elfbuild import GO_MAIN, RUST_MAIN, ElfBuilder, builder, require, tool_output
 
@@ -141,69 +142,77 @@ def carrier(build: ElfBuilder, name: str, marker: str, *flags: str) -> Path:
     return build.c(name, CARRIER, f"-DMARKER={marker}", *flags)
 
 
+MARKER_CASES = [
+    (
+        "busybox",
+        r'"BusyBox v1.36.1 (2024-01-01) multi-call binary.\0[\0[[\0ash\0cat\0ls\0"',
+        (),
+        "/bin/busybox",
+        ("busybox", "1.36.1"),
+    ),
+    (
+        "libpython3.12.so.1.0",
+        r'"pymalloc\0" "3.12.4\0strict"',
+        ("-shared", "-fPIC", "-Wl,-soname,libpython3.12.so.1.0"),
+        "/usr/lib/libpython3.12.so.1.0",
+        ("cpython", "3.12.4"),
+    ),
+    (
+        "node",
+        r'"https://nodejs.org/download/release/v22.3.0/node-v22.3.0.tar.gz"',
+        (),
+        "/usr/local/bin/node",
+        ("nodejs", "22.3.0"),
+    ),
+    (
+        "libjvm.so",
+        r'"OpenJDK 64-Bit Server VM (21.0.2+13-58) for linux-amd64 JRE"',
+        ("-shared", "-fPIC", "-Wl,-soname,libjvm.so"),
+        "/opt/java/lib/server/libjvm.so",
+        ("jvm", "21.0.2+13-58"),
+    ),
+    (
+        "libcoreclr.so",
+        r'"@(#)Version 8.0.1124.51707 @Commit: 0123abcd"',
+        ("-shared", "-fPIC", "-Wl,-soname,libcoreclr.so"),
+        "/usr/share/dotnet/shared/Microsoft.NETCore.App/8.0.11/libcoreclr.so",
+        ("dotnet", "8.0.11"),
+    ),
+    (
+        "libruby-3.1.so.3.1",
+        r'"ruby 3.1.2p20 (2022-04-12 revision 4491bb740a) [x86_64-linux]"',
+        ("-shared", "-fPIC", "-Wl,-soname,libruby-3.1.so.3.1"),
+        "/usr/lib/libruby-3.1.so.3.1",
+        ("ruby", "3.1.2"),
+    ),
+    (
+        "libperl.so.5.36",
+        r'"x\0v5.36.0\0"',
+        ("-shared", "-fPIC", "-Wl,-soname,libperl.so.5.36"),
+        "/usr/lib/libperl.so.5.36",
+        ("perl", "5.36.0"),
+    ),
+    (
+        "librsvg-like.so",
+        r'"/usr/src/rustc-1.63.0/library/core/src/slice/mod.rs"',
+        ("-shared", "-fPIC", "-Wl,-soname,librsvg-2.so.2"),
+        "/usr/lib/librsvg-2.so.2",
+        ("rust", "1.63.0"),
+    ),
+    (
+        "php-fpm8.2",
+        r'"X-Powered-By: PHP/"',
+        (),
+        "/usr/sbin/php-fpm8.2",
+        ("php", "8.2"),
+    ),
+]
+
+
 @pytest.mark.parametrize(
     ("name", "marker", "flags", "image_path", "expected"),
-    [
-        (
-            "busybox",
-            r'"BusyBox v1.36.1 (2024-01-01) multi-call binary.\0[\0[[\0ash\0cat\0ls\0"',
-            (),
-            "/bin/busybox",
-            ("busybox", "1.36.1"),
-        ),
-        (
-            "libpython3.12.so.1.0",
-            r'"pymalloc\0" "3.12.4\0strict"',
-            ("-shared", "-fPIC", "-Wl,-soname,libpython3.12.so.1.0"),
-            "/usr/lib/libpython3.12.so.1.0",
-            ("cpython", "3.12.4"),
-        ),
-        (
-            "node",
-            r'"https://nodejs.org/download/release/v22.3.0/node-v22.3.0.tar.gz"',
-            (),
-            "/usr/local/bin/node",
-            ("nodejs", "22.3.0"),
-        ),
-        (
-            "libjvm.so",
-            r'"OpenJDK 64-Bit Server VM (21.0.2+13-58) for linux-amd64 JRE"',
-            ("-shared", "-fPIC", "-Wl,-soname,libjvm.so"),
-            "/opt/java/lib/server/libjvm.so",
-            ("jvm", "21.0.2+13-58"),
-        ),
-        (
-            "libcoreclr.so",
-            r'"@(#)Version 8.0.1124.51707 @Commit: 0123abcd"',
-            ("-shared", "-fPIC", "-Wl,-soname,libcoreclr.so"),
-            "/usr/share/dotnet/shared/Microsoft.NETCore.App/8.0.11/libcoreclr.so",
-            ("dotnet", "8.0.11"),
-        ),
-        (
-            "libruby-3.1.so.3.1",
-            r'"ruby 3.1.2p20 (2022-04-12 revision 4491bb740a) [x86_64-linux]"',
-            ("-shared", "-fPIC", "-Wl,-soname,libruby-3.1.so.3.1"),
-            "/usr/lib/libruby-3.1.so.3.1",
-            ("ruby", "3.1.2"),
-        ),
-        (
-            "libperl.so.5.36",
-            r'"x\0v5.36.0\0"',
-            ("-shared", "-fPIC", "-Wl,-soname,libperl.so.5.36"),
-            "/usr/lib/libperl.so.5.36",
-            ("perl", "5.36.0"),
-        ),
-        (
-            "php-fpm8.2",
-            r'"X-Powered-By: PHP/"',
-            (),
-            "/usr/sbin/php-fpm8.2",
-            ("php", "8.2"),
-        ),
-    ],
-    ids=lambda value: (
-        value if isinstance(value, str) and "/" not in value and '"' not in value else None
-    ),
+    MARKER_CASES,
+    ids=[case[0] for case in MARKER_CASES],
 )
 def test_marker_table(
     build: ElfBuilder,
@@ -268,7 +277,7 @@ def test_runtimes_installed_here(path: str, name: str, version: str) -> None:
 
 
 def test_marker_table_is_well_formed() -> None:
-    document = json.loads(MARKERS_PATH.read_text())
+    document = signatures.load(MARKERS)
     names = [runtime["name"] for runtime in document["runtimes"]]
     assert len(names) == len(set(names))
     kinds = set(document["format"]["kinds"])

@@ -114,15 +114,7 @@ def _analyse(path: str, data: bytes, layout: ElfLayout) -> Binary:
     file_type = _file_type(layout, dynamic, interpreter)
     imported, exported = _dynamic_symbols(elf)
     view = ElfView(path, data, layout)
-    functions = _symtab_functions(elf)
-    if wrapper_spellings().intersection(_bare(imported)):
-        wrappers = {
-            index: _text(symbol.name)
-            for index, symbol in enumerate(elf.dynamic_symbols)
-            if symbol.imported and is_wrapper_name(_text(symbol.name))
-        }
-        functions += plt_stubs(view, wrappers)
-    view.set_functions(functions)
+    view.set_functions(_functions(elf, view, imported))
     toolchain = _comment(view)
     binary = Binary(
         machine=layout.machine,
@@ -149,16 +141,30 @@ def _analyse(path: str, data: bytes, layout: ElfLayout) -> Binary:
         comments=toolchain,
         note_owners=_note_owners(elf),
     )
-    binary.runtime = detect_runtime(clues)
+    binary.runtime = detect_runtime(clues)  # for Go, may add pclntab names to the view
     if binary.linkage in ("static", "static-pie"):
         binary.defined_functions = sorted({name for _start, _size, name in view.functions})
     binary.libc = _libc(binary, view, path)
-    if file_type not in ("relocatable", "core") and not is_platform_library(dynamic.soname, path):
-        go_version = (
-            binary.runtime.version if binary.runtime and binary.runtime.name == "go" else None
-        )
-        binary.syscalls = scan_syscalls(view, go_version)
+    if file_type not in ("relocatable", "core") and not is_platform_library(path, dynamic.soname):
+        go = binary.runtime if binary.runtime and binary.runtime.name == "go" else None
+        binary.syscalls = scan_syscalls(view, go.version if go else None)
     return binary
+
+
+def _functions(
+    elf: lief.ELF.Binary, view: ElfView, imported: list[str]
+) -> list[tuple[int, int, str]]:
+    """Functions from .symtab, plus the PLT stubs of imported syscall wrappers
+    (`syscall@plt`) so that the syscall scan can follow calls to them."""
+    functions = _symtab_functions(elf)
+    if wrapper_spellings().intersection(_bare(imported)):
+        wrappers = {
+            index: _text(symbol.name)
+            for index, symbol in enumerate(elf.dynamic_symbols)
+            if symbol.imported and is_wrapper_name(_text(symbol.name))
+        }
+        functions += plt_stubs(view, wrappers)
+    return functions
 
 
 def _text(value: str | bytes) -> str:
@@ -276,23 +282,26 @@ def _comment(view: ElfView) -> list[str]:
 
 
 def _libc(binary: Binary, view: ElfView, path: str) -> str:
-    """glibc, musl, none or unknown, from the loader, DT_NEEDED, versions or symbols."""
-    names = [posixpath.basename(n) for n in (binary.interpreter, binary.soname) if n]
-    names += [*binary.needed, posixpath.basename(path)]
+    """glibc, musl, none or unknown: from DT_NEEDED, the SONAME or file name, symbol
+    versions, then the loader; for static files from the functions or strings linked in."""
+    names = [*binary.needed, posixpath.basename(path)] + ([binary.soname] if binary.soname else [])
     if any(n.startswith(("ld-musl-", "libc.musl-")) or n == "libc.so" for n in names):
         return "musl"
     if any(n.startswith("ld-linux") or n == "libc.so.6" for n in names):
         return "glibc"
     if any("@GLIBC_" in s for s in binary.imported_symbols):
         return "glibc"
-    if binary.linkage not in ("static", "static-pie"):
-        return "unknown"
-    defined = {name for _start, _size, name in view.functions}
-    for flavour, functions in STATIC_LIBC_FUNCTIONS.items():
-        if defined & functions:
-            return flavour
-    if any(view.data.find(GLIBC_STRING, a, b) >= 0 for a, b in view.section_ranges([".rodata"])):
-        return "glibc"
+    if binary.linkage in ("static", "static-pie"):
+        defined = {name for _start, _size, name in view.functions}
+        for flavour, functions in STATIC_LIBC_FUNCTIONS.items():
+            if defined & functions:
+                return flavour
+        rodata = view.section_ranges([".rodata"])
+        if any(view.data.find(GLIBC_STRING, a, b) >= 0 for a, b in rodata):
+            return "glibc"
     if binary.runtime is not None and binary.runtime.name == "go":
-        return "none"
-    return "unknown"
+        return "none"  # Go without cgo: even a PIE that names ld.so loads no libc
+    loader = posixpath.basename(binary.interpreter or "")
+    if loader.startswith("ld-musl-"):
+        return "musl"
+    return "glibc" if loader.startswith("ld-linux") else "unknown"

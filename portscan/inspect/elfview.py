@@ -78,14 +78,6 @@ class ElfLayout:
     segments: tuple[Segment, ...]
     sections: tuple[Section, ...]
 
-    @property
-    def has_interpreter(self) -> bool:
-        return any(s.type == PT_INTERP for s in self.segments)
-
-    @property
-    def has_dynamic(self) -> bool:
-        return any(s.type == PT_DYNAMIC for s in self.segments)
-
     def section(self, name: str) -> Section | None:
         return next((s for s in self.sections if s.name == name), None)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 MAGIC = b"\xff Go buildinf:"
 HEADER_SIZE = 32
@@ -64,7 +64,7 @@ def parse_buildinfo(blob: bytes, read: ReadFn) -> GoBuildInfo | None:
     else:
         if ptr_size not in (4, 8):
             return None
-        order = "big" if flags & FLAG_BIG_ENDIAN else "little"
+        order: Literal["little", "big"] = "big" if flags & FLAG_BIG_ENDIAN else "little"
         version = _pointed_string(blob, 16, ptr_size, order, read)
         modinfo = _pointed_string(blob, 16 + ptr_size, ptr_size, order, read)
     if version is None or not version.startswith("go"):
@@ -91,14 +91,16 @@ def _varint_string(blob: bytes, pos: int) -> tuple[str | None, int]:
     return blob[pos : pos + length].decode("utf-8", "replace"), pos + length
 
 
-def _pointed_string(blob: bytes, at: int, ptr_size: int, order: str, read: ReadFn) -> str | None:
+def _pointed_string(
+    blob: bytes, at: int, ptr_size: int, order: Literal["little", "big"], read: ReadFn
+) -> str | None:
     """Follow a pointer in the header to a Go string header, then to the string bytes."""
-    address = int.from_bytes(blob[at : at + ptr_size], order)  # type: ignore[arg-type]
+    address = int.from_bytes(blob[at : at + ptr_size], order)
     header = read(address, 2 * ptr_size)
     if header is None:
         return None
-    data_address = int.from_bytes(header[:ptr_size], order)  # type: ignore[arg-type]
-    length = int.from_bytes(header[ptr_size:], order)  # type: ignore[arg-type]
+    data_address = int.from_bytes(header[:ptr_size], order)
+    length = int.from_bytes(header[ptr_size:], order)
     if length > MAX_STRING:
         return None
     text = read(data_address, length) if length else b""

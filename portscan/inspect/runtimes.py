@@ -9,19 +9,18 @@ busybox's applet table. Detection runs inside the ELF analysis, on the same byte
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from portscan import signatures
 from portscan.inspect.elfview import ElfView
-from portscan.inspect.gobuildinfo import HEADER_SIZE, MAGIC, parse_buildinfo
+from portscan.inspect.gobuildinfo import MAGIC, parse_buildinfo
 from portscan.inspect.gopclntab import go_functions
 from portscan.model import Runtime
 
-MARKERS_PATH = Path(__file__).resolve().parents[2] / "signatures" / "runtimes-markers.json"
+MARKERS = "runtimes-markers.json"
 GO_BUILDINFO_SPAN = 64 * 1024  # the inline strings follow the header; modinfo is small
 MAX_APPLETS = 2000
 _RUSTC_COMMIT = re.compile(rb"/rustc/([0-9a-f]{40})/")
@@ -76,15 +75,17 @@ def _marker(doc: dict[str, Any]) -> Marker:
 
 
 @functools.cache
-def load_signatures(path: Path = MARKERS_PATH) -> tuple[RuntimeSignature, ...]:
-    """The runtime table, in the order it is tried."""
-    document = json.loads(path.read_text())
-    signatures = []
+def load_signatures() -> tuple[RuntimeSignature, ...]:
+    """The runtime table (signatures/runtimes-markers.json), in the order it is tried."""
+    document = signatures.load(MARKERS)
+    table = []
     for doc in document["runtimes"]:
         parser = doc.get("parser")
         if parser is not None and parser not in PARSERS:
-            raise ValueError(f"{path}: runtime {doc['name']} names unknown parser {parser!r}")
-        signatures.append(
+            raise signatures.SignaturesError(
+                f"{MARKERS}: runtime {doc['name']} names unknown parser {parser!r}"
+            )
+        table.append(
             RuntimeSignature(
                 doc["name"],
                 tuple(_marker(m) for m in doc["identify"]),
@@ -92,7 +93,7 @@ def load_signatures(path: Path = MARKERS_PATH) -> tuple[RuntimeSignature, ...]:
                 parser,
             )
         )
-    return tuple(signatures)
+    return tuple(table)
 
 
 def detect_runtime(clues: RuntimeClues) -> Runtime | None:
@@ -264,5 +265,3 @@ PARSERS: dict[str, Callable[[RuntimeClues, Runtime], None]] = {
     "rust": _parse_rust,
     "busybox": _parse_busybox,
 }
-
-__all__ = ["HEADER_SIZE", "RuntimeClues", "detect_runtime", "go_package", "load_signatures"]

@@ -22,22 +22,20 @@ wrapper's call sites). Numbers are named from signatures/syscalls/<abi>.json.
 from __future__ import annotations
 
 import functools
-import json
 import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import capstone
 from capstone import arm64 as cs_arm64
 from capstone import x86 as cs_x86
 
+from portscan import signatures
 from portscan.inspect.elfview import ElfView
 from portscan.model import SyscallReport, SyscallSite
 
-SYSCALL_DIR = Path(__file__).resolve().parents[2] / "signatures" / "syscalls"
 WINDOW = 64  # bytes disassembled before a site
 WIDE_WINDOW = 256  # second try when the walk ran off the first window
 LEAD_IN = 128  # x86: bytes decoded before a candidate to synchronise on instruction starts
@@ -96,26 +94,25 @@ ARCHES = {("x86_64", 64): X86_64, ("i386", 32): I386, ("aarch64", 64): AARCH64}
 @functools.cache
 def syscall_names(abi: str) -> dict[int, str]:
     """Number -> name for one ABI, from the generated table."""
-    document = json.loads((SYSCALL_DIR / f"{abi}.json").read_text())
+    document = signatures.load(f"syscalls/{abi}.json")
     return {entry["number"]: entry["name"] for entry in document["syscalls"]}
 
 
-@functools.cache
 def _wrapper_config() -> dict[str, Any]:
-    config: dict[str, Any] = json.loads((SYSCALL_DIR / "wrappers.json").read_text())
-    return config
+    return signatures.load("syscalls/wrappers.json")
 
 
 @functools.cache
 def _platform_library() -> re.Pattern[str]:
-    patterns = _wrapper_config()["platform_libraries"]["patterns"]
-    return re.compile("|".join(f"(?:{p})" for p in patterns))
+    entries = signatures.load("platform-libraries.json")["libraries"]
+    return re.compile("|".join(f"(?:{e['pattern']})" for e in entries))
 
 
-def is_platform_library(soname: str | None, path: str) -> bool:
-    """True for the C library and the dynamic loader, whose syscalls are the platform's."""
+def is_platform_library(path: str, soname: str | None = None) -> bool:
+    """True for the C library, the loader and the compiler and C++ runtimes
+    (signatures/platform-libraries.json): their syscalls are the platform's."""
     name = soname or path.rsplit("/", 1)[-1]
-    return _platform_library().search(name) is not None
+    return _platform_library().match(name) is not None
 
 
 @dataclass(frozen=True)

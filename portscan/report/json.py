@@ -10,8 +10,9 @@ import json
 from typing import Any
 
 from portscan.model import FileEntry, ImageInfo, ScanResult
+from portscan.report.codec import encode
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 def file_dict(entry: FileEntry) -> dict[str, Any]:
@@ -44,6 +45,9 @@ def image_dict(image: ImageInfo) -> dict[str, Any]:
             "exposed_ports": config.exposed_ports,
             "volumes": config.volumes,
             "labels": config.labels,
+            "stop_signal": config.stop_signal,
+            "history": encode(config.history),
+            "diff_ids": config.diff_ids,
         },
         "layers": [
             {
@@ -72,6 +76,15 @@ def to_dict(result: ScanResult) -> dict[str, Any]:
         "summary": summary_counts(result),
         "files": [file_dict(entry) for entry in result.files],
         "warnings": result.warnings,
+        "targets": {str(t): encode(s) for t, s in result.targets.items()},
+        "components": encode(result.components),
+        "image_findings": encode(result.image_findings),
+        "binaries": encode(result.binaries),
+        "packages": encode(result.packages),
+        "scripts": encode(result.scripts),
+        "owner_of": result.owner_of,
+        "dependencies": encode(result.dependencies),
+        "reachable": result.reachable,
     }
 
 

@@ -41,9 +41,48 @@ def render(result: ScanResult) -> str:
         lines.append(
             f"{layer.index:<6} {digest:<13} {_size(layer.size):>10}  {layer.entries:>7}  {created}"
         )
+    lines += _inventory(result)
+    lines += _verdicts(result)
     for warning in result.warnings:
         lines.append(f"warning: {warning}")
     lines.append(
         f"\nscanned in {result.duration_seconds:.2f} s by portscan {result.portscan_version}"
     )
     return "\n".join(lines) + "\n"
+
+
+def _inventory(result: ScanResult) -> list[str]:
+    binaries = result.binaries.values()
+    runtimes = sorted({b.runtime.name for b in binaries if b.runtime})
+    static = sum(1 for b in binaries if b.linkage.startswith("static"))
+    ecosystems: dict[str, int] = {}
+    for package in result.packages:
+        ecosystems[package.ecosystem] = ecosystems.get(package.ecosystem, 0) + 1
+    packages = ", ".join(f"{n} {e}" for e, n in sorted(ecosystems.items())) or "none"
+    return [
+        "",
+        f"ELF files  {len(result.binaries)} ({static} static), scripts {len(result.scripts)}",
+        f"packages   {packages}",
+        f"runtimes   {', '.join(runtimes) or '-'}",
+    ]
+
+
+def _verdicts(result: ScanResult) -> list[str]:
+    if not result.targets:
+        return []
+    reached = sum(1 for c in result.components if c.reachable and c.kind != "platform")
+    lines = [
+        "",
+        f"TARGET   VERDICT  SCORE  (judged on {reached} components the entrypoint reaches)",
+    ]
+    for target, summary in result.targets.items():
+        lines.append(f"{target.value:<8} {summary.verdict.value:<8} {summary.score:>5}")
+    first = next(iter(result.targets.values()))
+    if first.blockers:
+        lines.append(f"\ntop blockers for {first.target.value} (portscan explain ID):")
+        for finding in first.blockers:
+            message = (
+                finding.message if len(finding.message) <= 110 else finding.message[:107] + "..."
+            )
+            lines.append(f"  {finding.rule_id} {finding.verdict.value:<7} {message}")
+    return lines

@@ -1,0 +1,186 @@
+"""Verdicts, scores and a migration plan, per component and for the image, per target.
+
+- A component's verdict for a target is the worst of its own findings and of the
+  verdicts that flow into it: the application libraries it loads and, for a script,
+  its interpreter (DESIGN.md). The platform is `n/a`: it is replaced, not ported.
+  A component with nothing judged is `unknown`, never `ready`.
+- The image's verdict is the worst among the components its entrypoint reaches (all
+  components when it has no entrypoint) and the image config's findings.
+- A score (0-100) summarises the mix: the mean of the components' points, capped by
+  the image's verdict so it never hides one (a rework image scores at most 50).
+- The plan says, per component, which road to take (recompile for wasip1, move to
+  wasip2 for sockets, WASIX for fork and threads, or keep it in a container) and how
+  big the job looks, with the rules behind it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import networkx as nx
+
+from portscan.model import Component, Finding, MigrationStep, Target, TargetSummary, Verdict
+
+POINTS = {
+    Verdict.READY: 100,
+    Verdict.NA: 100,
+    Verdict.SHIM: 80,
+    Verdict.UNKNOWN: 60,
+    Verdict.REWORK: 30,
+    Verdict.BLOCKED: 0,
+}
+CAP = {
+    Verdict.READY: 100,
+    Verdict.NA: 100,
+    Verdict.UNKNOWN: 90,
+    Verdict.SHIM: 85,
+    Verdict.REWORK: 50,
+    Verdict.BLOCKED: 20,
+}
+_FLOW_EDGES = {"needed", "interpreter"}
+_TOP_BLOCKERS = 5
+
+
+def flow_verdicts(components: Sequence[Component], graph: nx.DiGraph) -> None:
+    """Set `verdicts` (and `inherited`) from own findings and flowing dependencies."""
+    by_node = {c.id: c for c in components}
+    own: dict[str, dict[Target, Verdict]] = {}
+    for component in components:
+        if component.kind == "platform":
+            own[component.id] = dict.fromkeys(Target, Verdict.NA)
+            continue
+        own[component.id] = {
+            target: Verdict.worst(f.verdict for f in component.findings if f.target is target)
+            for target in Target
+        }
+    flow_graph = nx.DiGraph(
+        (a, b) for a, b, kind in graph.edges(data="kind") if kind in _FLOW_EDGES and b in by_node
+    )
+    for component in components:
+        if component.kind == "platform":
+            component.verdicts = own[component.id]
+            continue
+        below = nx.descendants(flow_graph, component.id) if component.id in flow_graph else set()
+        verdicts: dict[Target, Verdict] = {}
+        for target in Target:
+            mine = own[component.id][target]
+            inherited = {n: own[n][target] for n in below if by_node[n].kind != "platform"}
+            worst = Verdict.worst([mine, *inherited.values()])
+            verdicts[target] = worst
+            worse = sorted(n for n, v in inherited.items() if v is worst and v.rank < mine.rank)
+            if worse:
+                component.inherited[target] = worse
+        component.verdicts = verdicts
+        component.scores = {t: POINTS[v] for t, v in verdicts.items()}
+
+
+def summarise(
+    components: Sequence[Component], image_findings: Sequence[Finding]
+) -> dict[Target, TargetSummary]:
+    """The image's verdict, score, verdict counts and top blockers per target."""
+    judged = [c for c in components if c.kind != "platform"]
+    scope = [c for c in judged if c.reachable] or judged
+    summaries = {}
+    for target in Target:
+        verdicts = [c.verdicts[target] for c in scope]
+        config = [f.verdict for f in image_findings if f.target is target]
+        verdict = Verdict.worst([*verdicts, *config]) if verdicts or config else Verdict.UNKNOWN
+        mean = sum(POINTS[v] for v in verdicts) / len(verdicts) if verdicts else POINTS[verdict]
+        score = min(round(mean), CAP[verdict])
+        summaries[target] = TargetSummary(
+            target=target,
+            verdict=verdict,
+            score=score,
+            counts=dict(Counter(verdicts)),
+            blockers=_blockers(scope, image_findings, target),
+        )
+    return summaries
+
+
+def _blockers(
+    scope: Sequence[Component], image_findings: Sequence[Finding], target: Target
+) -> list[Finding]:
+    """The rework/blocked findings that hold most components back, worst first."""
+    by_rule: dict[str, list[Finding]] = {}
+    for finding in [f for c in scope for f in c.findings] + list(image_findings):
+        if finding.target is target and finding.verdict in (Verdict.BLOCKED, Verdict.REWORK):
+            by_rule.setdefault(finding.rule_id, []).append(finding)
+    ranked = sorted(
+        by_rule.values(), key=lambda group: (group[0].verdict.rank, -len(group), group[0].rule_id)
+    )
+    return [_merge(group) for group in ranked[:_TOP_BLOCKERS]]
+
+
+def _merge(group: list[Finding]) -> Finding:
+    """One finding standing for a rule across components, with all their evidence."""
+    first = group[0]
+    if len(group) == 1:
+        return first
+    evidence = [e for f in group for e in f.evidence]
+    message = f"{first.message} (and {len(group) - 1} more component(s))"
+    return Finding(first.rule_id, first.target, first.verdict, first.capability, message, evidence)
+
+
+@dataclass(frozen=True)
+class _Road:
+    path: str
+    target: Target | None
+    effort: str
+    summary: str
+
+
+def plan(component: Component) -> MigrationStep:
+    """The suggested road for one component and the rules that decided it."""
+    v = component.verdicts
+    road = _road(v, component.findings)
+    decided_by = road.target or Target.WASIP1
+    rule_ids = sorted(
+        {
+            f.rule_id
+            for f in component.findings
+            if f.target is decided_by and f.verdict not in (Verdict.READY, Verdict.NA)
+        }
+    )
+    return MigrationStep(road.path, road.target, road.effort, road.summary, rule_ids)
+
+
+def _road(v: Mapping[Target, Verdict], findings: Sequence[Finding]) -> _Road:
+    ok = (Verdict.READY, Verdict.SHIM)
+    if all(verdict is Verdict.NA for verdict in v.values()):
+        return _Road("nothing-to-do", None, "-", "platform: replaced by wasi-libc, not ported")
+    if v[Target.WASIP1] is Verdict.READY:
+        return _Road("recompile-wasip1", Target.WASIP1, "S", "recompile for wasm32-wasip1 as is")
+    if v[Target.WASIP1] is Verdict.SHIM:
+        return _Road(
+            "recompile-wasip1-emulated",
+            Target.WASIP1,
+            "S",
+            "recompile for wasm32-wasip1 with wasi-libc's emulation flags",
+        )
+    if v[Target.WASIP2] in ok:
+        return _Road("move-wasip2", Target.WASIP2, "M", "build a wasip2 component (sockets)")
+    if v[Target.WASIX] in ok:
+        return _Road("target-wasix", Target.WASIX, "M", "target WASIX (fork, threads, signals)")
+    if all(verdict is Verdict.UNKNOWN for verdict in v.values()):
+        return _Road("investigate", None, "M", "not enough evidence: review by hand")
+    best = max(Target, key=lambda t: v[t].rank)
+    if v[best] is Verdict.BLOCKED:
+        return _Road("keep-in-container", None, "-", "blocked on every target: keep in a container")
+    reworks = {f.capability for f in findings if f.target is best and f.verdict is Verdict.REWORK}
+    effort = "L" if len(reworks) >= 3 else "M"
+    return _Road(
+        "rework",
+        best,
+        effort,
+        f"rework {len(reworks)} capabilit(ies) for {best.value}, or "
+        "keep in a container as a service the rest of the system calls",
+    )
+
+
+def finish_components(components: Sequence[Component], graph: nx.DiGraph) -> None:
+    """Flow verdicts through the graph, then plan each component."""
+    flow_verdicts(components, graph)
+    for component in components:
+        component.plan = plan(component)
