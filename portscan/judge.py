@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from portscan import rules
 from portscan import signatures as sig
@@ -39,7 +39,7 @@ class Name:
     function: str
     ignored: str | None  # why the symbol says nothing about the program
 
-    @property
+    @functools.cached_property
     def platform(self) -> bool | None:
         """True for a C/C++ platform version tag, False for another library's, None if
         unversioned."""
@@ -102,6 +102,8 @@ def normalise(name: str) -> tuple[str, str | None]:
     return function, None
 
 
+@sig.register_cache
+@functools.lru_cache(maxsize=65536)
 def parse_name(symbol: str) -> Name:
     name, version = split_version(symbol)
     function, ignored = normalise(name)
@@ -132,6 +134,8 @@ def _missing_note(function: str, target: Target, as_of: str | None) -> str:
     return f"{note}; {hint}" if hint else note
 
 
+@sig.register_cache
+@functools.lru_cache(maxsize=65536)
 def judge_function(
     function: str, target: Target, *, platform: bool = True, as_of: str | None = None
 ) -> Judgement:
@@ -185,9 +189,11 @@ def _message(rule_id: str, target: Target, names: list[str]) -> str:
 
 
 def _collect(
-    judged: Iterable[tuple[Target, Judgement, Evidence, str]],
+    judged: Iterable[tuple[Target, Judgement, Evidence | None, str]],
+    summary: Evidence | None = None,
 ) -> list[Finding]:
-    """Group per (target, rule, capability, verdict) into Findings, worst first per target."""
+    """Group per (target, rule, capability, verdict) into Findings, worst first per target.
+    Items without evidence (ready functions) share one evidence made from `summary`."""
     groups: dict[tuple[Target, str, Capability | None, Verdict], list[tuple[Evidence, str]]]
     groups = defaultdict(list)
     for target, judgement, evidence, label in judged:
@@ -196,7 +202,9 @@ def _collect(
     findings = []
     for (target, rule_id, capability, verdict), items in groups.items():
         names = list(dict.fromkeys(label for _, label in items))
-        evidence = list(dict.fromkeys(item for item, _ in items))
+        evidence = list(dict.fromkeys(item for item, _ in items if item is not None))
+        if not evidence and summary is not None:  # ready names: one evidence for all
+            evidence = [replace(summary, detail=f"{len(names)} function(s): " + ", ".join(names))]
         message = _message(rule_id, target, names)
         findings.append(Finding(rule_id, target, verdict, capability, message, evidence))
     order = list(Target)
@@ -233,11 +241,14 @@ def judge_symbols(
     if assume_libc is None:
         assume_libc = not any(n.platform for n in names)
 
-    def judged() -> Iterable[tuple[Target, Judgement, Evidence, str]]:
+    def judged() -> Iterable[tuple[Target, Judgement, Evidence | None, str]]:
         for target in targets:
             for name in names:
                 platform = bool(name.platform) or assume_libc
                 judgement = judge_function(name.function, target, platform=platform, as_of=as_of)
+                if judgement.verdict is Verdict.READY:  # the message names them; one
+                    yield target, judgement, None, name.function  # evidence per finding
+                    continue
                 detail = origin if name.function == name.name else f"{origin}, as {name.function}"
                 if judgement.note:
                     detail += f"; {judgement.note}"
@@ -246,7 +257,7 @@ def judge_symbols(
                 )
                 yield target, judgement, evidence, name.function
 
-    return _collect(judged())
+    return _collect(judged(), Evidence(file, package=package, layer=layer))
 
 
 def judge_paths(

@@ -86,15 +86,32 @@ def pattern_findings(functions: Iterable[str], where: Where) -> list[Finding]:
     return findings
 
 
-def _library_exports(graph: nx.DiGraph, binaries: Mapping[str, Binary], path: str) -> set[str]:
-    """Names exported by the application (non-platform) libraries `path` loads."""
-    exported: set[str] = set()
+def exported_names(binary: Binary) -> frozenset[str]:
+    """A library's exported names without their versions."""
+    return frozenset(judge.split_version(s)[0] for s in binary.exported_symbols)
+
+
+def _application_libraries(graph: nx.DiGraph, path: str) -> list[str]:
+    """The non-platform libraries `path` loads, directly or through others."""
+    libraries = []
     for node in nx.descendants(graph, file_node(path)):
         library = graph.nodes[node].get("path")
-        binary = binaries.get(library) if library else None
-        if binary is not None and not is_platform_library(library, binary.soname):
-            exported.update(judge.split_version(s)[0] for s in binary.exported_symbols)
-    return exported
+        if graph.nodes[node].get("kind") == "library" and not is_platform_library(library):
+            libraries.append(library)
+    return libraries
+
+
+def _own_imports(
+    binary: Binary, path: str, graph: nx.DiGraph, binaries: Mapping[str, Binary]
+) -> list[str]:
+    """Imports not satisfied by the component's own libraries (those are theirs to
+    answer for). Versioned names are kept: the version tag names their library."""
+    unversioned = [s for s in binary.imported_symbols if "@" not in s]
+    if not unversioned:
+        return list(binary.imported_symbols)
+    exports = [exported_names(binaries[lib]) for lib in _application_libraries(graph, path)]
+    theirs = {s for s in unversioned if any(s in names for names in exports)}
+    return [s for s in binary.imported_symbols if s not in theirs]
 
 
 def lint_binary(
@@ -120,12 +137,7 @@ def lint_binary(
             return findings
     findings += _missing_libraries(where, graph)
     if binary.imported_symbols:
-        exported = _library_exports(graph, binaries, where.path)
-        own = [
-            symbol
-            for symbol in binary.imported_symbols
-            if (parts := judge.split_version(symbol))[1] is not None or parts[0] not in exported
-        ]
+        own = _own_imports(binary, where.path, graph, binaries)
         findings += judge.judge_symbols(
             own, file=where.path, package=where.package, layer=where.layer, as_of=as_of
         )

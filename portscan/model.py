@@ -356,9 +356,10 @@ class Binary:
     glibc, musl, none (no C library, e.g. Go without cgo) or unknown.
     `defined_functions` lists the functions of static binaries (the libc functions
     linked in, or Go's functions), from .symtab or Go's pclntab. `syscalls` is None
-    when the file was not scanned (the C library and loader themselves, unsupported
-    machines, malformed files). `error` is set, and the rest left at defaults past the
-    header, when the file is truncated or malformed.
+    when the file was not scanned (the C library and loader themselves, dynamic
+    programs that import no syscall wrapper, unsupported machines, malformed files).
+    `error` is set, and the rest left at defaults past the header, when the file is
+    truncated or malformed.
     """
 
     machine: str = "unknown"  # x86_64, aarch64, i386, arm, ... or em-<number>

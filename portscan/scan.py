@@ -28,7 +28,7 @@ from portscan.model import Dependency, ImageInfo, LayerDescriptor, LayerInfo, Sc
 from portscan.refs import parse_reference
 from portscan.score import finish_components, summarise
 from portscan.sources import SourceOptions, open_image
-from portscan.sources.base import ImageMeta, ScanProgress
+from portscan.sources.base import ImageMeta, ImageSource, ScanProgress
 
 
 @dataclass(frozen=True)
@@ -51,15 +51,20 @@ class ScannedImage:
 
 
 def read_image(
-    reference: str, options: ScanOptions, progress: ScanProgress | None = None
+    reference: str,
+    options: ScanOptions,
+    progress: ScanProgress | None = None,
+    source: ImageSource | None = None,
 ) -> ScannedImage:
-    """Open `reference`, stream every layer once, and merge them."""
-    ref = parse_reference(reference)
+    """Open `reference` (or take `source`, an image opened already, e.g. one whose
+    layers come from the results store), stream every layer once, and merge them."""
 
     def reader(blob: BinaryIO, descriptor: LayerDescriptor, advance: ProgressFn | None):
         return read_layer(blob, descriptor, options.keep, options.analysers, advance)
 
-    with open_image(ref, options.source) as source:
+    if source is None:
+        source = open_image(parse_reference(reference), options.source)
+    with source:
         meta, layer_results = source.read_layers(reader, progress)
     return ScannedImage(meta, layer_results, merge_layers(layer_results))
 
@@ -87,13 +92,17 @@ def layer_infos(meta: ImageMeta, layers: list[LayerResult]) -> list[LayerInfo]:
 
 
 def scan_image(
-    reference: str, options: ScanOptions | None = None, progress: ScanProgress | None = None
+    reference: str,
+    options: ScanOptions | None = None,
+    progress: ScanProgress | None = None,
+    source: ImageSource | None = None,
 ) -> ScanResult:
-    """Scan one image end to end and return the result (nothing is printed)."""
+    """Scan one image end to end and return the result (nothing is printed).
+    `source`, when given, is the image already opened (see `read_image`)."""
     options = options or ScanOptions()
     started = time.monotonic()
     scanned_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
-    scanned = read_image(reference, options, progress)
+    scanned = read_image(reference, options, progress, source)
     meta = scanned.meta
     infos = layer_infos(meta, scanned.layers)
     image = ImageInfo(

@@ -111,8 +111,11 @@ class ElfBuilder:
             subprocess.run([require("strip"), "-o", str(out), str(original)], check=True)
         return out
 
-    def go(self, name: str, source: str, *, cgo: bool = False, ldflags: str = "") -> Path:
-        """Build a Go main package that imports example.com/greeting, a local module."""
+    def go(
+        self, name: str, source: str, *, cgo: bool = False, ldflags: str = "", goarch: str = ""
+    ) -> Path:
+        """Build a Go main package that imports example.com/greeting, a local module;
+        `goarch` cross-compiles (pure Go only)."""
         out = self._cached(name)
         if out is not None:
             return out
@@ -137,6 +140,8 @@ class ElfBuilder:
             "GOCACHE": str(self.root / "gocache"),
             "GOPATH": str(self.root / "gopath"),
         }
+        if goarch:
+            env["GOARCH"] = goarch
         command = [go, "build", "-o", str(self.root / name)]
         if ldflags:
             command.append(f"-ldflags={ldflags}")

@@ -213,6 +213,17 @@ def test_go_wrapper_calls_register_abi(build: ElfBuilder) -> None:
         assert {"uname", "getpid", "write", "futex", "clone", "mmap"} <= names, name
 
 
+def test_go_wrapper_calls_on_arm64(build: ElfBuilder) -> None:
+    """Go's arm64 register ABI (1.18+) passes the number in x0."""
+    binary = scan(build.go("hello-go-arm64", GO_MAIN, goarch="arm64"))
+    assert binary.machine == "aarch64" and binary.syscalls is not None
+    calls = {
+        (s.via, s.number, s.name) for s in binary.syscalls.resolved if s.function == "main.main"
+    }
+    assert ("syscall.RawSyscall", 172, "getpid") in calls
+    assert {"uname", "write", "futex", "clone"} <= set(binary.syscalls.names())
+
+
 @pytest.mark.parametrize(
     ("name", "assembler", "source", "number"),
     [

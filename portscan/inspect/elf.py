@@ -145,10 +145,22 @@ def _analyse(path: str, data: bytes, layout: ElfLayout) -> Binary:
     if binary.linkage in ("static", "static-pie"):
         binary.defined_functions = sorted({name for _start, _size, name in view.functions})
     binary.libc = _libc(binary, view, path)
-    if file_type not in ("relocatable", "core") and not is_platform_library(path, dynamic.soname):
-        go = binary.runtime if binary.runtime and binary.runtime.name == "go" else None
+    go = binary.runtime if binary.runtime and binary.runtime.name == "go" else None
+    if _issues_syscalls(binary, go is not None) and not is_platform_library(path, dynamic.soname):
         binary.syscalls = scan_syscalls(view, go.version if go else None)
     return binary
+
+
+def _issues_syscalls(binary: Binary, is_go: bool) -> bool:
+    """Whether the program may enter the kernel itself: static binaries, Go (its runtime
+    makes raw syscalls), and dynamic ones importing a syscall wrapper (`syscall()`).
+    Other dynamic programs reach the kernel only through libc, whose imports say more;
+    scanning their code for opcode bytes cost most of the ELF analysis time."""
+    if binary.file_type in ("relocatable", "core"):
+        return False
+    if binary.linkage.startswith("static") or is_go:
+        return True
+    return any(is_wrapper_name(name) for name in _bare(binary.imported_symbols))
 
 
 def _functions(
