@@ -118,6 +118,11 @@ def cli() -> None:
     "--password-stdin", is_flag=True, help="Read the registry password from standard input."
 )
 @click.option(
+    "--sbom",
+    type=click.Choice(["syft"]),
+    help="Also run syft (pip install 'portscan[syft]') and merge its packages.",
+)
+@click.option(
     "--wasi-libc-as-of",
     metavar="DATE",
     help="Judge against wasi-libc as it was on this ISO date (default: the newest data).",
@@ -132,6 +137,7 @@ def image_command(
     insecure: bool,
     username: str | None,
     password_stdin: bool,
+    sbom: str | None,
     wasi_libc_as_of: str | None,
     quiet: bool,
     debug: bool,
@@ -161,6 +167,7 @@ def image_command(
                 password=password,
             ),
             wasi_libc_as_of=wasi_libc_as_of,
+            sbom=sbom,
         )
         show_progress = not quiet and sys.stderr.isatty()
         if show_progress:
@@ -207,6 +214,277 @@ def explain_command(rule_id: str) -> None:
         from portscan.rules import get_rule, render_rule_text
 
         sys.stdout.write(render_rule_text(get_rule(rule_id)))
+
+    _run_guarded(body, debug=False)
+
+
+# --------------------------------------------------------------------------- registry audits
+
+EXIT_PARTIAL = 9  # the audit finished, but some images could not be scanned
+
+
+class _AuditProgress:
+    """Rich progress (stderr) for an audit: images and layers, each with an ETA."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("{task.description:<12}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._found = self._progress.add_task("discovering", total=None)
+        self._images: Any = None
+        self._layers: Any = None
+
+    def __enter__(self) -> _AuditProgress:
+        self._progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._progress.stop()
+
+    def discovered(self, images: int) -> None:
+        self._progress.advance(self._found, images)
+
+    def planned(self, images: int, layers: int) -> None:
+        self._progress.update(self._found, visible=False)
+        self._images = self._progress.add_task("images", total=images)
+        self._layers = self._progress.add_task("layers", total=layers)
+
+    def layer_done(self) -> None:
+        self._progress.advance(self._layers)
+
+    def image_done(self) -> None:
+        if self._images is not None:
+            self._progress.advance(self._images)
+
+
+def _registry_options(
+    platform_text: str, insecure: bool, username: str | None, password_stdin: bool
+) -> Any:
+    from portscan.sources import SourceOptions
+
+    password = os.environ.get("PORTSCAN_PASSWORD")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    if password and not username:
+        raise UsageError("a password was given without --username")
+    return SourceOptions(
+        platform=Platform.parse(platform_text),
+        insecure=insecure,
+        username=username,
+        password=password,
+    )
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM stops an audit as Ctrl-C does: workers ended, finished work kept."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+_STORE_OPTION = click.option(
+    "--store",
+    "store_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Results store (default: $XDG_CACHE_HOME/portscan/store.db or ~/.cache/portscan/).",
+)
+
+
+@cli.command("registry")
+@click.argument("target", metavar="HOST[/PREFIX]")
+@click.option("--include", multiple=True, metavar="GLOB", help="Only repositories matching.")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip repositories matching.")
+@click.option(
+    "--tags",
+    "tags_text",
+    default="latest",
+    show_default=True,
+    help="Tags per repository: latest, all or newest:N (by the config's created time).",
+)
+@click.option(
+    "--platform",
+    "platform_text",
+    default="linux/amd64",
+    show_default=True,
+    help="Platform to pick from multi-platform images (os/arch[/variant]).",
+)
+@click.option(
+    "--jobs", type=click.IntRange(min=1), help="Local worker processes (default: CPU count)."
+)
+@click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run the tasks on a Dask cluster.")
+@_STORE_OPTION
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "jsonl", "json"]),
+    default="table",
+    show_default=True,
+    help="table: summary; jsonl: one line per image as it completes; json: the fleet.",
+)
+@click.option("--with-results", is_flag=True, help="jsonl: add each image's full scan JSON.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, 1000),
+    default=100,
+    show_default=True,
+    help="Entries per catalog and tag-list request.",
+)
+@click.option("--insecure", is_flag=True, help="Allow plain HTTP and unverified TLS registries.")
+@click.option("--username", envvar="PORTSCAN_USERNAME", help="Registry user (else docker config).")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the registry password from standard input."
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+def registry_command(
+    target: str,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    tags_text: str,
+    platform_text: str,
+    jobs: int | None,
+    scheduler: str | None,
+    store_path: Path | None,
+    output_format: str,
+    with_results: bool,
+    output: Path | None,
+    page_size: int,
+    insecure: bool,
+    username: str | None,
+    password_stdin: bool,
+    quiet: bool,
+    debug: bool,
+) -> None:
+    """Audit every image of a registry (or of HOST/PREFIX), scanning each once.
+
+    Results go to the store; a rerun after an interruption resumes the audit and
+    rescans nothing it finished. Exit 9 when some images could not be scanned.
+    """
+
+    def body() -> None:
+        from contextlib import ExitStack, closing
+
+        from portscan.batch import AuditOptions, ImageRecord, run_audit
+        from portscan.catalog import Selection, TagPolicy, parse_target
+        from portscan.executors import make_executor
+        from portscan.report import audit as audit_report
+        from portscan.scan import ScanOptions
+        from portscan.store import Store, default_path
+
+        registry, prefix = parse_target(target)
+        source = _registry_options(platform_text, insecure, username, password_stdin)
+        selection = Selection(
+            registry, prefix, include, exclude, TagPolicy.parse(tags_text), source.platform
+        )
+        options = AuditOptions(
+            selection,
+            ScanOptions(source=source),
+            page_size=page_size,
+            with_results=with_results,
+        )
+        _interrupt_on_sigterm()
+        with ExitStack() as stack:
+            store = stack.enter_context(Store(store_path or default_path()))
+            executor = make_executor(jobs or os.cpu_count() or 1, scheduler)
+            stack.enter_context(closing(executor))
+            sink = sys.stdout if output is None else stack.enter_context(_open_output(output))
+
+            def line(record: ImageRecord) -> None:
+                sink.write(audit_report.record_line(record))
+                sink.flush()
+
+            on_image = line if output_format == "jsonl" else None
+            if not quiet and sys.stderr.isatty():
+                with _AuditProgress() as progress:
+                    fleet = run_audit(store, executor, options, progress, on_image)
+            else:
+                fleet = run_audit(store, executor, options, None, on_image)
+            if output_format == "table":
+                sink.write(audit_report.fleet_table(fleet))
+            elif output_format == "json":
+                sink.write(audit_report.fleet_json(fleet))
+            sink.flush()
+        if fleet.failed:
+            sys.exit(EXIT_PARTIAL)
+
+    _run_guarded(body, debug)
+
+
+def _open_output(path: Path) -> Any:
+    try:
+        return path.open("w")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+
+
+@cli.group("store")
+def store_group() -> None:
+    """Show and prune the results store."""
+
+
+@store_group.command("stats")
+@_STORE_OPTION
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table")
+def store_stats_command(store_path: Path | None, output_format: str) -> None:
+    """Rows, sizes and audits in the store; rows of other analyser versions are stale."""
+
+    def body() -> None:
+        from portscan.batch import Keys
+        from portscan.report import audit as audit_report
+        from portscan.scan import ScanOptions
+        from portscan.store import Store, default_path
+
+        keys = Keys.of(ScanOptions())
+        with Store(store_path or default_path()) as store:
+            stats = store.stats(keys.layer, keys.result)
+        render = audit_report.stats_json if output_format == "json" else audit_report.stats_text
+        sys.stdout.write(render(stats))
+
+    _run_guarded(body, debug=False)
+
+
+@store_group.command("gc")
+@_STORE_OPTION
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    metavar="DAYS",
+    help="Also drop image results scanned more than DAYS ago.",
+)
+def store_gc_command(store_path: Path | None, older_than: float | None) -> None:
+    """Drop results of other analyser versions and layers no image result uses."""
+
+    def body() -> None:
+        from portscan.batch import Keys
+        from portscan.report import audit as audit_report
+        from portscan.scan import ScanOptions
+        from portscan.store import Store, default_path
+
+        keys = Keys.of(ScanOptions())
+        with Store(store_path or default_path()) as store:
+            report = store.gc(keys.layer, keys.result, older_than)
+        sys.stdout.write(audit_report.gc_text(report))
 
     _run_guarded(body, debug=False)
 

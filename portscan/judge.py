@@ -204,7 +204,9 @@ def _collect(
         names = list(dict.fromkeys(label for _, label in items))
         evidence = list(dict.fromkeys(item for item, _ in items if item is not None))
         if not evidence and summary is not None:  # ready names: one evidence for all
-            evidence = [replace(summary, detail=f"{len(names)} function(s): " + ", ".join(names))]
+            listed = f"{len(names)} function(s): " + ", ".join(names)
+            detail = f"{summary.detail}, {listed}" if summary.detail else listed
+            evidence = [replace(summary, detail=detail)]
         message = _message(rule_id, target, names)
         findings.append(Finding(rule_id, target, verdict, capability, message, evidence))
     order = list(Target)
@@ -257,7 +259,7 @@ def judge_symbols(
                 )
                 yield target, judgement, evidence, name.function
 
-    return _collect(judged(), Evidence(file, package=package, layer=layer))
+    return _collect(judged(), Evidence(file, package=package, layer=layer, detail=origin))
 
 
 def judge_paths(

@@ -14,6 +14,7 @@ from typing import BinaryIO
 
 from portscan import __version__, inspect
 from portscan.graph import GraphInputs, build_graph, reachable
+from portscan.inspect.sbom import enrich_with_syft
 from portscan.layers import (
     Analyser,
     KeepPolicy,
@@ -39,6 +40,8 @@ class ScanOptions:
     keep: KeepPolicy = inspect.keep
     analysers: Sequence[Analyser] = inspect.ANALYSERS
     wasi_libc_as_of: str | None = None  # judge against wasi-libc as of this ISO date
+    sbom: str | None = None  # "syft": enrich the package inventory by running syft
+    sbom_timeout: float = 300.0
 
 
 @dataclass
@@ -48,6 +51,13 @@ class ScannedImage:
     meta: ImageMeta
     layers: list[LayerResult]
     tree: Tree
+
+
+def is_loopback(reference: str) -> bool:
+    """Whether a registry reference names a registry on this machine (plain HTTP is
+    then allowed, as portscan's own registry client allows it)."""
+    host = reference.split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
+    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def read_image(
@@ -115,6 +125,16 @@ def scan_image(
     )
     warnings = [f"layer {info.index}: {reason}" for info in infos for reason in info.skipped]
     facts = inspect.inspect_tree(scanned.tree, meta.config)
+    if options.sbom == "syft":
+        facts.packages, syft_warnings = enrich_with_syft(
+            reference,
+            facts.packages,
+            timeout=options.sbom_timeout,
+            insecure_http=options.source.insecure or is_loopback(meta.reference),
+            platform=str(meta.platform),
+            diff_ids=meta.config.diff_ids,
+        )
+        facts.warnings += syft_warnings
     graph = build_graph(
         GraphInputs(scanned.tree, meta.config, facts.binaries, facts.scripts, facts.owner_of)
     )

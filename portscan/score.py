@@ -86,7 +86,11 @@ def summarise(
     for target in Target:
         verdicts = [c.verdicts[target] for c in scope]
         config = [f.verdict for f in image_findings if f.target is target]
-        verdict = Verdict.worst([*verdicts, *config]) if verdicts or config else Verdict.UNKNOWN
+        if verdicts:
+            verdict = Verdict.worst([*verdicts, *config])
+        else:  # no code to judge: not applicable, unless the config itself needs work
+            verdict = Verdict.worst(v for v in config if v.rank < Verdict.READY.rank)
+            verdict = verdict if any(v.rank < Verdict.READY.rank for v in config) else Verdict.NA
         mean = sum(POINTS[v] for v in verdicts) / len(verdicts) if verdicts else POINTS[verdict]
         score = min(round(mean), CAP[verdict])
         summaries[target] = TargetSummary(

@@ -20,11 +20,15 @@ from portscan.errors import PortscanError
 from portscan.model import Capability, Target, Verdict
 
 SIGNATURES_ENV = "PORTSCAN_SIGNATURES"
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "signatures"
+_PACKAGED_DIR = Path(__file__).resolve().parent / "_signatures"  # inside an installed wheel
+_SOURCE_DIR = Path(__file__).resolve().parent.parent / "signatures"  # a source checkout
+DEFAULT_DIR = _PACKAGED_DIR if _PACKAGED_DIR.is_dir() else _SOURCE_DIR
 
 
 class SignaturesError(PortscanError):
     """The signatures/ data is missing or inconsistent."""
+
+    exit_code = 11
 
 
 def signatures_dir() -> Path:
