@@ -26,6 +26,7 @@ import tarfile
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from queue import Full, Queue
 from typing import Any, BinaryIO, Protocol
@@ -57,7 +58,9 @@ class Analyser(Protocol):
 
     def wants(self, path: str, head: bytes) -> bool: ...
 
-    def analyse(self, path: str, data: bytes) -> Any: ...
+    def analyse(self, path: str, data: bytes) -> Any:
+        """The facts, or a concurrent.futures.Future of them (resolved per layer)."""
+        ...
 
 
 KeepPolicy = Callable[[str, bytes], bool]
@@ -376,9 +379,18 @@ def read_layer(
         raise CorruptImageError(f"layer {descriptor.digest} ends in the middle of a file") from None
     stream.drain()
     source.finish()
+    _resolve_facts(result)
     result.compressed_bytes = source.count
     result.uncompressed_bytes = stream.count
     return result
+
+
+def _resolve_facts(result: LayerResult) -> None:
+    """Replace facts that analysers computed elsewhere (Futures) by their values."""
+    for entry in result.entries:
+        for name, value in entry.facts.items():
+            if isinstance(value, Future):
+                entry.facts[name] = value.result()
 
 
 def _add_member(

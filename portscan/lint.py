@@ -25,19 +25,14 @@ import networkx as nx
 from portscan import judge, rules
 from portscan import signatures as sig
 from portscan.graph import IMAGE, file_node
-from portscan.inspect.program import is_platform_library
 from portscan.model import Binary, Component, Evidence, Finding, ImageConfig, Script, Target
+from portscan.platform import is_platform_library, runtime_platforms
 
 TARGETS: tuple[Target, ...] = tuple(Target)
 MALFORMED = "PS901"
 UNRESOLVED_LIBRARY = "PS902"
 UNSUPPORTED = "PS904"
 SHELL_ENTRYPOINT = "PS507"
-
-
-@functools.cache
-def _runtime_platforms() -> frozenset[str]:
-    return frozenset(sig.load("platform-libraries.json")["runtime_platforms"]["runtimes"])
 
 
 @functools.cache
@@ -133,7 +128,7 @@ def lint_binary(
         version = f" {binary.runtime.version}" if binary.runtime.version else ""
         message = f"{where.path} is {rule.title}{version}"
         findings += rule_findings(rule.id, where, message, detail=f"runtime {runtime}{version}")
-        if runtime in _runtime_platforms():
+        if runtime in runtime_platforms():
             return findings
     findings += _missing_libraries(where, graph)
     if binary.imported_symbols:

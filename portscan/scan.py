@@ -14,7 +14,9 @@ from typing import BinaryIO
 
 from portscan import __version__, inspect
 from portscan.graph import GraphInputs, build_graph, reachable
+from portscan.inspect import worker
 from portscan.inspect.sbom import enrich_with_syft
+from portscan.inspect.worker import ElfWorkerAnalyser
 from portscan.layers import (
     Analyser,
     KeepPolicy,
@@ -72,6 +74,8 @@ def read_image(
     def reader(blob: BinaryIO, descriptor: LayerDescriptor, advance: ProgressFn | None):
         return read_layer(blob, descriptor, options.keep, options.analysers, advance)
 
+    if any(isinstance(a, ElfWorkerAnalyser) for a in options.analysers):
+        worker.start()  # the ELF worker imports lief while the image is being fetched
     if source is None:
         source = open_image(parse_reference(reference), options.source)
     with source:

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from portscan.inspect import packages
-from portscan.inspect.program import ProgramAnalyser
 from portscan.inspect.scripts import inspect_scripts
+from portscan.inspect.worker import ElfWorkerAnalyser
 from portscan.layers import LOADER_CONFIG_PREFIXES, Analyser, Tree
 from portscan.model import Binary, ImageConfig, Package, Script
 
-ANALYSERS: tuple[Analyser, ...] = (ProgramAnalyser(),)
+ANALYSERS: tuple[Analyser, ...] = (ElfWorkerAnalyser(),)
 
 
 def keep(path: str, head: bytes) -> bool:

@@ -27,12 +27,12 @@ from portscan.inspect.elfview import (
 )
 from portscan.inspect.runtimes import RuntimeClues, detect_runtime
 from portscan.inspect.syscalls import (
-    is_platform_library,
     is_wrapper_name,
     scan_syscalls,
     wrapper_spellings,
 )
 from portscan.model import Binary
+from portscan.platform import is_platform_library
 
 ELF_MAGIC = b"\x7fELF"
 # Functions only one C library defines: how a static binary's libc is told apart.

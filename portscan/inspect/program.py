@@ -14,7 +14,6 @@ files that are not the platform (signatures/platform-libraries.json):
 
 from __future__ import annotations
 
-import functools
 import re
 
 import capstone
@@ -22,24 +21,13 @@ import lief
 from capstone import x86
 
 from portscan import judge
-from portscan import signatures as sig
 from portscan.inspect.elf import ElfAnalyser, analyse_elf
+from portscan.inspect.worker import ELF_FACTS_VERSION
 from portscan.model import Binary
+from portscan.platform import is_platform_library
 
 _PATH_STRING = re.compile(rb"/(?:dev|proc|sys)/[A-Za-z0-9_./%-]{2,64}")
 _MAX_PATHS = 32
-
-
-@functools.cache
-def _platform_patterns() -> re.Pattern[str]:
-    entries = sig.load("platform-libraries.json")["libraries"]
-    return re.compile("|".join(f"(?:{e['pattern']})" for e in entries))
-
-
-def is_platform_library(path: str, soname: str | None = None) -> bool:
-    """True for the C library, the loader, and the compiler and C++ runtimes."""
-    name = soname or path.rsplit("/", 1)[-1]
-    return _platform_patterns().match(name) is not None
 
 
 def path_strings(data: bytes) -> list[str]:
@@ -123,7 +111,7 @@ class ProgramAnalyser(ElfAnalyser):
     """The ELF analyser plus what the program itself asks for (one pass, same bytes)."""
 
     name = "elf"
-    version = ElfAnalyser.version * 100 + 1
+    version = ELF_FACTS_VERSION
 
     def analyse(self, path: str, data: bytes) -> Binary:
         return add_program_facts(path, data, analyse_elf(path, data))

@@ -102,19 +102,6 @@ def _wrapper_config() -> dict[str, Any]:
     return signatures.load("syscalls/wrappers.json")
 
 
-@functools.cache
-def _platform_library() -> re.Pattern[str]:
-    entries = signatures.load("platform-libraries.json")["libraries"]
-    return re.compile("|".join(f"(?:{e['pattern']})" for e in entries))
-
-
-def is_platform_library(path: str, soname: str | None = None) -> bool:
-    """True for the C library, the loader and the compiler and C++ runtimes
-    (signatures/platform-libraries.json): their syscalls are the platform's."""
-    name = soname or path.rsplit("/", 1)[-1]
-    return _platform_library().match(name) is not None
-
-
 @dataclass(frozen=True)
 class Wrapper:
     """A wrapper function found in one binary, and where its callers put the number."""
