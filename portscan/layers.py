@@ -200,8 +200,26 @@ class _Decompressor(io.RawIOBase):
 
     def drain(self) -> None:
         """Consume what the tar walk left, so the whole blob has been read and checked."""
+        self.count += len(self._pending) - self._pos
+        self._pending, self._pos = b"", 0
         for chunk in self._decompress:
             self.count += len(chunk)
+
+    def seekable(self) -> bool:
+        return True  # forward only: enough for tarfile's sequential "r:" reading
+
+    def tell(self) -> int:
+        return self.count
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Skip forward to `offset` (tarfile jumps over members it does not read)."""
+        target = offset if whence == io.SEEK_SET else self.count + offset
+        if whence not in (io.SEEK_SET, io.SEEK_CUR) or target < self.count:
+            raise io.UnsupportedOperation("a layer stream only moves forward")
+        while self.count < target:
+            if not self.read(min(target - self.count, _CHUNK)):
+                break
+        return self.count
 
     def readable(self) -> bool:
         return True
@@ -367,7 +385,7 @@ def read_layer(
     stream = _Decompressor(source)
     result = LayerResult(digest=descriptor.digest)
     try:
-        with tarfile.open(fileobj=stream, mode="r|", errorlevel=1) as archive:
+        with tarfile.open(fileobj=stream, mode="r:", errorlevel=1) as archive:
             for member in archive:
                 _add_member(archive, member, result, keep, analysers)
     except tarfile.TarError as exc:
