@@ -12,7 +12,9 @@ from __future__ import annotations
 import atexit
 import multiprocessing
 import os
+import sys
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from portscan.model import Binary
@@ -33,6 +35,11 @@ def analyse_elf_facts(path: str, data: bytes) -> Binary:
 
 
 def _workers() -> int:
+    """1 worker by default; 0 (inline) when asked, or when a spawned child could not
+    re-import the program that runs portscan (e.g. a script read from stdin)."""
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if main_file is not None and not os.path.exists(main_file):
+        return 0
     return int(os.environ.get("PORTSCAN_WORKERS", "1"))
 
 
@@ -50,10 +57,22 @@ def _warm_up() -> None:
     import portscan.inspect.program  # noqa: F401
 
 
+def _discard_pool() -> None:
+    """Forget a pool whose worker died; the next file starts a fresh one."""
+    global _pool
+    if _pool is not None:
+        _pool.shutdown(wait=False, cancel_futures=True)
+    _pool = None
+
+
 def start() -> None:
     """Start the worker now, so its imports overlap the image's download."""
     if _workers() > 0:
-        _get_pool().submit(int)
+        try:
+            _get_pool().submit(int)
+        except BrokenProcessPool:
+            _discard_pool()
+            _get_pool().submit(int)
 
 
 class ElfWorkerAnalyser:
@@ -68,4 +87,21 @@ class ElfWorkerAnalyser:
     def analyse(self, path: str, data: bytes) -> Binary | Future[Any]:
         if _workers() <= 0:
             return analyse_elf_facts(path, data)
-        return _get_pool().submit(analyse_elf_facts, path, data)
+        try:
+            remote = _get_pool().submit(analyse_elf_facts, path, data)
+        except BrokenProcessPool:
+            _discard_pool()
+            return analyse_elf_facts(path, data)
+        result: Future[Any] = Future()
+
+        def settle(done: Future[Any]) -> None:
+            # a worker that died (killed, out of memory) costs speed, never the facts
+            try:
+                result.set_result(done.result())
+            except BrokenProcessPool:
+                result.set_result(analyse_elf_facts(path, data))
+            except BaseException as exc:
+                result.set_exception(exc)
+
+        remote.add_done_callback(settle)
+        return result
