@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -25,16 +25,25 @@ def test_worker_and_inline_agree(oci_layout: Path, monkeypatch: pytest.MonkeyPat
     assert remote["/usr/bin/hello"].needed == ["libgreet.so.1", "libc.so.6"]
 
 
-def test_a_killed_worker_is_replaced(oci_layout: Path, monkeypatch) -> None:
-    monkeypatch.setenv("PORTSCAN_WORKERS", "1")
-    expected = facts(oci_layout)
-    pool = worker._get_pool()
-    pool.submit(int).result()
-    for process in list(pool._processes.values()):
-        os.kill(process.pid, signal.SIGKILL)
-        process.join()
-    try:
-        assert facts(oci_layout) == expected
-    finally:
-        pool.shutdown(cancel_futures=True)
-        worker._pool = None
+def test_files_in_flight_when_the_worker_dies_are_analysed_here(native_bins) -> None:
+    dead = worker._Worker()
+    dead.process.kill()
+    dead.process.wait()
+    futures = [dead.submit(f"/bin/{name}", data) for name, data in native_bins.items()]
+    results = [future.result(timeout=60) for future in futures]
+    assert [r.error for r in results] == [None, None, None]
+    assert results[0].soname == "libgreet.so.1"
+    assert not dead.alive
+
+
+def test_the_worker_does_not_import_the_callers_main_module(tmp_path: Path) -> None:
+    script = tmp_path / "no_main_guard.py"
+    script.write_text(
+        "import sys\nfrom portscan.inspect import worker\n"
+        "print('ran', flush=True)\n"
+        f"f = worker._get_worker().submit('/x', open({sys.executable!r}, 'rb').read())\n"
+        "print(f.result(timeout=60).machine)\n"
+    )
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["ran", "x86_64"]

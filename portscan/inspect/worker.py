@@ -1,21 +1,28 @@
 """The ELF analyser, run in a worker process so parsing overlaps layer reading.
 
-On two cores the main process inflates, hashes and walks tar entries while a spawned
-worker parses ELF files with lief and capstone (which the main process never imports).
-`analyse` hands the bytes over and returns a Future; `layers.read_layer` resolves the
-futures at the end of each layer, so a LayerResult always holds plain facts.
-`PORTSCAN_WORKERS=0` analyses in-process instead (same code, same results).
+On two cores the main process inflates, hashes and walks tar entries while a worker
+(`serve` in a new interpreter, started at the beginning of a scan) parses ELF
+files with lief and capstone, which the main process never imports. Files go to the
+worker and facts come back as length-prefixed pickle frames over its stdin and stdout;
+`analyse` returns a Future that `layers.read_layer` resolves at the end of the layer, so
+a LayerResult always holds plain facts. A plain subprocess rather than multiprocessing:
+it never re-imports the caller's main module. If the worker dies, the files in flight
+are analysed in-process (slower, same facts) and the next scan starts a new worker.
+`PORTSCAN_WORKERS=0` analyses in-process throughout.
 """
 
 from __future__ import annotations
 
 import atexit
-import multiprocessing
 import os
+import pickle
+import queue
+import struct
+import subprocess
 import sys
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+import threading
+from concurrent.futures import Future
+from typing import Any, BinaryIO
 
 from portscan.model import Binary
 
@@ -23,8 +30,11 @@ ELF_MAGIC = b"\x7fELF"
 # Version of the facts the ELF analysis produces (elf.py + program.py): part of the
 # per-layer cache key, so bump it whenever a Binary field's meaning or content changes.
 ELF_FACTS_VERSION = 101
-
-_pool: ProcessPoolExecutor | None = None
+_HEADER = struct.Struct("<Q")
+_WORKER_MAIN = (
+    "import sys; from portscan.inspect.worker import serve; "
+    "serve(sys.stdin.buffer, sys.stdout.buffer)"
+)
 
 
 def analyse_elf_facts(path: str, data: bytes) -> Binary:
@@ -34,45 +44,116 @@ def analyse_elf_facts(path: str, data: bytes) -> Binary:
     return ProgramAnalyser().analyse(path, data)
 
 
-def _workers() -> int:
-    """1 worker by default; 0 (inline) when asked, or when a spawned child could not
-    re-import the program that runs portscan (e.g. a script read from stdin)."""
-    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-    if main_file is not None and not os.path.exists(main_file):
-        return 0
-    return int(os.environ.get("PORTSCAN_WORKERS", "1"))
+def _write_frame(stream: BinaryIO, message: Any) -> None:
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(payload)))
+    stream.write(payload)
+    stream.flush()
 
 
-def _get_pool() -> ProcessPoolExecutor:
-    global _pool
-    if _pool is None:
-        context = multiprocessing.get_context("spawn")  # no fork: reader threads may run
-        _pool = ProcessPoolExecutor(_workers(), mp_context=context, initializer=_warm_up)
-        atexit.register(_pool.shutdown, wait=False, cancel_futures=True)
-    return _pool
+def _read_frame(stream: BinaryIO) -> Any:
+    header = stream.read(_HEADER.size)
+    if len(header) < _HEADER.size:
+        raise EOFError
+    (size,) = _HEADER.unpack(header)
+    payload = stream.read(size)
+    if len(payload) < size:
+        raise EOFError
+    return pickle.loads(payload)
 
 
-def _warm_up() -> None:
-    """Import lief and capstone in the worker before the first file arrives."""
-    import portscan.inspect.program  # noqa: F401
+class _Worker:
+    """One worker process, a writer thread feeding it and a reader thread settling."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _WORKER_MAIN],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._pending: dict[int, tuple[Future[Any], str, bytes]] = {}
+        self._lock = threading.Lock()
+        self._next_id = 0
+        self._outbox: queue.SimpleQueue[tuple[int, str, bytes] | None] = queue.SimpleQueue()
+        self.alive = True
+        threading.Thread(target=self._write_loop, name="portscan-elf-send", daemon=True).start()
+        threading.Thread(target=self._read_loop, name="portscan-elf-recv", daemon=True).start()
+
+    def submit(self, path: str, data: bytes) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._lock:
+            if not self.alive:
+                future.set_result(analyse_elf_facts(path, data))
+                return future
+            task_id = self._next_id
+            self._next_id += 1
+            self._pending[task_id] = (future, path, data)
+        self._outbox.put((task_id, path, data))
+        return future
+
+    def _write_loop(self) -> None:
+        stdin = self.process.stdin
+        assert stdin is not None
+        try:
+            while (item := self._outbox.get()) is not None:
+                _write_frame(stdin, item)
+            stdin.close()
+        except (BrokenPipeError, OSError, ValueError):
+            pass  # the reader sees the worker gone and settles what is pending
+
+    def _read_loop(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        try:
+            while True:
+                task_id, ok, value = _read_frame(stdout)
+                with self._lock:
+                    future, _, _ = self._pending.pop(task_id)
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+        except (EOFError, OSError, pickle.UnpicklingError):
+            self._settle_in_process()
+
+    def _settle_in_process(self) -> None:
+        """The worker is gone: analyse what it had not answered here instead."""
+        with self._lock:
+            self.alive = False
+            pending, self._pending = self._pending, {}
+        for future, path, data in pending.values():
+            try:
+                future.set_result(analyse_elf_facts(path, data))
+            except BaseException as exc:  # handed to whoever waits for the facts
+                future.set_exception(exc)
+
+    def stop(self) -> None:
+        self._outbox.put(None)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
 
 
-def _discard_pool() -> None:
-    """Forget a pool whose worker died; the next file starts a fresh one."""
-    global _pool
-    if _pool is not None:
-        _pool.shutdown(wait=False, cancel_futures=True)
-    _pool = None
+_worker: _Worker | None = None
+
+
+def _enabled() -> bool:
+    return os.environ.get("PORTSCAN_WORKERS", "1") != "0"
+
+
+def _get_worker() -> _Worker:
+    global _worker
+    if _worker is None or not _worker.alive:
+        _worker = _Worker()
+        atexit.register(_worker.stop)
+    return _worker
 
 
 def start() -> None:
     """Start the worker now, so its imports overlap the image's download."""
-    if _workers() > 0:
-        try:
-            _get_pool().submit(int)
-        except BrokenProcessPool:
-            _discard_pool()
-            _get_pool().submit(int)
+    if _enabled():
+        _get_worker()
 
 
 class ElfWorkerAnalyser:
@@ -85,23 +166,22 @@ class ElfWorkerAnalyser:
         return head.startswith(ELF_MAGIC)
 
     def analyse(self, path: str, data: bytes) -> Binary | Future[Any]:
-        if _workers() <= 0:
+        if not _enabled():
             return analyse_elf_facts(path, data)
+        return _get_worker().submit(path, data)
+
+
+def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
+    """The worker's loop: a file in, its facts out, until stdin closes."""
+    import portscan.inspect.program  # noqa: F401  (lief and capstone, imported once)
+
+    while True:
         try:
-            remote = _get_pool().submit(analyse_elf_facts, path, data)
-        except BrokenProcessPool:
-            _discard_pool()
-            return analyse_elf_facts(path, data)
-        result: Future[Any] = Future()
-
-        def settle(done: Future[Any]) -> None:
-            # a worker that died (killed, out of memory) costs speed, never the facts
-            try:
-                result.set_result(done.result())
-            except BrokenProcessPool:
-                result.set_result(analyse_elf_facts(path, data))
-            except BaseException as exc:
-                result.set_exception(exc)
-
-        remote.add_done_callback(settle)
-        return result
+            task_id, path, data = _read_frame(stdin)
+        except EOFError:
+            return
+        try:
+            message = (task_id, True, analyse_elf_facts(path, data))
+        except Exception as exc:  # a bug in the analysis: reported, not fatal
+            message = (task_id, False, RuntimeError(f"{path}: {type(exc).__name__}: {exc}"))
+        _write_frame(stdout, message)
