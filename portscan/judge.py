@@ -48,7 +48,7 @@ class Name:
         return sig.normalisation().is_platform_version(self.version)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # identity: judge_function caches each one
 class Judgement:
     """One function judged for one target."""
 
@@ -189,11 +189,12 @@ def _message(rule_id: str, target: Target, names: list[str]) -> str:
 
 
 def _collect(
-    judged: Iterable[tuple[Target, Judgement, Evidence | None, str]],
+    judged: Iterable[tuple[Target, Judgement, Evidence | None, str | list[str]]],
     summary: Evidence | None = None,
 ) -> list[Finding]:
     """Group per (target, rule, capability, verdict) into Findings, worst first per target.
-    Items without evidence (ready functions) share one evidence made from `summary`."""
+    Items without evidence (ready functions, labelled as a batch) share one evidence
+    made from `summary`."""
     groups: dict[tuple[Target, str, Capability | None, Verdict], list[tuple[Evidence, str]]]
     groups = defaultdict(list)
     for target, judgement, evidence, label in judged:
@@ -201,7 +202,11 @@ def _collect(
         groups[key].append((evidence, label))
     findings = []
     for (target, rule_id, capability, verdict), items in groups.items():
-        names = list(dict.fromkeys(label for _, label in items))
+        names = list(
+            dict.fromkeys(
+                one for _, label in items for one in (label if isinstance(label, list) else [label])
+            )
+        )
         evidence = list(dict.fromkeys(item for item, _ in items if item is not None))
         if not evidence and summary is not None:  # ready names: one evidence for all
             listed = f"{len(names)} function(s): " + ", ".join(names)
@@ -243,21 +248,35 @@ def judge_symbols(
     if assume_libc is None:
         assume_libc = not any(n.platform for n in names)
 
-    def judged() -> Iterable[tuple[Target, Judgement, Evidence | None, str]]:
-        for target in targets:
-            for name in names:
-                platform = bool(name.platform) or assume_libc
-                judgement = judge_function(name.function, target, platform=platform, as_of=as_of)
+    # Judge each name once for every target, then batch names whose judgements agree:
+    # most functions are available everywhere, and a batch is handled in one step.
+    batches: dict[tuple[Judgement, ...], list[Name]] = {}
+    for name in names:
+        platform = bool(name.platform) or assume_libc
+        key = tuple(
+            judge_function(name.function, target, platform=platform, as_of=as_of)
+            for target in targets
+        )
+        batches.setdefault(key, []).append(name)
+
+    def judged() -> Iterable[tuple[Target, Judgement, Evidence | None, str | list[str]]]:
+        for index, target in enumerate(targets):
+            for key, batch in batches.items():
+                judgement = key[index]
                 if judgement.verdict is Verdict.READY:  # the message names them; one
-                    yield target, judgement, None, name.function  # evidence per finding
+                    yield target, judgement, None, [n.function for n in batch]  # evidence
                     continue
-                detail = origin if name.function == name.name else f"{origin}, as {name.function}"
-                if judgement.note:
-                    detail += f"; {judgement.note}"
-                evidence = Evidence(
-                    file, symbol=name.raw, package=package, layer=layer, detail=detail
-                )
-                yield target, judgement, evidence, name.function
+                yield from _evidence(target, judgement, batch)
+
+    def _evidence(
+        target: Target, judgement: Judgement, batch: list[Name]
+    ) -> Iterable[tuple[Target, Judgement, Evidence, str]]:
+        for name in batch:
+            detail = origin if name.function == name.name else f"{origin}, as {name.function}"
+            if judgement.note:
+                detail += f"; {judgement.note}"
+            evidence = Evidence(file, symbol=name.raw, package=package, layer=layer, detail=detail)
+            yield target, judgement, evidence, name.function
 
     return _collect(judged(), Evidence(file, package=package, layer=layer, detail=origin))
 
