@@ -94,6 +94,188 @@ def cli() -> None:
     """portscan: what of a container image could move to WebAssembly (WASI)."""
 
 
+# --------------------------------------------------------------------------- reports and CI gates
+# Output formats, --html, the CI gates of `image` and `report`, and the `report` and
+# `diff` commands (docs/report-formats.md).
+
+EXIT_GATE_FAILED = 10  # a CI gate (--fail-on, --min-score) did not pass
+_FORMATS = ["table", "json", "sarif", "cyclonedx", "markdown", "html"]
+
+
+def _save(text: str, path: Path | None) -> None:
+    """Write UTF-8 text to `path`, or to stdout when it is None."""
+    if path is None:
+        _emit(text, None)
+        return
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _report_options(command: Callable[..., None]) -> Callable[..., None]:
+    """--html and the CI gates, shared by `image` and `report`."""
+    from portscan.model import Target
+
+    options = [
+        click.option(
+            "--html",
+            "html_path",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Also write the self-contained HTML report here.",
+        ),
+        click.option(
+            "--fail-on",
+            type=click.Choice(["rework", "blocked"]),
+            help=f"Exit {EXIT_GATE_FAILED} when a target's verdict is this or worse.",
+        ),
+        click.option(
+            "--min-score",
+            type=click.IntRange(0, 100),
+            help=f"Exit {EXIT_GATE_FAILED} when a target's score is below this.",
+        ),
+        click.option(
+            "--target",
+            "gate_targets",
+            multiple=True,
+            type=click.Choice([t.value for t in Target]),
+            help="Target the gates check (repeatable; default: every target).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _write_reports(
+    result: Any,
+    output_format: str | None,
+    output: Path | None,
+    html_path: Path | None,
+    gate: tuple[str | None, int | None, tuple[str, ...]],
+) -> None:
+    """Print or write the chosen format, write --html, then apply the gates."""
+    from portscan.model import Target, Verdict
+    from portscan.report.formats import renderer
+    from portscan.report.gates import Gates, check
+
+    if output_format is not None:
+        _save(renderer(output_format)(result), output)
+    if html_path is not None:
+        _save(renderer("html")(result), html_path)
+    fail_on, min_score, targets = gate
+    gates = Gates(
+        Verdict(fail_on) if fail_on else None, min_score, tuple(Target(t) for t in targets)
+    )
+    failures = check(result, gates)
+    for failure in failures:
+        click.echo(f"portscan: gate failed: {failure}", err=True)
+    if failures:
+        sys.exit(EXIT_GATE_FAILED)
+
+
+@cli.command("report")
+@click.argument("result_file", metavar="RESULT.json", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(_FORMATS),
+    help="Output format (default: table, or none when only --html is given).",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
+@_report_options
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+def report_command(
+    result_file: Path,
+    output_format: str | None,
+    output: Path | None,
+    html_path: Path | None,
+    fail_on: str | None,
+    min_score: int | None,
+    gate_targets: tuple[str, ...],
+    debug: bool,
+) -> None:
+    """Render a saved result (`portscan image REF --format json -o RESULT.json`) again,
+    in any format, and apply the CI gates to it."""
+
+    def body() -> None:
+        from portscan.report.load import load_result
+
+        result = load_result(result_file)
+        chosen = output_format or (None if html_path else "table")
+        _write_reports(result, chosen, output, html_path, (fail_on, min_score, gate_targets))
+
+    _run_guarded(body, debug)
+
+
+@cli.command("diff")
+@click.argument("old")
+@click.argument("new")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
+@click.option(
+    "--fail-on-worse",
+    is_flag=True,
+    help=f"Exit {EXIT_GATE_FAILED} when NEW is less portable than OLD on any target.",
+)
+@click.option(
+    "--platform",
+    "platform_text",
+    default="linux/amd64",
+    show_default=True,
+    help="Platform to pick from a multi-platform image (os/arch[/variant]).",
+)
+@click.option("--insecure", is_flag=True, help="Allow plain HTTP and unverified TLS registries.")
+@click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
+def diff_command(
+    old: str,
+    new: str,
+    output_format: str,
+    output: Path | None,
+    fail_on_worse: bool,
+    platform_text: str,
+    insecure: bool,
+    debug: bool,
+) -> None:
+    """What got more or less portable between OLD and NEW, per target.
+
+    OLD and NEW are image references or saved JSON results (files ending in .json).
+    """
+
+    def body() -> None:
+        from portscan.report import diff
+        from portscan.report.load import is_saved_result, load_result
+        from portscan.scan import ScanOptions, scan_image
+        from portscan.sources import SourceOptions
+
+        options = ScanOptions(
+            source=SourceOptions(platform=Platform.parse(platform_text), insecure=insecure)
+        )
+        sides = [
+            load_result(Path(arg)) if is_saved_result(arg) else scan_image(arg, options)
+            for arg in (old, new)
+        ]
+        changes = diff.diff_results(*sides)
+        render = {
+            "text": diff.render_text,
+            "json": diff.render_json,
+            "markdown": diff.render_markdown,
+        }[output_format]
+        _save(render(changes), output)
+        if fail_on_worse and changes.worse:
+            click.echo("portscan: gate failed: NEW is less portable than OLD", err=True)
+            sys.exit(EXIT_GATE_FAILED)
+
+    _run_guarded(body, debug)
+
+
 @cli.command("image")
 @click.argument("reference")
 @click.option(
@@ -106,12 +288,13 @@ def cli() -> None:
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["table", "json"]),
+    type=click.Choice(_FORMATS),
     default="table",
     show_default=True,
     help="Output format.",
 )
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
+@_report_options
 @click.option("--insecure", is_flag=True, help="Allow plain HTTP and unverified TLS registries.")
 @click.option("--username", envvar="PORTSCAN_USERNAME", help="Registry user (else docker config).")
 @click.option(
@@ -134,6 +317,10 @@ def image_command(
     platform_text: str,
     output_format: str,
     output: Path | None,
+    html_path: Path | None,
+    fail_on: str | None,
+    min_score: int | None,
+    gate_targets: tuple[str, ...],
     insecure: bool,
     username: str | None,
     password_stdin: bool,
@@ -149,8 +336,10 @@ def image_command(
     """
 
     def body() -> None:
-        from portscan.report import json as json_report
-        from portscan.report import table
+        from portscan.inspect import worker
+
+        worker.start()  # lief loads in the worker while the rest of portscan imports
+
         from portscan.scan import ScanOptions, scan_image
         from portscan.sources import SourceOptions
 
@@ -175,8 +364,8 @@ def image_command(
                 result = scan_image(reference, options, progress)
         else:
             result = scan_image(reference, options)
-        text = json_report.render(result) if output_format == "json" else table.render(result)
-        _emit(text, output)
+        gate = (fail_on, min_score, gate_targets)
+        _write_reports(result, output_format, output, html_path, gate)
 
     _run_guarded(body, debug)
 

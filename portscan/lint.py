@@ -3,7 +3,12 @@
 A component is an ELF file or a script. What is judged (DESIGN.md, "What is judged"):
 - the platform (C library, loader, compiler and C++ runtimes; signatures/platform-
   libraries.json) is never judged by its contents: it is replaced by wasi-libc;
-- a language runtime's own binaries are judged by the runtime's WASI story (PS41x);
+- a language runtime's own binaries are judged by the runtime's WASI story (PS41x),
+  and the libraries they load are the runtime's (`judged_graph` leaves them out of
+  what the image must port); a Go binary adds what its program links in of the
+  standard library (inspect/goapp.py), never its runtime's syscalls;
+- the application code a runtime runs (inspect/apps.py) by what it uses of its
+  language's library (appjudge.py), as a component of kind `application`;
 - a dynamic program or application library by the C-library-level symbols it
   imports; symbols that its own (non-platform) libraries export are theirs, and
   their verdict flows to it through the graph (score.py);
@@ -22,10 +27,20 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from portscan import judge, rules
+from portscan import appjudge, judge, rules
 from portscan import signatures as sig
 from portscan.graph import IMAGE, file_node
-from portscan.model import Binary, Component, Evidence, Finding, ImageConfig, Script, Target
+from portscan.inspect.goapp import go_uses
+from portscan.model import (
+    Application,
+    Binary,
+    Component,
+    Evidence,
+    Finding,
+    ImageConfig,
+    Script,
+    Target,
+)
 from portscan.platform import is_platform_library, runtime_platforms
 
 TARGETS: tuple[Target, ...] = tuple(Target)
@@ -128,6 +143,15 @@ def lint_binary(
         version = f" {binary.runtime.version}" if binary.runtime.version else ""
         message = f"{where.path} is {rule.title}{version}"
         findings += rule_findings(rule.id, where, message, detail=f"runtime {runtime}{version}")
+        if runtime == "go":  # the program's own use of the standard library
+            findings += appjudge.judge_uses(
+                go_uses(binary, where.path),
+                "go",
+                f"the Go program {where.path}",
+                lambda _path: where.package,
+                lambda _path: where.layer,
+                "linked in: the Go linker keeps only reachable functions",
+            )
         if runtime in runtime_platforms():
             return findings
     findings += _missing_libraries(where, graph)
@@ -221,10 +245,12 @@ def lint_image(
     layer_of: Mapping[str, int],
     reachable: set[str],
     as_of: str | None = None,
+    applications: Sequence[Application] = (),
 ) -> tuple[list[Component], list[Finding]]:
-    """Every ELF file and script as a `Component` with its findings, plus the findings
-    of the image config. Verdicts and plans are score.py's. `as_of` (ISO date) judges
-    against wasi-libc as it was then (signatures/wasi-libc-notes.json)."""
+    """Every ELF file and script as a `Component` with its findings, every application
+    as one of kind `application` (at its entry file: a script there becomes it), plus
+    the findings of the image config. Verdicts and plans are score.py's. `as_of` (ISO
+    date) judges against wasi-libc as it was then (signatures/wasi-libc-notes.json)."""
     components = []
     for path in sorted({*binaries, *scripts}):
         where = Where(path, owner_of.get(path), layer_of.get(path))
@@ -248,7 +274,40 @@ def lint_image(
                 findings=findings,
             )
         )
+    by_id = {component.id: component for component in components}
+    for app in applications:
+        findings = appjudge.lint_application(app, owner_of.get, layer_of.get)
+        component = by_id.get(file_node(app.entry))
+        if component is None:
+            component = Component(
+                id=file_node(app.entry),
+                kind="application",
+                path=app.entry,
+                layer=layer_of.get(app.entry),
+                package=owner_of.get(app.entry),
+                reachable=file_node(app.entry) in reachable,
+            )
+            components.append(component)
+        component.kind = "application"
+        component.findings += findings
     return components, lint_config(config, graph, scripts)
+
+
+def judged_graph(graph: nx.DiGraph, binaries: Mapping[str, Binary]) -> nx.DiGraph:
+    """The graph as the verdicts see it: the libraries a language runtime loads (libuv
+    and OpenSSL under node, libexpat under python) are the runtime's, replaced with it,
+    so the `needed` edges out of runtime binaries are cut. What else loads them still
+    reaches them, and every library keeps its own findings."""
+    runtimes = {
+        file_node(path)
+        for path, binary in binaries.items()
+        if binary.runtime is not None and binary.runtime.name in runtime_platforms()
+    }
+    view = graph.copy()
+    view.remove_edges_from(
+        [(a, b) for a, b, kind in graph.edges(data="kind") if kind == "needed" and a in runtimes]
+    )
+    return view
 
 
 def _elf_kind(binary: Binary) -> str:

@@ -355,7 +355,7 @@ class Binary:
     Symbols carry their version as `name@VERSION` when they have one. `libc` is
     glibc, musl, none (no C library, e.g. Go without cgo) or unknown.
     `defined_functions` lists the functions of static binaries (the libc functions
-    linked in, or Go's functions), from .symtab or Go's pclntab. `syscalls` is None
+    linked in) and of every Go binary, from .symtab or Go's pclntab. `syscalls` is None
     when the file was not scanned (the C library and loader themselves, dynamic
     programs that import no syscall wrapper, unsupported machines, malformed files).
     `error` is set, and the rest left at defaults past the header, when the file is
@@ -484,12 +484,14 @@ class Capability(enum.StrEnum):
     IOCTL = "ioctl"
     DEVICES = "devices"
     PROCFS = "procfs"
+    FOREIGN_CODE = "foreign-code"
 
 
 @dataclass(frozen=True)
 class Evidence:
     """What a finding rests on: the file, and the symbol, syscall site (with its address)
-    or string in it; the package owning the file and the layer it came from."""
+    or string in it, or the line of a source file; the package owning the file and the
+    layer it came from."""
 
     file: str
     symbol: str | None = None
@@ -498,11 +500,13 @@ class Evidence:
     package: str | None = None
     layer: int | None = None
     detail: str = ""
+    line: int | None = None  # in a source file (application code read with a parser)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form without the empty fields."""
         items = {
             "file": self.file,
+            "line": self.line,
             "symbol": self.symbol,
             "syscall": self.syscall,
             "address": self.address,
@@ -554,7 +558,8 @@ class MigrationStep:
 
 @dataclass
 class Component:
-    """A judged part of the image: an executable, library, script or runtime.
+    """A judged part of the image: an executable, library, script, runtime, or the
+    application code a runtime runs (kind `application`, path = its entry file).
 
     `id` is its graph node (`file:/usr/sbin/nginx`). `verdicts` and `scores` are per
     target; `findings` are its own, and `inherited` names the components (libraries,
@@ -562,7 +567,7 @@ class Component:
     """
 
     id: str
-    kind: str  # executable | library | script | platform
+    kind: str  # executable | library | script | platform | application
     path: str
     layer: int | None = None
     package: str | None = None  # purl of the owning package
@@ -585,3 +590,30 @@ class TargetSummary:
     score: int
     counts: dict[Verdict, int] = field(default_factory=dict)
     blockers: list[Finding] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ApiUse:
+    """One place where a program's own code uses an API its language's table judges
+    (signatures/go-stdlib.json, python-modules.json, javascript-modules.json): a Go
+    function linked in, a Python or JavaScript reference, call or import."""
+
+    api: str  # the table entry's id
+    name: str  # as the code names it, qualified: subprocess.Popen, os/exec.(*Cmd).Start
+    file: str
+    line: int | None = None
+
+
+@dataclass
+class Application:
+    """The code a language runtime of the image runs: the entry file the entrypoint
+    names, the files read from it (its own, and installed distributions it imports), the
+    runtime binary, and what the code uses. `unread` maps a file to why it was not read."""
+
+    language: str  # python | javascript
+    entry: str
+    runtime: str | None  # the interpreter's tree path
+    files: list[str] = field(default_factory=list)
+    uses: list[ApiUse] = field(default_factory=list)
+    unread: dict[str, str] = field(default_factory=dict)
+    dependencies: list[str] = field(default_factory=list)  # packages named, not read (npm)

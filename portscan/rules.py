@@ -123,9 +123,7 @@ def get_rule(rule_id: str) -> Rule:
     """The rule with this id (case-insensitive), or UnknownRuleError."""
     rule = _catalogue().get(rule_id.strip().upper())
     if rule is None:
-        raise UnknownRuleError(
-            f"no rule {rule_id!r}", "run `portscan rules` to see every rule id"
-        )
+        raise UnknownRuleError(f"no rule {rule_id!r}", "run `portscan rules` to see every rule id")
     return rule
 
 

@@ -13,8 +13,10 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from portscan import __version__, inspect
+from portscan.appjudge import explain_plans
 from portscan.graph import GraphInputs, build_graph, reachable
 from portscan.inspect import worker
+from portscan.inspect.apps import link_applications
 from portscan.inspect.sbom import enrich_with_syft
 from portscan.inspect.worker import ElfWorkerAnalyser
 from portscan.layers import (
@@ -26,7 +28,7 @@ from portscan.layers import (
     merge_layers,
     read_layer,
 )
-from portscan.lint import lint_image
+from portscan.lint import judged_graph, lint_image
 from portscan.model import Dependency, ImageInfo, LayerDescriptor, LayerInfo, ScanResult
 from portscan.refs import parse_reference
 from portscan.score import finish_components, summarise
@@ -142,8 +144,11 @@ def scan_image(
     graph = build_graph(
         GraphInputs(scanned.tree, meta.config, facts.binaries, facts.scripts, facts.owner_of)
     )
-    reached = reachable(graph)
-    layer_of = {path: entry.layer for path in facts.binaries.keys() | facts.scripts.keys()
+    link_applications(graph, facts.applications)
+    judged = judged_graph(graph, facts.binaries)  # a runtime's own libraries are the runtime's
+    reached = reachable(judged)
+    sources = {path for app in facts.applications for path in (*app.files, *app.unread)}
+    layer_of = {path: entry.layer for path in facts.binaries.keys() | facts.scripts.keys() | sources
                 if (entry := scanned.tree.get(path)) is not None}  # fmt: skip
     components, image_findings = lint_image(
         meta.config,
@@ -154,8 +159,10 @@ def scan_image(
         layer_of,
         reached,
         options.wasi_libc_as_of,
+        facts.applications,
     )
-    finish_components(components, graph)
+    finish_components(components, judged)
+    explain_plans(components, judged)
     return ScanResult(
         image=image,
         files=list(scanned.tree.entries()),

@@ -351,6 +351,73 @@ def path_signatures() -> tuple[PathSignature, ...]:
     return tuple(PathSignature(p["path"], Capability(p["capability"]), p["hint"]) for p in doc)
 
 
+@dataclass(frozen=True)
+class MethodRule:
+    """A method name that reveals an API when its file imports one of `modules`."""
+
+    name: str
+    modules: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Api:
+    """One entry of a language's API table (go-stdlib.json, python-modules.json,
+    javascript-modules.json): the names that reveal it, its capability, per-target support."""
+
+    id: str
+    title: str
+    capability: Capability
+    imports: frozenset[str]  # importing one of these modules is the evidence
+    uses: re.Pattern[str]  # qualified names (patterns; `*` is a wildcard except in `(*T)`)
+    methods: tuple[MethodRule, ...]
+    outside_stdlib: bool  # Go: match only functions of non-standard-library packages
+    support: Mapping[Target, Support]
+    references: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ApiTable:
+    language: str
+    runtime: str | None  # the runtime id (runtimes-markers.json) that runs this language
+    globals: frozenset[str]  # names the language defines without an import (fetch)
+    apis: tuple[Api, ...]
+
+
+def _name_pattern(patterns: list[str]) -> re.Pattern[str]:
+    """One regex for names and wildcard patterns; `(*T)` (a Go pointer receiver) is literal."""
+    parts = [
+        re.escape(p).replace(r"\(\*", "\0").replace(r"\*", ".*").replace("\0", r"\(\*")
+        for p in patterns
+    ]
+    return re.compile("|".join(f"(?:{part})" for part in parts) or "(?!)")
+
+
+@functools.cache
+def api_table(name: str) -> ApiTable:
+    """A language's API table, e.g. `api_table("python-modules.json")`."""
+    doc = load(name)
+    apis = []
+    for entry in doc["apis"]:
+        where = f"{name} {entry['id']}"
+        apis.append(
+            Api(
+                id=entry["id"],
+                title=entry["title"],
+                capability=Capability(entry["capability"]),
+                imports=frozenset(entry.get("imports", ())),
+                uses=_name_pattern(entry.get("uses") or entry.get("functions") or []),
+                methods=tuple(
+                    MethodRule(m["name"], frozenset(m["modules"])) for m in entry.get("methods", ())
+                ),
+                outside_stdlib=bool(entry.get("outside_stdlib", False)),
+                support=parse_support(entry["targets"], where),
+                references=tuple(entry.get("references", ())),
+            )
+        )
+    globals_ = frozenset(doc.get("globals", ()))
+    return ApiTable(doc["language"], doc.get("runtime"), globals_, tuple(apis))
+
+
 _DEPENDENT_CACHES: list[Any] = []
 
 
@@ -372,5 +439,6 @@ def clear_cache() -> None:
         normalisation,
         runtimes,
         path_signatures,
+        api_table,
     ):
         accessor.cache_clear()

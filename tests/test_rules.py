@@ -32,7 +32,7 @@ PS618 kernel-admin  PS619 raw-syscall  PS620 ioctl
 PS901 malformed-elf  PS902 unresolved-library  PS903 unknown-symbol
 PS904 unsupported-binary  PS905 syscall-evidence-only  PS906 no-target-data
 """
-EVIDENCE_KINDS = {"symbol", "syscall", "path", "config", "pattern", "runtime", "file"}
+EVIDENCE_KINDS = {"symbol", "syscall", "path", "config", "pattern", "runtime", "file", "source"}
 
 
 def test_released_ids_keep_their_names() -> None:

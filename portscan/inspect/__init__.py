@@ -11,22 +11,25 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from portscan.inspect import packages
+from portscan.inspect.apps import find_applications, is_app_source
 from portscan.inspect.scripts import inspect_scripts
 from portscan.inspect.worker import ElfWorkerAnalyser
 from portscan.layers import LOADER_CONFIG_PREFIXES, Analyser, Tree
-from portscan.model import Binary, ImageConfig, Package, Script
+from portscan.model import Application, Binary, ImageConfig, Package, Script
 
 ANALYSERS: tuple[Analyser, ...] = (ElfWorkerAnalyser(),)
 
 
 def keep(path: str, head: bytes) -> bool:
-    """Keep policy: scripts (for `#!` and `exec` lines), loader configuration, and
-    every file a package cataloger reads. ELF bytes are not kept: the `elf` analyser
-    has read them on the way."""
+    """Keep policy: scripts (for `#!` and `exec` lines), loader configuration, every
+    file a package cataloger reads, and application sources (.py outside the standard
+    library, .js outside node_modules: apps.is_app_source). ELF bytes are not kept: the
+    `elf` analyser has read them on the way."""
     return (
         head.startswith(b"#!")
         or path.startswith(LOADER_CONFIG_PREFIXES)
         or packages.needs_bytes(path)
+        or is_app_source(path)
     )
 
 
@@ -38,6 +41,7 @@ class Inspection:
     packages: list[Package] = field(default_factory=list)
     owner_of: dict[str, str] = field(default_factory=dict)  # path -> package purl
     scripts: dict[str, Script] = field(default_factory=dict)  # path -> script
+    applications: list[Application] = field(default_factory=list)  # what runtimes run
     warnings: list[str] = field(default_factory=list)
 
 
@@ -45,11 +49,12 @@ def inspect_tree(tree: Tree, config: ImageConfig) -> Inspection:
     """Collect the analysers' facts and run the whole-tree inspectors."""
     binaries = {entry.path: entry.facts["elf"] for entry in tree.files() if "elf" in entry.facts}
     inventory = packages.catalog(tree)
-    scripts = inspect_scripts(tree, config.env_dict().get("PATH"))
+    scripts = {s.path: s for s in inspect_scripts(tree, config.env_dict().get("PATH"))}
     return Inspection(
         binaries=binaries,
         packages=inventory.packages,
         owner_of=inventory.owner_of,
-        scripts={script.path: script for script in scripts},
+        scripts=scripts,
+        applications=find_applications(tree, config, binaries, scripts),
         warnings=list(inventory.warnings),
     )

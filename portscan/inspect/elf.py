@@ -142,10 +142,10 @@ def _analyse(path: str, data: bytes, layout: ElfLayout) -> Binary:
         note_owners=_note_owners(elf),
     )
     binary.runtime = detect_runtime(clues)  # for Go, may add pclntab names to the view
-    if binary.linkage in ("static", "static-pie"):
+    go = binary.runtime if binary.runtime and binary.runtime.name == "go" else None
+    if binary.linkage in ("static", "static-pie") or go is not None:  # Go: what it links in
         binary.defined_functions = sorted({name for _start, _size, name in view.functions})
     binary.libc = _libc(binary, view, path)
-    go = binary.runtime if binary.runtime and binary.runtime.name == "go" else None
     if _issues_syscalls(binary, go is not None) and not is_platform_library(path, dynamic.soname):
         binary.syscalls = scan_syscalls(view, go.version if go else None)
     return binary

@@ -29,7 +29,7 @@ from portscan.model import Binary
 ELF_MAGIC = b"\x7fELF"
 # Version of the facts the ELF analysis produces (elf.py + program.py): part of the
 # per-layer cache key, so bump it whenever a Binary field's meaning or content changes.
-ELF_FACTS_VERSION = 101
+ELF_FACTS_VERSION = 102  # 102: every Go binary lists its functions (defined_functions)
 _HEADER = struct.Struct("<Q")
 _WORKER_MAIN = (
     "import sys; from portscan.inspect.worker import serve; "

@@ -1,0 +1,132 @@
+"""Terminal and JSON renderings of a registry audit and of the results store.
+
+`fleet_table` is the summary a person reads after `portscan registry`; `record_line`
+is one line of `--format jsonl`; `fleet_json` is the whole FleetResult as JSON.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+from portscan.batch import ImageRecord
+from portscan.fleet import FleetResult, to_dict
+from portscan.store import GcReport, StoreStats
+
+MAX_LISTED = 10
+
+
+def _size(nbytes: int) -> str:
+    value = float(nbytes)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{nbytes} B"
+
+
+def _short(digest: str | None) -> str:
+    return digest.split(":")[-1][:12] if digest else "-"
+
+
+def record_line(record: ImageRecord) -> str:
+    """One JSON line per image: names, digest, status, the fleet summary and, when the
+    audit was asked for them, the full scan result (`result`, as `--format json`)."""
+    doc: dict[str, Any] = {
+        "digest": record.digest,
+        "names": record.names,
+        "status": record.status,
+    }
+    if record.error:
+        doc["error"] = record.error
+    doc.update(record.summary)
+    if record.result is not None:
+        doc["result"] = record.result
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True) + "\n"
+
+
+def fleet_json(fleet: FleetResult) -> str:
+    return json.dumps(to_dict(fleet), indent=2, sort_keys=True) + "\n"
+
+
+def fleet_table(fleet: FleetResult) -> str:
+    """Plain text: one row per image with its verdict per target, then what recurs."""
+    targets = sorted({t for image in fleet.images for t in image.verdicts})
+    header = f"{'IMAGE':<44} {'DIGEST':<13}" + "".join(f" {t.upper():<8}" for t in targets)
+    lines = [f"audit {fleet.audit_id} of {fleet.registry}", "", header + " STATUS"]
+    for image in sorted(fleet.images, key=lambda i: i.names):
+        name = image.names[0] + (f" (+{len(image.names) - 1})" if len(image.names) > 1 else "")
+        row = f"{name[:44]:<44} {_short(image.digest):<13}"
+        row += "".join(f" {image.verdicts.get(t, '-'):<8}" for t in targets)
+        lines.append(f"{row} {image.status}")
+    for image in fleet.failed:
+        lines.append(f"failed: {', '.join(image.names)}: {image.error}")
+    if fleet.blockers:
+        lines += ["", "RECURRING BLOCKERS (images blocked, rule, target, verdict)"]
+        for blocker in fleet.blockers[:MAX_LISTED]:
+            lines.append(
+                f"{blocker.count:>5}  {blocker.rule_id:<7} {blocker.target:<7} "
+                f"{blocker.verdict:<8} {blocker.message[:60]}"
+            )
+    if fleet.shared_layers:
+        lines += ["", "SHARED LAYERS (images, digest, size, created by)"]
+        for layer in fleet.shared_layers[:MAX_LISTED]:
+            created = layer.created_by.replace("\n", " ")[:50]
+            lines.append(
+                f"{len(layer.images):>5}  {_short(layer.digest):<13} {_size(layer.size):>10}  "
+                f"{created}"
+            )
+    if fleet.candidates:
+        lines += ["", "BEST CANDIDATES (target, verdict, score)"]
+        for candidate in fleet.candidates:
+            lines.append(
+                f"  {candidate.names[0]:<44} {candidate.target:<7} {candidate.verdict:<7} "
+                f"{candidate.score:>3}"
+            )
+    if fleet.previous_audit_id is not None:
+        kinds = [c.kind for c in fleet.changes]
+        counts = [f"{kinds.count(k)} {k}" for k in ("added", "removed", "updated")]
+        counts.append(f"{kinds.count('verdict')} with new verdicts")
+        lines += ["", f"since audit {fleet.previous_audit_id}: {', '.join(counts)}"]
+        for change in fleet.changes[:MAX_LISTED]:
+            lines.append(f"  {change.kind:<8} {change.name}")
+    for note in fleet.skipped[:MAX_LISTED]:
+        lines.append(f"skipped: {note}")
+    if len(fleet.skipped) > MAX_LISTED:
+        lines.append(f"skipped: ... and {len(fleet.skipped) - MAX_LISTED} more (--format json)")
+    run = fleet.run
+    if run:
+        lines += [
+            "",
+            f"{len(fleet.images)} images: {run['images_scanned']} scanned, "
+            f"{run['images_reused']} from the store, {run['images_failed']} failed; "
+            f"{run['layers_analysed']} layers analysed ({run['executor']})",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def stats_text(stats: StoreStats) -> str:
+    lines = [
+        f"store       {stats.path} ({_size(stats.file_bytes)})",
+        f"layers      {stats.layers} ({_size(stats.layer_bytes)}), "
+        f"{stats.stale_layers} from other analyser versions",
+        f"images      {stats.images} ({_size(stats.image_bytes)}), "
+        f"{stats.stale_images} from other versions",
+        f"audits      {stats.audits} ({stats.unfinished_audits} unfinished)",
+    ]
+    lines += [f"  {registry:<30} last audit {when}" for registry, when in stats.last_audits.items()]
+    return "\n".join(lines) + "\n"
+
+
+def stats_json(stats: StoreStats) -> str:
+    doc = dataclasses.asdict(stats)
+    doc["path"] = str(stats.path)
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+
+
+def gc_text(report: GcReport) -> str:
+    return (
+        f"removed {report.images} image results and {report.layers} layers, "
+        f"freed {_size(report.freed_bytes)}\n"
+    )

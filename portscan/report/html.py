@@ -1,0 +1,250 @@
+"""The HTML report: one self-contained page (inline CSS, JS and SVG, no network).
+
+jinja2 renders templates/report.html.j2 with autoescape on; the stylesheet and the
+script are inlined and allowed by hash in the page's Content-Security-Policy, which
+also forbids every request, so nothing can load from anywhere. The component table's
+rows are rendered once; the script sorts them and filters them by toggling `hidden`.
+Findings' details travel as gzip-compressed, base64-encoded JSON in a non-executed
+script element; the script shows them through `textContent` only.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import gzip
+import hashlib
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from portscan import rules
+from portscan.model import Component, Package, ScanResult, Target, Verdict
+from portscan.report import charts, graphsvg, view
+
+EVIDENCE_SHOWN = 8  # evidence items per finding carried into the page
+BLOCKER_EVIDENCE_SHOWN = 4  # files per top blocker
+ITEMS_SHOWN = 12  # symbols or syscalls per file of a top blocker
+
+
+@dataclass
+class Row:
+    """One line of the component table."""
+
+    index: int
+    kind: str
+    path: str
+    package: str
+    layer: int | None
+    reachable: bool
+    runtime: str | None
+    verdicts: dict[Target, Verdict]
+    scores: dict[Target, int] = field(default_factory=dict)
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("portscan.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["size"] = view.human_size
+    env.filters["short"] = view.short_digest
+    env.filters["css"] = lambda v: "na" if str(v) == "n/a" else str(v)
+    return env
+
+
+@functools.cache
+def _asset(name: str) -> str:
+    return resources.files("portscan.report").joinpath("templates", name).read_text("utf-8")
+
+
+def _sha256(text: str) -> str:
+    return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+def packed_data(value: Any) -> str:
+    """JSON, gzip-compressed and base64-encoded: a tenth of the size, and nothing in it
+    that HTML could read as markup. The page's script inflates it with the browser's
+    own DecompressionStream when a row is first opened."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return base64.b64encode(gzip.compress(text.encode(), mtime=0)).decode("ascii")
+
+
+def unpack_data(text: str) -> Any:
+    """The inverse of `packed_data` (for tests and tools reading a report)."""
+    return json.loads(gzip.decompress(base64.b64decode(text)))
+
+
+def _findings_data(component: Component) -> list[dict[str, Any]]:
+    """Open findings, merged across targets when only the target differs; evidence as
+    text lines that leave out what the component already says (its file, package, layer)."""
+    merged: dict[tuple[str, str, str, tuple[str, ...]], dict[str, Any]] = {}
+    for finding in view.open_findings(component.findings):
+        lines = tuple(view.evidence_text(e, component.path) for e in finding.evidence)
+        key = (finding.rule_id, finding.verdict.value, finding.message, lines)
+        if key in merged:
+            merged[key]["targets"].append(finding.target.value)
+            continue
+        merged[key] = {
+            "rule": finding.rule_id,
+            "targets": [finding.target.value],
+            "verdict": finding.verdict.value,
+            "message": finding.message,
+            "evidence": list(lines[:EVIDENCE_SHOWN]),
+            "more": max(len(lines) - EVIDENCE_SHOWN, 0),
+        }
+    return list(merged.values())
+
+
+def _component_data(c: Component, result: ScanResult, label: str) -> dict[str, Any]:
+    binary = result.binaries.get(c.path)
+    ready = {
+        t.value: sum(1 for f in c.findings if f.target is t and f.verdict is Verdict.READY)
+        for t in c.verdicts
+    }
+    return {
+        "path": c.path,
+        "kind": c.kind,
+        "package": label,
+        "layer": c.layer,
+        "reachable": c.reachable,
+        "runtime": c.runtime,
+        "verdicts": {t.value: v.value for t, v in c.verdicts.items()},
+        "plan": None
+        if c.plan is None
+        else {"path": c.plan.path, "effort": c.plan.effort, "summary": c.plan.summary},
+        "inherited": {t.value: ids for t, ids in c.inherited.items()},
+        "findings": _findings_data(c),
+        "ready": ready,
+        "binary": None
+        if binary is None
+        else {
+            "linkage": binary.linkage,
+            "libc": binary.libc,
+            "needed": binary.needed,
+            "interpreter": binary.interpreter,
+        },
+    }
+
+
+def _package_rows(
+    result: ScanResult, start: int, targets: list[Target]
+) -> tuple[list[Row], list[dict[str, Any]]]:
+    owned = view.components_by_package(result.components)
+    rows, data = [], []
+    for offset, package in enumerate(sorted(result.packages, key=lambda p: (p.name, p.purl))):
+        mine = owned.get(package.purl, [])
+        verdicts = view.package_verdicts(package, mine, targets)
+        label = f"{package.name} {package.version}"
+        rows.append(
+            Row(
+                start + offset,
+                "package",
+                label,
+                package.name,
+                package.layer if package.layer >= 0 else None,
+                any(c.reachable for c in mine),
+                None,
+                verdicts,
+            )
+        )
+        data.append(_package_data(package, mine, verdicts))
+    return rows, data
+
+
+def _package_data(
+    package: Package, owned: list[Component], verdicts: dict[Target, Verdict]
+) -> dict[str, Any]:
+    return {
+        "path": f"{package.name} {package.version}",
+        "kind": "package",
+        "package": package.purl,
+        "layer": package.layer if package.layer >= 0 else None,
+        "reachable": any(c.reachable for c in owned),
+        "runtime": None,
+        "verdicts": {t.value: v.value for t, v in verdicts.items()},
+        "plan": None,
+        "inherited": {},
+        "findings": [],
+        "ready": {},
+        "binary": None,
+        "owns": [c.path for c in owned],
+        "files": len(package.files),
+    }
+
+
+def _rows(result: ScanResult, targets: list[Target]) -> tuple[list[Row], list[dict[str, Any]]]:
+    packages = view.packages_by_purl(result)
+    rows, data = [], []
+    for index, c in enumerate(sorted(result.components, key=lambda c: (not c.reachable, c.path))):
+        label = view.package_label(c.package, packages)
+        name = packages[c.package].name if c.package in packages else label
+        rows.append(
+            Row(index, c.kind, c.path, name, c.layer, c.reachable, c.runtime, c.verdicts, c.scores)
+        )
+        data.append(_component_data(c, result, label))
+    more_rows, more_data = _package_rows(result, len(rows), targets)
+    return rows + more_rows, data + more_data
+
+
+def _rule_docs(ids: list[str]) -> list[tuple[str, str, str]]:
+    docs = []
+    for rule_id in ids:
+        try:
+            rule = rules.get_rule(rule_id)
+        except rules.UnknownRuleError:
+            docs.append((rule_id, "unknown rule", "This version of portscan has no such rule."))
+            continue
+        docs.append((rule.id, f"{rule.name}: {rule.title}", rules.render_rule_text(rule)))
+    return docs
+
+
+def context(result: ScanResult) -> dict[str, Any]:
+    """Everything the template needs, computed here so the template only lays out."""
+    targets = view.targets_of(result)
+    rows, data = _rows(result, targets)
+    packages = view.packages_by_purl(result)
+    config_findings = sorted(result.image_findings, key=lambda f: (f.verdict.rank, f.rule_id))
+    return {
+        "r": result,
+        "image": result.image,
+        "targets": targets,
+        "summaries": [result.targets[t] for t in targets if t in result.targets],
+        "plan_groups": view.plan_groups(result.components),
+        "rows": rows,
+        "row_packages": sorted({row.package for row in rows if row.package}),
+        "kinds": sorted({row.kind for row in rows}),
+        "verdicts": list(Verdict),
+        "data": packed_data(data),
+        "graph": graphsvg.render(result, targets[0]),
+        "chart_mix": charts.verdict_mix(result),
+        "chart_blockers": charts.blockers_per_layer(result),
+        "chart_sizes": charts.size_per_layer(result),
+        "config_findings": config_findings,
+        "rule_docs": _rule_docs(view.rule_ids(result)),
+        "package_label": lambda purl: view.package_label(purl, packages),
+        "blocker_evidence": BLOCKER_EVIDENCE_SHOWN,
+        "evidence_by_file": view.evidence_by_file,
+        "items_shown": ITEMS_SHOWN,
+        "component_count": len(result.components),
+    }
+
+
+def render(result: ScanResult) -> str:
+    """The report page as one string."""
+    css, js = _asset("report.css"), _asset("report.js")
+    csp = (
+        "default-src 'none'; "
+        f"style-src 'sha256-{_sha256(css)}'; script-src 'sha256-{_sha256(js)}'; "
+        "img-src data:; base-uri 'none'; form-action 'none'"
+    )
+    template = _environment().get_template("report.html.j2")
+    return template.render(**context(result), css=Markup(css), js=Markup(js), csp=csp)

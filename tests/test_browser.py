@@ -1,0 +1,177 @@
+"""The HTML report of a real scan in a real browser (Debian's chromium through playwright):
+it opens from file:// with no console error and no request leaving the page, sorting and
+filtering change the visible rows, markup in names stays text, the graph is drawn."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Route, sync_playwright
+
+from portscan.model import Target, Verdict
+from portscan.report import html
+from tests import reportfixtures as rf
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory: pytest.TempPathFactory) -> rf.Scans:
+    return rf.fixture_scans(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (.ci/run does)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        yield browser
+        browser.close()
+
+
+class Session:
+    """A page with every request, console error and JS dialog recorded."""
+
+    def __init__(self, browser: Browser, path: Path) -> None:
+        self.url = path.as_uri()
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.dialogs: list[str] = []
+        self.page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        self.page.route("**/*", self._route)
+        self.page.on("console", self._console)
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("dialog", self._dialog)
+        self.page.goto(self.url)
+
+    def _route(self, route: Route) -> None:
+        self.requests.append(route.request.url)
+        if route.request.url == self.url:
+            route.continue_()
+        else:
+            route.abort()
+
+    def _console(self, message: ConsoleMessage) -> None:
+        if message.type == "error":
+            self.errors.append(message.text)
+
+    def _dialog(self, dialog: Dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def visible_paths(self) -> list[str]:
+        return self.page.eval_on_selector_all(
+            "#component-table tbody tr:not([hidden])", "rows => rows.map(r => r.dataset.path)"
+        )
+
+
+@pytest.fixture
+def session(browser: Browser, scans: rf.Scans, tmp_path: Path) -> Iterator[Session]:
+    path = tmp_path / "report.html"
+    path.write_text(html.render(scans.new), encoding="utf-8")
+    session = Session(browser, path)
+    yield session
+    session.page.close()
+
+
+def test_opens_offline_without_errors(session: Session, tmp_path: Path) -> None:
+    page = session.page
+    assert page.title().startswith("portscan: oci:")
+    assert page.locator("#targets .card").count() == 4
+    assert session.requests == [session.url]  # nothing but the file itself
+    assert page.locator("#depgraph").is_visible()
+    assert page.locator("#depgraph .node").count() >= 3
+    assert page.locator("#charts svg.chart").count() == 3
+    shot = tmp_path / "report.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+    assert session.errors == [] and session.dialogs == []
+
+
+def test_sorting_orders_the_rows(session: Session, scans: rf.Scans) -> None:
+    page = session.page
+    total = len(session.visible_paths())
+    page.click("#component-table th button[data-sort=path]")
+    paths = session.visible_paths()
+    assert paths == sorted(paths, key=str.lower) and len(paths) == total
+    page.click("#component-table th button[data-sort=path]")
+    assert session.visible_paths() == sorted(paths, key=str.lower, reverse=True)
+    page.click("#component-table th button[data-sort=r-wasip1]")
+    ranks = page.eval_on_selector_all(
+        "#component-table tbody tr", "rows => rows.map(r => Number(r.dataset.rWasip1))"
+    )
+    assert ranks == sorted(ranks) and ranks[0] == Verdict.BLOCKED.rank
+    first = page.locator("#component-table tbody tr").first.get_attribute("data-path")
+    assert first == "/usr/bin/tracer"
+    assert session.errors == []
+
+
+def test_filters_change_the_visible_rows(session: Session, scans: rf.Scans) -> None:
+    page = session.page
+    page.select_option("#f-target", "wasip1")
+    page.select_option("#f-verdict", "blocked")
+    assert session.visible_paths() == ["/usr/bin/tracer"]
+    assert page.locator("#f-count").text_content().startswith("1 of ")
+    page.select_option("#f-target", "wasix")
+    page.select_option("#f-verdict", "ready")
+    ready = {c.path for c in scans.new.components if c.verdicts[Target.WASIX] is Verdict.READY}
+    # the package row too: hello and server, all it owns, are ready on wasix
+    assert set(session.visible_paths()) == ready | {"fixture-tools 1.0-1"}
+    page.select_option("#f-verdict", "")
+    page.select_option("#f-package", "fixture-tools")
+    assert sorted(session.visible_paths()) == [
+        "/usr/bin/hello",
+        "/usr/bin/server",
+        "fixture-tools 1.0-1",
+    ]
+    page.select_option("#f-package", "")
+    page.select_option("#f-layer", "2")
+    assert session.visible_paths() == ["/usr/local/bin/forker"]
+    page.select_option("#f-layer", "")
+    page.check("#f-reach")
+    reachable = {c.path for c in scans.new.components if c.reachable}
+    assert reachable <= set(session.visible_paths())
+    page.uncheck("#f-reach")
+    page.fill("#f-text", "<script>")
+    assert session.visible_paths() == [rf.WEIRD_PATH]
+    page.fill("#f-text", "")
+    assert len(session.visible_paths()) == len(scans.new.components) + len(scans.new.packages)
+    assert session.errors == []
+
+
+def test_markup_in_names_stays_text(session: Session) -> None:
+    page = session.page
+    quoted = rf.WEIRD_PATH.replace('"', '\\"')
+    row = page.locator(f'#component-table tr[data-path="{quoted}"]')
+    assert row.locator("button.open").text_content() == rf.WEIRD_PATH
+    row.locator("button.open").click()
+    page.wait_for_selector("#details[open]")
+    assert page.locator("#details-title").text_content() == rf.WEIRD_PATH
+    assert rf.WEIRD_SYMBOL in page.locator("#details-body").text_content()
+    assert page.locator("#details-body script").count() == 0
+    page.keyboard.press("Escape")
+    assert session.dialogs == [] and session.errors == []
+
+
+def test_the_graph_follows_the_chosen_target(session: Session) -> None:
+    page = session.page
+    server = page.locator('#depgraph .node[data-node="file:/usr/bin/server"]')
+    assert "v-rework" in server.get_attribute("class")
+    page.select_option("#graph-target", "wasip2")
+    assert "v-ready" in server.get_attribute("class")
+    rule = page.locator("#targets a.rule").first
+    target = rule.get_attribute("href")
+    rule.click()
+    assert page.locator(f"{target} pre").is_visible()
+    assert session.errors == []

@@ -1,0 +1,51 @@
+"""The pull-request summary says what the JSON says."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from portscan.report import json as json_report
+from portscan.report import markdown
+from tests import reportfixtures as rf
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory: pytest.TempPathFactory) -> rf.Scans:
+    return rf.fixture_scans(tmp_path_factory)
+
+
+def _table(text: str) -> dict[str, tuple[str, int, list[int]]]:
+    rows = {}
+    for line in text.splitlines():
+        match = re.match(r"^\| (wasi\w+) \| \*\*([\w/]+)\*\* \| (\d+) \|(.*)\|$", line)
+        if match:
+            counts = [int(cell) for cell in match.group(4).split("|")]
+            rows[match.group(1)] = (match.group(2), int(match.group(3)), counts)
+    return rows
+
+
+def test_the_verdicts_are_those_of_the_json(scans: rf.Scans) -> None:
+    doc = json.loads(json_report.render(scans.new))
+    table = _table(markdown.render(scans.new))
+    assert set(table) == set(doc["targets"])
+    for target, summary in doc["targets"].items():
+        verdict, score, counts = table[target]
+        assert (verdict, score) == (summary["verdict"], summary["score"])
+        expected = [summary["counts"].get(v, 0) for v in ("blocked", "rework", "shim")]
+        assert counts[:3] == expected
+
+
+def test_blockers_name_the_rule_and_the_file(scans: rf.Scans) -> None:
+    text = markdown.render(scans.old)
+    assert "**PS201** on wasip1 (rework)" in text
+    assert "`/usr/bin/server`" in text
+    assert "move-wasip2 1" in text  # the plan of what the entrypoint reaches
+
+
+def test_code_spans_survive_backticks_pipes_and_markup() -> None:
+    assert markdown.code_span("a|b") == "`a\\|b`"
+    assert markdown.code_span("x`y") == "`` x`y ``"
+    assert markdown.code_span("<script>") == "`<script>`"  # shown as text inside code
