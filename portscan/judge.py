@@ -176,13 +176,16 @@ def judge_function(
     return Judgement(UNKNOWN_SYMBOL, Verdict.UNKNOWN, None)
 
 
-def _message(rule_id: str, target: Target, names: list[str]) -> str:
-    """One sentence: what was found, then what to do on this target."""
+def _message(rule_id: str, target: Target, names: list[str], verdict: Verdict) -> str:
+    """One sentence: what was found, then what to do on this target (nothing to do when
+    ready: `portscan explain` still tells how the target provides it)."""
     more = len(names) - _SHOWN
     shown = ", ".join(names[:_SHOWN]) + (f" and {more} more" if more > 0 else "")
     rule = rules.get_rule(rule_id)
     if rule_id == LIBC_AVAILABLE:
         return f"{len(names)} C library function(s) available on {target.value}: {shown}"
+    if verdict in (Verdict.READY, Verdict.NA):
+        return f"{rule.title}: {shown}"
     if rule_id in (LIBC_MISSING, LIBC_EMULATED, UNKNOWN_SYMBOL, NO_TARGET_DATA):
         return f"{rule.title} ({target.value}): {shown}. {rule.remediation(target)}"
     return f"{rule.title}: {shown}. {rule.remediation(target)}"
@@ -212,7 +215,7 @@ def _collect(
             listed = f"{len(names)} function(s): " + ", ".join(names)
             detail = f"{summary.detail}, {listed}" if summary.detail else listed
             evidence = [replace(summary, detail=detail)]
-        message = _message(rule_id, target, names)
+        message = _message(rule_id, target, names, verdict)
         findings.append(Finding(rule_id, target, verdict, capability, message, evidence))
     order = list(Target)
     findings.sort(key=lambda f: (order.index(f.target), f.verdict.rank, f.rule_id))
