@@ -212,7 +212,7 @@ def _collect(
         )
         evidence = list(dict.fromkeys(item for item, _ in items if item is not None))
         if not evidence and summary is not None:  # ready names: one evidence for all
-            listed = f"{len(names)} function(s): " + ", ".join(names)
+            listed = f"{len(names)} function(s)"  # named in the message and the binary
             detail = f"{summary.detail}, {listed}" if summary.detail else listed
             evidence = [replace(summary, detail=detail)]
         message = _message(rule_id, target, names, verdict)
