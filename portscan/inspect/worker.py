@@ -31,6 +31,7 @@ ELF_MAGIC = b"\x7fELF"
 # per-layer cache key, so bump it whenever a Binary field's meaning or content changes.
 ELF_FACTS_VERSION = 102  # 102: every Go binary lists its functions (defined_functions)
 _HEADER = struct.Struct("<Q")
+MAX_IN_FLIGHT = 64 << 20  # bytes of ELF files handed over and not yet answered
 _WORKER_MAIN = (
     "import sys; from portscan.inspect.worker import serve; "
     "serve(sys.stdin.buffer, sys.stdout.buffer)"
@@ -44,22 +45,27 @@ def analyse_elf_facts(path: str, data: bytes) -> Binary:
     return ProgramAnalyser().analyse(path, data)
 
 
-def _write_frame(stream: BinaryIO, message: Any) -> None:
+def _write_frame(stream: BinaryIO, message: Any, raw: bytes = b"") -> None:
+    """A pickled message, then `raw` bytes as they are (a file is not copied by pickle)."""
     payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(payload)))
+    stream.write(_HEADER.pack(len(payload)) + _HEADER.pack(len(raw)))
     stream.write(payload)
+    if raw:
+        stream.write(raw)
     stream.flush()
 
 
-def _read_frame(stream: BinaryIO) -> Any:
-    header = stream.read(_HEADER.size)
-    if len(header) < _HEADER.size:
+def _read_frame(stream: BinaryIO) -> tuple[Any, bytes]:
+    header = stream.read(2 * _HEADER.size)
+    if len(header) < 2 * _HEADER.size:
         raise EOFError
-    (size,) = _HEADER.unpack(header)
+    size = _HEADER.unpack_from(header)[0]
+    raw_size = _HEADER.unpack_from(header, _HEADER.size)[0]
     payload = stream.read(size)
-    if len(payload) < size:
+    raw = stream.read(raw_size) if raw_size else b""
+    if len(payload) < size or len(raw) < raw_size:
         raise EOFError
-    return pickle.loads(payload)
+    return pickle.loads(payload), raw
 
 
 class _Worker:
@@ -73,6 +79,8 @@ class _Worker:
         )
         self._pending: dict[int, tuple[Future[Any], str, bytes]] = {}
         self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)  # caps the bytes in flight
+        self._in_flight = 0
         self._next_id = 0
         self._outbox: queue.SimpleQueue[tuple[int, str, bytes] | None] = queue.SimpleQueue()
         self.alive = True
@@ -81,13 +89,16 @@ class _Worker:
 
     def submit(self, path: str, data: bytes) -> Future[Any]:
         future: Future[Any] = Future()
-        with self._lock:
+        with self._room:
+            while self.alive and self._in_flight and self._in_flight + len(data) > MAX_IN_FLIGHT:
+                self._room.wait()  # the worker is behind: let it catch up
             if not self.alive:
                 future.set_result(analyse_elf_facts(path, data))
                 return future
             task_id = self._next_id
             self._next_id += 1
             self._pending[task_id] = (future, path, data)
+            self._in_flight += len(data)
         self._outbox.put((task_id, path, data))
         return future
 
@@ -96,7 +107,8 @@ class _Worker:
         assert stdin is not None
         try:
             while (item := self._outbox.get()) is not None:
-                _write_frame(stdin, item)
+                task_id, path, data = item
+                _write_frame(stdin, (task_id, path), data)
             stdin.close()
         except (BrokenPipeError, OSError, ValueError):
             pass  # the reader sees the worker gone and settles what is pending
@@ -106,9 +118,11 @@ class _Worker:
         assert stdout is not None
         try:
             while True:
-                task_id, ok, value = _read_frame(stdout)
-                with self._lock:
-                    future, _, _ = self._pending.pop(task_id)
+                (task_id, ok, value), _ = _read_frame(stdout)
+                with self._room:
+                    future, _, data = self._pending.pop(task_id)
+                    self._in_flight -= len(data)
+                    self._room.notify_all()
                 if ok:
                     future.set_result(value)
                 else:
@@ -118,9 +132,11 @@ class _Worker:
 
     def _settle_in_process(self) -> None:
         """The worker is gone: analyse what it had not answered here instead."""
-        with self._lock:
+        with self._room:
             self.alive = False
             pending, self._pending = self._pending, {}
+            self._in_flight = 0
+            self._room.notify_all()
         for future, path, data in pending.values():
             try:
                 future.set_result(analyse_elf_facts(path, data))
@@ -177,7 +193,7 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
 
     while True:
         try:
-            task_id, path, data = _read_frame(stdin)
+            (task_id, path), data = _read_frame(stdin)
         except EOFError:
             return
         try:
