@@ -283,16 +283,30 @@ class _Decompressor(io.RawIOBase):
         else:
             parts = [self._pending[self._pos :]]
             have = len(parts[0])
+            last, used = b"", 0
             while have < n:
                 chunk = next(self._decompress, None)
                 if chunk is None:
                     break
-                parts.append(chunk)
-                have += len(chunk)
-            joined = b"".join(parts)
-            data, self._pending, self._pos = joined[:n], joined, n
+                used = min(len(chunk), n - have)
+                parts.append(chunk[:used] if used < len(chunk) else chunk)
+                have += used
+                last = chunk
+            # one allocation for the data; the rest of the last chunk stays pending
+            data = b"".join(parts)
+            self._pending, self._pos = (last, used) if used < len(last) else (b"", 0)
         self.count += len(data)
         return data
+
+    def peek(self, n: int) -> bytes:
+        """Up to `n` next bytes, without consuming them."""
+        while len(self._pending) - self._pos < n:
+            chunk = next(self._decompress, None)
+            if chunk is None:
+                break
+            self._pending = self._pending[self._pos :] + chunk
+            self._pos = 0
+        return self._pending[self._pos : self._pos + n]
 
     def readinto(self, buffer: Any) -> int:
         data = self.read(len(buffer))
@@ -387,7 +401,7 @@ def read_layer(
     try:
         with tarfile.open(fileobj=stream, mode="r:", errorlevel=1) as archive:
             for member in archive:
-                _add_member(archive, member, result, keep, analysers)
+                _add_member(stream, member, result, keep, analysers)
     except tarfile.TarError as exc:
         raise CorruptImageError(
             f"layer {descriptor.digest} is not a valid tar archive: {exc}",
@@ -412,7 +426,7 @@ def _resolve_facts(result: LayerResult) -> None:
 
 
 def _add_member(
-    archive: tarfile.TarFile,
+    stream: _Decompressor,
     member: tarfile.TarInfo,
     result: LayerResult,
     keep: KeepPolicy,
@@ -446,26 +460,26 @@ def _add_member(
             return
         entry.link_target = target
     elif kind is FileKind.FILE and member.size:
-        _read_contents(archive, member, entry, keep, analysers)
+        _read_contents(stream, member, entry, keep, analysers)
     result.entries.append(entry)
 
 
 def _read_contents(
-    archive: tarfile.TarFile,
+    stream: _Decompressor,
     member: tarfile.TarInfo,
     entry: LayerEntry,
     keep: KeepPolicy,
     analysers: Sequence[Analyser],
 ) -> None:
-    handle = archive.extractfile(member)
-    if handle is None:  # pragma: no cover - regular files always have a handle
-        return
-    head = handle.read(HEAD_BYTES)
+    stream.seek(member.offset_data)  # forward only; reading the data ourselves saves
+    head = stream.peek(min(HEAD_BYTES, member.size))  # the copies tarfile's reader makes
     wanted = [a for a in analysers if a.wants(entry.path, head)]
     keep_bytes = keep(entry.path, head)
     if not wanted and not keep_bytes:
         return  # tarfile skips the rest of the member on the next header
-    data = head + handle.read()
+    data = stream.read(member.size)
+    if len(data) < member.size:
+        raise EOFError
     for analyser in wanted:
         entry.facts[analyser.name] = analyser.analyse(entry.path, data)
     if keep_bytes:
