@@ -4,23 +4,16 @@
 The corpus (../shared/groundtruth, see its README.md) holds small C/C++ programs with a
 measured WASI outcome each. This builds every case natively as the README says (gcc or
 g++ -O2 plus the manifest's native flags; NAME.static with -static) into a scratch
-directory, reads what each binary asks of its C library, judges wasip1 with
-portscan.judge, and compares with labels.tsv (default column wasi_p1_zig_result):
-as-is = ready, with-emulation = shim, blocked = rework or blocked. It prints the confusion
-matrix, the accuracy, and every miss with its reason.
+directory, scans that directory with portscan's real pipeline (`dir:`, the same code as
+`portscan image`), and compares each binary's wasip1 verdict with labels.tsv (default
+column wasi_p1_zig_result): as-is = ready, with-emulation = shim, blocked = rework or
+blocked. It prints the confusion matrix, the accuracy, and every miss with its reason.
 
     python benchmarks/groundtruth.py                  # wasi-libc as of the labels' snapshot
     python benchmarks/groundtruth.py --as-of latest   # the newest symbol lists as they are
 
-What is read from a binary:
-- dynamic: its undefined dynamic symbols (`nm -D --undefined-only`, versions kept), and
-  the path strings in .rodata (/dev/urandom, /proc/...);
-- static (no dynamic symbols): the libc functions its own code calls, found by walking
-  the call graph from `main` (x86-64, capstone) over the symbol table and stopping at
-  every C/C++-runtime function; path strings are not read, since the linked-in libc's
-  own strings would drown the program's.
-`judge_binary` is the one place that turns a binary into findings; swap it for the full
-pipeline (`portscan image dir:...`) when that exists.
+Dynamic binaries are judged by their imports and path strings, static ones by the libc
+calls their own code makes (portscan/inspect/program.py walks the call graph from main).
 """
 
 from __future__ import annotations
@@ -36,10 +29,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import capstone
-import lief
-
-from portscan import judge
 from portscan.model import Finding, Target, Verdict
 from portscan.scan import ScanOptions, scan_image
 
@@ -99,111 +88,6 @@ def build(case: Case, out_dir: Path) -> Path:
     command = [compiler, "-O2", *static, "-o", str(out), str(case.source), *case.ldflags]
     subprocess.run(command, check=True, capture_output=True)
     return out
-
-
-def dynamic_imports(binary: Path) -> list[str]:
-    """Undefined dynamic symbols with their version tags, as nm prints them."""
-    text = subprocess.run(
-        ["nm", "-D", "--undefined-only", str(binary)], check=True, capture_output=True, text=True
-    ).stdout
-    return [line.split()[-1] for line in text.splitlines() if line.strip()]
-
-
-def rodata_paths(binary: Path) -> list[str]:
-    """Absolute-path strings in .rodata."""
-    elf = lief.ELF.parse(str(binary))
-    section = elf.get_section(".rodata") if elf else None
-    if section is None:
-        return []
-    data = bytes(section.content)
-    return [m.group().decode() for m in _PRINTABLE.finditer(data) if m.group().startswith(b"/")]
-
-
-def _functions(elf: lief.ELF.Binary) -> dict[int, tuple[list[str], int]]:
-    """Function start address -> (every name at it, size), from the symbol table."""
-    kinds = (lief.ELF.Symbol.TYPE.FUNC, lief.ELF.Symbol.TYPE.GNU_IFUNC)
-    functions: dict[int, tuple[list[str], int]] = {}
-    for symbol in elf.symtab_symbols:
-        if symbol.type in kinds and symbol.value and symbol.name:
-            names, size = functions.setdefault(symbol.value, ([], symbol.size))
-            names.append(symbol.name)
-            functions[symbol.value] = (names, max(size, symbol.size))
-    return functions
-
-
-def _best_name(names: list[str]) -> str:
-    """Among a function's aliases, the public libc spelling (signal, not __bsd_signal)."""
-
-    def rank(name: str) -> tuple[bool, bool, int, int, str]:
-        function, _ = judge.normalise(name)
-        underscores = len(name) - len(name.lstrip("_"))
-        return (not judge.is_platform_name(name), function != name, underscores, len(name), name)
-
-    return min(names, key=rank)
-
-
-def static_libc_calls(binary: Path) -> list[str]:
-    """The C/C++-runtime functions a static x86-64 binary's own code calls.
-
-    Walks direct calls, jumps and RIP-relative references (function pointers handed to
-    signal, atexit, pthread_create) from `main`; a function whose name belongs to the C
-    or C++ runtime is recorded and not entered, anything else is the program's own.
-    """
-    elf = lief.ELF.parse(str(binary))
-    functions = _functions(elf)
-    by_name = {n: a for a, (names, _) in functions.items() for n in names}
-    main = by_name.get("main")
-    if main is None:
-        raise ValueError(f"{binary}: no main in the symbol table")
-    disassembler = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-    disassembler.detail = True
-    calls: set[str] = set()
-    seen: set[int] = set()
-    queue = [main]
-    while queue:
-        address = queue.pop()
-        if address in seen:
-            continue
-        seen.add(address)
-        names, size = functions[address]
-        if address != main and any(judge.is_platform_name(n) for n in names):
-            calls.add(_best_name(names))
-            continue
-        code = bytes(elf.get_content_from_virtual_address(address, size))
-        for insn in disassembler.disasm(code, address):
-            for target in _targets(insn):
-                if target in functions and target != address:
-                    queue.append(target)
-    return sorted(calls)
-
-
-def _targets(insn: capstone.CsInsn) -> list[int]:
-    """Addresses an instruction calls, jumps to or takes (RIP-relative)."""
-    from capstone import x86
-
-    found = []
-    branch = insn.group(capstone.CS_GRP_CALL) or insn.group(capstone.CS_GRP_JUMP)
-    for operand in insn.operands:
-        if branch and operand.type == x86.X86_OP_IMM:
-            found.append(operand.imm)
-        elif operand.type == x86.X86_OP_MEM and operand.mem.base == x86.X86_REG_RIP:
-            found.append(insn.address + insn.size + operand.mem.disp)
-    return found
-
-
-def judge_binary(binary: Path, static: bool, as_of: str | None) -> list[Finding]:
-    """Findings for wasip1 from one binary (the call to swap for the full pipeline)."""
-    targets = (Target.WASIP1,)
-    if static:
-        calls = static_libc_calls(binary)
-        return judge.judge_symbols(
-            calls, file=binary.name, targets=targets, as_of=as_of, origin="linked in"
-        )
-    findings = judge.judge_symbols(
-        dynamic_imports(binary), file=binary.name, targets=targets, as_of=as_of
-    )
-    findings += judge.judge_paths(rodata_paths(binary), file=binary.name, targets=targets)
-    return findings
 
 
 def label_of(verdict: Verdict) -> str:
