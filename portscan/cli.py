@@ -531,6 +531,12 @@ _STORE_OPTION = click.option(
     help="table: summary; jsonl: one line per image as it completes; json: the fleet.",
 )
 @click.option("--with-results", is_flag=True, help="jsonl: add each image's full scan JSON.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the fleet report (one self-contained HTML file).",
+)
 @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here.")
 @click.option(
     "--page-size",
@@ -557,6 +563,7 @@ def registry_command(
     store_path: Path | None,
     output_format: str,
     with_results: bool,
+    html_path: Path | None,
     output: Path | None,
     page_size: int,
     insecure: bool,
@@ -614,6 +621,13 @@ def registry_command(
             elif output_format == "json":
                 sink.write(audit_report.fleet_json(fleet))
             sink.flush()
+            if html_path is not None:
+                from portscan.report import fleet_html
+
+                try:
+                    html_path.write_text(fleet_html.render(fleet), encoding="utf-8")
+                except OSError as exc:
+                    raise UsageError(f"cannot write {html_path}: {exc.strerror}") from None
         if fleet.failed:
             sys.exit(EXIT_PARTIAL)
 

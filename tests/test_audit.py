@@ -478,3 +478,19 @@ def test_an_unreachable_scheduler_is_a_one_line_error() -> None:
     pytest.importorskip("distributed")
     with pytest.raises(SchedulerError, match="cannot reach the Dask scheduler"):
         DaskExecutor("tcp://127.0.0.1:9", connect_timeout=1)
+
+
+def test_fleet_html_report(registry: Registry, tmp_path: Path) -> None:
+    store, html = str(tmp_path / "store.db"), tmp_path / "fleet.html"
+    args = ["registry", registry.host, "--store", store, "-q", "--html", str(html)]
+    args += [arg for pattern in MAIN for arg in ("--include", pattern)]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr
+    page = html.read_text()
+    assert "<script" not in page.lower() and "http://" not in page and "https://" not in page
+    assert "No previous audit of this registry" in page
+    assert all(f"<th>{target}</th>" in page for target in ("wasip1", "wasip2", "wasix"))
+    assert 'id="shared-layers"' in page  # the images share a base layer
+    second = run_cli(*args)
+    assert second.returncode == 0, second.stderr
+    assert "No previous audit" not in html.read_text()
