@@ -18,37 +18,43 @@ EXIT_INTERNAL = 1
 EXIT_INTERRUPTED = 130
 
 
-class _LayerProgress:
-    """Rich progress bars (stderr) fed by the `ScanProgress` events of a scan."""
+class _StderrProgress:
+    """A transient rich progress display on stderr, started and stopped as a context."""
 
-    def __init__(self) -> None:
+    def __init__(self, *columns: Any) -> None:
         from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            DownloadColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-            TransferSpeedColumn,
-        )
+        from rich.progress import Progress
 
-        self._progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self._tasks: dict[str, Any] = {}
+        self._progress = Progress(*columns, console=Console(stderr=True), transient=True)
 
-    def __enter__(self) -> _LayerProgress:
+    def __enter__(self) -> Any:
         self._progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._progress.stop()
+
+
+class _LayerProgress(_StderrProgress):
+    """Rich progress bars (stderr) fed by the `ScanProgress` events of a scan."""
+
+    def __init__(self) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        super().__init__(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+        )
+        self._tasks: dict[str, Any] = {}
 
     def layer_started(self, descriptor: LayerDescriptor) -> None:
         label = f"layer {descriptor.digest.split(':')[-1][:12]}"
@@ -412,40 +418,29 @@ def explain_command(rule_id: str) -> None:
 EXIT_PARTIAL = 9  # the audit finished, but some images could not be scanned
 
 
-class _AuditProgress:
+class _AuditProgress(_StderrProgress):
     """Rich progress (stderr) for an audit: images and layers, each with an ETA."""
 
     def __init__(self) -> None:
-        from rich.console import Console
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
-            Progress,
             TextColumn,
             TimeElapsedColumn,
             TimeRemainingColumn,
         )
 
-        self._progress = Progress(
+        super().__init__(
             TextColumn("{task.description:<12}"),
             BarColumn(),
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             TextColumn("eta"),
             TimeRemainingColumn(),
-            console=Console(stderr=True),
-            transient=True,
         )
         self._found = self._progress.add_task("discovering", total=None)
         self._images: Any = None
         self._layers: Any = None
-
-    def __enter__(self) -> _AuditProgress:
-        self._progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._progress.stop()
 
     def discovered(self, images: int) -> None:
         self._progress.advance(self._found, images)

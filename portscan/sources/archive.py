@@ -51,6 +51,7 @@ from portscan.sources.manifests import (
     ImageIndex,
     ImageManifest,
     config_platform,
+    parse_config,
     parse_document,
     sha256_digest,
     verify_digest,
@@ -209,19 +210,7 @@ def _parse_config(
     named = _named_digest(manifest.config)
     if named is not None:
         verify_digest(data, named, f"{where}: config {manifest.config}")
-    try:
-        doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptImageError(f"{where}: config is not valid JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise CorruptImageError(f"{where}: config is not a JSON object")
-    config = ImageConfig.from_json(doc)
-    if len(config.diff_ids) != len(manifest.layers):
-        raise CorruptImageError(
-            f"{where}: manifest.json lists {len(manifest.layers)} layers "
-            f"but the config has {len(config.diff_ids)} diff_ids"
-        )
-    return doc, config
+    return parse_config(data, len(manifest.layers), f"{where}: config {manifest.config}")
 
 
 def _image_digest(config_bytes: bytes, read_json: Callable[[str], bytes | None]) -> str:

@@ -214,6 +214,23 @@ def resolve_manifest(
     raise CorruptImageError(f"{where}: indexes nest deeper than {MAX_INDEX_DEPTH} levels")
 
 
+def parse_config(data: bytes, layer_count: int, where: str) -> tuple[dict[str, Any], ImageConfig]:
+    """An image config document, checked to be a JSON object with one diff_id per layer."""
+    try:
+        doc = json.loads(data)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CorruptImageError(f"{where} is not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise CorruptImageError(f"{where} is not a JSON object")
+    config = ImageConfig.from_json(doc)
+    if len(config.diff_ids) != layer_count:
+        raise CorruptImageError(
+            f"{where}: the manifest lists {layer_count} layers "
+            f"but the config has {len(config.diff_ids)} diff_ids"
+        )
+    return doc, config
+
+
 def build_meta(
     manifest: ImageManifest,
     digest: str,
@@ -230,18 +247,7 @@ def build_meta(
             "point portscan at an image, not an OCI artifact",
         )
     verify_digest(config_bytes, manifest.config.digest, f"{where}: config blob")
-    try:
-        doc = json.loads(config_bytes)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptImageError(f"{where}: config blob is not valid JSON ({exc})") from None
-    if not isinstance(doc, dict):
-        raise CorruptImageError(f"{where}: config blob is not a JSON object")
-    config = ImageConfig.from_json(doc)
-    if len(config.diff_ids) != len(manifest.layers):
-        raise CorruptImageError(
-            f"{where}: manifest lists {len(manifest.layers)} layers "
-            f"but the config has {len(config.diff_ids)} diff_ids"
-        )
+    doc, config = parse_config(config_bytes, len(manifest.layers), f"{where}: config blob")
     layers = [
         LayerDescriptor(layer.digest, layer.size, layer.media_type, diff_id)
         for layer, diff_id in zip(manifest.layers, config.diff_ids, strict=True)
