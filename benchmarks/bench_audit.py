@@ -47,7 +47,7 @@ OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
 
 def audit(host: str, store: Path, jobs: int, *extra: str) -> tuple[float, dict]:
     """Wall seconds and the fleet JSON of one `portscan registry` run."""
-    command = [sys.executable, "-m", "portscan.cli", "registry", host, "--tags", "all"]
+    command = [sys.executable, "-m", "portscan", "registry", host, "--tags", "all"]
     command += ["--store", str(store), "--jobs", str(jobs), "--format", "json", "-q", *extra]
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -192,7 +192,7 @@ class Pusher:
 def single_scan(host: str) -> float:
     started = time.monotonic()
     subprocess.run(
-        [sys.executable, "-m", "portscan.cli", "image", f"registry:{host}/app/n000:latest", "-q"],
+        [sys.executable, "-m", "portscan", "image", f"registry:{host}/app/n000:latest", "-q"],
         check=True,
         capture_output=True,
     )

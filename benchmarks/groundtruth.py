@@ -13,7 +13,7 @@ blocked. It prints the confusion matrix, the accuracy, and every miss with its r
     python benchmarks/groundtruth.py --as-of latest   # the newest symbol lists as they are
 
 Dynamic binaries are judged by their imports and path strings, static ones by the libc
-calls their own code makes (portscan/inspect/program.py walks the call graph from main).
+calls their own code makes (portscan/inspect/elf/program.py walks the call graph from main).
 """
 
 from __future__ import annotations

@@ -62,3 +62,43 @@ class DaemonError(PortscanError):
     """The local Docker daemon is not reachable or refused the request."""
 
     exit_code = 8
+
+
+class StoreError(PortscanError):
+    """The store file cannot be opened, or was written by an incompatible portscan."""
+
+    exit_code = 2
+
+
+class UnknownRuleError(UsageError):
+    """No rule has the id asked for."""
+
+
+class ResultFormatError(UsageError):
+    """The file is not a portscan JSON result this version can read."""
+
+
+class SchedulerError(PortscanError):
+    """The Dask scheduler cannot be reached."""
+
+    exit_code = 5
+
+
+class SignaturesError(PortscanError):
+    """The signatures/ data is missing or inconsistent."""
+
+    exit_code = 11
+
+
+# Exit codes that are outcomes, not errors (README.md, "Exit codes").
+EXIT_INTERNAL = 1  # a bug: anything that is not a PortscanError
+EXIT_PARTIAL = 9  # `registry`: the audit finished, but some images could not be scanned
+EXIT_GATE_FAILED = 10  # a CI gate (--fail-on, --min-score, diff --fail-on-worse) did not pass
+EXIT_INTERRUPTED = 130  # Ctrl-C or SIGTERM
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a failed unit: the message of a PortscanError, else the type too."""
+    if isinstance(exc, PortscanError):
+        return str(exc)
+    return f"internal error: {type(exc).__name__}: {exc}"

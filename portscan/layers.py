@@ -27,9 +27,10 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, field
 from queue import Full, Queue
 from typing import Any, BinaryIO, Protocol
+
+from portscan.model import LayerEntry, LayerResult, ProgressFn
 
 try:  # Intel ISA-L inflates gzip about 2.4x faster than zlib on the same data
     from isal import isal_zlib as inflate
@@ -43,9 +44,6 @@ HEAD_BYTES = 64  # what keep policies and analysers see before deciding
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 _CHUNK = 1 << 20
-
-ProgressFn = Callable[[int], None]  # called with the number of blob bytes just read
-
 
 class Analyser(Protocol):
     """Computes facts from one file's bytes while its layer streams by (trivy-style).
@@ -64,69 +62,6 @@ class Analyser(Protocol):
 
 
 KeepPolicy = Callable[[str, bytes], bool]
-
-ELF_MAGIC = b"\x7fELF"
-_PACKAGE_DB_PATHS = (
-    "/var/lib/dpkg/status",
-    "/lib/apk/db/installed",
-    "/var/lib/rpm/rpmdb.sqlite",
-    "/var/lib/rpm/Packages",
-    "/usr/lib/sysimage/rpm/rpmdb.sqlite",
-    "/usr/lib/sysimage/rpm/Packages",
-)
-_PACKAGE_DB_DIRS = ("/var/lib/dpkg/status.d/",)
-LOADER_CONFIG_PREFIXES = ("/etc/ld.so.conf", "/etc/ld-musl-")  # ld.so.conf(.d/), musl path
-_PACKAGE_DB_SUFFIXES = (
-    ".list",  # /var/lib/dpkg/info/*.list
-    "/METADATA",  # *.dist-info/METADATA
-    "/RECORD",
-    "/PKG-INFO",  # *.egg-info/PKG-INFO
-    "/package.json",
-    ".jar",
-)
-
-
-def keep_for_inspection(path: str, head: bytes) -> bool:
-    """Default `KeepPolicy` for a tree read on its own: ELF files, scripts with a
-    shebang, package databases, loader configuration. The scan pipeline uses
-    `portscan.inspect.keep` instead, which analyses ELF files in-stream."""
-    if head.startswith(ELF_MAGIC) or head.startswith(b"#!"):
-        return True
-    if path in _PACKAGE_DB_PATHS or path.startswith(_PACKAGE_DB_DIRS):
-        return True
-    if path.startswith(LOADER_CONFIG_PREFIXES):
-        return True
-    if path.endswith(".list"):
-        return path.startswith("/var/lib/dpkg/info/")
-    return path.endswith(_PACKAGE_DB_SUFFIXES)
-
-
-@dataclass
-class LayerEntry:
-    """One tar entry of one layer, with its path already made safe."""
-
-    path: str
-    kind: FileKind
-    mode: int
-    size: int
-    link_target: str | None = None
-    uid: int = 0
-    gid: int = 0
-    data: bytes | None = None
-    facts: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class LayerResult:
-    """What one layer contributes, before merging."""
-
-    digest: str | None
-    entries: list[LayerEntry] = field(default_factory=list)
-    whiteouts: list[str] = field(default_factory=list)  # paths removed from lower layers
-    opaque_dirs: list[str] = field(default_factory=list)  # dirs whose lower content is hidden
-    skipped: list[str] = field(default_factory=list)  # unsafe or unsupported entries, explained
-    compressed_bytes: int = 0
-    uncompressed_bytes: int = 0
 
 
 # --------------------------------------------------------------------------- reading
@@ -386,7 +321,7 @@ def safe_path(name: str) -> str | None:
 def read_layer(
     blob: BinaryIO,
     descriptor: LayerDescriptor,
-    keep: KeepPolicy = keep_for_inspection,
+    keep: KeepPolicy,
     analysers: Sequence[Analyser] = (),
     progress: ProgressFn | None = None,
 ) -> LayerResult:

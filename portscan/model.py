@@ -1,13 +1,13 @@
 """The data that flows between stages: plain dataclasses, no behaviour beyond lookups.
 
-Every stage takes and returns these objects; `report/json.py` turns them into the
+Every stage takes and returns these objects; `codec.py` turns them into the
 documented JSON. Later stages append their own dataclasses at the end of this file.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -243,7 +243,7 @@ class ScanResult:
 
 @dataclass(frozen=True)
 class Dependency:
-    """One edge of the dependency graph (graph.py explains node names and kinds)."""
+    """One edge of the dependency graph (graph/build.py explains node names and kinds)."""
 
     source: str
     target: str
@@ -382,7 +382,7 @@ class Binary:
     syscalls: SyscallReport | None = None
     runtime: Runtime | None = None
     error: str | None = None
-    # What the program itself asks for (inspect/program.py), for non-platform files:
+    # What the program itself asks for (inspect/elf/program.py), for non-platform files:
     linked_calls: list[str] = field(default_factory=list)  # static: libc calls from main
     path_strings: list[str] = field(default_factory=list)  # /dev, /proc, /sys strings
 
@@ -617,3 +617,61 @@ class Application:
     uses: list[ApiUse] = field(default_factory=list)
     unread: dict[str, str] = field(default_factory=dict)
     dependencies: list[str] = field(default_factory=list)  # packages named, not read (npm)
+
+
+# --------------------------------------------------------------------------- layers and images
+
+ProgressFn = Callable[[int], None]  # called with the number of blob bytes just read
+
+
+@dataclass
+class LayerEntry:
+    """One tar entry of one layer, with its path already made safe."""
+
+    path: str
+    kind: FileKind
+    mode: int
+    size: int
+    link_target: str | None = None
+    uid: int = 0
+    gid: int = 0
+    data: bytes | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LayerResult:
+    """What one layer contributes, before merging."""
+
+    digest: str | None
+    entries: list[LayerEntry] = field(default_factory=list)
+    whiteouts: list[str] = field(default_factory=list)  # paths removed from lower layers
+    opaque_dirs: list[str] = field(default_factory=list)  # dirs whose lower content is hidden
+    skipped: list[str] = field(default_factory=list)  # unsafe or unsupported entries, explained
+    compressed_bytes: int = 0
+    uncompressed_bytes: int = 0
+
+
+@dataclass
+class ImageMeta:
+    """An image as resolved by its source: everything but the layers' contents."""
+
+    reference: str
+    source: SourceKind
+    digest: str | None
+    platform: Platform
+    config: ImageConfig
+    layers: list[LayerDescriptor] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- graph nodes
+
+IMAGE = "image"  # the graph node of the image itself (its entrypoint's source)
+
+
+def file_node(path: str) -> str:
+    return f"file:{path}"
+
+
+def package_node(purl: str) -> str:
+    return f"pkg:{purl}" if not purl.startswith("pkg:") else purl

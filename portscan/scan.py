@@ -13,27 +13,32 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from portscan import __version__, inspect
-from portscan.appjudge import explain_plans
-from portscan.graph import GraphInputs, build_graph, reachable
-from portscan.inspect import worker
-from portscan.inspect.apps import link_applications
+from portscan.graph.build import (
+    GraphInputs,
+    build_graph,
+    judged_graph,
+    link_applications,
+    reachable,
+)
+from portscan.inspect.elf import worker
+from portscan.inspect.elf.worker import ElfAnalyser
 from portscan.inspect.sbom import enrich_with_syft
-from portscan.inspect.worker import ElfWorkerAnalyser
-from portscan.layers import (
-    Analyser,
-    KeepPolicy,
+from portscan.layers import Analyser, KeepPolicy, Tree, merge_layers, read_layer
+from portscan.lint.components import lint_image
+from portscan.model import (
+    Dependency,
+    ImageInfo,
+    ImageMeta,
+    LayerDescriptor,
+    LayerInfo,
     LayerResult,
     ProgressFn,
-    Tree,
-    merge_layers,
-    read_layer,
+    ScanResult,
 )
-from portscan.lint import judged_graph, lint_image
-from portscan.model import Dependency, ImageInfo, LayerDescriptor, LayerInfo, ScanResult
-from portscan.refs import parse_reference
 from portscan.score import finish_components, summarise
 from portscan.sources import SourceOptions, open_image
-from portscan.sources.base import ImageMeta, ImageSource, ScanProgress
+from portscan.sources.base import ImageSource, ScanProgress
+from portscan.sources.refs import parse_reference
 
 
 @dataclass(frozen=True)
@@ -76,7 +81,7 @@ def read_image(
     def reader(blob: BinaryIO, descriptor: LayerDescriptor, advance: ProgressFn | None):
         return read_layer(blob, descriptor, options.keep, options.analysers, advance)
 
-    if any(isinstance(a, ElfWorkerAnalyser) for a in options.analysers):
+    if any(isinstance(a, ElfAnalyser) for a in options.analysers):
         worker.start()  # the ELF worker imports lief while the image is being fetched
     if source is None:
         source = open_image(parse_reference(reference), options.source)
@@ -160,9 +165,9 @@ def scan_image(
         reached,
         options.wasi_libc_as_of,
         facts.applications,
+        facts.go_uses,
     )
     finish_components(components, judged)
-    explain_plans(components, judged)
     return ScanResult(
         image=image,
         files=list(scanned.tree.entries()),

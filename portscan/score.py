@@ -16,11 +16,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import networkx as nx
 
+from portscan.knowledge.rules import all_rules
+from portscan.lint.uses import APPLICATION_CODE
 from portscan.model import Component, Finding, MigrationStep, Target, TargetSummary, Verdict
 
 POINTS = {
@@ -184,7 +186,95 @@ def _road(v: Mapping[Target, Verdict], findings: Sequence[Finding]) -> _Road:
 
 
 def finish_components(components: Sequence[Component], graph: nx.DiGraph) -> None:
-    """Flow verdicts through the graph, then plan each component."""
+    """Flow verdicts through the graph, plan each component, and say in the plans of
+    applications and runtimes what decided them."""
     flow_verdicts(components, graph)
     for component in components:
         component.plan = plan(component)
+    explain_plans(components, graph)
+
+
+def verdicts_by_target(
+    findings: Iterable[Finding], targets: Sequence[Target] = tuple(Target)
+) -> dict[Target, Verdict]:
+    """The worst verdict per target (DESIGN: a component's verdict is its worst finding);
+    `unknown` for a target without findings."""
+    findings = list(findings)
+    return {t: Verdict.worst(f.verdict for f in findings if f.target is t) for t in targets}
+
+
+# --------------------------------------------------------------------------- plan explanations
+
+
+def _layer_text(findings: Sequence[Finding], subject: str, runtime: bool = False) -> str:
+    names = [
+        (e.detail if runtime else e.symbol) or e.file for f in findings for e in f.evidence[:1]
+    ]
+    rules_ = sorted({f.rule_id for f in findings})
+    where = f" ({', '.join(dict.fromkeys(names[:2]))}; {', '.join(rules_)})" if names else ""
+    return subject + where
+
+
+def _runtime_findings(
+    component: Component, graph: nx.DiGraph, by_id: dict[str, Component], target: Target
+) -> list[Finding]:
+    """The runtime rule's findings at the component's verdict: its own (a Go binary) or
+    those of the interpreter it needs (an application) when that one is as bad."""
+    runtime_rules = _runtime_rule_ids()
+    verdict = component.verdicts.get(target)
+    found = [
+        f
+        for f in component.findings
+        if f.target is target and f.verdict is verdict and f.rule_id in runtime_rules
+    ]
+    edges = graph.out_edges(component.id, data="kind") if component.id in graph else ()
+    for _, node, kind in edges:
+        runtime = by_id.get(node)
+        if (
+            kind == "interpreter"
+            and runtime is not None
+            and runtime.verdicts.get(target) is verdict
+        ):
+            found += [
+                f for f in runtime.findings if f.target is target and f.rule_id in runtime_rules
+            ]
+    return found
+
+
+def _runtime_rule_ids() -> set[str]:
+    return {rule.id for rule in all_rules() if rule.runtime}
+
+
+def _decided_by(
+    component: Component, graph: nx.DiGraph, by_id: dict[str, Component], target: Target
+) -> str:
+    """Which layers hold the component at its verdict on `target` ("" when none says)."""
+    verdict = component.verdicts.get(target)
+    skip = _runtime_rule_ids() | {APPLICATION_CODE}
+    code = [
+        f
+        for f in component.findings
+        if f.target is target and f.verdict is verdict and f.rule_id not in skip
+    ]
+    layers = []
+    if code:
+        own = "the application code" if component.kind == "application" else "its own calls"
+        layers.append(_layer_text(code, own))
+    runtime = _runtime_findings(component, graph, by_id, target)
+    if runtime:
+        layers.append(_layer_text(runtime, "the runtime", runtime=True))
+    return f"{verdict} on {target} because of " + " and ".join(layers) if layers else ""
+
+
+def explain_plans(components: Sequence[Component], graph: nx.DiGraph) -> None:
+    """Say in the plan of each application and runtime binary (a Go program, node,
+    python) which layer decided its verdict on wasip1 and on the plan's target: the
+    program's own code, the runtime it moves to, or both."""
+    by_id = {c.id: c for c in components}
+    for component in components:
+        if component.plan is None or (component.kind != "application" and not component.runtime):
+            continue
+        targets = dict.fromkeys([Target.WASIP1, component.plan.target or Target.WASIP1])
+        reasons = [r for t in targets if (r := _decided_by(component, graph, by_id, t))]
+        if reasons:
+            component.plan.summary += "; " + "; ".join(reasons)

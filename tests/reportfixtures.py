@@ -202,7 +202,7 @@ def fixture_scans(factory: pytest.TempPathFactory) -> Scans:
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     """portscan as a user runs it, in a subprocess."""
     return subprocess.run(
-        [sys.executable, "-m", "portscan.cli", *args],
+        [sys.executable, "-m", "portscan", *args],
         capture_output=True,
         text=True,
         timeout=300,

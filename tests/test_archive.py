@@ -18,7 +18,6 @@ import zstandard
 from portscan.errors import CorruptImageError, ImageNotFoundError, UsageError
 from portscan.layers import merge_layers
 from portscan.model import LayerDescriptor, Platform, SourceKind
-from portscan.refs import parse_reference
 from portscan.sources import SourceOptions, open_image
 from portscan.sources.archive import (
     ArchiveImageSource,
@@ -27,6 +26,7 @@ from portscan.sources.archive import (
     open_archive_image,
 )
 from portscan.sources.base import ImageSource
+from portscan.sources.refs import parse_reference
 from tests import imagebuild as ib
 from tests.conftest import FIXTURE_CONFIG
 from tests.test_layers import read_all, scan, snapshot

@@ -19,14 +19,14 @@ from typing import Any
 import httpx
 import pytest
 
-from portscan.batch import AuditOptions, Keys, rebuild_result, run_audit
-from portscan.cache import decode_layer
-from portscan.catalog import Selection, TagPolicy, Walker, discover, list_repositories
-from portscan.executors import LocalExecutor
-from portscan.report.json import to_dict
+from portscan.audit.discover import Selection, TagPolicy, Walker, discover, list_repositories
+from portscan.audit.executors import LocalExecutor
+from portscan.audit.keys import decode_layer
+from portscan.audit.run import AuditOptions, Keys, rebuild_result, run_audit
+from portscan.audit.store import Store
+from portscan.codec import to_dict
 from portscan.scan import ScanOptions, scan_image
 from portscan.sources import SourceOptions
-from portscan.store import Store
 from tests import imagebuild as ib
 from tests.registry_server import Registry, registry_available, start_registry
 
@@ -319,7 +319,7 @@ def cli(*args: str, **kwargs: Any) -> subprocess.Popen[str]:
     env = {**os.environ, "XDG_CACHE_HOME": "/nonexistent-cache"}
     options: dict[str, Any] = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, **kwargs}
     return subprocess.Popen(
-        [sys.executable, "-m", "portscan.cli", "registry", *args], text=True, env=env, **options
+        [sys.executable, "-m", "portscan", "registry", *args], text=True, env=env, **options
     )
 
 
@@ -399,7 +399,7 @@ def test_dask_cluster_gives_the_local_pool_results(
     main_audit: tuple[Path, Any], registry: Registry, tmp_path: Path
 ) -> None:
     distributed = pytest.importorskip("distributed")
-    from portscan.executors import DaskExecutor
+    from portscan.audit.executors import DaskExecutor
 
     with distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
@@ -421,7 +421,7 @@ def test_dask_cluster_gives_the_local_pool_results(
 def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "XDG_CACHE_HOME": "/nonexistent-cache"}
     return subprocess.run(
-        [sys.executable, "-m", "portscan.cli", *args],
+        [sys.executable, "-m", "portscan", *args],
         capture_output=True,
         text=True,
         env=env,
@@ -473,7 +473,7 @@ def test_cli_jsonl_table_exit_codes_and_store_commands(
 
 
 def test_an_unreachable_scheduler_is_a_one_line_error() -> None:
-    from portscan.executors import DaskExecutor, SchedulerError
+    from portscan.audit.executors import DaskExecutor, SchedulerError
 
     pytest.importorskip("distributed")
     with pytest.raises(SchedulerError, match="cannot reach the Dask scheduler"):

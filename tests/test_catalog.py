@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from portscan.catalog import (
+from portscan.audit.discover import (
     FoundImage,
     Selection,
     TagPolicy,
@@ -16,8 +16,7 @@ from portscan.catalog import (
     parse_target,
 )
 from portscan.errors import UsageError
-from portscan.model import ImageConfig, Platform, SourceKind
-from portscan.sources.base import ImageMeta
+from portscan.model import ImageConfig, ImageMeta, Platform, SourceKind
 
 
 def response(*links: str) -> httpx.Response:

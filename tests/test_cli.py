@@ -15,7 +15,7 @@ from tests import imagebuild as ib
 
 def portscan(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "portscan.cli", *args],
+        [sys.executable, "-m", "portscan", *args],
         capture_output=True,
         text=True,
         input=stdin,

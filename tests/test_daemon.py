@@ -11,9 +11,9 @@ import pytest
 from portscan.errors import DaemonError, ImageNotFoundError
 from portscan.layers import merge_layers
 from portscan.model import Platform, SourceKind
-from portscan.refs import parse_reference
 from portscan.sources import SourceOptions, daemon, open_image
 from portscan.sources.archive import StreamingArchiveSource
+from portscan.sources.refs import parse_reference
 from tests import podman_service as podman
 from tests.test_archive import Recorder
 from tests.test_layers import read_all, scan, snapshot

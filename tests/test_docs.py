@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from portscan.knowledge.rules import all_rules
 from portscan.report.rules import render_rule_list, render_rules_markdown
-from portscan.rules import all_rules
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

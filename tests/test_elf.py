@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from portscan.inspect.elf import ElfAnalyser, analyse_elf
+from portscan.inspect.elf import spec
+from portscan.inspect.elf.parse import analyse_elf
+from portscan.inspect.elf.worker import ElfAnalyser
 from portscan.layers import read_layer
 from portscan.model import Binary, LayerDescriptor
 from tests.elfbuild import GO_CGO_MAIN, GO_MAIN, RUST_MAIN, ElfBuilder, builder, tool_output
@@ -239,7 +241,7 @@ def test_analyser_runs_while_a_layer_streams(build: ElfBuilder) -> None:
     assert facts["/usr/bin/hello"]["elf"].needed == ["libc.so.6"]
     assert facts["/etc/motd"] == {}
     analyser = ElfAnalyser()
-    assert (analyser.name, analyser.version) == ("elf", 1)
+    assert (analyser.name, analyser.version) == ("elf", spec.ELF_FACTS_VERSION)
     assert analyser.wants("/x", b"\x7fELF\x02") and not analyser.wants("/x", b"#!/bin/sh")
 
 

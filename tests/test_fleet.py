@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from portscan.fleet import build_fleet, candidates, changes, to_dict
-from portscan.store import Audit, AuditImage, ImageLayer
+from portscan.audit.fleet import build_fleet, candidates, changes, to_dict
+from portscan.audit.store import Audit, AuditImage, ImageLayer
 
 AUDIT = Audit(7, "reg", {"tags": "all"}, "2026-01-01T00:00:00+00:00", None, None, None)
 

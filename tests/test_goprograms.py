@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from portscan.inspect.elf import analyse_elf
-from portscan.inspect.goapp import go_uses, is_stdlib
+from portscan.inspect.apps.go import go_uses, is_stdlib
+from portscan.inspect.elf.parse import analyse_elf
 from portscan.model import Binary, Runtime, ScanResult, Target, Verdict
 from portscan.scan import scan_image
 from tests import imagebuild as ib

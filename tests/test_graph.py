@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from portscan.graph import IMAGE, exec_targets, shell_commands
-from portscan.model import ScanResult
+from portscan.graph.build import exec_targets, shell_commands
+from portscan.model import IMAGE, ScanResult
 from portscan.scan import scan_image
 from tests import imagebuild as ib
 

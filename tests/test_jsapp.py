@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from portscan import signatures as sig
-from portscan.inspect.appsource import match_uses
-from portscan.inspect.jsapp import read_javascript
+from portscan.inspect.apps.javascript import read_javascript
+from portscan.inspect.apps.source import match_uses
+from portscan.knowledge import tables as sig
 from portscan.model import ScanResult, Target, Verdict
 from portscan.scan import scan_image
 from tests import imagebuild as ib

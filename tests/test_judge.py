@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from portscan import judge
+from portscan.knowledge.platform import parse_name
+from portscan.lint import symbols as judge
 from portscan.model import Capability, Evidence, Finding, Target, Verdict
+from portscan.score import verdicts_by_target
 
 REPO = Path(__file__).resolve().parent.parent
 GROUNDTRUTH = REPO.parent / "shared" / "groundtruth"
@@ -70,7 +72,7 @@ def _imports(tmp: Path, name: str, source: str) -> list[str]:
 
 
 def _by_target(findings: list[Finding]) -> dict[Target, Verdict]:
-    return judge.verdicts_by_target(findings)
+    return verdicts_by_target(findings)
 
 
 def _rules(findings: list[Finding], target: Target) -> dict[str, Verdict]:
@@ -132,14 +134,14 @@ def test_signal_raise_program_needs_the_signal_emulation(tmp_path: Path) -> None
     ],
 )
 def test_glibc_spellings_are_normalised(symbol: str, function: str) -> None:
-    name = judge.parse_name(symbol)
+    name = parse_name(symbol)
     assert name.function == function
     assert name.ignored is None
 
 
 def test_start_up_symbols_and_foreign_versions_are_skipped() -> None:
     for symbol in ("__libc_start_main@GLIBC_2.34", "__gmon_start__", "_ITM_registerTMCloneTable"):
-        assert judge.parse_name(symbol).ignored
+        assert parse_name(symbol).ignored
     assert judge.judge_symbols(["SSL_new@OPENSSL_3.0.0", "__gmon_start__"], file="x") == []
 
 
@@ -234,7 +236,7 @@ def test_judge_syscalls_never_says_ready() -> None:
 
 
 def test_no_findings_means_unknown_and_findings_are_json() -> None:
-    assert set(judge.verdicts_by_target([]).values()) == {Verdict.UNKNOWN}
+    assert set(verdicts_by_target([]).values()) == {Verdict.UNKNOWN}
     findings = judge.judge_symbols(["fork@GLIBC_2.2.5"], file="x", package="pkg", layer=2)
     doc = json.loads(json.dumps([f.to_dict() for f in findings]))
     assert doc[0]["verdict"] == "rework" and doc[0]["capability"] == "process-fork"

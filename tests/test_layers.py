@@ -13,16 +13,9 @@ import pytest
 import zstandard
 
 from portscan.errors import CorruptImageError
-from portscan.layers import (
-    KeepPolicy,
-    LayerResult,
-    ProgressFn,
-    Tree,
-    merge_layers,
-    read_layer,
-)
-from portscan.model import FileKind, LayerDescriptor
-from portscan.sources.base import ImageMeta, ImageSource, LayerReader
+from portscan.layers import KeepPolicy, Tree, merge_layers, read_layer
+from portscan.model import FileKind, ImageMeta, LayerDescriptor, LayerResult, ProgressFn
+from portscan.sources.base import ImageSource, LayerReader
 from tests import imagebuild as ib
 
 TAR = "application/vnd.oci.image.layer.v1.tar"
@@ -293,10 +286,11 @@ def test_keep_policy_and_analysers_see_each_file_once() -> None:
         ]
     )
     descriptor = LayerDescriptor(ib.sha256(tar), len(tar), TAR)
-    result = read_layer(io.BytesIO(tar), descriptor, analysers=[HeadAnalyser()])
+    keep_elf = lambda path, head: head.startswith((b"\x7fELF", b"#!"))  # noqa: E731
+    result = read_layer(io.BytesIO(tar), descriptor, keep_elf, analysers=[HeadAnalyser()])
     tree = merge_layers([result])
     assert tree.get("/usr/bin/prog").facts == {"elf-size": len(elf)}
-    assert tree.get("/usr/bin/prog").data == elf  # the default policy keeps ELF files
+    assert tree.get("/usr/bin/prog").data == elf  # the keep policy keeps ELF files
     assert tree.get("/usr/bin/prog2").facts == {"elf-size": len(elf)}
     assert tree.read("/usr/bin/script") == b"#!/bin/sh\n"
     readme = tree.get("/usr/share/doc/readme")

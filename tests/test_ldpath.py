@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import io
 
-from portscan.layers import Tree, merge_layers, read_layer
-from portscan.ldpath import (
+from portscan.graph.ldpath import (
     LoaderContext,
     expand,
     find_library,
@@ -13,6 +12,8 @@ from portscan.ldpath import (
     read_ld_so_conf,
     search_dirs,
 )
+from portscan.inspect import keep
+from portscan.layers import Tree, merge_layers, read_layer
 from portscan.model import LayerDescriptor
 from tests import imagebuild as ib
 
@@ -20,7 +21,9 @@ from tests import imagebuild as ib
 def tree_of(*layers: list[ib.Entry]) -> Tree:
     image = ib.Image(list(layers))
     results = [
-        read_layer(io.BytesIO(blob.data), LayerDescriptor(blob.digest, len(blob.data), "gzip"))
+        read_layer(
+            io.BytesIO(blob.data), LayerDescriptor(blob.digest, len(blob.data), "gzip"), keep
+        )
         for blob in image.layer_blobs
     ]
     return merge_layers(results)

@@ -16,9 +16,9 @@ from portscan.errors import (
 )
 from portscan.layers import merge_layers, read_layer
 from portscan.model import FileKind, ImageRef, Platform, SourceKind
-from portscan.refs import parse_reference
 from portscan.sources import SourceOptions, open_image
 from portscan.sources.oci_layout import OciLayoutImage, open_oci_layout_image
+from portscan.sources.refs import parse_reference
 from tests import imagebuild as ib
 
 OPTIONS = SourceOptions()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from portscan.inspect.elf import ElfAnalyser
+from portscan.inspect.elf.worker import ElfAnalyser
 from portscan.inspect.packages import CATALOGERS, catalog, needs_bytes, purl
 from portscan.inspect.packages.base import GlobSet, glob_regex
 from portscan.layers import Analyser, Tree, merge_layers, read_layer

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from portscan import signatures as sig
-from portscan.inspect.apps import is_app_source
-from portscan.inspect.appsource import match_uses
-from portscan.inspect.pyapp import read_python
+from portscan.inspect.apps.find import is_app_source
+from portscan.inspect.apps.python import read_python
+from portscan.inspect.apps.source import match_uses
+from portscan.knowledge import tables as sig
 from portscan.model import ScanResult, Target, Verdict
 from portscan.scan import scan_image
 from tests import imagebuild as ib

@@ -6,7 +6,7 @@ import pytest
 
 from portscan.errors import UsageError
 from portscan.model import SourceKind
-from portscan.refs import parse_reference
+from portscan.sources.refs import parse_reference
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -20,14 +20,15 @@ from portscan.errors import (
     PlatformNotFoundError,
     RegistryUnreachableError,
 )
-from portscan.layers import LayerResult, merge_layers, read_layer
-from portscan.model import ImageRef, LayerDescriptor, Platform, SourceKind
-from portscan.refs import parse_reference
+from portscan.inspect import keep
+from portscan.layers import merge_layers, read_layer
+from portscan.model import ImageRef, LayerDescriptor, LayerResult, Platform, SourceKind
 from portscan.sources import SourceOptions, registry
 from portscan.sources.auth import load_credentials, parse_challenges
 from portscan.sources.base import ImageSource
 from portscan.sources.manifests import DOCKER_MANIFEST_LIST
 from portscan.sources.oci_layout import open_oci_layout_image
+from portscan.sources.refs import parse_reference
 from portscan.sources.registry import (
     RegistryClient,
     candidate_schemes,
@@ -97,7 +98,7 @@ def small_image(text: str, architecture: str = "amd64", **kwargs: object) -> ib.
 
 
 def reader(blob, descriptor: LayerDescriptor, progress) -> LayerResult:  # type: ignore[no-untyped-def]
-    return read_layer(blob, descriptor, progress=progress)
+    return read_layer(blob, descriptor, keep, progress=progress)
 
 
 def tree_rows(source: ImageSource) -> list[tuple[object, ...]]:
@@ -213,13 +214,13 @@ def test_corrupted_layer_blob_is_caught_by_read_layer(plain_registry: Registry) 
     stored.write_bytes(bytes(data))
     with pull(f"{plain_registry.host}/integrity/layer:v1") as source:
         with source.open_blob(source.meta.layers[0]) as blob:
-            first = read_layer(blob, source.meta.layers[0])
+            first = read_layer(blob, source.meta.layers[0], keep)
         assert first.entries
         with (
             source.open_blob(source.meta.layers[1]) as blob,
             pytest.raises(CorruptImageError, match="does not match its digest"),
         ):
-            read_layer(blob, source.meta.layers[1])
+            read_layer(blob, source.meta.layers[1], keep)
 
 
 def test_corrupted_manifest_is_refused(plain_registry: Registry) -> None:
@@ -480,7 +481,7 @@ def test_blob_stream_resumes_after_a_drop(scripted: ScriptedRegistry, honour_ran
     scripted.faults[f"/blobs/{layer.digest}"] = [Fault("drop", after=700)]
     source = pull(f"{scripted.host}/flaky/app:v1")
     with source, source.open_blob(source.meta.layers[0]) as blob:
-        result = read_layer(blob, source.meta.layers[0])
+        result = read_layer(blob, source.meta.layers[0], keep)
     assert "/srv/name" in {entry.path for entry in result.entries}
     assert [r.range for r in scripted.requests_to(f"/blobs/{layer.digest}")] == [None, "bytes=700-"]
 
@@ -497,7 +498,7 @@ def test_blob_stream_gives_up_when_drops_persist(
         source.open_blob(source.meta.layers[0]) as blob,
         pytest.raises(RegistryUnreachableError, match="kept dropping"),
     ):
-        read_layer(blob, source.meta.layers[0])
+        read_layer(blob, source.meta.layers[0], keep)
 
 
 def test_retry_after_parsing() -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from portscan import codec as json_report
 from portscan.model import Target, Verdict
 from portscan.report import diff
-from portscan.report import json as json_report
 from tests import reportfixtures as rf
 
 FORKER = "/usr/local/bin/forker"

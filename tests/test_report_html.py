@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from portscan import codec as json_report
+from portscan.codec import from_dict
 from portscan.model import Dependency
 from portscan.report import graphsvg, html
-from portscan.report import json as json_report
-from portscan.report.load import from_dict
 from tests import reportfixtures as rf
 
 

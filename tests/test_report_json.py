@@ -8,9 +8,9 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from portscan import codec as json_report
+from portscan.codec import ResultFormatError, from_dict, is_saved_result, load_result
 from portscan.errors import UsageError
-from portscan.report import json as json_report
-from portscan.report.load import ResultFormatError, from_dict, is_saved_result, load_result
 from tests import reportfixtures as rf
 
 SCHEMA = Path(__file__).parents[1] / "portscan/report/schema/portscan-result.schema.json"

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from portscan.report import json as json_report
+from portscan import codec as json_report
 from portscan.report import markdown
 from tests import reportfixtures as rf
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from portscan import rules
-from portscan import signatures as sig
+from portscan.knowledge import rules
+from portscan.knowledge import tables as sig
 from portscan.model import Capability, Target, Verdict
+from portscan.report.rules import render_rule_text
 
 # Ids are stable: a released id keeps its name forever. New rules are added below.
 RELEASED = """
@@ -65,7 +66,7 @@ def test_every_rule_is_documented_for_every_target() -> None:
 
 def test_every_rule_renders() -> None:
     for rule in rules.all_rules():
-        text = rules.render_rule_text(rule)
+        text = render_rule_text(rule)
         assert text.startswith(f"{rule.id} {rule.name}: {rule.title}\n"), rule.id
         for heading in ("## What it finds", "## Why it matters on WASI", "## Example"):
             assert heading in text, (rule.id, heading)
@@ -74,7 +75,7 @@ def test_every_rule_renders() -> None:
 
 
 def test_shim_remediation_names_the_flags() -> None:
-    text = rules.render_rule_text(rules.get_rule("PS107"))
+    text = render_rule_text(rules.get_rule("PS107"))
     assert "-D_WASI_EMULATED_SIGNAL" in text and "-lwasi-emulated-signal" in text
     assert "-fno-exceptions" in rules.get_rule("PS404").remediation(Target.WASIP1)
     assert "-wasm-enable-sjlj" in rules.get_rule("PS402").remediation(Target.WASIP1)

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from portscan import signatures
-from portscan.inspect.elf import analyse_elf
-from portscan.inspect.gobuildinfo import MAGIC, parse_buildinfo
-from portscan.inspect.runtimes import MARKERS, go_package, load_signatures
+from portscan.inspect.elf.gobuildinfo import MAGIC, parse_buildinfo
+from portscan.inspect.elf.parse import analyse_elf
+from portscan.inspect.elf.runtimes import MARKERS, go_package, load_signatures
+from portscan.knowledge import tables as signatures
 from portscan.model import Binary, Runtime
 from tests.elfbuild import GO_MAIN, RUST_MAIN, ElfBuilder, builder, require, tool_output
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from portscan.errors import PortscanError
-from portscan.inspect.elf import ElfAnalyser
+from portscan.inspect.elf.worker import ElfAnalyser
 from portscan.inspect.packages import Inventory, catalog
 from portscan.inspect.sbom import (
     SyftNotFoundError,

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from portscan.inspect import keep
 from portscan.inspect.scripts import env_program, inspect_scripts, parse_shebang
-from portscan.layers import Tree, keep_for_inspection
+from portscan.layers import Tree
 from portscan.model import Script
 from tests import imagebuild as ib
 from tests.test_packages import tree_from
@@ -39,7 +40,7 @@ SCRIPTS = {
 
 def image(*extra: ib.Entry) -> Tree:
     scripts = [ib.file(path, text, 0o755) for path, text in SCRIPTS.items()]
-    return tree_from(BASE, [*scripts, *extra], keep=keep_for_inspection)
+    return tree_from(BASE, [*scripts, *extra], keep=keep)
 
 
 def by_path(scripts: list[Script]) -> dict[str, Script]:
@@ -93,7 +94,7 @@ def test_missing_env_leaves_the_program_unresolved() -> None:
     tree = tree_from(
         [e for e in BASE if e.name != "usr/bin/env"],
         [ib.file("app/py", SCRIPTS["app/py"], 0o755)],
-        keep=keep_for_inspection,
+        keep=keep,
     )
     (script,) = inspect_scripts(tree)
     assert (script.interpreter, script.resolved_interpreter) == ("python3", None)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from portscan import signatures as sig
+from portscan.knowledge import tables as sig
 from portscan.model import Capability, Target, Verdict
 
 REPO = Path(__file__).resolve().parent.parent
@@ -180,7 +180,7 @@ def test_normalisation_data_is_consistent() -> None:
 
 
 def test_path_signatures_name_capabilities_with_a_rule() -> None:
-    from portscan import rules
+    from portscan.knowledge import rules
 
     for signature in sig.path_signatures():
         assert rules.rule_for_capability(signature.capability).evidence == ("path",)

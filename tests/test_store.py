@@ -8,11 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from portscan import cache
-from portscan.layers import LayerEntry, LayerResult, keep_for_inspection
-from portscan.model import Binary, FileKind, ImageConfig, LayerDescriptor, Platform, SourceKind
-from portscan.sources.base import ImageMeta
-from portscan.store import ImageLayer, ImageRow, LayerRow, Store, StoreError, default_path
+from portscan.audit import keys as cache
+from portscan.audit.store import ImageLayer, ImageRow, LayerRow, Store, StoreError, default_path
+from portscan.model import (
+    Binary,
+    FileKind,
+    ImageConfig,
+    ImageMeta,
+    LayerDescriptor,
+    LayerEntry,
+    LayerResult,
+    Platform,
+    SourceKind,
+)
 
 LKEY, RKEY = "layer-key", "result-key"
 
@@ -87,7 +95,7 @@ def test_layer_key_follows_analysers_and_keep_policy() -> None:
     bumped = Counting()
     bumped.version = 2
     assert cache.layer_key([Counting()], inspect.keep) != cache.layer_key([bumped], inspect.keep)
-    assert base != cache.layer_key(inspect.ANALYSERS, keep_for_inspection)
+    assert base != cache.layer_key(inspect.ANALYSERS, lambda path, head: True)
 
 
 def test_result_key_follows_layers_signatures_and_options() -> None:
@@ -109,7 +117,7 @@ def test_signatures_digest_sees_every_file(tmp_path: Path) -> None:
 
 def test_shape_fingerprint_names_the_fields_of_stored_classes() -> None:
     shapes = cache.shape_fingerprint()
-    entry = next(s for s in shapes if s.startswith("portscan.layers.LayerEntry("))
+    entry = next(s for s in shapes if s.startswith("portscan.model.LayerEntry("))
     assert "facts:" in entry and "data:" in entry
     assert any(s.startswith("portscan.model.Binary(") for s in shapes)
 

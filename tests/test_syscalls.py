@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pytest
 
-from portscan.inspect.elf import analyse_elf
-from portscan.inspect.syscalls import syscall_names
+from portscan.inspect.elf.parse import analyse_elf
+from portscan.inspect.elf.syscalls import syscall_names
 from portscan.model import Binary
 from tests.elfbuild import GO_BASELINE, GO_MAIN, ElfBuilder, builder, require, tool_output
 

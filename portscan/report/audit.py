@@ -10,9 +10,9 @@ import dataclasses
 import json
 from typing import Any
 
-from portscan.batch import ImageRecord
-from portscan.fleet import FleetResult, to_dict
-from portscan.store import GcReport, StoreStats
+from portscan.audit.fleet import FleetResult, to_dict
+from portscan.audit.run import ImageRecord
+from portscan.audit.store import GcReport, StoreStats
 
 MAX_LISTED = 10
 

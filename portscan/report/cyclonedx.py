@@ -15,8 +15,7 @@ import uuid
 from collections import defaultdict
 from typing import Any
 
-from portscan.graph import IMAGE
-from portscan.model import Component, Package, ScanResult
+from portscan.model import IMAGE, Component, Package, ScanResult
 
 SPEC_VERSION = "1.6"
 _GRAPH_EDGES = {"entrypoint", "shell", "exec", "interpreter", "needed"}

@@ -13,9 +13,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from portscan.codec import encode
 from portscan.model import Component, Finding, ScanResult, Target, Verdict
 from portscan.report import view
-from portscan.report.codec import encode
 from portscan.report.markdown import code_span
 
 IMAGE_OWNER = "image"

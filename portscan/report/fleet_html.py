@@ -8,9 +8,10 @@ from pathlib import Path
 import jinja2
 
 from portscan import __version__
-from portscan.fleet import FleetResult
+from portscan.audit.fleet import FleetResult
+from portscan.knowledge.rules import get_rule
 from portscan.model import Target
-from portscan.rules import get_rule, render_rule_text
+from portscan.report.rules import render_rule_text
 
 _TEMPLATES = Path(__file__).resolve().parent / "templates"
 

@@ -11,11 +11,12 @@ FORMATS = ("table", "json", "sarif", "cyclonedx", "markdown", "html")
 
 def renderer(name: str) -> Callable[[ScanResult], str]:
     """The function that renders a result in format `name` (one of FORMATS)."""
-    from portscan.report import cyclonedx, html, json, markdown, sarif, table
+    from portscan import codec
+    from portscan.report import cyclonedx, html, markdown, sarif, table
 
     return {
         "table": table.render,
-        "json": json.render,
+        "json": codec.render,
         "sarif": sarif.render,
         "cyclonedx": cyclonedx.render,
         "markdown": markdown.render,

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 import networkx as nx
 from markupsafe import Markup, escape
 
-from portscan.graph import IMAGE
-from portscan.model import Component, ScanResult, Target, Verdict
+from portscan.model import IMAGE, Component, ScanResult, Target, Verdict
 
 MAX_NODES = 400
 NODE_H = 24

@@ -22,9 +22,10 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from portscan import rules
+from portscan.knowledge import rules
 from portscan.model import Component, Package, ScanResult, Target, Verdict
 from portscan.report import charts, graphsvg, view
+from portscan.report.rules import render_rule_text
 
 EVIDENCE_SHOWN = 8  # evidence items per finding carried into the page
 BLOCKER_EVIDENCE_SHOWN = 4  # files per top blocker
@@ -203,7 +204,7 @@ def _rule_docs(ids: list[str]) -> list[tuple[str, str, str]]:
         except rules.UnknownRuleError:
             docs.append((rule_id, "unknown rule", "This version of portscan has no such rule."))
             continue
-        docs.append((rule.id, f"{rule.name}: {rule.title}", rules.render_rule_text(rule)))
+        docs.append((rule.id, f"{rule.name}: {rule.title}", render_rule_text(rule)))
     return docs
 
 

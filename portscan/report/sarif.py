@@ -19,9 +19,10 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
-from portscan import rules
+from portscan.knowledge import rules
 from portscan.model import Component, Evidence, Finding, ScanResult, Verdict
 from portscan.report import view
+from portscan.report.rules import render_rule_text
 
 SCHEMA_URI = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -47,7 +48,7 @@ def _rule(rule_id: str) -> dict[str, Any]:
         "name": rule.name,
         "shortDescription": {"text": rule.title},
         "fullDescription": {"text": rule.summary or rule.rationale},
-        "help": {"text": rules.render_rule_text(rule)},
+        "help": {"text": render_rule_text(rule)},
         "properties": {
             "family": rule.family,
             "tags": ["wasi", "portability", rule.family],

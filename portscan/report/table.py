@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from portscan.codec import summary_counts
 from portscan.model import ScanResult
-from portscan.report.json import summary_counts
 
 
 def _size(nbytes: int) -> str:

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from portscan.model import ImageRef, SourceKind
+from portscan.sources.base import ImageSource, SourceOptions
 
-from portscan.model import ImageRef, Platform, SourceKind
-from portscan.sources.base import ImageSource
-
-
-@dataclass(frozen=True)
-class SourceOptions:
-    """How to reach the image: platform choice, transport security, credentials."""
-
-    platform: Platform = field(default_factory=Platform)
-    insecure: bool = False  # allow plain HTTP and unverified TLS for the registry
-    docker_config: Path | None = None  # default: $DOCKER_CONFIG/config.json or ~/.docker/
-    username: str | None = None
-    password: str | None = None
-    timeout: float = 60.0
+__all__ = ["ImageSource", "SourceOptions", "open_image"]
 
 
 def open_image(ref: ImageRef, options: SourceOptions) -> ImageSource:

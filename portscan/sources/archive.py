@@ -42,10 +42,22 @@ from typing import Any, BinaryIO
 import zstandard
 
 from portscan.errors import CorruptImageError, ImageNotFoundError, UsageError
-from portscan.layers import LayerResult
-from portscan.model import ImageConfig, ImageRef, LayerDescriptor, Platform, SourceKind
-from portscan.sources import SourceOptions
-from portscan.sources.base import BlobImageSource, ImageMeta, ImageSource, LayerReader, ScanProgress
+from portscan.model import (
+    ImageConfig,
+    ImageMeta,
+    ImageRef,
+    LayerDescriptor,
+    LayerResult,
+    Platform,
+    SourceKind,
+)
+from portscan.sources.base import (
+    BlobImageSource,
+    ImageSource,
+    LayerReader,
+    ScanProgress,
+    SourceOptions,
+)
 from portscan.sources.manifests import (
     MAX_DOCUMENT_BYTES,
     ImageIndex,

@@ -6,12 +6,30 @@ import abc
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from portscan.layers import LayerResult, ProgressFn
-from portscan.model import ImageConfig, LayerDescriptor, Platform, SourceKind
+from portscan.model import (
+    ImageMeta,
+    LayerDescriptor,
+    LayerResult,
+    Platform,
+    ProgressFn,
+)
 
 LayerReader = Callable[[BinaryIO, LayerDescriptor, "ProgressFn | None"], LayerResult]
+
+
+@dataclass(frozen=True)
+class SourceOptions:
+    """How to reach the image: platform choice, transport security, credentials."""
+
+    platform: Platform = field(default_factory=Platform)
+    insecure: bool = False  # allow plain HTTP and unverified TLS for the registry
+    docker_config: Path | None = None  # default: $DOCKER_CONFIG/config.json or ~/.docker/
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 60.0
 
 
 class ScanProgress(Protocol):
@@ -22,18 +40,6 @@ class ScanProgress(Protocol):
     def layer_advanced(self, descriptor: LayerDescriptor, nbytes: int) -> None: ...
 
     def layer_finished(self, descriptor: LayerDescriptor) -> None: ...
-
-
-@dataclass
-class ImageMeta:
-    """An image as resolved by its source: everything but the layers' contents."""
-
-    reference: str
-    source: SourceKind
-    digest: str | None
-    platform: Platform
-    config: ImageConfig
-    layers: list[LayerDescriptor] = field(default_factory=list)
 
 
 class ImageSource(abc.ABC):

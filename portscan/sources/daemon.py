@@ -26,10 +26,9 @@ import requests
 
 from portscan.errors import DaemonError, ImageNotFoundError
 from portscan.model import ImageRef, Platform, SourceKind
-from portscan.refs import DOCKER_HUB
-from portscan.sources import SourceOptions
 from portscan.sources.archive import ChunkStream, StreamingArchiveSource
-from portscan.sources.base import ImageSource
+from portscan.sources.base import ImageSource, SourceOptions
+from portscan.sources.refs import DOCKER_HUB
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 PROBE_TIMEOUT = 2.0  # seconds a bare-name lookup waits for an engine that does not answer

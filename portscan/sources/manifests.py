@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from portscan.errors import CorruptImageError, PlatformNotFoundError
-from portscan.model import ImageConfig, LayerDescriptor, Platform, SourceKind
-from portscan.sources.base import ImageMeta
+from portscan.model import ImageConfig, ImageMeta, LayerDescriptor, Platform, SourceKind
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"

@@ -22,9 +22,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from portscan.errors import CorruptImageError, ImageNotFoundError
-from portscan.model import ImageRef, LayerDescriptor, Platform, SourceKind
-from portscan.sources import SourceOptions
-from portscan.sources.base import BlobImageSource, ImageMeta
+from portscan.model import ImageMeta, ImageRef, LayerDescriptor, Platform, SourceKind
+from portscan.sources.base import BlobImageSource, SourceOptions
 from portscan.sources.manifests import (
     MAX_DOCUMENT_BYTES,
     OCI_INDEX,

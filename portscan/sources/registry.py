@@ -42,10 +42,9 @@ from portscan.errors import (
     PortscanError,
     RegistryUnreachableError,
 )
-from portscan.model import ImageRef, LayerDescriptor, SourceKind
-from portscan.sources import SourceOptions
+from portscan.model import ImageMeta, ImageRef, LayerDescriptor, SourceKind
 from portscan.sources.auth import Authenticator, Credentials, load_credentials
-from portscan.sources.base import BlobImageSource, ImageMeta
+from portscan.sources.base import BlobImageSource, SourceOptions
 from portscan.sources.manifests import (
     ACCEPT,
     MAX_DOCUMENT_BYTES,

@@ -28,11 +28,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from portscan.errors import ImageNotFoundError, UsageError
-from portscan.layers import LayerResult
-from portscan.model import ImageConfig, ImageRef, LayerDescriptor, Platform, SourceKind
-from portscan.sources import SourceOptions
+from portscan.model import (
+    ImageConfig,
+    ImageMeta,
+    ImageRef,
+    LayerDescriptor,
+    LayerResult,
+    Platform,
+    SourceKind,
+)
 from portscan.sources.archive import ChunkStream, HashingStream
-from portscan.sources.base import ImageMeta, ImageSource, LayerReader, ScanProgress
+from portscan.sources.base import ImageSource, LayerReader, ScanProgress, SourceOptions
 
 MEDIA_TYPE = "application/vnd.oci.image.layer.v1.tar"
 MAX_DEPTH = 256

@@ -1,0 +1,308 @@
+"""The fleet view of an audit: every image's verdict per target, the blockers that
+recur across images, the layers images share, the best migration candidates, and what
+changed since the previous audit. Plain data built from store rows; `to_dict` is its
+JSON form (docs/registry-audit.md) and report/ renders it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from portscan.audit.store import Audit, AuditImage, ImageLayer
+from portscan.knowledge import rules
+from portscan.model import ScanResult, Target, Verdict
+
+FLEET_SCHEMA_VERSION = "1.0"
+MAX_CANDIDATES = 10
+_CANDIDATE_VERDICTS = (Verdict.READY, Verdict.SHIM)
+
+
+def image_summary(result: ScanResult) -> dict[str, Any]:
+    """What the fleet view needs of one scan result (stored beside the full JSON)."""
+    image = result.image
+    return {
+        "reference": image.reference,
+        "platform": str(image.platform),
+        "size": image.size,
+        "files": len(result.files),
+        "components": len(result.components),
+        "runtimes": sorted({b.runtime.name for b in result.binaries.values() if b.runtime}),
+        "targets": {
+            str(target): {"verdict": str(summary.verdict), "score": summary.score}
+            for target, summary in sorted(result.targets.items())
+        },
+        "blockers": [
+            {
+                "rule_id": finding.rule_id,
+                "target": str(finding.target),
+                "verdict": str(finding.verdict),
+                "message": finding.message,
+            }
+            for summary in result.targets.values()
+            for finding in summary.blockers
+        ],
+    }
+
+
+@dataclass
+class FleetImage:
+    """One image of the audit (one manifest digest), under all the names it has."""
+
+    digest: str | None
+    names: list[str]  # repository:tag
+    status: str  # scanned | reused | failed
+    error: str | None = None
+    reference: str = ""
+    platform: str = ""
+    size: int = 0
+    runtimes: list[str] = field(default_factory=list)
+    verdicts: dict[str, str] = field(default_factory=dict)  # target -> verdict
+    scores: dict[str, int] = field(default_factory=dict)
+    blockers: list[dict[str, str]] = field(default_factory=list)
+    layers: list[str] = field(default_factory=list)  # layer digests, base first
+
+
+@dataclass
+class RecurringBlocker:
+    """A rule that blocks (or forces rework of) an image for a target, across images."""
+
+    rule_id: str
+    target: str
+    verdict: str
+    message: str  # the rule's title
+    images: list[str]  # digests
+
+    @property
+    def count(self) -> int:
+        return len(self.images)
+
+
+@dataclass
+class SharedLayer:
+    """A layer more than one image is built on (a shared base)."""
+
+    digest: str
+    size: int
+    created_by: str
+    images: list[str]  # digests
+
+
+@dataclass
+class Candidate:
+    """An image ranked by its best target: verdict first, then score."""
+
+    digest: str
+    names: list[str]
+    target: str
+    verdict: str
+    score: int
+
+
+@dataclass
+class Change:
+    """What differs for one repository:tag from the previous audit.
+
+    kind: `added`, `removed`, `updated` (another digest) or `verdict` (same digest,
+    other verdicts: the analysis or the signatures changed)."""
+
+    name: str
+    kind: str
+    digest_before: str | None = None
+    digest_after: str | None = None
+    verdicts_before: dict[str, str] = field(default_factory=dict)
+    verdicts_after: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FleetResult:
+    """The outcome of one audit of a registry."""
+
+    registry: str
+    selection: dict[str, Any]
+    audit_id: int
+    started: str
+    finished: str | None
+    previous_audit_id: int | None
+    images: list[FleetImage]
+    blockers: list[RecurringBlocker]
+    shared_layers: list[SharedLayer]
+    candidates: list[Candidate]
+    changes: list[Change]
+    skipped: list[str] = field(default_factory=list)
+    run: dict[str, Any] = field(default_factory=dict)  # counters of the run that finished it
+
+    @property
+    def failed(self) -> list[FleetImage]:
+        return [image for image in self.images if image.status == "failed"]
+
+
+def _fleet_images(
+    rows: Sequence[AuditImage],
+    summaries: Mapping[str, dict[str, Any]],
+    layers: Mapping[str, list[ImageLayer]],
+) -> list[FleetImage]:
+    by_digest: dict[str, FleetImage] = {}
+    images: list[FleetImage] = []
+    for row in rows:
+        name = f"{row.repository}:{row.tag}"
+        key = row.digest if row.status != "failed" and row.digest else f"failed:{name}"
+        if key in by_digest:
+            by_digest[key].names.append(name)
+            continue
+        summary = summaries.get(row.digest or "", {})
+        image = FleetImage(
+            digest=row.digest,
+            names=[name],
+            status=row.status,
+            error=row.error,
+            reference=summary.get("reference", ""),
+            platform=summary.get("platform", ""),
+            size=int(summary.get("size", 0)),
+            runtimes=list(summary.get("runtimes", [])),
+            verdicts=dict(row.verdicts),
+            scores={t: int(v["score"]) for t, v in (summary.get("targets") or {}).items()},
+            blockers=list(summary.get("blockers", [])),
+            layers=[layer.digest for layer in layers.get(row.digest or "", [])],
+        )
+        by_digest[key] = image
+        images.append(image)
+    return images
+
+
+def recurring_blockers(images: Sequence[FleetImage]) -> list[RecurringBlocker]:
+    """Blockers by (rule, target), most images first."""
+    groups: dict[tuple[str, str], RecurringBlocker] = {}
+    for image in images:
+        for blocker in image.blockers:
+            key = (blocker["rule_id"], blocker["target"])
+            group = groups.setdefault(
+                key,
+                RecurringBlocker(blocker["rule_id"], blocker["target"], blocker["verdict"], "", []),
+            )
+            if image.digest and image.digest not in group.images:
+                group.images.append(image.digest)
+    for group in groups.values():
+        group.message = _rule_title(group.rule_id)
+    return sorted(groups.values(), key=lambda g: (-g.count, g.rule_id, g.target))
+
+
+def _rule_title(rule_id: str) -> str:
+    try:
+        return rules.get_rule(rule_id).title
+    except rules.UnknownRuleError:
+        return ""
+
+
+def shared_layers(
+    images: Sequence[FleetImage], layers: Mapping[str, list[ImageLayer]]
+) -> list[SharedLayer]:
+    """Layers used by two images or more, most shared (then largest) first."""
+    users: dict[str, SharedLayer] = {}
+    for image in images:
+        for layer in layers.get(image.digest or "", []):
+            shared = users.setdefault(
+                layer.digest, SharedLayer(layer.digest, layer.size, layer.created_by, [])
+            )
+            if image.digest not in shared.images:
+                shared.images.append(image.digest or "")
+    common = [s for s in users.values() if len(s.images) > 1]
+    return sorted(common, key=lambda s: (-len(s.images), -s.size, s.digest))
+
+
+def _target_order(target: str) -> int:
+    names = [str(t) for t in Target]
+    return names.index(target) if target in names else len(names)
+
+
+def candidates(images: Sequence[FleetImage], limit: int = MAX_CANDIDATES) -> list[Candidate]:
+    """Images whose best target is `ready` or `shim`, best first."""
+    ranked = []
+    for image in images:
+        if not image.digest or not image.verdicts:
+            continue
+        order = sorted(image.verdicts, key=_target_order)  # on a tie, the earlier target
+        target = max(order, key=lambda t: (Verdict(image.verdicts[t]).rank, image.scores.get(t, 0)))
+        verdict = Verdict(image.verdicts[target])
+        if verdict in _CANDIDATE_VERDICTS:
+            ranked.append(
+                Candidate(
+                    image.digest, image.names, target, str(verdict), image.scores.get(target, 0)
+                )
+            )
+    ranked.sort(key=lambda c: (-Verdict(c.verdict).rank, -c.score, c.names))
+    return ranked[:limit]
+
+
+def changes(previous: Sequence[AuditImage], current: Sequence[AuditImage]) -> list[Change]:
+    """Per repository:tag, what differs between two audits' findings."""
+    before = {f"{r.repository}:{r.tag}": r for r in previous}
+    after = {f"{r.repository}:{r.tag}": r for r in current}
+    found: list[Change] = []
+    for name in sorted(before.keys() | after.keys()):
+        old, new = before.get(name), after.get(name)
+        if old is None and new is not None:
+            found.append(Change(name, "added", None, new.digest, {}, dict(new.verdicts)))
+        elif new is None and old is not None:
+            found.append(Change(name, "removed", old.digest, None, dict(old.verdicts), {}))
+        elif old is not None and new is not None:
+            kind = "updated" if old.digest != new.digest else "verdict"
+            if kind == "updated" or old.verdicts != new.verdicts:
+                found.append(
+                    Change(
+                        name, kind, old.digest, new.digest, dict(old.verdicts), dict(new.verdicts)
+                    )
+                )
+    return found
+
+
+def build_fleet(
+    audit: Audit,
+    rows: Sequence[AuditImage],
+    summaries: Mapping[str, dict[str, Any]],
+    layers: Mapping[str, list[ImageLayer]],
+    previous: tuple[int, Sequence[AuditImage]] | None = None,
+    skipped: Sequence[str] = (),
+    run: Mapping[str, Any] | None = None,
+) -> FleetResult:
+    """The fleet view of `audit` from its rows, the image summaries and layers by
+    digest, and the previous audit's id and rows, if there is one."""
+    images = _fleet_images(rows, summaries, layers)
+    return FleetResult(
+        registry=audit.registry,
+        selection=audit.selection,
+        audit_id=audit.id,
+        started=audit.started,
+        finished=audit.finished,
+        previous_audit_id=previous[0] if previous else None,
+        images=images,
+        blockers=recurring_blockers(images),
+        shared_layers=shared_layers(images, layers),
+        candidates=candidates(images),
+        changes=changes(previous[1], rows) if previous else [],
+        skipped=list(skipped),
+        run=dict(run or {}),
+    )
+
+
+def to_dict(fleet: FleetResult) -> dict[str, Any]:
+    """The JSON form of a fleet result."""
+    doc = dataclasses.asdict(fleet)
+    doc["schema_version"] = FLEET_SCHEMA_VERSION
+    for blocker, data in zip(fleet.blockers, doc["blockers"], strict=True):
+        data["count"] = blocker.count
+    return doc
+
+
+@dataclass
+class ImageRecord:
+    """One image of the audit as it completes (what `--format jsonl` prints)."""
+
+    digest: str | None
+    names: list[str]
+    status: str  # scanned | reused | failed
+    error: str | None = None
+    summary: dict[str, Any] = field(default_factory=dict)
+    result: dict[str, Any] | None = None

@@ -1,0 +1,201 @@
+"""`portscan registry` and `portscan store`: registry audits and their results store."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from portscan.cli import options
+from portscan.errors import EXIT_PARTIAL
+
+
+def _interrupt_on_sigterm() -> None:
+    """SIGTERM stops an audit as Ctrl-C does: workers ended, finished work kept."""
+    import signal
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+@click.command("registry")
+@click.argument("target", metavar="HOST[/PREFIX]")
+@click.option("--include", multiple=True, metavar="GLOB", help="Only repositories matching.")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip repositories matching.")
+@click.option(
+    "--tags",
+    "tags_text",
+    default="latest",
+    show_default=True,
+    help="Tags per repository: latest, all or newest:N (by the config's created time).",
+)
+@options.platform
+@click.option(
+    "--jobs", type=click.IntRange(min=1), help="Local worker processes (default: CPU count)."
+)
+@click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run the tasks on a Dask cluster.")
+@options.store
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "jsonl", "json"]),
+    default="table",
+    show_default=True,
+    help="table: summary; jsonl: one line per image as it completes; json: the fleet.",
+)
+@click.option("--with-results", is_flag=True, help="jsonl: add each image's full scan JSON.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the fleet report (one self-contained HTML file).",
+)
+@options.output
+@click.option(
+    "--page-size",
+    type=click.IntRange(1, 1000),
+    default=100,
+    show_default=True,
+    help="Entries per catalog and tag-list request.",
+)
+@options.insecure
+@options.credentials
+@options.quiet
+@options.debug
+def registry_command(
+    target: str,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    tags_text: str,
+    platform_text: str,
+    jobs: int | None,
+    scheduler: str | None,
+    store_path: Path | None,
+    output_format: str,
+    with_results: bool,
+    html_path: Path | None,
+    output: Path | None,
+    page_size: int,
+    insecure: bool,
+    username: str | None,
+    password_stdin: bool,
+    quiet: bool,
+    debug: bool,
+) -> None:
+    """Audit every image of a registry (or of HOST/PREFIX), scanning each once.
+
+    Results go to the store; a rerun after an interruption resumes the audit and
+    rescans nothing it finished. Exit 9 when some images could not be scanned.
+    """
+
+    def body() -> None:
+        from contextlib import ExitStack, closing
+
+        from portscan.audit.discover import Selection, TagPolicy, parse_target
+        from portscan.audit.executors import make_executor
+        from portscan.audit.fleet import ImageRecord
+        from portscan.audit.run import AuditOptions, run_audit
+        from portscan.audit.store import Store, default_path
+        from portscan.report import audit as audit_report
+        from portscan.scan import ScanOptions
+
+        registry, prefix = parse_target(target)
+        source = options.source_options(platform_text, insecure, username, password_stdin)
+        selection = Selection(
+            registry, prefix, include, exclude, TagPolicy.parse(tags_text), source.platform
+        )
+        audit_options = AuditOptions(
+            selection,
+            ScanOptions(source=source),
+            page_size=page_size,
+            with_results=with_results,
+        )
+        _interrupt_on_sigterm()
+        with ExitStack() as stack:
+            store = stack.enter_context(Store(store_path or default_path()))
+            executor = make_executor(jobs or os.cpu_count() or 1, scheduler)
+            stack.enter_context(closing(executor))
+            sink = sys.stdout
+            if output is not None:
+                sink = stack.enter_context(options.open_output(output))
+
+            def line(record: ImageRecord) -> None:
+                sink.write(audit_report.record_line(record))
+                sink.flush()
+
+            on_image = line if output_format == "jsonl" else None
+            if not quiet and sys.stderr.isatty():
+                from portscan.cli.progress import AuditProgress
+
+                with AuditProgress() as progress:
+                    fleet = run_audit(store, executor, audit_options, progress, on_image)
+            else:
+                fleet = run_audit(store, executor, audit_options, None, on_image)
+            if output_format == "table":
+                sink.write(audit_report.fleet_table(fleet))
+            elif output_format == "json":
+                sink.write(audit_report.fleet_json(fleet))
+            sink.flush()
+            if html_path is not None:
+                from portscan.report import fleet_html
+
+                options.save(fleet_html.render(fleet), html_path)
+        if fleet.failed:
+            sys.exit(EXIT_PARTIAL)
+
+    options.run_guarded(body, debug)
+
+
+@click.group("store")
+def store_group() -> None:
+    """Show and prune the results store."""
+
+
+@store_group.command("stats")
+@options.store
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table")
+def store_stats_command(store_path: Path | None, output_format: str) -> None:
+    """Rows, sizes and audits in the store; rows of other analyser versions are stale."""
+
+    def body() -> None:
+        from portscan.audit.keys import Keys
+        from portscan.audit.store import Store, default_path
+        from portscan.report import audit as audit_report
+        from portscan.scan import ScanOptions
+
+        keys = Keys.of(ScanOptions())
+        with Store(store_path or default_path()) as store:
+            stats = store.stats(keys.layer, keys.result)
+        render = audit_report.stats_json if output_format == "json" else audit_report.stats_text
+        sys.stdout.write(render(stats))
+
+    options.run_guarded(body, debug=False)
+
+
+@store_group.command("gc")
+@options.store
+@click.option(
+    "--older-than",
+    type=click.FloatRange(min=0),
+    metavar="DAYS",
+    help="Also drop image results scanned more than DAYS ago.",
+)
+def store_gc_command(store_path: Path | None, older_than: float | None) -> None:
+    """Drop results of other analyser versions and layers no image result uses."""
+
+    def body() -> None:
+        from portscan.audit.keys import Keys
+        from portscan.audit.store import Store, default_path
+        from portscan.report import audit as audit_report
+        from portscan.scan import ScanOptions
+
+        keys = Keys.of(ScanOptions())
+        with Store(store_path or default_path()) as store:
+            report = store.gc(keys.layer, keys.result, older_than)
+        sys.stdout.write(audit_report.gc_text(report))
+
+    options.run_guarded(body, debug=False)

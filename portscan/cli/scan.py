@@ -1,0 +1,211 @@
+"""`portscan image`, `portscan report` and `portscan diff`: one image, its reports, its gates."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from portscan.cli import options
+from portscan.errors import EXIT_GATE_FAILED
+from portscan.report.formats import FORMATS
+
+
+def write_reports(
+    result: Any,
+    output_format: str | None,
+    output: Path | None,
+    html_path: Path | None,
+    gate: tuple[str | None, int | None, tuple[str, ...]],
+) -> None:
+    """Print or write the chosen format, write --html, then apply the gates."""
+    from portscan.model import Target, Verdict
+    from portscan.report.formats import renderer
+    from portscan.report.gates import Gates, check
+
+    if output_format is not None:
+        options.save(renderer(output_format)(result), output)
+    if html_path is not None:
+        options.save(renderer("html")(result), html_path)
+    fail_on, min_score, targets = gate
+    gates = Gates(
+        Verdict(fail_on) if fail_on else None, min_score, tuple(Target(t) for t in targets)
+    )
+    failures = check(result, gates)
+    for failure in failures:
+        click.echo(f"portscan: gate failed: {failure}", err=True)
+    if failures:
+        sys.exit(EXIT_GATE_FAILED)
+
+
+@click.command("image")
+@click.argument("reference")
+@options.platform
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@options.output
+@options.reports
+@options.insecure
+@options.credentials
+@click.option(
+    "--sbom",
+    type=click.Choice(["syft"]),
+    help="Also run syft (pip install 'portscan[syft]') and merge its packages.",
+)
+@click.option(
+    "--wasi-libc-as-of",
+    metavar="DATE",
+    help="Judge against wasi-libc as it was on this ISO date (default: the newest data).",
+)
+@options.quiet
+@options.debug
+def image_command(
+    reference: str,
+    platform_text: str,
+    output_format: str,
+    output: Path | None,
+    html_path: Path | None,
+    fail_on: str | None,
+    min_score: int | None,
+    gate_targets: tuple[str, ...],
+    insecure: bool,
+    username: str | None,
+    password_stdin: bool,
+    sbom: str | None,
+    wasi_libc_as_of: str | None,
+    quiet: bool,
+    debug: bool,
+) -> None:
+    """Scan one image without running it.
+
+    REFERENCE is NAME[:TAG|@DIGEST] (local daemon first, then the registry),
+    registry:NAME, docker:NAME, docker-archive:PATH, oci:PATH[:TAG] or dir:PATH.
+    """
+
+    def body() -> None:
+        from portscan.inspect.elf import worker
+
+        worker.start()  # lief loads in the worker while the rest of portscan imports
+
+        from portscan.scan import ScanOptions, scan_image
+
+        scan_options = ScanOptions(
+            source=options.source_options(platform_text, insecure, username, password_stdin),
+            wasi_libc_as_of=wasi_libc_as_of,
+            sbom=sbom,
+        )
+        if not quiet and sys.stderr.isatty():
+            from portscan.cli.progress import LayerProgress
+
+            with LayerProgress() as progress:
+                result = scan_image(reference, scan_options, progress)
+        else:
+            result = scan_image(reference, scan_options)
+        gate = (fail_on, min_score, gate_targets)
+        write_reports(result, output_format, output, html_path, gate)
+
+    options.run_guarded(body, debug)
+
+
+@click.command("report")
+@click.argument("result_file", metavar="RESULT.json", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    help="Output format (default: table, or none when only --html is given).",
+)
+@options.output
+@options.reports
+@options.debug
+def report_command(
+    result_file: Path,
+    output_format: str | None,
+    output: Path | None,
+    html_path: Path | None,
+    fail_on: str | None,
+    min_score: int | None,
+    gate_targets: tuple[str, ...],
+    debug: bool,
+) -> None:
+    """Render a saved result (`portscan image REF --format json -o RESULT.json`) again,
+    in any format, and apply the CI gates to it."""
+
+    def body() -> None:
+        from portscan.codec import load_result
+
+        result = load_result(result_file)
+        chosen = output_format or (None if html_path else "table")
+        write_reports(result, chosen, output, html_path, (fail_on, min_score, gate_targets))
+
+    options.run_guarded(body, debug)
+
+
+@click.command("diff")
+@click.argument("old")
+@click.argument("new")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@options.output
+@click.option(
+    "--fail-on-worse",
+    is_flag=True,
+    help=f"Exit {EXIT_GATE_FAILED} when NEW is less portable than OLD on any target.",
+)
+@options.platform
+@options.insecure
+@options.debug
+def diff_command(
+    old: str,
+    new: str,
+    output_format: str,
+    output: Path | None,
+    fail_on_worse: bool,
+    platform_text: str,
+    insecure: bool,
+    debug: bool,
+) -> None:
+    """What got more or less portable between OLD and NEW, per target.
+
+    OLD and NEW are image references or saved JSON results (files ending in .json).
+    """
+
+    def body() -> None:
+        from portscan.codec import is_saved_result, load_result
+        from portscan.model import Platform
+        from portscan.report import diff
+        from portscan.scan import ScanOptions, scan_image
+        from portscan.sources import SourceOptions
+
+        source = SourceOptions(platform=Platform.parse(platform_text), insecure=insecure)
+        scan_options = ScanOptions(source=source)
+        sides = [
+            load_result(Path(arg)) if is_saved_result(arg) else scan_image(arg, scan_options)
+            for arg in (old, new)
+        ]
+        changes = diff.diff_results(*sides)
+        render = {
+            "text": diff.render_text,
+            "json": diff.render_json,
+            "markdown": diff.render_markdown,
+        }[output_format]
+        options.save(render(changes), output)
+        if fail_on_worse and changes.worse:
+            click.echo("portscan: gate failed: NEW is less portable than OLD", err=True)
+            sys.exit(EXIT_GATE_FAILED)
+
+    options.run_guarded(body, debug)

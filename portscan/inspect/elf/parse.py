@@ -1,0 +1,305 @@
+"""What an ELF file is: the `elf` analyser, run on each ELF file while its layer streams by.
+
+`read_layout` (layout.py) checks the header and tables first, so a truncated or
+corrupt file becomes a `Binary` with `error` set, never an exception. lief then
+reads the dynamic section, symbols with versions and notes (relocations and
+overlays are skipped: nothing here needs them). Runtime detection and the syscall
+scan run in the same pass, on the same bytes, and land in `Binary.runtime` and
+`Binary.syscalls`.
+"""
+
+from __future__ import annotations
+
+import io
+import posixpath
+from dataclasses import dataclass, field
+
+import lief
+
+from portscan.inspect.elf.layout import (
+    ET_NAMES,
+    MACHINES,
+    ElfLayout,
+    ElfView,
+    MalformedElf,
+    plt_stubs,
+    read_layout,
+)
+from portscan.inspect.elf.runtimes import RuntimeClues, detect_runtime
+from portscan.inspect.elf.syscalls import (
+    is_wrapper_name,
+    scan_syscalls,
+    wrapper_spellings,
+)
+from portscan.knowledge.platform import is_platform_library
+from portscan.model import Binary
+
+# Functions only one C library defines: how a static binary's libc is told apart.
+STATIC_LIBC_FUNCTIONS = {
+    "glibc": frozenset({"__libc_setup_tls", "_dl_relocate_static_pie", "__libc_start_call_main"}),
+    "musl": frozenset({"__init_libc", "__libc_start_init", "__init_tp", "__copy_tls"}),
+}
+GLIBC_STRING = b"GLIBC_TUNABLES"  # glibc's startup reads it, in static binaries too
+
+lief.logging.disable()
+
+
+def analyse_elf(path: str, data: bytes) -> Binary:
+    """Describe one ELF file; malformed input gives a Binary with `error` set."""
+    try:
+        layout = read_layout(data)
+    except MalformedElf as exc:
+        return _header_only(data, str(exc))
+    try:
+        return _analyse(path, data, layout)
+    except Exception as exc:  # untrusted bytes: a failure is a finding, not a crash
+        return _header_only(data, f"malformed ELF ({type(exc).__name__}: {exc})")
+
+
+def _header_only(data: bytes, error: str) -> Binary:
+    """What the identification bytes still say about a file that could not be parsed."""
+    binary = Binary(error=error)
+    if len(data) >= 20 and data[4] in (1, 2) and data[5] in (1, 2):
+        binary.elf_class = 32 if data[4] == 1 else 64
+        binary.endianness = "little" if data[5] == 1 else "big"
+        order = "little" if data[5] == 1 else "big"
+        e_type = int.from_bytes(data[16:18], order)
+        e_machine = int.from_bytes(data[18:20], order)
+        binary.file_type = ET_NAMES.get(e_type, "unknown")
+        binary.machine = MACHINES.get(e_machine, f"em-{e_machine}")
+    return binary
+
+
+@dataclass
+class _Dynamic:
+    """The dynamic section's entries that say how a file is linked."""
+
+    needed: list[str] = field(default_factory=list)
+    soname: str | None = None
+    rpath: list[str] = field(default_factory=list)
+    runpath: list[str] = field(default_factory=list)
+    pie_flag: bool = False
+
+
+def _parser_config() -> lief.ELF.ParserConfig:
+    config = lief.ELF.ParserConfig()
+    config.parse_relocations = False
+    config.parse_overlay = False
+    return config
+
+
+_CONFIG = _parser_config()
+
+
+def _analyse(path: str, data: bytes, layout: ElfLayout) -> Binary:
+    elf = lief.ELF.parse(io.BytesIO(data), _CONFIG)
+    if elf is None:
+        return _header_only(data, "lief could not parse the file")
+    dynamic = _read_dynamic(elf)
+    interpreter = _text(elf.interpreter) if elf.has_interpreter else None
+    file_type = _file_type(layout, dynamic, interpreter)
+    imported, exported = _dynamic_symbols(elf)
+    view = ElfView(path, data, layout)
+    view.set_functions(_functions(elf, view, imported))
+    toolchain = _comment(view)
+    binary = Binary(
+        machine=layout.machine,
+        elf_class=layout.elf_class,
+        endianness="little" if layout.little_endian else "big",
+        file_type=file_type,
+        linkage=_linkage(layout, file_type, dynamic, interpreter),
+        interpreter=interpreter,
+        stripped=layout.section(".symtab") is None,
+        soname=dynamic.soname,
+        needed=dynamic.needed,
+        rpath=dynamic.rpath,
+        runpath=dynamic.runpath,
+        imported_symbols=imported,
+        exported_symbols=exported,
+        build_id=_build_id(elf),
+        toolchain=toolchain,
+    )
+    clues = RuntimeClues(
+        view=view,
+        soname=dynamic.soname,
+        needed=dynamic.needed,
+        symbols=frozenset(_bare(exported)) | frozenset(f[2] for f in view.functions),
+        comments=toolchain,
+        note_owners=_note_owners(elf),
+    )
+    binary.runtime = detect_runtime(clues)  # for Go, may add pclntab names to the view
+    go = binary.runtime if binary.runtime and binary.runtime.name == "go" else None
+    if binary.linkage in ("static", "static-pie") or go is not None:  # Go: what it links in
+        binary.defined_functions = sorted({name for _start, _size, name in view.functions})
+    binary.libc = _libc(binary, view, path)
+    if _issues_syscalls(binary, go is not None) and not is_platform_library(path, dynamic.soname):
+        binary.syscalls = scan_syscalls(view, go.version if go else None)
+    return binary
+
+
+def _issues_syscalls(binary: Binary, is_go: bool) -> bool:
+    """Whether the program may enter the kernel itself: static binaries, Go (its runtime
+    makes raw syscalls), and dynamic ones importing a syscall wrapper (`syscall()`).
+    Other dynamic programs reach the kernel only through libc, whose imports say more;
+    scanning their code for opcode bytes cost most of the ELF analysis time."""
+    if binary.file_type in ("relocatable", "core"):
+        return False
+    if binary.linkage.startswith("static") or is_go:
+        return True
+    return any(is_wrapper_name(name) for name in _bare(binary.imported_symbols))
+
+
+def _functions(
+    elf: lief.ELF.Binary, view: ElfView, imported: list[str]
+) -> list[tuple[int, int, str]]:
+    """Functions from .symtab, plus the PLT stubs of imported syscall wrappers
+    (`syscall@plt`) so that the syscall scan can follow calls to them."""
+    functions = _symtab_functions(elf)
+    if wrapper_spellings().intersection(_bare(imported)):
+        wrappers = {
+            index: _text(symbol.name)
+            for index, symbol in enumerate(elf.dynamic_symbols)
+            if symbol.imported and is_wrapper_name(_text(symbol.name))
+        }
+        functions += plt_stubs(view, wrappers)
+    return functions
+
+
+def _text(value: str | bytes) -> str:
+    """lief gives names that are not valid UTF-8 as bytes."""
+    return value if isinstance(value, str) else value.decode("utf-8", "replace")
+
+
+def _read_dynamic(elf: lief.ELF.Binary) -> _Dynamic:
+    """Entries are told apart by lief's class, not by tag: comparing an unknown tag value
+    with the TAG enum warns."""
+    dynamic = _Dynamic()
+    for entry in elf.dynamic_entries:
+        if isinstance(entry, lief.ELF.DynamicEntryLibrary):
+            dynamic.needed.append(_text(entry.name))
+        elif isinstance(entry, lief.ELF.DynamicSharedObject):
+            dynamic.soname = _text(entry.name)
+        elif isinstance(entry, lief.ELF.DynamicEntryRpath):
+            dynamic.rpath.extend(_text(p) for p in entry.paths)
+        elif isinstance(entry, lief.ELF.DynamicEntryRunPath):
+            dynamic.runpath.extend(_text(p) for p in entry.paths)
+        elif isinstance(entry, lief.ELF.DynamicEntryFlags):
+            dynamic.pie_flag |= entry.has(lief.ELF.DynamicEntryFlags.FLAG.PIE)
+    return dynamic
+
+
+def _file_type(layout: ElfLayout, dynamic: _Dynamic, interpreter: str | None) -> str:
+    kind = ET_NAMES[layout.e_type]
+    if kind != "shared":
+        return kind
+    # ET_DYN is both: DF_1_PIE says executable; else a SONAME says library (libc.so.6
+    # has an interpreter too, to print its version); else an interpreter says PIE.
+    if dynamic.pie_flag:
+        return "pie"
+    if dynamic.soname is None and interpreter is not None:
+        return "pie"
+    return "shared-library"
+
+
+def _linkage(layout: ElfLayout, file_type: str, dynamic: _Dynamic, interpreter: str | None) -> str:
+    if file_type in ("relocatable", "core"):
+        return "none"
+    if interpreter is not None or dynamic.needed or file_type == "shared-library":
+        return "dynamic"
+    return "static-pie" if file_type == "pie" else "static"
+
+
+def _versioned(symbol: lief.ELF.Symbol) -> str:
+    name = _text(symbol.name)
+    version = symbol.symbol_version
+    if version is not None:
+        aux = version.symbol_version_auxiliary
+        if aux is not None and aux.name:
+            return f"{name}@{_text(aux.name)}"
+    return name
+
+
+def _dynamic_symbols(elf: lief.ELF.Binary) -> tuple[list[str], list[str]]:
+    """(imported, exported) dynamic symbols as `name@VERSION` strings, sorted."""
+    imported: set[str] = set()
+    exported: set[str] = set()
+    for symbol in elf.dynamic_symbols:
+        if not symbol.name:
+            continue
+        if symbol.imported:
+            imported.add(_versioned(symbol))
+        elif symbol.exported:
+            exported.add(_versioned(symbol))
+    return sorted(imported), sorted(exported)
+
+
+def _bare(symbols: list[str]) -> list[str]:
+    return [s.partition("@")[0] for s in symbols]
+
+
+STT_FUNC, STT_GNU_IFUNC = 2, 10
+
+
+def _symtab_functions(elf: lief.ELF.Binary) -> list[tuple[int, int, str]]:
+    """(address, size, name) of functions defined in .symtab (types read from st_info:
+    comparing an unknown type with lief's enum warns)."""
+    return [
+        (symbol.value, symbol.size, _text(symbol.name))
+        for symbol in elf.symtab_symbols
+        if symbol.information & 0xF in (STT_FUNC, STT_GNU_IFUNC)
+        and symbol.shndx != 0
+        and symbol.name
+    ]
+
+
+def _note_owners(elf: lief.ELF.Binary) -> frozenset[str]:
+    owners = set()
+    for note in elf.notes:
+        try:
+            owners.add(_text(note.name))
+        except UnicodeDecodeError:  # lief decodes some owners itself, and may fail
+            continue
+    return frozenset(owners)
+
+
+def _build_id(elf: lief.ELF.Binary) -> str | None:
+    for note in elf.notes:
+        if note.type == lief.ELF.Note.TYPE.GNU_BUILD_ID:
+            return bytes(note.description).hex()
+    return None
+
+
+def _comment(view: ElfView) -> list[str]:
+    """The distinct entries of .comment (compilers and linkers that made the file)."""
+    section = view.layout.section(".comment")
+    if section is None or not section.in_file:
+        return []
+    raw = view.data[section.offset : section.offset + section.size]
+    entries = (item.decode("utf-8", "replace").strip() for item in raw.split(b"\0"))
+    return list(dict.fromkeys(e for e in entries if e))
+
+
+def _libc(binary: Binary, view: ElfView, path: str) -> str:
+    """glibc, musl, none or unknown: from DT_NEEDED, the SONAME or file name, symbol
+    versions, then the loader; for static files from the functions or strings linked in."""
+    names = [*binary.needed, posixpath.basename(path)] + ([binary.soname] if binary.soname else [])
+    if any(n.startswith(("ld-musl-", "libc.musl-")) or n == "libc.so" for n in names):
+        return "musl"
+    if any(n.startswith("ld-linux") or n == "libc.so.6" for n in names):
+        return "glibc"
+    if any("@GLIBC_" in s for s in binary.imported_symbols):
+        return "glibc"
+    if binary.linkage in ("static", "static-pie"):
+        defined = {name for _start, _size, name in view.functions}
+        for flavour, functions in STATIC_LIBC_FUNCTIONS.items():
+            if defined & functions:
+                return flavour
+        rodata = view.section_ranges([".rodata"])
+        if any(view.data.find(GLIBC_STRING, a, b) >= 0 for a, b in rodata):
+            return "glibc"
+    if binary.runtime is not None and binary.runtime.name == "go":
+        return "none"  # Go without cgo: even a PIE that names ld.so loads no libc
+    loader = posixpath.basename(binary.interpreter or "")
+    if loader.startswith("ld-musl-"):
+        return "musl"
+    return "glibc" if loader.startswith("ld-linux") else "unknown"

@@ -1,0 +1,201 @@
+"""The ELF analyser, run in a worker process so parsing overlaps layer reading.
+
+On two cores the main process inflates, hashes and walks tar entries while a worker
+(`serve` in a new interpreter, started at the beginning of a scan) parses ELF
+files with lief and capstone, which the main process never imports. Files go to the
+worker and facts come back as length-prefixed pickle frames over its stdin and stdout;
+`analyse` returns a Future that `layers.read_layer` resolves at the end of the layer, so
+a LayerResult always holds plain facts. A plain subprocess rather than multiprocessing:
+it never re-imports the caller's main module. If the worker dies, the files in flight
+are analysed in-process (slower, same facts) and the next scan starts a new worker.
+`PORTSCAN_WORKERS=0` analyses in-process throughout.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pickle
+import queue
+import struct
+import subprocess
+import sys
+import threading
+from concurrent.futures import Future
+from typing import Any, BinaryIO
+
+from portscan.inspect.elf import spec
+from portscan.model import Binary
+
+_HEADER = struct.Struct("<Q")
+MAX_IN_FLIGHT = 64 << 20  # bytes of ELF files handed over and not yet answered
+_WORKER_MAIN = (
+    "import sys; from portscan.inspect.elf.worker import serve; "
+    "serve(sys.stdin.buffer, sys.stdout.buffer)"
+)
+
+
+def _analyse_here(path: str, data: bytes) -> Binary:
+    """The ELF analysis in this process (lief and capstone are imported on first use)."""
+    from portscan.inspect.elf.program import analyse_elf_facts
+
+    return analyse_elf_facts(path, data)
+
+
+def _write_frame(stream: BinaryIO, message: Any, raw: bytes = b"") -> None:
+    """A pickled message, then `raw` bytes as they are (a file is not copied by pickle)."""
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(_HEADER.pack(len(payload)) + _HEADER.pack(len(raw)))
+    stream.write(payload)
+    if raw:
+        stream.write(raw)
+    stream.flush()
+
+
+def _read_frame(stream: BinaryIO) -> tuple[Any, bytes]:
+    header = stream.read(2 * _HEADER.size)
+    if len(header) < 2 * _HEADER.size:
+        raise EOFError
+    size = _HEADER.unpack_from(header)[0]
+    raw_size = _HEADER.unpack_from(header, _HEADER.size)[0]
+    payload = stream.read(size)
+    raw = stream.read(raw_size) if raw_size else b""
+    if len(payload) < size or len(raw) < raw_size:
+        raise EOFError
+    return pickle.loads(payload), raw
+
+
+class _Worker:
+    """One worker process, a writer thread feeding it and a reader thread settling."""
+
+    def __init__(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-c", _WORKER_MAIN],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self._pending: dict[int, tuple[Future[Any], str, bytes]] = {}
+        self._lock = threading.Lock()
+        self._room = threading.Condition(self._lock)  # caps the bytes in flight
+        self._in_flight = 0
+        self._next_id = 0
+        self._outbox: queue.SimpleQueue[tuple[int, str, bytes] | None] = queue.SimpleQueue()
+        self.alive = True
+        threading.Thread(target=self._write_loop, name="portscan-elf-send", daemon=True).start()
+        threading.Thread(target=self._read_loop, name="portscan-elf-recv", daemon=True).start()
+
+    def submit(self, path: str, data: bytes) -> Future[Any]:
+        future: Future[Any] = Future()
+        with self._room:
+            while self.alive and self._in_flight and self._in_flight + len(data) > MAX_IN_FLIGHT:
+                self._room.wait()  # the worker is behind: let it catch up
+            if not self.alive:
+                future.set_result(_analyse_here(path, data))
+                return future
+            task_id = self._next_id
+            self._next_id += 1
+            self._pending[task_id] = (future, path, data)
+            self._in_flight += len(data)
+        self._outbox.put((task_id, path, data))
+        return future
+
+    def _write_loop(self) -> None:
+        stdin = self.process.stdin
+        assert stdin is not None
+        try:
+            while (item := self._outbox.get()) is not None:
+                task_id, path, data = item
+                _write_frame(stdin, (task_id, path), data)
+            stdin.close()
+        except (BrokenPipeError, OSError, ValueError):
+            pass  # the reader sees the worker gone and settles what is pending
+
+    def _read_loop(self) -> None:
+        stdout = self.process.stdout
+        assert stdout is not None
+        try:
+            while True:
+                (task_id, ok, value), _ = _read_frame(stdout)
+                with self._room:
+                    future, _, data = self._pending.pop(task_id)
+                    self._in_flight -= len(data)
+                    self._room.notify_all()
+                if ok:
+                    future.set_result(value)
+                else:
+                    future.set_exception(value)
+        except (EOFError, OSError, pickle.UnpicklingError):
+            self._settle_in_process()
+
+    def _settle_in_process(self) -> None:
+        """The worker is gone: analyse what it had not answered here instead."""
+        with self._room:
+            self.alive = False
+            pending, self._pending = self._pending, {}
+            self._in_flight = 0
+            self._room.notify_all()
+        for future, path, data in pending.values():
+            try:
+                future.set_result(_analyse_here(path, data))
+            except BaseException as exc:  # handed to whoever waits for the facts
+                future.set_exception(exc)
+
+    def stop(self) -> None:
+        self._outbox.put(None)
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+_worker: _Worker | None = None
+
+
+def _enabled() -> bool:
+    return os.environ.get("PORTSCAN_WORKERS", "1") != "0"
+
+
+def _get_worker() -> _Worker:
+    global _worker
+    if _worker is None or not _worker.alive:
+        _worker = _Worker()
+        atexit.register(_worker.stop)
+    return _worker
+
+
+def start() -> None:
+    """Start the worker now, so its imports overlap the image's download."""
+    if _enabled():
+        _get_worker()
+
+
+class ElfAnalyser:
+    """The layers.Analyser of ELF files (inspect/elf/spec.py); its results are Futures
+    when a worker runs."""
+
+    name = spec.NAME
+    version = spec.ELF_FACTS_VERSION
+
+    def wants(self, path: str, head: bytes) -> bool:
+        return spec.wants(path, head)
+
+    def analyse(self, path: str, data: bytes) -> Binary | Future[Any]:
+        if not _enabled():
+            return _analyse_here(path, data)
+        return _get_worker().submit(path, data)
+
+
+def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
+    """The worker's loop: a file in, its facts out, until stdin closes."""
+    import portscan.inspect.elf.program  # noqa: F401  (lief and capstone, imported once)
+
+    while True:
+        try:
+            (task_id, path), data = _read_frame(stdin)
+        except EOFError:
+            return
+        try:
+            message = (task_id, True, _analyse_here(path, data))
+        except Exception as exc:  # a bug in the analysis: reported, not fatal
+            message = (task_id, False, RuntimeError(f"{path}: {type(exc).__name__}: {exc}"))
+        _write_frame(stdout, message)

@@ -1,0 +1,134 @@
+"""The rule catalogue: every PS rule with its documentation, read from signatures/rules.json.
+
+A rule that names a capability takes its title, per-target verdicts and remediation from
+signatures/capabilities.json, one that names a runtime from language-runtimes.json; the
+others carry their own. report/rules.py renders a rule as `portscan explain PSxxx` prints it.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from portscan.errors import UnknownRuleError
+from portscan.knowledge import tables as sig
+from portscan.model import Capability, Target, Verdict
+
+RULE_ID = re.compile(r"^PS[1-9]\d{2}$")
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    title: str
+    family: str
+    capability: Capability | None
+    runtime: str | None
+    summary: str
+    rationale: str
+    evidence: tuple[str, ...]
+    example: str
+    support: Mapping[Target, sig.Support]
+    references: tuple[sig.Reference, ...]
+
+    def verdict(self, target: Target) -> Verdict:
+        return self.support[target].verdict
+
+    def remediation(self, target: Target) -> str:
+        """What to do on `target`, with the flags and libraries a shim needs."""
+        return remediation_text(self.support[target])
+
+
+def remediation_text(support: sig.Support) -> str:
+    """`how`, plus the compile and link flags when the verdict is shim."""
+    text = support.how
+    if support.verdict is not Verdict.SHIM:
+        return text
+    flags, libs = list(support.flags), []
+    if support.uses:
+        library = sig.libc().libraries[support.uses]
+        flags += library.flags
+        libs += library.libs
+    if flags:
+        text += f" Compile with {' '.join(flags)}."
+    if libs:
+        text += f" Link with {' '.join(libs)}."
+    return text
+
+
+def _build(entry: dict, families: Mapping[str, str]) -> Rule:
+    rule_id = entry["id"]
+    capability = Capability(entry["capability"]) if "capability" in entry else None
+    runtime = entry.get("runtime")
+    refs = list(entry.get("references", ()))
+    title, summary = entry.get("title", ""), ""
+    if "targets" in entry:
+        support = sig.parse_support(entry["targets"], f"rules.json {rule_id}")
+    elif runtime is not None:
+        info = sig.runtimes()[runtime]
+        support, title, summary = info.support, title or info.title, info.summary
+        refs += info.references
+    elif capability is not None:
+        cap = sig.capability_map().capabilities[capability]
+        support, title, summary = cap.support, title or cap.title, cap.summary
+        refs += cap.references
+    else:
+        raise sig.SignaturesError(f"rules.json {rule_id}: no targets, capability or runtime")
+    if capability is not None and not summary:
+        summary = sig.capability_map().capabilities[capability].summary
+    known = sig.references()
+    return Rule(
+        id=rule_id,
+        name=entry["name"],
+        title=title,
+        family=families[rule_id[:3]],
+        capability=capability,
+        runtime=runtime,
+        summary=summary,
+        rationale=entry["rationale"],
+        evidence=tuple(entry["evidence"]),
+        example=entry["example"],
+        support=support,
+        references=tuple(known[r] for r in dict.fromkeys(refs)),
+    )
+
+
+@sig.register_cache
+@functools.cache
+def _catalogue() -> dict[str, Rule]:
+    doc = sig.load("rules.json")
+    rules = {}
+    for entry in doc["rules"]:
+        if not RULE_ID.match(entry["id"]) or entry["id"] in rules:
+            raise sig.SignaturesError(f"rules.json: bad or repeated id {entry['id']!r}")
+        rules[entry["id"]] = _build(entry, doc["families"])
+    return rules
+
+
+def all_rules() -> tuple[Rule, ...]:
+    """Every rule, in id order."""
+    return tuple(sorted(_catalogue().values(), key=lambda rule: rule.id))
+
+
+def get_rule(rule_id: str) -> Rule:
+    """The rule with this id (case-insensitive), or UnknownRuleError."""
+    rule = _catalogue().get(rule_id.strip().upper())
+    if rule is None:
+        raise UnknownRuleError(f"no rule {rule_id!r}", "run `portscan rules` to see every rule id")
+    return rule
+
+
+@sig.register_cache
+@functools.cache
+def rule_for_capability(capability: Capability) -> Rule:
+    """The rule that reports a capability found from symbols or syscalls: the one that
+    takes its verdicts from the capability map."""
+    doc = {e["id"]: e for e in sig.load("rules.json")["rules"]}
+    for rule in all_rules():
+        entry = doc[rule.id]
+        if rule.capability is capability and "targets" not in entry:
+            return rule
+    raise sig.SignaturesError(f"rules.json: no rule reports capability {capability.value}")

@@ -1,0 +1,438 @@
+"""The signatures/ data, parsed once and read through typed accessors.
+
+Every accessor is cached: a JSON file is read on first use and shared afterwards. Set
+PORTSCAN_SIGNATURES to another directory to read a different copy (then `clear_cache()`).
+signatures/README.md describes each file and how it is made.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from portscan.errors import SignaturesError
+from portscan.model import Capability, Target, Verdict
+
+SIGNATURES_ENV = "PORTSCAN_SIGNATURES"
+_PACKAGED_DIR = Path(__file__).resolve().parents[1] / "_signatures"  # inside an installed wheel
+_SOURCE_DIR = Path(__file__).resolve().parents[2] / "signatures"  # a source checkout
+DEFAULT_DIR = _PACKAGED_DIR if _PACKAGED_DIR.is_dir() else _SOURCE_DIR
+
+
+def signatures_dir() -> Path:
+    """The directory the data is read from."""
+    return Path(os.environ.get(SIGNATURES_ENV) or DEFAULT_DIR)
+
+
+@functools.cache
+def load(name: str) -> dict[str, Any]:
+    """One JSON document of signatures/, parsed."""
+    path = signatures_dir() / name
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SignaturesError(
+            f"cannot read signature data {path}: {exc}",
+            f"reinstall portscan or point {SIGNATURES_ENV} at a signatures directory",
+        ) from exc
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A cited source: a URL, or a path of material shipped beside portscan."""
+
+    id: str
+    title: str
+    url: str | None = None
+    path: str | None = None
+
+    @property
+    def location(self) -> str:
+        return self.url or self.path or ""
+
+
+@dataclass(frozen=True)
+class Support:
+    """What one target gives a capability (or a rule or runtime): verdict and how."""
+
+    verdict: Verdict
+    how: str
+    uses: str | None = None  # a library of wasi-libc.json: emulation or excluded library
+    flags: tuple[str, ...] = ()
+    missing: frozenset[str] = frozenset()  # functions this target's libc lacks (no list)
+
+
+@dataclass(frozen=True)
+class TargetInfo:
+    target: Target
+    title: str
+    summary: str
+    libc_list: str | None
+    references: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Library:
+    """A wasi-libc library whose functions need flags: an emulation library, or one that
+    upstream leaves out of the symbol lists (libsetjmp, libdl)."""
+
+    name: str
+    flags: tuple[str, ...]
+    libs: tuple[str, ...]
+    symbols: tuple[str, ...]
+    note: str
+    in_lists: bool  # True for emulation libraries, whose symbols the lists include
+
+
+@dataclass(frozen=True)
+class Added:
+    """When a function appeared in wasi-libc (ISO date or month)."""
+
+    symbol: str
+    added: str
+    wasi_sdk: str | None
+
+
+@dataclass(frozen=True)
+class Libc:
+    """Which functions each wasi-libc target defines (generated from upstream's lists)."""
+
+    lists: tuple[str, ...]
+    membership: Mapping[str, str]
+    list_for_target: Mapping[Target, str]
+    libraries: Mapping[str, Library]
+    history: Mapping[str, Added]
+    provenance: Mapping[str, Any]
+
+    def list_symbols(self, list_name: str) -> frozenset[str]:
+        """Every symbol one list defines."""
+        column = self.lists.index(list_name)
+        return frozenset(s for s, mask in self.membership.items() if mask[column] == "1")
+
+    def known(self, symbol: str) -> bool:
+        """Defined by at least one list."""
+        return symbol in self.membership
+
+    def defines(self, symbol: str, target: Target, as_of: str | None = None) -> bool | None:
+        """Whether the target's wasi-libc defines `symbol` (None: no list for the target).
+
+        With `as_of` (an ISO date), a function that appeared later counts as absent.
+        """
+        list_name = self.list_for_target.get(target)
+        if list_name is None:
+            return None
+        mask = self.membership.get(symbol)
+        if mask is None or mask[self.lists.index(list_name)] != "1":
+            return False
+        added = self.history.get(symbol)
+        return not (as_of and added and added.added > as_of)
+
+    def library_for(self, symbol: str) -> Library | None:
+        """The emulation or excluded library that provides `symbol`, if any."""
+        for library in self.libraries.values():
+            if symbol in library.symbols:
+                return library
+        return None
+
+
+@dataclass(frozen=True)
+class CapabilityInfo:
+    capability: Capability
+    title: str
+    summary: str
+    symbols: tuple[str, ...]
+    patterns: tuple[re.Pattern[str], ...]
+    syscalls: tuple[str, ...]
+    weak_syscalls: frozenset[str]
+    support: Mapping[Target, Support]
+    provided_by: str | None  # a library other than the C library (libc++): lists do not apply
+    references: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CapabilityMap:
+    capabilities: Mapping[Capability, CapabilityInfo]
+    by_symbol: Mapping[str, Capability]
+    by_syscall: Mapping[str, Capability]
+    hints: Mapping[str, str]  # advice for a function a target lacks
+
+    def for_symbol(self, name: str) -> CapabilityInfo | None:
+        """The capability a C-library-level name reveals: exact names, then patterns."""
+        capability = self.by_symbol.get(name)
+        if capability is not None:
+            return self.capabilities[capability]
+        for info in self.capabilities.values():
+            if any(p.search(name) for p in info.patterns):
+                return info
+        return None
+
+    def for_syscall(self, name: str) -> tuple[CapabilityInfo, bool] | None:
+        """The capability a system call reveals, and whether the evidence is weak."""
+        capability = self.by_syscall.get(name)
+        if capability is None:
+            return None
+        info = self.capabilities[capability]
+        return info, name in info.weak_syscalls
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """How an imported name becomes the C-library function it stands for."""
+
+    platform_prefixes: tuple[str, ...]
+    ignored: Mapping[str, str]
+    aliases: Mapping[str, str]
+    rewrites: tuple[tuple[re.Pattern[str], str], ...]
+    static_prefixes: tuple[str, ...]
+
+    def is_platform_version(self, version: str) -> bool:
+        """True for version tags of the C and C++ platform libraries (GLIBC_2.34)."""
+        return version.startswith(self.platform_prefixes)
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    id: str
+    title: str
+    summary: str
+    support: Mapping[Target, Support]
+    references: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PathSignature:
+    path: str
+    capability: Capability
+    hint: str
+
+    def matches(self, text: str) -> bool:
+        """Equal to the path, or under it when the signature ends with '/'."""
+        if self.path.endswith("/"):
+            return text.startswith(self.path) and len(text) > len(self.path)
+        return text == self.path
+
+
+def parse_support(entries: Mapping[str, Any], where: str) -> dict[Target, Support]:
+    """A per-target block ({"wasip1": {"verdict": ..., "how": ...}, ...}), for every target."""
+    support = {}
+    for target in Target:
+        entry = entries.get(target.value)
+        if entry is None:
+            raise SignaturesError(f"{where}: no entry for target {target.value}")
+        support[target] = Support(
+            verdict=Verdict(entry["verdict"]),
+            how=entry["how"],
+            uses=entry.get("uses"),
+            flags=tuple(entry.get("flags", ())),
+            missing=frozenset(entry.get("missing", ())),
+        )
+    return support
+
+
+@functools.cache
+def references() -> dict[str, Reference]:
+    doc = load("references.json")["references"]
+    return {key: Reference(key, v["title"], v.get("url"), v.get("path")) for key, v in doc.items()}
+
+
+@functools.cache
+def targets() -> dict[Target, TargetInfo]:
+    doc = load("targets.json")["targets"]
+    return {
+        Target(t["id"]): TargetInfo(
+            Target(t["id"]), t["title"], t["summary"], t["libc"], tuple(t["references"])
+        )
+        for t in doc
+    }
+
+
+@functools.cache
+def libc() -> Libc:
+    doc = load("wasi-libc.json")
+    libraries = {
+        name: Library(
+            name,
+            tuple(entry["flags"]),
+            tuple(entry["libs"]),
+            tuple(entry["symbols"]),
+            entry.get("limits") or entry.get("note", ""),
+            in_lists=group == "emulation",
+        )
+        for group in ("emulation", "excluded_libraries")
+        for name, entry in doc[group].items()
+    }
+    history = {
+        sym: Added(sym, entry["added"], entry.get("wasi_sdk"))
+        for sym, entry in doc["history"].items()
+    }
+    return Libc(
+        lists=tuple(entry["name"] for entry in doc["lists"]),
+        membership=doc["symbols"],
+        list_for_target={Target(t): name for t, name in doc["list_for_target"].items()},
+        libraries=libraries,
+        history=history,
+        provenance={key: doc[key] for key in ("generated_by", "generated_on", "source", "lists")},
+    )
+
+
+@functools.cache
+def capability_map() -> CapabilityMap:
+    document = load("capabilities.json")
+    doc = document["capabilities"]
+    capabilities: dict[Capability, CapabilityInfo] = {}
+    by_symbol: dict[str, Capability] = {}
+    by_syscall: dict[str, Capability] = {}
+    for key, entry in doc.items():
+        capability = Capability(key)
+        info = CapabilityInfo(
+            capability=capability,
+            title=entry["title"],
+            summary=entry["summary"],
+            symbols=tuple(entry["symbols"]),
+            patterns=tuple(re.compile(p) for p in entry.get("patterns", ())),
+            syscalls=tuple(entry["syscalls"]),
+            weak_syscalls=frozenset(entry.get("weak_syscalls", ())),
+            support=parse_support(entry["targets"], f"capabilities.json {key}"),
+            provided_by=entry.get("provided_by"),
+            references=tuple(entry["references"]),
+        )
+        capabilities[capability] = info
+        for symbol in info.symbols:
+            if by_symbol.setdefault(symbol, capability) != capability:
+                raise SignaturesError(f"capabilities.json: {symbol} is in two capabilities")
+        for syscall in info.syscalls:
+            if by_syscall.setdefault(syscall, capability) != capability:
+                raise SignaturesError(f"capabilities.json: syscall {syscall} is in two places")
+    return CapabilityMap(capabilities, by_symbol, by_syscall, document["hints"]["symbols"])
+
+
+@functools.cache
+def normalisation() -> Normalisation:
+    doc = load("symbol-normalisation.json")
+    return Normalisation(
+        platform_prefixes=tuple(doc["platform_versions"]["prefixes"]),
+        ignored=doc["ignore"]["symbols"],
+        aliases=doc["aliases"]["symbols"],
+        rewrites=tuple((re.compile(r["pattern"]), r["replace"]) for r in doc["rewrites"]["rules"]),
+        static_prefixes=tuple(doc["static_platform_prefixes"]["prefixes"]),
+    )
+
+
+@functools.cache
+def runtimes() -> dict[str, RuntimeInfo]:
+    doc = load("language-runtimes.json")["runtimes"]
+    return {
+        key: RuntimeInfo(
+            key,
+            entry["title"],
+            entry["summary"],
+            parse_support(entry["targets"], f"language-runtimes.json {key}"),
+            tuple(entry["references"]),
+        )
+        for key, entry in doc.items()
+    }
+
+
+@functools.cache
+def path_signatures() -> tuple[PathSignature, ...]:
+    doc = load("paths.json")["paths"]
+    return tuple(PathSignature(p["path"], Capability(p["capability"]), p["hint"]) for p in doc)
+
+
+@dataclass(frozen=True)
+class MethodRule:
+    """A method name that reveals an API when its file imports one of `modules`."""
+
+    name: str
+    modules: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Api:
+    """One entry of a language's API table (go-stdlib.json, python-modules.json,
+    javascript-modules.json): the names that reveal it, its capability, per-target support."""
+
+    id: str
+    title: str
+    capability: Capability
+    imports: frozenset[str]  # importing one of these modules is the evidence
+    uses: re.Pattern[str]  # qualified names (patterns; `*` is a wildcard except in `(*T)`)
+    methods: tuple[MethodRule, ...]
+    outside_stdlib: bool  # Go: match only functions of non-standard-library packages
+    support: Mapping[Target, Support]
+    references: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ApiTable:
+    language: str
+    runtime: str | None  # the runtime id (runtimes-markers.json) that runs this language
+    globals: frozenset[str]  # names the language defines without an import (fetch)
+    apis: tuple[Api, ...]
+
+
+def _name_pattern(patterns: list[str]) -> re.Pattern[str]:
+    """One regex for names and wildcard patterns; `(*T)` (a Go pointer receiver) is literal."""
+    parts = [
+        re.escape(p).replace(r"\(\*", "\0").replace(r"\*", ".*").replace("\0", r"\(\*")
+        for p in patterns
+    ]
+    return re.compile("|".join(f"(?:{part})" for part in parts) or "(?!)")
+
+
+@functools.cache
+def api_table(name: str) -> ApiTable:
+    """A language's API table, e.g. `api_table("python-modules.json")`."""
+    doc = load(name)
+    apis = []
+    for entry in doc["apis"]:
+        where = f"{name} {entry['id']}"
+        apis.append(
+            Api(
+                id=entry["id"],
+                title=entry["title"],
+                capability=Capability(entry["capability"]),
+                imports=frozenset(entry.get("imports", ())),
+                uses=_name_pattern(entry.get("uses") or entry.get("functions") or []),
+                methods=tuple(
+                    MethodRule(m["name"], frozenset(m["modules"])) for m in entry.get("methods", ())
+                ),
+                outside_stdlib=bool(entry.get("outside_stdlib", False)),
+                support=parse_support(entry["targets"], where),
+                references=tuple(entry.get("references", ())),
+            )
+        )
+    globals_ = frozenset(doc.get("globals", ()))
+    return ApiTable(doc["language"], doc.get("runtime"), globals_, tuple(apis))
+
+
+_DEPENDENT_CACHES: list[Any] = []
+
+
+def register_cache(cached: Any) -> Any:
+    """Have `clear_cache` also clear a cache built from this data (a functools cache)."""
+    _DEPENDENT_CACHES.append(cached)
+    return cached
+
+
+def clear_cache() -> None:
+    """Forget everything loaded (after changing PORTSCAN_SIGNATURES)."""
+    for accessor in (
+        *_DEPENDENT_CACHES,
+        load,
+        references,
+        targets,
+        libc,
+        capability_map,
+        normalisation,
+        runtimes,
+        path_signatures,
+        api_table,
+    ):
+        accessor.cache_clear()

@@ -1,0 +1,239 @@
+"""Findings for every component and for the image config, from signatures/ data.
+
+A component is an ELF file or a script. What is judged (DESIGN.md, "What is judged"):
+- the platform (C library, loader, compiler and C++ runtimes; signatures/platform-
+  libraries.json) is never judged by its contents: it is replaced by wasi-libc;
+- a language runtime's own binaries are judged by the runtime's WASI story (PS41x),
+  and the libraries they load are the runtime's (graph.build.judged_graph leaves them out of
+  what the image must port); a Go binary adds what its program links in of the
+  standard library (inspect/apps/go.py, through inspect_tree), never its runtime's syscalls;
+- the application code a runtime runs (inspect/apps/find.py) by what it uses of its
+  language's library (lint/uses.py), as a component of kind `application`;
+- a dynamic program or application library by the C-library-level symbols it
+  imports; symbols that its own (non-platform) libraries export are theirs, and
+  their verdict flows to it through the graph (score.py);
+- a static program by the libc functions its code calls (inspect/elf/program.py), else by
+  its syscall sites (weaker evidence, said so by PS905);
+- long-running patterns (signatures/patterns.json) from the same names;
+- path strings (/dev, /proc) that a sandbox lacks;
+- the image config: exposed ports, volumes, user, stop signal, shell entrypoints.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+
+import networkx as nx
+
+from portscan.knowledge import rules
+from portscan.knowledge.platform import (
+    is_platform_library,
+    runtime_platforms,
+    split_version,
+)
+from portscan.lint import symbols as judge
+from portscan.lint import uses as appjudge
+from portscan.lint.config import lint_config
+from portscan.lint.findings import Where, pattern_findings, rule_findings
+from portscan.model import (
+    ApiUse,
+    Application,
+    Binary,
+    Component,
+    Finding,
+    ImageConfig,
+    Script,
+    file_node,
+)
+
+MALFORMED = "PS901"
+UNRESOLVED_LIBRARY = "PS902"
+UNSUPPORTED = "PS904"
+
+
+@functools.cache
+def _runtime_rules() -> dict[str, rules.Rule]:
+    return {rule.runtime: rule for rule in rules.all_rules() if rule.runtime}
+
+
+def exported_names(binary: Binary) -> frozenset[str]:
+    """A library's exported names without their versions."""
+    return frozenset(split_version(s)[0] for s in binary.exported_symbols)
+
+
+def _application_libraries(graph: nx.DiGraph, path: str) -> list[str]:
+    """The non-platform libraries `path` loads, directly or through others."""
+    libraries = []
+    for node in nx.descendants(graph, file_node(path)):
+        library = graph.nodes[node].get("path")
+        if graph.nodes[node].get("kind") == "library" and not is_platform_library(library):
+            libraries.append(library)
+    return libraries
+
+
+def _own_imports(
+    binary: Binary, path: str, graph: nx.DiGraph, binaries: Mapping[str, Binary]
+) -> list[str]:
+    """Imports not satisfied by the component's own libraries (those are theirs to
+    answer for). Versioned names are kept: the version tag names their library."""
+    unversioned = [s for s in binary.imported_symbols if "@" not in s]
+    if not unversioned:
+        return list(binary.imported_symbols)
+    exports = [exported_names(binaries[lib]) for lib in _application_libraries(graph, path)]
+    theirs = {s for s in unversioned if any(s in names for names in exports)}
+    return [s for s in binary.imported_symbols if s not in theirs]
+
+
+def lint_binary(
+    binary: Binary,
+    where: Where,
+    graph: nx.DiGraph,
+    binaries: Mapping[str, Binary],
+    as_of: str | None = None,
+    go_uses: Sequence[ApiUse] = (),
+) -> list[Finding]:
+    """Findings for one ELF component (empty for the platform: it is not judged).
+    `go_uses` are what a Go program links in of the standard library."""
+    if binary.error:
+        return rule_findings(MALFORMED, where, f"{where.path}: {binary.error}", binary.error)
+    if is_platform_library(where.path, binary.soname):
+        return []
+    findings: list[Finding] = []
+    runtime = binary.runtime.name if binary.runtime else None
+    if runtime in _runtime_rules():
+        rule = _runtime_rules()[runtime]
+        version = f" {binary.runtime.version}" if binary.runtime.version else ""
+        message = f"{where.path} is {rule.title}{version}"
+        findings += rule_findings(rule.id, where, message, detail=f"runtime {runtime}{version}")
+        if runtime == "go":  # the program's own use of the standard library
+            findings += appjudge.judge_uses(
+                go_uses,
+                "go",
+                f"the Go program {where.path}",
+                lambda _path: where.package,
+                lambda _path: where.layer,
+                "linked in: the Go linker keeps only reachable functions",
+            )
+        if runtime in runtime_platforms():
+            return findings
+    findings += _missing_libraries(where, graph)
+    if binary.imported_symbols:
+        own = _own_imports(binary, where.path, graph, binaries)
+        findings += judge.judge_symbols(
+            own, file=where.path, package=where.package, layer=where.layer, as_of=as_of
+        )
+        if binary.file_type != "shared-library":
+            findings += pattern_findings(own, where)
+    elif binary.linked_calls:
+        findings += judge.judge_symbols(
+            binary.linked_calls,
+            file=where.path,
+            package=where.package,
+            layer=where.layer,
+            assume_libc=True,
+            origin="linked in",
+            as_of=as_of,
+        )
+        findings += pattern_findings(binary.linked_calls, where)
+    elif binary.syscalls is not None and binary.syscalls.resolved:
+        sites = [(s.name or f"#{s.number}", s.address) for s in binary.syscalls.resolved]
+        findings += judge.judge_syscalls(
+            sites, file=where.path, package=where.package, layer=where.layer
+        )
+    elif binary.linkage.startswith("static") or binary.file_type == "relocatable":
+        findings += rule_findings(
+            UNSUPPORTED, where, f"{where.path}: nothing to judge it by", "no symbols, no syscalls"
+        )
+    findings += judge.judge_paths(
+        binary.path_strings, file=where.path, package=where.package, layer=where.layer
+    )
+    return findings
+
+
+def _missing_libraries(where: Where, graph: nx.DiGraph) -> list[Finding]:
+    node = file_node(where.path)
+    if node not in graph:
+        return []
+    missing = [  # a missing platform library does not matter: wasi-libc replaces it
+        graph.nodes[target]["name"]
+        for _, target, kind in graph.out_edges(node, data="kind")
+        if kind == "needed"
+        and graph.nodes[target].get("kind") == "missing"
+        and not is_platform_library(graph.nodes[target]["name"])
+    ]
+    if not missing:
+        return []
+    names = ", ".join(missing)
+    return rule_findings(UNRESOLVED_LIBRARY, where, f"{where.path} needs {names}: not found", names)
+
+
+def lint_script(script: Script, where: Where) -> list[Finding]:
+    """A script with no interpreter in the image cannot start (PS902 as for libraries)."""
+    if script.resolved_interpreter:
+        return []
+    message = f"{where.path}: interpreter {script.interpreter} is not in the image"
+    return rule_findings(UNRESOLVED_LIBRARY, where, message, script.interpreter_line)
+
+
+def lint_image(
+    config: ImageConfig,
+    graph: nx.DiGraph,
+    binaries: Mapping[str, Binary],
+    scripts: Mapping[str, Script],
+    owner_of: Mapping[str, str],
+    layer_of: Mapping[str, int],
+    reachable: set[str],
+    as_of: str | None = None,
+    applications: Sequence[Application] = (),
+    go_uses: Mapping[str, Sequence[ApiUse]] | None = None,
+) -> tuple[list[Component], list[Finding]]:
+    """Every ELF file and script as a `Component` with its findings, every application
+    as one of kind `application` (at its entry file: a script there becomes it), plus
+    the findings of the image config. Verdicts and plans are score.py's. `as_of` (ISO
+    date) judges against wasi-libc as it was then (signatures/wasi-libc-notes.json)."""
+    components = []
+    for path in sorted({*binaries, *scripts}):
+        where = Where(path, owner_of.get(path), layer_of.get(path))
+        binary = binaries.get(path)
+        if binary is not None:
+            platform = not binary.error and is_platform_library(path, binary.soname)
+            kind = "platform" if platform else _elf_kind(binary)
+            uses = (go_uses or {}).get(path, ())
+            findings = lint_binary(binary, where, graph, binaries, as_of, uses)
+            runtime = binary.runtime.name if binary.runtime else None
+        else:
+            kind, findings, runtime = "script", lint_script(scripts[path], where), None
+        components.append(
+            Component(
+                id=file_node(path),
+                kind=kind,
+                path=path,
+                layer=where.layer,
+                package=where.package,
+                reachable=file_node(path) in reachable,
+                runtime=runtime,
+                findings=findings,
+            )
+        )
+    by_id = {component.id: component for component in components}
+    for app in applications:
+        findings = appjudge.lint_application(app, owner_of.get, layer_of.get)
+        component = by_id.get(file_node(app.entry))
+        if component is None:
+            component = Component(
+                id=file_node(app.entry),
+                kind="application",
+                path=app.entry,
+                layer=layer_of.get(app.entry),
+                package=owner_of.get(app.entry),
+                reachable=file_node(app.entry) in reachable,
+            )
+            components.append(component)
+        component.kind = "application"
+        component.findings += findings
+    return components, lint_config(config, graph, scripts)
+
+
+def _elf_kind(binary: Binary) -> str:
+    return "library" if binary.file_type == "shared-library" else "executable"

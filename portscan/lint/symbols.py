@@ -1,0 +1,268 @@
+"""Judge what a component asks of its platform against each WASI target.
+
+Pure functions over the signatures/ data: names in, Findings out, nothing printed.
+`judge_symbols` takes the C-library-level names a component imports (or, for a static
+binary, the libc functions linked into it) and returns, per target, one Finding per rule
+and verdict with one Evidence per symbol. `judge_paths` and `judge_syscalls` do the same
+for path strings and system-call sites. A name is normalised first (version tag dropped,
+glibc spellings such as __printf_chk or open64 mapped to the function they stand for,
+start-up symbols ignored) using signatures/symbol-normalisation.json.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from portscan.knowledge import rules
+from portscan.knowledge import tables as sig
+from portscan.knowledge.platform import Name, capability_of, parse_name
+from portscan.model import Capability, Evidence, Finding, Target, Verdict
+
+LIBC_AVAILABLE = "PS600"
+LIBC_MISSING = "PS601"
+LIBC_EMULATED = "PS602"
+UNKNOWN_SYMBOL = "PS903"
+SYSCALLS_ONLY = "PS905"
+NO_TARGET_DATA = "PS906"
+_SHOWN = 8  # names quoted in a finding's message
+
+
+@dataclass(frozen=True, eq=False)  # identity: judge_function caches each one
+class Judgement:
+    """One function judged for one target."""
+
+    rule_id: str
+    verdict: Verdict
+    capability: Capability | None
+    note: str = ""
+
+
+def _missing_note(function: str, target: Target, as_of: str | None) -> str:
+    libc = sig.libc()
+    list_name = libc.list_for_target.get(target)
+    where = f"wasi-libc ({list_name})" if list_name else f"{target.value}'s C library"
+    note = f"{function} is not defined by {where}"
+    added = libc.history.get(function)
+    if added and as_of and added.added > as_of and libc.defines(function, target):
+        sdk = f", wasi-sdk {added.wasi_sdk}" if added.wasi_sdk else ""
+        note = f"{function} was added to wasi-libc in {added.added}{sdk}, after {as_of}"
+    hint = sig.capability_map().hints.get(function)
+    return f"{note}; {hint}" if hint else note
+
+
+@sig.register_cache
+@functools.lru_cache(maxsize=65536)
+def judge_function(
+    function: str, target: Target, *, platform: bool = True, as_of: str | None = None
+) -> Judgement:
+    """Judge one normalised function name for one target.
+
+    `platform` says the name is known to come from the C library (a platform version tag,
+    or the caller resolved it there): then a function the target lacks is a link error
+    (PS601, rework) rather than an unattributed symbol (PS903, unknown).
+    """
+    libc = sig.libc()
+    info = capability_of(function)
+    defined = libc.defines(function, target, as_of)
+    library = libc.library_for(function)
+    if info is not None:
+        support = info.support[target]
+        absent = (
+            function in support.missing
+            if defined is None
+            else not defined and not (library is not None and not library.in_lists)
+        )
+        if absent and info.provided_by is None and support.verdict.rank > Verdict.REWORK.rank:
+            note = _missing_note(function, target, as_of)
+            return Judgement(LIBC_MISSING, Verdict.REWORK, info.capability, note)
+        rule = rules.rule_for_capability(info.capability)
+        return Judgement(rule.id, support.verdict, info.capability)
+    if defined is None:  # no generated list (wasix): wasip1's list stands in
+        if libc.defines(function, Target.WASIP1, as_of):
+            return Judgement(LIBC_AVAILABLE, Verdict.READY, None, "defined for wasm32-wasip1")
+        rule_id = NO_TARGET_DATA if platform else UNKNOWN_SYMBOL
+        return Judgement(rule_id, Verdict.UNKNOWN, None)
+    if defined:
+        if library is not None and library.in_lists:
+            flags = " ".join(library.flags + library.libs)
+            return Judgement(LIBC_EMULATED, Verdict.SHIM, None, f"{library.name}: {flags}")
+        return Judgement(LIBC_AVAILABLE, Verdict.READY, None)
+    if platform:
+        return Judgement(LIBC_MISSING, Verdict.REWORK, None, _missing_note(function, target, as_of))
+    return Judgement(UNKNOWN_SYMBOL, Verdict.UNKNOWN, None)
+
+
+def _message(rule_id: str, target: Target, names: list[str], verdict: Verdict) -> str:
+    """One sentence: what was found, then what to do on this target (nothing to do when
+    ready: `portscan explain` still tells how the target provides it)."""
+    more = len(names) - _SHOWN
+    shown = ", ".join(names[:_SHOWN]) + (f" and {more} more" if more > 0 else "")
+    rule = rules.get_rule(rule_id)
+    if rule_id == LIBC_AVAILABLE:
+        return f"{len(names)} C library function(s) available on {target.value}: {shown}"
+    if verdict in (Verdict.READY, Verdict.NA):
+        return f"{rule.title}: {shown}"
+    if rule_id in (LIBC_MISSING, LIBC_EMULATED, UNKNOWN_SYMBOL, NO_TARGET_DATA):
+        return f"{rule.title} ({target.value}): {shown}. {rule.remediation(target)}"
+    return f"{rule.title}: {shown}. {rule.remediation(target)}"
+
+
+def _collect(
+    judged: Iterable[tuple[Target, Judgement, Evidence | None, str | list[str]]],
+    summary: Evidence | None = None,
+) -> list[Finding]:
+    """Group per (target, rule, capability, verdict) into Findings, worst first per target.
+    Items without evidence (ready functions, labelled as a batch) share one evidence
+    made from `summary`."""
+    groups: dict[tuple[Target, str, Capability | None, Verdict], list[tuple[Evidence, str]]]
+    groups = defaultdict(list)
+    for target, judgement, evidence, label in judged:
+        key = (target, judgement.rule_id, judgement.capability, judgement.verdict)
+        groups[key].append((evidence, label))
+    findings = []
+    for (target, rule_id, capability, verdict), items in groups.items():
+        names = list(
+            dict.fromkeys(
+                one for _, label in items for one in (label if isinstance(label, list) else [label])
+            )
+        )
+        evidence = list(dict.fromkeys(item for item, _ in items if item is not None))
+        if not evidence and summary is not None:  # ready names: one evidence for all
+            listed = f"{len(names)} function(s)"  # named in the message and the binary
+            detail = f"{summary.detail}, {listed}" if summary.detail else listed
+            evidence = [replace(summary, detail=detail)]
+        message = _message(rule_id, target, names, verdict)
+        findings.append(Finding(rule_id, target, verdict, capability, message, evidence))
+    order = list(Target)
+    findings.sort(key=lambda f: (order.index(f.target), f.verdict.rank, f.rule_id))
+    return findings
+
+
+def judge_symbols(
+    symbols: Iterable[str],
+    *,
+    file: str,
+    targets: Sequence[Target] = tuple(Target),
+    package: str | None = None,
+    layer: int | None = None,
+    as_of: str | None = None,
+    assume_libc: bool | None = None,
+    origin: str = "imported",
+) -> list[Finding]:
+    """Findings for the C-library-level symbols of one component, for each target.
+
+    Symbols may carry version tags (`fork@GLIBC_2.2.5`); one tagged with another
+    library's version (`SSL_new@OPENSSL_3.0.0`) belongs to that library and is skipped.
+    An unversioned name the C library would lack is a link error (PS601) when
+    `assume_libc` is true (musl binaries, names the caller resolved to libc) and
+    unattributed (PS903) when false. By default it is true unless some symbol carries
+    a platform version: glibc versions every function it exports, so next to GLIBC_
+    imports an unversioned one comes from another library.
+    `as_of` (ISO date) judges against wasi-libc as it was then, for functions whose
+    appearance signatures/wasi-libc-notes.json records. `origin` words the evidence
+    ("imported", "linked in").
+    """
+    names = [parse_name(s) for s in dict.fromkeys(symbols)]
+    names = [n for n in names if n.ignored is None and n.platform is not False]
+    if assume_libc is None:
+        assume_libc = not any(n.platform for n in names)
+
+    # Judge each name once for every target, then batch names whose judgements agree:
+    # most functions are available everywhere, and a batch is handled in one step.
+    batches: dict[tuple[Judgement, ...], list[Name]] = {}
+    for name in names:
+        platform = bool(name.platform) or assume_libc
+        key = tuple(
+            judge_function(name.function, target, platform=platform, as_of=as_of)
+            for target in targets
+        )
+        batches.setdefault(key, []).append(name)
+
+    def judged() -> Iterable[tuple[Target, Judgement, Evidence | None, str | list[str]]]:
+        for index, target in enumerate(targets):
+            for key, batch in batches.items():
+                judgement = key[index]
+                if judgement.verdict is Verdict.READY:  # the message names them; one
+                    yield target, judgement, None, [n.function for n in batch]  # evidence
+                    continue
+                yield from _evidence(target, judgement, batch)
+
+    def _evidence(
+        target: Target, judgement: Judgement, batch: list[Name]
+    ) -> Iterable[tuple[Target, Judgement, Evidence, str]]:
+        for name in batch:
+            detail = origin if name.function == name.name else f"{origin}, as {name.function}"
+            if judgement.note:
+                detail += f"; {judgement.note}"
+            evidence = Evidence(file, symbol=name.raw, package=package, layer=layer, detail=detail)
+            yield target, judgement, evidence, name.function
+
+    return _collect(judged(), Evidence(file, package=package, layer=layer, detail=origin))
+
+
+def judge_paths(
+    strings: Iterable[str],
+    *,
+    file: str,
+    targets: Sequence[Target] = tuple(Target),
+    package: str | None = None,
+    layer: int | None = None,
+) -> list[Finding]:
+    """Findings for path strings found in a file (/dev/urandom, /proc/self/...)."""
+    matched = []
+    for text in dict.fromkeys(strings):
+        for signature in sig.path_signatures():
+            if signature.matches(text):
+                matched.append((text, signature))
+                break
+
+    def judged() -> Iterable[tuple[Target, Judgement, Evidence, str]]:
+        for target in targets:
+            for text, signature in matched:
+                rule = rules.rule_for_capability(signature.capability)
+                verdict = rule.verdict(target)
+                judgement = Judgement(rule.id, verdict, signature.capability)
+                detail = f"string {text!r}; {signature.hint}"
+                evidence = Evidence(file, package=package, layer=layer, detail=detail)
+                yield target, judgement, evidence, text
+
+    return _collect(judged())
+
+
+def judge_syscalls(
+    sites: Iterable[tuple[str, int | None]],
+    *,
+    file: str,
+    targets: Sequence[Target] = tuple(Target),
+    package: str | None = None,
+    layer: int | None = None,
+) -> list[Finding]:
+    """Findings for the system-call sites (name, address) of a binary without symbols.
+
+    Mapped syscalls raise their capability's rule; the weak ones every libc issues for
+    itself are left out. PS905 (unknown) is always added: syscall sites alone cannot
+    show that a binary is ready.
+    """
+    sites = list(sites)
+    capmap = sig.capability_map()
+
+    def judged() -> Iterable[tuple[Target, Judgement, Evidence, str]]:
+        for target in targets:
+            for name, address in sites:
+                found = capmap.for_syscall(name)
+                if found is None or found[1]:
+                    continue
+                info = found[0]
+                rule = rules.rule_for_capability(info.capability)
+                judgement = Judgement(rule.id, info.support[target].verdict, info.capability)
+                evidence = Evidence(
+                    file, syscall=name, address=address, package=package, layer=layer
+                )
+                yield target, judgement, evidence, name
+            summary = Evidence(file, package=package, layer=layer, detail=f"{len(sites)} sites")
+            yield target, Judgement(SYSCALLS_ONLY, Verdict.UNKNOWN, None), summary, "syscalls"
+
+    return _collect(judged())
