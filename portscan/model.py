@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NewType
 
 from portscan.errors import UsageError
 
@@ -425,66 +425,10 @@ class Verdict(enum.StrEnum):
 _VERDICT_RANK = {verdict: rank for rank, verdict in enumerate(Verdict)}
 
 
-class Capability(enum.StrEnum):
-    """What a program asks of its platform. signatures/capabilities.json says which
-    symbols, syscalls and patterns reveal each one and what every target gives it."""
-
-    PROCESS_FORK = "process-fork"
-    PROCESS_EXEC = "process-exec"
-    PROCESS_WAIT = "process-wait"
-    PROCESS_SESSION = "process-session"
-    PROCESS_ID = "process-id"
-    PROCESS_PARENT = "process-parent"
-    SIGNALS_SYNC = "signals-sync"
-    SIGNALS_ASYNC = "signals-async"
-    SIGNAL_TIMERS = "signal-timers"
-    THREADS = "threads"
-    PTRACE = "ptrace"
-    RESOURCE_LIMITS = "resource-limits"
-    PRIVILEGES = "privileges"
-    SOCKET_CLIENT = "socket-client"
-    SOCKET_SERVER = "socket-server"
-    SOCKET_IO = "socket-io"
-    DNS = "dns"
-    LOCAL_SOCKETS = "local-sockets"
-    NETWORK_INTERFACES = "network-interfaces"
-    RAW_SOCKETS = "raw-sockets"
-    EPOLL = "epoll"
-    POLLING = "polling"
-    MEMORY_MAP = "memory-map"
-    MEMORY_MAP_COHERENT = "memory-map-coherent"
-    SHARED_MEMORY = "shared-memory"
-    SYSV_IPC = "sysv-ipc"
-    MESSAGE_QUEUES = "message-queues"
-    PIPES = "pipes"
-    FIFOS = "fifos"
-    DYNAMIC_LOADING = "dynamic-loading"
-    SETJMP = "setjmp"
-    CXX_EXCEPTIONS = "cxx-exceptions"
-    CXX_LIBRARY_THROWS = "cxx-library-throws"
-    CXX_STDLIB = "cxx-stdlib"
-    LANGUAGE_RUNTIME = "language-runtime"
-    FILESYSTEM = "filesystem"
-    FILE_OWNERSHIP = "file-ownership"
-    FILE_LOCKING = "file-locking"
-    TEMP_FILES = "temp-files"
-    FS_EVENTS = "fs-events"
-    TERMINAL = "terminal"
-    USERS_GROUPS = "users-groups"
-    PROCESS_CLOCKS = "process-clocks"
-    TIME = "time"
-    RANDOMNESS = "randomness"
-    ENVIRONMENT = "environment"
-    SYSTEM_INFO = "system-info"
-    SYSLOG = "syslog"
-    FD_DUPLICATION = "fd-duplication"
-    KERNEL_IO = "kernel-io"
-    KERNEL_ADMIN = "kernel-admin"
-    RAW_SYSCALL = "raw-syscall"
-    IOCTL = "ioctl"
-    DEVICES = "devices"
-    PROCFS = "procfs"
-    FOREIGN_CODE = "foreign-code"
+# What a program asks of its platform: an id of signatures/capabilities.json, which says
+# which symbols, syscalls and patterns reveal each one and what every target gives it. The
+# ids are data, so this is a string; knowledge/tables.py refuses an id the file lacks.
+Capability = NewType("Capability", str)
 
 
 @dataclass(frozen=True)
@@ -544,9 +488,8 @@ class Finding:
 class MigrationStep:
     """The suggested path for one component, with the effort and the findings behind it.
 
-    `path` is one of: recompile-wasip1, recompile-wasip1-emulated, move-wasip2,
-    target-wasix, rework, keep-in-container, nothing-to-do. `effort` is S (hours),
-    M (days), L (weeks) or "-" when there is nothing to port.
+    `path` is the id of a road in signatures/targets.json ("roads"). `effort` is S
+    (hours), M (days), L (weeks) or "-" when there is nothing to port.
     """
 
     path: str

@@ -38,7 +38,7 @@ from portscan.model import (
 from portscan.score import finish_components, summarise
 from portscan.sources import SourceOptions, open_image
 from portscan.sources.base import ImageSource, ScanProgress
-from portscan.sources.refs import parse_reference
+from portscan.sources.refs import is_loopback, parse_reference
 
 
 @dataclass(frozen=True)
@@ -60,13 +60,6 @@ class ScannedImage:
     meta: ImageMeta
     layers: list[LayerResult]
     tree: Tree
-
-
-def is_loopback(reference: str) -> bool:
-    """Whether a registry reference names a registry on this machine (plain HTTP is
-    then allowed, as portscan's own registry client allows it)."""
-    host = reference.split("/", 1)[0].rsplit(":", 1)[0].strip("[]")
-    return host in ("localhost", "::1") or host.startswith("127.")
 
 
 def read_image(
@@ -141,7 +134,7 @@ def scan_image(
             reference,
             facts.packages,
             timeout=options.sbom_timeout,
-            insecure_http=options.source.insecure or is_loopback(meta.reference),
+            insecure_http=options.source.insecure or is_loopback(meta.reference.split("/", 1)[0]),
             platform=str(meta.platform),
             diff_ids=meta.config.diff_ids,
         )

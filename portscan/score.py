@@ -17,10 +17,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 
 import networkx as nx
 
+from portscan.knowledge import tables as sig
 from portscan.knowledge.rules import all_rules
 from portscan.lint.uses import APPLICATION_CODE
 from portscan.model import Component, Finding, MigrationStep, Target, TargetSummary, Verdict
@@ -129,14 +129,6 @@ def _merge(group: list[Finding]) -> Finding:
     return Finding(first.rule_id, first.target, first.verdict, first.capability, message, evidence)
 
 
-@dataclass(frozen=True)
-class _Road:
-    path: str
-    target: Target | None
-    effort: str
-    summary: str
-
-
 def plan(component: Component) -> MigrationStep:
     """The suggested road for one component and the rules that decided it."""
     v = component.verdicts
@@ -149,40 +141,23 @@ def plan(component: Component) -> MigrationStep:
             if f.target is decided_by and f.verdict not in (Verdict.READY, Verdict.NA)
         }
     )
-    return MigrationStep(road.path, road.target, road.effort, road.summary, rule_ids)
+    road.rule_ids = rule_ids
+    return road
 
 
-def _road(v: Mapping[Target, Verdict], findings: Sequence[Finding]) -> _Road:
-    ok = (Verdict.READY, Verdict.SHIM)
-    if all(verdict is Verdict.NA for verdict in v.values()):
-        return _Road("nothing-to-do", None, "-", "platform: replaced by wasi-libc, not ported")
-    if v[Target.WASIP1] is Verdict.READY:
-        return _Road("recompile-wasip1", Target.WASIP1, "S", "recompile for wasm32-wasip1 as is")
-    if v[Target.WASIP1] is Verdict.SHIM:
-        return _Road(
-            "recompile-wasip1-emulated",
-            Target.WASIP1,
-            "S",
-            "recompile for wasm32-wasip1 with wasi-libc's emulation flags",
-        )
-    if v[Target.WASIP2] in ok:
-        return _Road("move-wasip2", Target.WASIP2, "M", "build a wasip2 component (sockets)")
-    if v[Target.WASIX] in ok:
-        return _Road("target-wasix", Target.WASIX, "M", "target WASIX (fork, threads, signals)")
-    if all(verdict is Verdict.UNKNOWN for verdict in v.values()):
-        return _Road("investigate", None, "M", "not enough evidence: review by hand")
-    best = max(Target, key=lambda t: v[t].rank)
-    if v[best] is Verdict.BLOCKED:
-        return _Road("keep-in-container", None, "-", "blocked on every target: keep in a container")
-    reworks = {f.capability for f in findings if f.target is best and f.verdict is Verdict.REWORK}
-    effort = "L" if len(reworks) >= 3 else "M"
-    return _Road(
-        "rework",
-        best,
-        effort,
-        f"rework {len(reworks)} capabilit(ies) for {best.value}, or "
-        "keep in a container as a service the rest of the system calls",
-    )
+def _road(v: Mapping[Target, Verdict], findings: Sequence[Finding]) -> MigrationStep:
+    """The first road of signatures/targets.json's ladder whose condition the verdicts meet
+    (the plan's rule ids are filled in by `plan`)."""
+    ladder, _ = sig.roads()
+    road = next(r for r in ladder if r.holds(v))
+    target = max(Target, key=lambda t: v[t].rank) if road.target == "best" else road.target
+    target = Target(target) if target else None
+    reworks = {f.capability for f in findings if f.target is target and f.verdict is Verdict.REWORK}
+    effort = road.effort
+    if road.large_from is not None and len(reworks) >= road.large_from:
+        effort = "L"
+    summary = road.summary.format(count=len(reworks), target=target.value if target else "")
+    return MigrationStep(road.id, target, effort, summary, [])
 
 
 def finish_components(components: Sequence[Component], graph: nx.DiGraph) -> None:

@@ -28,11 +28,10 @@ from portscan.sources.auth import load_credentials, parse_challenges
 from portscan.sources.base import ImageSource
 from portscan.sources.manifests import DOCKER_MANIFEST_LIST
 from portscan.sources.oci_layout import open_oci_layout_image
-from portscan.sources.refs import parse_reference
+from portscan.sources.refs import is_loopback, parse_reference
 from portscan.sources.registry import (
     RegistryClient,
     candidate_schemes,
-    is_loopback,
     open_registry_image,
     retry_after,
 )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from portscan.model import LayerDescriptor
+from portscan.report.view import short_digest
 
 
 class _StderrProgress:
@@ -46,7 +47,7 @@ class LayerProgress(_StderrProgress):
         self._tasks: dict[str, Any] = {}
 
     def layer_started(self, descriptor: LayerDescriptor) -> None:
-        label = f"layer {descriptor.digest.split(':')[-1][:12]}"
+        label = f"layer {short_digest(descriptor.digest)}"
         total = descriptor.size if descriptor.size >= 0 else None
         self._tasks[descriptor.digest] = self._progress.add_task(label, total=total)
 

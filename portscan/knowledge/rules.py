@@ -61,7 +61,11 @@ def remediation_text(support: sig.Support) -> str:
 
 def _build(entry: dict, families: Mapping[str, str]) -> Rule:
     rule_id = entry["id"]
-    capability = Capability(entry["capability"]) if "capability" in entry else None
+    capability = (
+        sig.capability_id(entry["capability"], f"rules.json {rule_id}")
+        if "capability" in entry
+        else None
+    )
     runtime = entry.get("runtime")
     refs = list(entry.get("references", ()))
     title, summary = entry.get("title", ""), ""
@@ -129,6 +133,6 @@ def rule_for_capability(capability: Capability) -> Rule:
     doc = {e["id"]: e for e in sig.load("rules.json")["rules"]}
     for rule in all_rules():
         entry = doc[rule.id]
-        if rule.capability is capability and "targets" not in entry:
+        if rule.capability == capability and "targets" not in entry:
             return rule
-    raise sig.SignaturesError(f"rules.json: no rule reports capability {capability.value}")
+    raise sig.SignaturesError(f"rules.json: no rule reports capability {capability}")

@@ -252,6 +252,38 @@ def targets() -> dict[Target, TargetInfo]:
     }
 
 
+@dataclass(frozen=True)
+class Road:
+    """A migration road (targets.json "roads"): taken when `when` holds of the verdicts."""
+
+    id: str
+    when: Mapping[str, Any]
+    target: str | None  # a target id, "best", or None
+    effort: str
+    summary: str  # may hold {count} and {target}
+    large_from: int | None = None  # effort L from this many capabilities to rework
+
+    def holds(self, verdicts: Mapping[Target, Verdict]) -> bool:
+        if "every" in self.when:
+            return all(v.value in self.when["every"] for v in verdicts.values())
+        if "target" in self.when:
+            return verdicts[Target(self.when["target"])].value in self.when["in"]
+        if "best" in self.when:
+            return max(verdicts.values(), key=lambda v: v.rank).value in self.when["best"]
+        return True
+
+
+@functools.cache
+def roads() -> tuple[tuple[Road, ...], tuple[str, ...]]:
+    """The migration roads in the order they are checked, and the order reports show them."""
+    doc = load("targets.json")["roads"]
+    ladder = tuple(
+        Road(r["id"], r["when"], r["target"], r["effort"], r["summary"], r.get("large_from"))
+        for r in doc["ladder"]
+    )
+    return ladder, tuple(doc["shown"])
+
+
 @functools.cache
 def libc() -> Libc:
     doc = load("wasi-libc.json")
@@ -281,6 +313,13 @@ def libc() -> Libc:
     )
 
 
+def capability_id(name: str, where: str) -> Capability:
+    """`name` as a capability id, or SignaturesError when capabilities.json lacks it."""
+    if name not in capability_map().capabilities:
+        raise SignaturesError(f"{where}: unknown capability {name!r} (see capabilities.json)")
+    return Capability(name)
+
+
 @functools.cache
 def capability_map() -> CapabilityMap:
     document = load("capabilities.json")
@@ -289,7 +328,7 @@ def capability_map() -> CapabilityMap:
     by_symbol: dict[str, Capability] = {}
     by_syscall: dict[str, Capability] = {}
     for key, entry in doc.items():
-        capability = Capability(key)
+        capability = Capability(key)  # the file defines the ids
         info = CapabilityInfo(
             capability=capability,
             title=entry["title"],
@@ -342,7 +381,10 @@ def runtimes() -> dict[str, RuntimeInfo]:
 @functools.cache
 def path_signatures() -> tuple[PathSignature, ...]:
     doc = load("paths.json")["paths"]
-    return tuple(PathSignature(p["path"], Capability(p["capability"]), p["hint"]) for p in doc)
+    return tuple(
+        PathSignature(p["path"], capability_id(p["capability"], "paths.json"), p["hint"])
+        for p in doc
+    )
 
 
 @dataclass(frozen=True)
@@ -397,7 +439,7 @@ def api_table(name: str) -> ApiTable:
             Api(
                 id=entry["id"],
                 title=entry["title"],
-                capability=Capability(entry["capability"]),
+                capability=capability_id(entry["capability"], where),
                 imports=frozenset(entry.get("imports", ())),
                 uses=_name_pattern(entry.get("uses") or entry.get("functions") or []),
                 methods=tuple(

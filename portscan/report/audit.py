@@ -13,21 +13,9 @@ from typing import Any
 from portscan.audit.fleet import FleetResult, to_dict
 from portscan.audit.run import ImageRecord
 from portscan.audit.store import GcReport, StoreStats
+from portscan.report.view import human_size, short_digest
 
 MAX_LISTED = 10
-
-
-def _size(nbytes: int) -> str:
-    value = float(nbytes)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{nbytes} B"
-
-
-def _short(digest: str | None) -> str:
-    return digest.split(":")[-1][:12] if digest else "-"
 
 
 def record_line(record: ImageRecord) -> str:
@@ -57,7 +45,7 @@ def fleet_table(fleet: FleetResult) -> str:
     lines = [f"audit {fleet.audit_id} of {fleet.registry}", "", header + " STATUS"]
     for image in sorted(fleet.images, key=lambda i: i.names):
         name = image.names[0] + (f" (+{len(image.names) - 1})" if len(image.names) > 1 else "")
-        row = f"{name[:44]:<44} {_short(image.digest):<13}"
+        row = f"{name[:44]:<44} {short_digest(image.digest):<13}"
         row += "".join(f" {image.verdicts.get(t, '-'):<8}" for t in targets)
         lines.append(f"{row} {image.status}")
     for image in fleet.failed:
@@ -74,7 +62,8 @@ def fleet_table(fleet: FleetResult) -> str:
         for layer in fleet.shared_layers[:MAX_LISTED]:
             created = layer.created_by.replace("\n", " ")[:50]
             lines.append(
-                f"{len(layer.images):>5}  {_short(layer.digest):<13} {_size(layer.size):>10}  "
+                f"{len(layer.images):>5}  {short_digest(layer.digest):<13} "
+                f"{human_size(layer.size):>10}  "
                 f"{created}"
             )
     if fleet.candidates:
@@ -108,10 +97,10 @@ def fleet_table(fleet: FleetResult) -> str:
 
 def stats_text(stats: StoreStats) -> str:
     lines = [
-        f"store       {stats.path} ({_size(stats.file_bytes)})",
-        f"layers      {stats.layers} ({_size(stats.layer_bytes)}), "
+        f"store       {stats.path} ({human_size(stats.file_bytes)})",
+        f"layers      {stats.layers} ({human_size(stats.layer_bytes)}), "
         f"{stats.stale_layers} from other analyser versions",
-        f"images      {stats.images} ({_size(stats.image_bytes)}), "
+        f"images      {stats.images} ({human_size(stats.image_bytes)}), "
         f"{stats.stale_images} from other versions",
         f"audits      {stats.audits} ({stats.unfinished_audits} unfinished)",
     ]
@@ -128,5 +117,5 @@ def stats_json(stats: StoreStats) -> str:
 def gc_text(report: GcReport) -> str:
     return (
         f"removed {report.images} image results and {report.layers} layers, "
-        f"freed {_size(report.freed_bytes)}\n"
+        f"freed {human_size(report.freed_bytes)}\n"
     )

@@ -1,5 +1,5 @@
 """CI gates: whether a scan passes the thresholds a pipeline set (`--fail-on`,
-`--min-score`, `--target`). The CLI exits with GATE_FAILED when one does not."""
+`--min-score`, `--target`). The CLI exits with errors.EXIT_GATE_FAILED when one does not."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from portscan.model import ScanResult, Target, Verdict
 
-GATE_FAILED = 10
 FAIL_ON = ("rework", "blocked")
 
 

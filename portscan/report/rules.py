@@ -36,7 +36,7 @@ def render_rule_text(rule: Rule) -> str:
     sections = [
         f"{rule.id} {rule.name}: {rule.title}",
         f"Family: {rule.family}"
-        + (f"; capability: {rule.capability.value}" if rule.capability else "")
+        + (f"; capability: {rule.capability}" if rule.capability else "")
         + (f"; runtime: {rule.runtime}" if rule.runtime else ""),
         "## What it finds\n" + _what(rule),
         "## Why it matters on WASI\n" + _wrap(rule.rationale),
@@ -63,7 +63,7 @@ def render_rule_list(output_format: str = "table") -> str:
                 "name": rule.name,
                 "title": rule.title,
                 "family": rule.family,
-                "capability": rule.capability.value if rule.capability else None,
+                "capability": rule.capability if rule.capability else None,
                 "runtime": rule.runtime,
                 "verdicts": {t.value: rule.verdict(t).value for t in Target},
             }

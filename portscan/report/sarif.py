@@ -55,7 +55,7 @@ def _rule(rule_id: str) -> dict[str, Any]:
         },
     }
     if rule.capability is not None:
-        doc["properties"]["capability"] = rule.capability.value
+        doc["properties"]["capability"] = rule.capability
     if rule.runtime is not None:
         doc["properties"]["runtime"] = rule.runtime
     return doc
@@ -119,7 +119,7 @@ def _result(finding: Finding, index: int, component: Component | None) -> dict[s
     if component is not None and component.layer is not None:
         properties["layer"] = component.layer
     if finding.capability is not None:
-        properties["capability"] = finding.capability.value
+        properties["capability"] = finding.capability
     return {
         "ruleId": finding.rule_id,
         "ruleIndex": index,

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from portscan.codec import summary_counts
 from portscan.model import ScanResult
-
-
-def _size(nbytes: int) -> str:
-    value = float(nbytes)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{nbytes} B"
+from portscan.report.view import human_size, short_digest
 
 
 def render(result: ScanResult) -> str:
@@ -24,7 +16,7 @@ def render(result: ScanResult) -> str:
         f"image      {image.reference}",
         f"digest     {image.digest or '-'}",
         f"platform   {image.platform}",
-        f"size       {_size(image.size)} in {len(image.layers)} layers",
+        f"size       {human_size(image.size)} in {len(image.layers)} layers",
         f"entrypoint {config.entrypoint or '-'}  cmd {config.cmd or '-'}",
         f"user       {config.user or '(root)'}  workdir {config.working_dir or '/'}",
         f"ports      {', '.join(config.exposed_ports) or '-'}"
@@ -35,11 +27,12 @@ def render(result: ScanResult) -> str:
         "LAYER  DIGEST        SIZE        ENTRIES  CREATED BY",
     ]
     for layer in image.layers:
-        digest = layer.digest.split(":")[-1][:12]
+        digest = short_digest(layer.digest)
         created = layer.created_by.replace("\n", " ")
         created = created if len(created) <= 60 else created[:57] + "..."
         lines.append(
-            f"{layer.index:<6} {digest:<13} {_size(layer.size):>10}  {layer.entries:>7}  {created}"
+            f"{layer.index:<6} {digest:<13} {human_size(layer.size):>10}  "
+            f"{layer.entries:>7}  {created}"
         )
     lines += _inventory(result)
     lines += _verdicts(result)

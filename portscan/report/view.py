@@ -10,18 +10,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+from portscan.knowledge import tables as sig
 from portscan.model import Component, Evidence, Finding, Package, ScanResult, Target, Verdict
 
-PLAN_ORDER = (
-    "recompile-wasip1",
-    "recompile-wasip1-emulated",
-    "move-wasip2",
-    "target-wasix",
-    "rework",
-    "investigate",
-    "keep-in-container",
-    "nothing-to-do",
-)
 EFFORT_ORDER = ("L", "M", "S", "-")
 BLOCKING = (Verdict.BLOCKED, Verdict.REWORK)
 
@@ -105,7 +96,8 @@ class PlanGroup:
 
 
 def plan_groups(components: Sequence[Component]) -> list[PlanGroup]:
-    """Group components by migration path, in PLAN_ORDER, largest effort first inside."""
+    """Group components by migration path, in the order signatures/targets.json shows the
+    roads, largest effort first inside."""
     groups: dict[str, PlanGroup] = {}
     for component in components:
         if component.plan is not None:
@@ -119,8 +111,9 @@ def plan_groups(components: Sequence[Component]) -> list[PlanGroup]:
 
     for group in groups.values():
         group.components.sort(key=effort_key)
-    known = [groups[path] for path in PLAN_ORDER if path in groups]
-    return known + [g for path, g in sorted(groups.items()) if path not in PLAN_ORDER]
+    shown = sig.roads()[1]  # the roads as reports list them (signatures/targets.json)
+    known = [groups[path] for path in shown if path in groups]
+    return known + [g for path, g in sorted(groups.items()) if path not in shown]
 
 
 def blockers_per_layer(result: ScanResult) -> dict[int, dict[Target, Counter[Verdict]]]:

@@ -17,6 +17,7 @@ Digests are sha256 or sha512 in lowercase hex, the algorithms registries accept.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 
 from portscan.errors import UsageError
@@ -125,3 +126,18 @@ def _split_registry(name: str) -> tuple[str, str]:
     if registry == DOCKER_HUB and "/" not in repository:
         repository = f"library/{repository}"
     return registry, repository
+
+
+def is_loopback(host: str) -> bool:
+    """`localhost`, `127.0.0.0/8` or `::1`, with or without a port."""
+    name = host
+    if name.startswith("["):
+        name = name[1 : name.find("]")]
+    elif name.count(":") == 1:
+        name = name.split(":", 1)[0]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import email.utils
 import io
-import ipaddress
 import random
 import socket
 import ssl
@@ -55,6 +54,7 @@ from portscan.sources.manifests import (
     sha256_digest,
     verify_digest,
 )
+from portscan.sources.refs import is_loopback
 
 ATTEMPTS = 4
 BACKOFF_BASE = 0.25  # seconds; attempt n waits up to BACKOFF_BASE * 2**n
@@ -75,21 +75,6 @@ Scheme = tuple[str, bool]  # ("https" | "http", verify TLS certificates)
 def endpoint_host(registry: str) -> str:
     """The host serving the API for a registry name (Docker Hub has its own)."""
     return DOCKER_HUB_ENDPOINT if registry == "docker.io" else registry
-
-
-def is_loopback(host: str) -> bool:
-    """`localhost`, `127.0.0.0/8` or `::1`, with or without a port."""
-    name = host
-    if name.startswith("["):
-        name = name[1 : name.find("]")]
-    elif name.count(":") == 1:
-        name = name.split(":", 1)[0]
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def candidate_schemes(host: str, insecure: bool) -> list[Scheme]:
