@@ -84,12 +84,12 @@ def per_target(component: Component) -> tuple[Verdict, ...]:
     return tuple(component.verdicts[t] for t in Target)
 
 
-FORK = found("PS101", RW, RW, RW, R, Capability.PROCESS_FORK, symbol="fork")
-LISTEN = found("PS202", RW, R, R, R, Capability.SOCKET_SERVER, symbol="listen")
+FORK = found("PS101", RW, RW, RW, R, Capability("process-fork"), symbol="fork")
+LISTEN = found("PS202", RW, R, R, R, Capability("socket-server"), symbol="listen")
 AVAILABLE = found("PS600", R)
-MMAP = found("PS301", SH, SH, SH, R, Capability.MEMORY_MAP)
+MMAP = found("PS301", SH, SH, SH, R, Capability("memory-map"))
 UNRESOLVED = found("PS902", UN)
-PTRACE = found("PS111", BL, capability=Capability.PTRACE)
+PTRACE = found("PS111", BL, capability=Capability("ptrace"))
 
 
 # --------------------------------------------------------------------------- component verdicts
@@ -201,7 +201,7 @@ def test_image_verdict_is_the_worst_reachable_component_and_config() -> None:
     assert {t: s.verdict for t, s in summary.items()} == dict.fromkeys(Target, R)
     assert summary[W1].score == 100
     assert summary[W1].counts == {R: 1}  # the platform is not counted
-    ports = found("PS510", RW, R, R, R, Capability.SOCKET_SERVER)
+    ports = found("PS510", RW, R, R, R, Capability("socket-server"))
     summary = summarise(components, ports)
     assert summary[W1].verdict is RW and summary[W2].verdict is R
     assert summary[W1].score == CAP[RW] == 50  # 100 points, capped by the verdict
@@ -253,9 +253,9 @@ def test_data_only_image_is_not_applicable() -> None:
     flow_verdicts([libc], nx.DiGraph())
     assert {s.verdict for s in summarise([libc], []).values()} == {NA}
     # ready config findings (root user) keep it n/a; ones that need work decide it
-    root = found("PS512", R, capability=Capability.PRIVILEGES)
+    root = found("PS512", R, capability=Capability("privileges"))
     assert {s.verdict for s in summarise([], root).values()} == {NA}
-    ports = found("PS510", RW, R, R, R, Capability.SOCKET_SERVER)
+    ports = found("PS510", RW, R, R, R, Capability("socket-server"))
     summary = summarise([], [*root, *ports])
     assert (summary[W1].verdict, summary[W1].score) == (RW, POINTS[RW])
     assert (summary[W2].verdict, summary[W2].score) == (NA, 100)
@@ -306,9 +306,9 @@ def test_plan_roads() -> None:
 
 
 def test_plan_rework_effort_grows_with_the_capabilities_to_rework() -> None:
-    shm = found("PS303", RW, capability=Capability.SHARED_MEMORY)
-    locks = found("PS605", RW, capability=Capability.FILE_LOCKING)
-    fifos = found("PS307", RW, capability=Capability.FIFOS)
+    shm = found("PS303", RW, capability=Capability("shared-memory"))
+    locks = found("PS605", RW, capability=Capability("file-locking"))
+    fifos = found("PS307", RW, capability=Capability("fifos"))
     two = planned(AVAILABLE, shm, locks).plan
     assert road(two) == ("rework", W1, "M")
     assert two.summary.startswith("rework 2 capabilit(ies) for wasip1")
@@ -316,7 +316,7 @@ def test_plan_rework_effort_grows_with_the_capabilities_to_rework() -> None:
     three = planned(shm, locks, fifos).plan
     assert road(three) == ("rework", W1, "L")
     # the road takes the best target: here wasix, where the ptrace-like use is only rework
-    ptrace_ish = found("PS111", BL, BL, BL, RW, Capability.PTRACE)
+    ptrace_ish = found("PS111", BL, BL, BL, RW, Capability("ptrace"))
     best = planned(ptrace_ish, locks).plan
     assert road(best) == ("rework", WX, "M")
     assert best.rule_ids == ["PS111", "PS605"]
@@ -326,7 +326,7 @@ def test_plan_rework_effort_grows_with_the_capabilities_to_rework() -> None:
 def test_finish_components_plans_and_explains_an_application() -> None:
     app = component(
         "/app/main.py",
-        found("PS102", RW, RW, RW, UN, Capability.PROCESS_EXEC, symbol="subprocess.Popen"),
+        found("PS102", RW, RW, RW, UN, Capability("process-exec"), symbol="subprocess.Popen"),
         found("PS420", R),
         kind="application",
     )
