@@ -2,7 +2,7 @@
 """Time `portscan registry`: the corpus registry cold and warm, and how an audit grows
 with the number of images built on one base.
 
-1. Corpus (../shared/harness serves it at 127.0.0.1:5000), `--tags all`, with a fresh
+1. Corpus (tools/corpus/ builds and serves it at 127.0.0.1:5000), `--tags all`, with a fresh
    store (cold), the same store again (warm: every result reused), and the store with
    its image results dropped but its layers kept (layers warm: images are assembled
    from the layer cache, nothing is read from the registry but manifests and configs).

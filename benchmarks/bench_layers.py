@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time portscan's layer reading alone (verify, inflate, walk, merge) against `gzip -dc`.
 
-Reads a corpus OCI layout (../shared/harness builds them under /tmp/portscan-corpus/oci)
+Reads a corpus OCI layout (tools/corpus/build_corpus.sh builds them under /tmp/portscan-corpus/oci)
 in-process with the scan's own keep policy and no analysers, so the number is the cost
 of the streaming pass itself; the ratio to plain gunzip of the same blobs is printed.
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Time a full `portscan image` against `syft` cataloging the same image, side by side.
 
-Both read the same image from the same loopback registry (../shared/harness builds
+Both read the same image from the same loopback registry (tools/corpus/ builds
 and serves the corpus at 127.0.0.1:5000). The floor is plain gunzip of the image's
 layer blobs (`gzip -dc`, from the corpus's OCI layout). Each command runs `--repeat`
 times; the median wall time and the peak resident memory of its process tree are shown

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Judge the WASI ground truth's native binaries for wasip1 and compare with the labels.
 
-The corpus (../shared/groundtruth, see its README.md) holds small C/C++ programs with a
+The corpus (benchmarks/groundtruth/, see its README.md) holds small C/C++ programs with a
 measured WASI outcome each. This builds every case natively as the README says (gcc or
 g++ -O2 plus the manifest's native flags; NAME.static with -static) into a scratch
 directory, scans that directory with portscan's real pipeline (`dir:`, the same code as
@@ -33,7 +33,7 @@ from portscan.model import Finding, Target, Verdict
 from portscan.scan import ScanOptions, scan_image
 
 REPO = Path(__file__).resolve().parent.parent
-GROUNDTRUTH = Path(os.environ.get("PORTSCAN_GROUNDTRUTH", REPO.parent / "shared" / "groundtruth"))
+GROUNDTRUTH = Path(os.environ.get("PORTSCAN_GROUNDTRUTH", REPO / "benchmarks" / "groundtruth"))
 BUILD = REPO / "benchmarks" / "build" / "groundtruth"
 # The labels' wasi-libc: zig 0.17.1 bundles upstream commit c89896107d7b of 2025-08-15
 # (groundtruth/README.md, "The zig measurement"); the older column is the 2022-05-10 one.

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Regenerate the example reports in this directory from real images: the corpus that
-# ../../shared/harness builds from Debian packages and serves on 127.0.0.1:5000
-#   bash ../shared/harness/registry.sh start && bash ../shared/harness/build_corpus.sh
+# tools/corpus/ builds from Debian packages and serves on 127.0.0.1:5000
+#   bash tools/corpus/registry.sh start && bash tools/corpus/build_corpus.sh
 #   bash reports/generate.sh
 # Each image is scanned once to JSON (kept outside the repository: tens of MB), then
 # `portscan report` renders the HTML report and the Markdown summary from that file.
@@ -14,7 +14,7 @@ IMAGES=(nginx:latest redis:latest postgres:15 python:3.11 sqlite:latest busybox:
 portscan=(python3 -m portscan.cli)
 
 curl -fsS "http://$REGISTRY/v2/" >/dev/null \
-  || { echo "generate.sh: no registry on $REGISTRY (see ../shared/harness/README.md)" >&2; exit 1; }
+  || { echo "generate.sh: no registry on $REGISTRY (see tools/corpus/README.md)" >&2; exit 1; }
 
 summaries=()
 for image in "${IMAGES[@]}"; do
@@ -33,7 +33,7 @@ done
   echo "# Example reports"
   echo
   echo "What portscan produces for real images built from Debian bookworm packages"
-  echo "(\`../shared/harness/\`). Open an \`.html\` file in a browser: each is one"
+  echo "(\`tools/corpus/\`). Open an \`.html\` file in a browser: each is one"
   echo "self-contained page that makes no network request. The summaries below are the"
   echo "\`--format markdown\` output, as a pull-request comment would show them."
   echo "\`busybox-static.json\`, \`.sarif\` and \`.cdx.json\` show the machine formats."

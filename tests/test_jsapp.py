@@ -22,7 +22,7 @@ from tests import imagebuild as ib
 CORPUS = Path("/tmp/portscan-corpus")
 NODE_LAYOUT = CORPUS / "oci" / "node-18"
 needs_node_corpus = pytest.mark.skipif(
-    not NODE_LAYOUT.exists(), reason="no corpus: run /work/shared/harness/build_corpus.sh"
+    not NODE_LAYOUT.exists(), reason="no corpus: run tools/corpus/build_corpus.sh"
 )
 
 PURE_MAIN = """'use strict';
@@ -97,7 +97,7 @@ def registry_up() -> bool:
 @needs_node_corpus
 def test_corpus_node_server_is_judged_by_its_code_not_by_node() -> None:
     if not registry_up():
-        pytest.skip("the corpus registry is not serving on 127.0.0.1:5000 (harness/registry.sh)")
+        pytest.skip("no corpus registry on 127.0.0.1:5000 (tools/corpus/registry.sh start)")
     result = scan_image("127.0.0.1:5000/corpus/node:18")
     app = application(result)
     assert app.path == "/app/server.js" and app.reachable  # CMD node /app/server.js

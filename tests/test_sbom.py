@@ -28,7 +28,7 @@ from tests.test_packages import DEBIAN_OS_RELEASE, host_list, keep_catalogued, t
 CORPUS = Path("/tmp/portscan-corpus")
 JQ_LAYOUT = CORPUS / "oci/jq-latest"
 needs_corpus = pytest.mark.skipif(
-    not CORPUS.exists(), reason="no corpus: run /work/shared/harness/build_corpus.sh"
+    not CORPUS.exists(), reason="no corpus: run tools/corpus/build_corpus.sh"
 )
 CARGO_LOCK = """\
 version = 3
@@ -215,7 +215,7 @@ def registry_up() -> bool:
 @needs_corpus
 def test_corpus_jq_through_the_plain_http_registry(jq_image: tuple, syft: str) -> None:
     if not registry_up():
-        pytest.skip("the corpus registry is not serving on 127.0.0.1:5000 (harness/registry.sh)")
+        pytest.skip("no corpus registry on 127.0.0.1:5000 (tools/corpus/registry.sh start)")
     inventory, diff_ids = jq_image
     merged, warnings = enrich_with_syft(
         "registry:127.0.0.1:5000/corpus/jq:latest",

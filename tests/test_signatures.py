@@ -16,7 +16,7 @@ from portscan.model import Target, Verdict
 
 REPO = Path(__file__).resolve().parent.parent
 SIGNATURES = REPO / "signatures"
-LISTS = REPO.parent / "shared" / "signatures-data" / "wasi-libc"
+LISTS = SIGNATURES / "data" / "wasi-libc"
 LIST_TARGETS = (Target.WASIP1, Target.WASIP2, Target.WASIP3)
 
 
@@ -33,7 +33,7 @@ def gen_libc():
     return _gen_libc()
 
 
-@pytest.mark.skipif(not LISTS.is_dir(), reason="needs ../shared/signatures-data/wasi-libc")
+@pytest.mark.skipif(not LISTS.is_dir(), reason="needs signatures/data/wasi-libc")
 def test_generated_libc_matches_its_sources(gen_libc, tmp_path: Path) -> None:
     committed = (SIGNATURES / "wasi-libc.json").read_text()
     date = json.loads(committed)["generated_on"]
@@ -42,7 +42,7 @@ def test_generated_libc_matches_its_sources(gen_libc, tmp_path: Path) -> None:
     assert out.read_text() == committed, "regenerate with signatures/tools/gen_libc.py"
 
 
-@pytest.mark.skipif(not LISTS.is_dir(), reason="needs ../shared/signatures-data/wasi-libc")
+@pytest.mark.skipif(not LISTS.is_dir(), reason="needs signatures/data/wasi-libc")
 def test_generator_refuses_a_list_that_differs_from_its_readme(gen_libc, tmp_path: Path) -> None:
     source = tmp_path / "lists"
     for path in LISTS.rglob("*"):

@@ -1,6 +1,6 @@
 """Generate signatures/wasi-libc.json from wasi-libc's defined-symbol lists.
 
-Reads the lists under shared/signatures-data/wasi-libc/ (one directory per wasi-libc target,
+Reads the lists under signatures/data/wasi-libc/ (one directory per wasi-libc target,
 each with defined-symbols.txt), checks them against the sha256 sums and counts that the
 folder's README.md states, adds the curated notes from signatures/wasi-libc-notes.json
 (emulation libraries, libraries upstream leaves out of the lists, when symbols appeared)
@@ -24,8 +24,7 @@ from pathlib import Path
 from typing import Any
 
 SIGNATURES = Path(__file__).resolve().parent.parent
-REPO = SIGNATURES.parent
-DEFAULT_SOURCE = REPO.parent / "shared" / "signatures-data" / "wasi-libc"
+DEFAULT_SOURCE = SIGNATURES / "data" / "wasi-libc"
 SOURCE_ENV = "PORTSCAN_WASI_LIBC_LISTS"
 LIST_FILE = "defined-symbols.txt"
 
@@ -135,6 +134,10 @@ def generate(source: Path, notes_path: Path, date: str) -> dict[str, Any]:
         "generated_by": "signatures/tools/gen_libc.py",
         "generated_on": date,
         "source": {
+            # Where the lists were when the committed wasi-libc.json was generated; the same
+            # bytes (sha256 checked above) are now in signatures/data/wasi-libc, the default
+            # --source. Kept so that regenerating changes nothing; update it with the next
+            # upstream refresh.
             "dir": "shared/signatures-data/wasi-libc",
             "repository": provenance["repository"],
             "commit": provenance["commit"],
