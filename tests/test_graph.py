@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from portscan.graph.build import exec_targets, shell_commands
+from portscan.inspect.commands import exec_targets, shell_commands
 from portscan.model import IMAGE, ScanResult
 from portscan.scan import scan_image
 from tests import imagebuild as ib

@@ -14,21 +14,13 @@ the entrypoint's reach are still judged; `reachable()` says which ones the image
 
 from __future__ import annotations
 
-import posixpath
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 import networkx as nx
 
 from portscan.graph.ldpath import LoaderContext, find_library, loader_context, search_dirs
-from portscan.inspect.commands import (
-    DEFAULT_PATH,
-    PASSTHROUGH,
-    SHELLS,
-    exec_targets,
-    shell_commands,
-    strip_prefixes,
-)
+from portscan.inspect.commands import CommandWalker, Step, is_shell_command
 from portscan.knowledge.platform import runtime_platforms
 from portscan.layers import Tree
 from portscan.model import IMAGE, Application, Binary, ImageConfig, Script, file_node, package_node
@@ -50,10 +42,9 @@ class _Builder:
         self.inputs = inputs
         self.tree = inputs.tree
         self.graph = nx.DiGraph()
-        env = inputs.config.env_dict()
-        self.path_dirs = (env.get("PATH") or DEFAULT_PATH).split(":")
-        self.workdir = inputs.config.working_dir or "/"
-        self.env = env
+        self.walker = CommandWalker(inputs.tree, inputs.config, inputs.scripts)
+        self.workdir = self.walker.workdir
+        self.env = inputs.config.env_dict()
         self._contexts: dict[tuple[int, str, str], LoaderContext] = {}
         self._found: dict[tuple[str, tuple[str, ...], int, str], str | None] = {}
 
@@ -74,42 +65,23 @@ class _Builder:
         return node
 
     # -- commands
-    def resolve_command(self, word: str) -> str | None:
-        if "/" in word:
-            found = self.tree.resolve(posixpath.join(self.workdir, word))
-            return found if found and self._is_file(found) else None
-        for directory in self.path_dirs:
-            found = self.tree.resolve(posixpath.join(directory, word))
-            if found and self._is_file(found):
-                return found
-        return None
+    def add_steps(self, steps: Iterable[Step]) -> None:
+        """Link each step of a command chain to who runs it; scripts get their
+        interpreter edge before the walk descends into their `exec` lines."""
+        for step in steps:
+            source = IMAGE if step.parent is None else file_node(step.parent)
+            if step.path is None:
+                missing = f"missing:{step.argv[0]}"
+                self.graph.add_node(missing, kind="missing", name=step.argv[0])
+                self.graph.add_edge(source, missing, kind=step.kind)
+                continue
+            node = self.add_file(step.path)
+            self.graph.add_edge(source, node, kind=step.kind)
+            script = self.inputs.scripts.get(step.path)
+            if script is not None and not is_shell_command(step.argv):
+                self.add_interpreter(node, script)
 
-    def _is_file(self, path: str) -> bool:
-        entry = self.tree.get(path)
-        return entry is not None and entry.is_regular
-
-    def add_command(self, source: str, argv: list[str], kind: str, depth: int = 0) -> None:
-        """Link `source` to the program `argv` starts; follow scripts and wrappers."""
-        argv = strip_prefixes(argv)
-        if not argv or depth > 8:
-            return
-        target = self.resolve_command(argv[0])
-        if target is None:
-            missing = f"missing:{argv[0]}"
-            self.graph.add_node(missing, kind="missing", name=argv[0])
-            self.graph.add_edge(source, missing, kind=kind)
-            return
-        node = self.add_file(target)
-        self.graph.add_edge(source, node, kind=kind)
-        if posixpath.basename(argv[0]) in SHELLS and len(argv) > 2 and argv[1] == "-c":
-            for command in shell_commands(argv[2]):
-                self.add_command(node, command, "exec", depth + 1)
-            return
-        script = self.inputs.scripts.get(target)
-        if script is not None:
-            self.add_script(node, script, argv[1:], depth)
-
-    def add_script(self, node: str, script: Script, args: list[str], depth: int) -> None:
+    def add_interpreter(self, node: str, script: Script) -> None:
         if script.resolved_interpreter:
             interp = self.add_file(script.resolved_interpreter)
             self.graph.add_edge(node, interp, kind="interpreter")
@@ -117,14 +89,6 @@ class _Builder:
             missing = f"missing:{script.interpreter}"
             self.graph.add_node(missing, kind="missing", name=script.interpreter)
             self.graph.add_edge(node, missing, kind="interpreter")
-        if posixpath.basename(script.interpreter) not in SHELLS:
-            return  # `exec` lines mean something else in perl or python
-        data = self.tree.read(script.path) or b""
-        for words in exec_targets(data.decode("utf-8", "replace")):
-            expanded = [w for word in words for w in (args if word in PASSTHROUGH else [word])]
-            expanded = strip_prefixes(expanded)
-            if expanded and not expanded[0].startswith("$"):
-                self.add_command(node, expanded, "exec", depth + 1)
 
     # -- libraries
     def _context(self, binary: Binary) -> LoaderContext:
@@ -186,13 +150,14 @@ def build_graph(inputs: GraphInputs) -> nx.DiGraph:
     config = inputs.config
     argv = [*config.entrypoint, *config.cmd] if config.entrypoint else list(config.cmd)
     if argv:
-        builder.add_command(IMAGE, argv, "entrypoint")
+        builder.add_steps(builder.walker.walk(argv))
     for path in sorted(inputs.binaries):
         builder.add_libraries(path, [])
     for path, script in sorted(inputs.scripts.items()):
         node = builder.add_file(path)
         if not any(k == "interpreter" for _, _, k in graph.out_edges(node, data="kind")):
-            builder.add_script(node, script, [], 0)
+            builder.add_interpreter(node, script)
+            builder.add_steps(builder.walker.script_steps(script, [], 0))
     return graph
 
 

@@ -1,42 +1,33 @@
 """The application code an image's entrypoint hands to a language runtime.
 
-From the image config's command (through `sh -c`, launchers such as `tini --`, wrapper
-scripts' `exec "$@"` lines and `npm start`), find each command whose program is, or is
-a script run by, a runtime that a language table names (signatures/python-modules.json:
-cpython, javascript-modules.json: nodejs). Its entry file (`python app.py`, `python -m
-pkg`, `node server.js`, `node .`, the script itself) and what the entry reads are judged
-as an `Application`; the runtime binary keeps its own runtime rule.
+Along the image command's chain (inspect/commands.py: `sh -c`, launchers such as
+`tini --`, wrapper scripts' `exec "$@"` lines and `npm start`), find each command whose
+program is, or is a script run by, a runtime that a language table names
+(signatures/python-modules.json: cpython, javascript-modules.json: nodejs). Its entry
+file (`python app.py`, `python -m pkg`, `node server.js`, `node .`, the script itself)
+and what the entry reads are judged as an `Application`; the runtime binary keeps its
+own runtime rule.
 """
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 
 from portscan.inspect.apps.javascript import javascript_files, package_main, resolve_relative
 from portscan.inspect.apps.python import entry_module_file, python_files
 from portscan.inspect.apps.source import SourceFacts, match_uses
-from portscan.inspect.commands import (
-    DEFAULT_PATH,
-    PASSTHROUGH,
-    SHELLS,
-    exec_targets,
-    shell_commands,
-    strip_prefixes,
-)
+from portscan.inspect.commands import CommandWalker
 from portscan.knowledge import tables as sig
 from portscan.layers import Tree
 from portscan.model import Application, Binary, ImageConfig, Script
 
 TABLES = {"python": "python-modules.json", "javascript": "javascript-modules.json"}
-PACKAGE_RUNNERS = {"npm", "yarn", "pnpm"}
 _PY_OPTIONS_WITH_VALUE = {"-W", "-X", "-Q"}
 _NODE_OPTIONS_WITH_VALUE = {"-r", "--require", "--import", "--loader", "--experimental-loader"}
 _APP_ARGUMENT = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.()]*$")  # gunicorn/uvicorn app:app
 _PACKAGE_DIRS = ("site-packages", "dist-packages")
-_MAX_DEPTH = 6
 _PYTHON_STDLIB = re.compile(r"/lib(?:64)?/python3(?:\.\d+)?/")
 _PYTHON_PACKAGES = ("/site-packages/", "/dist-packages/")
 _JS_EXTENSIONS = (".js", ".mjs", ".cjs")
@@ -67,9 +58,10 @@ class _Finder:
         self.tree = tree
         self.binaries = binaries
         self.scripts = scripts
-        self.workdir = config.working_dir or "/"
+        self.walker = CommandWalker(tree, config, scripts, package_scripts=True)
+        self.workdir = self.walker.workdir
+        self.which = self.walker.resolve
         self._package_dirs: list[str] | None = None
-        self.path_dirs = (config.env_dict().get("PATH") or DEFAULT_PATH).split(":")
         self.languages = {
             table.runtime: language
             for language, name in TABLES.items()
@@ -87,65 +79,10 @@ class _Finder:
         entry = self.tree.get(path)
         return entry is not None and entry.is_regular
 
-    def which(self, word: str) -> str | None:
-        candidates = (
-            [posixpath.join(self.workdir, word)]
-            if "/" in word
-            else [posixpath.join(d, word) for d in self.path_dirs]
-        )
-        for candidate in candidates:
-            found = self.tree.resolve(candidate)
-            if found and self.exists(found):
-                return found
-        return None
-
     def runtime_language(self, path: str) -> str | None:
         binary = self.binaries.get(path)
         runtime = binary.runtime.name if binary is not None and binary.runtime else None
         return self.languages.get(runtime) if runtime else None
-
-    # -- commands
-    def commands(self, argv: list[str], depth: int = 0) -> Iterator[list[str]]:
-        """The command lines `argv` runs, through shells, wrappers and package runners."""
-        argv = strip_prefixes(argv)
-        if not argv or depth > _MAX_DEPTH:
-            return
-        program = posixpath.basename(argv[0])
-        if program in SHELLS and len(argv) > 2 and argv[1] == "-c":
-            for command in shell_commands(argv[2]):
-                yield from self.commands(command, depth + 1)
-            return
-        if program in PACKAGE_RUNNERS:
-            yield from self.package_script(argv[1:], depth)
-            return
-        yield argv
-        path = self.which(argv[0])
-        script = self.scripts.get(path) if path else None
-        if script is not None and posixpath.basename(script.interpreter) in SHELLS:
-            text = (self.read(script.path) or b"").decode("utf-8", "replace")
-            for words in exec_targets(text):
-                expanded = [
-                    w for word in words for w in (argv[1:] if word in PASSTHROUGH else [word])
-                ]
-                yield from self.commands(expanded, depth + 1)
-
-    def package_script(self, args: list[str], depth: int) -> Iterator[list[str]]:
-        """`npm start` / `npm run NAME`: the package.json script of the working directory
-        (`node server.js` when `start` is missing, as npm does)."""
-        args = [a for a in args if not a.startswith("-")]
-        name = args[1] if args[:1] == ["run"] and len(args) > 1 else (args[0] if args else "")
-        data = self.read(posixpath.join(self.workdir, "package.json"))
-        try:
-            doc = json.loads(data) if data else {}
-        except ValueError:
-            doc = {}
-        scripts = doc.get("scripts") if isinstance(doc, dict) else None
-        command = scripts.get(name) if isinstance(scripts, dict) else None
-        if not isinstance(command, str) and name == "start":
-            command = "node server.js"
-        if isinstance(command, str):
-            for words in shell_commands(command):
-                yield from self.commands(words, depth + 1)
 
     # -- entries
     def entry(self, argv: list[str]) -> tuple[str, str, list[str]] | None:
@@ -234,8 +171,8 @@ def find_applications(
     finder = _Finder(tree, config, binaries, scripts)
     argv = [*config.entrypoint, *config.cmd] if config.entrypoint else list(config.cmd)
     found: dict[str, Application] = {}
-    for command in finder.commands(argv):
-        entry = finder.entry(command)
+    for step in finder.walker.walk(argv):
+        entry = finder.entry(step.argv)
         if entry is None or entry[2][0] in found:
             continue
         language, runtime, entries = entry
