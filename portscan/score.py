@@ -21,8 +21,8 @@ from dataclasses import dataclass
 
 import networkx as nx
 
+from portscan.knowledge.ruleids import APPLICATION_CODE
 from portscan.knowledge.rules import all_rules
-from portscan.lint.uses import APPLICATION_CODE
 from portscan.model import Component, Finding, MigrationStep, Target, TargetSummary, Verdict
 
 POINTS = {
