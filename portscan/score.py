@@ -21,8 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 import networkx as nx
 
 from portscan.knowledge import tables as sig
+from portscan.knowledge.ruleids import APPLICATION_CODE
 from portscan.knowledge.rules import all_rules
-from portscan.lint.uses import APPLICATION_CODE
 from portscan.model import Component, Finding, MigrationStep, Target, TargetSummary, Verdict
 
 POINTS = {

@@ -3,6 +3,11 @@
 A rule that names a capability takes its title, per-target verdicts and remediation from
 signatures/capabilities.json, one that names a runtime from language-runtimes.json; the
 others carry their own. report/rules.py renders a rule as `portscan explain PSxxx` prints it.
+
+The registry: `emitter(rule)` says how each rule is emitted, derived from the data: the
+capability's rule, the runtime's rule, a pattern of signatures/patterns.json, or the lint
+function that names its id in knowledge/ruleids.py. The catalogue does not load unless every
+rule has exactly one emitter and every id code or patterns name is catalogued.
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from portscan.errors import UnknownRuleError
+from portscan.knowledge import ruleids
 from portscan.knowledge import tables as sig
 from portscan.model import Capability, Target, Verdict
 
 RULE_ID = re.compile(r"^PS[1-9]\d{2}$")
+CAPABILITY, RUNTIME, PATTERN = "capability", "runtime", "pattern"  # emitted through data
 
 
 @dataclass(frozen=True)
@@ -109,7 +116,50 @@ def _catalogue() -> dict[str, Rule]:
         if not RULE_ID.match(entry["id"]) or entry["id"] in rules:
             raise sig.SignaturesError(f"rules.json: bad or repeated id {entry['id']!r}")
         rules[entry["id"]] = _build(entry, doc["families"])
+    _check_emitters(doc["rules"])  # the registry must agree with the catalogue
     return rules
+
+
+def pattern_rule_ids() -> frozenset[str]:
+    """The rules that signatures/patterns.json emits."""
+    return frozenset(p["rule"] for p in sig.load("patterns.json")["patterns"])
+
+
+def _check_emitters(entries: list[dict]) -> dict[str, str]:
+    """Rule id -> how it is emitted (see the module docstring), or SignaturesError."""
+    patterns = pattern_rule_ids()
+    emitters = {}
+    for entry in entries:
+        rule_id = entry["id"]
+        ways = [
+            way
+            for way, applies in (
+                (ruleids.EMITTED_BY.get(rule_id), rule_id in ruleids.EMITTED_BY),
+                (RUNTIME, "runtime" in entry),
+                (PATTERN, rule_id in patterns),
+                (CAPABILITY, "capability" in entry and "targets" not in entry),
+            )
+            if applies
+        ]
+        if len(ways) != 1:
+            raise sig.SignaturesError(f"rules.json {rule_id}: emitted by {ways or 'nothing'}")
+        emitters[rule_id] = ways[0]
+    unknown = sorted((set(ruleids.EMITTED_BY) | patterns) - set(emitters))
+    if unknown:
+        raise sig.SignaturesError(f"rule ids not in rules.json: {', '.join(unknown)}")
+    return emitters
+
+
+@sig.register_cache
+@functools.cache
+def _emitters() -> dict[str, str]:
+    return _check_emitters(sig.load("rules.json")["rules"])
+
+
+def emitter(rule: Rule) -> str:
+    """How `rule` is emitted: "capability", "runtime", "pattern", or the lint function
+    (as "lint.module.function") that emits it by its name in knowledge/ruleids.py."""
+    return _emitters()[rule.id]
 
 
 def all_rules() -> tuple[Rule, ...]:

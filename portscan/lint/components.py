@@ -32,6 +32,7 @@ from portscan.knowledge.platform import (
     runtime_platforms,
     split_version,
 )
+from portscan.knowledge.ruleids import MALFORMED, UNRESOLVED_LIBRARY, UNSUPPORTED
 from portscan.lint import symbols as judge
 from portscan.lint import uses as appjudge
 from portscan.lint.config import lint_config
@@ -46,10 +47,6 @@ from portscan.model import (
     Script,
     file_node,
 )
-
-MALFORMED = "PS901"
-UNRESOLVED_LIBRARY = "PS902"
-UNSUPPORTED = "PS904"
 
 
 @functools.cache

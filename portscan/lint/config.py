@@ -6,10 +6,9 @@ from collections.abc import Mapping
 
 import networkx as nx
 
+from portscan.knowledge.ruleids import EXPOSED_PORTS, SHELL_ENTRYPOINT, USER_ROOT, VOLUMES
 from portscan.lint.findings import Where, rule_findings
 from portscan.model import IMAGE, Finding, ImageConfig, Script
-
-SHELL_ENTRYPOINT = "PS507"
 
 
 def lint_config(
@@ -20,12 +19,13 @@ def lint_config(
     findings: list[Finding] = []
     if config.exposed_ports:
         ports = ", ".join(config.exposed_ports)
-        findings += rule_findings("PS510", image, f"exposes {ports}", f"ExposedPorts: {ports}")
+        detail = f"ExposedPorts: {ports}"
+        findings += rule_findings(EXPOSED_PORTS, image, f"exposes {ports}", detail)
     if config.volumes:
         volumes = ", ".join(config.volumes)
-        findings += rule_findings("PS511", image, f"declares volumes {volumes}", volumes)
+        findings += rule_findings(VOLUMES, image, f"declares volumes {volumes}", volumes)
     if config.user in ("", "0", "root", "0:0", "root:root"):
-        findings += rule_findings("PS512", image, "runs as root", f"User: {config.user or '-'}")
+        findings += rule_findings(USER_ROOT, image, "runs as root", f"User: {config.user or '-'}")
     for _, target, kind in graph.out_edges(IMAGE, data="kind") if IMAGE in graph else ():
         path = graph.nodes[target].get("path")
         if kind == "entrypoint" and path in scripts:

@@ -19,14 +19,16 @@ from dataclasses import dataclass, replace
 from portscan.knowledge import rules
 from portscan.knowledge import tables as sig
 from portscan.knowledge.platform import Name, capability_of, parse_name
+from portscan.knowledge.ruleids import (
+    LIBC_AVAILABLE,
+    LIBC_EMULATED,
+    LIBC_MISSING,
+    NO_TARGET_DATA,
+    SYSCALLS_ONLY,
+    UNKNOWN_SYMBOL,
+)
 from portscan.model import Capability, Evidence, Finding, Target, Verdict
 
-LIBC_AVAILABLE = "PS600"
-LIBC_MISSING = "PS601"
-LIBC_EMULATED = "PS602"
-UNKNOWN_SYMBOL = "PS903"
-SYSCALLS_ONLY = "PS905"
-NO_TARGET_DATA = "PS906"
 _SHOWN = 8  # names quoted in a finding's message
 
 

@@ -15,10 +15,9 @@ from collections.abc import Callable, Sequence
 
 from portscan.knowledge import rules
 from portscan.knowledge import tables as sig
+from portscan.knowledge.ruleids import APPLICATION_CODE, UNREAD_SOURCE
 from portscan.model import ApiUse, Application, Evidence, Finding, Target
 
-APPLICATION_CODE = "PS420"
-UNREAD_SOURCE = "PS907"
 TABLES = {
     "go": "go-stdlib.json",
     "python": "python-modules.json",
