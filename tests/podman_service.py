@@ -2,7 +2,7 @@
 
 `podman system service` runs with its own root, runroot and vfs storage under a
 temporary directory (no overlay mounts, no host state touched), on a unix socket that
-the docker SDK reaches through DOCKER_HOST. As in shared/harness/podman_api.sh.
+the docker SDK reaches through DOCKER_HOST. As in tools/corpus/podman_api.sh.
 The session fixture `podman_service` skips only when the podman binary is absent.
 """
 

@@ -168,8 +168,7 @@ def test_every_reference_resolves() -> None:
     for ref in known.values():
         assert (
             (ref.url or "").startswith("https://")
-            or (REPO.parent / ref.path).exists()
-            or (ref.path and ref.path.startswith("shared/"))
+            or (ref.path and (REPO / ref.path).exists())  # a file of this repository
         ), ref.id
 
 

@@ -134,11 +134,7 @@ def generate(source: Path, notes_path: Path, date: str) -> dict[str, Any]:
         "generated_by": "signatures/tools/gen_libc.py",
         "generated_on": date,
         "source": {
-            # Where the lists were when the committed wasi-libc.json was generated; the same
-            # bytes (sha256 checked above) are now in signatures/data/wasi-libc, the default
-            # --source. Kept so that regenerating changes nothing; update it with the next
-            # upstream refresh.
-            "dir": "shared/signatures-data/wasi-libc",
+            "dir": "signatures/data/wasi-libc",  # the lists' sha256 are checked above
             "repository": provenance["repository"],
             "commit": provenance["commit"],
             "committed": provenance["committed"],
