@@ -13,6 +13,7 @@ complete the rule's pattern; a hand-made case for each id that code emits by nam
 from __future__ import annotations
 
 import ast
+import dataclasses
 import importlib
 import re
 from collections.abc import Mapping, Sequence
@@ -114,9 +115,6 @@ DIRECT = {
         config=ImageConfig(entrypoint=["/docker-entrypoint.sh"], user="app"),
         files={"/docker-entrypoint.sh": b"#!/bin/sh\nexec /bin/sh\n"},
     ),
-    ruleids.EXPOSED_PORTS: lambda: _lint(config=ImageConfig(exposed_ports=["8080/tcp"])),
-    ruleids.VOLUMES: lambda: _lint(config=ImageConfig(volumes=["/data"], user="app")),
-    ruleids.USER_ROOT: lambda: _lint(config=ImageConfig(user="")),
     ruleids.LIBC_AVAILABLE: lambda: _lint(
         {APP: _binary(linkage="dynamic", imported_symbols=["printf@GLIBC_2.2.5"])}
     ),
@@ -184,6 +182,14 @@ def _pattern_findings(rule: rules.Rule) -> list[Finding]:
     return _lint({APP: _binary(linkage="dynamic", imported_symbols=names)})
 
 
+def _config_findings(rule: rules.Rule) -> list[Finding]:
+    """An image config whose field the rule checks holds a value that fires it."""
+    check = rule.config
+    assert check is not None
+    value = check.values[0] if check.values is not None else ["8080/tcp"]  # a list field
+    return _lint(config=dataclasses.replace(NOT_ROOT, **{check.field: value}))
+
+
 def _findings_for(rule: rules.Rule) -> list[Finding]:
     way = rules.emitter(rule)
     if way == rules.CAPABILITY:
@@ -192,6 +198,8 @@ def _findings_for(rule: rules.Rule) -> list[Finding]:
         return _lint({APP: _binary(linkage="dynamic", runtime=Runtime(str(rule.runtime)))})
     if way == rules.PATTERN:
         return _pattern_findings(rule)
+    if way == rules.CONFIG:
+        return _config_findings(rule)
     return DIRECT[rule.id]()
 
 

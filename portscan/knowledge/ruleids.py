@@ -4,7 +4,8 @@ The other rules of signatures/rules.json are emitted through data and have no na
 - a capability's rule (rules.rule_for_capability) for the symbols, syscalls, path strings
   and application API uses that signatures/ maps to that capability;
 - a runtime's rule (Rule.runtime) for a binary of that runtime;
-- a pattern's rule (signatures/patterns.json) for the function names that complete it.
+- a pattern's rule (signatures/patterns.json) for the function names that complete it;
+- a config rule (its "config" in rules.json) for the image-config field it checks.
 `rules.emitter(rule)` says how each catalogue rule is emitted, and the catalogue refuses to
 load when an id named here is not in rules.json. tests/test_rule_registry.py proves that
 every catalogue rule fires on a real input and that code emits no id the catalogue lacks.
@@ -28,9 +29,6 @@ UNREAD_SOURCE = _emitted_by("lint.uses.lint_application", "PS907")
 
 # lint/config.py: the image config
 SHELL_ENTRYPOINT = _emitted_by("lint.config.lint_config", "PS507")
-EXPOSED_PORTS = _emitted_by("lint.config.lint_config", "PS510")
-VOLUMES = _emitted_by("lint.config.lint_config", "PS511")
-USER_ROOT = _emitted_by("lint.config.lint_config", "PS512")
 
 # lint/symbols.py: C-library names and syscall sites
 LIBC_AVAILABLE = _emitted_by("lint.symbols.judge_function", "PS600")

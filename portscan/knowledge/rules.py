@@ -23,7 +23,28 @@ from portscan.knowledge import tables as sig
 from portscan.model import Capability, Target, Verdict
 
 RULE_ID = re.compile(r"^PS[1-9]\d{2}$")
-CAPABILITY, RUNTIME, PATTERN = "capability", "runtime", "pattern"  # emitted through data
+CAPABILITY, RUNTIME, PATTERN, CONFIG = "capability", "runtime", "pattern", "config"  # data
+
+
+@dataclass(frozen=True)
+class ConfigCheck:
+    """A rule that checks one image-config field: it fires when the field is set (or, with
+    `values`, when the field is one of them); {value} is filled in `message` and `detail`."""
+
+    field: str
+    message: str
+    detail: str
+    values: tuple[str, ...] | None = None
+    empty: str = ""  # how an empty value is written
+
+    def value_of(self, config: object) -> str | None:
+        """The field's value as text when the check fires, else None."""
+        value = getattr(config, self.field)
+        fires = value in self.values if self.values is not None else bool(value)
+        if not fires:
+            return None
+        text = ", ".join(value) if isinstance(value, list) else str(value)
+        return text or self.empty
 
 
 @dataclass(frozen=True)
@@ -40,9 +61,23 @@ class Rule:
     example: str
     support: Mapping[Target, sig.Support]
     references: tuple[sig.Reference, ...]
+    config: ConfigCheck | None = None  # a check of the image config (rules.json "config")
+    messages: tuple[str, str] = ("", "")  # templates: (a ready or n/a verdict, any other)
 
     def verdict(self, target: Target) -> Verdict:
         return self.support[target].verdict
+
+    def message(self, target: Target, verdict: Verdict, names: list[str], shown: str) -> str:
+        """A finding's message from the rule's template (rules.json "messages")."""
+        ready = verdict in (Verdict.READY, Verdict.NA)
+        template = self.messages[0] if ready else self.messages[1]
+        return template.format(
+            title=self.title,
+            names=shown,
+            count=len(names),
+            target=target.value,
+            remedy="" if ready else self.remediation(target),
+        )
 
     def remediation(self, target: Target) -> str:
         """What to do on `target`, with the flags and libraries a shim needs."""
@@ -66,7 +101,7 @@ def remediation_text(support: sig.Support) -> str:
     return text
 
 
-def _build(entry: dict, families: Mapping[str, str]) -> Rule:
+def _build(entry: dict, families: Mapping[str, str], defaults: Mapping[str, str]) -> Rule:
     rule_id = entry["id"]
     capability = (
         sig.capability_id(entry["capability"], f"rules.json {rule_id}")
@@ -104,7 +139,19 @@ def _build(entry: dict, families: Mapping[str, str]) -> Rule:
         example=entry["example"],
         support=support,
         references=tuple(known[r] for r in dict.fromkeys(refs)),
+        config=_config_check(entry.get("config")),
+        messages=(
+            entry.get("message_ready", defaults["ready"]),
+            entry.get("message", defaults["default"]),
+        ),
     )
+
+
+def _config_check(doc: dict | None) -> ConfigCheck | None:
+    if doc is None:
+        return None
+    values = tuple(doc["in"]) if "in" in doc else None
+    return ConfigCheck(doc["field"], doc["message"], doc["detail"], values, doc.get("empty", ""))
 
 
 @sig.register_cache
@@ -115,7 +162,7 @@ def _catalogue() -> dict[str, Rule]:
     for entry in doc["rules"]:
         if not RULE_ID.match(entry["id"]) or entry["id"] in rules:
             raise sig.SignaturesError(f"rules.json: bad or repeated id {entry['id']!r}")
-        rules[entry["id"]] = _build(entry, doc["families"])
+        rules[entry["id"]] = _build(entry, doc["families"], doc["messages"])
     _check_emitters(doc["rules"])  # the registry must agree with the catalogue
     return rules
 
@@ -138,6 +185,7 @@ def _check_emitters(entries: list[dict]) -> dict[str, str]:
                 (RUNTIME, "runtime" in entry),
                 (PATTERN, rule_id in patterns),
                 (CAPABILITY, "capability" in entry and "targets" not in entry),
+                (CONFIG, "config" in entry),
             )
             if applies
         ]
@@ -157,7 +205,7 @@ def _emitters() -> dict[str, str]:
 
 
 def emitter(rule: Rule) -> str:
-    """How `rule` is emitted: "capability", "runtime", "pattern", or the lint function
+    """How `rule` is emitted: "capability", "runtime", "pattern", "config", or the lint function
     (as "lint.module.function") that emits it by its name in knowledge/ruleids.py."""
     return _emitters()[rule.id]
 

@@ -1,4 +1,5 @@
-"""Findings of the image configuration itself: ports, volumes, user, shell entrypoints."""
+"""Findings of the image configuration itself: the config checks of signatures/rules.json
+(ports, volumes, user, ...) and a script as the entrypoint."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from collections.abc import Mapping
 
 import networkx as nx
 
-from portscan.knowledge.ruleids import EXPOSED_PORTS, SHELL_ENTRYPOINT, USER_ROOT, VOLUMES
+from portscan.knowledge.ruleids import SHELL_ENTRYPOINT
+from portscan.knowledge.rules import all_rules
 from portscan.lint.findings import Where, rule_findings
 from portscan.model import IMAGE, Finding, ImageConfig, Script
 
@@ -17,15 +19,12 @@ def lint_config(
     """Findings of the image configuration itself."""
     image = Where("(image config)", None, None)
     findings: list[Finding] = []
-    if config.exposed_ports:
-        ports = ", ".join(config.exposed_ports)
-        detail = f"ExposedPorts: {ports}"
-        findings += rule_findings(EXPOSED_PORTS, image, f"exposes {ports}", detail)
-    if config.volumes:
-        volumes = ", ".join(config.volumes)
-        findings += rule_findings(VOLUMES, image, f"declares volumes {volumes}", volumes)
-    if config.user in ("", "0", "root", "0:0", "root:root"):
-        findings += rule_findings(USER_ROOT, image, "runs as root", f"User: {config.user or '-'}")
+    for rule in all_rules():  # the config checks of signatures/rules.json
+        value = rule.config.value_of(config) if rule.config else None
+        if rule.config is not None and value is not None:
+            message, detail = rule.config.message, rule.config.detail
+            findings += rule_findings(rule.id, image, message.format(value=value),
+                                      detail.format(value=value))  # fmt: skip
     for _, target, kind in graph.out_edges(IMAGE, data="kind") if IMAGE in graph else ():
         path = graph.nodes[target].get("path")
         if kind == "entrypoint" and path in scripts:

@@ -99,17 +99,11 @@ def judge_function(
 
 def _message(rule_id: str, target: Target, names: list[str], verdict: Verdict) -> str:
     """One sentence: what was found, then what to do on this target (nothing to do when
-    ready: `portscan explain` still tells how the target provides it)."""
+    ready: `portscan explain` still tells how the target provides it). The wording is
+    the rule's template in signatures/rules.json."""
     more = len(names) - _SHOWN
     shown = ", ".join(names[:_SHOWN]) + (f" and {more} more" if more > 0 else "")
-    rule = rules.get_rule(rule_id)
-    if rule_id == LIBC_AVAILABLE:
-        return f"{len(names)} C library function(s) available on {target.value}: {shown}"
-    if verdict in (Verdict.READY, Verdict.NA):
-        return f"{rule.title}: {shown}"
-    if rule_id in (LIBC_MISSING, LIBC_EMULATED, UNKNOWN_SYMBOL, NO_TARGET_DATA):
-        return f"{rule.title} ({target.value}): {shown}. {rule.remediation(target)}"
-    return f"{rule.title}: {shown}. {rule.remediation(target)}"
+    return rules.get_rule(rule_id).message(target, verdict, names, shown)
 
 
 def _collect(
