@@ -32,7 +32,7 @@ from portscan.model import (
     Finding,
     HistoryEntry,
     ImageConfig,
-    ImageInfo,
+    ImageMeta,
     LayerInfo,
     Package,
     Platform,
@@ -106,7 +106,7 @@ def file_dict(entry: FileEntry) -> dict[str, Any]:
     return doc
 
 
-def image_dict(image: ImageInfo) -> dict[str, Any]:
+def image_dict(image: ImageMeta) -> dict[str, Any]:
     config = image.config
     return {
         "reference": image.reference,
@@ -247,9 +247,9 @@ def _summary(name: str, item: dict[str, Any]) -> TargetSummary:
     return decode(TargetSummary, {"target": name, **item})
 
 
-def _image(doc: dict[str, Any]) -> ImageInfo:
+def _image(doc: dict[str, Any]) -> ImageMeta:
     config = doc.get("config", {})
-    return ImageInfo(
+    return ImageMeta(
         reference=doc["reference"],
         source=SourceKind(doc["source"]),
         digest=doc.get("digest"),

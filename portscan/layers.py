@@ -19,6 +19,7 @@ layer digest):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import posixpath
@@ -30,7 +31,7 @@ from concurrent.futures import Future
 from queue import Full, Queue
 from typing import Any, BinaryIO, Protocol
 
-from portscan.model import LayerEntry, LayerResult, ProgressFn
+from portscan.model import LayerResult, ProgressFn
 
 try:  # Intel ISA-L inflates gzip about 2.4x faster than zlib on the same data
     from isal import isal_zlib as inflate
@@ -384,7 +385,7 @@ def _add_member(
     if kind is None:
         result.skipped.append(f"{member.name}: unsupported tar entry type {member.type!r}")
         return
-    entry = LayerEntry(path, kind, member.mode, member.size, uid=member.uid, gid=member.gid)
+    entry = FileEntry(path, kind, member.mode, member.size, uid=member.uid, gid=member.gid)
     if kind is FileKind.SYMLINK:
         entry.link_target = member.linkname
         entry.size = 0
@@ -402,7 +403,7 @@ def _add_member(
 def _read_contents(
     stream: _Decompressor,
     member: tarfile.TarInfo,
-    entry: LayerEntry,
+    entry: FileEntry,
     keep: KeepPolicy,
     analysers: Sequence[Analyser],
 ) -> None:
@@ -545,10 +546,7 @@ class Tree:
             if path is None:
                 refused.append(f"{raw.path}: parent symlink loops")
                 continue
-            entry = FileEntry(
-                path, raw.kind, raw.mode, raw.size, index, raw.link_target,
-                raw.uid, raw.gid, raw.data, raw.facts,
-            )  # fmt: skip
+            entry = dataclasses.replace(raw, path=path, layer=index)
             if raw.kind is FileKind.HARDLINK:
                 self._link_hard(entry, refused)
                 continue

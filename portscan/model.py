@@ -161,19 +161,21 @@ class FileKind(enum.StrEnum):
 
 @dataclass
 class FileEntry:
-    """One path of the merged tree.
+    """One path: a tar entry of one layer (its path already made safe), then, once the
+    layers are merged, a path of the merged tree.
 
-    `layer` is the index (0 = base) of the layer that last wrote the path. `data` holds
-    the bytes only of files a later stage asked to keep (see `layers.KeepPolicy`);
-    `facts` holds what analysers computed from the bytes while the layer streamed by,
-    keyed by analyser name, so the bytes themselves need not be kept.
+    `layer` is the index (0 = base) of the layer that last wrote the path; None in a
+    layer's own entries, before the merge. `data` holds the bytes only of files a later
+    stage asked to keep (see `layers.KeepPolicy`); `facts` holds what analysers computed
+    from the bytes while the layer streamed by, keyed by analyser name, so the bytes
+    themselves need not be kept.
     """
 
     path: str  # absolute, normalised, e.g. "/usr/bin/nginx"
     kind: FileKind
     mode: int
     size: int
-    layer: int
+    layer: int | None = None
     link_target: str | None = None
     uid: int = 0
     gid: int = 0
@@ -189,15 +191,11 @@ class FileEntry:
         return self.is_regular and bool(self.mode & 0o111)
 
 
-@dataclass
-class LayerInfo:
-    """A layer as reported: descriptor facts plus its history line and what it did."""
+@dataclass(frozen=True)
+class LayerInfo(LayerDescriptor):
+    """A layer as reported: its descriptor, its history line and what reading it found."""
 
-    index: int
-    digest: str
-    size: int
-    media_type: str
-    diff_id: str | None = None
+    index: int = 0
     created_by: str = ""
     entries: int = 0
     whiteouts: int = 0
@@ -205,15 +203,17 @@ class LayerInfo:
 
 
 @dataclass
-class ImageInfo:
-    """What was scanned: the reference as resolved, its digest, platform and config."""
+class ImageMeta:
+    """An image as resolved by its source: the reference, its manifest digest (where there
+    is a manifest), platform, config and layers; everything but the layers' contents.
+    The layers are descriptors as the source gives them, and `LayerInfo` in a result."""
 
     reference: str
     source: SourceKind
-    digest: str | None  # manifest digest where there is a manifest
+    digest: str | None
     platform: Platform
     config: ImageConfig
-    layers: list[LayerInfo] = field(default_factory=list)
+    layers: list[LayerDescriptor] = field(default_factory=list)
 
     @property
     def size(self) -> int:
@@ -224,7 +224,7 @@ class ImageInfo:
 class ScanResult:
     """Everything one scan produced; `report/` renders it, nothing else prints it."""
 
-    image: ImageInfo
+    image: ImageMeta  # its layers are LayerInfo
     files: list[FileEntry]
     portscan_version: str
     scanned_at: str
@@ -568,43 +568,16 @@ ProgressFn = Callable[[int], None]  # called with the number of blob bytes just 
 
 
 @dataclass
-class LayerEntry:
-    """One tar entry of one layer, with its path already made safe."""
-
-    path: str
-    kind: FileKind
-    mode: int
-    size: int
-    link_target: str | None = None
-    uid: int = 0
-    gid: int = 0
-    data: bytes | None = None
-    facts: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
 class LayerResult:
     """What one layer contributes, before merging."""
 
     digest: str | None
-    entries: list[LayerEntry] = field(default_factory=list)
+    entries: list[FileEntry] = field(default_factory=list)
     whiteouts: list[str] = field(default_factory=list)  # paths removed from lower layers
     opaque_dirs: list[str] = field(default_factory=list)  # dirs whose lower content is hidden
     skipped: list[str] = field(default_factory=list)  # unsafe or unsupported entries, explained
     compressed_bytes: int = 0
     uncompressed_bytes: int = 0
-
-
-@dataclass
-class ImageMeta:
-    """An image as resolved by its source: everything but the layers' contents."""
-
-    reference: str
-    source: SourceKind
-    digest: str | None
-    platform: Platform
-    config: ImageConfig
-    layers: list[LayerDescriptor] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- graph nodes

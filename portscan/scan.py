@@ -6,6 +6,7 @@ batch audits will call the same function.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Sequence
@@ -27,7 +28,6 @@ from portscan.layers import Analyser, KeepPolicy, Tree, merge_layers, read_layer
 from portscan.lint.components import lint_image
 from portscan.model import (
     Dependency,
-    ImageInfo,
     ImageMeta,
     LayerDescriptor,
     LayerInfo,
@@ -83,6 +83,9 @@ def read_image(
     return ScannedImage(meta, layer_results, merge_layers(layer_results))
 
 
+_DESCRIPTOR_FIELDS = dataclasses.fields(LayerDescriptor)
+
+
 def layer_infos(meta: ImageMeta, layers: list[LayerResult]) -> list[LayerInfo]:
     """Pair each layer with its history line (history entries marked empty_layer have
     no layer) and what reading it found."""
@@ -91,11 +94,8 @@ def layer_infos(meta: ImageMeta, layers: list[LayerResult]) -> list[LayerInfo]:
     for index, (descriptor, result) in enumerate(zip(meta.layers, layers, strict=True)):
         infos.append(
             LayerInfo(
+                **{f.name: getattr(descriptor, f.name) for f in _DESCRIPTOR_FIELDS},
                 index=index,
-                digest=descriptor.digest,
-                size=descriptor.size,
-                media_type=descriptor.media_type,
-                diff_id=descriptor.diff_id,
                 created_by=created_by[index] if index < len(created_by) else "",
                 entries=len(result.entries),
                 whiteouts=len(result.whiteouts) + len(result.opaque_dirs),
@@ -119,14 +119,7 @@ def scan_image(
     scanned = read_image(reference, options, progress, source)
     meta = scanned.meta
     infos = layer_infos(meta, scanned.layers)
-    image = ImageInfo(
-        reference=meta.reference,
-        source=meta.source,
-        digest=meta.digest,
-        platform=meta.platform,
-        config=meta.config,
-        layers=infos,
-    )
+    image = dataclasses.replace(meta, layers=infos)
     warnings = [f"layer {info.index}: {reason}" for info in infos for reason in info.skipped]
     facts = inspect.inspect_tree(scanned.tree, meta.config)
     if options.sbom == "syft":

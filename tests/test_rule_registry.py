@@ -31,10 +31,10 @@ from portscan.model import (
     ApiUse,
     Application,
     Binary,
+    FileEntry,
     FileKind,
     Finding,
     ImageConfig,
-    LayerEntry,
     LayerResult,
     Runtime,
     Script,
@@ -70,7 +70,7 @@ def _lint(
     data = {path: b"\x7fELF" for path in binaries} | {path: b"#!" for path in scripts}
     data |= {app.entry: b"" for app in applications} | dict(files)
     entries = [
-        LayerEntry(path, FileKind.FILE, 0o755, len(content), data=content)
+        FileEntry(path, FileKind.FILE, 0o755, len(content), data=content)
         for path, content in sorted(data.items())
     ]
     tree = merge_layers([LayerResult(digest=None, entries=entries)])

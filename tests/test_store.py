@@ -12,11 +12,11 @@ from portscan.audit import keys as cache
 from portscan.audit.store import ImageLayer, ImageRow, LayerRow, Store, StoreError, default_path
 from portscan.model import (
     Binary,
+    FileEntry,
     FileKind,
     ImageConfig,
     ImageMeta,
     LayerDescriptor,
-    LayerEntry,
     LayerResult,
     Platform,
     SourceKind,
@@ -37,7 +37,7 @@ class Counting:
 
 
 def layer_result(digest: str = "sha256:aa") -> LayerResult:
-    entry = LayerEntry("/bin/x", FileKind.FILE, 0o755, 3, data=b"abc")
+    entry = FileEntry("/bin/x", FileKind.FILE, 0o755, 3, data=b"abc")
     entry.facts["elf"] = Binary(machine="x86_64", needed=["libc.so.6"])
     return LayerResult(digest, [entry], whiteouts=["/gone"], opaque_dirs=["/etc"])
 
@@ -117,7 +117,7 @@ def test_signatures_digest_sees_every_file(tmp_path: Path) -> None:
 
 def test_shape_fingerprint_names_the_fields_of_stored_classes() -> None:
     shapes = cache.shape_fingerprint()
-    entry = next(s for s in shapes if s.startswith("portscan.model.LayerEntry("))
+    entry = next(s for s in shapes if s.startswith("portscan.model.FileEntry("))
     assert "facts:" in entry and "data:" in entry
     assert any(s.startswith("portscan.model.Binary(") for s in shapes)
 
