@@ -22,7 +22,7 @@ import networkx as nx
 
 from portscan.knowledge import tables as sig
 from portscan.knowledge.ruleids import APPLICATION_CODE
-from portscan.knowledge.rules import all_rules
+from portscan.knowledge.rules import all_rules, get_rule
 from portscan.model import Component, Finding, MigrationStep, Target, TargetSummary, Verdict
 
 POINTS = {
@@ -149,15 +149,28 @@ def _road(v: Mapping[Target, Verdict], findings: Sequence[Finding]) -> Migration
     """The first road of signatures/targets.json's ladder whose condition the verdicts meet
     (the plan's rule ids are filled in by `plan`)."""
     ladder, _ = sig.roads()
-    road = next(r for r in ladder if r.holds(v))
-    target = max(Target, key=lambda t: v[t].rank) if road.target == "best" else road.target
+    road, meeting = next((r, m) for r in ladder if (m := r.meeting(v)))
+    target = meeting[0] if road.target == "first" else road.target
     target = Target(target) if target else None
-    reworks = {f.capability for f in findings if f.target is target and f.verdict is Verdict.REWORK}
+    decides = _deciding(findings, target, v[target]) if target else []
     effort = road.effort
-    if road.large_from is not None and len(reworks) >= road.large_from:
+    if road.large_from is not None and len(decides) >= road.large_from:
         effort = "L"
-    summary = road.summary.format(count=len(reworks), target=target.value if target else "")
+    summary = road.summary.format(
+        count=len(decides),
+        target=target.value if target else "",
+        decides=", ".join(decides) or "what it loads",
+    )
     return MigrationStep(road.id, target, effort, summary, [])
+
+
+def _deciding(findings: Sequence[Finding], target: Target, verdict: Verdict) -> list[str]:
+    """What holds a component at `verdict` on `target`: the capabilities of its own
+    findings there, else their rules' titles (empty: the verdict flows in from what it
+    loads)."""
+    deciding = [f for f in findings if f.target is target and f.verdict is verdict]
+    named = [f.capability or get_rule(f.rule_id).title for f in deciding]
+    return list(dict.fromkeys(named))
 
 
 def finish_components(components: Sequence[Component], graph: nx.DiGraph) -> None:

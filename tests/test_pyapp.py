@@ -96,12 +96,13 @@ def test_a_pure_application_is_as_ready_as_the_interpreter(tmp_path: Path, cpyth
     result = scan(tmp_path, cpython, [ib.file("srv/main.py", PURE_APP)], config)
     app = application(result)
     assert app.path == "/srv/main.py" and app.reachable
-    assert app.verdicts[Target.WASIP1] is Verdict.READY
+    # the native interpreter is swapped for CPython's wasip1 build (shim), never ready
+    assert app.verdicts[Target.WASIP1] is Verdict.SHIM
     assert {f.rule_id for f in app.findings} == {"PS420"}  # threading.Lock is no thread
     interpreter = next(c for c in result.components if c.path == "/usr/bin/python3.11")
     assert interpreter.runtime == "cpython"
     assert {f.rule_id for f in interpreter.findings} == {"PS410"}  # not its socket imports
-    assert result.targets[Target.WASIP1].verdict is Verdict.READY
+    assert result.targets[Target.WASIP1].verdict is Verdict.SHIM
     assert "runtime cpython" in app.plan.summary
 
 
@@ -135,7 +136,8 @@ def test_subprocess_multiprocessing_and_a_server_need_rework(tmp_path: Path, cpy
     kill = wasip1["PS108"].evidence[0]  # in an installed distribution, owned by it
     assert (kill.file, kill.line) == (f"/{SITE}/helper/__init__.py", 5)
     assert kill.package == "pkg:pypi/helper@1.0"
-    assert app.verdicts[Target.WASIX] is Verdict.UNKNOWN  # processes on Wasmer: untested
+    # processes on Wasmer are untested (unknown), but swapping the interpreter is work (shim)
+    assert app.verdicts[Target.WASIX] is Verdict.SHIM
     assert "the application code" in app.plan.summary
     assert result.targets[Target.WASIP1].verdict is Verdict.REWORK
     assert not any(

@@ -213,3 +213,12 @@ def test_missing_data_is_a_portscan_error(tmp_path: Path, monkeypatch) -> None:
     finally:
         monkeypatch.delenv(sig.SIGNATURES_ENV)
         sig.clear_cache()
+
+
+def test_interpreted_runtimes_are_never_ready() -> None:
+    runtimes = sig.runtimes()
+    interpreted = {key for key, info in runtimes.items() if info.interpreted}
+    assert {"cpython", "nodejs", "ruby", "php", "perl", "jvm", "dotnet"} <= interpreted
+    assert not interpreted & {"go", "rust"}  # compiled: the program is rebuilt, not swapped
+    for key in interpreted:
+        assert all(s.verdict is not Verdict.READY for s in runtimes[key].support.values()), key

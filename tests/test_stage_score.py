@@ -311,16 +311,30 @@ def test_plan_rework_effort_grows_with_the_capabilities_to_rework() -> None:
     fifos = found("PS307", RW, capability=Capability("fifos"))
     two = planned(AVAILABLE, shm, locks).plan
     assert road(two) == ("rework", W1, "M")
-    assert two.summary.startswith("rework 2 capabilit(ies) for wasip1")
+    assert two.summary.startswith("rework for wasip1: shared-memory, file-locking;")
     assert two.rule_ids == ["PS303", "PS605"]
     three = planned(shm, locks, fifos).plan
     assert road(three) == ("rework", W1, "L")
-    # the road takes the best target: here wasix, where the ptrace-like use is only rework
+    # the road takes the first target that needs rework (not blocked): here wasix
     ptrace_ish = found("PS111", BL, BL, BL, RW, Capability("ptrace"))
     best = planned(ptrace_ish, locks).plan
     assert road(best) == ("rework", WX, "M")
     assert best.rule_ids == ["PS111", "PS605"]
-    assert best.summary.startswith("rework 2 capabilit(ies) for wasix")
+    assert best.summary.startswith("rework for wasix: ptrace, file-locking;")
+
+
+def test_plan_summary_says_what_decides_never_a_count_of_nothing() -> None:
+    # a missing C-library function has no capability: its rule's title says what decides
+    missing = found("PS601", RW, RW, RW, RW, symbol="getgroups")
+    plan_ = planned(missing).plan
+    assert road(plan_) == ("rework", W1, "M")
+    assert plan_.summary.startswith("rework for wasip1: C library function")
+    assert "0 capabilit" not in plan_.summary
+    # blocked on the WASI targets, unknown on wasix: not a rework of nothing on wasix
+    perl_like = found("PS418", BL, BL, BL, UN)
+    investigate = planned(perl_like).plan
+    assert road(investigate) == ("investigate", WX, "M")
+    assert investigate.summary.startswith("not enough evidence for wasix (")
 
 
 def test_finish_components_plans_and_explains_an_application() -> None:
@@ -341,7 +355,9 @@ def test_finish_components_plans_and_explains_an_application() -> None:
     )
     finish_components([app, python], graph)
     assert per_target(app) == (RW, RW, RW, UN)
-    assert app.plan.path == "rework" and app.plan.target is WX
+    # rework where the work is known (wasip1), not on wasix, where nothing is known
+    assert app.plan.path == "rework" and app.plan.target is W1
+    assert app.plan.summary.startswith("rework for wasip1: process-exec;")
     assert "rework on wasip1 because of the application code (subprocess.Popen; PS102)" in (
         app.plan.summary
     )

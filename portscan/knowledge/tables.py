@@ -203,6 +203,7 @@ class RuntimeInfo:
     summary: str
     support: Mapping[Target, Support]
     references: tuple[str, ...]
+    interpreted: bool = False  # its native binary never runs on Wasm: never ready
 
 
 @dataclass(frozen=True)
@@ -258,19 +259,31 @@ class Road:
 
     id: str
     when: Mapping[str, Any]
-    target: str | None  # a target id, "best", or None
+    target: str | None  # a target id, "first" (the first whose verdict meets `when`), or None
     effort: str
     summary: str  # may hold {count} and {target}
     large_from: int | None = None  # effort L from this many capabilities to rework
 
     def holds(self, verdicts: Mapping[Target, Verdict]) -> bool:
-        if "every" in self.when:
-            return all(v.value in self.when["every"] for v in verdicts.values())
-        if "target" in self.when:
-            return verdicts[Target(self.when["target"])].value in self.when["in"]
-        if "best" in self.when:
-            return max(verdicts.values(), key=lambda v: v.rank).value in self.when["best"]
-        return True
+        return bool(self.meeting(verdicts))
+
+    def meeting(self, verdicts: Mapping[Target, Verdict]) -> list[Target]:
+        """The targets whose verdicts make `when` hold, in target order (none: it does not)."""
+        when = self.when
+        if "every" in when:
+            ok = all(v.value in when["every"] for v in verdicts.values())
+            return list(verdicts) if ok else []
+        if "any" in when:
+            return [t for t, v in verdicts.items() if v.value in when["any"]]
+        if "target" in when:
+            target = Target(when["target"])
+            return [target] if verdicts[target].value in when["in"] else []
+        if "best" in when:
+            best = max(verdicts.values(), key=lambda v: v.rank)
+            if best.value not in when["best"]:
+                return []
+            return [t for t, v in verdicts.items() if v is best]
+        return list(verdicts)
 
 
 @functools.cache
@@ -366,16 +379,25 @@ def normalisation() -> Normalisation:
 @functools.cache
 def runtimes() -> dict[str, RuntimeInfo]:
     doc = load("language-runtimes.json")["runtimes"]
-    return {
+    found = {
         key: RuntimeInfo(
             key,
             entry["title"],
             entry["summary"],
             parse_support(entry["targets"], f"language-runtimes.json {key}"),
             tuple(entry["references"]),
+            bool(entry.get("interpreted", False)),
         )
         for key, entry in doc.items()
     }
+    for info in found.values():
+        ready = [t.value for t, s in info.support.items() if s.verdict is Verdict.READY]
+        if info.interpreted and ready:
+            raise SignaturesError(
+                f"language-runtimes.json {info.id}: an interpreted runtime is never ready "
+                f"(its native binary does not run on Wasm), but is on {', '.join(ready)}"
+            )
+    return found
 
 
 @functools.cache
