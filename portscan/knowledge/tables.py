@@ -500,3 +500,120 @@ def clear_cache() -> None:
         api_table,
     ):
         accessor.cache_clear()
+
+
+@dataclass(frozen=True)
+class PortTarget:
+    """A maintained WebAssembly build of a program for one target (ports.json)."""
+
+    port: str  # what the port is and where it comes from
+    lacks: tuple[Capability, ...]  # capabilities the port does not provide
+    note: str  # its limits, in one line
+    references: tuple[str, ...]  # ids of references.json, at least one
+    checked: str  # ISO date the references were last checked
+
+
+@dataclass(frozen=True)
+class Port:
+    """A program or runtime with known ports, and how a component is matched to it."""
+
+    id: str
+    title: str
+    packages: tuple[str, ...]  # package names or fnmatch globs
+    binaries: tuple[str, ...]  # basename fnmatch globs
+    runtimes: tuple[str, ...]  # runtime ids of language-runtimes.json
+    targets: Mapping[Target, PortTarget]
+
+    def matches_package(self, package: str) -> bool:
+        import fnmatch
+
+        return any(fnmatch.fnmatchcase(package, pattern) for pattern in self.packages)
+
+    def matches_binary(self, binary_path: str) -> bool:
+        import fnmatch
+
+        name = binary_path.rstrip("/").rsplit("/", 1)[-1]
+        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.binaries)
+
+
+def _port_target(entry: Mapping[str, Any], where: str) -> PortTarget:
+    import datetime
+
+    refs = tuple(entry.get("references") or ())
+    if not refs:
+        raise SignaturesError(f"{where}: a port needs at least one reference")
+    known = references()
+    for ref in refs:
+        if ref not in known:
+            raise SignaturesError(f"{where}: unknown reference {ref!r} (see references.json)")
+    checked = entry.get("checked", "")
+    try:
+        datetime.date.fromisoformat(checked)
+    except (TypeError, ValueError) as exc:
+        raise SignaturesError(f"{where}: 'checked' must be an ISO date, not {checked!r}") from exc
+    return PortTarget(
+        port=entry["port"],
+        lacks=tuple(capability_id(name, where) for name in entry.get("lacks", ())),
+        note=entry["note"],
+        references=refs,
+        checked=checked,
+    )
+
+
+@register_cache
+@functools.cache
+def ports() -> tuple[Port, ...]:
+    """The known ports (ports.json), validated: capabilities, references, dates, runtimes."""
+    doc = load("ports.json")["ports"]
+    known_runtimes = runtimes()
+    result, seen = [], set()
+    for row in doc:
+        where = f"ports.json {row.get('id')}"
+        if row["id"] in seen:
+            raise SignaturesError(f"{where}: duplicate port id")
+        seen.add(row["id"])
+        match = row["match"]
+        for runtime in match.get("runtimes", ()):
+            if runtime not in known_runtimes:
+                raise SignaturesError(f"{where}: unknown runtime {runtime!r}")
+        targets_: dict[Target, PortTarget] = {}
+        for name, entry in row["targets"].items():
+            try:
+                target = Target(name)
+            except ValueError as exc:
+                raise SignaturesError(f"{where}: unknown target {name!r}") from exc
+            targets_[target] = _port_target(entry, f"{where} {name}")
+        if not targets_:
+            raise SignaturesError(f"{where}: a port row needs at least one target")
+        result.append(
+            Port(
+                id=row["id"],
+                title=row["title"],
+                packages=tuple(match.get("packages", ())),
+                binaries=tuple(match.get("binaries", ())),
+                runtimes=tuple(match.get("runtimes", ())),
+                targets=targets_,
+            )
+        )
+    return tuple(result)
+
+
+def port_for(
+    package: str | None = None, binary_path: str | None = None, runtime: str | None = None
+) -> Port | None:
+    """The port row for a component: by package name first, then the binary's basename,
+    then the runtime name; None when nothing matches."""
+    rows = ports()
+    if package:
+        for row in rows:
+            if row.matches_package(package):
+                return row
+    if binary_path:
+        for row in rows:
+            if row.matches_binary(binary_path):
+                return row
+    if runtime:
+        for row in rows:
+            if runtime in row.runtimes:
+                return row
+    return None
