@@ -169,5 +169,5 @@ def scan_image(
         reachable=sorted(reached),
         components=components,
         image_findings=image_findings,
-        targets=summarise(components, image_findings),
+        targets=summarise(components, image_findings, judged),
     )

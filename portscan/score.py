@@ -23,7 +23,7 @@ import networkx as nx
 from portscan.knowledge import tables as sig
 from portscan.knowledge.ruleids import APPLICATION_CODE
 from portscan.knowledge.rules import all_rules, get_rule
-from portscan.model import Component, Finding, MigrationStep, Target, TargetSummary, Verdict
+from portscan.model import IMAGE, Component, Finding, MigrationStep, Target, TargetSummary, Verdict
 
 POINTS = {
     Verdict.READY: 100,
@@ -45,6 +45,34 @@ _FLOW_EDGES = {"needed", "interpreter"}
 _TOP_BLOCKERS = 5
 
 
+def deciding(component: Component, target: Target) -> list[Finding]:
+    """The component's findings that decide its own verdict on `target`: those of a rule
+    that supersedes the others there (a port of the program, PS430), else all of them."""
+    found = [f for f in component.findings if f.target is target]
+    return [f for f in found if get_rule(f.rule_id).supersedes] or found
+
+
+def ported(component: Component, target: Target) -> bool:
+    """Whether a superseding finding (a port of the program) decides `target`: the port
+    then replaces the binary and what it loads."""
+    return any(get_rule(f.rule_id).supersedes for f in deciding(component, target))
+
+
+def _replaced(components: Sequence[Component], graph: nx.DiGraph, target: Target) -> set[str]:
+    """Reachable components that the image reaches on `target` only through the libraries
+    of ported programs: the port brings its own, so they are not ported themselves."""
+    ported_ids = {c.id for c in components if ported(c, target)}
+    if not ported_ids or IMAGE not in graph:
+        return set()
+    view = nx.restricted_view(
+        graph,
+        [],
+        [(a, b) for a, b, kind in graph.edges(data="kind") if a in ported_ids and kind == "needed"],
+    )
+    still = nx.descendants(view, IMAGE)
+    return {c.id for c in components if c.reachable and c.id not in still}
+
+
 def flow_verdicts(components: Sequence[Component], graph: nx.DiGraph) -> None:
     """Set `verdicts` (and `inherited`) from own findings and flowing dependencies."""
     by_node = {c.id: c for c in components}
@@ -54,7 +82,7 @@ def flow_verdicts(components: Sequence[Component], graph: nx.DiGraph) -> None:
             own[component.id] = dict.fromkeys(Target, Verdict.NA)
             continue
         own[component.id] = {
-            target: Verdict.worst(f.verdict for f in component.findings if f.target is target)
+            target: Verdict.worst(f.verdict for f in deciding(component, target))
             for target in Target
         }
     flow_graph = nx.DiGraph(
@@ -68,7 +96,11 @@ def flow_verdicts(components: Sequence[Component], graph: nx.DiGraph) -> None:
         verdicts: dict[Target, Verdict] = {}
         for target in Target:
             mine = own[component.id][target]
-            inherited = {n: own[n][target] for n in below if by_node[n].kind != "platform"}
+            inherited = {
+                n: own[n][target]
+                for n in below
+                if by_node[n].kind != "platform" and not ported(component, target)
+            }
             worst = Verdict.worst([mine, *inherited.values()])
             verdicts[target] = worst
             worse = sorted(n for n, v in inherited.items() if v is worst and v.rank < mine.rank)
@@ -79,13 +111,19 @@ def flow_verdicts(components: Sequence[Component], graph: nx.DiGraph) -> None:
 
 
 def summarise(
-    components: Sequence[Component], image_findings: Sequence[Finding]
+    components: Sequence[Component],
+    image_findings: Sequence[Finding],
+    graph: nx.DiGraph | None = None,
 ) -> dict[Target, TargetSummary]:
-    """The image's verdict, score, verdict counts and top blockers per target."""
+    """The image's verdict, score, verdict counts and top blockers per target. With the
+    `graph`, libraries that only ported programs load (the port brings its own) are left
+    out on the port's target."""
     judged = [c for c in components if c.kind != "platform"]
-    scope = [c for c in judged if c.reachable] or judged
+    reached = [c for c in judged if c.reachable] or judged
     summaries = {}
     for target in Target:
+        replaced = _replaced(components, graph, target) if graph is not None else set()
+        scope = [c for c in reached if c.id not in replaced]
         verdicts = [c.verdicts[target] for c in scope]
         config = [f.verdict for f in image_findings if f.target is target]
         if verdicts:
@@ -110,7 +148,7 @@ def _blockers(
 ) -> list[Finding]:
     """The rework/blocked findings that hold most components back, worst first."""
     by_rule: dict[str, list[Finding]] = {}
-    for finding in [f for c in scope for f in c.findings] + list(image_findings):
+    for finding in [f for c in scope for f in deciding(c, target)] + list(image_findings):
         if finding.target is target and finding.verdict in (Verdict.BLOCKED, Verdict.REWORK):
             by_rule.setdefault(finding.rule_id, []).append(finding)
     ranked = sorted(
@@ -132,7 +170,7 @@ def _merge(group: list[Finding]) -> Finding:
 def plan(component: Component) -> MigrationStep:
     """The suggested road for one component and the rules that decided it."""
     v = component.verdicts
-    road = _road(v, component.findings)
+    road = _road(v, {t: deciding(component, t) for t in Target})
     decided_by = road.target or Target.WASIP1
     rule_ids = sorted(
         {
@@ -145,14 +183,17 @@ def plan(component: Component) -> MigrationStep:
     return road
 
 
-def _road(v: Mapping[Target, Verdict], findings: Sequence[Finding]) -> MigrationStep:
-    """The first road of signatures/targets.json's ladder whose condition the verdicts meet
-    (the plan's rule ids are filled in by `plan`)."""
+def _road(
+    v: Mapping[Target, Verdict], decided: Mapping[Target, Sequence[Finding]]
+) -> MigrationStep:
+    """The first road of signatures/targets.json's ladder whose condition the verdicts
+    (and the rules deciding them) meet; the plan's rule ids are filled in by `plan`."""
     ladder, _ = sig.roads()
-    road, meeting = next((r, m) for r in ladder if (m := r.meeting(v)))
+    rules_of = {t: {f.rule_id for f in found} for t, found in decided.items()}
+    road, meeting = next((r, m) for r in ladder if (m := r.meeting(v, rules_of)))
     target = meeting[0] if road.target == "first" else road.target
     target = Target(target) if target else None
-    decides = _deciding(findings, target, v[target]) if target else []
+    decides = _reasons(decided[target], v[target]) if target else []
     effort = road.effort
     if road.large_from is not None and len(decides) >= road.large_from:
         effort = "L"
@@ -164,12 +205,17 @@ def _road(v: Mapping[Target, Verdict], findings: Sequence[Finding]) -> Migration
     return MigrationStep(road.id, target, effort, summary, [])
 
 
-def _deciding(findings: Sequence[Finding], target: Target, verdict: Verdict) -> list[str]:
-    """What holds a component at `verdict` on `target`: the capabilities of its own
-    findings there, else their rules' titles (empty: the verdict flows in from what it
-    loads)."""
-    deciding = [f for f in findings if f.target is target and f.verdict is verdict]
-    named = [f.capability or get_rule(f.rule_id).title for f in deciding]
+def _reasons(decided: Sequence[Finding], verdict: Verdict) -> list[str]:
+    """What holds a component at `verdict`: of its deciding findings at that verdict, the
+    capabilities, else what a superseding finding names (its port), else the rules'
+    titles (empty: the verdict flows in from what it loads)."""
+    named = []
+    for f in decided:
+        if f.verdict is not verdict:
+            continue
+        rule = get_rule(f.rule_id)
+        detail = f.evidence[0].detail if f.evidence else ""
+        named.append(f.capability or (rule.supersedes and detail) or rule.title)
     return list(dict.fromkeys(named))
 
 
@@ -241,12 +287,14 @@ def _decided_by(
     skip = _runtime_rule_ids() | {APPLICATION_CODE}
     code = [
         f
-        for f in component.findings
-        if f.target is target and f.verdict is verdict and f.rule_id not in skip
+        for f in deciding(component, target)
+        if f.verdict is verdict and f.rule_id not in skip
     ]
     layers = []
     if code:
         own = "the application code" if component.kind == "application" else "its own calls"
+        if ported(component, target):
+            own = "its port"
         layers.append(_layer_text(code, own))
     runtime = _runtime_findings(component, graph, by_id, target)
     if runtime:

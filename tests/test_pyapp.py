@@ -101,7 +101,8 @@ def test_a_pure_application_is_as_ready_as_the_interpreter(tmp_path: Path, cpyth
     assert {f.rule_id for f in app.findings} == {"PS420"}  # threading.Lock is no thread
     interpreter = next(c for c in result.components if c.path == "/usr/bin/python3.11")
     assert interpreter.runtime == "cpython"
-    assert {f.rule_id for f in interpreter.findings} == {"PS410"}  # not its socket imports
+    # its runtime rule and CPython's ports, not its socket imports
+    assert {f.rule_id for f in interpreter.findings} == {"PS410", "PS430"}
     assert result.targets[Target.WASIP1].verdict is Verdict.SHIM
     assert "runtime cpython" in app.plan.summary
 

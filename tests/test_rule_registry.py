@@ -140,6 +140,8 @@ DIRECT = {
         {APP: _binary(linkage="dynamic", libc="glibc", needed=["libfoo.so.1"])}
     ),
     ruleids.UNSUPPORTED: lambda: _lint({APP: _binary(linkage="static")}),
+    # a program with a known Wasm port (signatures/ports.json), matched by its file name
+    ruleids.PORT_EXISTS: lambda: _lint({"/usr/bin/bash": _binary(linkage="dynamic")}),
 }
 
 

@@ -492,7 +492,8 @@ def test_lint_image_components_kinds_and_config() -> None:
     assert not by_path["/usr/bin/unused"].reachable
     assert by_path["/lib/libc.so.6"].findings == []
     assert by_path["/usr/bin/python3"].runtime == "cpython"
-    assert rule_ids(by_path["/usr/bin/python3"].findings) == {"PS410"}
+    # its runtime rule, and CPython's known Wasm ports (signatures/ports.json)
+    assert rule_ids(by_path["/usr/bin/python3"].findings) == {"PS410", "PS430"}
     assert rule_ids(by_path["/entry.sh"].findings) == {"PS902"}
     assert rule_ids(by_path["/app/main.py"].findings) == {"PS420"}
     assert by_path["/srv/index.js"].layer == 3

@@ -337,6 +337,22 @@ def test_plan_summary_says_what_decides_never_a_count_of_nothing() -> None:
     assert investigate.summary.startswith("not enough evidence for wasix (")
 
 
+def test_a_port_decides_the_targets_it_covers() -> None:
+    # bash-like: rework on WASIX for its own imports, but a WASIX port exists (PS430, shim)
+    getgroups = found("PS601", RW, RW, RW, RW, symbol="getgroups")
+    port = [
+        Finding("PS430", WX, SH, None, "bash for WASIX exists", [Evidence("/usr/bin/x",
+                detail="bash for WASIX")])
+    ]  # fmt: skip
+    c = planned(getgroups, port)
+    assert per_target(c) == (RW, RW, RW, SH)  # the port decides wasix; the rest is native
+    assert road(c.plan) == ("swap-for-port", WX, "S")
+    assert c.plan.summary == "swap the native binary for its port on wasix: bash for WASIX"
+    summary = summarise([c], [])
+    assert summary[WX].verdict is SH and summary[WX].blockers == []  # native needs: no blocker
+    assert [b.rule_id for b in summary[W1].blockers] == ["PS601"]
+
+
 def test_finish_components_plans_and_explains_an_application() -> None:
     app = component(
         "/app/main.py",

@@ -39,6 +39,7 @@ SYSCALLS_ONLY = _emitted_by("lint.symbols.judge_syscalls", "PS905")
 NO_TARGET_DATA = _emitted_by("lint.symbols.judge_function", "PS906")
 
 # lint/components.py: ELF files and scripts
+PORT_EXISTS = _emitted_by("lint.components.lint_binary", "PS430")
 MALFORMED = _emitted_by("lint.components.lint_binary", "PS901")
 UNRESOLVED_LIBRARY = _emitted_by("lint.components.lint_binary", "PS902")  # and lint_script
 UNSUPPORTED = _emitted_by("lint.components.lint_binary", "PS904")

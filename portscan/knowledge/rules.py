@@ -63,6 +63,7 @@ class Rule:
     references: tuple[sig.Reference, ...]
     config: ConfigCheck | None = None  # a check of the image config (rules.json "config")
     messages: tuple[str, str] = ("", "")  # templates: (a ready or n/a verdict, any other)
+    supersedes: bool = False  # its finding alone decides the component's verdict on a target
 
     def verdict(self, target: Target) -> Verdict:
         return self.support[target].verdict
@@ -140,6 +141,7 @@ def _build(entry: dict, families: Mapping[str, str], defaults: Mapping[str, str]
         support=support,
         references=tuple(known[r] for r in dict.fromkeys(refs)),
         config=_config_check(entry.get("config")),
+        supersedes=bool(entry.get("supersedes", False)),
         messages=(
             entry.get("message_ready", defaults["ready"]),
             entry.get("message", defaults["default"]),

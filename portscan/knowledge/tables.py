@@ -264,12 +264,15 @@ class Road:
     summary: str  # may hold {count} and {target}
     large_from: int | None = None  # effort L from this many capabilities to rework
 
-    def holds(self, verdicts: Mapping[Target, Verdict]) -> bool:
-        return bool(self.meeting(verdicts))
-
-    def meeting(self, verdicts: Mapping[Target, Verdict]) -> list[Target]:
-        """The targets whose verdicts make `when` hold, in target order (none: it does not)."""
+    def meeting(
+        self, verdicts: Mapping[Target, Verdict], rules: Mapping[Target, set[str]]
+    ) -> list[Target]:
+        """The targets whose verdicts (and the rule ids deciding them) make `when` hold,
+        in target order; none when it does not hold."""
         when = self.when
+        if "decided_by" in when:
+            rule, allowed = when["decided_by"], when["in"]
+            return [t for t, v in verdicts.items() if v.value in allowed and rule in rules[t]]
         if "every" in when:
             ok = all(v.value in when["every"] for v in verdicts.values())
             return list(verdicts) if ok else []

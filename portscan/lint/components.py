@@ -26,13 +26,15 @@ from collections.abc import Mapping, Sequence
 
 import networkx as nx
 
+from portscan.inspect.packages import purl
 from portscan.knowledge import rules
+from portscan.knowledge import tables as sig
 from portscan.knowledge.platform import (
     is_platform_library,
     runtime_platforms,
     split_version,
 )
-from portscan.knowledge.ruleids import MALFORMED, UNRESOLVED_LIBRARY, UNSUPPORTED
+from portscan.knowledge.ruleids import MALFORMED, PORT_EXISTS, UNRESOLVED_LIBRARY, UNSUPPORTED
 from portscan.lint import symbols as judge
 from portscan.lint import uses as appjudge
 from portscan.lint.config import lint_config
@@ -42,9 +44,11 @@ from portscan.model import (
     Application,
     Binary,
     Component,
+    Evidence,
     Finding,
     ImageConfig,
     Script,
+    Verdict,
     file_node,
 )
 
@@ -91,11 +95,52 @@ def lint_binary(
     go_uses: Sequence[ApiUse] = (),
 ) -> list[Finding]:
     """Findings for one ELF component (empty for the platform: it is not judged).
-    `go_uses` are what a Go program links in of the standard library."""
+    `go_uses` are what a Go program links in of the standard library. What the native
+    build needs comes first; a known Wasm port of the program (PS430) then decides the
+    targets it covers."""
     if binary.error:
         return rule_findings(MALFORMED, where, f"{where.path}: {binary.error}", binary.error)
     if is_platform_library(where.path, binary.soname):
         return []
+    native = _native_findings(binary, where, graph, binaries, as_of, go_uses)
+    runtime = binary.runtime.name if binary.runtime else None
+    return native + port_findings(where, runtime, native)
+
+
+def port_findings(where: Where, runtime: str | None, native: Sequence[Finding]) -> list[Finding]:
+    """PS430 per target that a known port of the component covers (signatures/ports.json):
+    shim when the native build needs nothing the port lacks, else the native verdict,
+    with what the port lacks named."""
+    package = purl.key(where.package)[2] if where.package else None
+    port = sig.port_for(package, where.path, runtime)
+    if port is None:
+        return []
+    rule = rules.get_rule(PORT_EXISTS)
+    findings = []
+    for target, info in port.targets.items():
+        at = [f for f in native if f.target is target]
+        short = sorted({f.capability for f in at if f.capability in info.lacks})
+        verdict = rule.verdict(target)
+        if short:
+            verdict = Verdict.worst([verdict, *(f.verdict for f in at if f.capability in short)])
+        urls = ", ".join(sig.references()[r].location for r in info.references)
+        lacks = f"; it lacks {', '.join(info.lacks)}" if info.lacks else ""
+        uses = f", and this program uses {', '.join(short)}" if short else ""
+        message = f"{where.path}: {info.port} exists ({urls}){lacks}{uses}"
+        evidence = Evidence(where.path, package=where.package, layer=where.layer, detail=info.port)
+        findings.append(Finding(rule.id, target, verdict, None, message, [evidence]))
+    return findings
+
+
+def _native_findings(
+    binary: Binary,
+    where: Where,
+    graph: nx.DiGraph,
+    binaries: Mapping[str, Binary],
+    as_of: str | None,
+    go_uses: Sequence[ApiUse],
+) -> list[Finding]:
+    """What the native build of one (non-platform, well-formed) ELF file asks for."""
     findings: list[Finding] = []
     runtime = binary.runtime.name if binary.runtime else None
     if runtime in _runtime_rules():
