@@ -7,10 +7,14 @@ g++ -O2 plus the manifest's native flags; NAME.static with -static) into a scrat
 directory, scans that directory with portscan's real pipeline (`dir:`, the same code as
 `portscan image`), and compares each binary's wasip1 verdict with labels.tsv (default
 column wasi_p1_zig_result): as-is = ready, with-emulation = shim, blocked = rework or
-blocked. It prints the confusion matrix, the accuracy, and every miss with its reason.
+blocked. It reports agreement twice, each with its confusion matrix and every miss with its
+reason: first with the newest data (the symbol lists as they are), then, the deciding figure,
+with `wasi_libc_as_of` set to the date of the wasi-libc that measured the labels. That date
+is read from the labels' own record, groundtruth/toolchain.txt (written by the measurement),
+never from this script.
 
-    python benchmarks/groundtruth.py                  # wasi-libc as of the labels' snapshot
-    python benchmarks/groundtruth.py --as-of latest   # the newest symbol lists as they are
+    python benchmarks/groundtruth.py                                 # both figures
+    python benchmarks/groundtruth.py --column wasi_p1_2022_result    # the 2022 labels
 
 Dynamic binaries are judged by their imports and path strings, static ones by the libc
 calls their own code makes (portscan/inspect/elf/program.py walks the call graph from main).
@@ -35,11 +39,38 @@ from portscan.scan import ScanOptions, scan_image
 REPO = Path(__file__).resolve().parent.parent
 GROUNDTRUTH = Path(os.environ.get("PORTSCAN_GROUNDTRUTH", REPO / "benchmarks" / "groundtruth"))
 BUILD = REPO / "benchmarks" / "build" / "groundtruth"
-# The labels' wasi-libc: zig 0.17.1 bundles upstream commit c89896107d7b of 2025-08-15
-# (groundtruth/README.md, "The zig measurement"); the older column is the 2022-05-10 one.
-SNAPSHOTS = {"wasi_p1_zig_result": "2025-08-15", "wasi_p1_2022_result": "2022-05-10"}
+# Which line of groundtruth/toolchain.txt names the wasi-libc each label column was measured
+# with; the line carries the date: "(2025-08-15)", or a Debian "git20220510" snapshot.
+TOOLCHAIN_LINES = {"wasi_p1_zig_result": "zig wasi-libc", "wasi_p1_2022_result": "debian wasi-libc"}
 LABEL_CLASSES = ("as-is", "with-emulation", "blocked")
 _PRINTABLE = re.compile(rb"[\x20-\x7e]{4,}")
+
+
+@dataclass(frozen=True)
+class LabelsLibc:
+    """The wasi-libc a label column was measured with, as toolchain.txt records it."""
+
+    column: str
+    date: str  # ISO date
+    record: str  # the toolchain.txt line
+
+
+def labels_libc(groundtruth: Path = GROUNDTRUTH, column: str = "wasi_p1_zig_result") -> LabelsLibc:
+    """The date of the wasi-libc that measured `column`, read from toolchain.txt."""
+    key = TOOLCHAIN_LINES[column]
+    path = groundtruth / "toolchain.txt"
+    for line in path.read_text().splitlines():
+        name, _, value = line.partition(": ")
+        if name.strip() != key:
+            continue
+        iso = re.search(r"\((\d{4}-\d{2}-\d{2})\)", value)
+        if iso:
+            return LabelsLibc(column, iso.group(1), line)
+        git = re.search(r"git(\d{4})(\d{2})(\d{2})", value)
+        if git:
+            return LabelsLibc(column, "-".join(git.groups()), line)
+        raise ValueError(f"{path}: no date in {line!r}")
+    raise ValueError(f"{path}: no {key!r} line, so the labels' wasi-libc date is unknown")
 
 
 @dataclass
@@ -103,9 +134,10 @@ def evaluate(
     column: str = "wasi_p1_zig_result",
     as_of: str | None = "labels",
 ) -> list[Outcome]:
-    """Build, judge and compare every binary; `as_of="labels"` means the column's snapshot."""
+    """Build, judge and compare every binary; `as_of="labels"` means the wasi-libc date the
+    column was measured with (toolchain.txt), None the newest data."""
     if as_of == "labels":
-        as_of = SNAPSHOTS.get(column)
+        as_of = labels_libc(groundtruth, column).date
     with open(groundtruth / "labels.tsv", newline="") as handle:
         labels = {row["case"]: row for row in csv.DictReader(handle, delimiter="\t")}
     error_column = "zig_first_error" if column == "wasi_p1_zig_result" else "first_error"
@@ -144,19 +176,54 @@ def confusion(outcomes: list[Outcome]) -> str:
     return "\n".join(lines)
 
 
-def reason(outcome: Outcome) -> str:
-    """Why portscan predicted what it did: the findings that set the verdict."""
+def reason(outcome: Outcome, measured: bool = True) -> str:
+    """Why portscan predicted what it did: the findings that set the verdict, with the notes
+    their evidence carries (when a function appeared in wasi-libc, which row applies)."""
     worst = [f for f in outcome.findings if f.verdict is outcome.verdict]
-    if outcome.verdict is Verdict.READY:
-        names = sorted({e.symbol or e.detail for f in worst for e in f.evidence})
-        text = f"every judged function is available ({len(names)}: {', '.join(names[:12])})"
-    else:
-        text = "; ".join(f"{f.rule_id} {f.message}" for f in worst)
-    measured = f" | measured: {outcome.first_error}" if outcome.first_error else ""
-    return text + measured
+    text = "; ".join(f"{f.rule_id} {f.message}" for f in worst) or "no finding"
+    notes = [
+        note
+        for f in worst
+        if f.verdict is not Verdict.READY
+        for e in f.evidence
+        for note in e.detail.split("; ")[1:]
+    ]
+    if notes:
+        text += f" [{'; '.join(dict.fromkeys(notes))}]"
+    if measured and outcome.first_error:
+        text += f" | measured: {outcome.first_error}"
+    return text
 
 
-def report(outcomes: list[Outcome], title: str) -> str:
+def why_missed(outcome: Outcome, other: Outcome | None = None, other_data: str = "") -> str:
+    """What explains a miss: the findings behind the prediction and the measured error, and
+    what differs when the same binary judged with `other_data` (`other`) agrees."""
+    lines = [f"    predicted because: {reason(outcome)}"]
+    if other is not None and other.hit:
+        lines.append(
+            f"    explained: with {other_data} it is predicted {other.predicted} "
+            f"({other.verdict.value}), as measured: {reason(other, measured=False)}. The "
+            "labels were measured with that wasi-libc; the newer data describes a libc they "
+            "did not see."
+        )
+    elif outcome.first_error.startswith("run:") and outcome.verdict is Verdict.READY:
+        lines.append(
+            "    explained: it links and fails only at run time, and no row of "
+            "signatures/runtime-semantics.json covers a function it calls."
+        )
+    elif outcome.label == "unknown" or outcome.predicted not in LABEL_CLASSES:
+        lines.append("    explained: portscan could not decide; the findings above say why.")
+    return "\n".join(lines)
+
+
+def report(
+    outcomes: list[Outcome],
+    title: str,
+    others: dict[str, Outcome] | None = None,
+    other_data: str = "",
+) -> str:
+    """Confusion matrix, accuracy and every miss explained; `others` are the same cases
+    judged with `other_data`, used to explain a miss that data does not make."""
     lines = [title, confusion(outcomes)]
     hits = sum(o.hit for o in outcomes)
     lines.append(f"accuracy: {hits}/{len(outcomes)} = {accuracy(outcomes):.1%}")
@@ -164,8 +231,12 @@ def report(outcomes: list[Outcome], title: str) -> str:
         if not outcome.hit:
             lines.append(
                 f"MISS {outcome.case}: label {outcome.label}, predicted {outcome.predicted} "
-                f"({outcome.verdict.value}): {reason(outcome)}"
+                f"({outcome.verdict.value})"
             )
+            other = (others or {}).get(outcome.case)
+            lines.append(why_missed(outcome, other, other_data))
+    if hits == len(outcomes):
+        lines.append("no misses")
     return "\n".join(lines)
 
 
@@ -173,12 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--groundtruth", type=Path, default=GROUNDTRUTH)
     parser.add_argument("--build", type=Path, default=BUILD, help="scratch dir for binaries")
-    parser.add_argument("--column", default="wasi_p1_zig_result", choices=sorted(SNAPSHOTS))
-    parser.add_argument(
-        "--as-of",
-        default="labels",
-        help="'labels' (the column's wasi-libc snapshot), 'latest', or an ISO date",
-    )
+    parser.add_argument("--column", default="wasi_p1_zig_result", choices=sorted(TOOLCHAIN_LINES))
     parser.add_argument("--clean", action="store_true", help="rebuild every binary")
     args = parser.parse_args(argv)
     if shutil.which("gcc") is None or shutil.which("nm") is None:
@@ -186,10 +252,35 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.clean and args.build.exists():
         shutil.rmtree(args.build)
-    as_of = None if args.as_of == "latest" else args.as_of
-    outcomes = evaluate(args.groundtruth, args.build, args.column, as_of)
-    snapshot = SNAPSHOTS[args.column] if as_of == "labels" else as_of or "latest lists"
-    print(report(outcomes, f"wasip1 vs {args.column}, wasi-libc as of {snapshot}"))
+    libc = labels_libc(args.groundtruth, args.column)
+    newest = evaluate(args.groundtruth, args.build, args.column, as_of=None)
+    deciding = evaluate(args.groundtruth, args.build, args.column, as_of=libc.date)
+    dated = f"wasi-libc as of {libc.date}"
+    print(
+        report(
+            newest,
+            f"[1/2] wasip1 vs {args.column}, newest data (wasi-libc symbol lists as shipped)",
+            {o.case: o for o in deciding},
+            f"{dated} (the labels' libc)",
+        )
+    )
+    print()
+    print(
+        report(
+            deciding,
+            f"[2/2] DECIDING: wasip1 vs {args.column}, {dated}, the libc that measured "
+            f"the labels (toolchain.txt: {libc.record.strip()})",
+            {o.case: o for o in newest},
+            "the newest data",
+        )
+    )
+    print()
+    total = len(deciding)
+    print(f"agreement, newest data: {sum(o.hit for o in newest)}/{total} = {accuracy(newest):.1%}")
+    print(
+        f"agreement, {dated} (the labels' libc; the deciding figure): "
+        f"{sum(o.hit for o in deciding)}/{total} = {accuracy(deciding):.1%}"
+    )
     return 0
 
 

@@ -7,7 +7,8 @@ judge_syscalls and judge_paths) on hand-made `Binary`, `Script`, `Application` a
 `ImageConfig` objects, with the graph built by graph.build.build_graph. The input comes from
 how `rules.emitter(rule)` says the rule is emitted: a capability's symbols, syscalls, path
 strings and API uses from signatures/; a binary of the rule's runtime; the names that
-complete the rule's pattern; a hand-made case for each id that code emits by name.
+complete the rule's pattern; the functions of the runtime-semantics.json rows that name the
+rule; a hand-made case for each id that code emits by name.
 """
 
 from __future__ import annotations
@@ -184,6 +185,18 @@ def _pattern_findings(rule: rules.Rule) -> list[Finding]:
     return _lint({APP: _binary(linkage="dynamic", imported_symbols=names)})
 
 
+def _semantics_findings(rule: rules.Rule) -> list[Finding]:
+    """A program importing the functions of every runtime-semantics.json row that names the
+    rule (the newest data: every row holds)."""
+    names = [
+        f"{function}@GLIBC_2.2.5"
+        for row in sig.runtime_semantics()
+        if row.rule == rule.id
+        for function in row.functions
+    ]
+    return _lint({APP: _binary(linkage="dynamic", imported_symbols=names)})
+
+
 def _config_findings(rule: rules.Rule) -> list[Finding]:
     """An image config whose field the rule checks holds a value that fires it."""
     check = rule.config
@@ -202,6 +215,8 @@ def _findings_for(rule: rules.Rule) -> list[Finding]:
         return _pattern_findings(rule)
     if way == rules.CONFIG:
         return _config_findings(rule)
+    if way == rules.SEMANTICS:
+        return _semantics_findings(rule)
     return DIRECT[rule.id]()
 
 

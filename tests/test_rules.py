@@ -29,7 +29,8 @@ PS600 libc-available  PS601 libc-missing  PS602 libc-emulated  PS603 filesystem
 PS604 file-ownership  PS605 file-locking  PS606 temp-files  PS607 fs-events
 PS608 terminal  PS609 users-groups  PS610 process-clocks  PS611 time  PS612 randomness
 PS613 environment  PS614 system-info  PS615 syslog  PS616 fd-duplication  PS617 kernel-io
-PS618 kernel-admin  PS619 raw-syscall  PS620 ioctl
+PS618 kernel-admin  PS619 raw-syscall  PS620 ioctl  PS630 links-but-fails
+PS631 run-time-semantics
 PS901 malformed-elf  PS902 unresolved-library  PS903 unknown-symbol
 PS904 unsupported-binary  PS905 syscall-evidence-only  PS906 no-target-data
 """

@@ -1,12 +1,15 @@
 """The rule catalogue: every PS rule with its documentation, read from signatures/rules.json.
 
 A rule that names a capability takes its title, per-target verdicts and remediation from
-signatures/capabilities.json, one that names a runtime from language-runtimes.json; the
-others carry their own. report/rules.py renders a rule as `portscan explain PSxxx` prints it.
+signatures/capabilities.json, one that names a runtime from language-runtimes.json, one
+marked "semantics" from the rows of runtime-semantics.json that name it (each row carries
+its own verdict per target; the rule shows the worst); the others carry their own.
+report/rules.py renders a rule as `portscan explain PSxxx` prints it.
 
 The registry: `emitter(rule)` says how each rule is emitted, derived from the data: the
-capability's rule, the runtime's rule, a pattern of signatures/patterns.json, or the lint
-function that names its id in knowledge/ruleids.py. The catalogue does not load unless every
+capability's rule, the runtime's rule, a pattern of signatures/patterns.json, a config
+check, a row of signatures/runtime-semantics.json, or the lint function that names its id
+in knowledge/ruleids.py. The catalogue does not load unless every
 rule has exactly one emitter and every id code or patterns name is catalogued.
 """
 
@@ -24,6 +27,7 @@ from portscan.model import Capability, Target, Verdict
 
 RULE_ID = re.compile(r"^PS[1-9]\d{2}$")
 CAPABILITY, RUNTIME, PATTERN, CONFIG = "capability", "runtime", "pattern", "config"  # data
+SEMANTICS = "semantics"  # the rows of runtime-semantics.json that name the rule
 
 
 @dataclass(frozen=True)
@@ -68,16 +72,28 @@ class Rule:
     def verdict(self, target: Target) -> Verdict:
         return self.support[target].verdict
 
-    def message(self, target: Target, verdict: Verdict, names: list[str], shown: str) -> str:
-        """A finding's message from the rule's template (rules.json "messages")."""
+    def message(
+        self,
+        target: Target,
+        verdict: Verdict,
+        names: list[str],
+        shown: str,
+        support: sig.Support | None = None,
+        **fields: str,
+    ) -> str:
+        """A finding's message from the rule's template (rules.json "messages"). `support`
+        replaces the rule's own for {remedy} (a runtime-semantics row's); `fields` fill
+        further placeholders ({condition})."""
         ready = verdict in (Verdict.READY, Verdict.NA)
         template = self.messages[0] if ready else self.messages[1]
+        remedy = "" if ready else remediation_text(support or self.support[target])
         return template.format(
             title=self.title,
             names=shown,
             count=len(names),
             target=target.value,
-            remedy="" if ready else self.remediation(target),
+            remedy=remedy,
+            **fields,
         )
 
     def remediation(self, target: Target) -> str:
@@ -118,6 +134,10 @@ def _build(entry: dict, families: Mapping[str, str], defaults: Mapping[str, str]
         info = sig.runtimes()[runtime]
         support, title, summary = info.support, title or info.title, info.summary
         refs += info.references
+    elif entry.get("semantics"):
+        support = semantics_support(rule_id)
+        rows = [row for row in sig.runtime_semantics() if row.rule == rule_id]
+        refs += [ref for row in rows for ref in row.references]
     elif capability is not None:
         cap = sig.capability_map().capabilities[capability]
         support, title, summary = cap.support, title or cap.title, cap.summary
@@ -147,6 +167,26 @@ def _build(entry: dict, families: Mapping[str, str], defaults: Mapping[str, str]
             entry.get("message", defaults["default"]),
         ),
     )
+
+
+def semantics_support(rule_id: str) -> dict[Target, sig.Support]:
+    """A semantics rule's verdict per target: the worst of the runtime-semantics.json rows
+    that name it there, with each row's functions and advice; n/a where no row holds."""
+    support = {}
+    for target in Target:
+        rows = [r for r in sig.runtime_semantics() if r.rule == rule_id and target in r.support]
+        if not rows:
+            how = "No row of signatures/runtime-semantics.json names this target."
+            support[target] = sig.Support(Verdict.NA, how)
+            continue
+        verdict = Verdict.worst(row.support[target].verdict for row in rows)
+        how = " ".join(
+            f"{', '.join(row.functions)} ({row.support[target].verdict.value}): "
+            f"{row.support[target].how}"
+            for row in rows
+        )
+        support[target] = sig.Support(verdict, how)
+    return support
 
 
 def _config_check(doc: dict | None) -> ConfigCheck | None:
@@ -188,6 +228,7 @@ def _check_emitters(entries: list[dict]) -> dict[str, str]:
                 (PATTERN, rule_id in patterns),
                 (CAPABILITY, "capability" in entry and "targets" not in entry),
                 (CONFIG, "config" in entry),
+                (SEMANTICS, bool(entry.get("semantics"))),
             )
             if applies
         ]
@@ -197,6 +238,13 @@ def _check_emitters(entries: list[dict]) -> dict[str, str]:
     unknown = sorted((set(ruleids.EMITTED_BY) | patterns) - set(emitters))
     if unknown:
         raise sig.SignaturesError(f"rule ids not in rules.json: {', '.join(unknown)}")
+    rowless = sorted(
+        rule_id
+        for rule_id, way in emitters.items()
+        if way == SEMANTICS and not any(row.rule == rule_id for row in sig.runtime_semantics())
+    )
+    if rowless:
+        raise sig.SignaturesError(f"semantics rules no row names: {', '.join(rowless)}")
     return emitters
 
 
@@ -207,8 +255,9 @@ def _emitters() -> dict[str, str]:
 
 
 def emitter(rule: Rule) -> str:
-    """How `rule` is emitted: "capability", "runtime", "pattern", "config", or the lint function
-    (as "lint.module.function") that emits it by its name in knowledge/ruleids.py."""
+    """How `rule` is emitted: "capability", "runtime", "pattern", "config", "semantics", or
+    the lint function (as "lint.module.function") that emits it by its name in
+    knowledge/ruleids.py."""
     return _emitters()[rule.id]
 
 

@@ -413,6 +413,122 @@ def path_signatures() -> tuple[PathSignature, ...]:
 
 
 @dataclass(frozen=True)
+class SemanticsRow:
+    """A row of runtime-semantics.json: functions that link on some targets but misbehave
+    there at run time, the condition, and the verdict it implies per target."""
+
+    id: str
+    functions: tuple[str, ...]
+    rule: str  # a rule of rules.json marked "semantics"
+    capability: Capability | None
+    condition: str
+    support: Mapping[Target, Support]  # only the targets where the row holds
+    since: str | None  # ISO date of the wasi-libc change from which it holds
+    references: tuple[str, ...]
+    note: str = ""
+
+    def applies(self, target: Target, as_of: str | None = None) -> bool:
+        """Whether the row holds for `target` with wasi-libc as of `as_of` (None: newest)."""
+        if target not in self.support:
+            return False
+        return not (as_of and self.since and as_of < self.since)
+
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _semantics_row(entry: Mapping[str, Any], semantics_rules: frozenset[str]) -> SemanticsRow:
+    row_id = entry.get("id") or "?"
+    where = f"runtime-semantics.json {row_id}"
+    functions = tuple(entry.get("functions") or ())
+    if not functions or not entry.get("condition"):
+        raise SignaturesError(f"{where}: a row needs 'functions' and a 'condition'")
+    if entry.get("rule") not in semantics_rules:
+        raise SignaturesError(
+            f"{where}: unknown rule {entry.get('rule')!r} (a rules.json rule marked 'semantics')"
+        )
+    targets = entry.get("targets") or {}
+    known_targets = {t.value for t in Target}
+    unknown = sorted(set(targets) - known_targets)
+    if not targets or unknown:
+        raise SignaturesError(f"{where}: unknown or no targets {unknown or ''}".rstrip())
+    refs = tuple(entry.get("references") or ())
+    known = references()
+    if not refs:
+        raise SignaturesError(f"{where}: no reference (every row must cite its source)")
+    missing = [r for r in refs if r not in known]
+    if missing:
+        raise SignaturesError(f"{where}: unknown reference(s) {', '.join(missing)}")
+    if not any((known[r].url or "").startswith("https://") for r in refs):
+        raise SignaturesError(f"{where}: no reference with an https URL")
+    since = entry.get("since")
+    if since is not None and not _ISO_DATE.match(since):
+        raise SignaturesError(f"{where}: 'since' must be an ISO date, not {since!r}")
+    capability = entry.get("capability")
+    support = _partial_support(targets, where)
+    return SemanticsRow(
+        id=row_id,
+        functions=functions,
+        rule=entry["rule"],
+        capability=capability_id(capability, where) if capability else None,
+        condition=entry["condition"],
+        support=support,
+        since=since,
+        references=refs,
+        note=entry.get("note", ""),
+    )
+
+
+def _partial_support(entries: Mapping[str, Any], where: str) -> dict[Target, Support]:
+    """A per-target block that covers only some targets."""
+    support = {}
+    for target in Target:
+        entry = entries.get(target.value)
+        if entry is None:
+            continue
+        try:
+            verdict = Verdict(entry["verdict"])
+        except (KeyError, ValueError) as exc:
+            raise SignaturesError(f"{where}: bad verdict for {target.value}") from exc
+        if not entry.get("how"):
+            raise SignaturesError(f"{where}: no 'how' for {target.value}")
+        support[target] = Support(
+            verdict=verdict,
+            how=entry["how"],
+            uses=entry.get("uses"),
+            flags=tuple(entry.get("flags", ())),
+        )
+    return support
+
+
+@functools.cache
+def runtime_semantics() -> tuple[SemanticsRow, ...]:
+    """The rows of runtime-semantics.json, validated: each names a semantics rule of
+    rules.json, known targets and capability, and at least one reference, all of which
+    exist and one of which has an https URL (SignaturesError otherwise)."""
+    semantics_rules = frozenset(
+        rule["id"] for rule in load("rules.json")["rules"] if rule.get("semantics")
+    )
+    rows = tuple(
+        _semantics_row(entry, semantics_rules) for entry in load("runtime-semantics.json")["rows"]
+    )
+    ids = [row.id for row in rows]
+    if len(set(ids)) != len(ids):
+        raise SignaturesError("runtime-semantics.json: repeated row id")
+    seen: dict[tuple[str, Target], str] = {}
+    for row in rows:
+        for function in row.functions:
+            for target in row.support:
+                other = seen.setdefault((function, target), row.id)
+                if other != row.id:
+                    raise SignaturesError(
+                        f"runtime-semantics.json: {function} on {target.value} is in rows "
+                        f"{other} and {row.id}"
+                    )
+    return rows
+
+
+@dataclass(frozen=True)
 class MethodRule:
     """A method name that reveals an API when its file imports one of `modules`."""
 
@@ -501,6 +617,7 @@ def clear_cache() -> None:
         runtimes,
         path_signatures,
         api_table,
+        runtime_semantics,
     ):
         accessor.cache_clear()
 

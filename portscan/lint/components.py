@@ -15,6 +15,8 @@ A component is an ELF file or a script. What is judged (DESIGN.md, "What is judg
 - a static program by the libc functions its code calls (inspect/elf/program.py), else by
   its syscall sites (weaker evidence, said so by PS905);
 - long-running patterns (signatures/patterns.json) from the same names;
+- functions among those names that link but misbehave at run time (signatures/runtime-
+  semantics.json, lint/semantics.py);
 - path strings (/dev, /proc) that a sandbox lacks;
 - the image config: exposed ports, volumes, user, stop signal, shell entrypoints.
 """
@@ -39,6 +41,7 @@ from portscan.lint import symbols as judge
 from portscan.lint import uses as appjudge
 from portscan.lint.config import lint_config
 from portscan.lint.findings import Where, pattern_findings, rule_findings
+from portscan.lint.semantics import judge_semantics
 from portscan.model import (
     ApiUse,
     Application,
@@ -165,6 +168,7 @@ def _native_findings(
         findings += judge.judge_symbols(
             own, file=where.path, package=where.package, layer=where.layer, as_of=as_of
         )
+        findings += judge_semantics(own, where, as_of=as_of)
         if binary.file_type != "shared-library":
             findings += pattern_findings(own, where)
     elif binary.linked_calls:
@@ -177,6 +181,7 @@ def _native_findings(
             origin="linked in",
             as_of=as_of,
         )
+        findings += judge_semantics(binary.linked_calls, where, as_of=as_of, origin="linked in")
         findings += pattern_findings(binary.linked_calls, where)
     elif binary.syscalls is not None and binary.syscalls.resolved:
         sites = [(s.name or f"#{s.number}", s.address) for s in binary.syscalls.resolved]
