@@ -89,9 +89,11 @@ def lint_binary(
     binaries: Mapping[str, Binary],
     as_of: str | None = None,
     go_uses: Sequence[ApiUse] = (),
+    wasix_libc: str | None = None,
 ) -> list[Finding]:
     """Findings for one ELF component (empty for the platform: it is not judged).
-    `go_uses` are what a Go program links in of the standard library."""
+    `go_uses` are what a Go program links in of the standard library; `wasix_libc` picks
+    the wasix-libc flavour wasix is judged by (None: the default)."""
     if binary.error:
         return rule_findings(MALFORMED, where, f"{where.path}: {binary.error}", binary.error)
     if is_platform_library(where.path, binary.soname):
@@ -118,7 +120,12 @@ def lint_binary(
     if binary.imported_symbols:
         own = _own_imports(binary, where.path, graph, binaries)
         findings += judge.judge_symbols(
-            own, file=where.path, package=where.package, layer=where.layer, as_of=as_of
+            own,
+            file=where.path,
+            package=where.package,
+            layer=where.layer,
+            as_of=as_of,
+            wasix_libc=wasix_libc,
         )
         if binary.file_type != "shared-library":
             findings += pattern_findings(own, where)
@@ -131,6 +138,7 @@ def lint_binary(
             assume_libc=True,
             origin="linked in",
             as_of=as_of,
+            wasix_libc=wasix_libc,
         )
         findings += pattern_findings(binary.linked_calls, where)
     elif binary.syscalls is not None and binary.syscalls.resolved:
@@ -184,11 +192,13 @@ def lint_image(
     as_of: str | None = None,
     applications: Sequence[Application] = (),
     go_uses: Mapping[str, Sequence[ApiUse]] | None = None,
+    wasix_libc: str | None = None,
 ) -> tuple[list[Component], list[Finding]]:
     """Every ELF file and script as a `Component` with its findings, every application
     as one of kind `application` (at its entry file: a script there becomes it), plus
     the findings of the image config. Verdicts and plans are score.py's. `as_of` (ISO
-    date) judges against wasi-libc as it was then (signatures/wasi-libc-notes.json)."""
+    date) judges against wasi-libc as it was then (signatures/wasi-libc-notes.json);
+    `wasix_libc` judges wasix by that wasix-libc flavour (signatures/wasix-libc.json)."""
     components = []
     for path in sorted({*binaries, *scripts}):
         where = Where(path, owner_of.get(path), layer_of.get(path))
@@ -197,7 +207,7 @@ def lint_image(
             platform = not binary.error and is_platform_library(path, binary.soname)
             kind = "platform" if platform else _elf_kind(binary)
             uses = (go_uses or {}).get(path, ())
-            findings = lint_binary(binary, where, graph, binaries, as_of, uses)
+            findings = lint_binary(binary, where, graph, binaries, as_of, uses, wasix_libc)
             runtime = binary.runtime.name if binary.runtime else None
         else:
             kind, findings, runtime = "script", lint_script(scripts[path], where), None
