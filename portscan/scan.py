@@ -49,6 +49,7 @@ class ScanOptions:
     keep: KeepPolicy = inspect.keep
     analysers: Sequence[Analyser] = inspect.ANALYSERS
     wasi_libc_as_of: str | None = None  # judge against wasi-libc as of this ISO date
+    wasix_libc: str | None = None  # judge wasix by this wasix-libc flavour (None: default)
     sbom: str | None = None  # "syft": enrich the package inventory by running syft
     sbom_timeout: float = 300.0
 
@@ -152,6 +153,7 @@ def scan_image(
         options.wasi_libc_as_of,
         facts.applications,
         facts.go_uses,
+        options.wasix_libc,
     )
     finish_components(components, judged)
     return ScanResult(

@@ -88,6 +88,11 @@ def test_bad_platform_syntax() -> None:
     assert_one_line_error(portscan("image", "dir:/tmp", "--platform", "amd64"), 2, "os/arch")
 
 
+def test_an_unknown_wasix_libc_flavour_is_a_usage_error() -> None:
+    result = portscan("image", "dir:/nonexistent", "--wasix-libc", "wasm32-wasip1")
+    assert_one_line_error(result, 2, "wasm32-wasi-eh", "wasm32-wasi-ehpic")
+
+
 def test_wrong_platform_lists_available(tmp_path: Path, native_bins: dict[str, bytes]) -> None:
     images = [
         ib.Image([[ib.file("a", "x")]], architecture="amd64"),

@@ -151,7 +151,7 @@ def test_unknown_names_depend_on_what_the_caller_knows() -> None:
     assert set(_by_target(unknown).values()) == {Verdict.UNKNOWN}
     from_libc = judge.judge_symbols(["frobnicate@GLIBC_2.2.5"], file="x")
     assert _rules(from_libc, Target.WASIP1) == {"PS601": Verdict.REWORK}
-    assert _rules(from_libc, Target.WASIX) == {"PS906": Verdict.UNKNOWN}
+    assert _rules(from_libc, Target.WASIX) == {"PS601": Verdict.REWORK}  # wasix-libc's list
     musl = judge.judge_symbols(["frobnicate", "printf"], file="x")  # no versions at all
     assert _rules(musl, Target.WASIP1)["PS601"] is Verdict.REWORK
     mixed = judge.judge_symbols(["printf@GLIBC_2.2.5", "jv_parse"], file="x")  # glibc + a lib
@@ -187,6 +187,31 @@ def test_per_target_differences() -> None:
     wasix = _rules(findings, Target.WASIX)
     assert wasix["PS601"] is Verdict.REWORK  # clone: not in wasix-libc
     assert wasix["PS201"] is Verdict.READY
+
+
+def test_wasix_is_judged_by_wasix_libc() -> None:
+    findings = judge.judge_symbols(
+        ["getgroups@GLIBC_2.2.5", "fork@GLIBC_2.2.5", "pthread_create@GLIBC_2.34"], file="x"
+    )
+    wasix = [f for f in findings if f.target is Target.WASIX]
+    missing = next(f for f in wasix if f.rule_id == "PS601")
+    assert (missing.verdict, missing.capability) == (Verdict.REWORK, "users-groups")
+    assert [e.symbol for e in missing.evidence] == ["getgroups@GLIBC_2.2.5"]
+    assert "not defined by wasix-libc (wasm32-wasi)" in missing.evidence[0].detail
+    assert _rules(findings, Target.WASIX)["PS101"] is Verdict.READY  # fork: defined
+    assert not any(f.rule_id == "PS906" for f in findings)
+
+
+def test_a_wasix_libc_flavour_can_be_picked() -> None:
+    symbols = ["fork@GLIBC_2.2.5", "setjmp@GLIBC_2.2.5"]
+    default = _rules(judge.judge_symbols(symbols, file="x"), Target.WASIX)
+    assert "PS601" not in default
+    eh = judge.judge_symbols(symbols, file="x", wasix_libc="wasm32-wasi-eh")
+    missing = next(f for f in eh if f.target is Target.WASIX and f.rule_id == "PS601")
+    assert [e.symbol for e in missing.evidence] == ["fork@GLIBC_2.2.5"]  # setjmp is lowered
+    assert "wasix-libc (wasm32-wasi-eh)" in missing.evidence[0].detail
+    default_p1 = _rules(judge.judge_symbols(symbols, file="x"), Target.WASIP1)
+    assert _rules(eh, Target.WASIP1) == default_p1  # the flavour is wasix's only
 
 
 def test_cxx_symbols() -> None:

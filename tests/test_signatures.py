@@ -17,7 +17,8 @@ from portscan.model import Target, Verdict
 REPO = Path(__file__).resolve().parent.parent
 SIGNATURES = REPO / "signatures"
 LISTS = SIGNATURES / "data" / "wasi-libc"
-LIST_TARGETS = (Target.WASIP1, Target.WASIP2, Target.WASIP3)
+WASIX_LISTS = SIGNATURES / "data" / "wasix-libc"
+LIST_TARGETS = (Target.WASIP1, Target.WASIP2, Target.WASIP3)  # judged by wasi-libc's lists
 
 
 def _gen_libc():
@@ -33,13 +34,43 @@ def gen_libc():
     return _gen_libc()
 
 
-@pytest.mark.skipif(not LISTS.is_dir(), reason="needs signatures/data/wasi-libc")
+@pytest.mark.skipif(
+    not (LISTS.is_dir() and WASIX_LISTS.is_dir()), reason="needs signatures/data/wasi*-libc"
+)
 def test_generated_libc_matches_its_sources(gen_libc, tmp_path: Path) -> None:
     committed = (SIGNATURES / "wasi-libc.json").read_text()
+    committed_wasix = (SIGNATURES / "wasix-libc.json").read_text()
     date = json.loads(committed)["generated_on"]
-    out = tmp_path / "wasi-libc.json"
-    assert gen_libc.main(["--source", str(LISTS), "--out", str(out), "--date", date]) == 0
+    assert json.loads(committed_wasix)["generated_on"] == date  # one run makes both
+    out, wasix_out = tmp_path / "wasi-libc.json", tmp_path / "wasix-libc.json"
+    args = ["--source", str(LISTS), "--out", str(out), "--date", date]
+    args += ["--wasix-source", str(WASIX_LISTS), "--wasix-out", str(wasix_out)]
+    assert gen_libc.main(args) == 0
     assert out.read_text() == committed, "regenerate with signatures/tools/gen_libc.py"
+    assert wasix_out.read_text() == committed_wasix, "regenerate with signatures/tools/gen_libc.py"
+
+
+def _copy(source: Path, target: Path) -> Path:
+    for path in source.rglob("*"):
+        if path.is_file():
+            (target / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+            (target / path.relative_to(source)).write_bytes(path.read_bytes())
+    return target
+
+
+@pytest.mark.skipif(not WASIX_LISTS.is_dir(), reason="needs signatures/data/wasix-libc")
+def test_generator_checks_wasix_lists_and_notes(gen_libc, tmp_path: Path) -> None:
+    notes = SIGNATURES / "wasix-libc-notes.json"
+    source = _copy(WASIX_LISTS, tmp_path / "lists")
+    listed = source / "wasm32-wasi-eh" / "defined-symbols.txt"
+    listed.write_text(listed.read_text() + "fork\n")
+    with pytest.raises(gen_libc.SourceError, match="sha256"):
+        gen_libc.generate_wasix(source, notes, "2026-01-01")
+    doc = json.loads(notes.read_text())  # a curated claim the list contradicts
+    doc["flavours"]["wasm32-wasi-eh"]["defines"].append("fork")
+    (tmp_path / "notes.json").write_text(json.dumps(doc))
+    with pytest.raises(gen_libc.SourceError, match="said to be defined"):
+        gen_libc.generate_wasix(WASIX_LISTS, tmp_path / "notes.json", "2026-01-01")
 
 
 @pytest.mark.skipif(not LISTS.is_dir(), reason="needs signatures/data/wasi-libc")
@@ -59,13 +90,17 @@ def test_generator_refuses_a_list_that_differs_from_its_readme(gen_libc, tmp_pat
 
 def test_membership_counts_match_the_stated_counts() -> None:
     libc = sig.libc()
-    for entry in libc.provenance["lists"]:
-        assert len(libc.list_symbols(entry["name"])) == entry["count"]
+    for c_library, provenance in libc.provenance.items():
+        for entry in provenance["lists"]:
+            assert libc.c_library[entry["name"]] == c_library
+            assert len(libc.list_symbols(entry["name"])) == entry["count"]
     assert libc.list_for_target == {
         Target.WASIP1: "wasm32-wasip1",
         Target.WASIP2: "wasm32-wasip2",
         Target.WASIP3: "wasm32-wasip3",
+        Target.WASIX: "wasm32-wasi",
     }
+    assert set(libc.list_for_target) == set(Target)  # no target is left without a list
 
 
 def test_list_facts_the_source_readme_states() -> None:
@@ -78,9 +113,33 @@ def test_list_facts_the_source_readme_states() -> None:
     assert libc.defines("pthread_create", Target.WASIP1)
     assert libc.defines("gethostname", Target.WASIP1)
     assert not libc.defines("gethostname", Target.WASIP1, as_of="2025-08-15")
-    assert libc.defines("gethostname", Target.WASIX) is None
     assert libc.library_for("setjmp").name == "libsetjmp"
     assert libc.library_for("mmap").flags == ("-D_WASI_EMULATED_MMAN",)
+    assert libc.library_for("mmap", Target.WASIX) is None  # wasixcc links the emulation
+
+
+def test_wasix_list_facts_the_source_readme_states() -> None:
+    """signatures/data/wasix-libc/README.md: what the default flavour has and lacks, and
+    what the exception-handling flavours lack."""
+    libc, wasix = sig.libc(), Target.WASIX
+    assert libc.flavours[wasix][0] == libc.list_of(wasix) == "wasm32-wasi"
+    defined = "fork vfork pthread_create socket epoll_create dlopen setjmp execve posix_spawn"
+    for symbol in (*defined.split(), "sigaction", "mmap", "getpid"):
+        assert libc.defines(symbol, wasix), symbol
+    for symbol in ("getgroups", "setresuid", "setresgid", "shmget", "getauxval", "getcontext"):
+        assert libc.defines(symbol, wasix) is False, symbol
+    for flavour in ("wasm32-wasi-eh", "wasm32-wasi-ehpic"):
+        for symbol in ("fork", "vfork", "_Fork"):
+            assert not libc.defines(symbol, wasix, flavour=flavour), (flavour, symbol)
+        assert "setjmp" not in libc.list_symbols(flavour)  # the compiler lowers it:
+        assert libc.defines("setjmp", wasix, flavour=flavour)  # __wasm_setjmp is there
+        assert libc.defines("pthread_create", wasix, flavour=flavour)
+    assert not libc.defines("dlopen", wasix, flavour="wasm32-wasi-eh")
+    assert libc.defines("dlopen", wasix, flavour="wasm32-wasi-ehpic")
+    assert libc.defines("fork", Target.WASIP1) is False  # a flavour is wasix's only
+    assert libc.defines("fork", Target.WASIP1, flavour="wasm32-wasi-eh") is False
+    with pytest.raises(sig.UsageError, match="wasm32-wasi-ehpic"):
+        libc.defines("fork", wasix, flavour="wasm32-wasip1")
 
 
 def test_targets_and_verdict_order_match_the_model() -> None:
@@ -88,7 +147,7 @@ def test_targets_and_verdict_order_match_the_model() -> None:
     assert [t["id"] for t in doc["targets"]] == [t.value for t in Target]
     assert doc["verdicts"]["order"] == [v.value for v in Verdict]
     for info in sig.targets().values():
-        assert info.libc_list in (None, *sig.libc().lists)
+        assert info.libc_list == sig.libc().list_for_target.get(info.target)
 
 
 def test_capabilities_are_named_once_and_cover_every_target() -> None:
@@ -102,10 +161,20 @@ def test_capabilities_are_named_once_and_cover_every_target() -> None:
         for target, support in info.support.items():
             assert support.how, (info.capability, target)
             assert support.missing <= set(info.symbols), (info.capability, target)
-            if target in LIST_TARGETS:
-                assert not support.missing, "list targets take absence from the lists"
             if support.uses:
                 assert support.uses in sig.libc().libraries
+
+
+def test_hand_written_missing_lists_agree_with_the_generated_lists() -> None:
+    """'missing' is for a target without a list; where a target has one, a hand-written
+    list must name exactly the capability's functions that the list lacks."""
+    libc = sig.libc()
+    for info in sig.capability_map().capabilities.values():
+        for target, support in info.support.items():
+            if not support.missing or libc.list_of(target) is None:
+                continue
+            lacking = {s for s in info.symbols if not libc.defines(s, target)}
+            assert support.missing == lacking, (info.capability, target)
 
 
 def test_emulated_functions_map_to_shim_capabilities_using_their_library() -> None:
@@ -164,6 +233,13 @@ def test_every_reference_resolves() -> None:
     cited += [r for info in sig.runtimes().values() for r in info.references]
     cited += [r for info in sig.targets().values() for r in info.references]
     cited += [r for rule in sig.load("rules.json")["rules"] for r in rule.get("references", ())]
+    for notes in ("wasi-libc-notes.json", "wasix-libc-notes.json"):
+        doc = sig.load(notes)
+        groups = [
+            doc.get(k, {})
+            for k in ("emulation", "excluded_libraries", "history", "flavours", "lowered")
+        ]
+        cited += [entry["source"] for group in groups for entry in group.values()]
     assert set(cited) <= set(known)
     for ref in known.values():
         assert (

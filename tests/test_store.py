@@ -105,6 +105,16 @@ def test_result_key_follows_layers_signatures_and_options() -> None:
     assert key != cache.result_key("l", "s", {"wasi_libc_as_of": "'2024-01-01'"})
 
 
+def test_the_wasix_libc_flavour_is_part_of_the_result_key() -> None:
+    from portscan.audit.keys import Keys
+    from portscan.scan import ScanOptions
+
+    default = Keys.of(ScanOptions())
+    assert default == Keys.of(ScanOptions())
+    eh = Keys.of(ScanOptions(wasix_libc="wasm32-wasi-eh"))
+    assert eh.layer == default.layer and eh.result != default.result
+
+
 def test_signatures_digest_sees_every_file(tmp_path: Path) -> None:
     (tmp_path / "a.json").write_text("{}")
     first = cache.signatures_digest(tmp_path)

@@ -65,6 +65,12 @@ def write_reports(
     metavar="DATE",
     help="Judge against wasi-libc as it was on this ISO date (default: the newest data).",
 )
+@click.option(
+    "--wasix-libc",
+    metavar="FLAVOUR",
+    help="Judge wasix by this wasix-libc flavour: wasm32-wasi (default), wasm32-wasi-eh, "
+    "wasm32-wasi-ehpic or wasm32-wasi-threads (signatures/wasix-libc.json).",
+)
 @options.quiet
 @options.debug
 def image_command(
@@ -81,6 +87,7 @@ def image_command(
     password_stdin: bool,
     sbom: str | None,
     wasi_libc_as_of: str | None,
+    wasix_libc: str | None,
     quiet: bool,
     debug: bool,
 ) -> None:
@@ -97,9 +104,15 @@ def image_command(
 
         from portscan.scan import ScanOptions, scan_image
 
+        if wasix_libc is not None:  # a flavour wasix-libc.json lacks fails before the scan
+            from portscan.knowledge import tables
+            from portscan.model import Target
+
+            tables.libc().list_of(Target.WASIX, wasix_libc)
         scan_options = ScanOptions(
             source=options.source_options(platform_text, insecure, username, password_stdin),
             wasi_libc_as_of=wasi_libc_as_of,
+            wasix_libc=wasix_libc,
             sbom=sbom,
         )
         if not quiet and sys.stderr.isatty():

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from portscan.errors import SignaturesError
+from portscan.errors import SignaturesError, UsageError
 from portscan.model import Capability, Target, Verdict
 
 SIGNATURES_ENV = "PORTSCAN_SIGNATURES"
@@ -100,41 +100,96 @@ class Added:
 
 
 @dataclass(frozen=True)
+class Lowered:
+    """A function the compiler turns into another in some lists (wasix-libc's -eh
+    flavours: clang rewrites setjmp into __wasm_setjmp), so calling it builds there."""
+
+    symbol: str
+    to: str
+    flags: tuple[str, ...]
+    note: str
+    lists: frozenset[str]
+
+
+WASI_LIBC = "wasi-libc"
+WASIX_LIBC = "wasix-libc"
+
+
+@dataclass(frozen=True)
 class Libc:
-    """Which functions each wasi-libc target defines (generated from upstream's lists)."""
+    """Which functions each target's C library defines, generated from upstream's lists:
+    wasi-libc's targets (wasi-libc.json) and wasix-libc's flavours (wasix-libc.json).
+
+    `lists` holds every list, wasi-libc's first; `c_library` says whose each one is.
+    The emulation and excluded libraries, `history` and `known` are wasi-libc's.
+    """
 
     lists: tuple[str, ...]
-    membership: Mapping[str, str]
-    list_for_target: Mapping[Target, str]
+    membership: Mapping[str, str]  # symbol -> one character per list: 1 = defined
+    list_for_target: Mapping[Target, str]  # the list that stands for a target by default
     libraries: Mapping[str, Library]
     history: Mapping[str, Added]
-    provenance: Mapping[str, Any]
+    provenance: Mapping[str, Mapping[str, Any]]  # per C library: generated_*, source, lists
+    c_library: Mapping[str, str]  # list -> WASI_LIBC or WASIX_LIBC
+    flavours: Mapping[Target, tuple[str, ...]]  # the lists a user may pick for a target
+    lowered: Mapping[str, Lowered]
 
     def list_symbols(self, list_name: str) -> frozenset[str]:
         """Every symbol one list defines."""
         column = self.lists.index(list_name)
         return frozenset(s for s, mask in self.membership.items() if mask[column] == "1")
 
+    def list_of(self, target: Target, flavour: str | None = None) -> str | None:
+        """The list judged for `target`: `flavour` when given (one of the target's
+        flavours), else the target's default; None when the target has no list."""
+        if flavour is None or target not in self.flavours:
+            return self.list_for_target.get(target)
+        if flavour not in self.flavours[target]:
+            choices = ", ".join(self.flavours[target])
+            raise UsageError(f"{target.value} has no C-library flavour {flavour!r} ({choices})")
+        return flavour
+
     def known(self, symbol: str) -> bool:
-        """Defined by at least one list."""
-        return symbol in self.membership
+        """Defined by at least one wasi-libc list (the C library whose spellings symbol
+        normalisation maps glibc's onto: wasix-libc also defines glibc-style aliases)."""
+        mask = self.membership.get(symbol)
+        return mask is not None and "1" in mask[: self._wasi_libc_columns]
 
-    def defines(self, symbol: str, target: Target, as_of: str | None = None) -> bool | None:
-        """Whether the target's wasi-libc defines `symbol` (None: no list for the target).
+    @functools.cached_property
+    def _wasi_libc_columns(self) -> int:
+        return sum(1 for name in self.lists if self.c_library[name] == WASI_LIBC)
 
-        With `as_of` (an ISO date), a function that appeared later counts as absent.
+    def defines(
+        self, symbol: str, target: Target, as_of: str | None = None, flavour: str | None = None
+    ) -> bool | None:
+        """Whether the target's C library defines `symbol` (None: no list for the target).
+
+        `flavour` picks another of the target's lists (wasix: a wasix-libc flavour). With
+        `as_of` (an ISO date), a function that appeared in wasi-libc later counts as absent.
+        A function the compiler lowers to one the list defines counts as defined.
         """
-        list_name = self.list_for_target.get(target)
+        list_name = self.list_of(target, flavour)
         if list_name is None:
             return None
         mask = self.membership.get(symbol)
         if mask is None or mask[self.lists.index(list_name)] != "1":
-            return False
+            lowered = self.lowered.get(symbol)
+            return lowered is not None and list_name in lowered.lists
+        if self.c_library[list_name] != WASI_LIBC:
+            return True
         added = self.history.get(symbol)
         return not (as_of and added and added.added > as_of)
 
-    def library_for(self, symbol: str) -> Library | None:
-        """The emulation or excluded library that provides `symbol`, if any."""
+    def library_for(
+        self, symbol: str, target: Target | None = None, flavour: str | None = None
+    ) -> Library | None:
+        """The wasi-libc emulation or excluded library that provides `symbol`, if any;
+        None for a target whose list is not wasi-libc's (wasix-libc links its emulation
+        into every program and lists setjmp and the dl* functions where it has them)."""
+        if target is not None:
+            list_name = self.list_of(target, flavour)
+            if list_name is None or self.c_library[list_name] != WASI_LIBC:
+                return None
         for library in self.libraries.values():
             if symbol in library.symbols:
                 return library
@@ -300,9 +355,14 @@ def roads() -> tuple[tuple[Road, ...], tuple[str, ...]]:
     return ladder, tuple(doc["shown"])
 
 
+def _provenance(doc: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: doc[key] for key in ("generated_by", "generated_on", "source", "lists")}
+
+
 @functools.cache
 def libc() -> Libc:
     doc = load("wasi-libc.json")
+    wasix = load("wasix-libc.json")
     libraries = {
         name: Library(
             name,
@@ -319,13 +379,34 @@ def libc() -> Libc:
         sym: Added(sym, entry["added"], entry.get("wasi_sdk"))
         for sym, entry in doc["history"].items()
     }
+    wasi_lists = tuple(entry["name"] for entry in doc["lists"])
+    wasix_lists = tuple(entry["name"] for entry in wasix["lists"])
+    if set(wasi_lists) & set(wasix_lists):
+        raise SignaturesError("wasi-libc.json and wasix-libc.json name the same list")
+    no_wasi, no_wasix = "0" * len(wasi_lists), "0" * len(wasix_lists)
+    membership = {  # one column per list: wasi-libc's, then wasix-libc's
+        symbol: doc["symbols"].get(symbol, no_wasi) + wasix["symbols"].get(symbol, no_wasix)
+        for symbol in sorted(doc["symbols"].keys() | wasix["symbols"].keys())
+    }
+    list_for_target = {
+        Target(t): name for part in (doc, wasix) for t, name in part["list_for_target"].items()
+    }
+    lowered = {
+        symbol: Lowered(
+            symbol, entry["to"], tuple(entry["flags"]), entry["note"], frozenset(entry["lists"])
+        )
+        for symbol, entry in wasix["lowered"].items()
+    }
     return Libc(
-        lists=tuple(entry["name"] for entry in doc["lists"]),
-        membership=doc["symbols"],
-        list_for_target={Target(t): name for t, name in doc["list_for_target"].items()},
+        lists=wasi_lists + wasix_lists,
+        membership=membership,
+        list_for_target=list_for_target,
         libraries=libraries,
         history=history,
-        provenance={key: doc[key] for key in ("generated_by", "generated_on", "source", "lists")},
+        provenance={WASI_LIBC: _provenance(doc), WASIX_LIBC: _provenance(wasix)},
+        c_library=dict.fromkeys(wasi_lists, WASI_LIBC) | dict.fromkeys(wasix_lists, WASIX_LIBC),
+        flavours={Target(t): wasix_lists for t in wasix["list_for_target"]},
+        lowered=lowered,
     )
 
 

@@ -96,16 +96,18 @@ def lint_binary(
     binaries: Mapping[str, Binary],
     as_of: str | None = None,
     go_uses: Sequence[ApiUse] = (),
+    wasix_libc: str | None = None,
 ) -> list[Finding]:
     """Findings for one ELF component (empty for the platform: it is not judged).
-    `go_uses` are what a Go program links in of the standard library. What the native
-    build needs comes first; a known Wasm port of the program (PS430) then decides the
-    targets it covers."""
+    `go_uses` are what a Go program links in of the standard library; `wasix_libc` picks
+    the wasix-libc flavour wasix is judged by (None: the default). What the native build
+    needs comes first; a known Wasm port of the program (PS430) then decides the targets
+    it covers."""
     if binary.error:
         return rule_findings(MALFORMED, where, f"{where.path}: {binary.error}", binary.error)
     if is_platform_library(where.path, binary.soname):
         return []
-    native = _native_findings(binary, where, graph, binaries, as_of, go_uses)
+    native = _native_findings(binary, where, graph, binaries, as_of, go_uses, wasix_libc)
     runtime = binary.runtime.name if binary.runtime else None
     return native + port_findings(where, runtime, native)
 
@@ -142,6 +144,7 @@ def _native_findings(
     binaries: Mapping[str, Binary],
     as_of: str | None,
     go_uses: Sequence[ApiUse],
+    wasix_libc: str | None,
 ) -> list[Finding]:
     """What the native build of one (non-platform, well-formed) ELF file asks for."""
     findings: list[Finding] = []
@@ -166,7 +169,12 @@ def _native_findings(
     if binary.imported_symbols:
         own = _own_imports(binary, where.path, graph, binaries)
         findings += judge.judge_symbols(
-            own, file=where.path, package=where.package, layer=where.layer, as_of=as_of
+            own,
+            file=where.path,
+            package=where.package,
+            layer=where.layer,
+            as_of=as_of,
+            wasix_libc=wasix_libc,
         )
         findings += judge_semantics(own, where, as_of=as_of)
         if binary.file_type != "shared-library":
@@ -180,6 +188,7 @@ def _native_findings(
             assume_libc=True,
             origin="linked in",
             as_of=as_of,
+            wasix_libc=wasix_libc,
         )
         findings += judge_semantics(binary.linked_calls, where, as_of=as_of, origin="linked in")
         findings += pattern_findings(binary.linked_calls, where)
@@ -234,11 +243,13 @@ def lint_image(
     as_of: str | None = None,
     applications: Sequence[Application] = (),
     go_uses: Mapping[str, Sequence[ApiUse]] | None = None,
+    wasix_libc: str | None = None,
 ) -> tuple[list[Component], list[Finding]]:
     """Every ELF file and script as a `Component` with its findings, every application
     as one of kind `application` (at its entry file: a script there becomes it), plus
     the findings of the image config. Verdicts and plans are score.py's. `as_of` (ISO
-    date) judges against wasi-libc as it was then (signatures/wasi-libc-notes.json)."""
+    date) judges against wasi-libc as it was then (signatures/wasi-libc-notes.json);
+    `wasix_libc` judges wasix by that wasix-libc flavour (signatures/wasix-libc.json)."""
     components = []
     for path in sorted({*binaries, *scripts}):
         where = Where(path, owner_of.get(path), layer_of.get(path))
@@ -247,7 +258,7 @@ def lint_image(
             platform = not binary.error and is_platform_library(path, binary.soname)
             kind = "platform" if platform else _elf_kind(binary)
             uses = (go_uses or {}).get(path, ())
-            findings = lint_binary(binary, where, graph, binaries, as_of, uses)
+            findings = lint_binary(binary, where, graph, binaries, as_of, uses, wasix_libc)
             runtime = binary.runtime.name if binary.runtime else None
         else:
             kind, findings, runtime = "script", lint_script(scripts[path], where), None

@@ -42,34 +42,54 @@ class Judgement:
     note: str = ""
 
 
-def _missing_note(function: str, target: Target, as_of: str | None) -> str:
+def _missing_note(
+    function: str, target: Target, as_of: str | None, flavour: str | None = None
+) -> str:
     libc = sig.libc()
-    list_name = libc.list_for_target.get(target)
-    where = f"wasi-libc ({list_name})" if list_name else f"{target.value}'s C library"
+    list_name = libc.list_of(target, flavour)
+    if list_name:
+        where = f"{libc.c_library[list_name]} ({list_name})"
+    else:
+        where = f"{target.value}'s C library"
     note = f"{function} is not defined by {where}"
     added = libc.history.get(function)
-    if added and as_of and added.added > as_of and libc.defines(function, target):
+    if added and as_of and added.added > as_of and libc.defines(function, target, None, flavour):
         sdk = f", wasi-sdk {added.wasi_sdk}" if added.wasi_sdk else ""
         note = f"{function} was added to wasi-libc in {added.added}{sdk}, after {as_of}"
     hint = sig.capability_map().hints.get(function)
     return f"{note}; {hint}" if hint else note
 
 
+def _no_list_note(target: Target) -> str:
+    """What data PS906 misses: the target's C-library symbol list."""
+    return (
+        f"no defined-symbol list of {target.value}'s C library in signatures/ "
+        "(list_for_target of wasi-libc.json or wasix-libc.json names none)"
+    )
+
+
 @sig.register_cache
 @functools.lru_cache(maxsize=65536)
 def judge_function(
-    function: str, target: Target, *, platform: bool = True, as_of: str | None = None
+    function: str,
+    target: Target,
+    *,
+    platform: bool = True,
+    as_of: str | None = None,
+    wasix_libc: str | None = None,
 ) -> Judgement:
     """Judge one normalised function name for one target.
 
     `platform` says the name is known to come from the C library (a platform version tag,
     or the caller resolved it there): then a function the target lacks is a link error
-    (PS601, rework) rather than an unattributed symbol (PS903, unknown).
+    (PS601, rework) rather than an unattributed symbol (PS903, unknown). `wasix_libc`
+    picks a wasix-libc flavour other than the default for the wasix target.
     """
     libc = sig.libc()
+    flavour = wasix_libc if target is Target.WASIX else None
     info = capability_of(function)
-    defined = libc.defines(function, target, as_of)
-    library = libc.library_for(function)
+    defined = libc.defines(function, target, as_of, flavour)
+    library = libc.library_for(function, target, flavour)
     if info is not None:
         support = info.support[target]
         absent = (
@@ -78,22 +98,22 @@ def judge_function(
             else not defined and not (library is not None and not library.in_lists)
         )
         if absent and info.provided_by is None and support.verdict.rank > Verdict.REWORK.rank:
-            note = _missing_note(function, target, as_of)
+            note = _missing_note(function, target, as_of, flavour)
             return Judgement(LIBC_MISSING, Verdict.REWORK, info.capability, note)
         rule = rules.rule_for_capability(info.capability)
         return Judgement(rule.id, support.verdict, info.capability)
-    if defined is None:  # no generated list (wasix): wasip1's list stands in
-        if libc.defines(function, Target.WASIP1, as_of):
-            return Judgement(LIBC_AVAILABLE, Verdict.READY, None, "defined for wasm32-wasip1")
-        rule_id = NO_TARGET_DATA if platform else UNKNOWN_SYMBOL
-        return Judgement(rule_id, Verdict.UNKNOWN, None)
+    if defined is None:  # the target has no symbol list
+        if platform:
+            return Judgement(NO_TARGET_DATA, Verdict.UNKNOWN, None, _no_list_note(target))
+        return Judgement(UNKNOWN_SYMBOL, Verdict.UNKNOWN, None)
     if defined:
         if library is not None and library.in_lists:
             flags = " ".join(library.flags + library.libs)
             return Judgement(LIBC_EMULATED, Verdict.SHIM, None, f"{library.name}: {flags}")
         return Judgement(LIBC_AVAILABLE, Verdict.READY, None)
     if platform:
-        return Judgement(LIBC_MISSING, Verdict.REWORK, None, _missing_note(function, target, as_of))
+        note = _missing_note(function, target, as_of, flavour)
+        return Judgement(LIBC_MISSING, Verdict.REWORK, None, note)
     return Judgement(UNKNOWN_SYMBOL, Verdict.UNKNOWN, None)
 
 
@@ -147,6 +167,7 @@ def judge_symbols(
     as_of: str | None = None,
     assume_libc: bool | None = None,
     origin: str = "imported",
+    wasix_libc: str | None = None,
 ) -> list[Finding]:
     """Findings for the C-library-level symbols of one component, for each target.
 
@@ -159,7 +180,8 @@ def judge_symbols(
     imports an unversioned one comes from another library.
     `as_of` (ISO date) judges against wasi-libc as it was then, for functions whose
     appearance signatures/wasi-libc-notes.json records. `origin` words the evidence
-    ("imported", "linked in").
+    ("imported", "linked in"). `wasix_libc` judges wasix by another wasix-libc flavour
+    than the default (signatures/wasix-libc.json).
     """
     names = [parse_name(s) for s in dict.fromkeys(symbols)]
     names = [n for n in names if n.ignored is None and n.platform is not False]
@@ -172,7 +194,9 @@ def judge_symbols(
     for name in names:
         platform = bool(name.platform) or assume_libc
         key = tuple(
-            judge_function(name.function, target, platform=platform, as_of=as_of)
+            judge_function(
+                name.function, target, platform=platform, as_of=as_of, wasix_libc=wasix_libc
+            )
             for target in targets
         )
         batches.setdefault(key, []).append(name)
