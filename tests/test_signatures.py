@@ -296,5 +296,6 @@ def test_interpreted_runtimes_are_never_ready() -> None:
     interpreted = {key for key, info in runtimes.items() if info.interpreted}
     assert {"cpython", "nodejs", "ruby", "php", "perl", "jvm", "dotnet"} <= interpreted
     assert not interpreted & {"go", "rust"}  # compiled: the program is rebuilt, not swapped
-    for key in interpreted:
-        assert all(s.verdict is not Verdict.READY for s in runtimes[key].support.values()), key
+    for key in interpreted:  # swapped for a Wasm build (shim) or reworked, never as is
+        verdicts = {s.verdict for s in runtimes[key].support.values()}
+        assert not verdicts & {Verdict.READY, Verdict.UNKNOWN}, key

@@ -475,11 +475,16 @@ def runtimes() -> dict[str, RuntimeInfo]:
         for key, entry in doc.items()
     }
     for info in found.values():
-        ready = [t.value for t, s in info.support.items() if s.verdict is Verdict.READY]
-        if info.interpreted and ready:
+        wrong = [
+            t.value
+            for t, s in info.support.items()
+            if s.verdict in (Verdict.READY, Verdict.UNKNOWN)
+        ]
+        if info.interpreted and wrong:
             raise SignaturesError(
-                f"language-runtimes.json {info.id}: an interpreted runtime is never ready "
-                f"(its native binary does not run on Wasm), but is on {', '.join(ready)}"
+                f"language-runtimes.json {info.id}: an interpreted runtime is never ready (its "
+                "native binary does not run on Wasm) nor unknown (no known build is rework, "
+                f"with the alternatives named), but is one of them on {', '.join(wrong)}"
             )
     return found
 
