@@ -551,7 +551,8 @@ class ApiUse:
 class Application:
     """The code a language runtime of the image runs: the entry file the entrypoint
     names, the files read from it (its own, and installed distributions it imports), the
-    runtime binary, and what the code uses. `unread` maps a file to why it was not read."""
+    runtime binary, and what the code uses. `unread` maps a file to why it was not read;
+    `extensions` the native extension modules (ELF .so files) the code imports."""
 
     language: str  # python | javascript
     entry: str
@@ -560,6 +561,7 @@ class Application:
     uses: list[ApiUse] = field(default_factory=list)
     unread: dict[str, str] = field(default_factory=dict)
     dependencies: list[str] = field(default_factory=list)  # packages named, not read (npm)
+    extensions: dict[str, str] = field(default_factory=dict)  # module -> native .so it imports
 
 
 # --------------------------------------------------------------------------- layers and images

@@ -41,7 +41,7 @@ CAP = {
     Verdict.REWORK: 50,
     Verdict.BLOCKED: 20,
 }
-_FLOW_EDGES = {"needed", "interpreter"}
+_FLOW_EDGES = {"needed", "interpreter", "extension"}
 _TOP_BLOCKERS = 5
 
 

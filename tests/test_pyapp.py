@@ -187,3 +187,34 @@ def test_keep_policy_keeps_application_sources_not_the_standard_library() -> Non
     assert not is_app_source("/usr/local/lib/python3.12/asyncio/base_events.py")
     assert is_app_source("/app/server.js") and not is_app_source("/app/node_modules/x/i.js")
     assert not is_app_source("/usr/share/nodejs/acorn/dist/acorn.js")
+
+
+EXTENSION_C = """#include <unistd.h>
+int spawn(void) { return fork(); }
+"""
+
+
+def test_a_native_extension_module_is_named_and_its_verdict_flows_in(
+    tmp_path: Path, cpython: bytes, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from tests.elfbuild import builder
+
+    so = builder(tmp_path_factory).c("fastfork.so", EXTENSION_C, "-shared", "-fPIC")
+    extension = f"{SITE}/_fast.cpython-311-x86_64-linux-gnu.so"
+    app_files = [
+        ib.file("srv/main.py", "import json\nimport _fast\n\n_fast.spawn()\n"),
+        ib.file(extension, so.read_bytes(), 0o755),
+    ]
+    config = {"Cmd": ["python3", "main.py"], "WorkingDir": "/srv", "User": "1000"}
+    result = scan(tmp_path, cpython, app_files, config)
+    app = application(result)
+    native = [f for f in app.findings if f.rule_id == "PS421" and f.target is Target.WASIP1]
+    assert len(native) == 1 and native[0].evidence[0].file == f"/{extension}"
+    assert "imports the native extension module _fast" in native[0].message
+    edge = (app.id, f"file:/{extension}", "extension")
+    assert edge in {(d.source, d.target, d.kind) for d in result.dependencies}
+    # the extension's own fork() flows into the application: rework, not the port's shim
+    lib = next(c for c in result.components if c.path == f"/{extension}")
+    assert lib.verdicts[Target.WASIP1] is Verdict.REWORK
+    assert app.verdicts[Target.WASIP1] is Verdict.REWORK
+    assert app.inherited[Target.WASIP1] == [lib.id]

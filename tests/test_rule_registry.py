@@ -138,6 +138,11 @@ DIRECT = {
     ruleids.UNREAD_SOURCE: lambda: _lint(
         applications=[_app("python", unread={"/app/legacy.py": "invalid syntax (line 3)"})]
     ),
+    ruleids.NATIVE_EXTENSION: lambda: _lint(
+        applications=[
+            dataclasses.replace(_app("python"), extensions={"_fast": "/app/_fast.abi3.so"})
+        ]
+    ),
     ruleids.SHELL_ENTRYPOINT: lambda: _lint(
         {"/bin/sh": _binary(linkage="static")},
         scripts={"/docker-entrypoint.sh": ENTRY_SCRIPT},

@@ -20,7 +20,7 @@ PS301 memory-map  PS302 memory-map-coherent  PS303 shared-memory  PS304 sysv-ipc
 PS305 message-queues  PS306 pipes  PS307 fifos
 PS401 dynamic-loading  PS402 setjmp  PS403 cxx-exceptions  PS404 cxx-library-throws
 PS405 cxx-stdlib  PS410 cpython  PS411 go  PS412 rust  PS413 nodejs  PS414 jvm
-PS415 dotnet  PS416 php  PS417 ruby  PS418 perl  PS430 port-exists
+PS415 dotnet  PS416 php  PS417 ruby  PS418 perl  PS421 native-extension  PS430 port-exists
 PS501 listening-server  PS502 event-loop  PS503 daemonising  PS504 fork-per-connection
 PS505 prefork-workers  PS506 shared-memory-state  PS507 shell-entrypoint
 PS510 exposed-ports  PS511 volumes  PS512 user-root  PS513 stop-signal

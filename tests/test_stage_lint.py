@@ -501,3 +501,21 @@ def test_lint_image_components_kinds_and_config() -> None:
     assert all(c.verdicts == {} and c.plan is None for c in components)
     assert rules_for(image_findings, W1) == {"PS507": Verdict.REWORK, "PS512": Verdict.READY}
     assert by_path["/srv/index.js"].id == file_node("/srv/index.js")
+
+
+def test_port_findings_name_the_port_what_it_lacks_and_an_upgrade() -> None:
+    from portscan.lint.components import port_findings
+    from portscan.model import Runtime
+
+    where = Where("/usr/bin/python3.11", None, 0)
+    fork = Finding("PS101", Target.WASIP1, Verdict.REWORK, "process-fork", "fork", [])
+    found = {f.target: f for f in port_findings(where, Runtime("cpython", "3.11.2"), [fork])}
+    assert set(found) == {Target.WASIP1, Target.WASIX}  # CPython's ports (ports.json)
+    assert all(f.rule_id == "PS430" for f in found.values())
+    # the wasip1 build lacks process-fork, which this program uses: the native verdict stays
+    assert found[Target.WASIP1].verdict is Verdict.REWORK
+    assert "this program uses process-fork" in found[Target.WASIP1].message
+    assert found[Target.WASIX].verdict is Verdict.SHIM
+    assert "3.13 or later, this is 3.11.2: upgrade first" in found[Target.WASIX].message
+    assert "upgrade first" not in found[Target.WASIP1].message  # the wasip1 port has 3.11
+    assert port_findings(Where("/usr/bin/nginx", None, 0), None, []) == []  # no port known

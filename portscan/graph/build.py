@@ -8,6 +8,8 @@ Edges carry a `kind`:
   exec         wrapper script -> what it `exec`s (a literal command, or CMD for "$@")
   needed       ELF -> the library its DT_NEEDED resolves to (ldpath.py), or `missing:`
   package      file -> the package that owns it
+  application  image -> the application code a runtime runs (apps/find.py)
+  extension    application -> a native extension module its code imports
 Every ELF in the image gets its library edges, reachable or not, so components outside
 the entrypoint's reach are still judged; `reachable()` says which ones the image runs.
 """
@@ -176,8 +178,9 @@ def unresolved(graph: nx.DiGraph) -> list[tuple[str, str]]:
 
 
 def link_applications(graph: nx.DiGraph, applications: list[Application]) -> None:
-    """Put each application into the graph: the image runs it (`application` edge) and
-    it needs its runtime (`interpreter` edge, so the runtime's verdict flows into it)."""
+    """Put each application into the graph: the image runs it (`application` edge), it
+    needs its runtime (`interpreter` edge) and loads its native extension modules
+    (`extension` edge); the verdicts of both flow into it."""
     for app in applications:
         node = file_node(app.entry)
         if node not in graph:
@@ -189,6 +192,11 @@ def link_applications(graph: nx.DiGraph, applications: list[Application]) -> Non
                 graph.add_node(runtime, kind="executable", path=app.runtime)
             if not graph.has_edge(node, runtime):
                 graph.add_edge(node, runtime, kind="interpreter")
+        for path in app.extensions.values():  # native code the application loads
+            extension = file_node(path)
+            if extension not in graph:
+                graph.add_node(extension, kind="library", path=path)
+            graph.add_edge(node, extension, kind="extension")
 
 
 def judged_graph(graph: nx.DiGraph, binaries: Mapping[str, Binary]) -> nx.DiGraph:

@@ -26,6 +26,7 @@ def _emitted_by(emitter: str, rule_id: str) -> str:
 # lint/uses.py: the application's own code
 APPLICATION_CODE = _emitted_by("lint.uses.lint_application", "PS420")
 UNREAD_SOURCE = _emitted_by("lint.uses.lint_application", "PS907")
+NATIVE_EXTENSION = _emitted_by("lint.uses.lint_application", "PS421")
 
 # lint/config.py: the image config
 SHELL_ENTRYPOINT = _emitted_by("lint.config.lint_config", "PS507")

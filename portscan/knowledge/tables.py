@@ -717,6 +717,7 @@ class PortTarget:
     note: str  # its limits, in one line
     references: tuple[str, ...]  # ids of references.json, at least one
     checked: str  # ISO date the references were last checked
+    from_version: str | None = None  # the oldest version of the program the port exists for
 
 
 @dataclass(frozen=True)
@@ -763,6 +764,7 @@ def _port_target(entry: Mapping[str, Any], where: str) -> PortTarget:
         note=entry["note"],
         references=refs,
         checked=checked,
+        from_version=entry.get("from_version"),
     )
 
 

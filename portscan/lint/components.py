@@ -24,6 +24,7 @@ A component is an ELF file or a script. What is judged (DESIGN.md, "What is judg
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping, Sequence
 
 import networkx as nx
@@ -50,6 +51,7 @@ from portscan.model import (
     Evidence,
     Finding,
     ImageConfig,
+    Runtime,
     Script,
     Verdict,
     file_node,
@@ -108,16 +110,18 @@ def lint_binary(
     if is_platform_library(where.path, binary.soname):
         return []
     native = _native_findings(binary, where, graph, binaries, as_of, go_uses, wasix_libc)
-    runtime = binary.runtime.name if binary.runtime else None
-    return native + port_findings(where, runtime, native)
+    return native + port_findings(where, binary.runtime, native)
 
 
-def port_findings(where: Where, runtime: str | None, native: Sequence[Finding]) -> list[Finding]:
+def port_findings(
+    where: Where, runtime: Runtime | None, native: Sequence[Finding]
+) -> list[Finding]:
     """PS430 per target that a known port of the component covers (signatures/ports.json):
     shim when the native build needs nothing the port lacks, else the native verdict,
-    with what the port lacks named."""
-    package = purl.key(where.package)[2] if where.package else None
-    port = sig.port_for(package, where.path, runtime)
+    with what the port lacks named; a component older than the port says to upgrade."""
+    _, _, package, package_version = purl.key(where.package) if where.package else ("",) * 4
+    version = (runtime.version if runtime else None) or package_version
+    port = sig.port_for(package or None, where.path, runtime.name if runtime else None)
     if port is None:
         return []
     rule = rules.get_rule(PORT_EXISTS)
@@ -131,10 +135,24 @@ def port_findings(where: Where, runtime: str | None, native: Sequence[Finding]) 
         urls = ", ".join(sig.references()[r].location for r in info.references)
         lacks = f"; it lacks {', '.join(info.lacks)}" if info.lacks else ""
         uses = f", and this program uses {', '.join(short)}" if short else ""
+        older = info.from_version and version and _older(version, info.from_version)
+        upgrade = f"; it is of {info.from_version} or later, this is {version}: upgrade first"
         message = f"{where.path}: {info.port} exists ({urls}){lacks}{uses}"
+        message += upgrade if older else ""
         evidence = Evidence(where.path, package=where.package, layer=where.layer, detail=info.port)
         findings.append(Finding(rule.id, target, verdict, None, message, [evidence]))
     return findings
+
+
+def _older(version: str, floor: str) -> bool:
+    """Whether a version (`3.11.2`, Debian's `3.11.2-6+deb12u2`, `1:7.4.33-1`) is older
+    than `floor`, comparing their leading numbers."""
+
+    def numbers(text: str) -> tuple[int, ...]:
+        text = text.split(":", 1)[-1].split("-", 1)[0]
+        return tuple(int(n) for n in re.findall(r"\d+", text)[:3])
+
+    return numbers(version) < numbers(floor)
 
 
 def _native_findings(

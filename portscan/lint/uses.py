@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 from portscan.knowledge import rules
 from portscan.knowledge import tables as sig
-from portscan.knowledge.ruleids import APPLICATION_CODE, UNREAD_SOURCE
+from portscan.knowledge.ruleids import APPLICATION_CODE, NATIVE_EXTENSION, UNREAD_SOURCE
 from portscan.model import ApiUse, Application, Evidence, Finding, Target
 
 TABLES = {
@@ -86,6 +86,14 @@ def lint_application(app: Application, owner: Owner, layer: Layer) -> list[Findi
         rule = rules.get_rule(UNREAD_SOURCE)
         for target in Target:
             message = f"{path} could not be read: {why}"
+            findings.append(
+                Finding(rule.id, target, rule.verdict(target), None, message, [evidence])
+            )
+    rule = rules.get_rule(NATIVE_EXTENSION)
+    for module, path in app.extensions.items():
+        evidence = Evidence(path, package=owner(path), layer=layer(path), detail=f"import {module}")
+        message = f"{app.entry} imports the native extension module {module} ({path})"
+        for target in Target:
             findings.append(
                 Finding(rule.id, target, rule.verdict(target), None, message, [evidence])
             )

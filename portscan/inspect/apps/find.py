@@ -146,6 +146,20 @@ class _Finder:
             found = resolve_relative(main, directory, self.exists, self.read)
         return [found] if found else []
 
+    def extension_modules(self, roots: list[str]) -> dict[str, str]:
+        """Native extension modules (`name.cpython-311-x86_64-linux-gnu.so`, `name.abi3.so`,
+        `name.so`) under the search roots: dotted module name -> file, first root first."""
+        found: dict[str, str] = {}
+        for root in roots:
+            prefix = root.rstrip("/") + "/"
+            for entry in self.tree.entries():
+                path = entry.path
+                if not (path.startswith(prefix) and path.endswith(".so") and entry.is_regular):
+                    continue
+                *dirs, name = path[len(prefix) :].split("/")
+                found.setdefault(".".join([*dirs, name.split(".", 1)[0]]), path)
+        return found
+
     def package_dirs(self) -> list[str]:
         """Every site-packages and dist-packages directory of the image."""
         if self._package_dirs is None:
@@ -181,7 +195,10 @@ def find_applications(
         if language == "python":
             roots = [posixpath.dirname(entries[0]), finder.workdir]
             roots = [r for r in dict.fromkeys(roots) if r != "/"] + finder.package_dirs()
-            facts, app.unread = python_files(entries, roots, finder.read, finder.exists)
+            extensions = finder.extension_modules(roots)
+            facts, app.unread, app.extensions = python_files(
+                entries, roots, finder.read, finder.exists, extensions
+            )
         else:
             facts, app.unread, app.dependencies = javascript_files(
                 entries, finder.read, finder.exists, table.globals

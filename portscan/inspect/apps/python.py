@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 import posixpath
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 
 from portscan.inspect.apps.source import SourceFacts
 
@@ -126,11 +126,14 @@ def python_files(
     roots: list[str],
     read: ReadFn,
     exists: Callable[[str], bool],
-) -> tuple[dict[str, SourceFacts], dict[str, str]]:
+    extensions: Mapping[str, str] | None = None,
+) -> tuple[dict[str, SourceFacts], dict[str, str], dict[str, str]]:
     """Read the entry files and, transitively, every module they import that a search
-    root holds. Returns the facts per file and, per file that could not be read, why."""
+    root holds. Returns the facts per file, per file that could not be read why, and the
+    native extension modules imported (module -> .so path, from `extensions`)."""
     facts: dict[str, SourceFacts] = {}
     unread: dict[str, str] = {}
+    native: dict[str, str] = {}
     queue = list(dict.fromkeys(entries))
     seen = set(queue)
     while queue and len(facts) + len(unread) < MAX_FILES:
@@ -150,11 +153,14 @@ def python_files(
         for specifier in found.specifiers:
             parts = specifier.split(".")
             for depth in range(1, len(parts) + 1):  # a.b.c imports a and a.b too
-                target = resolve_module(".".join(parts[:depth]), roots, exists)
+                name = ".".join(parts[:depth])
+                target = resolve_module(name, roots, exists)
                 if target is not None and target not in seen:
                     seen.add(target)
                     queue.append(target)
-    return facts, unread
+                elif target is None and extensions and name in extensions:
+                    native[name] = extensions[name]
+    return facts, unread, native
 
 
 def entry_module_file(module: str, roots: list[str], exists: Callable[[str], bool]) -> str | None:
