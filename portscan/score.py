@@ -96,11 +96,8 @@ def flow_verdicts(components: Sequence[Component], graph: nx.DiGraph) -> None:
         verdicts: dict[Target, Verdict] = {}
         for target in Target:
             mine = own[component.id][target]
-            inherited = {
-                n: own[n][target]
-                for n in below
-                if by_node[n].kind != "platform" and not ported(component, target)
-            }
+            below_here = () if ported(component, target) else below  # the port brings its own
+            inherited = {n: own[n][target] for n in below_here if by_node[n].kind != "platform"}
             worst = Verdict.worst([mine, *inherited.values()])
             verdicts[target] = worst
             worse = sorted(n for n, v in inherited.items() if v is worst and v.rank < mine.rank)
@@ -175,8 +172,8 @@ def plan(component: Component) -> MigrationStep:
     rule_ids = sorted(
         {
             f.rule_id
-            for f in component.findings
-            if f.target is decided_by and f.verdict not in (Verdict.READY, Verdict.NA)
+            for f in deciding(component, decided_by)
+            if f.verdict not in (Verdict.READY, Verdict.NA)
         }
     )
     road.rule_ids = rule_ids
