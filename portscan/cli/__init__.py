@@ -4,3 +4,7 @@
 image, report, diff; `audit.py`: registry, store; `rules.py`: rules, explain), with the
 options they share defined once in `options.py` and progress displays in `progress.py`.
 """
+
+from portscan.cli.main import main  # the console script of installs made before cli/ was a package
+
+__all__ = ["main"]
