@@ -67,6 +67,19 @@ def test_table_output(docker_archive: Path) -> None:
     assert "8080/tcp" in result.stdout and "RUN rewrite config" in result.stdout
 
 
+def test_table_says_what_the_verdict_was_judged_on() -> None:
+    examples = Path(__file__).resolve().parent.parent / "examples"
+    # the demo image: its entrypoint, spelled as a shell would, reaches its program
+    result = portscan("image", f"oci:{examples / 'hello'}")
+    assert result.returncode == 0, result.stderr
+    assert "entrypoint /app/start.sh  cmd world" in result.stdout and "['" not in result.stdout
+    assert "components the entrypoint reaches)" in result.stdout
+    # a directory of data: no code at all
+    result = portscan("image", f"dir:{examples / 'hello' / 'blobs'}")
+    assert result.returncode == 0, result.stderr
+    assert "(no code to judge)" in result.stdout
+
+
 @pytest.mark.parametrize(
     ("reference", "code", "words"),
     [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from portscan.codec import summary_counts
 from portscan.model import ScanResult
 from portscan.report.view import human_size, short_digest
@@ -17,7 +19,7 @@ def render(result: ScanResult) -> str:
         f"digest     {image.digest or '-'}",
         f"platform   {image.platform}",
         f"size       {human_size(image.size)} in {len(image.layers)} layers",
-        f"entrypoint {config.entrypoint or '-'}  cmd {config.cmd or '-'}",
+        f"entrypoint {_command(config.entrypoint)}  cmd {_command(config.cmd)}",
         f"user       {config.user or '(root)'}  workdir {config.working_dir or '/'}",
         f"ports      {', '.join(config.exposed_ports) or '-'}"
         f"  volumes {', '.join(config.volumes) or '-'}",
@@ -44,6 +46,11 @@ def render(result: ScanResult) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _command(argv: list[str]) -> str:
+    """A command as a shell would spell it (`nginx -g 'daemon off;'`), or '-'."""
+    return shlex.join(argv) if argv else "-"
+
+
 def _inventory(result: ScanResult) -> list[str]:
     binaries = result.binaries.values()
     runtimes = sorted({b.runtime.name for b in binaries if b.runtime})
@@ -63,11 +70,16 @@ def _inventory(result: ScanResult) -> list[str]:
 def _verdicts(result: ScanResult) -> list[str]:
     if not result.targets:
         return []
-    reached = sum(1 for c in result.components if c.reachable and c.kind != "platform")
-    lines = [
-        "",
-        f"TARGET   VERDICT  SCORE  (judged on {reached} components the entrypoint reaches)",
-    ]
+    judged = [c for c in result.components if c.kind != "platform"]
+    reached = sum(1 for c in judged if c.reachable)
+    scope = (  # as score.summarise decides: every component when the command reaches none
+        f"judged on {reached} components the entrypoint reaches"
+        if reached
+        else f"judged on all {len(judged)} components: no entrypoint reaches any"
+        if judged
+        else "no code to judge"
+    )
+    lines = ["", f"TARGET   VERDICT  SCORE  ({scope})"]
     for target, summary in result.targets.items():
         lines.append(f"{target.value:<8} {summary.verdict.value:<8} {summary.score:>5}")
     first = next(iter(result.targets.values()))
