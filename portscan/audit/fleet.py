@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from portscan.audit.discover import Skipped
 from portscan.audit.store import Audit, AuditImage, ImageLayer
 from portscan.knowledge import rules
 from portscan.model import ScanResult, Target, Verdict
@@ -131,7 +132,7 @@ class FleetResult:
     shared_layers: list[SharedLayer]
     candidates: list[Candidate]
     changes: list[Change]
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)  # left out, each with its reason
     run: dict[str, Any] = field(default_factory=dict)  # counters of the run that finished it
 
     @property
@@ -264,7 +265,7 @@ def build_fleet(
     summaries: Mapping[str, dict[str, Any]],
     layers: Mapping[str, list[ImageLayer]],
     previous: tuple[int, Sequence[AuditImage]] | None = None,
-    skipped: Sequence[str] = (),
+    skipped: Sequence[Skipped] = (),
     run: Mapping[str, Any] | None = None,
 ) -> FleetResult:
     """The fleet view of `audit` from its rows, the image summaries and layers by
