@@ -16,7 +16,7 @@ from portscan.audit.store import Audit, AuditImage, ImageLayer
 from portscan.knowledge import rules
 from portscan.model import ScanResult, Target, Verdict
 
-FLEET_SCHEMA_VERSION = "1.0"
+FLEET_SCHEMA_VERSION = "2.0"  # 2.0: `skipped` entries are {name, reason}
 MAX_CANDIDATES = 10
 _CANDIDATE_VERDICTS = (Verdict.READY, Verdict.SHIM)
 
