@@ -108,6 +108,7 @@ services:
     assert [r for _, r in read_references("compose", "services:\n  a:\n    image: redis\n")] == [
         "redis"
     ]
+    assert read_references("list", "image:1\n") == [("list:1", "image:1")]  # a name, not YAML
 
 
 def test_references_resolve_like_the_catalog(registry: Registry) -> None:

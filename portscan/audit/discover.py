@@ -53,7 +53,7 @@ MAX_PAGES = 100_000  # a registry whose Link headers loop would otherwise never 
 _LINK = re.compile(r'<([^>]*)>\s*;[^,]*?\brel="?next"?', re.IGNORECASE)
 _TAG_POLICY = re.compile(r"^(latest-or-newest|default|latest|all|newest:([1-9][0-9]*))$")
 DEFAULT_TAG_POLICY = "latest-or-newest"
-_IMAGE_LINE = re.compile(r"^\s*(?:-\s*)?image\s*:\s*\S", re.MULTILINE)
+_IMAGE_LINE = re.compile(r"^\s*(?:-\s*)?image\s*:\s+\S", re.MULTILINE)
 
 
 @dataclass(frozen=True)
