@@ -231,7 +231,9 @@ def test_discovery_resolves_every_tag_and_applies_the_policies(
 
     latest = discover(selection(registry, tags="latest"), ANON, page_size=2)
     assert {i.name for i in latest.images} == {n for n in names if n.endswith(":latest")}
-    assert any("apps/gamma: no tag matches --tags latest" in note for note in latest.skipped)
+    notes = {note.name: note.reason for note in latest.skipped}
+    assert notes["apps/gamma"] == "no tag matches --tags latest"
+    assert notes["apps/alpha:v1"] == "not chosen by --tags latest"
 
     newest = discover(selection(registry, ("apps/gamma",), "newest:1"), ANON)
     assert [i.name for i in newest.images] == ["apps/gamma:v2"]

@@ -83,7 +83,7 @@ def test_images_blockers_shared_layers_and_candidates() -> None:
         ("app/c:1", "wasix", "ready", 95),
     ]
     doc = to_dict(fleet)
-    assert doc["schema_version"] == "1.0" and doc["blockers"][0]["count"] == 2
+    assert doc["schema_version"] == "2.0" and doc["blockers"][0]["count"] == 2
     assert doc["previous_audit_id"] is None and doc["changes"] == []
 
 

@@ -11,11 +11,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from portscan.audit.discover import Skipped
 from portscan.audit.store import Audit, AuditImage, ImageLayer
 from portscan.knowledge import rules
 from portscan.model import ScanResult, Target, Verdict
 
-FLEET_SCHEMA_VERSION = "1.0"
+FLEET_SCHEMA_VERSION = "2.0"  # 2.0: `skipped` entries are {name, reason}
 MAX_CANDIDATES = 10
 _CANDIDATE_VERDICTS = (Verdict.READY, Verdict.SHIM)
 
@@ -131,7 +132,7 @@ class FleetResult:
     shared_layers: list[SharedLayer]
     candidates: list[Candidate]
     changes: list[Change]
-    skipped: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)  # left out, each with its reason
     run: dict[str, Any] = field(default_factory=dict)  # counters of the run that finished it
 
     @property
@@ -264,7 +265,7 @@ def build_fleet(
     summaries: Mapping[str, dict[str, Any]],
     layers: Mapping[str, list[ImageLayer]],
     previous: tuple[int, Sequence[AuditImage]] | None = None,
-    skipped: Sequence[str] = (),
+    skipped: Sequence[Skipped] = (),
     run: Mapping[str, Any] | None = None,
 ) -> FleetResult:
     """The fleet view of `audit` from its rows, the image summaries and layers by

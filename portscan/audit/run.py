@@ -21,7 +21,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from portscan.audit.discover import DEFAULT_PAGE_SIZE, FoundImage, Selection, discover
+from portscan.audit.discover import (
+    DEFAULT_PAGE_SIZE,
+    FoundImage,
+    ReferenceList,
+    Selection,
+    Skipped,
+    discover,
+    discover_references,
+)
 from portscan.audit.executors import Executor, Tag
 from portscan.audit.fleet import FleetResult, ImageRecord, build_fleet
 from portscan.audit.keys import Keys, decode_layer
@@ -44,7 +52,7 @@ __all__ = ["AuditOptions", "FleetResult", "ImageRecord", "Keys", "rebuild_result
 
 @dataclass(frozen=True)
 class AuditOptions:
-    selection: Selection
+    selection: Selection | ReferenceList  # a registry's catalog, or references (--images-from)
     scan: ScanOptions = field(default_factory=ScanOptions)
     page_size: int = DEFAULT_PAGE_SIZE
     discovery_threads: int = 8
@@ -72,6 +80,7 @@ class PlannedImage:
     names: list[str]
     meta: ImageMeta
     created: str | None
+    registry: str = ""  # where its blobs are read from, when not the audited registry
 
 
 def plan_images(found: list[FoundImage]) -> list[PlannedImage]:
@@ -81,7 +90,12 @@ def plan_images(found: list[FoundImage]) -> list[PlannedImage]:
         planned = by_digest.get(image.digest)
         if planned is None:
             by_digest[image.digest] = PlannedImage(
-                image.digest, image.repository, [image.name], image.meta, image.created
+                image.digest,
+                image.repository,
+                [image.name],
+                image.meta,
+                image.created,
+                image.registry,
             )
         else:
             planned.names.append(image.name)
@@ -153,7 +167,7 @@ class _Scheduler:
                     self.waiting[digest] = set()
                     self.layer_queue.append(
                         LayerTask(
-                            self.options.selection.registry,
+                            image.registry or self.options.selection.registry,
                             image.repository,
                             descriptor,
                             self.options.scan,
@@ -292,9 +306,10 @@ def run_audit(
     was finished stays in the store for the next run of the same audit."""
     keys = Keys.of(options.scan)
     selection = options.selection
+    walk = discover if isinstance(selection, Selection) else discover_references
     try:
-        discovery = discover(
-            selection,
+        discovery = walk(
+            selection,  # type: ignore[arg-type]
             options.scan.source,
             options.page_size,
             options.discovery_threads,
@@ -315,7 +330,7 @@ def run_audit(
 
 
 def load_fleet(
-    store: Store, audit_id: int, skipped: list[str] | None = None, run_id: int | None = None
+    store: Store, audit_id: int, skipped: list[Skipped] | None = None, run_id: int | None = None
 ) -> FleetResult:
     """The fleet view of an audit, from the store."""
     audit = store.audit(audit_id)

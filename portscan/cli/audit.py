@@ -23,15 +23,24 @@ def _interrupt_on_sigterm() -> None:
 
 
 @click.command("registry")
-@click.argument("target", metavar="HOST[/PREFIX]")
+@click.argument("target", metavar="[HOST[/PREFIX]]", required=False)
+@click.option(
+    "--images-from",
+    "images_from",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Audit the references in FILE (one a line, or the image: values of a Kubernetes "
+    "or compose YAML file) instead of a registry's catalog.",
+)
 @click.option("--include", multiple=True, metavar="GLOB", help="Only repositories matching.")
 @click.option("--exclude", multiple=True, metavar="GLOB", help="Skip repositories matching.")
 @click.option(
     "--tags",
     "tags_text",
-    default="latest",
+    default="latest-or-newest",
     show_default=True,
-    help="Tags per repository: latest, all or newest:N (by the config's created time).",
+    help="Tags per repository: latest-or-newest (alias default: latest, else the newest "
+    "image by its config's created time), latest, all or newest:N.",
 )
 @options.platform
 @click.option(
@@ -67,7 +76,8 @@ def _interrupt_on_sigterm() -> None:
 @options.quiet
 @options.debug
 def registry_command(
-    target: str,
+    target: str | None,
+    images_from: Path | None,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     tags_text: str,
@@ -86,28 +96,58 @@ def registry_command(
     quiet: bool,
     debug: bool,
 ) -> None:
-    """Audit every image of a registry (or of HOST/PREFIX), scanning each once.
+    """Audit every image of a registry (or of HOST/PREFIX), or the images listed in
+    --images-from FILE, scanning each once.
 
     Results go to the store; a rerun after an interruption resumes the audit and
-    rescans nothing it finished. Exit 9 when some images could not be scanned.
+    rescans nothing it finished. Every repository or tag left out is listed with the
+    reason. Exit 9 when some images could not be read or scanned.
     """
 
     def body() -> None:
         from contextlib import ExitStack, closing
 
-        from portscan.audit.discover import Selection, TagPolicy, parse_target
+        from portscan.audit.discover import (
+            ReferenceList,
+            Selection,
+            TagPolicy,
+            parse_target,
+            read_references,
+        )
         from portscan.audit.executors import make_executor
         from portscan.audit.fleet import ImageRecord
         from portscan.audit.run import AuditOptions, run_audit
         from portscan.audit.store import Store, default_path
+        from portscan.errors import UsageError
         from portscan.report import audit as audit_report
         from portscan.scan import ScanOptions
 
-        registry, prefix = parse_target(target)
+        policy = TagPolicy.parse(tags_text)
+        if (target is None) == (images_from is None):
+            raise UsageError(
+                "give a registry HOST[/PREFIX] or --images-from FILE"
+                + (", not both" if target else ""),
+                "portscan registry 127.0.0.1:5000, or portscan registry --images-from images.txt",
+            )
+        if images_from is not None and (include or exclude):
+            raise UsageError(
+                "--include and --exclude choose repositories of a catalog, not of --images-from",
+                "edit the file instead",
+            )
         source = options.source_options(platform_text, insecure, username, password_stdin)
-        selection = Selection(
-            registry, prefix, include, exclude, TagPolicy.parse(tags_text), source.platform
-        )
+        selection: Selection | ReferenceList
+        if images_from is not None:
+            path = images_from.resolve()
+            try:
+                text = path.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise UsageError(f"cannot read {images_from}: {exc}") from None
+            pairs = read_references(str(path), text)
+            selection = ReferenceList(str(path), tuple(pairs), policy, source.platform)
+        else:
+            assert target is not None
+            registry, prefix = parse_target(target)
+            selection = Selection(registry, prefix, include, exclude, policy, source.platform)
         audit_options = AuditOptions(
             selection,
             ScanOptions(source=source),
@@ -135,7 +175,10 @@ def registry_command(
                     fleet = run_audit(store, executor, audit_options, progress, on_image)
             else:
                 fleet = run_audit(store, executor, audit_options, None, on_image)
-            if output_format == "table":
+            if output_format == "jsonl":
+                for skipped in fleet.skipped:
+                    sink.write(audit_report.skipped_line(skipped))
+            elif output_format == "table":
                 sink.write(audit_report.fleet_table(fleet))
             elif output_format == "json":
                 sink.write(audit_report.fleet_json(fleet))

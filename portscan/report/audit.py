@@ -10,6 +10,7 @@ import dataclasses
 import json
 from typing import Any
 
+from portscan.audit.discover import Skipped
 from portscan.audit.fleet import FleetResult, to_dict
 from portscan.audit.run import ImageRecord
 from portscan.audit.store import GcReport, StoreStats
@@ -32,6 +33,33 @@ def record_line(record: ImageRecord) -> str:
     if record.result is not None:
         doc["result"] = record.result
     return json.dumps(doc, separators=(",", ":"), sort_keys=True) + "\n"
+
+
+def skipped_line(skipped: Skipped) -> str:
+    """One JSON line per repository or tag left out, after the images' lines: `names`,
+    `status` `skipped` and the `reason`."""
+    doc = {"digest": None, "names": [skipped.name], "status": "skipped", "reason": skipped.reason}
+    return json.dumps(doc, separators=(",", ":"), sort_keys=True) + "\n"
+
+
+def skipped_lines(skipped: list[Skipped]) -> list[str]:
+    """Every entry, with tags of one repository left out for one reason on one line."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for entry in skipped:
+        repository, sep, tag = entry.name.rpartition(":")
+        if not sep or "/" in tag:  # a repository, or a name without a tag
+            repository, tag = entry.name, ""
+        groups.setdefault((repository, entry.reason), []).append(tag)
+    lines = []
+    for (repository, reason), tags in sorted(groups.items()):
+        named = [t for t in tags if t]
+        if not named:
+            lines.append(f"  {repository}: {reason}")
+        elif len(named) == 1:
+            lines.append(f"  {repository}:{named[0]}: {reason}")
+        else:
+            lines.append(f"  {repository}: tags {', '.join(sorted(named))}: {reason}")
+    return lines
 
 
 def fleet_json(fleet: FleetResult) -> str:
@@ -80,10 +108,9 @@ def fleet_table(fleet: FleetResult) -> str:
         lines += ["", f"since audit {fleet.previous_audit_id}: {', '.join(counts)}"]
         for change in fleet.changes[:MAX_LISTED]:
             lines.append(f"  {change.kind:<8} {change.name}")
-    for note in fleet.skipped[:MAX_LISTED]:
-        lines.append(f"skipped: {note}")
-    if len(fleet.skipped) > MAX_LISTED:
-        lines.append(f"skipped: ... and {len(fleet.skipped) - MAX_LISTED} more (--format json)")
+    if fleet.skipped:
+        lines += ["", f"NOT AUDITED ({len(fleet.skipped)} repositories or tags, and why)"]
+        lines += skipped_lines(fleet.skipped)
     run = fleet.run
     if run:
         lines += [
