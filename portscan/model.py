@@ -13,7 +13,6 @@ from typing import Any, NewType
 
 from portscan.errors import UsageError
 
-
 _ARCHITECTURES = frozenset(
     {"386", "amd64", "arm", "arm64", "loong64", "mips64le", "ppc64le", "riscv64", "s390x"}
 )  # GOARCH values OCI platforms use, to read `arm64/v8` as linux/arm64/v8

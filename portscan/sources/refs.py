@@ -59,7 +59,6 @@ _DOCKER_URL = "docker://"  # skopeo's transport for a registry
 # Transports of skopeo and syft that portscan does not read: refused even when what
 # follows could be a tag (`containers-storage:nginx`).
 _UNSUPPORTED = ("containers-storage", "ostree", "sif", "singularity", "tarball")
-_TAGGISH = re.compile(r"^[\w.-]*$")
 _SCHEME = re.compile(r"^[a-z][a-z0-9+-]*$")
 _ARCHIVE_NAME = re.compile(r"\.(?:tar|tgz|tar\.gz|tar\.zst|tar\.xz|tar\.bz2)$")
 _ARCHIVE_INDEX = re.compile(r"^(?P<path>.+?):?@(?P<index>[0-9]+)$")  # PATH@N, PATH:@N
@@ -154,8 +153,9 @@ def _refuse_unknown_transport(prefix: str, rest: str, text: str) -> None:
     unknown transport, refused with the known ones (see the module docstring)."""
     if not _SCHEME.match(prefix) or _PORT_OR_TAG.match(rest):
         return  # a host (`my.host:5000/a`, `[::1]:5000/a`) or `name:123`
-    if prefix not in _UNSUPPORTED and _TAGGISH.match(rest.partition("@")[0]):
-        return  # NAME:TAG[@DIGEST], or a bad tag that `_parse_name` names as such
+    tag = rest.partition("@")[0]
+    if prefix not in _UNSUPPORTED and not set(tag) & {"/", ":"}:
+        return  # NAME:TAG[@DIGEST], or a bad tag (`nginx:a b`) that `_parse_name` names
     raise UsageError(f"unknown source type {prefix}: in {text!r}", "known: " + KNOWN_SOURCES)
 
 
