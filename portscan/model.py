@@ -13,6 +13,10 @@ from typing import Any, NewType
 
 from portscan.errors import UsageError
 
+_ARCHITECTURES = frozenset(
+    {"386", "amd64", "arm", "arm64", "loong64", "mips64le", "ppc64le", "riscv64", "s390x"}
+)  # GOARCH values OCI platforms use, to read `arm64/v8` as linux/arm64/v8
+
 
 @dataclass(frozen=True)
 class Platform:
@@ -24,10 +28,16 @@ class Platform:
 
     @classmethod
     def parse(cls, text: str) -> Platform:
+        """`os/arch[/variant]`; an architecture alone (`arm64`, `arm64/v8`) means Linux."""
         parts = text.strip().split("/")
-        if len(parts) not in (2, 3) or not all(parts):
+        if not all(parts) or len(parts) > 3:
+            parts = []
+        if len(parts) == 1 or (len(parts) == 2 and parts[0] in _ARCHITECTURES):
+            parts = ["linux", *parts]
+        if len(parts) not in (2, 3):
             raise UsageError(
-                f"invalid platform {text!r}", "write it as os/arch[/variant], e.g. linux/arm64"
+                f"invalid platform {text!r}",
+                "write it as os/arch[/variant] or arch alone, e.g. linux/arm64 or arm64",
             )
         return cls(parts[0], parts[1], parts[2] if len(parts) == 3 else None)
 
@@ -50,6 +60,10 @@ class SourceKind(enum.StrEnum):
     DOCKER_ARCHIVE = "docker-archive"
     OCI = "oci"
     DIR = "dir"
+    # Reference kinds only: their images report `oci` and `docker` as `ImageMeta.source`
+    # (the result schema's values), and their reference says where they came from.
+    OCI_ARCHIVE = "oci-archive"
+    PODMAN = "podman"
 
 
 @dataclass(frozen=True)

@@ -123,13 +123,66 @@ def test_platform_comes_from_the_config(tmp_path: Path) -> None:
     assert meta.platform == Platform("linux", "arm64", "v8")
 
 
-def test_first_image_of_several_is_scanned(tmp_path: Path) -> None:
+@pytest.fixture
+def two_images(tmp_path: Path) -> tuple[Path, ib.Image, ib.Image]:
+    """`docker save a:1 ghcr.io/o/b:2` as a file: two images, sharing no layer."""
     first = ib.Image([[ib.file("which", "first")]])
     second = ib.Image([[ib.file("which", "second")], [ib.file("more", "x")]])
-    path = ib.write_docker_archive_images(tmp_path / "two.tar", [(first, "a:1"), (second, "b:2")])
-    meta, tree = scan(archive(path))
-    assert tree.read("/which") == b"first"
-    assert meta.digest == first.config_blob.digest
+    images = [(first, "a:1"), (second, "ghcr.io/o/b:2")]
+    return ib.write_docker_archive_images(tmp_path / "two.tar", images), first, second
+
+
+def test_several_images_without_a_choice_are_refused_with_their_list(
+    two_images: tuple[Path, ib.Image, ib.Image],
+) -> None:
+    path, _, _ = two_images
+    with pytest.raises(UsageError, match="holds 2 images") as caught:
+        archive(path)
+    assert caught.value.hint == "images: @0: a:1; @1: ghcr.io/o/b:2"
+
+
+@pytest.mark.parametrize(
+    ("suffix", "which"),
+    [
+        (":a:1", "first"),
+        (":docker.io/library/a:1", "first"),  # RepoTags compare as normalised names
+        (":ghcr.io/o/b:2", "second"),
+        ("@1", "second"),
+        (":@0", "first"),  # skopeo's spelling
+    ],
+)
+def test_an_image_of_several_is_chosen_by_tag_or_index(
+    two_images: tuple[Path, ib.Image, ib.Image], suffix: str, which: str
+) -> None:
+    path, first, second = two_images
+    meta, tree = scan(open_image(parse_reference(f"docker-archive:{path}{suffix}"), OPTIONS))
+    assert tree.read("/which") == which.encode()
+    assert meta.digest == (first if which == "first" else second).config_blob.digest
+    assert meta.reference.startswith(f"docker-archive:{path}:")
+
+
+@pytest.mark.parametrize(
+    ("suffix", "message"), [(":c:3", "no image tagged c:3"), ("@2", "no image @2")]
+)
+def test_a_choice_the_archive_does_not_hold(
+    two_images: tuple[Path, ib.Image, ib.Image], suffix: str, message: str
+) -> None:
+    path, _, _ = two_images
+    with pytest.raises(ImageNotFoundError, match=message) as caught:
+        open_image(parse_reference(f"docker-archive:{path}{suffix}"), OPTIONS)
+    assert caught.value.hint and "@1: ghcr.io/o/b:2" in caught.value.hint
+
+
+def test_a_compressed_archive_of_several_images_is_chosen_from_too(
+    two_images: tuple[Path, ib.Image, ib.Image], tmp_path: Path
+) -> None:
+    path, _, _ = two_images
+    packed = tmp_path / "two.tar.gz"
+    packed.write_bytes(gzip.compress(path.read_bytes()))
+    _, tree = scan(open_image(parse_reference(f"docker-archive:{packed}:ghcr.io/o/b:2"), OPTIONS))
+    assert tree.read("/which") == b"second"
+    with pytest.raises(UsageError, match="holds 2 images"):
+        scan(open_image(parse_reference(f"docker-archive:{packed}"), OPTIONS))
 
 
 def write_linked_archive(path: Path, image: ib.Image) -> Path:

@@ -98,7 +98,7 @@ def test_bad_input_gives_one_line_and_exit_code(
 
 
 def test_bad_platform_syntax() -> None:
-    assert_one_line_error(portscan("image", "dir:/tmp", "--platform", "amd64"), 2, "os/arch")
+    assert_one_line_error(portscan("image", "dir:/tmp", "--platform", "a/b/c/d"), 2, "os/arch")
 
 
 def test_an_unknown_wasix_libc_flavour_is_a_usage_error() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from portscan.errors import UsageError
-from portscan.model import SourceKind
+from portscan.model import Platform, SourceKind
 from portscan.sources.refs import parse_reference
 
 DIGEST = "sha256:" + "ab" * 32
@@ -97,3 +97,23 @@ def test_errors(text: str, message: str) -> None:
         parse_reference(text)
     assert caught.value.exit_code == 2
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "platform"),
+    [
+        ("amd64", Platform("linux", "amd64")),
+        ("arm64", Platform("linux", "arm64")),
+        ("arm64/v8", Platform("linux", "arm64", "v8")),
+        ("linux/arm/v7", Platform("linux", "arm", "v7")),
+        ("windows/amd64", Platform("windows", "amd64")),
+    ],
+)
+def test_platform_architecture_alone_means_linux(text: str, platform: Platform) -> None:
+    assert Platform.parse(text) == platform
+
+
+@pytest.mark.parametrize("text", ["", "linux/", "a/b/c/d", "/amd64"])
+def test_platform_syntax_errors(text: str) -> None:
+    with pytest.raises(UsageError, match="os/arch"):
+        Platform.parse(text)

@@ -24,6 +24,14 @@ def open_image(ref: ImageRef, options: SourceOptions) -> ImageSource:
         from portscan.sources import daemon
 
         return daemon.open_daemon_image(ref, options)
+    if ref.kind is SourceKind.PODMAN:
+        from portscan.sources import daemon
+
+        return daemon.open_podman_image(ref, options)
+    if ref.kind is SourceKind.OCI_ARCHIVE:
+        from portscan.sources import oci_archive
+
+        return oci_archive.open_oci_archive_image(ref, options)
     if ref.kind is SourceKind.DOCKER_ARCHIVE:
         from portscan.sources import archive
 

@@ -17,8 +17,13 @@ config is verified when its name carries a digest (every known writer names it s
 The image digest is the manifest digest when the archive holds an OCI index that
 names the image's manifest (Docker 25+), else the image id (the config's sha256).
 
-An archive may hold several images; `docker-archive:PATH` cannot name one, so the
-first manifest.json entry is scanned, as `docker load` lists them.
+An archive may hold several images (`docker save a b`): `docker-archive:PATH:REPO:TAG`
+picks the manifest.json entry whose RepoTags name it (`nginx:1.27` and
+`docker.io/library/nginx:1.27` are the same name), `docker-archive:PATH@N` (or skopeo's
+`PATH:@N`) the N-th entry, from 0. Without either, an archive of several images is
+refused with their list: scanning one of them silently would judge the wrong image.
+
+`docker-archive:-` reads the archive from standard input, once, as a stream.
 
 A compressed archive file (`docker save | gzip`) has no random access: it is read as
 a stream, like the daemon's `image.save`, by `StreamingArchiveSource`.
@@ -32,6 +37,7 @@ import io
 import json
 import posixpath
 import re
+import sys
 import tarfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
@@ -85,7 +91,11 @@ _MAX_LINK_HOPS = 16
 
 
 def open_archive_image(ref: ImageRef, options: SourceOptions) -> ImageSource:
-    """Open the `docker save` tar at `ref.path`; see the module docstring."""
+    """Open the `docker save` tar at `ref.path` (`-`: stdin); see the module docstring."""
+    if ref.path == "-":
+        return StreamingArchiveSource(
+            _open_stdin, ref.name, SourceKind.DOCKER_ARCHIVE, options.platform, selector=ref.tag
+        )
     path = Path(ref.path or "").expanduser()
     if not path.exists():
         raise ImageNotFoundError(f"no docker archive at {path}", _NOT_AN_ARCHIVE_HINT)
@@ -98,14 +108,18 @@ def open_archive_image(ref: ImageRef, options: SourceOptions) -> ImageSource:
         magic = handle.read(6)
     if _compression(magic) != "tar":
         return StreamingArchiveSource(
-            lambda: _open_compressed(path), ref.name, SourceKind.DOCKER_ARCHIVE, options.platform
+            lambda: _open_compressed(path),
+            ref.name,
+            SourceKind.DOCKER_ARCHIVE,
+            options.platform,
+            selector=ref.tag,
         )
     try:
         archive = tarfile.open(path, "r:")  # noqa: SIM115 - the source closes it
     except tarfile.TarError:
         raise CorruptImageError(f"{path} is not a tar archive", _NOT_AN_ARCHIVE_HINT) from None
     try:
-        return ArchiveImageSource(archive, ref.name, options.platform)
+        return ArchiveImageSource(archive, ref.name, options.platform, selector=ref.tag)
     except BaseException:
         archive.close()
         raise
@@ -122,8 +136,12 @@ class SaveManifest:
     layers: list[str]  # member names, base first
 
 
-def parse_save_manifest(data: bytes | None, where: str) -> SaveManifest:
-    """The first entry of manifest.json; `CorruptImageError` if absent or malformed."""
+def parse_save_manifest(
+    data: bytes | None, where: str, selector: str | None = None
+) -> SaveManifest:
+    """The manifest.json entry `selector` names (`REPO:TAG` or `@N`; None: the only one);
+    `CorruptImageError` if absent or malformed, `ImageNotFoundError` if no entry answers
+    to the selector, `UsageError` if several images are there and none is chosen."""
     if data is None:
         raise CorruptImageError(
             f"{where} has no manifest.json, so it is not a `docker save` archive",
@@ -133,15 +151,57 @@ def parse_save_manifest(data: bytes | None, where: str) -> SaveManifest:
         doc = json.loads(data)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise CorruptImageError(f"{where}: manifest.json is not valid JSON ({exc})") from None
-    entry = doc[0] if isinstance(doc, list) and doc else None
-    if not isinstance(entry, dict):
+    if not isinstance(doc, list) or not doc or not all(isinstance(e, dict) for e in doc):
         raise CorruptImageError(f"{where}: manifest.json lists no image")
+    entry = _choose_entry(doc, selector, where)
     config, layers = entry.get("Config"), entry.get("Layers")
     if not isinstance(config, str) or not isinstance(layers, list):
         raise CorruptImageError(f"{where}: manifest.json entry has no Config or Layers")
     if not all(isinstance(layer, str) for layer in layers):
         raise CorruptImageError(f"{where}: manifest.json Layers are not member names")
     return SaveManifest(_normalise(config), [_normalise(layer) for layer in layers])
+
+
+def _repo_tags(entry: dict[str, Any]) -> list[str]:
+    tags = entry.get("RepoTags")
+    return [t for t in tags if isinstance(t, str)] if isinstance(tags, list) else []
+
+
+def _listing(doc: list[dict[str, Any]]) -> str:
+    return "; ".join(
+        f"@{i}: {', '.join(_repo_tags(entry)) or '(untagged)'}" for i, entry in enumerate(doc)
+    )
+
+
+def _same_name(a: str, b: str) -> bool:
+    from portscan.sources.refs import canonical_name
+
+    return a == b or canonical_name(a) == canonical_name(b)
+
+
+def _choose_entry(doc: list[dict[str, Any]], selector: str | None, where: str) -> dict[str, Any]:
+    """The entry the selector names (module docstring)."""
+    if selector is None:
+        if len(doc) == 1:
+            return doc[0]
+        raise UsageError(
+            f"{where} holds {len(doc)} images; name one as docker-archive:PATH:REPO:TAG or "
+            "docker-archive:PATH@N",
+            f"images: {_listing(doc)}",
+        )
+    if selector.startswith("@"):
+        index = int(selector[1:])
+        if index < len(doc):
+            return doc[index]
+        raise ImageNotFoundError(
+            f"{where} has no image @{index} (it holds {len(doc)})", f"images: {_listing(doc)}"
+        )
+    for entry in doc:
+        if any(_same_name(selector, tag) for tag in _repo_tags(entry)):
+            return entry
+    raise ImageNotFoundError(
+        f"{where} holds no image tagged {selector}", f"images: {_listing(doc)}"
+    )
 
 
 def _normalise(name: str) -> str:
@@ -277,7 +337,13 @@ class ArchiveImageSource(BlobImageSource):
     """A `docker save` tar on disk, read in place: tarfile's member index plus
     `extractfile`, so layers are streamed from the file and never extracted."""
 
-    def __init__(self, archive: tarfile.TarFile, reference: str, platform: Platform) -> None:
+    def __init__(
+        self,
+        archive: tarfile.TarFile,
+        reference: str,
+        platform: Platform,
+        selector: str | None = None,
+    ) -> None:
         self._archive = archive
         where = archive.name or reference
         members = {_normalise(m.name): m for m in archive.getmembers()}
@@ -290,7 +356,7 @@ class ArchiveImageSource(BlobImageSource):
                 return None
             return self._read(member)
 
-        manifest = parse_save_manifest(read_json("manifest.json"), where)
+        manifest = parse_save_manifest(read_json("manifest.json"), where, selector)
         config_bytes = read_json(manifest.config)
         doc, config = _parse_config(config_bytes, manifest, where)
         assert config_bytes is not None  # _parse_config raised otherwise
@@ -398,7 +464,9 @@ class StreamingArchiveSource(ImageSource):
     a member's digest is known only once it has been read. The reader is handed a
     descriptor whose digest is None (nothing to verify yet), so a reader that caches
     by digest must pass such layers through. In an archive of several images, every
-    layer is read but only the first image's are used.
+    layer is read but only those of the image `selector` names are used (see
+    `parse_save_manifest`; a stream cannot be read twice, so an archive of several
+    images without a selector is refused only once it has been read).
     """
 
     def __init__(
@@ -409,7 +477,9 @@ class StreamingArchiveSource(ImageSource):
         platform: Platform,
         digest: str | None = None,
         on_close: Callable[[], None] | None = None,
+        selector: str | None = None,
     ) -> None:
+        self._selector = selector
         self._open_stream = open_stream
         self._reference = reference
         self._source = source
@@ -493,7 +563,7 @@ class StreamingArchiveSource(ImageSource):
         def read_json(name: str) -> bytes | None:
             return documents.get(_resolve_member(_normalise(name), links))
 
-        manifest = parse_save_manifest(read_json("manifest.json"), where)
+        manifest = parse_save_manifest(read_json("manifest.json"), where, self._selector)
         config_bytes = read_json(manifest.config)
         doc, config = _parse_config(config_bytes, manifest, where)
         assert config_bytes is not None  # _parse_config raised otherwise
@@ -532,3 +602,19 @@ def _open_compressed(path: Path) -> AbstractContextManager[BinaryIO]:
         return handle
     handle.seek(0)
     return zstandard.ZstdDecompressor().stream_reader(handle, closefd=True)
+
+
+@contextlib.contextmanager
+def _open_stdin() -> Iterator[BinaryIO]:
+    """Standard input as a stream of tar bytes (zstd undone here, the rest by tarfile)."""
+    stdin = sys.stdin.buffer
+    if stdin.isatty():
+        raise UsageError(
+            "docker-archive:- reads an archive from standard input, which is a terminal",
+            "pipe one in: docker save IMAGE | portscan image docker-archive:-",
+        )
+    if _compression(stdin.peek(4)[:4]) == "zstd":
+        with zstandard.ZstdDecompressor().stream_reader(stdin, closefd=False) as reader:
+            yield reader  # type: ignore[misc]
+    else:
+        yield stdin

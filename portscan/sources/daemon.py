@@ -7,6 +7,11 @@ the stream it is, once, by `archive.StreamingArchiveSource`: nothing is written 
 The image digest is the repo digest (the registry manifest digest) when the engine
 knows one, else the image id.
 
+`podman:NAME` asks podman's Docker API socket only: `CONTAINER_HOST` (podman's own
+variable) when it names a unix socket, else the rootless `$XDG_RUNTIME_DIR/podman/podman.sock`,
+else the rootful `/run/podman/podman.sock`; the result's source is `docker` (the
+Docker Engine API), its reference the image name.
+
 `try_open_daemon_image` serves bare names (`nginx`): it answers None, quickly and
 without raising, when no engine answers, the image is not local, or the local image is
 for another OS/architecture than the one asked for; the caller then asks the registry.
@@ -31,6 +36,7 @@ from portscan.sources.base import ImageSource, SourceOptions
 from portscan.sources.refs import DOCKER_HUB
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
+PODMAN_ROOT_SOCKET = "/run/podman/podman.sock"
 PROBE_TIMEOUT = 2.0  # seconds a bare-name lookup waits for an engine that does not answer
 _CHUNK = 1 << 20
 _UNREACHABLE_HINT = "start Docker (or `podman system service`) or set DOCKER_HOST"
@@ -40,14 +46,47 @@ _ClientError = (docker.errors.DockerException, requests.RequestException)
 def open_daemon_image(ref: ImageRef, options: SourceOptions) -> ImageSource:
     """The image `ref` names in the local engine; `DaemonError` if no engine answers,
     `ImageNotFoundError` if the engine does not hold it."""
-    client = _connect(options.timeout)
+    return _open_engine_image(_connect(options.timeout), ref, options, "Docker daemon", "docker")
+
+
+def podman_sockets() -> list[str]:
+    """Where podman's Docker API socket may be, in the order asked (module docstring)."""
+    sockets = []
+    host = os.environ.get("CONTAINER_HOST", "")
+    if host.startswith("unix://"):
+        sockets.append(host.removeprefix("unix://"))
+    runtime_dir = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime_dir:
+        sockets.append(os.path.join(runtime_dir, "podman", "podman.sock"))
+    sockets.append(PODMAN_ROOT_SOCKET)
+    return sockets
+
+
+def open_podman_image(ref: ImageRef, options: SourceOptions) -> ImageSource:
+    """The image `ref` names in podman, through its Docker API socket."""
+    tried = podman_sockets()
+    found = next((path for path in tried if os.path.exists(path)), None)
+    if found is None:
+        raise DaemonError(
+            f"no podman API socket: tried {', '.join(tried)}",
+            "start it with `systemctl --user start podman.socket` (or `podman system service`), "
+            "or set CONTAINER_HOST=unix://PATH",
+        )
+    client = _connect(options.timeout, f"unix://{found}", "podman")
+    return _open_engine_image(client, ref, options, "podman", "podman")
+
+
+def _open_engine_image(
+    client: docker.DockerClient, ref: ImageRef, options: SourceOptions, engine: str, cli: str
+) -> ImageSource:
     try:
         image = _find_image(client, ref)
         if image is None:
             name = candidate_names(ref)[0]
+            where = "the local Docker daemon" if engine == "Docker daemon" else engine
             raise ImageNotFoundError(
-                f"image {name} is not in the local Docker daemon",
-                f"pull it first (docker pull {name}) or scan registry:{name}",
+                f"image {name} is not in {where}",
+                f"pull it first ({cli} pull {name}) or scan registry:{name}",
             )
         return _source(client, image, ref, options)
     except BaseException:
@@ -88,15 +127,25 @@ def candidate_names(ref: ImageRef) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _connect(timeout: float) -> docker.DockerClient:
-    """A client whose engine has answered (`from_env` asks its API version)."""
+def _connect(
+    timeout: float, base_url: str | None = None, engine: str = "the Docker daemon"
+) -> docker.DockerClient:
+    """A client whose engine has answered (`from_env` asks its API version; a client
+    for `base_url` pings it)."""
     try:
-        return docker.from_env(timeout=timeout)
+        if base_url is None:
+            return docker.from_env(timeout=timeout)
+        client = docker.DockerClient(base_url=base_url, timeout=timeout)
+        try:
+            client.ping()
+        except BaseException:
+            client.close()
+            raise
+        return client
     except _ClientError as exc:
-        host = os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
-        raise DaemonError(
-            f"cannot reach the Docker daemon at {host} ({exc})", _UNREACHABLE_HINT
-        ) from None
+        host = base_url or os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
+        hint = _UNREACHABLE_HINT if base_url is None else "is `podman system service` running?"
+        raise DaemonError(f"cannot reach {engine} at {host} ({exc})", hint) from None
 
 
 def _find_image(client: docker.DockerClient, ref: ImageRef) -> Any | None:
