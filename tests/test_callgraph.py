@@ -100,6 +100,20 @@ def test_stripped_library_names_the_helper_by_address(build: ElfBuilder) -> None
     assert (root, fork) == ("export_a", "fork") and helper.startswith("sub_")
 
 
+@pytest.mark.parametrize("compiler", ["gcc", "aarch64-linux-gnu-gcc"])
+def test_tail_call_and_callback_table_on_both_architectures(
+    build: ElfBuilder, compiler: str
+) -> None:
+    tail = library(build, f"libtail-{compiler}.so", TAIL_CALL, compiler=compiler)
+    assert tail.reach(["entry"]).chains["socket"] == ("entry", "make_socket", "socket")
+    table = library(build, f"libtable-{compiler}.so", CALLBACK_TABLE, compiler=compiler)
+    reach = table.reach(["dispatch"], constructors=False)
+    assert reach.chains["pthread_create"] == ("dispatch", INDIRECT, "spawn", "pthread_create")
+    plain = table.reach(["plain"])  # the C runtime's constructors call nothing indirectly
+    assert plain.complete and not plain.address_taken
+    assert "pthread_create" not in plain.imports
+
+
 def test_tail_call_is_an_edge(build: ElfBuilder) -> None:
     path = build.c("libtail.so", TAIL_CALL, "-shared", "-fPIC")
     listing = tool_output("objdump", "-d", "--no-show-raw-insn", str(path))
@@ -136,6 +150,15 @@ def test_got_indirect_calls_without_plt(build: ElfBuilder, compiler: str) -> Non
     parent = graph.reach(["parent"], constructors=False)
     assert parent.imports == {"getppid"} and not parent.address_taken
     assert graph.reach(["handler"], constructors=False).imports == {"abort"}  # address taken
+
+
+def test_position_dependent_executable_tables_are_address_taken(build: ElfBuilder) -> None:
+    main = CALLBACK_TABLE + "int main(int argc, char **argv) { return dispatch(argc); }\n"
+    path = build.c("table-nopie", main, "-no-pie", "-fno-pie", "-pthread")
+    reach = reachable_imports(path.read_bytes(), ["main"], constructors=False)
+    assert reach.complete and reach.address_taken
+    chain = reach.chains["pthread_create"]  # dispatch may be inlined into main
+    assert chain[0] == "main" and chain[-3:] == (INDIRECT, "spawn", "pthread_create")
 
 
 def test_missing_roots_and_bound(build: ElfBuilder) -> None:

@@ -17,9 +17,11 @@ disassembled (capstone's light mode), each once per graph, and the walk stops at
   (`lea` of a callback handed to pthread_create, atexit, qsort) is an edge too, and a
   reference to the GOT slot of an imported function reaches that import.
 - Address-taken functions: targets of RELATIVE/64/IRELATIVE relocations and of GLOB_DAT
-  to local functions (function pointers in data). When reached code makes an indirect
-  call or jump that is neither a resolved GOT slot nor a switch table, all of them (and
-  the imports whose addresses sit in data) become reachable: conservative, never nothing.
+  to local functions (function pointers in data); in a position-dependent executable,
+  which has no such relocations, every aligned data word equal to a function start.
+  When reached code makes an indirect call or jump that is neither a resolved GOT slot
+  nor a switch table, all of them (and the imports whose addresses sit in data) become
+  reachable: conservative, never nothing.
 - Roots: the given names (.dynsym exports, then .symtab names), plus DT_INIT,
   DT_INIT_ARRAY, DT_PREINIT_ARRAY, DT_FINI and DT_FINI_ARRAY when `constructors` is set.
 
@@ -68,6 +70,7 @@ STT_FUNC, STT_GNU_IFUNC, STT_NOTYPE, STT_OBJECT = 2, 10, 0, 1
 STB_LOCAL = 0
 SHT_SYMTAB, SHT_RELA, SHT_DYNSYM, SHT_RELR = 2, 4, 11, 19
 SHF_ALLOC = 0x2
+ET_EXEC = 2
 PT_DYNAMIC = 2
 DT_INIT, DT_FINI, DT_INIT_ARRAY, DT_FINI_ARRAY = 12, 13, 25, 26
 DT_INIT_ARRAYSZ, DT_FINI_ARRAYSZ, DT_PREINIT_ARRAY, DT_PREINIT_ARRAYSZ = 27, 28, 32, 33
@@ -205,6 +208,8 @@ class CallGraph:
         self.starts = sorted(set(symbols.names) | set(eh))
         self._named_starts = sorted(symbols.names)
         self._read_relocations()
+        if layout.e_type == ET_EXEC:
+            self._read_data_pointers()
         self._read_plt()
         self._read_dynamic()
 
@@ -299,6 +304,21 @@ class CallGraph:
                 self.got[offset] = name
                 if kind == kinds.abs64:
                     self.address_taken_imports.add(name)
+
+    def _read_data_pointers(self) -> None:
+        """A position-dependent executable keeps function pointers in data without
+        relocations: every aligned data word equal to a function start is taken."""
+        assert self.layout is not None
+        starts = set(self.starts)
+        for section in self.layout.sections:
+            if section.flags & SHF_EXECINSTR or not (section.flags & SHF_ALLOC):
+                continue
+            if not section.in_file or section.name in (".dynsym", ".dynstr", ".eh_frame"):
+                continue
+            skip = -section.address % 8
+            raw = self.data[section.offset + skip : section.offset + section.size]
+            words = struct.iter_unpack("<Q", raw[: len(raw) // 8 * 8])
+            self.address_taken.update(w for (w,) in words if w in starts)
 
     def _read_plt(self) -> None:
         assert self.layout is not None and self.view is not None
@@ -666,6 +686,10 @@ class _Arm64Walker:
                     self.pages.pop(destination, None)
                     self.loaded[destination] = target
                     return
+        elif mnemonic == "mov" and len(parts) == 2 and parts[1] in self.loaded:
+            self.loaded[destination] = self.loaded[parts[1]]  # `mov x16, x1; br x16`
+            self.pages.pop(destination, None)
+            return
         elif mnemonic == "adr" and len(parts) == 2:
             target = _arm_immediate(parts[1])
             if target is not None and not self.start <= target < self.end:
