@@ -63,7 +63,7 @@ COMPLETE, BOUND, UNSUPPORTED, NO_FUNCTIONS, MALFORMED = (
     "malformed",
 )
 MAX_FUNCTIONS = 100_000
-MAX_INSTRUCTIONS = 5_000_000
+MAX_INSTRUCTIONS = 2_000_000  # ~5 s of capstone at ~400k instructions/s
 MAX_FUNCTION_BYTES = 1 << 20  # one "function" never spans more than this
 
 STT_FUNC, STT_GNU_IFUNC, STT_NOTYPE, STT_OBJECT = 2, 10, 0, 1
