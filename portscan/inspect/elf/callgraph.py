@@ -1,0 +1,725 @@
+"""Function-level reachability inside one ELF library or executable (issue 14, item 2).
+
+Given the exports a program binds to, which imported functions can the code reachable
+from them (and from the constructors) call? `CallGraph.from_bytes` reads the file once
+with `struct` (symbols, relocations, PLT, dynamic section: no lief, no disassembly), and
+`CallGraph.reach` walks on demand from the roots: only the functions that are reached are
+disassembled (capstone's light mode), each once per graph, and the walk stops at a bound.
+
+- Function starts: defined functions of .dynsym and .symtab, and the FDE starts of
+  .eh_frame_hdr (layout.eh_frame_starts). A function runs to its symbol's size, else
+  to the next known start. A branch to an address that is no known start makes it one.
+- Edges: direct calls and jumps (tail calls, jumps to `.cold` parts); calls to PLT
+  stubs (.plt, .plt.sec, .plt.got) and GOT-indirect calls (`call *f@GOTPCREL(%rip)`,
+  -fno-plt) resolved through JUMP_SLOT / GLOB_DAT / 64 / RELATIVE / IRELATIVE
+  relocations to an import or a local function (an IRELATIVE slot to its resolver,
+  whose references name every implementation). A RIP-relative reference to a function
+  (`lea` of a callback handed to pthread_create, atexit, qsort) is an edge too, and a
+  reference to the GOT slot of an imported function reaches that import.
+- Address-taken functions: targets of RELATIVE/64/IRELATIVE relocations and of GLOB_DAT
+  to local functions (function pointers in data); in a position-dependent executable,
+  which has no such relocations, every aligned data word equal to a function start.
+  When reached code makes an indirect call or jump that is neither a resolved GOT slot
+  nor a switch table, all of them (and the imports whose addresses sit in data) become
+  reachable: conservative, never nothing.
+- Roots: the given names (.dynsym exports, then .symtab names), plus DT_INIT,
+  DT_INIT_ARRAY, DT_PREINIT_ARRAY, DT_FINI and DT_FINI_ARRAY when `constructors` is set.
+
+The result (`Reach`) is complete, or says why it is not: the bound was hit (the partial
+sets are kept for diagnosis but must not decide anything), the architecture is not
+supported (x86-64 and aarch64 little-endian are), the file is malformed, or it has no
+function starts at all. Chains are shortest in calls, each from a root to an import,
+with `INDIRECT` where the walk went through an unresolved indirect call.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import struct
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import capstone
+
+from portscan.inspect.elf.layout import (
+    SHF_EXECINSTR,
+    ElfLayout,
+    ElfView,
+    MalformedElf,
+    _stub_slot,
+    eh_frame_starts,
+    read_layout,
+)
+
+INDIRECT = "<indirect call>"  # chain element: the walk went through an unresolved indirect call
+
+COMPLETE, BOUND, UNSUPPORTED, NO_FUNCTIONS, MALFORMED = (
+    "complete",
+    "bound-hit",
+    "unsupported-architecture",
+    "no-function-starts",
+    "malformed",
+)
+MAX_FUNCTIONS = 100_000
+MAX_INSTRUCTIONS = 2_000_000  # ~5 s of capstone at ~400k instructions/s
+MAX_FUNCTION_BYTES = 1 << 20  # one "function" never spans more than this
+
+STT_FUNC, STT_GNU_IFUNC, STT_NOTYPE, STT_OBJECT = 2, 10, 0, 1
+STB_LOCAL = 0
+SHT_SYMTAB, SHT_RELA, SHT_DYNSYM, SHT_RELR = 2, 4, 11, 19
+SHF_ALLOC = 0x2
+ET_EXEC = 2
+PT_DYNAMIC = 2
+DT_INIT, DT_FINI, DT_INIT_ARRAY, DT_FINI_ARRAY = 12, 13, 25, 26
+DT_INIT_ARRAYSZ, DT_FINI_ARRAYSZ, DT_PREINIT_ARRAY, DT_PREINIT_ARRAYSZ = 27, 28, 32, 33
+
+
+@dataclass(frozen=True)
+class _RelocKinds:
+    abs64: int
+    glob_dat: int
+    jump_slot: int
+    relative: int
+    irelative: int
+
+
+RELOCS = {
+    "x86_64": _RelocKinds(abs64=1, glob_dat=6, jump_slot=7, relative=8, irelative=37),
+    "aarch64": _RelocKinds(abs64=257, glob_dat=1025, jump_slot=1026, relative=1027, irelative=1032),
+}
+PLT_SECTIONS = (".plt", ".plt.sec", ".plt.got")
+
+
+@dataclass
+class Reach:
+    """What the code reachable from `roots` imports.
+
+    `imports`: the imported function names reachable; `chains[name]`: the shortest chain
+    from a root to it (root label, function names, `INDIRECT` markers, the import).
+    `status` is COMPLETE, or why the answer must not be trusted (then `imports` is at
+    best partial). `address_taken` says the walk met an unresolved indirect call and so
+    took every address-taken function as reachable.
+    """
+
+    roots: tuple[str, ...]
+    status: str
+    imports: frozenset[str] = frozenset()
+    chains: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    missing_roots: tuple[str, ...] = ()
+    address_taken: bool = False
+    functions_walked: int = 0
+    instructions_walked: int = 0
+    note: str = ""
+
+    @property
+    def complete(self) -> bool:
+        return self.status == COMPLETE
+
+    @property
+    def bound_hit(self) -> bool:
+        return self.status == BOUND
+
+    @property
+    def fallback(self) -> bool:
+        """True when the caller must judge the library as a whole instead."""
+        return self.status != COMPLETE
+
+
+@dataclass
+class _Function:
+    """What one function's code does, found once per graph."""
+
+    calls: list[int]  # local function starts it calls, jumps to or takes the address of
+    imports: list[str]  # imported functions it calls or takes the address of
+    indirect: bool  # an unresolved indirect call or jump
+    instructions: int
+
+
+@dataclass
+class _Symbols:
+    names: dict[int, list[str]] = field(default_factory=dict)  # function start -> names
+    sizes: dict[int, int] = field(default_factory=dict)
+    exports: dict[str, int] = field(default_factory=dict)  # .dynsym definitions
+    locals: dict[str, int] = field(default_factory=dict)  # .symtab names
+    # every .dynsym entry in order: (name, type, value, defined)
+    dynamic: list[tuple[str, int, int, bool]] = field(default_factory=list)
+
+
+class CallGraph:
+    """One file's call graph, built lazily: see the module docstring."""
+
+    def __init__(self, data: bytes, layout: ElfLayout | None, status: str, note: str = ""):
+        self.data = data
+        self.layout = layout
+        self.status = status
+        self.note = note
+        self.view = ElfView("", data, layout) if layout is not None else None
+        self.symbols = _Symbols()
+        self.starts: list[int] = []
+        self.code: list[tuple[int, int, int]] = []  # (address, end, file offset), sorted
+        self.got: dict[int, str | int] = {}  # slot -> import name or local function address
+        self.plt: list[tuple[int, int, str | int]] = []  # (stub, end, target), sorted
+        self.address_taken: set[int] = set()
+        self.address_taken_imports: set[str] = set()
+        self.constructors: list[tuple[str, int]] = []
+        self._functions: dict[int, _Function] = {}
+        self._plt_starts: list[int] = []
+        self._code_starts: list[int] = []
+        self._named_starts: list[int] = []
+
+    # --- building ---------------------------------------------------------------------
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> CallGraph:
+        try:
+            layout = read_layout(data)
+        except MalformedElf as exc:
+            return cls(data, None, MALFORMED, str(exc))
+        if layout.machine not in RELOCS or layout.elf_class != 64 or not layout.little_endian:
+            return cls(data, layout, UNSUPPORTED, f"no call graph for {layout.machine}")
+        graph = cls(data, layout, COMPLETE)
+        try:
+            graph._read()
+        except (struct.error, IndexError, ValueError) as exc:  # untrusted bytes
+            return cls(data, layout, MALFORMED, f"{type(exc).__name__}: {exc}")
+        if not graph.starts:
+            graph.status, graph.note = NO_FUNCTIONS, "no symbols and no .eh_frame_hdr"
+        return graph
+
+    def _read(self) -> None:
+        layout = self.layout
+        assert layout is not None and self.view is not None
+        plt_names = set(PLT_SECTIONS)
+        self.code = sorted(
+            (s.address, s.address + s.size, s.offset)
+            for s in layout.sections
+            if s.flags & SHF_EXECINSTR and s.in_file and s.size and s.name not in plt_names
+        )
+        self._code_starts = [c[0] for c in self.code]
+        symbols = self.symbols
+        for section in layout.sections:
+            if section.type == SHT_DYNSYM:
+                self._read_symbols(section.offset, section.size, ".dynstr", dynamic=True)
+            elif section.type == SHT_SYMTAB:
+                self._read_symbols(section.offset, section.size, ".strtab", dynamic=False)
+        eh = [a for a in eh_frame_starts(self.view) if self._in_code(a)]
+        self.starts = sorted(set(symbols.names) | set(eh))
+        self._named_starts = sorted(symbols.names)
+        self._read_relocations()
+        if layout.e_type == ET_EXEC:
+            self._read_data_pointers()
+        self._read_plt()
+        self._read_dynamic()
+
+    def _read_symbols(self, offset: int, size: int, strtab: str, dynamic: bool) -> None:
+        section = self.layout.section(strtab) if self.layout else None
+        if section is None or not section.in_file:
+            return
+        strings = self.data[section.offset : section.offset + section.size]
+        symbols = self.symbols
+        count = size // 24
+        for index, (name_at, info, _other, shndx, value, sz) in enumerate(
+            struct.iter_unpack("<IBBHQQ", self.data[offset : offset + count * 24])
+        ):
+            kind, bind = info & 0xF, info >> 4
+            end = strings.find(b"\0", name_at)
+            name = strings[name_at:end].decode("utf-8", "replace") if end > name_at else ""
+            defined = shndx != 0
+            if dynamic:
+                symbols.dynamic.append((name, kind, value, defined))
+                if index == 0:
+                    continue
+            if not (defined and kind in (STT_FUNC, STT_GNU_IFUNC) and value and name):
+                continue
+            if not self._in_code(value):
+                continue
+            symbols.names.setdefault(value, [])
+            if name not in symbols.names[value]:
+                symbols.names[value].append(name)
+            if sz:
+                symbols.sizes[value] = max(symbols.sizes.get(value, 0), sz)
+            if dynamic and bind != STB_LOCAL:
+                symbols.exports.setdefault(name, value)
+            else:
+                symbols.locals.setdefault(name, value)
+
+    def _relocations(self) -> Iterable[tuple[int, int, int, int]]:
+        """(offset, type, symbol index, addend) of the dynamic relocations (RELA, RELR)."""
+        assert self.layout is not None
+        relative = RELOCS[self.layout.machine].relative
+        for section in self.layout.sections:
+            if not (section.flags & SHF_ALLOC and section.in_file):
+                continue
+            raw = self.data[section.offset : section.offset + section.size // 24 * 24]
+            if section.type == SHT_RELA:
+                for offset, info, addend in struct.iter_unpack("<QQq", raw):
+                    yield offset, info & 0xFFFFFFFF, info >> 32, addend
+            elif section.type == SHT_RELR:
+                yield from self._relr(section.offset, section.size, relative)
+
+    def _relr(self, at: int, size: int, relative: int) -> Iterable[tuple[int, int, int, int]]:
+        """RELR entries, as RELATIVE relocations whose addend is the word in the file."""
+        base = 0
+        for (entry,) in struct.iter_unpack("<Q", self.data[at : at + size // 8 * 8]):
+            if entry & 1 == 0:
+                yield from self._relr_one(entry, relative)
+                base = entry + 8
+            else:
+                bits, where = entry >> 1, base
+                while bits:
+                    if bits & 1:
+                        yield from self._relr_one(where, relative)
+                    bits >>= 1
+                    where += 8
+                base += 63 * 8
+
+    def _relr_one(self, where: int, relative: int) -> Iterable[tuple[int, int, int, int]]:
+        word = self.view.read(where, 8) if self.view else None
+        if word is not None:
+            yield where, relative, 0, struct.unpack("<Q", word)[0]
+
+    def _read_relocations(self) -> None:
+        assert self.layout is not None
+        kinds = RELOCS[self.layout.machine]
+        dynamic = self.symbols.dynamic
+        for offset, kind, index, addend in self._relocations():
+            if kind in (kinds.relative, kinds.irelative):
+                if self._in_code(addend):
+                    self.got[offset] = addend
+                    self.address_taken.add(addend)
+                continue
+            symbolic = (kinds.abs64, kinds.glob_dat, kinds.jump_slot)
+            if kind not in symbolic or not 0 < index < len(dynamic):
+                continue
+            name, sym_type, value, defined = dynamic[index]
+            if defined:
+                if sym_type in (STT_FUNC, STT_GNU_IFUNC) and self._in_code(value):
+                    target = value + (addend if kind == kinds.abs64 else 0)
+                    self.got[offset] = target
+                    if kind != kinds.jump_slot:
+                        self.address_taken.add(target)
+            elif sym_type in (STT_FUNC, STT_NOTYPE) and name:
+                self.got[offset] = name
+                if kind == kinds.abs64:
+                    self.address_taken_imports.add(name)
+
+    def _read_data_pointers(self) -> None:
+        """A position-dependent executable keeps function pointers in data without
+        relocations: every aligned data word equal to a function start is taken."""
+        assert self.layout is not None
+        starts = set(self.starts)
+        for section in self.layout.sections:
+            if section.flags & SHF_EXECINSTR or not (section.flags & SHF_ALLOC):
+                continue
+            if not section.in_file or section.name in (".dynsym", ".dynstr", ".eh_frame"):
+                continue
+            skip = -section.address % 8
+            raw = self.data[section.offset + skip : section.offset + section.size]
+            words = struct.iter_unpack("<Q", raw[: len(raw) // 8 * 8])
+            self.address_taken.update(w for (w,) in words if w in starts)
+
+    def _read_plt(self) -> None:
+        assert self.layout is not None and self.view is not None
+        stubs = []
+        for section in self.layout.sections:
+            if section.name not in PLT_SECTIONS or not section.in_file:
+                continue
+            entry = 8 if section.name == ".plt.got" else 16
+            for index in range(section.size // entry):
+                at = section.offset + index * entry
+                address = section.address + index * entry
+                slot = _stub_slot(self.view, at, address, entry)
+                if slot is not None and slot in self.got:
+                    stubs.append((address, address + entry, self.got[slot]))
+        self.plt = sorted(stubs, key=lambda s: s[0])
+        self._plt_starts = [s[0] for s in self.plt]
+
+    def _read_dynamic(self) -> None:
+        assert self.layout is not None
+        segment = next((s for s in self.layout.segments if s.type == PT_DYNAMIC), None)
+        if segment is None:
+            return
+        raw = self.data[segment.offset : segment.offset + segment.file_size // 16 * 16]
+        tags: dict[int, int] = {}
+        for tag, value in struct.iter_unpack("<qQ", raw):
+            if tag == 0:
+                break
+            tags.setdefault(tag, value)
+        for tag, label in ((DT_INIT, "DT_INIT"), (DT_FINI, "DT_FINI")):
+            if self._in_code(tags.get(tag, 0)):
+                self.constructors.append((label, tags[tag]))
+        for tag, size_tag, label in (
+            (DT_PREINIT_ARRAY, DT_PREINIT_ARRAYSZ, "DT_PREINIT_ARRAY"),
+            (DT_INIT_ARRAY, DT_INIT_ARRAYSZ, "DT_INIT_ARRAY"),
+            (DT_FINI_ARRAY, DT_FINI_ARRAYSZ, "DT_FINI_ARRAY"),
+        ):
+            start, size = tags.get(tag), tags.get(size_tag, 0)
+            for index in range(min(size, 1 << 16) // 8 if start else 0):
+                slot = start + 8 * index
+                target = self.got.get(slot)  # a RELATIVE relocation says it in a PIC file
+                if not isinstance(target, int):
+                    word = self.view.read(slot, 8) if self.view else None
+                    target = struct.unpack("<Q", word)[0] if word else 0
+                if self._in_code(target):
+                    self.constructors.append((f"{label}[{index}]", target))
+
+    # --- addresses --------------------------------------------------------------------
+
+    def _in_code(self, address: int) -> bool:
+        index = bisect.bisect_right(self._code_starts, address) - 1
+        return index >= 0 and address < self.code[index][1]
+
+    def _plt_target(self, address: int) -> str | int | None:
+        index = bisect.bisect_right(self._plt_starts, address) - 1
+        if index >= 0 and address < self.plt[index][1]:
+            return self.plt[index][2]
+        return None
+
+    def _extent(self, start: int) -> tuple[int, int] | None:
+        """(end address, file offset of start) of the function at `start`."""
+        index = bisect.bisect_right(self._code_starts, start) - 1
+        if index < 0 or start >= self.code[index][1]:
+            return None
+        section_start, section_end, offset = self.code[index]
+        size = self.symbols.sizes.get(start)
+        if size:
+            end = start + size
+        else:
+            after = bisect.bisect_right(self.starts, start)
+            end = self.starts[after] if after < len(self.starts) else section_end
+        end = min(end, section_end, start + MAX_FUNCTION_BYTES)
+        return end, offset + start - section_start
+
+    def name(self, address: int) -> str:
+        """The public spelling of the function at `address`, `f+0x10` inside a named
+        function, else `sub_<address>`."""
+        names = self.symbols.names.get(address)
+        if names:
+            return min(names, key=lambda n: (n.startswith("_"), len(n), n))
+        index = bisect.bisect_right(self._named_starts, address) - 1
+        if index >= 0:
+            start = self._named_starts[index]
+            if address < start + self.symbols.sizes.get(start, 0):
+                return f"{self.name(start)}+{address - start:#x}"
+        return f"sub_{address:x}"
+
+    # --- disassembly --------------------------------------------------------------------
+
+    def _function(self, start: int) -> _Function:
+        found = self._functions.get(start)
+        if found is None:
+            found = self._functions[start] = self._disassemble(start)
+        return found
+
+    def _disassemble(self, start: int) -> _Function:
+        extent = self._extent(start)
+        result = _Function([], [], False, 0)
+        if extent is None:
+            return result
+        end, offset = extent
+        code = self.data[offset : offset + end - start]
+        assert self.layout is not None
+        if self.layout.machine == "x86_64":
+            _X86Walker(self, start, end, result).walk(code)
+        else:
+            _Arm64Walker(self, start, end, result).walk(code)
+        return result
+
+    def _branch(self, result: _Function, target: int) -> None:
+        """A call or jump (or address taken) to `target`, outside the current function."""
+        resolved = self._plt_target(target)
+        if resolved is None and self._in_code(target):
+            resolved = target
+        self._add(result, resolved)
+
+    def _slot(self, result: _Function, slot: int) -> bool:
+        """A reference to a GOT or data slot; True when it names a function."""
+        target = self.got.get(slot)
+        self._add(result, target)
+        return target is not None
+
+    @staticmethod
+    def _add(result: _Function, target: str | int | None) -> None:
+        if isinstance(target, str):
+            result.imports.append(target)
+        elif target is not None:
+            result.calls.append(target)
+
+    # --- walking ------------------------------------------------------------------------
+
+    def resolve(self, name: str) -> int | None:
+        """The address of a root named `name` (an export, else a .symtab function)."""
+        name = name.split("@", 1)[0]
+        found = self.symbols.exports.get(name)
+        return found if found is not None else self.symbols.locals.get(name)
+
+    def reach(
+        self,
+        roots: Iterable[str],
+        *,
+        constructors: bool = True,
+        max_functions: int = MAX_FUNCTIONS,
+        max_instructions: int = MAX_INSTRUCTIONS,
+    ) -> Reach:
+        """The imports reachable from the named roots (and the constructors)."""
+        roots = tuple(roots)
+        if self.status != COMPLETE:
+            return Reach(roots, self.status, note=self.note)
+        parent: dict[int, tuple[int | None, str]] = {}  # node -> (parent, root label or how)
+        queue: deque[int] = deque()
+        missing = []
+        labelled = [(name, self.resolve(name)) for name in roots]
+        if constructors:
+            labelled += [(self._constructor_label(lb, at), at) for lb, at in self.constructors]
+        for label, address in labelled:
+            if address is None:
+                missing.append(label)
+            elif address not in parent:
+                parent[address] = (None, label)
+                queue.append(address)
+        first: dict[str, tuple[int, bool]] = {}  # import -> (node reaching it, via indirect)
+        walked = instructions = 0
+        flooded = False
+        status = COMPLETE
+        while queue:
+            if walked >= max_functions or instructions >= max_instructions:
+                status = BOUND
+                break
+            node = queue.popleft()
+            function = self._function(node)
+            walked += 1
+            instructions += function.instructions
+            for name in function.imports:
+                first.setdefault(name, (node, False))
+            for target in function.calls:
+                if target not in parent:
+                    parent[target] = (node, "call")
+                    queue.append(target)
+            if function.indirect and not flooded:
+                flooded = True
+                for target in sorted(self.address_taken):
+                    if target not in parent:
+                        parent[target] = (node, INDIRECT)
+                        queue.append(target)
+                for name in sorted(self.address_taken_imports):
+                    first.setdefault(name, (node, True))
+        chains = {
+            name: (*self._chain(node, parent), *((INDIRECT,) if via else ()), name)
+            for name, (node, via) in sorted(first.items())
+        }
+        note = ""
+        if status == BOUND:
+            note = (
+                f"walk stopped after {walked} functions / {instructions} instructions "
+                f"(bounds {max_functions} / {max_instructions}); judge the library whole"
+            )
+        return Reach(
+            roots,
+            status,
+            frozenset(first),
+            chains,
+            tuple(missing),
+            flooded,
+            walked,
+            instructions,
+            note,
+        )
+
+    def _constructor_label(self, label: str, address: int) -> str:
+        name = self.name(address)
+        return label if name.startswith("sub_") else f"{name} ({label})"
+
+    def _chain(self, node: int, parent: dict[int, tuple[int | None, str]]) -> list[str]:
+        chain: list[str] = []
+        current: int | None = node
+        while current is not None:
+            up, how = parent[current]
+            if up is None:
+                chain.append(how)  # the root's label
+            else:
+                chain.append(self.name(current))
+                if how == INDIRECT:
+                    chain.append(INDIRECT)
+            current = up
+        return chain[::-1]
+
+
+_RIP = re.compile(r"\[rip ([+-]) (0x[0-9a-f]+|\d+)\]")
+_REGISTER_ONLY = re.compile(r"^[a-z0-9]+$")
+
+
+class _X86Walker:
+    """One x86-64 function's calls, jumps and RIP-relative references."""
+
+    disassembler = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+
+    def __init__(self, graph: CallGraph, start: int, end: int, result: _Function):
+        self.graph, self.start, self.end, self.result = graph, start, end, result
+        self.loaded: str | None = None  # register just loaded from a resolved GOT slot
+
+    def walk(self, code: bytes) -> None:
+        position, recent = 0, deque(maxlen=6)
+        while position < len(code):
+            address = self.start + position
+            for at, size, mnemonic, ops in self.disassembler.disasm_lite(code[position:], address):
+                self.result.instructions += 1
+                self._instruction(at, size, mnemonic.rsplit(" ", 1)[-1], ops, recent)
+                recent.append((mnemonic, ops))
+                position = at + size - self.start
+            if self.start + position == address:  # undecodable byte: skip it
+                position += 1
+
+    def _instruction(self, at: int, size: int, mnemonic: str, ops: str, recent: deque) -> None:
+        graph, result = self.graph, self.result
+        branch = mnemonic == "call" or mnemonic.startswith("j") or mnemonic.startswith("loop")
+        rip = _RIP.search(ops) if "rip" in ops else None
+        if branch:
+            if ops.startswith("0x"):
+                target = int(ops, 16)
+                if mnemonic == "call" or not self.start <= target < self.end:
+                    graph._branch(result, target)
+            elif rip is not None:
+                if not graph._slot(result, self._rip_target(at, size, rip)):
+                    result.indirect = True
+            elif ops == self.loaded:
+                pass  # `mov rax, [rip + f@GOT]; test rax, rax; je; call rax`: f, added
+            elif mnemonic == "call" or not self._switch(ops, recent):
+                result.indirect = True
+            if mnemonic in ("call", "jmp"):
+                self.loaded = None
+            return
+        if mnemonic not in ("test", "cmp"):
+            self.loaded = None
+        if rip is not None:
+            target = self._rip_target(at, size, rip)
+            if graph._slot(result, target):
+                if mnemonic == "mov" and ops.startswith("r") and "," in ops:
+                    self.loaded = ops.split(",", 1)[0]
+            elif not self.start <= target < self.end and graph._in_code(target):
+                graph._branch(result, target)
+
+    @staticmethod
+    def _rip_target(at: int, size: int, rip: re.Match) -> int:
+        displacement = int(rip.group(2), 0)
+        return at + size + (displacement if rip.group(1) == "+" else -displacement)
+
+    @staticmethod
+    def _switch(ops: str, recent: deque) -> bool:
+        """An indirect jump through a switch table: `jmp [reg*8 + table]` (non-PIC), or
+        `jmp reg` after a `movsxd reg, [base + index*4]` (PIC's relative table)."""
+        if "*8 + 0x" in ops and "rip" not in ops:
+            return True
+        if _REGISTER_ONLY.match(ops):
+            return any(m == "movsxd" and "*4]" in o for m, o in recent)
+        return False
+
+
+class _Arm64Walker:
+    """One aarch64 function's branches and adrp-formed addresses.
+
+    `adrp` pages are tracked per register through `add` (an address taken) and `ldr`
+    (a GOT or data slot loaded); `blr`/`br` through a register loaded from a resolved
+    slot is a call to that target, any other is an unresolved indirect call."""
+
+    disassembler = capstone.Cs(capstone.CS_ARCH_ARM64, capstone.CS_MODE_ARM)
+
+    def __init__(self, graph: CallGraph, start: int, end: int, result: _Function):
+        self.graph, self.start, self.end, self.result = graph, start, end, result
+        self.pages: dict[str, int] = {}
+        self.loaded: dict[str, str | int] = {}
+        self.recent: deque[tuple[str, str]] = deque(maxlen=6)
+
+    def walk(self, code: bytes) -> None:
+        position = 0
+        while position < len(code):
+            address = self.start + position
+            for at, size, mnemonic, ops in self.disassembler.disasm_lite(code[position:], address):
+                self.result.instructions += 1
+                self._instruction(mnemonic, ops)
+                self.recent.append((mnemonic, ops))
+                position = at + size - self.start
+            if self.start + position == address:
+                position += 4
+
+    def _instruction(self, mnemonic: str, ops: str) -> None:
+        graph, result = self.graph, self.result
+        parts = [p.strip() for p in ops.split(",")]
+        destination = parts[0] if parts else ""
+        if destination.startswith("w"):
+            destination = "x" + destination[1:]  # a 32-bit write clears the register
+        if mnemonic in ("bl", "b") or mnemonic.startswith(("b.", "cb", "tb")):
+            target = _arm_immediate(parts[-1])
+            if target is not None and (mnemonic == "bl" or not self.start <= target < self.end):
+                graph._branch(result, target)
+            if mnemonic == "bl":
+                self._clobber()
+            return
+        if mnemonic in ("blr", "br", "blraaz", "braaz", "blrab", "blraa", "brab", "braa"):
+            if destination in self.loaded:
+                pass  # its target was added when the slot was loaded
+            elif mnemonic.startswith("blr") or not self._switch():
+                result.indirect = True
+            if mnemonic.startswith("blr"):
+                self._clobber()
+            return
+        if mnemonic == "adrp" and len(parts) == 2:
+            page = _arm_immediate(parts[1])
+            if page is not None:
+                self.pages[destination] = page
+                self.loaded.pop(destination, None)
+                return
+        elif mnemonic == "add" and len(parts) == 3 and parts[1] in self.pages:
+            offset = _arm_immediate(parts[2])
+            if offset is not None:
+                target = self.pages[parts[1]] + offset
+                if graph._in_code(target) and not self.start <= target < self.end:
+                    graph._branch(result, target)
+        elif mnemonic == "ldr" and len(parts) >= 2 and parts[1].lstrip("[") in self.pages:
+            offset = _arm_immediate(parts[2].rstrip("]")) if len(parts) == 3 else 0
+            if offset is not None:
+                slot = self.pages[parts[1].lstrip("[")] + offset
+                target = graph.got.get(slot)
+                if target is not None:  # a function's address, called or handed on
+                    graph._add(result, target)
+                    self.pages.pop(destination, None)
+                    self.loaded[destination] = target
+                    return
+        elif mnemonic == "mov" and len(parts) == 2 and parts[1] in self.loaded:
+            self.loaded[destination] = self.loaded[parts[1]]  # `mov x16, x1; br x16`
+            self.pages.pop(destination, None)
+            return
+        elif mnemonic == "adr" and len(parts) == 2:
+            target = _arm_immediate(parts[1])
+            if target is not None and not self.start <= target < self.end:
+                graph._branch(result, target)
+        self.pages.pop(destination, None)
+        self.loaded.pop(destination, None)
+
+    def _clobber(self) -> None:
+        """A call: the caller-saved registers x0-x18 no longer hold what they held."""
+        for registers in (self.pages, self.loaded):
+            for register in [r for r in registers if not r[1:].isdigit() or int(r[1:]) < 19]:
+                del registers[register]
+
+    def _switch(self) -> bool:
+        """A `br` ending a jump-table dispatch: an entry loaded with an extended index
+        (`ldrb w0, [x1, w0, uxtw]`) shortly before."""
+        return any(
+            m in ("ldrb", "ldrh", "ldrsw", "ldr") and ("uxtw" in o or "sxtw" in o or "lsl #" in o)
+            for m, o in self.recent
+        )
+
+
+def _arm_immediate(text: str) -> int | None:
+    text = text.strip().lstrip("#")
+    try:
+        return int(text, 0)
+    except ValueError:
+        return None
+
+
+def reachable_imports(data: bytes, roots: Iterable[str], **options: object) -> Reach:
+    """One-shot: build the graph of `data` and walk it from `roots`."""
+    return CallGraph.from_bytes(data).reach(roots, **options)  # type: ignore[arg-type]
