@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from portscan.errors import PortscanError
+from portscan.errors import PortscanError, UsageError
 from portscan.inspect.elf.worker import ElfAnalyser
 from portscan.inspect.packages import Inventory, catalog
 from portscan.inspect.sbom import (
@@ -61,6 +61,13 @@ def test_syft_source_maps_reference_syntax() -> None:
     source, lost = syft_source("oci:/tmp/layout:v2")
     assert source == "oci-dir:/tmp/layout" and "v2" in lost[0]
     assert syft_source("dir:/srv/rootfs")[0] == "dir:/srv/rootfs"
+    assert syft_source("podman:nginx:1.27")[0] == "podman:docker.io/library/nginx:1.27"
+    source, lost = syft_source("oci-archive:/tmp/missing-layout.tar:v2")
+    assert source == "oci-archive:/tmp/missing-layout.tar" and "v2" in lost[0]
+    source, lost = syft_source("docker-archive:/tmp/missing-two.tar@1")
+    assert source == "docker-archive:/tmp/missing-two.tar" and "@1" in lost[0]
+    with pytest.raises(UsageError, match="standard input"):
+        syft_source("docker-archive:-")
 
 
 def test_missing_syft_raises_with_install_hint(tmp_path: Path) -> None:

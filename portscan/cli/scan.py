@@ -94,7 +94,9 @@ def image_command(
     """Scan one image without running it.
 
     REFERENCE is NAME[:TAG|@DIGEST] (local daemon first, then the registry),
-    registry:NAME, docker:NAME, docker-archive:PATH, oci:PATH[:TAG] or dir:PATH.
+    registry:NAME (or docker://NAME), docker:NAME, podman:NAME,
+    docker-archive:PATH[:REPO:TAG|@N] (- for stdin), oci-archive:PATH[:TAG],
+    oci:PATH[:TAG], dir:PATH, or the path of an archive, layout or directory.
     """
 
     def body() -> None:

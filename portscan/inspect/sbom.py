@@ -58,13 +58,22 @@ def find_syft(search_path: str | None = None) -> str:
 def syft_source(reference: str) -> tuple[str, list[str]]:
     """syft's spelling of a portscan reference, and what is lost in the mapping."""
     ref = parse_reference(reference)
-    if ref.kind in (SourceKind.REGISTRY, SourceKind.DOCKER) and ref.explicit_kind:
+    if ref.kind in (SourceKind.REGISTRY, SourceKind.DOCKER, SourceKind.PODMAN):
+        if not ref.explicit_kind:
+            return ref.original, []  # a bare name: syft tries the daemon, then registries
         return f"{ref.kind.value}:{ref.name}", []
-    if ref.kind is SourceKind.REGISTRY:
-        return ref.original, []  # a bare name: syft tries the daemon, then registries
-    if ref.kind is SourceKind.OCI:
+    if ref.kind in (SourceKind.OCI, SourceKind.OCI_ARCHIVE):
+        scheme = "oci-dir" if ref.kind is SourceKind.OCI else "oci-archive"
         lost = [f"syft reads the single manifest of {ref.path}; tag {ref.tag} is ignored"]
-        return f"oci-dir:{ref.path}", lost if ref.tag else []
+        return f"{scheme}:{ref.path}", lost if ref.tag else []
+    if ref.kind is SourceKind.DOCKER_ARCHIVE and ref.path == "-":
+        raise UsageError(
+            "--sbom syft cannot read docker-archive:- (standard input is read once)",
+            "save the archive to a file and scan that",
+        )
+    if ref.kind is SourceKind.DOCKER_ARCHIVE and ref.tag:
+        lost = [f"syft reads the first image of {ref.path}; the choice {ref.tag} is ignored"]
+        return f"docker-archive:{ref.path}", lost
     return f"{ref.kind.value}:{ref.path}", []  # docker-archive:, dir:
 
 
