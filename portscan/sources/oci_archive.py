@@ -14,27 +14,21 @@ A compressed archive (`.tar.gz`) has no random access and is refused with a hint
 from __future__ import annotations
 
 import contextlib
-import json
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 from portscan.errors import CorruptImageError, ImageNotFoundError, UsageError
-from portscan.model import ImageRef, LayerDescriptor, SourceKind
+from portscan.model import ImageRef, LayerDescriptor
 from portscan.sources.base import BlobImageSource, SourceOptions
 from portscan.sources.manifests import (
     MAX_DOCUMENT_BYTES,
     OCI_INDEX,
-    Descriptor,
     ImageIndex,
-    ImageManifest,
-    build_meta,
     parse_document,
-    resolve_manifest,
-    verify_digest,
 )
-from portscan.sources.oci_layout import select_entry
+from portscan.sources.oci_layout import check_layout_marker, layout_meta
 
 _HINT = "an OCI archive is a tar of an OCI layout: oci-layout, index.json and blobs/"
 _COMPRESSED = (b"\x1f\x8b", b"\x28\xb5\x2f\xfd", b"BZh", b"\xfd7zXZ\x00")
@@ -65,43 +59,16 @@ class OciArchiveImage(BlobImageSource):
         index = parse_document(index_bytes, OCI_INDEX, f"{where}: index.json")
         if not isinstance(index, ImageIndex):
             raise CorruptImageError(f"{where}: index.json is an image manifest, not an index")
-        entry, tag = select_entry(index, ref.tag, options.platform, where)
+        def read_blob(digest: str, what: str) -> bytes:
+            return self._blob_document(digest, what, where)
 
-        def fetch(descriptor: Descriptor) -> bytes:
-            data = self._blob_document(descriptor.digest, "manifest", where)
-            verify_digest(data, descriptor.digest, f"{where}: manifest")
-            return data
-
-        top: ImageManifest | ImageIndex = parse_document(
-            fetch(entry), entry.media_type or None, where
-        )
-        manifest, digest, claimed = resolve_manifest(
-            top, entry.digest, fetch, options.platform, where
-        )
-        config = self._blob_document(manifest.config.digest, "config", where)
-        reference = f"oci-archive:{ref.path}:{tag}" if tag else f"oci-archive:{ref.path}"
-        self.meta = build_meta(
-            manifest,
-            digest,
-            config,
-            reference,
-            SourceKind.OCI,
-            claimed or entry.platform or options.platform,
-        )
+        name = f"oci-archive:{ref.path}"
+        self.meta = layout_meta(index, ref.tag, options, where, read_blob, name)
 
     def _check_marker(self, where: str) -> None:
         data = self._document("oci-layout", where)
-        if data is None:
-            return  # as for a layout directory, index.json is what is needed
-        try:
-            version = str(json.loads(data).get("imageLayoutVersion", ""))
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            version = ""
-        if not version.startswith("1."):
-            raise CorruptImageError(
-                f"{where}: unsupported imageLayoutVersion {version or '(none)'}",
-                "portscan reads OCI image layouts of version 1.x",
-            )
+        if data is not None:  # as for a layout directory, index.json is what is needed
+            check_layout_marker(data, f"{where}: oci-layout")
 
     def _member(self, name: str) -> tarfile.TarInfo | None:
         member = self._members.get(name)

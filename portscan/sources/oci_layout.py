@@ -16,7 +16,7 @@ and manifests and configs are verified here.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import BinaryIO
@@ -134,15 +134,7 @@ def _read_index(root: Path) -> ImageIndex:
         raise ImageNotFoundError(f"{root} is not an OCI image layout (no index.json)", _LAYOUT_HINT)
     marker = root / "oci-layout"
     if marker.is_file():
-        try:
-            version = str(json.loads(marker.read_text()).get("imageLayoutVersion", ""))
-        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-            version = ""
-        if not version.startswith("1."):
-            raise CorruptImageError(
-                f"{marker}: unsupported imageLayoutVersion {version or '(none)'}",
-                "portscan reads OCI image layouts of version 1.x",
-            )
+        check_layout_marker(marker.read_bytes(), str(marker))
     data = (root / "index.json").read_bytes()
     index = parse_document(data, OCI_INDEX, f"{root}/index.json")
     if not isinstance(index, ImageIndex):
@@ -157,23 +149,46 @@ def open_oci_layout_image(ref: ImageRef, options: SourceOptions) -> OciLayoutIma
     root = Path(ref.path)
     where = f"OCI layout {root}"
     index = _read_index(root)
-    entry, tag = select_entry(index, ref.tag, options.platform, where)
+    def read_blob(digest: str, what: str) -> bytes:
+        return _read_small_blob(root, digest, what)
+
+    meta = layout_meta(index, ref.tag, options, where, read_blob, f"oci:{root}")
+    return OciLayoutImage(meta, root)
+
+
+def check_layout_marker(data: bytes, where: str) -> None:
+    """An `oci-layout` file must say imageLayoutVersion 1.x (CorruptImageError if not)."""
+    try:
+        version = str(json.loads(data).get("imageLayoutVersion", ""))
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        version = ""
+    if not version.startswith("1."):
+        raise CorruptImageError(
+            f"{where}: unsupported imageLayoutVersion {version or '(none)'}",
+            "portscan reads OCI image layouts of version 1.x",
+        )
+
+
+def layout_meta(
+    index: ImageIndex,
+    wanted_tag: str | None,
+    options: SourceOptions,
+    where: str,
+    read_blob: Callable[[str, str], bytes],
+    name: str,
+) -> ImageMeta:
+    """The image an OCI layout's index names for a tag and platform, however its blobs
+    are read (`read_blob(digest, "manifest" | "config")`: a directory or an archive)."""
+    entry, tag = select_entry(index, wanted_tag, options.platform, where)
 
     def fetch(descriptor: Descriptor) -> bytes:
-        data = _read_small_blob(root, descriptor.digest, "manifest")
+        data = read_blob(descriptor.digest, "manifest")
         verify_digest(data, descriptor.digest, f"{where}: manifest")
         return data
 
     top: ImageManifest | ImageIndex = parse_document(fetch(entry), entry.media_type or None, where)
     manifest, digest, claimed = resolve_manifest(top, entry.digest, fetch, options.platform, where)
-    config = _read_small_blob(root, manifest.config.digest, "config")
-    reference = f"oci:{root}:{tag}" if tag else f"oci:{root}"
-    meta = build_meta(
-        manifest,
-        digest,
-        config,
-        reference,
-        SourceKind.OCI,
-        claimed or entry.platform or options.platform,
-    )
-    return OciLayoutImage(meta, root)
+    config = read_blob(manifest.config.digest, "config")
+    reference = f"{name}:{tag}" if tag else name
+    platform = claimed or entry.platform or options.platform
+    return build_meta(manifest, digest, config, reference, SourceKind.OCI, platform)
