@@ -22,7 +22,7 @@ import networkx as nx
 
 from portscan.knowledge import tables as sig
 from portscan.knowledge.ruleids import APPLICATION_CODE
-from portscan.knowledge.rules import all_rules, get_rule
+from portscan.knowledge.rules import get_rule, runtime_rules, superseding_ids
 from portscan.model import IMAGE, Component, Finding, MigrationStep, Target, TargetSummary, Verdict
 
 POINTS = {
@@ -49,13 +49,15 @@ def deciding(component: Component, target: Target) -> list[Finding]:
     """The component's findings that decide its own verdict on `target`: those of a rule
     that supersedes the others there (a port of the program, PS430), else all of them."""
     found = [f for f in component.findings if f.target is target]
-    return [f for f in found if get_rule(f.rule_id).supersedes] or found
+    superseding = superseding_ids()
+    return [f for f in found if f.rule_id in superseding] or found
 
 
 def ported(component: Component, target: Target) -> bool:
     """Whether a superseding finding (a port of the program) decides `target`: the port
     then replaces the binary and what it loads."""
-    return any(get_rule(f.rule_id).supersedes for f in deciding(component, target))
+    superseding = superseding_ids()
+    return any(f.target is target and f.rule_id in superseding for f in component.findings)
 
 
 def _replaced(components: Sequence[Component], graph: nx.DiGraph, target: Target) -> set[str]:
@@ -251,12 +253,12 @@ def _runtime_findings(
 ) -> list[Finding]:
     """The runtime rule's findings at the component's verdict: its own (a Go binary) or
     those of the interpreter it needs (an application) when that one is as bad."""
-    runtime_rules = _runtime_rule_ids()
+    runtime_ids = {rule.id for rule in runtime_rules().values()}
     verdict = component.verdicts.get(target)
     found = [
         f
         for f in component.findings
-        if f.target is target and f.verdict is verdict and f.rule_id in runtime_rules
+        if f.target is target and f.verdict is verdict and f.rule_id in runtime_ids
     ]
     edges = graph.out_edges(component.id, data="kind") if component.id in graph else ()
     for _, node, kind in edges:
@@ -267,13 +269,9 @@ def _runtime_findings(
             and runtime.verdicts.get(target) is verdict
         ):
             found += [
-                f for f in runtime.findings if f.target is target and f.rule_id in runtime_rules
+                f for f in runtime.findings if f.target is target and f.rule_id in runtime_ids
             ]
     return found
-
-
-def _runtime_rule_ids() -> set[str]:
-    return {rule.id for rule in all_rules() if rule.runtime}
 
 
 def _decided_by(
@@ -281,7 +279,7 @@ def _decided_by(
 ) -> str:
     """Which layers hold the component at its verdict on `target` ("" when none says)."""
     verdict = component.verdicts.get(target)
-    skip = _runtime_rule_ids() | {APPLICATION_CODE}
+    skip = {rule.id for rule in runtime_rules().values()} | {APPLICATION_CODE}
     code = [
         f
         for f in deciding(component, target)

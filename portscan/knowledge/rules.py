@@ -266,6 +266,20 @@ def all_rules() -> tuple[Rule, ...]:
     return tuple(sorted(_catalogue().values(), key=lambda rule: rule.id))
 
 
+@sig.register_cache
+@functools.cache
+def runtime_rules() -> dict[str, Rule]:
+    """The rule of each language runtime, by runtime id (language-runtimes.json)."""
+    return {rule.runtime: rule for rule in all_rules() if rule.runtime}
+
+
+@sig.register_cache
+@functools.cache
+def superseding_ids() -> frozenset[str]:
+    """The rules whose finding alone decides a component's verdict on its target."""
+    return frozenset(rule.id for rule in all_rules() if rule.supersedes)
+
+
 def get_rule(rule_id: str) -> Rule:
     """The rule with this id (case-insensitive), or UnknownRuleError."""
     rule = _catalogue().get(rule_id.strip().upper())

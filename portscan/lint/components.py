@@ -23,7 +23,6 @@ A component is an ELF file or a script. What is judged (DESIGN.md, "What is judg
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping, Sequence
 
@@ -56,11 +55,6 @@ from portscan.model import (
     Verdict,
     file_node,
 )
-
-
-@functools.cache
-def _runtime_rules() -> dict[str, rules.Rule]:
-    return {rule.runtime: rule for rule in rules.all_rules() if rule.runtime}
 
 
 def exported_names(binary: Binary) -> frozenset[str]:
@@ -167,8 +161,8 @@ def _native_findings(
     """What the native build of one (non-platform, well-formed) ELF file asks for."""
     findings: list[Finding] = []
     runtime = binary.runtime.name if binary.runtime else None
-    if runtime in _runtime_rules():
-        rule = _runtime_rules()[runtime]
+    if runtime in rules.runtime_rules():
+        rule = rules.runtime_rules()[runtime]
         version = f" {binary.runtime.version}" if binary.runtime.version else ""
         message = f"{where.path} is {rule.title}{version}"
         findings += rule_findings(rule.id, where, message, detail=f"runtime {runtime}{version}")

@@ -125,6 +125,28 @@ def check_notes(notes: dict[str, Any], lists: dict[str, list[str]]) -> None:
             raise SourceError(f"list_for_target: {target} -> {name}, no such list")
 
 
+def _provenance(
+    libc: str, provenance: dict[str, Any], lists: dict[str, Any], date: str
+) -> dict[str, Any]:
+    """Where a generated document comes from: the tool, the date, the upstream commit and
+    the lists (their sha256 were checked against the data README while reading them)."""
+    return {
+        "generated_by": "signatures/tools/gen_libc.py",
+        "generated_on": date,
+        "source": {
+            "dir": f"signatures/data/{libc}",
+            "repository": provenance["repository"],
+            "commit": provenance["commit"],
+            "committed": provenance["committed"],
+            "notes": f"signatures/{libc}-notes.json",
+        },
+        "lists": [
+            {"name": name, **provenance["lists"][name], "count": len(symbols)}
+            for name, symbols in lists.items()
+        ],
+    }
+
+
 def generate(source: Path, notes_path: Path, date: str) -> dict[str, Any]:
     """The complete document written to signatures/wasi-libc.json."""
     provenance = read_provenance((source / "README.md").read_text())
@@ -139,19 +161,7 @@ def generate(source: Path, notes_path: Path, date: str) -> dict[str, Any]:
             "include the emulation libraries and exclude libsetjmp and libdl (see "
             "'emulation' and 'excluded_libraries')."
         ),
-        "generated_by": "signatures/tools/gen_libc.py",
-        "generated_on": date,
-        "source": {
-            "dir": "signatures/data/wasi-libc",  # the lists' sha256 are checked above
-            "repository": provenance["repository"],
-            "commit": provenance["commit"],
-            "committed": provenance["committed"],
-            "notes": "signatures/wasi-libc-notes.json",
-        },
-        "lists": [
-            {"name": name, **provenance["lists"][name], "count": len(symbols)}
-            for name, symbols in lists.items()
-        ],
+        **_provenance("wasi-libc", provenance, lists, date),
         "list_for_target": notes["list_for_target"],
         "emulation": notes["emulation"],
         "excluded_libraries": notes["excluded_libraries"],
@@ -210,19 +220,7 @@ def generate_wasix(source: Path, notes_path: Path, date: str) -> dict[str, Any]:
             "wasix-libc's emulation libraries, which wasixcc always links, and setjmp and "
             "the dl* functions where a flavour has them."
         ),
-        "generated_by": "signatures/tools/gen_libc.py",
-        "generated_on": date,
-        "source": {
-            "dir": "signatures/data/wasix-libc",  # the lists' sha256 are checked above
-            "repository": provenance["repository"],
-            "commit": provenance["commit"],
-            "committed": provenance["committed"],
-            "notes": "signatures/wasix-libc-notes.json",
-        },
-        "lists": [
-            {"name": name, **provenance["lists"][name], "count": len(symbols)}
-            for name, symbols in lists.items()
-        ],
+        **_provenance("wasix-libc", provenance, lists, date),
         "list_for_target": notes["list_for_target"],
         "default_because": notes["default_because"],
         "flavours": notes["flavours"],
