@@ -396,6 +396,7 @@ class Binary:
     syscalls: SyscallReport | None = None
     runtime: Runtime | None = None
     error: str | None = None
+    sha256: str | None = None  # the file's content digest (the reachability cache key)
     # What the program itself asks for (inspect/elf/program.py), for non-platform files:
     linked_calls: list[str] = field(default_factory=list)  # static: libc calls from main
     path_strings: list[str] = field(default_factory=list)  # /dev, /proc, /sys strings
@@ -446,10 +447,19 @@ Capability = NewType("Capability", str)
 
 
 @dataclass(frozen=True)
+class ChainStep:
+    """One step of a call chain: a function in a file (no function: the program itself)."""
+
+    file: str
+    function: str = ""
+
+
+@dataclass(frozen=True)
 class Evidence:
     """What a finding rests on: the file, and the symbol, syscall site (with its address)
     or string in it, or the line of a source file; the package owning the file and the
-    layer it came from."""
+    layer it came from. `chain` is how the file's code reaches the symbol, from the
+    program through its libraries (graph/reach.py), when that was worked out."""
 
     file: str
     symbol: str | None = None
@@ -459,6 +469,7 @@ class Evidence:
     layer: int | None = None
     detail: str = ""
     line: int | None = None  # in a source file (application code read with a parser)
+    chain: tuple[ChainStep, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form without the empty fields."""
@@ -471,6 +482,7 @@ class Evidence:
             "package": self.package,
             "layer": self.layer,
             "detail": self.detail,
+            "chain": [{"file": s.file, "function": s.function} for s in self.chain] or None,
         }
         return {key: value for key, value in items.items() if value not in (None, "")}
 
@@ -520,7 +532,10 @@ class Component:
 
     `id` is its graph node (`file:/usr/sbin/nginx`). `verdicts` and `scores` are per
     target; `findings` are its own, and `inherited` names the components (libraries,
-    interpreters) whose worse verdict flowed into this one.
+    interpreters) whose worse verdict flowed into this one. `judged_on` says what an ELF
+    component was judged by: `reach` (what the image's programs reach: a program, itself
+    and through its libraries; a library, what programs reach of it), `whole` (everything
+    it imports: PS909 says why), or empty (no reachability was worked out).
     """
 
     id: str
@@ -535,6 +550,7 @@ class Component:
     findings: list[Finding] = field(default_factory=list)
     inherited: dict[Target, list[str]] = field(default_factory=dict)
     plan: MigrationStep | None = None
+    judged_on: str = ""  # reach | whole | "" (see the docstring)
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from portscan.graph.build import (
     link_applications,
     reachable,
 )
+from portscan.graph.reach import reach_image
 from portscan.inspect.elf import worker
 from portscan.inspect.elf.worker import ElfAnalyser
 from portscan.inspect.sbom import enrich_with_syft
@@ -52,6 +54,8 @@ class ScanOptions:
     wasix_libc: str | None = None  # judge wasix by this wasix-libc flavour (None: default)
     sbom: str | None = None  # "syft": enrich the package inventory by running syft
     sbom_timeout: float = 300.0
+    reach: bool = True  # judge programs by what they reach of their libraries
+    content_dir: str | None = None  # where ELF files are kept by digest (None: a temporary one)
 
 
 @dataclass
@@ -63,6 +67,14 @@ class ScannedImage:
     tree: Tree
 
 
+def analysers_for(options: ScanOptions) -> list[Analyser]:
+    """The options' analysers, the ELF one keeping files in `options.content_dir`."""
+    return [
+        ElfAnalyser(options.content_dir) if isinstance(a, ElfAnalyser) else a
+        for a in options.analysers
+    ]
+
+
 def read_image(
     reference: str,
     options: ScanOptions,
@@ -72,8 +84,10 @@ def read_image(
     """Open `reference` (or take `source`, an image opened already, e.g. one whose
     layers come from the results store), stream every layer once, and merge them."""
 
+    analysers = analysers_for(options)
+
     def reader(blob: BinaryIO, descriptor: LayerDescriptor, advance: ProgressFn | None):
-        return read_layer(blob, descriptor, options.keep, options.analysers, advance)
+        return read_layer(blob, descriptor, options.keep, analysers, advance)
 
     if any(isinstance(a, ElfAnalyser) for a in options.analysers):
         worker.start()  # the ELF worker imports lief while the image is being fetched
@@ -115,6 +129,10 @@ def scan_image(
     """Scan one image end to end and return the result (nothing is printed).
     `source`, when given, is the image already opened (see `read_image`)."""
     options = options or ScanOptions()
+    if options.reach and options.content_dir is None:
+        with tempfile.TemporaryDirectory(prefix="portscan-content-") as content_dir:
+            kept = dataclasses.replace(options, content_dir=content_dir)
+            return scan_image(reference, kept, progress, source)
     started = time.monotonic()
     scanned_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     scanned = read_image(reference, options, progress, source)
@@ -139,6 +157,9 @@ def scan_image(
     link_applications(graph, facts.applications)
     judged = judged_graph(graph, facts.binaries)  # a runtime's own libraries are the runtime's
     reached = reachable(judged)
+    reach = None
+    if options.reach:
+        reach = reach_image(graph, facts.binaries, options.content_dir, reached)
     sources = {path for app in facts.applications for path in (*app.files, *app.unread)}
     layer_of = {path: entry.layer for path in facts.binaries.keys() | facts.scripts.keys() | sources
                 if (entry := scanned.tree.get(path)) is not None}  # fmt: skip
@@ -154,6 +175,7 @@ def scan_image(
         facts.applications,
         facts.go_uses,
         options.wasix_libc,
+        reach,
     )
     finish_components(components, judged)
     return ScanResult(

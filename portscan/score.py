@@ -42,6 +42,7 @@ CAP = {
     Verdict.BLOCKED: 20,
 }
 _FLOW_EDGES = {"needed", "interpreter", "extension"}
+_RUN_EDGES = {"entrypoint", "shell", "exec", "application"}
 _TOP_BLOCKERS = 5
 
 
@@ -90,11 +91,21 @@ def flow_verdicts(components: Sequence[Component], graph: nx.DiGraph) -> None:
     flow_graph = nx.DiGraph(
         (a, b) for a, b, kind in graph.edges(data="kind") if kind in _FLOW_EDGES and b in by_node
     )
+    # A program judged on what it reaches has judged its libraries' reached functions
+    # itself: what flows into it is what its interpreter and extensions bring.
+    reach_flow = nx.DiGraph(
+        (a, b) for a, b in flow_graph.edges if graph.edges[a, b]["kind"] != "needed"
+    )
     for component in components:
         if component.kind == "platform":
             component.verdicts = own[component.id]
             continue
-        below = nx.descendants(flow_graph, component.id) if component.id in flow_graph else set()
+        flows = (
+            reach_flow
+            if component.judged_on == "reach" and component.kind != "library"
+            else flow_graph
+        )
+        below = nx.descendants(flows, component.id) if component.id in flows else set()
         verdicts: dict[Target, Verdict] = {}
         for target in Target:
             mine = own[component.id][target]
@@ -137,23 +148,61 @@ def summarise(
             verdict=verdict,
             score=score,
             counts=dict(Counter(verdicts)),
-            blockers=_blockers(scope, image_findings, target),
+            blockers=_blockers(scope, image_findings, target, _run(graph)),
         )
     return summaries
 
 
+def _run(graph: nx.DiGraph | None) -> set[str]:
+    """The components the image runs: what its entrypoint, the scripts it execs and the
+    runtimes' applications start, not the libraries they load."""
+    if graph is None or IMAGE not in graph:
+        return set()
+    started = nx.DiGraph((a, b) for a, b, kind in graph.edges(data="kind") if kind in _RUN_EDGES)
+    return nx.descendants(started, IMAGE) if IMAGE in started else set()
+
+
 def _blockers(
-    scope: Sequence[Component], image_findings: Sequence[Finding], target: Target
+    scope: Sequence[Component],
+    image_findings: Sequence[Finding],
+    target: Target,
+    run: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> list[Finding]:
-    """The rework/blocked findings that hold most components back, worst first."""
+    """The rework/blocked findings that hold the image back: worst first, then those of
+    the programs the image runs (`run`: its own reasons before its libraries'), then the
+    design before the details (a long-running pattern such as a process per connection,
+    then a capability, then a single missing function), then by how many components
+    they hold back."""
     by_rule: dict[str, list[Finding]] = {}
-    for finding in [f for c in scope for f in deciding(c, target)] + list(image_findings):
+    ran: set[str] = set()
+    for component in scope:
+        for finding in deciding(component, target):
+            if finding.verdict in (Verdict.BLOCKED, Verdict.REWORK):
+                by_rule.setdefault(finding.rule_id, []).append(finding)
+                if component.id in run:
+                    ran.add(finding.rule_id)
+    for finding in image_findings:
         if finding.target is target and finding.verdict in (Verdict.BLOCKED, Verdict.REWORK):
             by_rule.setdefault(finding.rule_id, []).append(finding)
     ranked = sorted(
-        by_rule.values(), key=lambda group: (group[0].verdict.rank, -len(group), group[0].rule_id)
+        by_rule.values(),
+        key=lambda group: (
+            group[0].verdict.rank,
+            group[0].rule_id not in ran,
+            _kind_rank(group[0].rule_id),
+            -len(group),
+            group[0].rule_id,
+        ),
     )
     return [_merge(group) for group in ranked[:_TOP_BLOCKERS]]
+
+
+def _kind_rank(rule_id: str) -> int:
+    """0 for a long-running pattern, 1 for a capability, 2 for any other rule."""
+    rule = get_rule(rule_id)
+    if rule.evidence == ("pattern",):
+        return 0  # a combination of evidence (signatures/patterns.json)
+    return 1 if rule.capability else 2
 
 
 def _merge(group: list[Finding]) -> Finding:
@@ -281,9 +330,7 @@ def _decided_by(
     verdict = component.verdicts.get(target)
     skip = {rule.id for rule in runtime_rules().values()} | {APPLICATION_CODE}
     code = [
-        f
-        for f in deciding(component, target)
-        if f.verdict is verdict and f.rule_id not in skip
+        f for f in deciding(component, target) if f.verdict is verdict and f.rule_id not in skip
     ]
     layers = []
     if code:

@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from portscan.graph.build import GraphInputs, build_graph, reachable
+from portscan.graph.reach import ImageReach, LibraryReach, reach_image
 from portscan.knowledge import ruleids, rules
 from portscan.knowledge import tables as sig
 from portscan.layers import merge_layers
@@ -35,6 +36,7 @@ from portscan.model import (
     ApiUse,
     Application,
     Binary,
+    ChainStep,
     FileEntry,
     FileKind,
     Finding,
@@ -94,8 +96,10 @@ def _lint(
     applications: Sequence[Application] = (),
     go_uses: Mapping[str, list[ApiUse]] | None = None,
     files: Mapping[str, bytes] = {},
+    reach: ImageReach | bool = False,
 ) -> list[Finding]:
-    """Every finding the lint stage makes of an image holding these facts."""
+    """Every finding the lint stage makes of an image holding these facts; with `reach`
+    (True: worked out from the facts, no bytes kept) judged by what programs reach."""
     data = {path: b"\x7fELF" for path in binaries} | {path: b"#!" for path in scripts}
     data |= {app.entry: b"" for app in applications} | dict(files)
     entries = [
@@ -104,9 +108,11 @@ def _lint(
     ]
     tree = merge_layers([LayerResult(digest=None, entries=entries)])
     graph = build_graph(GraphInputs(tree, config, binaries, scripts))
+    if reach is True:
+        reach = reach_image(graph, binaries, None, reachable(graph))
     components, image_findings = lint_image(
         config, graph, binaries, scripts, {}, {}, reachable(graph),
-        applications=applications, go_uses=go_uses,
+        applications=applications, go_uses=go_uses, reach=reach or None,
     )  # fmt: skip
     return [f for c in components for f in c.findings] + image_findings
 
@@ -176,6 +182,41 @@ DIRECT = {
     ruleids.UNSUPPORTED: lambda: _lint({APP: _binary(linkage="static")}),
     # a program with a known Wasm port (signatures/ports.json), matched by its file name
     ruleids.PORT_EXISTS: lambda: _lint({"/usr/bin/bash": _binary(linkage="dynamic")}),
+    # a plugin: a library nothing in the image loads (tests/test_reach.py walks real ones)
+    ruleids.JUDGED_WHOLE: lambda: _lint(
+        {
+            "/usr/lib/plugin.so": _binary(
+                linkage="dynamic", file_type="shared-library", imported_symbols=["fork@GLIBC_2.2.5"]
+            )
+        },
+        reach=True,
+    ),
+    # a library of which the program reaches only puts (a walk's outcome, made by hand)
+    ruleids.LATENT_IMPORTS: lambda: _lint(
+        {
+            APP: _binary(linkage="dynamic", needed=["libx.so.1"], imported_symbols=["x_print"]),
+            "/usr/lib/libx.so.1": _binary(
+                linkage="dynamic",
+                file_type="shared-library",
+                soname="libx.so.1",
+                exported_symbols=["x_print", "x_spawn"],
+                imported_symbols=["puts@GLIBC_2.2.5", "fork@GLIBC_2.2.5"],
+            ),
+        },
+        reach=ImageReach(
+            libraries={
+                "/usr/lib/libx.so.1": LibraryReach(
+                    "/usr/lib/libx.so.1",
+                    {
+                        "puts@GLIBC_2.2.5": (
+                            ChainStep(APP),
+                            ChainStep("/usr/lib/libx.so.1", "x_print"),
+                        )
+                    },
+                )
+            }
+        ),
+    ),
 }
 
 

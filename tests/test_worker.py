@@ -29,7 +29,7 @@ def test_files_in_flight_when_the_worker_dies_are_analysed_here(native_bins) -> 
     dead = worker._Worker()
     dead.process.kill()
     dead.process.wait()
-    futures = [dead.submit(f"/bin/{name}", data) for name, data in native_bins.items()]
+    futures = [dead.submit(f"/bin/{name}", data, None) for name, data in native_bins.items()]
     results = [future.result(timeout=60) for future in futures]
     assert [r.error for r in results] == [None, None, None]
     assert results[0].soname == "libgreet.so.1"
@@ -41,7 +41,7 @@ def test_the_worker_does_not_import_the_callers_main_module(tmp_path: Path) -> N
     script.write_text(
         "import sys\nfrom portscan.inspect.elf import worker\n"
         "print('ran', flush=True)\n"
-        f"f = worker._get_worker().submit('/x', open({sys.executable!r}, 'rb').read())\n"
+        f"f = worker._get_worker().submit('/x', open({sys.executable!r}, 'rb').read(), None)\n"
         "print(f.result(timeout=60).machine)\n"
     )
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)

@@ -111,7 +111,7 @@ def decode_layer(blob: bytes) -> LayerResult:
 
 
 # ScanOptions fields that do not change a result once the layers are read
-_NOT_IN_RESULT_KEY = frozenset({"source", "keep", "analysers"})
+_NOT_IN_RESULT_KEY = frozenset({"source", "keep", "analysers", "content_dir"})
 
 def _stable(value: Any) -> str:
     """A spelling of an option value that is the same in every process."""

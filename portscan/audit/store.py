@@ -249,6 +249,14 @@ class Store:
                 "pass --store with a writable path, or delete the file if it is damaged",
             ) from None
 
+
+    @property
+    def content_dir(self) -> str:
+        """Where the audit keeps ELF files by digest for reachability (graph/reach.py):
+        beside the database, created on first use."""
+        path = Path(f"{self.path}.content")
+        path.mkdir(parents=True, exist_ok=True)
+        return str(path)
     def _migrate(self) -> None:
         with self.transaction():
             for statement in _SCHEMA.split(";"):

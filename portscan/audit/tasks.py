@@ -26,7 +26,7 @@ from portscan.codec import to_dict
 from portscan.errors import describe
 from portscan.layers import read_layer
 from portscan.model import ImageMeta, LayerDescriptor
-from portscan.scan import ScanOptions, scan_image
+from portscan.scan import ScanOptions, analysers_for, scan_image
 from portscan.sources.auth import load_credentials
 from portscan.sources.registry import RegistryClient, candidate_schemes, endpoint_host
 from portscan.sources.stored import StoredLayersImage
@@ -92,7 +92,8 @@ def analyse_layer(task: LayerTask) -> LayerOutcome:
     try:
         client = _client(task.registry, task.repository, task.options)
         with client.open_blob(descriptor) as blob:
-            result = read_layer(blob, descriptor, task.options.keep, task.options.analysers)
+            analysers = analysers_for(task.options)
+            result = read_layer(blob, descriptor, task.options.keep, analysers)
         data = encode_layer(result)
     except Exception as exc:
         return LayerOutcome(descriptor.digest, error=describe(exc))

@@ -44,3 +44,5 @@ PORT_EXISTS = _emitted_by("lint.components.lint_binary", "PS430")
 MALFORMED = _emitted_by("lint.components.lint_binary", "PS901")
 UNRESOLVED_LIBRARY = _emitted_by("lint.components.lint_binary", "PS902")  # and lint_script
 UNSUPPORTED = _emitted_by("lint.components.lint_binary", "PS904")
+LATENT_IMPORTS = _emitted_by("lint.components.lint_binary", "PS908")
+JUDGED_WHOLE = _emitted_by("lint.components.lint_binary", "PS909")

@@ -208,6 +208,13 @@ class CapabilityInfo:
     support: Mapping[Target, Support]
     provided_by: str | None  # a library other than the C library (libc++): lists do not apply
     references: tuple[str, ...]
+    # symbols that only keep books on the capability (pthread_join): they reveal it only
+    # next to one of the other symbols, which create it (pthread_create)
+    bookkeeping: frozenset[str] = frozenset()
+
+    def created_by(self, names: frozenset[str]) -> bool:
+        """Whether `names` hold a symbol that creates the capability (not bookkeeping)."""
+        return any(s in names for s in self.symbols if s not in self.bookkeeping)
 
 
 @dataclass(frozen=True)
@@ -437,6 +444,7 @@ def capability_map() -> CapabilityMap:
             support=parse_support(entry["targets"], f"capabilities.json {key}"),
             provided_by=entry.get("provided_by"),
             references=tuple(entry["references"]),
+            bookkeeping=frozenset(entry.get("bookkeeping", ())),
         )
         capabilities[capability] = info
         for symbol in info.symbols:

@@ -9,9 +9,12 @@ A component is an ELF file or a script. What is judged (DESIGN.md, "What is judg
   standard library (inspect/apps/go.py, through inspect_tree), never its runtime's syscalls;
 - the application code a runtime runs (inspect/apps/find.py) by what it uses of its
   language's library (lint/uses.py), as a component of kind `application`;
-- a dynamic program or application library by the C-library-level symbols it
-  imports; symbols that its own (non-platform) libraries export are theirs, and
-  their verdict flows to it through the graph (score.py);
+- a dynamic program by the C-library functions it reaches, itself and through its
+  libraries, each with the call chain that reaches it (graph/reach.py); an application
+  library by those of its imports that some program reaches, the others listed as
+  latent (PS908); a file that no program loads or whose code cannot be walked by all it
+  imports (PS909). Without reachability (`reach` None) symbols that a component's own
+  libraries export are theirs, and their verdict flows to it through the graph (score.py);
 - a static program by the libc functions its code calls (inspect/elf/program.py), else by
   its syscall sites (weaker evidence, said so by PS905);
 - long-running patterns (signatures/patterns.json) from the same names;
@@ -28,6 +31,7 @@ from collections.abc import Mapping, Sequence
 
 import networkx as nx
 
+from portscan.graph.reach import ImageReach
 from portscan.inspect.packages import purl
 from portscan.knowledge import rules
 from portscan.knowledge import tables as sig
@@ -36,7 +40,14 @@ from portscan.knowledge.platform import (
     runtime_platforms,
     split_version,
 )
-from portscan.knowledge.ruleids import MALFORMED, PORT_EXISTS, UNRESOLVED_LIBRARY, UNSUPPORTED
+from portscan.knowledge.ruleids import (
+    JUDGED_WHOLE,
+    LATENT_IMPORTS,
+    MALFORMED,
+    PORT_EXISTS,
+    UNRESOLVED_LIBRARY,
+    UNSUPPORTED,
+)
 from portscan.lint import symbols as judge
 from portscan.lint import uses as appjudge
 from portscan.lint.config import lint_config
@@ -46,6 +57,7 @@ from portscan.model import (
     ApiUse,
     Application,
     Binary,
+    ChainStep,
     Component,
     Evidence,
     Finding,
@@ -93,17 +105,19 @@ def lint_binary(
     as_of: str | None = None,
     go_uses: Sequence[ApiUse] = (),
     wasix_libc: str | None = None,
+    reach: ImageReach | None = None,
 ) -> list[Finding]:
     """Findings for one ELF component (empty for the platform: it is not judged).
     `go_uses` are what a Go program links in of the standard library; `wasix_libc` picks
-    the wasix-libc flavour wasix is judged by (None: the default). What the native build
-    needs comes first; a known Wasm port of the program (PS430) then decides the targets
-    it covers."""
+    the wasix-libc flavour wasix is judged by (None: the default); `reach` is what the
+    image's programs reach of their libraries (None: judge each file by all it imports).
+    What the native build needs comes first; a known Wasm port of the program (PS430)
+    then decides the targets it covers."""
     if binary.error:
         return rule_findings(MALFORMED, where, f"{where.path}: {binary.error}", binary.error)
     if is_platform_library(where.path, binary.soname):
         return []
-    native = _native_findings(binary, where, graph, binaries, as_of, go_uses, wasix_libc)
+    native = _native_findings(binary, where, graph, binaries, as_of, go_uses, wasix_libc, reach)
     return native + port_findings(where, binary.runtime, native)
 
 
@@ -157,6 +171,7 @@ def _native_findings(
     as_of: str | None,
     go_uses: Sequence[ApiUse],
     wasix_libc: str | None,
+    reach: ImageReach | None = None,
 ) -> list[Finding]:
     """What the native build of one (non-platform, well-formed) ELF file asks for."""
     findings: list[Finding] = []
@@ -179,7 +194,8 @@ def _native_findings(
             return findings
     findings += _missing_libraries(where, graph)
     if binary.imported_symbols:
-        own = _own_imports(binary, where.path, graph, binaries)
+        own, chains, notes = _judged_imports(binary, where, graph, binaries, reach)
+        findings += notes
         findings += judge.judge_symbols(
             own,
             file=where.path,
@@ -187,6 +203,7 @@ def _native_findings(
             layer=where.layer,
             as_of=as_of,
             wasix_libc=wasix_libc,
+            chains=chains,
         )
         findings += judge_semantics(own, where, as_of=as_of)
         if binary.file_type != "shared-library":
@@ -217,6 +234,41 @@ def _native_findings(
         binary.path_strings, file=where.path, package=where.package, layer=where.layer
     )
     return findings
+
+
+def _judged_imports(
+    binary: Binary,
+    where: Where,
+    graph: nx.DiGraph,
+    binaries: Mapping[str, Binary],
+    reach: ImageReach | None,
+) -> tuple[list[str], Mapping[str, tuple[ChainStep, ...]], list[Finding]]:
+    """The imports a component is judged by, the chains that reach them, and the notes
+    (PS908, PS909) that say how they were chosen."""
+    own = _own_imports(binary, where.path, graph, binaries)
+    if reach is None:
+        return own, {}, []
+    unit = reach.units.get(where.path)
+    if unit is not None:
+        notes = []
+        if binary.file_type == "shared-library":
+            why = "no program of the image loads it"
+            message = f"{where.path}: {why}; judged on everything it imports"
+            notes = rule_findings(JUDGED_WHOLE, where, message, why)
+        return list(unit.platform), unit.platform, notes
+    library = reach.libraries.get(where.path)
+    if library is None or library.whole:
+        why = library.whole if library else "no program whose reach was worked out loads it"
+        message = f"{where.path}: {why}; judged on everything it imports"
+        return own, {}, rule_findings(JUDGED_WHOLE, where, message, why)
+    latent = [s for s in own if s not in library.imports]
+    notes = []
+    if latent:
+        names = [split_version(s)[0] for s in latent]
+        shown = ", ".join(names[:8]) + (f" and {len(names) - 8} more" if len(names) > 8 else "")
+        message = f"{where.path}: no program reaches {shown}"
+        notes = rule_findings(LATENT_IMPORTS, where, message, "not reached: " + ", ".join(names))
+    return [s for s in own if s in library.imports], library.imports, notes
 
 
 def _missing_libraries(where: Where, graph: nx.DiGraph) -> list[Finding]:
@@ -256,22 +308,30 @@ def lint_image(
     applications: Sequence[Application] = (),
     go_uses: Mapping[str, Sequence[ApiUse]] | None = None,
     wasix_libc: str | None = None,
+    reach: ImageReach | None = None,
 ) -> tuple[list[Component], list[Finding]]:
     """Every ELF file and script as a `Component` with its findings, every application
     as one of kind `application` (at its entry file: a script there becomes it), plus
     the findings of the image config. Verdicts and plans are score.py's. `as_of` (ISO
     date) judges against wasi-libc as it was then (signatures/wasi-libc-notes.json);
-    `wasix_libc` judges wasix by that wasix-libc flavour (signatures/wasix-libc.json)."""
+    `wasix_libc` judges wasix by that wasix-libc flavour (signatures/wasix-libc.json);
+    `reach` judges programs and libraries by what the programs reach (graph/reach.py)."""
     components = []
     for path in sorted({*binaries, *scripts}):
         where = Where(path, owner_of.get(path), layer_of.get(path))
         binary = binaries.get(path)
+        judged_on = ""
         if binary is not None:
             platform = not binary.error and is_platform_library(path, binary.soname)
             kind = "platform" if platform else _elf_kind(binary)
             uses = (go_uses or {}).get(path, ())
-            findings = lint_binary(binary, where, graph, binaries, as_of, uses, wasix_libc)
+            findings = lint_binary(binary, where, graph, binaries, as_of, uses, wasix_libc, reach)
             runtime = binary.runtime.name if binary.runtime else None
+            if reach is not None and path in reach.units:
+                judged_on = "reach" if binary.file_type != "shared-library" else "whole"
+            elif reach is not None and kind == "library":
+                library = reach.libraries.get(path)
+                judged_on = "reach" if library is not None and not library.whole else "whole"
         else:
             kind, findings, runtime = "script", lint_script(scripts[path], where), None
         components.append(
@@ -284,6 +344,7 @@ def lint_image(
                 reachable=file_node(path) in reachable,
                 runtime=runtime,
                 findings=findings,
+                judged_on=judged_on,
             )
         )
     by_id = {component.id: component for component in components}

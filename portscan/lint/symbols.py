@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from portscan.knowledge import rules
@@ -27,7 +27,7 @@ from portscan.knowledge.ruleids import (
     SYSCALLS_ONLY,
     UNKNOWN_SYMBOL,
 )
-from portscan.model import Capability, Evidence, Finding, Target, Verdict
+from portscan.model import Capability, ChainStep, Evidence, Finding, Target, Verdict
 
 _SHOWN = 8  # names quoted in a finding's message
 
@@ -77,6 +77,7 @@ def judge_function(
     platform: bool = True,
     as_of: str | None = None,
     wasix_libc: str | None = None,
+    bookkeeping_alone: bool = False,
 ) -> Judgement:
     """Judge one normalised function name for one target.
 
@@ -84,10 +85,13 @@ def judge_function(
     or the caller resolved it there): then a function the target lacks is a link error
     (PS601, rework) rather than an unattributed symbol (PS903, unknown). `wasix_libc`
     picks a wasix-libc flavour other than the default for the wasix target.
+    `bookkeeping_alone`: the function only keeps books on a capability that nothing the
+    component uses creates (pthread_join without pthread_create): judged as a plain C
+    library function.
     """
     libc = sig.libc()
     flavour = wasix_libc if target is Target.WASIX else None
-    info = capability_of(function)
+    info = None if bookkeeping_alone else capability_of(function)
     defined = libc.defines(function, target, as_of, flavour)
     library = libc.library_for(function, target, flavour)
     if info is not None:
@@ -168,6 +172,7 @@ def judge_symbols(
     assume_libc: bool | None = None,
     origin: str = "imported",
     wasix_libc: str | None = None,
+    chains: Mapping[str, tuple[ChainStep, ...]] | None = None,
 ) -> list[Finding]:
     """Findings for the C-library-level symbols of one component, for each target.
 
@@ -181,8 +186,11 @@ def judge_symbols(
     `as_of` (ISO date) judges against wasi-libc as it was then, for functions whose
     appearance signatures/wasi-libc-notes.json records. `origin` words the evidence
     ("imported", "linked in"). `wasix_libc` judges wasix by another wasix-libc flavour
-    than the default (signatures/wasix-libc.json).
+    than the default (signatures/wasix-libc.json). `chains[symbol]`, when given, is how
+    the component reaches the symbol through its libraries (graph/reach.py): it goes
+    into the evidence, worded "reached" when it passes through a library.
     """
+    chains = chains or {}
     names = [parse_name(s) for s in dict.fromkeys(symbols)]
     names = [n for n in names if n.ignored is None and n.platform is not False]
     if assume_libc is None:
@@ -191,11 +199,20 @@ def judge_symbols(
     # Judge each name once for every target, then batch names whose judgements agree:
     # most functions are available everywhere, and a batch is handled in one step.
     batches: dict[tuple[Judgement, ...], list[Name]] = {}
+    functions = frozenset(n.function for n in names)
     for name in names:
         platform = bool(name.platform) or assume_libc
+        info = capability_of(name.function)
+        books = info is not None and name.function in info.bookkeeping
+        alone = books and not info.created_by(functions)  # type: ignore[union-attr]
         key = tuple(
             judge_function(
-                name.function, target, platform=platform, as_of=as_of, wasix_libc=wasix_libc
+                name.function,
+                target,
+                platform=platform,
+                as_of=as_of,
+                wasix_libc=wasix_libc,
+                bookkeeping_alone=alone,
             )
             for target in targets
         )
@@ -214,10 +231,14 @@ def judge_symbols(
         target: Target, judgement: Judgement, batch: list[Name]
     ) -> Iterable[tuple[Target, Judgement, Evidence, str]]:
         for name in batch:
-            detail = origin if name.function == name.name else f"{origin}, as {name.function}"
+            chain = chains.get(name.raw, ())
+            how = "reached" if len(chain) > 2 else origin
+            detail = how if name.function == name.name else f"{how}, as {name.function}"
             if judgement.note:
                 detail += f"; {judgement.note}"
-            evidence = Evidence(file, symbol=name.raw, package=package, layer=layer, detail=detail)
+            evidence = Evidence(
+                file, symbol=name.raw, package=package, layer=layer, detail=detail, chain=chain
+            )
             yield target, judgement, evidence, name.function
 
     return _collect(judged(), Evidence(file, package=package, layer=layer, detail=origin))

@@ -63,7 +63,8 @@ COMPLETE, BOUND, UNSUPPORTED, NO_FUNCTIONS, MALFORMED = (
     "malformed",
 )
 MAX_FUNCTIONS = 100_000
-MAX_INSTRUCTIONS = 2_000_000  # ~5 s of capstone at ~400k instructions/s
+MAX_INSTRUCTIONS = 2_000_000  # per walk: ~5 s of capstone at ~400k instructions/s
+GRAPH_BUDGET = 250_000  # instructions disassembled per file, over all its walks
 MAX_FUNCTION_BYTES = 1 << 20  # one "function" never spans more than this
 
 STT_FUNC, STT_GNU_IFUNC, STT_NOTYPE, STT_OBJECT = 2, 10, 0, 1
@@ -90,6 +91,9 @@ RELOCS = {
     "aarch64": _RelocKinds(abs64=257, glob_dat=1025, jump_slot=1026, relative=1027, irelative=1032),
 }
 PLT_SECTIONS = (".plt", ".plt.sec", ".plt.got")
+GOT_SECTIONS = (".got", ".got.plt")
+OBJECT_GAP = 24  # bytes between two pointers of one table or struct without a symbol
+MAX_OBJECT_SLOTS = 4096
 
 
 @dataclass
@@ -135,6 +139,7 @@ class _Function:
     imports: list[str]  # imported functions it calls or takes the address of
     indirect: bool  # an unresolved indirect call or jump
     instructions: int
+    data: list[int] = field(default_factory=list)  # data addresses it refers to
 
 
 @dataclass
@@ -163,8 +168,18 @@ class CallGraph:
         self.plt: list[tuple[int, int, str | int]] = []  # (stub, end, target), sorted
         self.address_taken: set[int] = set()
         self.address_taken_imports: set[str] = set()
+        # every pointer the file's data holds: slot -> function, data address or import
+        self.pointers: dict[int, int | str] = {}
+        self._pointer_slots: list[int] = []
+        self._got: list[tuple[int, int]] = []  # (start, end) of .got and .got.plt
+        self._objects: list[tuple[int, int]] = []  # (start, end) of sized data symbols
+        self._object_starts: list[int] = []
+        self._object_slots: dict[int, tuple[int, ...]] = {}
+        self._pointed_to: set[int] = set()  # data addresses some pointer holds: object starts
         self.constructors: list[tuple[str, int]] = []
         self._functions: dict[int, _Function] = {}
+        self.disassembled = 0  # instructions disassembled so far, over all walks
+        self.budget = GRAPH_BUDGET  # beyond it, every further walk is BOUND
         self._plt_starts: list[int] = []
         self._code_starts: list[int] = []
         self._named_starts: list[int] = []
@@ -210,6 +225,15 @@ class CallGraph:
         self._read_relocations()
         if layout.e_type == ET_EXEC:
             self._read_data_pointers()
+        self._pointer_slots = sorted(self.pointers)
+        self._pointed_to = {
+            t for t in self.pointers.values() if isinstance(t, int) and not self._in_code(t)
+        }
+        self._got = [
+            (s.address, s.address + s.size) for s in layout.sections if s.name in GOT_SECTIONS
+        ]
+        self._objects.sort()
+        self._object_starts = [start for start, _ in self._objects]
         self._read_plt()
         self._read_dynamic()
 
@@ -231,6 +255,8 @@ class CallGraph:
                 symbols.dynamic.append((name, kind, value, defined))
                 if index == 0:
                     continue
+            if defined and kind == STT_OBJECT and value and sz:
+                self._objects.append((value, value + sz))
             if not (defined and kind in (STT_FUNC, STT_GNU_IFUNC) and value and name):
                 continue
             if not self._in_code(value):
@@ -286,6 +312,7 @@ class CallGraph:
         dynamic = self.symbols.dynamic
         for offset, kind, index, addend in self._relocations():
             if kind in (kinds.relative, kinds.irelative):
+                self.pointers[offset] = addend
                 if self._in_code(addend):
                     self.got[offset] = addend
                     self.address_taken.add(addend)
@@ -294,6 +321,10 @@ class CallGraph:
             if kind not in symbolic or not 0 < index < len(dynamic):
                 continue
             name, sym_type, value, defined = dynamic[index]
+            if defined and kind != kinds.jump_slot:
+                self.pointers[offset] = value + (addend if kind == kinds.abs64 else 0)
+            elif name and kind != kinds.jump_slot and sym_type in (STT_FUNC, STT_NOTYPE):
+                self.pointers[offset] = name
             if defined:
                 if sym_type in (STT_FUNC, STT_GNU_IFUNC) and self._in_code(value):
                     target = value + (addend if kind == kinds.abs64 else 0)
@@ -318,7 +349,11 @@ class CallGraph:
             skip = -section.address % 8
             raw = self.data[section.offset + skip : section.offset + section.size]
             words = struct.iter_unpack("<Q", raw[: len(raw) // 8 * 8])
-            self.address_taken.update(w for (w,) in words if w in starts)
+            at = section.address + skip
+            for index, (word,) in enumerate(words):
+                if word in starts:
+                    self.address_taken.add(word)
+                    self.pointers[at + 8 * index] = word
 
     def _read_plt(self) -> None:
         assert self.layout is not None and self.view is not None
@@ -411,6 +446,7 @@ class CallGraph:
         found = self._functions.get(start)
         if found is None:
             found = self._functions[start] = self._disassemble(start)
+            self.disassembled += found.instructions
         return found
 
     def _disassemble(self, start: int) -> _Function:
@@ -435,10 +471,58 @@ class CallGraph:
         self._add(result, resolved)
 
     def _slot(self, result: _Function, slot: int) -> bool:
-        """A reference to a GOT or data slot; True when it names a function."""
+        """A reference to a GOT or data slot; True when a GOT slot names a function (the
+        code calls or loads it). A reference into data is the data object's (`_data`)."""
         target = self.got.get(slot)
-        self._add(result, target)
-        return target is not None
+        if target is not None and self._in_got(slot):
+            self._add(result, target)
+            return True
+        self._data(result, slot)
+        return False
+
+    def _data(self, result: _Function, address: int) -> None:
+        """Code refers to data at `address`: the pointers of the object there are taken."""
+        if not self._in_code(address):
+            result.data.append(address)
+
+    def _starts_near(self, slot: int) -> Iterable[int]:
+        """Object starts (`_pointed_to`) in the OBJECT_GAP bytes after `slot`."""
+        return (a for a in range(slot + 1, slot + OBJECT_GAP + 1) if a in self._pointed_to)
+
+    def _in_got(self, address: int) -> bool:
+        return any(start <= address < end for start, end in self._got)
+
+    def object_slots(self, address: int) -> tuple[int, ...]:
+        """The pointer slots of the data object at `address`: a GOT slot alone; the whole
+        of a sized symbol covering it; else the run of pointers starting within 64 bytes
+        of it whose neighbours lie at most OBJECT_GAP bytes apart (a table, a struct), up
+        to where another object starts (an address some other pointer holds)."""
+        cached = self._object_slots.get(address)
+        if cached is not None:
+            return cached
+        slots = self._pointer_slots
+        if self._in_got(address):
+            found: tuple[int, ...] = (address,) if address in self.pointers else ()
+        else:
+            index = bisect.bisect_right(self._object_starts, address) - 1
+            if index >= 0 and address < self._objects[index][1]:
+                start, end = self._objects[index]
+                low, high = bisect.bisect_left(slots, start), bisect.bisect_left(slots, end)
+                found = tuple(slots[low : min(high, low + MAX_OBJECT_SLOTS)])
+            else:
+                at = bisect.bisect_left(slots, address)
+                run: list[int] = []
+                while at < len(slots) and len(run) < MAX_OBJECT_SLOTS:
+                    gap = slots[at] - (run[-1] if run else address)
+                    if gap > (OBJECT_GAP if run else 64):
+                        break
+                    if run and any(run[-1] < a <= slots[at] for a in self._starts_near(run[-1])):
+                        break  # another object starts here: a pointer elsewhere holds it
+                    run.append(slots[at])
+                    at += 1
+                found = tuple(run)
+        self._object_slots[address] = found
+        return found
 
     @staticmethod
     def _add(result: _Function, target: str | int | None) -> None:
@@ -467,50 +551,71 @@ class CallGraph:
         roots = tuple(roots)
         if self.status != COMPLETE:
             return Reach(roots, self.status, note=self.note)
+        labelled: list[tuple[str, int | None]] = [(name, self.resolve(name)) for name in roots]
+        if constructors:
+            labelled += [(self._constructor_label(lb, at), at) for lb, at in self.constructors]
+        if self.disassembled >= self.budget:
+            return Reach(roots, BOUND, note=self._over_budget())
+        return self._walk(roots, labelled, max_functions, max_instructions)
+
+    def _over_budget(self) -> str:
+        return f"{self.disassembled} instructions disassembled, over the budget of {self.budget}"
+
+    def _walk(
+        self,
+        roots: tuple[str, ...],
+        labelled: list[tuple[str, int | None]],
+        max_functions: int,
+        max_instructions: int,
+    ) -> Reach:
+        """Breadth-first from `labelled` (label, address) starts, through calls, jumps and
+        the pointers of the data objects reached code refers to (`object_slots`)."""
         parent: dict[int, tuple[int | None, str]] = {}  # node -> (parent, root label or how)
         queue: deque[int] = deque()
         missing = []
-        labelled = [(name, self.resolve(name)) for name in roots]
-        if constructors:
-            labelled += [(self._constructor_label(lb, at), at) for lb, at in self.constructors]
         for label, address in labelled:
             if address is None:
                 missing.append(label)
             elif address not in parent:
                 parent[address] = (None, label)
                 queue.append(address)
-        first: dict[str, tuple[int, bool]] = {}  # import -> (node reaching it, via indirect)
+        first: dict[str, tuple[int, bool]] = {}  # import -> (node reaching it, via pointer)
+        objects: set[int] = set()  # data addresses whose pointers were taken
         walked = instructions = 0
-        flooded = False
+        indirect = False
         status = COMPLETE
         while queue:
             if walked >= max_functions or instructions >= max_instructions:
+                status = BOUND
+                break
+            if self.disassembled >= self.budget:
                 status = BOUND
                 break
             node = queue.popleft()
             function = self._function(node)
             walked += 1
             instructions += function.instructions
+            indirect = indirect or function.indirect
             for name in function.imports:
                 first.setdefault(name, (node, False))
             for target in function.calls:
                 if target not in parent:
                     parent[target] = (node, "call")
                     queue.append(target)
-            if function.indirect and not flooded:
-                flooded = True
-                for target in sorted(self.address_taken):
-                    if target not in parent:
-                        parent[target] = (node, INDIRECT)
-                        queue.append(target)
-                for name in sorted(self.address_taken_imports):
-                    first.setdefault(name, (node, True))
+            for target in self._pointed(function.data, objects):
+                if isinstance(target, str):
+                    first.setdefault(target, (node, True))
+                elif target not in parent:
+                    parent[target] = (node, INDIRECT)
+                    queue.append(target)
         chains = {
             name: (*self._chain(node, parent), *((INDIRECT,) if via else ()), name)
             for name, (node, via) in sorted(first.items())
         }
         note = ""
-        if status == BOUND:
+        if status == BOUND and self.disassembled >= self.budget:
+            note = self._over_budget() + "; judge the library whole"
+        elif status == BOUND:
             note = (
                 f"walk stopped after {walked} functions / {instructions} instructions "
                 f"(bounds {max_functions} / {max_instructions}); judge the library whole"
@@ -518,14 +623,30 @@ class CallGraph:
         return Reach(
             roots,
             status,
-            frozenset(first),
+            frozenset(chains),
             chains,
             tuple(missing),
-            flooded,
+            indirect,
             walked,
             instructions,
             note,
         )
+
+    def _pointed(self, addresses: list[int], objects: set[int]) -> Iterable[int | str]:
+        """The functions and imports that the data objects at `addresses` point to,
+        following pointers from data to data; `objects` are those taken already."""
+        pending = [a for a in addresses if a not in objects]
+        while pending:
+            address = pending.pop()
+            if address in objects:
+                continue
+            objects.add(address)
+            for slot in self.object_slots(address):
+                target = self.pointers[slot]
+                if isinstance(target, str) or self._in_code(target):
+                    yield target
+                elif target not in objects:
+                    pending.append(target)
 
     def _constructor_label(self, label: str, address: int) -> str:
         name = self.name(address)
@@ -548,6 +669,7 @@ class CallGraph:
 
 _RIP = re.compile(r"\[rip ([+-]) (0x[0-9a-f]+|\d+)\]")
 _REGISTER_ONLY = re.compile(r"^[a-z0-9]+$")
+_HEX = re.compile(r"0x[0-9a-f]+")
 
 
 class _X86Walker:
@@ -558,18 +680,30 @@ class _X86Walker:
     def __init__(self, graph: CallGraph, start: int, end: int, result: _Function):
         self.graph, self.start, self.end, self.result = graph, start, end, result
         self.loaded: str | None = None  # register just loaded from a resolved GOT slot
+        # a position-dependent executable names addresses as immediates, not rip-relative
+        self.absolute = graph.layout is not None and graph.layout.e_type == ET_EXEC
 
     def walk(self, code: bytes) -> None:
         position, recent = 0, deque(maxlen=6)
+        count = 0
         while position < len(code):
             address = self.start + position
             for at, size, mnemonic, ops in self.disassembler.disasm_lite(code[position:], address):
-                self.result.instructions += 1
-                self._instruction(at, size, mnemonic.rsplit(" ", 1)[-1], ops, recent)
-                recent.append((mnemonic, ops))
+                count += 1
                 position = at + size - self.start
+                if self.absolute and "0x" in ops:
+                    self._absolute(mnemonic, ops)
+                if mnemonic[0] not in "cjlbnt" and "rip" not in ops:  # the common case:
+                    self.loaded = None  # no branch (call, j*, loop, bnd/notrack), no rip,
+                    recent.append((mnemonic, ops))  # no test (kept with a loaded slot)
+                    continue
+                if " " in mnemonic:
+                    mnemonic = mnemonic.rsplit(" ", 1)[-1]
+                self._instruction(at, size, mnemonic, ops, recent)
+                recent.append((mnemonic, ops))
             if self.start + position == address:  # undecodable byte: skip it
                 position += 1
+        self.result.instructions += count
 
     def _instruction(self, at: int, size: int, mnemonic: str, ops: str, recent: deque) -> None:
         graph, result = self.graph, self.result
@@ -599,6 +733,19 @@ class _X86Walker:
                     self.loaded = ops.split(",", 1)[0]
             elif not self.start <= target < self.end and graph._in_code(target):
                 graph._branch(result, target)
+
+    def _absolute(self, mnemonic: str, ops: str) -> None:
+        """Immediates of a position-dependent file that are addresses: of data (a table:
+        its pointers are taken) or, outside a branch, of a function (address taken)."""
+        graph = self.graph
+        branch = mnemonic == "call" or mnemonic.startswith("j")
+        for text in _HEX.findall(ops):
+            value = int(text, 16)
+            if graph._in_code(value):
+                if not branch and not self.start <= value < self.end:
+                    graph._branch(self.result, value)
+            elif value >= 0x1000:
+                graph._data(self.result, value)
 
     @staticmethod
     def _rip_target(at: int, size: int, rip: re.Match) -> int:
@@ -676,12 +823,16 @@ class _Arm64Walker:
                 target = self.pages[parts[1]] + offset
                 if graph._in_code(target) and not self.start <= target < self.end:
                     graph._branch(result, target)
+                else:
+                    graph._data(result, target)
         elif mnemonic == "ldr" and len(parts) >= 2 and parts[1].lstrip("[") in self.pages:
             offset = _arm_immediate(parts[2].rstrip("]")) if len(parts) == 3 else 0
             if offset is not None:
                 slot = self.pages[parts[1].lstrip("[")] + offset
-                target = graph.got.get(slot)
-                if target is not None:  # a function's address, called or handed on
+                target = graph.got.get(slot) if graph._in_got(slot) else None
+                if target is None:
+                    graph._data(result, slot)
+                else:  # a function's address, called or handed on
                     graph._add(result, target)
                     self.pages.pop(destination, None)
                     self.loaded[destination] = target

@@ -86,7 +86,7 @@ class ElfLayout:
 
 def read_layout(data: bytes) -> ElfLayout:
     """Parse and check the ELF header, program headers and section headers of `data`."""
-    if len(data) < 16 or not data.startswith(ELF_MAGIC):
+    if len(data) < 16 or data[:4] != ELF_MAGIC:
         raise MalformedElf(f"truncated: {len(data)} bytes, too short for an ELF identification")
     ei_class, ei_data = data[4], data[5]
     if ei_class not in (1, 2):

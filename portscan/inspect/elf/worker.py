@@ -9,11 +9,16 @@ a LayerResult always holds plain facts. A plain subprocess rather than multiproc
 it never re-imports the caller's main module. If the worker dies, the files in flight
 are analysed in-process (slower, same facts) and the next scan starts a new worker.
 `PORTSCAN_WORKERS=0` analyses in-process throughout.
+
+With a `content_dir`, each ELF file is also written there once under its sha256
+(`Binary.sha256`), where the reachability stage (graph/reach.py) reads the libraries
+it walks after the merge: bytes on disk, not in memory.
 """
 
 from __future__ import annotations
 
 import atexit
+import hashlib
 import os
 import pickle
 import queue
@@ -25,6 +30,7 @@ from concurrent.futures import Future
 from typing import Any, BinaryIO
 
 from portscan.inspect.elf import spec
+from portscan.inspect.elf.content import store_content
 from portscan.model import Binary
 
 _HEADER = struct.Struct("<Q")
@@ -35,11 +41,16 @@ _WORKER_MAIN = (
 )
 
 
-def _analyse_here(path: str, data: bytes) -> Binary:
-    """The ELF analysis in this process (lief and capstone are imported on first use)."""
+def _analyse_here(path: str, data: bytes, content_dir: str | None = None) -> Binary:
+    """The ELF analysis in this process (lief and capstone are imported on first use),
+    and the file's copy in `content_dir`."""
     from portscan.inspect.elf.program import analyse_elf_facts
 
-    return analyse_elf_facts(path, data)
+    binary = analyse_elf_facts(path, data)
+    binary.sha256 = hashlib.sha256(data).hexdigest()
+    if content_dir is not None:
+        store_content(content_dir, binary.sha256, data)
+    return binary
 
 
 def _write_frame(stream: BinaryIO, message: Any, raw: bytes = b"") -> None:
@@ -74,29 +85,30 @@ class _Worker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
-        self._pending: dict[int, tuple[Future[Any], str, bytes]] = {}
+        self._pending: dict[int, tuple[Future[Any], str, bytes, str | None]] = {}
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)  # caps the bytes in flight
         self._in_flight = 0
         self._next_id = 0
-        self._outbox: queue.SimpleQueue[tuple[int, str, bytes] | None] = queue.SimpleQueue()
+        self._outbox: queue.SimpleQueue[tuple[int, str, bytes, str | None] | None]
+        self._outbox = queue.SimpleQueue()
         self.alive = True
         threading.Thread(target=self._write_loop, name="portscan-elf-send", daemon=True).start()
         threading.Thread(target=self._read_loop, name="portscan-elf-recv", daemon=True).start()
 
-    def submit(self, path: str, data: bytes) -> Future[Any]:
+    def submit(self, path: str, data: bytes, content_dir: str | None) -> Future[Any]:
         future: Future[Any] = Future()
         with self._room:
             while self.alive and self._in_flight and self._in_flight + len(data) > MAX_IN_FLIGHT:
                 self._room.wait()  # the worker is behind: let it catch up
             if not self.alive:
-                future.set_result(_analyse_here(path, data))
+                future.set_result(_analyse_here(path, data, content_dir))
                 return future
             task_id = self._next_id
             self._next_id += 1
-            self._pending[task_id] = (future, path, data)
+            self._pending[task_id] = (future, path, data, content_dir)
             self._in_flight += len(data)
-        self._outbox.put((task_id, path, data))
+        self._outbox.put((task_id, path, data, content_dir))
         return future
 
     def _write_loop(self) -> None:
@@ -104,8 +116,8 @@ class _Worker:
         assert stdin is not None
         try:
             while (item := self._outbox.get()) is not None:
-                task_id, path, data = item
-                _write_frame(stdin, (task_id, path), data)
+                task_id, path, data, content_dir = item
+                _write_frame(stdin, (task_id, path, content_dir), data)
             stdin.close()
         except (BrokenPipeError, OSError, ValueError):
             pass  # the reader sees the worker gone and settles what is pending
@@ -117,7 +129,7 @@ class _Worker:
             while True:
                 (task_id, ok, value), _ = _read_frame(stdout)
                 with self._room:
-                    future, _, data = self._pending.pop(task_id)
+                    future, _, data, _ = self._pending.pop(task_id)
                     self._in_flight -= len(data)
                     self._room.notify_all()
                 if ok:
@@ -134,9 +146,9 @@ class _Worker:
             pending, self._pending = self._pending, {}
             self._in_flight = 0
             self._room.notify_all()
-        for future, path, data in pending.values():
+        for future, path, data, content_dir in pending.values():
             try:
-                future.set_result(_analyse_here(path, data))
+                future.set_result(_analyse_here(path, data, content_dir))
             except BaseException as exc:  # handed to whoever waits for the facts
                 future.set_exception(exc)
 
@@ -171,18 +183,21 @@ def start() -> None:
 
 class ElfAnalyser:
     """The layers.Analyser of ELF files (inspect/elf/spec.py); its results are Futures
-    when a worker runs."""
+    when a worker runs. With `content_dir`, every file is also kept there by digest."""
 
     name = spec.NAME
     version = spec.ELF_FACTS_VERSION
+
+    def __init__(self, content_dir: str | None = None) -> None:
+        self.content_dir = content_dir
 
     def wants(self, path: str, head: bytes) -> bool:
         return spec.wants(path, head)
 
     def analyse(self, path: str, data: bytes) -> Binary | Future[Any]:
         if not _enabled():
-            return _analyse_here(path, data)
-        return _get_worker().submit(path, data)
+            return _analyse_here(path, data, self.content_dir)
+        return _get_worker().submit(path, data, self.content_dir)
 
 
 def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
@@ -191,11 +206,11 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
 
     while True:
         try:
-            (task_id, path), data = _read_frame(stdin)
+            (task_id, path, content_dir), data = _read_frame(stdin)
         except EOFError:
             return
         try:
-            message = (task_id, True, _analyse_here(path, data))
+            message = (task_id, True, _analyse_here(path, data, content_dir))
         except Exception as exc:  # a bug in the analysis: reported, not fatal
             message = (task_id, False, RuntimeError(f"{path}: {type(exc).__name__}: {exc}"))
         _write_frame(stdout, message)

@@ -1,0 +1,317 @@
+"""What each program reaches of its libraries, function by function (docs/reachability.md).
+
+A *unit* is an ELF file that no other ELF of the image loads: a program, a plugin, an
+extension module, a library nothing loads. Its own imports are all reached (its code is
+judged whole). Each import is bound, as the loader binds it, to the first object of the
+unit's global scope that exports it: the unit, then its DT_NEEDED libraries breadth-first
+(`load_order`), honouring a version tag when the import has one. An import bound to a
+platform library (the C library, the loader, the C++ runtime) is a *platform function
+reached*, the thing the targets are judged by; one that nothing exports is reached as it
+is (judged as an unattributed symbol). An import bound to an application library is a
+root in that library: its call graph (inspect/elf/callgraph.py) is walked on demand from
+the root, and what the walk imports is bound the same way, library after library. Every
+loaded library's constructors are roots too.
+
+A library that cannot be walked (unsupported architecture, no function starts, the walk
+bound hit, its bytes not kept) is taken whole, every import reached, and says so.
+Results per (library digest, root) are cached for the process, so libraries shared by
+several programs, or by several images of an audit, are walked once.
+"""
+
+from __future__ import annotations
+
+import mmap
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from portscan.inspect.elf.callgraph import INDIRECT, CallGraph, Reach
+from portscan.inspect.elf.content import content_path
+from portscan.knowledge.platform import is_platform_library, runtime_platforms, split_version
+from portscan.model import Binary, ChainStep, file_node
+
+CONSTRUCTORS = "<constructors>"  # the root label of a library's constructors
+WHOLE = "<whole library>"  # chain element: the library was taken whole (see `whole`)
+
+
+@dataclass
+class LibraryReach:
+    """What the image's units reach of one application library."""
+
+    path: str
+    imports: dict[str, tuple[ChainStep, ...]] = field(default_factory=dict)  # import -> chain
+    whole: str = ""  # why the library was taken whole, if it was
+
+
+@dataclass
+class UnitReach:
+    """What one unit reaches: `platform[name]` is the shortest chain from the unit to a
+    platform function (or an import nothing exports), name as imported (`f@VERSION`)."""
+
+    path: str
+    platform: dict[str, tuple[ChainStep, ...]] = field(default_factory=dict)
+    libraries: list[str] = field(default_factory=list)  # application libraries, load order
+    whole: dict[str, str] = field(default_factory=dict)  # library -> why taken whole
+
+    @property
+    def complete(self) -> bool:
+        return not self.whole
+
+
+@dataclass
+class ImageReach:
+    """The reach of every unit, and of every application library over all units."""
+
+    units: dict[str, UnitReach] = field(default_factory=dict)
+    libraries: dict[str, LibraryReach] = field(default_factory=dict)
+
+
+class _Graphs:
+    """Call graphs of the libraries walked, by content digest, and per-root reach."""
+
+    def __init__(self, content_dir: str | None) -> None:
+        self.content_dir = content_dir
+        self.graphs: dict[str, CallGraph | str] = {}  # digest -> graph, or why none
+
+    def graph(self, binary: Binary) -> CallGraph | str:
+        digest = binary.sha256 or ""
+        if digest not in self.graphs:
+            self.graphs[digest] = self._open(digest)
+        return self.graphs[digest]
+
+    def _open(self, digest: str) -> CallGraph | str:
+        path = content_path(self.content_dir, digest) if self.content_dir else None
+        if path is None:
+            return "its bytes were not kept (the layer came from a store without them)"
+        with open(path, "rb") as file:
+            try:
+                data: bytes | mmap.mmap = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+            except ValueError:  # an empty file cannot be mapped
+                data = b""
+        graph = CallGraph.from_bytes(data)
+        return graph if graph.status == "complete" else f"{graph.status}: {graph.note}"
+
+    def reach(self, binary: Binary, root: str | None) -> Reach | str:
+        """What `root` (None: the constructors) reaches in `binary`, or why unknown."""
+        key = (binary.sha256 or "", root)
+        cached = _REACH_CACHE.get(key)
+        if cached is None:
+            graph = self.graph(binary)
+            if isinstance(graph, str):
+                return graph
+            if root is None:
+                cached = graph.reach((), constructors=True)
+            else:
+                cached = graph.reach((root,), constructors=False)
+            if len(_REACH_CACHE) >= _REACH_CACHE_SIZE:
+                _REACH_CACHE.pop(next(iter(_REACH_CACHE)))
+            _REACH_CACHE[key] = cached
+        if not cached.complete:
+            return f"{cached.status}: {cached.note}"
+        return cached
+
+
+_REACH_CACHE: dict[tuple[str, str | None], Reach] = {}
+_REACH_CACHE_SIZE = 200_000
+
+
+def load_order(graph: nx.DiGraph, path: str) -> list[str]:
+    """The libraries `path` loads, breadth-first over DT_NEEDED as the loader does."""
+    order: list[str] = []
+    seen = {file_node(path)}
+    queue = deque([file_node(path)])
+    while queue:
+        node = queue.popleft()
+        for target in graph.successors(node):
+            if graph.edges[node, target].get("kind") != "needed" or target in seen:
+                continue
+            seen.add(target)
+            library = graph.nodes[target].get("path")
+            if library is not None:
+                order.append(library)
+                queue.append(target)
+    return order
+
+
+class _Symbols:
+    """Per-image indexes of the ELF files' symbols, each built once on first use."""
+
+    def __init__(self, binaries: Mapping[str, Binary]) -> None:
+        self.binaries = binaries
+        self._exports: dict[str, dict[str, set[str | None]]] = {}
+        self._imports: dict[str, dict[str, str]] = {}
+
+    def exports(self, path: str) -> dict[str, set[str | None]]:
+        """name -> the versions `path` exports it under (None: unversioned)."""
+        found = self._exports.get(path)
+        if found is None:
+            found = self._exports[path] = {}
+            for symbol in self.binaries[path].exported_symbols:
+                name, version = split_version(symbol)
+                found.setdefault(name, set()).add(version)
+        return found
+
+    def imported(self, path: str, name: str) -> str:
+        """The import `name` of `path` as its facts spell it (with its version tag)."""
+        found = self._imports.get(path)
+        if found is None:
+            found = self._imports[path] = {}
+            for symbol in self.binaries[path].imported_symbols:
+                found.setdefault(split_version(symbol)[0], symbol)
+        return found.get(name, name)
+
+
+class _Scope:
+    """A unit's global lookup scope: the unit, then its libraries in load order."""
+
+    def __init__(self, members: list[str], symbols: _Symbols) -> None:
+        binaries = symbols.binaries
+        self.members = [m for m in members if m in binaries and not binaries[m].error]
+        self.exports = [symbols.exports(m) for m in self.members]
+
+    def bind(self, symbol: str) -> str | None:
+        """The member that provides `symbol` (`name` or `name@VERSION`), if any."""
+        name, version = split_version(symbol)
+        for member, exports in zip(self.members, self.exports, strict=True):
+            versions = exports.get(name)
+            if versions is None:
+                continue
+            if version is None or version in versions or None in versions:
+                return member
+        return None
+
+
+def reach_image(
+    graph: nx.DiGraph,
+    binaries: Mapping[str, Binary],
+    content_dir: str | None,
+    reached: set[str] | frozenset[str] = frozenset(),
+) -> ImageReach:
+    """Walk every unit of the image (see the module docstring). `reached` are the graph
+    nodes the image's entry reaches: a library they load is judged by what they reach
+    of it, another by what every unit that loads it reaches."""
+    graphs = _Graphs(content_dir)
+    symbols = _Symbols(binaries)
+    loaded = {
+        graph.nodes[b].get("path")
+        for a, b, kind in graph.edges(data="kind")
+        if kind == "needed" and a != b
+    }
+    result = ImageReach()
+    for path in sorted(binaries):
+        binary = binaries[path]
+        if path in loaded or not _walkable_unit(path, binary):
+            continue
+        unit = _reach_unit(path, graph, symbols, graphs)
+        result.units[path] = unit
+    users: dict[str, list[UnitReach]] = {}
+    for unit in result.units.values():
+        for library in unit.libraries:
+            users.setdefault(library, []).append(unit)
+    for library, units in users.items():
+        # A library the image's entry reaches is judged by the units it reaches.
+        units = [u for u in units if file_node(u.path) in reached] or units
+        result.libraries[library] = _library_reach(library, units)
+    return result
+
+
+def _walkable_unit(path: str, binary: Binary) -> bool:
+    """A dynamically linked, non-platform ELF file that is not a runtime's own binary."""
+    if binary.error or binary.linkage != "dynamic" or is_platform_library(path, binary.soname):
+        return False
+    return not (binary.runtime is not None and binary.runtime.name in runtime_platforms())
+
+
+def _reach_unit(path: str, graph: nx.DiGraph, symbols: _Symbols, graphs: _Graphs) -> UnitReach:
+    binaries = symbols.binaries
+    order = load_order(graph, path)
+    scope = _Scope([path, *order], symbols)
+    unit = UnitReach(path, libraries=[
+        lib for lib in order
+        if lib in binaries and not binaries[lib].error
+        and not is_platform_library(lib, binaries[lib].soname)
+    ])  # fmt: skip
+    application = set(unit.libraries)
+    start = (ChainStep(path, ""),)
+    # (library, root or None for its constructors, chain so far), breadth-first
+    queue: deque[tuple[str, str | None, tuple[ChainStep, ...]]] = deque()
+    done: set[tuple[str, str | None]] = set()  # (library, root) walked
+    seen: set[tuple[str, str]] = set()  # (library, import) bound
+
+    def bind(symbol: str, chain: tuple[ChainStep, ...]) -> None:
+        provider = scope.bind(symbol)
+        if provider in application:
+            key = (provider, split_version(symbol)[0])
+            if key not in done:
+                done.add(key)
+                queue.append((provider, key[1], chain))
+        elif provider != path:  # the unit's own code is judged whole already
+            step = ChainStep(provider or "", split_version(symbol)[0])
+            known = unit.platform.get(symbol)
+            if known is None or len(chain) + 1 < len(known):  # the shortest chain wins
+                unit.platform[symbol] = (*chain, step)
+
+    for symbol in binaries[path].imported_symbols:
+        bind(symbol, start)
+    for library in unit.libraries:  # after the program's own calls: chains through
+        done.add((library, None))  # them come first where lengths tie
+        queue.append((library, None, start))
+    while queue:
+        library, root, chain = queue.popleft()
+        binary = binaries[library]
+        found = graphs.reach(binary, root)
+        label = root if root is not None else CONSTRUCTORS
+        if isinstance(found, str):
+            if library in unit.whole:
+                continue  # every import of it is bound already
+            unit.whole[library] = found
+            for symbol in binary.imported_symbols:
+                steps = (ChainStep(library, label), ChainStep(library, WHOLE))
+                bind(symbol, (*chain, *steps))
+            continue
+        for name in sorted(found.imports):
+            if (library, name) in seen:  # bound already, by a chain at most as long
+                continue
+            seen.add((library, name))
+            inner = found.chains[name][1:-1]  # without the root label and the import
+            steps = (ChainStep(library, label), *(ChainStep(library, f) for f in inner))
+            bind(symbols.imported(library, name), (*chain, *steps))
+    return unit
+
+
+def _library_reach(library: str, units: list[UnitReach]) -> LibraryReach:
+    """What `units` reach of `library`: each platform chain whose last library step is
+    in it is an import of it; the shortest chain over the units is kept."""
+    found = LibraryReach(library)
+    for unit in units:
+        if library in unit.whole:
+            found.whole = unit.whole[library]
+        for symbol, chain in unit.platform.items():
+            last = next((s.file for s in reversed(chain[:-1]) if s.function), None)
+            if last != library:
+                continue
+            known = found.imports.get(symbol)
+            if known is None or len(chain) < len(known):
+                found.imports[symbol] = chain
+    return found
+
+
+def chain_text(chain: tuple[ChainStep, ...]) -> str:
+    """`postgres → sd_notify (libsystemd.so.0) → sd_pid_notify_with_fds → socket (libc.so.6)`:
+    each function, with its file's name where the file changes."""
+    parts: list[str] = []
+    current = None
+    for step in chain:
+        name = step.file.rsplit("/", 1)[-1]
+        if not step.function:
+            parts.append(name)
+        elif step.function == INDIRECT:
+            parts.append("(indirect call)")
+        elif step.file != current and name:
+            parts.append(f"{step.function} ({name})")
+        else:
+            parts.append(step.function)
+        current = step.file
+    return " → ".join(parts)

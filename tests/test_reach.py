@@ -1,0 +1,199 @@
+"""Reachability on real Debian libraries (graph/reach.py, docs/reachability.md).
+
+Small C programs are linked against the machine's zlib, liblzma, libsystemd and libcurl
+(CI installs their -dev packages) and put, with every library `ldd` names, into one root
+filesystem that is scanned end to end (`dir:`). Each pair calls a harmless function of a
+library and its counterpart that really starts threads or opens connections: the first
+must not be judged threaded or networked, the second must, with the call chain the
+source shows in its evidence.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from portscan.graph.reach import chain_text
+from portscan.model import Component, Finding, ScanResult, Target
+from portscan.scan import ScanOptions, scan_image
+
+PROGRAMS = {
+    "zcompress": (
+        "-lz",
+        r"""#include <zlib.h>
+int main(void) { unsigned char out[64]; uLongf n = sizeof out;
+  return compress(out, &n, (const Bytef *)"hello", 5); }""",
+    ),
+    "xz-single": (
+        "-llzma",
+        r"""#include <lzma.h>
+int main(void) { uint8_t out[256]; size_t n = 0;
+  return lzma_easy_buffer_encode(6, LZMA_CHECK_CRC64, NULL, (const uint8_t *)"hi", 2,
+                                 out, &n, sizeof out); }""",
+    ),
+    "xz-threads": (
+        "-llzma",
+        r"""#include <lzma.h>
+int main(void) { lzma_stream s = LZMA_STREAM_INIT; lzma_mt mt = {0};
+  mt.threads = 2; mt.preset = 6; mt.check = LZMA_CHECK_CRC64;
+  return lzma_stream_encoder_mt(&s, &mt); }""",
+    ),
+    "notify": (
+        "-lsystemd",
+        r"""#include <systemd/sd-daemon.h>
+int main(void) { return sd_notify(0, "READY=1"); }""",
+    ),
+    "escape": (
+        "-lcurl",
+        r"""#include <curl/curl.h>
+int main(void) { char *e = curl_easy_escape(NULL, "a b", 3); curl_free(e); return 0; }""",
+    ),
+    "fetch": (
+        "-lcurl",
+        r"""#include <curl/curl.h>
+int main(void) { CURL *c = curl_easy_init(); curl_easy_setopt(c, CURLOPT_URL, "http://x");
+  return curl_easy_perform(c); }""",
+    ),
+}
+
+
+def _libraries(program: Path) -> list[Path]:
+    """The files `ldd` says the program loads (the loader included)."""
+    out = subprocess.run(["ldd", str(program)], capture_output=True, text=True, check=True)
+    found = []
+    for line in out.stdout.splitlines():
+        words = line.split()
+        path = words[2] if "=>" in words and len(words) > 2 else words[0]
+        if path.startswith("/"):
+            found.append(Path(path))
+    return found
+
+
+def _root(base: Path) -> Path:
+    """An empty merged-/usr root filesystem, as Debian's."""
+    root = base / "root"
+    for directory in ("usr/bin", "usr/lib", "usr/lib64"):
+        (root / directory).mkdir(parents=True)
+    (root / "lib").symlink_to("usr/lib")
+    (root / "lib64").symlink_to("usr/lib64")
+    shutil.copytree("/etc/ld.so.conf.d", root / "etc/ld.so.conf.d")  # the multiarch dirs
+    shutil.copyfile("/etc/ld.so.conf", root / "etc/ld.so.conf")
+    return root
+
+
+def _install(root: Path, program: Path) -> None:
+    """Copy every library the program loads to where it lives under /usr."""
+    for library in _libraries(program):
+        relative = str(library).lstrip("/")
+        if not relative.startswith("usr/"):
+            relative = "usr/" + relative
+        target = root / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            shutil.copyfile(library.resolve(), target)
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory: pytest.TempPathFactory) -> ScanResult:
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    build = tmp_path_factory.mktemp("reach-build")
+    root = _root(tmp_path_factory.mktemp("reach-root"))
+    for name, (flag, source) in PROGRAMS.items():
+        (build / f"{name}.c").write_text(source + "\n")
+        program = root / "usr/bin" / name
+        command = ["gcc", "-O1", "-o", str(program), str(build / f"{name}.c"), flag]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.fail(f"cannot build {name} ({flag}: install its -dev package): {done.stderr}")
+        _install(root, program)
+    return scan_image(f"dir:{root}")
+
+
+def _component(result: ScanResult, path: str) -> Component:
+    return next(c for c in result.components if c.path == path)
+
+
+def _findings(result: ScanResult, path: str, rule_id: str) -> list[Finding]:
+    component = _component(result, path)
+    return [f for f in component.findings if f.rule_id == rule_id and f.target is Target.WASIP1]
+
+
+def _chain(finding: Finding, symbol: str) -> tuple[str, ...]:
+    evidence = next(e for e in finding.evidence if e.symbol.split("@")[0] == symbol)
+    return tuple(step.function for step in evidence.chain)
+
+
+def test_programs_are_judged_on_what_they_reach(scanned: ScanResult) -> None:
+    for name in PROGRAMS:
+        assert _component(scanned, f"/usr/bin/{name}").judged_on == "reach"
+
+
+def test_compress_and_single_threaded_xz_are_not_threaded(scanned: ScanResult) -> None:
+    assert not _findings(scanned, "/usr/bin/zcompress", "PS110")
+    assert not _findings(scanned, "/usr/bin/xz-single", "PS110")
+
+
+def test_threaded_xz_is_threaded_through_its_encoder(scanned: ScanResult) -> None:
+    (threads,) = _findings(scanned, "/usr/bin/xz-threads", "PS110")
+    chain = _chain(threads, "pthread_create")
+    assert chain[0] == "" and chain[1] == "lzma_stream_encoder_mt"
+    assert chain[-1] == "pthread_create"
+
+
+def test_sd_notify_is_a_client_not_a_server_nor_a_namespace_switcher(
+    scanned: ScanResult,
+) -> None:
+    notify = "/usr/bin/notify"
+    for rule_id in ("PS202", "PS618", "PS110"):  # listen/accept, setns, threads
+        assert not _findings(scanned, notify, rule_id), rule_id
+    (client,) = _findings(scanned, notify, "PS201")  # it does send to a socket
+    assert _chain(client, "sendmsg")[1:] == ("sd_notify", "sd_pid_notify_with_fds", "sendmsg")
+    (library,) = [
+        c for c in scanned.components if c.path.rsplit("/", 1)[-1].startswith("libsystemd")
+    ]
+    latent = [f for f in library.findings if f.rule_id == "PS908"]
+    assert latent and "setns" in latent[0].evidence[0].detail  # listed, never deciding
+    assert not [f for f in library.findings if f.rule_id == "PS618"]
+
+
+def test_curl_escape_opens_no_connection_perform_does(scanned: ScanResult) -> None:
+    """curl_easy_escape reaches no socket function of libcurl; what escape reaches of
+    the network comes from its libraries' constructors (Kerberos's, through function
+    pointers), and its chains say so."""
+    assert not _findings(scanned, "/usr/bin/escape", "PS202")
+    for finding in _findings(scanned, "/usr/bin/escape", "PS201"):
+        for evidence in finding.evidence:
+            functions = [step.function for step in evidence.chain]
+            assert "curl_easy_escape" not in functions and "<constructors>" in functions
+    (client,) = _findings(scanned, "/usr/bin/fetch", "PS201")
+    chains = [e.chain for e in client.evidence if e.chain]
+    through = [c for c in chains if c[1].function == "curl_easy_perform"]
+    assert through, [chain_text(c) for c in chains]
+    assert chain_text(through[0]).startswith("fetch → curl_easy_perform (libcurl")
+    assert _findings(scanned, "/usr/bin/fetch", "PS202")  # libcurl binds and listens (FTP)
+
+
+def test_without_reachability_every_library_function_counts(tmp_path: Path) -> None:
+    """The control: the same programs judged whole-library are threaded and networked,
+    so the tests above test reachability and not the inputs."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    root = _root(tmp_path)
+    flag, source = PROGRAMS["escape"]
+    (tmp_path / "escape.c").write_text(source + "\n")
+    program = root / "usr/bin/escape"
+    subprocess.run(["gcc", "-o", str(program), str(tmp_path / "escape.c"), flag], check=True)
+    _install(root, program)
+    whole = scan_image(f"dir:{root}", ScanOptions(reach=False))
+    escape = _component(whole, "/usr/bin/escape")
+    assert escape.judged_on == ""
+    assert (
+        escape.verdicts[Target.WASIP1].rank
+        <= _component(scan_image(f"dir:{root}"), "/usr/bin/escape").verdicts[Target.WASIP1].rank
+    )
+    libcurl = next(c for c in whole.components if "libcurl" in c.path)
+    assert any(f.rule_id == "PS201" for f in libcurl.findings)
