@@ -227,6 +227,7 @@ class RegistryClient:
         self.repository = repository
         self.host = endpoint_host(registry)
         self._schemes = schemes
+        backoff_base()  # a bad $PORTSCAN_RETRY_BASE fails before the first request
         self.timeout = timeout
         self._timeout = httpx.Timeout(timeout)
         self._http: httpx.Client | None = None

@@ -1,0 +1,246 @@
+"""`portscan image` against a registry that fails the way real ones do (issue 16, item 4).
+
+A real docker-registry holds the conftest fixture image; `tests.faultproxy` sits in front
+of it and injects one class of fault per test. A transient fault must give the same
+result as a clean scan; a persistent one a documented exit code, one line on stderr,
+and an end within a bound. Every run is a real `python -m portscan` process with a small
+`--timeout` and `PORTSCAN_RETRY_BASE`, so the file stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests import imagebuild as ib
+from tests.faultproxy import FaultProxy, Rule, fault_proxy
+from tests.registry_server import registry_available, start_registry
+
+pytestmark = [
+    pytest.mark.registry,
+    pytest.mark.skipif(not registry_available(), reason="needs /usr/bin/docker-registry"),
+]
+
+REPO = Path(__file__).resolve().parent.parent
+TIMEOUT = "0.5"  # --timeout for every run: stalls are noticed within half a second
+HANG_GUARD = 60  # seconds; a run this long is a hang, whatever the fault
+BOUND = 20.0  # seconds; every persistent fault here must end sooner (see docs/security.md)
+VOLATILE = ("scanned_at", "duration_seconds")
+LAYER = "<layer digest>"  # stands for the largest layer's digest in rules written up front
+
+
+@dataclass
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    def result(self) -> dict[str, object]:
+        document = json.loads(self.stdout)
+        return {k: v for k, v in document.items() if k not in VOLATILE}
+
+    def error_line(self) -> str:
+        lines = self.stderr.strip().splitlines()
+        assert len(lines) == 1, self.stderr
+        assert lines[0].startswith("portscan: error: "), lines[0]
+        assert "Traceback" not in self.stderr and "internal error" not in self.stderr
+        return lines[0]
+
+
+@dataclass
+class Setup:
+    proxy: FaultProxy
+    reference: str
+    layer: str  # digest of the largest layer blob
+    layer_size: int
+    other_layer: str  # digest of another layer blob
+    config: str  # digest of the config blob
+    env: dict[str, str]
+    clean: dict[str, object]
+
+
+def scan(setup: Setup, *extra: str, env: dict[str, str] | None = None) -> Run:
+    started = time.monotonic()
+    command = [sys.executable, "-m", "portscan", "image", setup.reference, "-q"]
+    done = subprocess.run(
+        [*command, "--format", "json", "--timeout", TIMEOUT, *extra],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+        env={**setup.env, **(env or {})},
+        cwd=REPO,
+        check=False,
+    )
+    return Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory, fixture_image: ib.Image) -> Iterator[Setup]:
+    work = tmp_path_factory.mktemp("faults")
+    with start_registry(work / "registry") as registry:
+        registry.push("faults/app", "v1", fixture_image)
+        layers = sorted(fixture_image.layer_blobs, key=lambda blob: len(blob.data))
+        (work / "docker").mkdir()
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "DOCKER_CONFIG": str(work / "docker"),  # anonymous: no credentials of the host
+            "PORTSCAN_RETRY_BASE": "0.01",
+        }
+        with fault_proxy(registry.url) as proxy:
+            setup = Setup(
+                proxy,
+                f"registry:{proxy.host}/faults/app:v1",
+                layers[-1].digest,
+                len(layers[-1].data),
+                layers[0].digest,
+                fixture_image.config_blob.digest,
+                env,
+                {},
+            )
+            clean = scan(setup)
+            assert clean.code == 0, clean.stderr
+            setup.clean = clean.result()
+            yield setup
+
+
+@pytest.fixture
+def proxy(setup: Setup) -> Iterator[FaultProxy]:
+    yield setup.proxy
+    setup.proxy.set_rules()
+    setup.proxy.require_token = False
+
+
+def transient_rules(setup: Setup, group: str) -> list[Rule]:
+    """Transient faults, grouped so that one scan meets several (each must be hit)."""
+    third = setup.layer_size // 3
+    return {
+        "429 with and without Retry-After, 500, 503": [
+            Rule("status", "manifest", status=429, retry_after="1"),
+            Rule("status", setup.config, status=429),
+            Rule("status", "ping", status=500),
+            Rule("status", setup.layer, status=503),
+        ],
+        "resets mid-blob and mid-manifest, truncated config": [
+            Rule("reset", setup.layer, after=third),
+            Rule("reset", "manifest", after=40),
+            Rule("truncate", setup.config, after=10),
+        ],
+        "stalls mid-blob and before the manifest body": [
+            Rule("stall", setup.layer, after=third, seconds=3),
+            Rule("stall", "manifest", after=0, seconds=3),
+        ],
+        "truncated blobs with and without Content-Length": [
+            Rule("truncate", setup.layer, after=third),
+            Rule("truncate", setup.other_layer, after=10, length=False),
+        ],
+        "two resets in a row, wrong Content-Type, a token rejected once": [
+            Rule("reset", setup.layer, times=2, after=third),
+            Rule("auth_loop", "manifest", times=1),  # first: the first rule that applies wins
+            Rule("content_type", "manifest", times=None),
+        ],
+    }[group]
+
+
+TRANSIENT = [
+    "429 with and without Retry-After, 500, 503",
+    "resets mid-blob and mid-manifest, truncated config",
+    "stalls mid-blob and before the manifest body",
+    "truncated blobs with and without Content-Length",
+    "two resets in a row, wrong Content-Type, a token rejected once",
+]
+
+
+@pytest.mark.parametrize("group", TRANSIENT)
+def test_transient_faults_give_the_clean_result(
+    setup: Setup, proxy: FaultProxy, group: str
+) -> None:
+    rules = transient_rules(setup, group)
+    proxy.set_rules(*rules)
+    run = scan(setup)
+    assert run.code == 0, run.stderr
+    missed = [rule for rule in rules if rule.hits < (rule.times or 1)]
+    assert not missed, f"faults that never happened: {missed}"
+    assert run.result() == setup.clean
+    if rules[0].fault == "reset":  # the resumed download asked for the rest only
+        ranges = [seen.range for seen in proxy.requests("blob") if setup.layer in seen.path]
+        assert ranges[0] is None
+        assert ranges[1] is not None and ranges[1].startswith("bytes=")
+        assert 0 < int(ranges[1][6:].rstrip("-")) <= setup.layer_size // 3
+
+
+def test_redirect_never_forwards_authorization(setup: Setup, proxy: FaultProxy) -> None:
+    proxy.require_token = True  # so that portscan holds a token to (not) forward
+    proxy.set_rules(Rule("redirect", "blob", times=None))
+    run = scan(setup)
+    assert run.code == 0, run.stderr
+    assert run.result() == setup.clean
+    blobs = proxy.requests("blob")
+    assert blobs and any(seen.authorization for seen in blobs)  # the proxy did get tokens
+    targets = proxy.blob_server.seen
+    assert {seen.path for seen in targets} >= {p.path for p in blobs if p.authorization}
+    assert [seen.authorization for seen in targets] == [None] * len(targets)
+
+
+PERSISTENT = {  # name: (rule, exit code, words of the message)
+    "429 with Retry-After on the manifest": (
+        Rule("status", "manifest", times=None, status=429, retry_after="1"),
+        5,
+        "HTTP 429",
+    ),
+    "500 on the layer": (Rule("status", LAYER, times=None, status=500), 5, "HTTP 500"),
+    "reset mid-blob": (Rule("reset", LAYER, times=None, after=500), 5, "kept dropping"),
+    "stall mid-blob": (
+        Rule("stall", LAYER, times=None, after=500, seconds=2),
+        5,
+        "kept dropping",
+    ),
+    "stalled manifest": (
+        Rule("stall", "manifest", times=None, after=0, seconds=2),
+        5,
+        "did not answer in time",
+    ),
+    "truncated blob": (Rule("truncate", LAYER, times=None, after=500), 5, "kept dropping"),
+    "redirect loop": (Rule("redirect_loop", LAYER, times=None), 5, "redirected more than"),
+    "HTML instead of the manifest": (Rule("html", "manifest", times=None), 6, "not valid JSON"),
+    "auth loop": (Rule("auth_loop", "manifest", times=None), 4, "denied anonymous access"),
+}
+
+
+@pytest.mark.parametrize("name", list(PERSISTENT))
+def test_persistent_fault_ends_cleanly_and_in_time(
+    setup: Setup, proxy: FaultProxy, name: str
+) -> None:
+    template, code, words = PERSISTENT[name]
+    rule = dataclasses.replace(template, match=template.match.replace(LAYER, setup.layer))
+    proxy.set_rules(rule)
+    run = scan(setup)
+    assert run.code == code, run.stderr
+    assert words in run.error_line()
+    assert run.seconds < BOUND
+    if rule.fault == "html":  # a 200 is an answer: nothing to retry
+        assert rule.hits == 1
+    elif rule.fault == "auth_loop":  # one fresh token, one more try, then exit 4
+        assert rule.hits == 2 and len(proxy.requests("token")) == 1
+    else:
+        assert rule.hits >= 4  # retried, not given up on at once
+    if rule.retry_after:
+        assert run.seconds >= 3.0  # three waits of the second Retry-After asked for
+
+
+def test_timeout_option_is_checked(setup: Setup) -> None:
+    run = scan(setup, "--timeout", "0")
+    assert run.code == 2 and "--timeout" in run.stderr
+    bad = scan(setup, env={"PORTSCAN_RETRY_BASE": "soon"})
+    assert bad.code == 2
+    assert "PORTSCAN_RETRY_BASE" in bad.error_line()
