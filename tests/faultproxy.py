@@ -8,6 +8,8 @@ and, per request, applies the first `Rule` that matches and has hits left:
 - `reset`: send the upstream headers and `after` body bytes, then reset the connection
   (SO_LINGER 0, so the peer sees RST, not FIN);
 - `stall`: send the headers and `after` bytes, then sleep `seconds` before closing;
+- `trickle`: send the headers and `after` bytes, then `after` bytes every 0.1 s
+  (a slow-loris server), for at most `seconds`;
 - `truncate`: declare the full Content-Length, send `after` bytes, close cleanly;
   with `length=False` no Content-Length is sent (the body ends at the close);
 - `redirect`: answer 307 to the same path on `BlobServer`, another host:port that
@@ -271,7 +273,7 @@ class FaultProxy:
         upstream = _upstream_get(self.upstream, handler.command, handler.path, handler._forwarded())
         if rule.fault == "content_type":
             return handler._pass_through(upstream, rule.content_type)
-        if rule.fault not in ("reset", "stall", "truncate"):
+        if rule.fault not in ("reset", "stall", "truncate", "trickle"):
             raise ValueError(f"unknown fault {rule.fault!r}")
         body = upstream.content
         handler.send_response(upstream.status_code)
@@ -288,6 +290,14 @@ class FaultProxy:
         handler.close_connection = True
         if rule.fault == "stall":
             time.sleep(rule.seconds)
+        elif rule.fault == "trickle":
+            deadline = time.monotonic() + rule.seconds
+            sent = rule.after
+            while sent < len(body) and time.monotonic() < deadline:
+                time.sleep(0.1)
+                handler.wfile.write(body[sent : sent + rule.after])
+                handler.wfile.flush()
+                sent += rule.after
         elif rule.fault == "reset":
             linger = struct.pack("ii", 1, 0)
             handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
