@@ -4,7 +4,8 @@
 GET and HEAD requests to an upstream registry (`tests.registry_server.start_registry`)
 and, per request, applies the first `Rule` that matches and has hits left:
 
-- `status`: answer `status` (429, 500, 502, 503, ...) with `Retry-After` when given;
+- `status`: answer `status` (429, 500, 502, 503, ...) with `Retry-After` when given,
+  and `body` (a distribution-spec error by default);
 - `reset`: send the upstream headers and `after` body bytes, then reset the connection
   (SO_LINGER 0, so the peer sees RST, not FIN);
 - `stall`: send the headers and `after` bytes, then sleep `seconds` before closing;
@@ -62,6 +63,7 @@ class Rule:
     seconds: float = 3.0
     length: bool = True
     content_type: str = "text/plain"
+    body: bytes = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}'
     hits: int = 0
 
     def applies(self, kind: str, path: str) -> bool:
@@ -261,8 +263,7 @@ class FaultProxy:
             headers = {"Content-Type": "application/json"}
             if rule.retry_after is not None:
                 headers["Retry-After"] = rule.retry_after
-            body = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}'
-            return handler._reply(rule.status, body, headers)
+            return handler._reply(rule.status, rule.body, headers)
         if rule.fault in ("redirect", "redirect_loop"):
             port = self.blob_server.port if rule.fault == "redirect" else self.port
             location = f"http://127.0.0.1:{port}{handler.path}"

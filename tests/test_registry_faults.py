@@ -307,6 +307,17 @@ def test_persistent_fault_ends_cleanly_and_in_time(
         assert run.seconds >= 3.0  # three waits of the second Retry-After asked for
 
 
+def test_malformed_error_and_tag_list_bodies(setup: Setup, proxy: FaultProxy) -> None:
+    proxy.set_rules(
+        Rule("status", "manifest", times=None, status=404, body=b'{"errors": 5}'),
+        Rule("status", "/tags/list", times=None, status=200, body=b'{"tags": {"v1": 1}}'),
+    )
+    run = scan(setup)
+    assert run.code == 3
+    assert "tag v1 not found" in run.error_line()
+    assert all(rule.hits == 1 for rule in proxy.rules)
+
+
 def test_timeout_option_is_checked(setup: Setup) -> None:
     run = scan(setup, "--timeout", "0")
     assert run.code == 2 and "--timeout" in run.stderr

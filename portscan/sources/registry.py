@@ -203,10 +203,12 @@ def unreachable_error(exc: httpx.RequestError, host: str, attempts: int) -> Port
 def _error_codes(response: httpx.Response) -> list[str]:
     """The `code` fields of a distribution-spec error body."""
     try:
-        errors = response.json().get("errors") or []
-        return [str(e.get("code", "")) for e in errors if isinstance(e, dict)]
+        errors = response.json().get("errors")
     except (ValueError, AttributeError):
         return []
+    if not isinstance(errors, list):
+        return []
+    return [str(e.get("code", "")) for e in errors if isinstance(e, dict)]
 
 
 # --------------------------------------------------------------------------- client
@@ -407,7 +409,9 @@ class RegistryClient:
             tags = response.json().get("tags") or []
         except (ValueError, AttributeError):
             return []
-        return sorted(str(t) for t in tags) if response.status_code == 200 else []
+        if response.status_code != 200 or not isinstance(tags, list):
+            return []
+        return sorted(str(t) for t in tags)
 
     def fetch_document(self, descriptor: Descriptor) -> bytes:
         """A manifest named by an index entry, digest-checked."""
