@@ -318,6 +318,33 @@ def test_malformed_error_and_tag_list_bodies(setup: Setup, proxy: FaultProxy) ->
     assert all(rule.hits == 1 for rule in proxy.rules)
 
 
+def test_registry_audit_honours_the_timeout(
+    setup: Setup, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    # Stalls of 20 s: without --timeout 0.5 reaching the audit's clients, 4 of them would
+    # outlast BOUND.
+    proxy.set_rules(Rule("stall", setup.layer, times=None, after=500, seconds=20))
+    images = tmp_path / "images.txt"
+    images.write_text(setup.reference.removeprefix("registry:") + "\n")
+    audit = [sys.executable, "-m", "portscan", "registry", "--images-from", str(images)]
+    options = ["--jobs", "1", "--store", str(tmp_path / "store.db"), "--format", "jsonl", "-q"]
+    started = time.monotonic()
+    done = subprocess.run(
+        [*audit, *options, "--timeout", TIMEOUT],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+        env=setup.env,
+        cwd=REPO,
+        check=False,
+    )
+    assert time.monotonic() - started < BOUND
+    assert done.returncode == 9, done.stderr  # the audit ends; the image is reported failed
+    (line,) = done.stdout.splitlines()
+    record = json.loads(line)
+    assert record["status"] == "failed" and "kept dropping" in record["error"]
+
+
 def test_timeout_option_is_checked(setup: Setup) -> None:
     run = scan(setup, "--timeout", "0")
     assert run.code == 2 and "--timeout" in run.stderr
