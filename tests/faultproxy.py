@@ -16,6 +16,10 @@ and, per request, applies the first `Rule` that matches and has hits left:
 - `redirect`: answer 307 to the same path on `BlobServer`, another host:port that
   serves the bytes and records every Authorization header it receives;
 - `redirect_loop`: answer 307 to the same URL on the proxy, forever;
+- `redirect_to`: answer 307 to `location` (another scheme, say);
+- `pad`: send the answer with `after` bytes of zeros appended (an endless blob, as far
+  as a client that trusts the server can tell), with a Content-Length to match unless
+  `length=False`;
 - `content_type`: pass the answer through with `content_type` as its Content-Type;
 - `html`: answer 200 with an HTML page instead (a captive portal);
 - `auth_loop`: answer 401 with a Bearer challenge whose realm is the proxy's own
@@ -63,6 +67,7 @@ class Rule:
     seconds: float = 3.0
     length: bool = True
     content_type: str = "text/plain"
+    location: str = ""
     body: bytes = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}'
     hits: int = 0
 
@@ -268,15 +273,21 @@ class FaultProxy:
             port = self.blob_server.port if rule.fault == "redirect" else self.port
             location = f"http://127.0.0.1:{port}{handler.path}"
             return handler._reply(307, b"", {"Location": location})
+        if rule.fault == "redirect_to":
+            return handler._reply(307, b"", {"Location": rule.location})
         if rule.fault == "html":
             page = b"<html><body>Please log in to the guest network</body></html>"
             return handler._reply(200, page, {"Content-Type": "text/html"})
         upstream = _upstream_get(self.upstream, handler.command, handler.path, handler._forwarded())
         if rule.fault == "content_type":
             return handler._pass_through(upstream, rule.content_type)
-        if rule.fault not in ("reset", "stall", "truncate", "trickle"):
+        if rule.fault not in ("reset", "stall", "truncate", "trickle", "pad"):
             raise ValueError(f"unknown fault {rule.fault!r}")
         body = upstream.content
+        first = rule.after  # bytes sent at once
+        if rule.fault == "pad":
+            body += bytes(rule.after)
+            first = len(body)
         handler.send_response(upstream.status_code)
         for key, value in upstream.headers.items():
             if key.lower() in _PASSED_HEADERS:
@@ -286,7 +297,7 @@ class FaultProxy:
         else:
             handler.send_header("Connection", "close")
         handler.end_headers()
-        handler.wfile.write(body[: rule.after])
+        handler.wfile.write(body[:first])
         handler.wfile.flush()
         handler.close_connection = True
         if rule.fault == "stall":

@@ -262,6 +262,21 @@ PERSISTENT = {  # name: (rule, exit code, words of the message)
         5,
         "did not answer in time",
     ),
+    "blob longer than declared": (
+        Rule("pad", LAYER, times=None, after=4096),
+        6,
+        "the manifest says",
+    ),
+    "endless blob without Content-Length": (
+        Rule("pad", LAYER, times=None, after=1 << 20, length=False),
+        6,
+        "sends more than",
+    ),
+    "redirect to another scheme": (
+        Rule("redirect_to", LAYER, times=None, location="ftp://127.0.0.1/blob"),
+        5,
+        "cannot fetch",
+    ),
     "truncated blob": (Rule("truncate", LAYER, times=None, after=500), 5, "kept dropping"),
     "redirect loop": (Rule("redirect_loop", LAYER, times=None), 5, "redirected more than"),
     "HTML instead of the manifest": (Rule("html", "manifest", times=None), 6, "not valid JSON"),
@@ -297,7 +312,7 @@ def test_persistent_fault_ends_cleanly_and_in_time(
     assert run.code == code, run.stderr
     assert words in run.error_line()
     assert run.seconds < BOUND
-    if rule.fault == "html":  # a 200 is an answer: nothing to retry
+    if rule.fault in ("html", "pad", "redirect_to"):  # nothing a retry could heal
         assert rule.hits == 1
     elif rule.fault == "auth_loop":  # one fresh token, one more try, then exit 4
         assert rule.hits == 2 and len(proxy.requests("token")) == 1
