@@ -509,9 +509,13 @@ class _BlobStream(io.RawIOBase):
         self._stack = ExitStack()
         self._chunks: Iterator[bytes] = iter(())
         try:
-            self._open()
-        except httpx.RequestError as exc:
-            self._resume(exc)
+            try:
+                self._open()
+            except httpx.RequestError as exc:
+                self._resume(exc)
+        except BaseException:
+            self._stack.close()  # no caller holds the stream yet to close it
+            raise
 
     def _open(self) -> None:
         self._stack.close()
