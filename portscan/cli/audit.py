@@ -72,6 +72,7 @@ def _interrupt_on_sigterm() -> None:
     help="Entries per catalog and tag-list request.",
 )
 @options.insecure
+@options.timeout
 @options.credentials
 @options.quiet
 @options.debug
@@ -91,6 +92,7 @@ def registry_command(
     output: Path | None,
     page_size: int,
     insecure: bool,
+    timeout: float,
     username: str | None,
     password_stdin: bool,
     quiet: bool,
@@ -134,7 +136,7 @@ def registry_command(
                 "--include and --exclude choose repositories of a catalog, not of --images-from",
                 "edit the file instead",
             )
-        source = options.source_options(platform_text, insecure, username, password_stdin)
+        source = options.source_options(platform_text, insecure, username, password_stdin, timeout)
         selection: Selection | ReferenceList
         if images_from is not None:
             path = images_from.resolve()

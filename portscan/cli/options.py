@@ -24,6 +24,7 @@ from portscan.errors import (
 from portscan.model import Platform, Target
 
 Decorator = Callable[[Callable[..., None]], Callable[..., None]]
+DEFAULT_TIMEOUT = 60.0  # seconds, as SourceOptions.timeout (not imported: startup time)
 
 
 def fail(message: str, code: int) -> None:
@@ -72,10 +73,14 @@ def open_output(path: Path) -> Any:
 
 
 def source_options(
-    platform_text: str, insecure: bool, username: str | None = None, password_stdin: bool = False
+    platform_text: str,
+    insecure: bool,
+    username: str | None = None,
+    password_stdin: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
 ) -> Any:
     """The `SourceOptions` of a command: platform, transport, credentials (the password
-    from stdin with --password-stdin, else $PORTSCAN_PASSWORD)."""
+    from stdin with --password-stdin, else $PORTSCAN_PASSWORD), registry timeout."""
     from portscan.sources import SourceOptions
 
     password = os.environ.get("PORTSCAN_PASSWORD")
@@ -88,6 +93,7 @@ def source_options(
         insecure=insecure,
         username=username,
         password=password,
+        timeout=timeout,
     )
 
 
@@ -111,6 +117,15 @@ platform = click.option(
 )
 insecure = click.option(
     "--insecure", is_flag=True, help="Allow plain HTTP and unverified TLS registries."
+)
+timeout = click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1, max=3600),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    metavar="SECONDS",
+    help="Registry connect and read timeout per request; a failing registry gives up "
+    "after 4 attempts each (docs/security.md, Registries).",
 )
 credentials = apply(
     click.option(

@@ -54,6 +54,7 @@ def write_reports(
 @options.output
 @options.reports
 @options.insecure
+@options.timeout
 @options.credentials
 @click.option(
     "--sbom",
@@ -83,6 +84,7 @@ def image_command(
     min_score: int | None,
     gate_targets: tuple[str, ...],
     insecure: bool,
+    timeout: float,
     username: str | None,
     password_stdin: bool,
     sbom: str | None,
@@ -112,7 +114,9 @@ def image_command(
 
             tables.libc().list_of(Target.WASIX, wasix_libc)
         scan_options = ScanOptions(
-            source=options.source_options(platform_text, insecure, username, password_stdin),
+            source=options.source_options(
+                platform_text, insecure, username, password_stdin, timeout
+            ),
             wasi_libc_as_of=wasi_libc_as_of,
             wasix_libc=wasix_libc,
             sbom=sbom,

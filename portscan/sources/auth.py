@@ -265,17 +265,13 @@ class Authenticator:
         if "service" in self._challenge.params:
             params["service"] = self._challenge.params["service"]
         creds = self.credentials
-        if creds is not None and creds.identity_token:
-            form = {
-                **params,
-                "grant_type": "refresh_token",
-                "refresh_token": creds.identity_token,
-                "client_id": "portscan",
-            }
-            request = httpx.Request("POST", realm, data=form)
-        else:
-            headers = {"Authorization": creds.basic_header()} if creds else {}
-            request = httpx.Request("GET", realm, params=params, headers=headers)
+        try:
+            request = self._token_request(realm, params, creds)
+        except httpx.InvalidURL as exc:
+            raise AuthError(
+                f"{self.registry} sent a Bearer challenge whose realm {realm!r} is not a URL"
+                f" ({exc})"
+            ) from None
         response = self._send(request)
         if response.status_code in (401, 403):
             raise AuthError(
@@ -297,3 +293,19 @@ class Authenticator:
         if not isinstance(token, str) or not token:
             raise AuthError(f"the token service of {self.registry} returned no token")
         return token, time.monotonic() + max(lifetime - _TOKEN_MARGIN, lifetime / 2)
+
+    @staticmethod
+    def _token_request(
+        realm: str, params: dict[str, str], creds: Credentials | None
+    ) -> httpx.Request:
+        """GET with basic credentials, or POST with the refresh token we hold."""
+        if creds is not None and creds.identity_token:
+            form = {
+                **params,
+                "grant_type": "refresh_token",
+                "refresh_token": creds.identity_token,
+                "client_id": "portscan",
+            }
+            return httpx.Request("POST", realm, data=form)
+        headers = {"Authorization": creds.basic_header()} if creds else {}
+        return httpx.Request("GET", realm, params=params, headers=headers)

@@ -13,16 +13,26 @@ Transport, like the Docker daemon: HTTPS with certificate checks by default. Wit
 plain HTTP is tried when HTTPS fails. Docker Hub (`docker.io`) is served from
 `registry-1.docker.io`.
 
-Retries: connection resets, timeouts, 429 and 5xx answers are retried up to
-`ATTEMPTS` times with exponential backoff and full jitter, waiting as long as a
-`Retry-After` header says (seconds or an HTTP date) when there is one. Refused
-connections, DNS and TLS failures are not retried: they do not heal in seconds.
+Retries: connection resets, timeouts, truncated bodies, 429 and 5xx answers are
+retried up to `ATTEMPTS` times with exponential backoff and full jitter (base
+`BACKOFF_BASE`, or `$PORTSCAN_RETRY_BASE` seconds), waiting as long as a `Retry-After`
+header says (seconds or an HTTP date, at most `RETRY_AFTER_CAP`) when there is one.
+Refused connections, DNS and TLS failures, unsupported URL schemes and redirect loops
+are not retried: they do not heal in seconds.
+
+Time bounds (docs/security.md, "Registries"): `timeout` is the connect and per-read
+timeout; a manifest, config or token answer must arrive whole within `timeout` seconds
+of its headers; a blob must keep arriving at `MIN_BLOB_RATE` bytes per second averaged
+over `timeout` seconds, else it counts as stalled and is resumed. A blob never yields
+more bytes than its descriptor's size. Redirects (at most `MAX_REDIRECTS`) are followed
+without the Authorization header when they leave the registry's origin (httpx strips it).
 """
 
 from __future__ import annotations
 
 import email.utils
 import io
+import os
 import random
 import socket
 import ssl
@@ -40,6 +50,7 @@ from portscan.errors import (
     ImageNotFoundError,
     PortscanError,
     RegistryUnreachableError,
+    UsageError,
 )
 from portscan.model import ImageMeta, ImageRef, LayerDescriptor, SourceKind
 from portscan.sources.auth import Authenticator, Credentials, load_credentials
@@ -58,8 +69,11 @@ from portscan.sources.refs import is_loopback
 
 ATTEMPTS = 4
 BACKOFF_BASE = 0.25  # seconds; attempt n waits up to BACKOFF_BASE * 2**n
+BACKOFF_BASE_ENV = "PORTSCAN_RETRY_BASE"  # overrides BACKOFF_BASE (tests make it small)
 BACKOFF_CAP = 8.0
 RETRY_AFTER_CAP = 60.0  # never wait longer than this on a server's say-so
+MIN_BLOB_RATE = 1024  # bytes per second, averaged over `timeout`; slower is a stall
+MAX_REDIRECTS = 10
 MAX_TAGS_SHOWN = 10
 RESUME_PROGRESS = 1 << 20  # bytes after which a dropped blob download counts as progressing
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -87,9 +101,23 @@ def candidate_schemes(host: str, insecure: bool) -> list[Scheme]:
 # --------------------------------------------------------------------------- retries
 
 
+def backoff_base() -> float:
+    """`BACKOFF_BASE`, or the seconds `$PORTSCAN_RETRY_BASE` says (0 to 10)."""
+    text = os.environ.get(BACKOFF_BASE_ENV, "").strip()
+    if not text:
+        return BACKOFF_BASE
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 10:
+        raise UsageError(f"{BACKOFF_BASE_ENV}={text!r} is not a number of seconds from 0 to 10")
+    return value
+
+
 def backoff_delay(attempt: int) -> float:
     """Full-jitter exponential backoff for the `attempt`-th retry (1-based)."""
-    return random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt))
+    return random.uniform(0, min(BACKOFF_CAP, backoff_base() * 2**attempt))
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -120,8 +148,11 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         stack.extend(e for e in (current.__cause__, current.__context__) if e is not None)
 
 
-def _is_permanent(exc: httpx.TransportError) -> bool:
-    """Failures a retry will not fix: refused connections, DNS and TLS errors."""
+def _is_permanent(exc: httpx.RequestError) -> bool:
+    """Failures a retry will not fix: refused connections, DNS and TLS errors, URLs
+    of other schemes, redirect loops."""
+    if isinstance(exc, httpx.UnsupportedProtocol | httpx.TooManyRedirects):
+        return True
     if not isinstance(exc, httpx.ConnectError):
         return False
     return any(
@@ -129,8 +160,17 @@ def _is_permanent(exc: httpx.TransportError) -> bool:
     )
 
 
-def unreachable_error(exc: httpx.TransportError, host: str, attempts: int) -> PortscanError:
+def unreachable_error(exc: httpx.RequestError, host: str, attempts: int) -> PortscanError:
     """A one-line `RegistryUnreachableError` saying what failed and what to try."""
+    if isinstance(exc, httpx.TooManyRedirects):
+        return RegistryUnreachableError(
+            f"{host} redirected more than {MAX_REDIRECTS} times", "the registry is misconfigured"
+        )
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return RegistryUnreachableError(
+            f"{host} sent portscan to a URL it cannot fetch ({exc})",
+            "the registry is misconfigured",
+        )
     causes = list(_causes(exc))
     tls = next((c for c in causes if isinstance(c, ssl.SSLError)), None)
     if tls is not None:
@@ -163,10 +203,12 @@ def unreachable_error(exc: httpx.TransportError, host: str, attempts: int) -> Po
 def _error_codes(response: httpx.Response) -> list[str]:
     """The `code` fields of a distribution-spec error body."""
     try:
-        errors = response.json().get("errors") or []
-        return [str(e.get("code", "")) for e in errors if isinstance(e, dict)]
+        errors = response.json().get("errors")
     except (ValueError, AttributeError):
         return []
+    if not isinstance(errors, list):
+        return []
+    return [str(e.get("code", "")) for e in errors if isinstance(e, dict)]
 
 
 # --------------------------------------------------------------------------- client
@@ -187,6 +229,8 @@ class RegistryClient:
         self.repository = repository
         self.host = endpoint_host(registry)
         self._schemes = schemes
+        backoff_base()  # a bad $PORTSCAN_RETRY_BASE fails before the first request
+        self.timeout = timeout
         self._timeout = httpx.Timeout(timeout)
         self._http: httpx.Client | None = None
         self.base_url = ""
@@ -196,18 +240,19 @@ class RegistryClient:
     # -- transport
     def connect(self) -> None:
         """Ping `/v2/` over each candidate scheme; keep the first that answers."""
-        failure: httpx.TransportError | None = None
+        failure: httpx.RequestError | None = None
         for scheme, verify in self._schemes:
             client = httpx.Client(
                 verify=verify,
                 timeout=self._timeout,
                 follow_redirects=True,
+                max_redirects=MAX_REDIRECTS,
                 headers={"User-Agent": _USER_AGENT},
             )
             self._http, self.base_url = client, f"{scheme}://{self.host}"
             try:
                 response = self._send(client.build_request("GET", f"{self.base_url}/v2/"))
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 client.close()
                 self._http, failure = None, exc
                 continue
@@ -231,8 +276,8 @@ class RegistryClient:
 
     def _send(self, request: httpx.Request, stream: bool = False) -> httpx.Response:
         """Send with retries on resets, timeouts, 429 and 5xx. Unless `stream`, the body
-        (at most `MAX_DOCUMENT_BYTES`) is read within the retries. Raises the last
-        `httpx.TransportError` when retries do not help."""
+        (at most `MAX_DOCUMENT_BYTES`, within `timeout` seconds) is read within the
+        retries. Raises the last `httpx.RequestError` when retries do not help."""
         assert self._http is not None
         for attempt in range(1, ATTEMPTS + 1):
             try:
@@ -245,11 +290,11 @@ class RegistryClient:
                 if stream:
                     return response
                 try:
-                    body = _read_limited(response, str(request.url))
+                    body = _read_limited(response, str(request.url), self.timeout)
                 finally:
                     response.close()
                 return _with_body(response, body)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 if _is_permanent(exc) or attempt == ATTEMPTS:
                     raise
                 time.sleep(backoff_delay(attempt))
@@ -258,7 +303,7 @@ class RegistryClient:
     def _send_read(self, request: httpx.Request) -> httpx.Response:
         try:
             return self._send(request)
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:
             raise unreachable_error(exc, request.url.host, ATTEMPTS) from None
 
     def request(
@@ -273,7 +318,7 @@ class RegistryClient:
             )
             try:
                 response = self._send(request, stream=stream)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
                 raise unreachable_error(exc, self.host, ATTEMPTS) from None
             if response.status_code != 401:
                 return response
@@ -364,7 +409,9 @@ class RegistryClient:
             tags = response.json().get("tags") or []
         except (ValueError, AttributeError):
             return []
-        return sorted(str(t) for t in tags) if response.status_code == 200 else []
+        if response.status_code != 200 or not isinstance(tags, list):
+            return []
+        return sorted(str(t) for t in tags)
 
     def fetch_document(self, descriptor: Descriptor) -> bytes:
         """A manifest named by an index entry, digest-checked."""
@@ -388,8 +435,8 @@ class RegistryClient:
         response = self.request(f"/v2/{self.repository}/blobs/{digest}", headers, stream=True)
         try:
             if response.status_code not in (200, 206):
-                response.read()
-                self._check_blob_status(response, digest)
+                body = _read_limited(response, f"the answer for blob {digest}", self.timeout)
+                self._check_blob_status(_with_body(response, body), digest)
             yield response
         finally:
             response.close()
@@ -404,18 +451,23 @@ class RegistryClient:
         self._raise_status(response, f"blob {digest}")
 
     def open_blob(self, descriptor: LayerDescriptor) -> AbstractContextManager[BinaryIO]:
-        return _blob_stream(self, descriptor.digest)
+        return _blob_stream(self, descriptor.digest, descriptor.size)
 
 
-def _read_limited(response: httpx.Response, what: str) -> bytes:
+def _read_limited(response: httpx.Response, what: str, seconds: float) -> bytes:
+    """The whole body, at most `MAX_DOCUMENT_BYTES`, arrived within `seconds` (a body
+    trickled slower times out like a stalled one: `httpx.ReadTimeout`)."""
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_DOCUMENT_BYTES:
         raise CorruptImageError(f"{what} is {declared} bytes, too large for a manifest or config")
+    deadline = time.monotonic() + seconds
     parts, total = [], 0
     for chunk in response.iter_bytes():
         total += len(chunk)
         if total > MAX_DOCUMENT_BYTES:
             raise CorruptImageError(f"{what} is larger than {MAX_DOCUMENT_BYTES} bytes")
+        if time.monotonic() > deadline:
+            raise httpx.ReadTimeout(f"{what} did not arrive within {seconds:g} s")
         parts.append(chunk)
     return b"".join(parts)
 
@@ -439,36 +491,87 @@ def _with_body(response: httpx.Response, body: bytes) -> httpx.Response:
 class _BlobStream(io.RawIOBase):
     """A file-like view of a streamed blob that resumes with `Range` after a drop.
 
-    It gives up after `ATTEMPTS` drops in a row that each came before `RESUME_PROGRESS`
-    bytes arrived, so a long download survives occasional drops."""
+    A drop is a reset, a read timeout, a body that ends before the descriptor's size,
+    or a blob arriving slower than `MIN_BLOB_RATE` over `timeout` seconds. It gives up
+    after `ATTEMPTS` drops in a row that each came before `RESUME_PROGRESS` bytes
+    arrived, so a long download survives occasional drops. It never reads past the
+    descriptor's size: a longer blob is corrupt (the digest is checked by the reader)."""
 
-    def __init__(self, client: RegistryClient, digest: str) -> None:
+    def __init__(self, client: RegistryClient, digest: str, size: int = -1) -> None:
         self._client = client
         self._digest = digest
+        self._size = size  # -1: unknown
         self._offset = 0  # bytes handed to the reader so far
         self._pending = b""
         self._drops = 0
         self._offset_at_drop = 0
+        self._window = (0.0, 0)  # (seconds spent waiting for chunks, bytes they brought)
         self._stack = ExitStack()
         self._chunks: Iterator[bytes] = iter(())
-        self._open()
+        try:
+            try:
+                self._open()
+            except httpx.RequestError as exc:
+                self._resume(exc)
+        except BaseException:
+            self._stack.close()  # no caller holds the stream yet to close it
+            raise
 
     def _open(self) -> None:
         self._stack.close()
         response = self._stack.enter_context(
             self._client.open_blob_response(self._digest, self._offset)
         )
+        self._check_length(response)
         self._chunks = response.iter_bytes()
+        self._window = (0.0, 0)
         skip = self._offset if response.status_code == 200 else 0
         while skip:  # the server ignored Range: drop what was delivered already
-            chunk = next(self._chunks, b"")
+            chunk = self._next_chunk()
             if not chunk:
                 break
             if len(chunk) > skip:
                 self._pending = chunk[skip:]
             skip = max(0, skip - len(chunk))
 
-    def _resume(self, exc: httpx.TransportError) -> None:
+    def _check_length(self, response: httpx.Response) -> None:
+        """Refuse an answer longer than the blob; a 206 must start where we asked."""
+        declared = response.headers.get("content-length", "")
+        start = 0
+        if response.status_code == 206:
+            content_range = response.headers.get("content-range", "")
+            first = content_range.removeprefix("bytes ").split("-", 1)[0]
+            if not content_range.startswith("bytes ") or first != str(self._offset):
+                raise httpx.RemoteProtocolError(
+                    f"asked for bytes {self._offset}- and got Content-Range {content_range!r}"
+                )
+            start = self._offset
+        if self._size >= 0 and declared.isdigit() and start + int(declared) > self._size:
+            raise CorruptImageError(
+                f"{self._client.host} sends blob {self._digest} as {start + int(declared)} "
+                f"bytes, the manifest says {self._size}",
+                "re-push the image",
+            )
+
+    def _next_chunk(self) -> bytes | None:
+        """The next chunk; raises `httpx.ReadTimeout` when the blob crawls. Only the
+        time spent waiting for the network counts, not the reader's own work."""
+        began = time.monotonic()
+        chunk = next(self._chunks, None)
+        waited, received = self._window
+        waited += time.monotonic() - began
+        received += len(chunk or b"")
+        if waited >= self._client.timeout:
+            if received < MIN_BLOB_RATE * waited:
+                raise httpx.ReadTimeout(
+                    f"blob arrives at {received / waited:.0f} bytes/s, "
+                    f"under {MIN_BLOB_RATE} bytes/s"
+                )
+            waited, received = 0.0, 0
+        self._window = (waited, received)
+        return chunk
+
+    def _resume(self, exc: httpx.RequestError) -> None:
         if self._offset - self._offset_at_drop >= RESUME_PROGRESS:
             self._drops = 0
         self._drops += 1
@@ -480,7 +583,11 @@ class _BlobStream(io.RawIOBase):
                 "check your network and try again",
             ) from None
         time.sleep(backoff_delay(self._drops))
-        self._open()
+        self._pending = b""
+        try:
+            self._open()
+        except httpx.RequestError as again:
+            self._resume(again)
 
     def readable(self) -> bool:
         return True
@@ -490,14 +597,27 @@ class _BlobStream(io.RawIOBase):
             return b"".join(iter(lambda: self.read(1 << 20), b""))
         while not self._pending:
             try:
-                chunk = next(self._chunks, None)
-            except httpx.TransportError as exc:
+                chunk = self._next_chunk()
+            except httpx.RequestError as exc:
                 self._resume(exc)
                 continue
             if chunk is None:
+                if self._size >= 0 and self._offset < self._size:  # the body ended early
+                    self._resume(
+                        httpx.RemoteProtocolError(
+                            f"the body ended after {self._offset} of {self._size} bytes"
+                        )
+                    )
+                    continue
                 return b""
             self._pending = chunk
         data, self._pending = self._pending[:n], self._pending[n:]
+        if 0 <= self._size < self._offset + len(data):
+            raise CorruptImageError(
+                f"{self._client.host} sends more than the {self._size} bytes of blob "
+                f"{self._digest} the manifest declares",
+                "re-push the image",
+            )
         self._offset += len(data)
         return data
 
@@ -512,8 +632,8 @@ class _BlobStream(io.RawIOBase):
 
 
 @contextmanager
-def _blob_stream(client: RegistryClient, digest: str) -> Iterator[BinaryIO]:
-    stream = _BlobStream(client, digest)
+def _blob_stream(client: RegistryClient, digest: str, size: int = -1) -> Iterator[BinaryIO]:
+    stream = _BlobStream(client, digest, size)
     try:
         yield stream  # type: ignore[misc]
     finally:
