@@ -121,7 +121,8 @@ def scan_image(
     meta = scanned.meta
     infos = layer_infos(meta, scanned.layers)
     image = dataclasses.replace(meta, layers=infos)
-    warnings = [f"layer {info.index}: {reason}" for info in infos for reason in info.skipped]
+    warnings = list(meta.warnings)  # what the manifest and config validation dropped
+    warnings += [f"layer {info.index}: {reason}" for info in infos for reason in info.skipped]
     facts = inspect.inspect_tree(scanned.tree, meta.config)
     if options.sbom == "syft":
         facts.packages, syft_warnings = enrich_with_syft(
