@@ -6,9 +6,12 @@ layer digest):
 
 1. `read_layer` reads one blob as a stream: it checks the sha256 against the
    descriptor while reading, decompresses (gzip, zstd or plain tar, told apart by
-   magic bytes), walks the tar entries and returns a `LayerResult`. Each regular
-   file's first bytes go to the `KeepPolicy` (keep the bytes for later stages?) and
-   to the analysers (compute facts now, from the bytes, while they stream by).
+   magic bytes), hashes the uncompressed tar (checked against the config's diff_id),
+   walks the tar entries (a header with a bad checksum is refused, not taken for the
+   end of the archive) and returns a `LayerResult`. Each regular file's first bytes
+   go to the `KeepPolicy` (keep the bytes for later stages?) and to the analysers
+   (compute facts now, from the bytes, while they stream by). Memory is bounded by
+   `Limits`: a file larger than a limit is not read, and says so in `skipped`.
 2. `merge_layers` applies the results in order: whiteouts (`.wh.NAME`) and opaque
    directories (`.wh..wh..opq`) remove what lower layers wrote; every other entry
    replaces what was at its path. Paths are resolved inside the tree only: `..` that
@@ -22,12 +25,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import os
 import posixpath
 import tarfile
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from queue import Full, Queue
 from typing import Any, BinaryIO, Protocol
 
@@ -45,6 +50,55 @@ HEAD_BYTES = 64  # what keep policies and analysers see before deciding
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 _CHUNK = 1 << 20
+_MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How many bytes of one image may be held in memory at once (docs/security.md).
+
+    `analyse_file`: the largest file handed to an analyser (ELF); `keep_file`: the
+    largest file kept for later stages (package databases, jars, scripts);
+    `keep_total`: all kept files of one scan together. Each can be changed with the
+    environment variable named in `ENV`, in MiB."""
+
+    analyse_file: int = 256 * _MiB
+    keep_file: int = 128 * _MiB
+    keep_total: int = 384 * _MiB
+
+    ENV = {
+        "analyse_file": "PORTSCAN_MAX_ANALYSE_MIB",
+        "keep_file": "PORTSCAN_MAX_KEEP_MIB",
+        "keep_total": "PORTSCAN_MAX_KEEP_TOTAL_MIB",
+    }
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        """The defaults, with any limit the environment sets (a bad value is ignored)."""
+        values = {}
+        for name, variable in cls.ENV.items():
+            raw = os.environ.get(variable, "")
+            if raw.isdigit():
+                values[name] = int(raw) * _MiB
+        return cls(**values)
+
+
+class ReadBudget:
+    """What the files kept so far cost; one per scan, shared by its layers."""
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits.from_env()
+        self.kept = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        """Reserve `size` kept bytes, or say there is no room for them."""
+        with self._lock:
+            if self.kept + size > self.limits.keep_total:
+                return False
+            self.kept += size
+            return True
+
 
 class Analyser(Protocol):
     """Computes facts from one file's bytes while its layer streams by (trivy-style).
@@ -79,7 +133,8 @@ class _VerifyingReader(io.RawIOBase):
         algorithm = digest.split(":", 1)[0] if digest else "sha256"
         if algorithm not in ("sha256", "sha512"):
             raise CorruptImageError(f"unsupported digest algorithm in {digest}")
-        self._hash = hashlib.new(algorithm)
+        self.algorithm = algorithm
+        self.hash = hashlib.new(algorithm)
         self.count = 0
 
     def readable(self) -> bool:
@@ -88,7 +143,7 @@ class _VerifyingReader(io.RawIOBase):
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n if n is not None and n >= 0 else _CHUNK)
         if data:
-            self._hash.update(data)
+            self.hash.update(data)
             self.count += len(data)
             if self._progress:
                 self._progress(len(data))
@@ -105,7 +160,7 @@ class _VerifyingReader(io.RawIOBase):
             pass
         if self._expected is None:
             return
-        actual = f"{self._hash.name}:{self._hash.hexdigest()}"
+        actual = f"{self.hash.name}:{self.hash.hexdigest()}"
         if actual != self._expected:
             raise CorruptImageError(
                 f"blob {self._expected} does not match its digest (read {actual})",
@@ -120,19 +175,35 @@ class _VerifyingReader(io.RawIOBase):
 class _Decompressor(io.RawIOBase):
     """A readable stream of the uncompressed tar, whatever the blob's compression."""
 
-    def __init__(self, source: _VerifyingReader):
+    def __init__(self, source: _VerifyingReader, algorithm: str = "sha256"):
         self._source = source
         first = source.read(_CHUNK)
         self._pending = b""
         self._pos = 0
         self.count = 0
+        self.last_block = b""  # the last 512-byte read: tarfile's last header
+        self._hash: Any = None  # of the uncompressed bytes; a plain tar's is the source's
         if first.startswith(b"\x1f\x8b"):
-            chunks = self._zlib_stream(first)
+            chunks = self._hashed(self._zlib_stream(first), algorithm)
         elif first.startswith(b"\x28\xb5\x2f\xfd"):
-            chunks = self._zstd_stream(first)
-        else:
+            chunks = self._hashed(self._zstd_stream(first), algorithm)
+        elif source.algorithm == algorithm:
             chunks = self._plain_stream(first)
+        else:
+            chunks = self._hashed(self._plain_stream(first), algorithm)
         self._decompress = _prefetch(chunks)
+
+    def _hashed(self, chunks: Iterator[bytes], algorithm: str) -> Iterator[bytes]:
+        self._hash = hashlib.new(algorithm)
+        for chunk in chunks:  # runs in the prefetch thread, beside the inflating
+            self._hash.update(chunk)
+            yield chunk
+
+    @property
+    def digest(self) -> str:
+        """The digest of the uncompressed tar; valid once the stream is drained."""
+        hashed = self._hash if self._hash is not None else self._source.hash
+        return f"{hashed.name}:{hashed.hexdigest()}"
 
     def drain(self) -> None:
         """Consume what the tar walk left, so the whole blob has been read and checked."""
@@ -232,6 +303,8 @@ class _Decompressor(io.RawIOBase):
             data = b"".join(parts)
             self._pending, self._pos = (last, used) if used < len(last) else (b"", 0)
         self.count += len(data)
+        if n == tarfile.BLOCKSIZE:
+            self.last_block = data
         return data
 
     def peek(self, n: int) -> bytes:
@@ -325,32 +398,69 @@ def read_layer(
     keep: KeepPolicy,
     analysers: Sequence[Analyser] = (),
     progress: ProgressFn | None = None,
+    budget: ReadBudget | None = None,
 ) -> LayerResult:
     """Read one layer blob once: verify, decompress, walk; see the module docstring.
 
     The digest checked is the descriptor's `digest`; for `docker save` layers, which
-    are stored uncompressed, the source passes the diff_id there.
+    are stored uncompressed, the source passes the diff_id there. The uncompressed
+    tar is checked against `diff_id` when the descriptor has one, and its digest is
+    in the result's `diff_id` either way. `budget` bounds the bytes kept (one per
+    scan; a fresh one for this layer alone when None).
     """
+    name = descriptor.digest or "(being read)"
+    if descriptor.size is not None and descriptor.size < -1:
+        raise CorruptImageError(f"layer {name} has a negative size {descriptor.size}")
+    algorithm = (descriptor.diff_id or "sha256:").split(":", 1)[0]
+    if algorithm not in ("sha256", "sha512"):
+        raise CorruptImageError(f"unsupported digest algorithm in diff_id {descriptor.diff_id}")
     source = _VerifyingReader(blob, descriptor.digest, descriptor.size, progress)
-    stream = _Decompressor(source)
+    stream = _Decompressor(source, algorithm)
     result = LayerResult(digest=descriptor.digest)
+    budget = budget or ReadBudget()
     try:
         with tarfile.open(fileobj=stream, mode="r:", errorlevel=1) as archive:
             for member in archive:
-                _add_member(stream, member, result, keep, analysers)
+                _add_member(stream, member, result, keep, analysers, budget)
     except tarfile.TarError as exc:
         raise CorruptImageError(
-            f"layer {descriptor.digest} is not a valid tar archive: {exc}",
+            f"layer {name} is not a valid tar archive: {exc}",
             "the blob is truncated or not a layer",
         ) from None
     except EOFError:
-        raise CorruptImageError(f"layer {descriptor.digest} ends in the middle of a file") from None
+        raise CorruptImageError(f"layer {name} ends in the middle of a file") from None
+    _check_end(stream, name)
     stream.drain()
     source.finish()
+    result.diff_id = stream.digest
+    if descriptor.diff_id is not None and result.diff_id != descriptor.diff_id:
+        raise CorruptImageError(
+            f"layer {name}: its uncompressed tar is {result.diff_id}, "
+            f"the config's rootfs.diff_ids says {descriptor.diff_id}",
+            "the image is corrupt or was tampered with; re-push or re-save it",
+        )
     _resolve_facts(result)
     result.compressed_bytes = source.count
     result.uncompressed_bytes = stream.count
     return result
+
+
+def _check_end(stream: _Decompressor, name: str) -> None:
+    """tarfile ends its walk quietly at a header it cannot read (a bad checksum, a
+    block cut short); only an end-of-archive zero block or the end of data is an end."""
+    block = stream.last_block
+    if not block or (block == bytes(len(block)) and len(block) == tarfile.BLOCKSIZE):
+        return
+    offset = stream.count - len(block)
+    try:
+        tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+        reason = "cannot be read"
+    except tarfile.HeaderError as exc:
+        reason = str(exc)
+    raise CorruptImageError(
+        f"layer {name}: the tar header at offset {offset} is invalid ({reason})",
+        "the layer is corrupt or truncated",
+    )
 
 
 def _resolve_facts(result: LayerResult) -> None:
@@ -367,7 +477,10 @@ def _add_member(
     result: LayerResult,
     keep: KeepPolicy,
     analysers: Sequence[Analyser],
+    budget: ReadBudget,
 ) -> None:
+    if member.size < 0:
+        raise CorruptImageError(f"tar entry {member.name[:200]} has a negative size {member.size}")
     path = safe_path(member.name)
     if path is None:
         result.skipped.append(f"{member.name}: path climbs above the image root")
@@ -396,7 +509,7 @@ def _add_member(
             return
         entry.link_target = target
     elif kind is FileKind.FILE and member.size:
-        _read_contents(stream, member, entry, keep, analysers)
+        _read_contents(stream, member, entry, keep, analysers, budget, result.skipped)
     result.entries.append(entry)
 
 
@@ -406,6 +519,8 @@ def _read_contents(
     entry: FileEntry,
     keep: KeepPolicy,
     analysers: Sequence[Analyser],
+    budget: ReadBudget,
+    skipped: list[str],
 ) -> None:
     stream.seek(member.offset_data)  # forward only; reading the data ourselves saves
     head = stream.peek(min(HEAD_BYTES, member.size))  # the copies tarfile's reader makes
@@ -413,7 +528,28 @@ def _read_contents(
     keep_bytes = keep(entry.path, head)
     if not wanted and not keep_bytes:
         return  # tarfile skips the rest of the member on the next header
-    data = stream.read(member.size)
+    limits, size = budget.limits, member.size
+    if wanted and size > limits.analyse_file:
+        skipped.append(
+            f"{entry.path}: {size} bytes, too large to analyse "
+            f"(limit {limits.analyse_file} bytes, {Limits.ENV['analyse_file']})"
+        )
+        wanted = []
+    if keep_bytes and size > limits.keep_file:
+        skipped.append(
+            f"{entry.path}: {size} bytes, too large to read "
+            f"(limit {limits.keep_file} bytes, {Limits.ENV['keep_file']})"
+        )
+        keep_bytes = False
+    elif keep_bytes and not budget.take(size):
+        skipped.append(
+            f"{entry.path}: not read, the files kept so far fill the "
+            f"{limits.keep_total} bytes allowed ({Limits.ENV['keep_total']})"
+        )
+        keep_bytes = False
+    if not wanted and not keep_bytes:
+        return
+    data = stream.read(size)
     if len(data) < member.size:
         raise EOFError
     for analyser in wanted:

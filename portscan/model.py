@@ -567,6 +567,7 @@ class LayerResult:
     whiteouts: list[str] = field(default_factory=list)  # paths removed from lower layers
     opaque_dirs: list[str] = field(default_factory=list)  # dirs whose lower content is hidden
     skipped: list[str] = field(default_factory=list)  # unsafe or unsupported entries, explained
+    diff_id: str | None = None  # digest of the uncompressed tar, as read
     compressed_bytes: int = 0
     uncompressed_bytes: int = 0
 

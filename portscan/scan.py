@@ -24,7 +24,7 @@ from portscan.graph.build import (
 from portscan.inspect.elf import worker
 from portscan.inspect.elf.worker import ElfAnalyser
 from portscan.inspect.sbom import enrich_with_syft
-from portscan.layers import Analyser, KeepPolicy, Tree, merge_layers, read_layer
+from portscan.layers import Analyser, KeepPolicy, ReadBudget, Tree, merge_layers, read_layer
 from portscan.lint.components import lint_image
 from portscan.model import (
     Dependency,
@@ -72,8 +72,10 @@ def read_image(
     """Open `reference` (or take `source`, an image opened already, e.g. one whose
     layers come from the results store), stream every layer once, and merge them."""
 
+    budget = ReadBudget()  # the bytes kept, bounded over all layers of the image
+
     def reader(blob: BinaryIO, descriptor: LayerDescriptor, advance: ProgressFn | None):
-        return read_layer(blob, descriptor, options.keep, options.analysers, advance)
+        return read_layer(blob, descriptor, options.keep, options.analysers, advance, budget)
 
     if any(isinstance(a, ElfAnalyser) for a in options.analysers):
         worker.start()  # the ELF worker imports lief while the image is being fetched

@@ -600,6 +600,13 @@ class StreamingArchiveSource(ImageSource):
                     f"(read {streamed.digest})",
                     "the archive is corrupt or was tampered with; re-save the image",
                 )
+            read_diff_id = streamed.result.diff_id or diff_id
+            if read_diff_id.split(":")[0] == diff_id.split(":")[0] and read_diff_id != diff_id:
+                raise CorruptImageError(
+                    f"{where}: layer {name}: its uncompressed tar is {streamed.result.diff_id}, "
+                    f"the config's rootfs.diff_ids says {diff_id}",
+                    "the archive is corrupt or was tampered with; re-save the image",
+                )
             result = streamed.result
             if id(result) in used:  # the same layer twice: merging must not share lists
                 result = replace(result, skipped=list(result.skipped))
