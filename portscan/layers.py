@@ -641,9 +641,17 @@ class Tree:
             self._children.setdefault(entry.path, set())
 
     def _ensure_dir(self, path: str, layer: int) -> None:
-        if path == "/" or path in self._entries:
-            return
-        self._place(FileEntry(path, FileKind.DIR, 0o755, 0, layer))
+        """Create `path` and its missing parents, top down (iteratively: a legal image
+        may nest directories thousands deep)."""
+        missing = []
+        while path != "/" and path not in self._entries:
+            missing.append(path)
+            path = posixpath.dirname(path)
+        for directory in reversed(missing):
+            parent = posixpath.dirname(directory)
+            self._children.setdefault(parent, set()).add(posixpath.basename(directory))
+            self._entries[directory] = FileEntry(directory, FileKind.DIR, 0o755, 0, layer)
+            self._children.setdefault(directory, set())
 
     def _remove(self, path: str) -> None:
         if path not in self._entries:
@@ -653,8 +661,12 @@ class Tree:
         self._children.get(posixpath.dirname(path), set()).discard(posixpath.basename(path))
 
     def _remove_children(self, directory: str) -> None:
-        for name in list(self._children.pop(directory, ())):
-            self._remove(posixpath.join(directory, name))
+        """Remove everything below `directory` (iteratively, as `_ensure_dir`)."""
+        pending = [posixpath.join(directory, n) for n in self._children.pop(directory, ())]
+        while pending:
+            path = pending.pop()
+            self._entries.pop(path, None)
+            pending += [posixpath.join(path, n) for n in self._children.pop(path, ())]
         if directory in self._entries and self._entries[directory].kind is FileKind.DIR:
             self._children[directory] = set()
 
