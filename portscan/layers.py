@@ -51,6 +51,7 @@ WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 _CHUNK = 1 << 20
 _MiB = 1 << 20
+_ZSTD_PIECE = 1 << 10
 
 
 @dataclass(frozen=True)
@@ -223,9 +224,17 @@ class _Decompressor(io.RawIOBase):
         target = offset if whence == io.SEEK_SET else self.count + offset
         if whence not in (io.SEEK_SET, io.SEEK_CUR) or target < self.count:
             raise io.UnsupportedOperation("a layer stream only moves forward")
-        while self.count < target:
-            if not self.read(min(target - self.count, _CHUNK)):
-                break
+        while self.count < target:  # skipped bytes are dropped, never copied
+            available = len(self._pending) - self._pos
+            if not available:
+                chunk = next(self._decompress, None)
+                if chunk is None:
+                    break
+                self._pending, self._pos = chunk, 0
+                continue
+            step = min(available, target - self.count)
+            self._pos += step
+            self.count += step
         return self.count
 
     def readable(self) -> bool:
@@ -238,19 +247,19 @@ class _Decompressor(io.RawIOBase):
             chunk = self._source.read(_CHUNK)
 
     def _zlib_stream(self, first: bytes) -> Iterator[bytes]:
+        """Inflate at most `_CHUNK` bytes at a time: a MiB of gzip can hold a GiB."""
         decoder = inflate.decompressobj(31)
-        chunk = first
+        data = first
         try:
-            while chunk:
-                out = decoder.decompress(chunk)
-                # concatenated gzip members (pigz, some tools) start a new decoder
-                while decoder.eof and decoder.unused_data:
-                    rest = decoder.unused_data
-                    yield out
+            while data:
+                if decoder.eof:  # concatenated gzip members (pigz, some tools)
                     decoder = inflate.decompressobj(31)
-                    out = decoder.decompress(rest)
-                yield out
-                chunk = self._source.read(_CHUNK)
+                out = decoder.decompress(data, _CHUNK)
+                if out:
+                    yield out
+                data = decoder.unused_data if decoder.eof else decoder.unconsumed_tail
+                if not data:
+                    data = self._source.read(_CHUNK)
             yield decoder.flush()
         except (zlib.error, inflate.error) as exc:
             raise CorruptImageError(f"layer is not valid gzip: {exc}") from None
@@ -266,15 +275,28 @@ class _Decompressor(io.RawIOBase):
             ) from None
         decoder = zstandard.ZstdDecompressor().decompressobj()
         chunk = first
+        # decompressobj has no output limit, so the input goes in pieces: a zstd RLE
+        # block turns 4 bytes into 128 KiB, so a piece yields at most 32 MiB.
+        out: list[bytes] = []
+        have = 0
         try:
             while chunk:
-                # several frames (zstd:chunked, skippable frames) start a new decoder
-                while chunk:
-                    if decoder.eof:
-                        decoder = zstandard.ZstdDecompressor().decompressobj()
-                    yield decoder.decompress(chunk)
-                    chunk = decoder.unused_data if decoder.eof else b""
+                view = memoryview(chunk)
+                for start in range(0, len(view), _ZSTD_PIECE):
+                    piece: Any = view[start : start + _ZSTD_PIECE]
+                    # several frames (zstd:chunked, skippable frames) start a new decoder
+                    while piece:
+                        if decoder.eof:
+                            decoder = zstandard.ZstdDecompressor().decompressobj()
+                        data = decoder.decompress(piece)
+                        piece = decoder.unused_data if decoder.eof else b""
+                        out.append(data)
+                        have += len(data)
+                    if have >= _CHUNK:
+                        yield b"".join(out)
+                        out, have = [], 0
                 chunk = self._source.read(_CHUNK)
+            yield b"".join(out)
         except zstandard.ZstdError as exc:
             raise CorruptImageError(f"layer is not valid zstd: {exc}") from None
         if not decoder.eof:
