@@ -52,6 +52,8 @@ OPAQUE_MARKER = ".wh..wh..opq"
 _CHUNK = 1 << 20
 _MiB = 1 << 20
 _ZSTD_PIECE = 1 << 10
+_MAX_HEADER_READ = 16 * _MiB  # a tar (pax, GNU long name) header tarfile reads whole
+NOT_READ = "not-read"  # the fact set on a file a limit kept from being read: why
 
 
 @dataclass(frozen=True)
@@ -303,7 +305,18 @@ class _Decompressor(io.RawIOBase):
             raise CorruptImageError("layer is truncated: its zstd stream ends inside a frame")
 
     def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
+        """tarfile's reads: headers, and extended headers (pax, GNU long names) whole,
+        so a header of more than `_MAX_HEADER_READ` bytes is refused, not buffered."""
+        if n is None or n < 0 or n > _MAX_HEADER_READ:
+            raise CorruptImageError(
+                f"a tar extended header of {n} bytes at offset {self.count}; "
+                f"at most {_MAX_HEADER_READ} are read"
+            )
+        return self.read_data(n)
+
+    def read_data(self, n: int) -> bytes:
+        """The next `n` bytes (fewer at the end of the stream)."""
+        if n < 0:
             data = b"".join([self._pending[self._pos :], *self._decompress])
             self._pending, self._pos = b"", 0
         elif self._pos + n <= len(self._pending):
@@ -451,6 +464,8 @@ def read_layer(
         ) from None
     except EOFError:
         raise CorruptImageError(f"layer {name} ends in the middle of a file") from None
+    except CorruptImageError as exc:  # from an entry: say which layer it is in
+        raise CorruptImageError(f"layer {name}: {exc.message}", exc.hint) from None
     _check_end(stream, name)
     stream.drain()
     source.finish()
@@ -562,16 +577,18 @@ def _read_contents(
             f"{entry.path}: {size} bytes, too large to read "
             f"(limit {limits.keep_file} bytes, {Limits.ENV['keep_file']})"
         )
+        entry.facts[NOT_READ] = "too large"
         keep_bytes = False
     elif keep_bytes and not budget.take(size):
         skipped.append(
             f"{entry.path}: not read, the files kept so far fill the "
             f"{limits.keep_total} bytes allowed ({Limits.ENV['keep_total']})"
         )
+        entry.facts[NOT_READ] = "over the total"
         keep_bytes = False
     if not wanted and not keep_bytes:
         return
-    data = stream.read(size)
+    data = stream.read_data(size)
     if len(data) < member.size:
         raise EOFError
     for analyser in wanted:

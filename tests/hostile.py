@@ -90,6 +90,21 @@ def negative_size_tar() -> bytes:
     return out.getvalue()
 
 
+def huge_pax_header_tar(size: int) -> bytes:
+    """A pax extended header of `size` bytes (one long comment record), then a file."""
+    record_body = b" comment=" + b"a" * (size - 32) + b"\n"
+    length = len(record_body)
+    length += len(str(length + len(str(length))))
+    record = str(length).encode() + record_body
+    info = tarfile.TarInfo("././@PaxHeader")
+    info.type, info.size = tarfile.XHDTYPE, len(record)
+    out = io.BytesIO()
+    out.write(info.tobuf(tarfile.USTAR_FORMAT))
+    out.write(record + bytes(-len(record) % 512))
+    out.write(plain_tar(ib.file("after", "x")))
+    return out.getvalue()
+
+
 def zip_bomb_jar(inflated: int) -> bytes:
     """A small jar whose nested jar inflates to `inflated` bytes of zeros."""
     inner = io.BytesIO()

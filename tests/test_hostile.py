@@ -211,6 +211,11 @@ def test_a_tar_member_with_a_negative_size_is_refused(tmp_path: Path) -> None:
     refused(layout.ref, CORRUPT, "negative size")
 
 
+def test_a_tar_extended_header_too_large_to_buffer_is_refused(tmp_path: Path) -> None:
+    layout = hostile.write_layout(tmp_path / "img", [hostile.huge_pax_header_tar(40 << 20)])
+    refused(layout.ref, CORRUPT, layout.layers[0], "extended header")
+
+
 def test_a_malformed_media_type_is_refused(tmp_path: Path) -> None:
     layout = hostile.write_layout(
         tmp_path / "img", SIMPLE, edit_manifest=_set("layers", [{"mediaType": "not a type"}])
@@ -286,6 +291,13 @@ def test_files_over_the_limits_are_skipped_with_a_warning(tmp_path: Path) -> Non
     warnings = scanned(layout.ref, tmp_path, **env)["warnings"]
     assert any("/usr/bin/big" in w and "too large to analyse" in w for w in warnings), warnings
     assert any("/var/lib/dpkg/status" in w and "too large" in w for w in warnings), warnings
+
+
+def test_a_package_database_too_large_to_parse_is_skipped(tmp_path: Path) -> None:
+    status = ib.file("var/lib/dpkg/status", b"Package: x\nDescription: " + b"a" * (40 << 20))
+    layout = hostile.write_layout(tmp_path / "img", [hostile.plain_tar(status)])
+    warnings = scanned(layout.ref, tmp_path)["warnings"]
+    assert any("/var/lib/dpkg/status" in w and "not parsed" in w for w in warnings), warnings
 
 
 def test_a_jar_whose_entry_inflates_without_bound_is_not_inflated(tmp_path: Path) -> None:

@@ -62,4 +62,4 @@ def parse(path: str, data: bytes | None, env: Env) -> list[Package]:
     return packages
 
 
-CATALOGER = Cataloger(name="apk", globs=(INSTALLED,), parse=parse)
+CATALOGER = Cataloger(name="apk", globs=(INSTALLED,), parse=parse, max_bytes=32 << 20)

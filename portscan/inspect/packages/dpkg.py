@@ -133,4 +133,5 @@ CATALOGER = Cataloger(
     globs=(STATUS, STATUS_D + "*"),
     reads=(INFO + "*.list", "/usr/share/doc/*/copyright"),
     parse=parse,
+    max_bytes=32 << 20,  # Debian's largest status files are a few MiB
 )
