@@ -208,6 +208,12 @@ class _Decompressor(io.RawIOBase):
         hashed = self._hash if self._hash is not None else self._source.hash
         return f"{hashed.name}:{hashed.hexdigest()}"
 
+    def close(self) -> None:
+        """Stop the prefetch thread now, from this thread (also after an error)."""
+        if not self.closed:
+            self._decompress.close()  # type: ignore[attr-defined]
+        super().close()
+
     def drain(self) -> None:
         """Consume what the tar walk left, so the whole blob has been read and checked."""
         self.count += len(self._pending) - self._pos
@@ -392,7 +398,8 @@ def _prefetch(chunks: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:
             yield item
     finally:
         stop.set()
-        worker.join()
+        if threading.current_thread() is not worker:  # closed by garbage collection there
+            worker.join()
 
 
 _KINDS = {
@@ -451,8 +458,21 @@ def read_layer(
         raise CorruptImageError(f"unsupported digest algorithm in diff_id {descriptor.diff_id}")
     source = _VerifyingReader(blob, descriptor.digest, descriptor.size, progress)
     stream = _Decompressor(source, algorithm)
-    result = LayerResult(digest=descriptor.digest)
     budget = budget or ReadBudget()
+    with stream:
+        return _read_tar(stream, source, descriptor, name, keep, analysers, budget)
+
+
+def _read_tar(
+    stream: _Decompressor,
+    source: _VerifyingReader,
+    descriptor: LayerDescriptor,
+    name: str,
+    keep: KeepPolicy,
+    analysers: Sequence[Analyser],
+    budget: ReadBudget,
+) -> LayerResult:
+    result = LayerResult(digest=descriptor.digest)
     try:
         with tarfile.open(fileobj=stream, mode="r:", errorlevel=1) as archive:
             for member in archive:

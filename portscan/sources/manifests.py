@@ -25,14 +25,15 @@ from typing import Any
 from portscan.errors import CorruptImageError, PlatformNotFoundError
 from portscan.model import ImageConfig, ImageMeta, LayerDescriptor, Platform, SourceKind
 from portscan.sources.validate import (
-    DIGEST,
     MAX_DOCUMENT_BYTES,
     Fields,
+    descriptor_extras,
     image_config,
     json_type,
     load_json,
     media_type,
 )
+from portscan.sources.validate import digest as check_digest
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -78,27 +79,28 @@ class Descriptor:
     annotations: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def from_json(
-        cls, doc: Any, where: str, name: str = "descriptor", warnings: list[str] | None = None
-    ) -> Descriptor:
+    def from_json(cls, doc: Any, where: str, name: str = "descriptor") -> Descriptor:
         """A descriptor as the image spec defines it (descriptor.md): a digest, a size
         >= 0 and a media type; `CorruptImageError` naming field `name` otherwise."""
         if not isinstance(doc, dict):
             raise CorruptImageError(f"{where}: {name} is {json_type(doc)}, not a descriptor")
-        digest = doc.get("digest")
+        digest = check_digest(doc.get("digest"), where, name)
         size = doc.get("size")
-        if not isinstance(digest, str) or not DIGEST.match(digest):
-            raise CorruptImageError(f"{where}: invalid digest {str(digest)[:80]!r} in {name}")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise CorruptImageError(
                 f"{where}: {name}.size of {digest} is {size!r}, not a byte count >= 0"
             )
         fields = Fields(doc, where, name)
-        kind = media_type(doc.get("mediaType"), where, name, [] if warnings is None else warnings)
+        kind = media_type(doc.get("mediaType"), where, f"{name}.mediaType")
+        descriptor_extras(fields)
         platform = None
-        raw = fields.obj("platform")
-        os_name, arch = raw.string("os"), raw.string("architecture")
-        if os_name and arch:
+        if doc.get("platform") is not None:
+            raw = fields.obj("platform")
+            os_name, arch = raw.string("os"), raw.string("architecture")
+            if not os_name or not arch:
+                raise CorruptImageError(
+                    f"{where}: {name}.platform needs both os and architecture (image-index.md)"
+                )
             platform = Platform(os_name, arch, raw.string("variant") or None)
         return cls(kind, digest, size, platform, fields.string_map("annotations"))
 
@@ -153,12 +155,14 @@ def parse_document(data: bytes, media_type: str | None, where: str) -> ImageMani
         raise CorruptImageError(f"{where}: {_SCHEMA1_MESSAGE}")
     kind = _document_type(doc, media_type)
     warnings: list[str] = []
+    if doc.get("subject") is not None:  # referrers API (image spec 1.1): a descriptor
+        Descriptor.from_json(doc["subject"], where, "subject")
     if kind in INDEX_TYPES:
         entries = doc.get("manifests")
         if not isinstance(entries, list):
             raise CorruptImageError(f"{where}: index has no manifests list")
         descriptors = [
-            Descriptor.from_json(e, where, f"manifests[{i}]", warnings)
+            Descriptor.from_json(e, where, f"manifests[{i}]")
             for i, e in enumerate(entries)
         ]
         return ImageIndex(kind, descriptors, warnings)
@@ -166,15 +170,17 @@ def parse_document(data: bytes, media_type: str | None, where: str) -> ImageMani
         layers = doc.get("layers")
         if not isinstance(layers, list) or "config" not in doc:
             raise CorruptImageError(f"{where}: manifest has no config or layers")
-        config = Descriptor.from_json(doc["config"], where, "config", warnings)
+        config = Descriptor.from_json(doc["config"], where, "config")
         if config.size > MAX_DOCUMENT_BYTES:
             raise CorruptImageError(
                 f"{where}: config blob {config.digest} is {config.size} bytes, "
                 f"more than the {MAX_DOCUMENT_BYTES} allowed for a config"
             )
         descriptors = [
-            Descriptor.from_json(e, where, f"layers[{i}]", warnings) for i, e in enumerate(layers)
+            Descriptor.from_json(e, where, f"layers[{i}]") for i, e in enumerate(layers)
         ]
+        if not descriptors and kind == OCI_MANIFEST:  # the image spec's schema: minItems 1
+            raise CorruptImageError(f"{where}: the manifest's layers list is empty")
         if not descriptors:
             warnings.append(f"{where}: the manifest lists no layers; the image is empty")
         for i, layer in enumerate(descriptors):

@@ -9,8 +9,9 @@ OCI image spec (config.md) and Docker's image spec v1.2:
 - a field of the wrong type (`Env` a string, `Entrypoint` a number, a numeric `os` or
   `User`) is refused with `CorruptImageError` (exit 6) naming the field, as Docker,
   containerd and go-containerregistry refuse it when they decode the config;
-- a value of the right type that the spec still forbids or that cannot mean anything
-  (an `Env` entry without `=`) is dropped with a warning that ends up in the result.
+- a value of the right type that the spec forbids (an `Env` entry without `=`, a
+  malformed media type, an empty OCI `layers` list) is refused the same way; what the
+  spec allows but portscan cannot use (an unknown layer media type) is a warning.
 
 Blob files of OCI layouts are opened with `open_regular`: no symlinks, no FIFOs or
 devices (a FIFO would block `open()` forever, `/dev/zero` never ends).
@@ -19,6 +20,8 @@ Limits and how to change them: docs/security.md.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import os
 import re
@@ -31,7 +34,10 @@ from portscan.model import HistoryEntry, ImageConfig
 
 MAX_DOCUMENT_BYTES = 16 << 20  # manifests, indexes and configs are read whole
 MAX_JSON_DEPTH = 64  # real documents nest 4 to 6 deep; Python's parser recurses
-DIGEST = re.compile(r"^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")
+DIGEST = re.compile(r"^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")  # what portscan verifies
+# descriptor.md, "Digests": the grammar any digest follows, algorithm registered or not
+ANY_DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
+URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")  # RFC 3986 section 3: a scheme, then more
 # RFC 6838 section 4.2, as the image spec's JSON schema writes it (defs-descriptor.json)
 MEDIA_TYPE = re.compile(
     r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$"
@@ -210,13 +216,11 @@ def image_config(doc: Any, where: str) -> tuple[ImageConfig, list[str]]:
     for key in ("os", "architecture", "variant", "created", "author"):
         top.string(key)
     cfg = top.obj("config")
-    warnings = []
-    env = []
-    for i, item in enumerate(cfg.strings("Env")):
-        if "=" in item:
-            env.append(item)
-        else:
-            warnings.append(f"{where}: config.Env[{i}] {item[:60]!r} has no '=', ignored")
+    warnings: list[str] = []
+    env = cfg.strings("Env")
+    for i, item in enumerate(env):
+        if "=" not in item:  # config.md: "entries are in the format of VARNAME=VARVALUE"
+            raise CorruptImageError(f"{where}: field config.Env[{i}] {item[:60]!r} has no '='")
     rootfs = top.obj("rootfs")
     rootfs_type = rootfs.string("type")
     if rootfs_type is not None and rootfs_type != "layers":
@@ -250,13 +254,46 @@ def image_config(doc: Any, where: str) -> tuple[ImageConfig, list[str]]:
     return config, warnings
 
 
-def media_type(value: Any, where: str, name: str, warnings: list[str]) -> str:
-    """A descriptor's `mediaType`: refused if malformed (RFC 6838), warned if missing."""
+def media_type(value: Any, where: str, name: str) -> str:
+    """A media type the image spec requires (RFC 6838 form); `CorruptImageError` naming
+    field `name` if it is missing or malformed."""
     if value is None or value == "":
-        warnings.append(f"{where}: {name} has no mediaType (the image spec requires one)")
-        return ""
+        raise CorruptImageError(f"{where}: {name} is missing (the image spec requires it)")
     if not isinstance(value, str):
-        raise _wrong_type(where, f"{name}.mediaType", value, "a string")
+        raise _wrong_type(where, name, value, "a string")
     if not MEDIA_TYPE.match(value):
-        raise CorruptImageError(f"{where}: {name}.mediaType {value[:80]!r} is not a media type")
+        raise CorruptImageError(f"{where}: {name} {value[:80]!r} is not a media type")
     return value
+
+
+def digest(value: Any, where: str, name: str) -> str:
+    """A digest portscan can verify (sha256, sha512); one of another algorithm is
+    well-formed for the image spec but refused, since it cannot be verified."""
+    if isinstance(value, str) and DIGEST.match(value):
+        return value
+    algorithm = value.partition(":")[0] if isinstance(value, str) else ""
+    if ANY_DIGEST.match(str(value)) and algorithm not in ("sha256", "sha512"):
+        raise CorruptImageError(
+            f"{where}: {name} uses an unsupported digest algorithm "
+            f"({algorithm}); portscan verifies sha256 and sha512"
+        )
+    raise CorruptImageError(f"{where}: invalid digest {str(value)[:80]!r} in {name}")
+
+
+def descriptor_extras(fields: Fields) -> None:
+    """The optional descriptor fields portscan does not use, checked as the image spec
+    says (descriptor.md): `urls` are URIs, `artifactType` a media type, `data` base64."""
+    for i, url in enumerate(fields.strings("urls")):
+        if not URI.match(url):
+            raise CorruptImageError(f"{fields.where}: {fields._name('urls')}[{i}] is not a URI")
+    artifact = fields.doc.get("artifactType")
+    if artifact is not None:
+        media_type(artifact, fields.where, fields._name("artifactType"))
+    data = fields.string("data")
+    if data is not None:
+        try:
+            base64.b64decode(data, validate=True)
+        except binascii.Error:
+            raise CorruptImageError(
+                f"{fields.where}: {fields._name('data')} is not base64 (RFC 4648)"
+            ) from None
