@@ -5,6 +5,7 @@ a traceback or a hang, and memory stays bounded. The images come from tests/host
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -160,8 +161,10 @@ def test_an_index_json_that_is_a_device_is_refused(tmp_path: Path) -> None:
     layout = hostile.write_layout(tmp_path / "img", SIMPLE)
     (layout.root / "index.json").unlink()
     (layout.root / "index.json").symlink_to("/dev/zero")
-    result = portscan("image", layout.ref)
-    assert result.returncode in (3, CORRUPT) and "Traceback" not in result.stderr
+    refused(layout.ref, CORRUPT, "index.json", "symlink")
+    (layout.root / "index.json").unlink()
+    os.mkfifo(layout.root / "index.json")
+    refused(layout.ref, CORRUPT, "index.json", "FIFO")
 
 
 # --------------------------------------------------------------------------- verification
@@ -344,3 +347,21 @@ def test_a_multi_gib_bomb_scans_in_bounded_memory(tmp_path: Path) -> None:
     assert any("/app/bomb.jar" in w and "too large" in w for w in warnings), warnings
     assert peak_kib < RSS_BUDGET_MIB * 1024, f"peak RSS {peak_kib // 1024} MiB"
     print(f"bomb: peak RSS {peak_kib // 1024} MiB")
+
+
+def _docker25_with_lying_diff_id(tmp_path: Path) -> Path:
+    """A Docker 25+ archive (OCI layout inside, gzip layers as the containerd store
+    keeps them) whose config names a diff_id the layer does not have."""
+    image = ib.Image([[ib.file("etc/hello", "hi\n")]])
+    doc = json.loads(image.config_blob.data)
+    doc["rootfs"]["diff_ids"] = [hostile.sha256(b"another layer")]
+    image.config_blob = ib.Blob(ib.OCI_CONFIG, json.dumps(doc).encode())
+    return ib.write_docker25_archive(tmp_path / "d25.tar", image, compressed=True)
+
+
+def test_a_docker_archive_with_compressed_layers_checks_diff_ids(tmp_path: Path) -> None:
+    archive = _docker25_with_lying_diff_id(tmp_path)
+    refused(f"docker-archive:{archive}", CORRUPT, "diff_ids")  # read in place
+    streamed = tmp_path / "d25.tar.gz"
+    streamed.write_bytes(gzip.compress(archive.read_bytes(), mtime=0))
+    refused(f"docker-archive:{streamed}", CORRUPT, "diff_ids")  # read once, as a stream

@@ -137,10 +137,10 @@ def _read_document(path: Path, where: str) -> bytes:
 def _read_index(root: Path) -> ImageIndex:
     if not root.exists():
         raise ImageNotFoundError(f"OCI layout {root} does not exist", "check the path")
-    if not (root / "index.json").is_file():
+    if not os.path.lexists(root / "index.json"):  # a FIFO or a link is refused below
         raise ImageNotFoundError(f"{root} is not an OCI image layout (no index.json)", _LAYOUT_HINT)
     marker = root / "oci-layout"
-    if marker.is_file():
+    if os.path.lexists(marker):
         check_layout_marker(_read_document(marker, str(marker)), str(marker))
     data = _read_document(root / "index.json", f"{root}/index.json")
     index = parse_document(data, OCI_INDEX, f"{root}/index.json")
