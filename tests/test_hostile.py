@@ -18,6 +18,7 @@ import pytest
 
 from tests import hostile
 from tests import imagebuild as ib
+from tests.registry_server import registry_available, start_registry
 
 CORRUPT = 6  # errors.CorruptImageError
 USAGE = 2
@@ -258,6 +259,7 @@ def test_index_entries_without_platform_scan(tmp_path: Path) -> None:
     doc = scanned(layout.ref, tmp_path)
     assert doc["image"]["platform"] == "linux/amd64"
     assert "/etc/hello" in {f["path"] for f in doc["files"]}
+    assert any("names no platform" in w for w in doc["warnings"]), doc["warnings"]
 
 
 def test_docker_manifest_with_an_octet_stream_config_scans(tmp_path: Path) -> None:
@@ -365,3 +367,29 @@ def test_a_docker_archive_with_compressed_layers_checks_diff_ids(tmp_path: Path)
     streamed = tmp_path / "d25.tar.gz"
     streamed.write_bytes(gzip.compress(archive.read_bytes(), mtime=0))
     refused(f"docker-archive:{streamed}", CORRUPT, "diff_ids")  # read once, as a stream
+
+
+# --------------------------------------------------------------------------- registry
+
+
+def _relabel(image: ib.Image, edit: Callable[[dict[str, Any]], None]) -> ib.Image:
+    """`image` with its config document edited and its manifest rewritten to match."""
+    doc = json.loads(image.config_blob.data)
+    edit(doc)
+    image.config_blob = ib.Blob(ib.OCI_CONFIG, json.dumps(doc).encode())
+    manifest = json.loads(image.manifest_blob.data)
+    manifest["config"] = image.config_blob.descriptor()
+    image.manifest_blob = ib.Blob(ib.OCI_MANIFEST, json.dumps(manifest).encode())
+    return image
+
+
+@pytest.mark.registry
+@pytest.mark.skipif(not registry_available(), reason="needs /usr/bin/docker-registry")
+def test_a_registry_image_goes_through_the_same_validation(tmp_path: Path) -> None:
+    layers = [[ib.file("etc/hello", "hi\n")]]
+    with start_registry(tmp_path / "registry") as registry:
+        registry.push("hostile/types", "1", ib.Image(layers, config={"Entrypoint": 42}))
+        lie = _relabel(ib.Image(layers), _set("rootfs.diff_ids", [hostile.sha256(b"x")]))
+        registry.push("hostile/diffid", "1", lie)
+        refused(f"registry:{registry.host}/hostile/types:1", CORRUPT, "config.Entrypoint")
+        refused(f"registry:{registry.host}/hostile/diffid:1", CORRUPT, "diff_ids")

@@ -272,6 +272,11 @@ def resolve_manifest(
                 f"{where}: manifest {entry.digest} is {entry.size} bytes, "
                 f"more than the {MAX_DOCUMENT_BYTES} allowed"
             )
+        if entry.platform is None and entry.media_type not in INDEX_TYPES:
+            warnings.append(
+                f"{where}: no index entry is for platform {platform}; took one that names "
+                "no platform (its config says which it is)"
+            )
         claimed = entry.platform or claimed
         digest = entry.digest
         document = parse_document(fetch(entry), entry.media_type or None, where)
