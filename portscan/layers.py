@@ -320,6 +320,25 @@ class _Decompressor(io.RawIOBase):
             )
         return self.read_data(n)
 
+    def read_buffer(self, n: int) -> bytearray:
+        """The next `n` bytes (fewer at the end) in one buffer allocated up front: no
+        list of chunks beside a joined copy, so a file costs its size once."""
+        buffer = bytearray(n)
+        have = 0
+        while have < n:
+            if self._pos >= len(self._pending):
+                chunk = next(self._decompress, None)
+                if chunk is None:
+                    del buffer[have:]
+                    break
+                self._pending, self._pos = chunk, 0
+            take = min(n - have, len(self._pending) - self._pos)
+            buffer[have : have + take] = memoryview(self._pending)[self._pos : self._pos + take]
+            have += take
+            self._pos += take
+        self.count += have
+        return buffer
+
     def read_data(self, n: int) -> bytes:
         """The next `n` bytes (fewer at the end of the stream)."""
         if n < 0:
@@ -608,13 +627,14 @@ def _read_contents(
         keep_bytes = False
     if not wanted and not keep_bytes:
         return
-    data = stream.read_data(size)
+    # what is kept must be bytes; what only analysers see may be a bytearray (half the peak)
+    kept = stream.read_data(size) if keep_bytes else None
+    data = kept if kept is not None else stream.read_buffer(size)
     if len(data) < member.size:
         raise EOFError
     for analyser in wanted:
-        entry.facts[analyser.name] = analyser.analyse(entry.path, data)
-    if keep_bytes:
-        entry.data = data
+        entry.facts[analyser.name] = analyser.analyse(entry.path, data)  # type: ignore[arg-type]
+    entry.data = kept
 
 
 # --------------------------------------------------------------------------- merging

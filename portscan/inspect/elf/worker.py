@@ -35,11 +35,11 @@ _WORKER_MAIN = (
 )
 
 
-def _analyse_here(path: str, data: bytes) -> Binary:
+def _analyse_here(path: str, data: bytes | bytearray) -> Binary:
     """The ELF analysis in this process (lief and capstone are imported on first use)."""
     from portscan.inspect.elf.program import analyse_elf_facts
 
-    return analyse_elf_facts(path, data)
+    return analyse_elf_facts(path, bytes(data) if isinstance(data, bytearray) else data)
 
 
 def _write_frame(stream: BinaryIO, message: Any, raw: bytes = b"") -> None:
