@@ -114,8 +114,9 @@ class Analyser(Protocol):
 
     def wants(self, path: str, head: bytes) -> bool: ...
 
-    def analyse(self, path: str, data: bytes) -> Any:
-        """The facts, or a concurrent.futures.Future of them (resolved per layer)."""
+    def analyse(self, path: str, data: bytes | bytearray) -> Any:
+        """The facts, or a concurrent.futures.Future of them (resolved per layer).
+        `data` is a bytearray for a file that is not also kept."""
         ...
 
 
@@ -633,7 +634,7 @@ def _read_contents(
     if len(data) < member.size:
         raise EOFError
     for analyser in wanted:
-        entry.facts[analyser.name] = analyser.analyse(entry.path, data)  # type: ignore[arg-type]
+        entry.facts[analyser.name] = analyser.analyse(entry.path, data)
     entry.data = kept
 
 

@@ -74,17 +74,19 @@ class _Worker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
-        self._pending: dict[int, tuple[Future[Any], str, bytes]] = {}
+        self._pending: dict[int, tuple[Future[Any], str, bytes | bytearray]] = {}
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)  # caps the bytes in flight
         self._in_flight = 0
         self._next_id = 0
-        self._outbox: queue.SimpleQueue[tuple[int, str, bytes] | None] = queue.SimpleQueue()
+        self._outbox: queue.SimpleQueue[tuple[int, str, bytes | bytearray] | None] = (
+            queue.SimpleQueue()
+        )
         self.alive = True
         threading.Thread(target=self._write_loop, name="portscan-elf-send", daemon=True).start()
         threading.Thread(target=self._read_loop, name="portscan-elf-recv", daemon=True).start()
 
-    def submit(self, path: str, data: bytes) -> Future[Any]:
+    def submit(self, path: str, data: bytes | bytearray) -> Future[Any]:
         future: Future[Any] = Future()
         with self._room:
             while self.alive and self._in_flight and self._in_flight + len(data) > MAX_IN_FLIGHT:
@@ -179,7 +181,7 @@ class ElfAnalyser:
     def wants(self, path: str, head: bytes) -> bool:
         return spec.wants(path, head)
 
-    def analyse(self, path: str, data: bytes) -> Binary | Future[Any]:
+    def analyse(self, path: str, data: bytes | bytearray) -> Binary | Future[Any]:
         if not _enabled():
             return _analyse_here(path, data)
         return _get_worker().submit(path, data)
