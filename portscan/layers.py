@@ -43,7 +43,7 @@ try:  # Intel ISA-L inflates gzip about 2.4x faster than zlib on the same data
 except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
     inflate = zlib  # type: ignore[misc]
 
-from portscan.errors import CorruptImageError
+from portscan.errors import CorruptImageError, UsageError
 from portscan.model import FileEntry, FileKind, LayerDescriptor
 
 HEAD_BYTES = 64  # what keep policies and analysers see before deciding
@@ -77,12 +77,16 @@ class Limits:
 
     @classmethod
     def from_env(cls) -> Limits:
-        """The defaults, with any limit the environment sets (a bad value is ignored)."""
+        """The defaults, with any limit the environment sets (`UsageError` for a value
+        that is not a whole number of MiB)."""
         values = {}
         for name, variable in cls.ENV.items():
-            raw = os.environ.get(variable, "")
-            if raw.isdigit():
-                values[name] = int(raw) * _MiB
+            raw = os.environ.get(variable)
+            if raw is None:
+                continue
+            if not raw.strip().isdigit():
+                raise UsageError(f"{variable}={raw[:40]!r} is not a whole number of MiB")
+            values[name] = int(raw) * _MiB
         return cls(**values)
 
 

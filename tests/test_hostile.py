@@ -310,6 +310,13 @@ def test_a_package_database_too_large_to_parse_is_skipped(tmp_path: Path) -> Non
     assert any("/var/lib/dpkg/status" in w and "not parsed" in w for w in warnings), warnings
 
 
+def test_a_limit_that_is_not_a_number_is_a_usage_error(tmp_path: Path) -> None:
+    layout = hostile.write_layout(tmp_path / "img", SIMPLE)
+    result = portscan("image", layout.ref, env={"PORTSCAN_MAX_KEEP_MIB": "lots"})
+    assert result.returncode == USAGE and result.stderr.count("\n") == 1, result.stderr
+    assert "PORTSCAN_MAX_KEEP_MIB" in result.stderr
+
+
 def test_a_jar_whose_entry_inflates_without_bound_is_not_inflated(tmp_path: Path) -> None:
     jar = ib.file("app/bomb-1.0.jar", hostile.zip_bomb_jar(96 << 20))
     layout = hostile.write_layout(tmp_path / "img", [hostile.plain_tar(jar)])
