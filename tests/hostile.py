@@ -105,6 +105,17 @@ def huge_pax_header_tar(size: int) -> bytes:
     return out.getvalue()
 
 
+def jar_claiming_a_huge_central_directory(size: int) -> bytes:
+    """A valid little jar whose end record states a central directory of `size` bytes."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("META-INF/MANIFEST.MF", "Manifest-Version: 1.0\n")
+    data = bytearray(out.getvalue())
+    end = data.rfind(b"PK\x05\x06")
+    data[end + 12 : end + 16] = size.to_bytes(4, "little")
+    return bytes(data)
+
+
 def zip_bomb_jar(inflated: int) -> bytes:
     """A small jar whose nested jar inflates to `inflated` bytes of zeros."""
     inner = io.BytesIO()

@@ -310,6 +310,13 @@ def test_a_package_database_too_large_to_parse_is_skipped(tmp_path: Path) -> Non
     assert any("/var/lib/dpkg/status" in w and "not parsed" in w for w in warnings), warnings
 
 
+def test_a_jar_with_a_huge_central_directory_is_not_opened(tmp_path: Path) -> None:
+    jar = ib.file("app/many-1.0.jar", hostile.jar_claiming_a_huge_central_directory(1 << 30))
+    layout = hostile.write_layout(tmp_path / "img", [hostile.plain_tar(jar)])
+    warnings = scanned(layout.ref, tmp_path)["warnings"]
+    assert any("many-1.0.jar" in w and "central directory" in w for w in warnings), warnings
+
+
 def test_a_limit_that_is_not_a_number_is_a_usage_error(tmp_path: Path) -> None:
     layout = hostile.write_layout(tmp_path / "img", SIMPLE)
     result = portscan("image", layout.ref, env={"PORTSCAN_MAX_KEEP_MIB": "lots"})

@@ -10,7 +10,9 @@ Nothing is inflated past a limit (docs/security.md, "Memory"): a zip entry state
 inflated size, and zipfile stops at it (a longer stream fails its CRC), so each read
 is checked against `MAX_TEXT_ENTRY` (manifests, pom.properties) or `MAX_NESTED_ENTRY`
 (nested archives) and all reads of one archive against `MAX_INFLATED` before it
-happens; an entry over a limit is skipped with a warning.
+happens; an entry over a limit is skipped with a warning. zipfile turns the whole
+central directory into objects on opening, so an archive whose central directory is
+over `MAX_CENTRAL_DIRECTORY` bytes (APPNOTE.TXT 4.3.16, 4.3.14) is not opened.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import re
 import zipfile
 
 from portscan.inspect.packages import purl
-from portscan.inspect.packages.base import Cataloger, Env
+from portscan.inspect.packages.base import Cataloger, Env, ParseError
 from portscan.model import Package
 
 ARCHIVE_SUFFIXES = (".jar", ".war", ".ear")
@@ -30,6 +32,22 @@ _NAME_VERSION = re.compile(r"(?P<name>.+?)-(?P<version>\d[^/]*)")
 MAX_TEXT_ENTRY = 1 << 20
 MAX_NESTED_ENTRY = 64 << 20
 MAX_INFLATED = 256 << 20
+MAX_CENTRAL_DIRECTORY = 8 << 20  # about 100,000 entries; real fat jars have some 20,000
+_EOCD, _ZIP64_LOCATOR, _ZIP64_EOCD = b"PK\x05\x06", b"PK\x06\x07", b"PK\x06\x06"
+
+
+def central_directory_size(data: bytes) -> int:
+    """The central directory size an archive's end records state (0 if none found)."""
+    end = data.rfind(_EOCD, max(0, len(data) - 65_557))
+    if end < 0 or end + 22 > len(data):
+        return 0
+    size = int.from_bytes(data[end + 12 : end + 16], "little")
+    locator = end - 20
+    if size == 0xFFFFFFFF and locator >= 0 and data[locator : locator + 4] == _ZIP64_LOCATOR:
+        record = int.from_bytes(data[locator + 8 : locator + 16], "little")
+        if data[record : record + 4] == _ZIP64_EOCD:
+            size = int.from_bytes(data[record + 40 : record + 48], "little")
+    return size
 
 
 class _Inflater:
@@ -100,6 +118,11 @@ def archive_packages(
     """Packages of one archive, the one naming the archive itself first; entries over
     the inflate limits are skipped with a line in `warnings`."""
     warnings = [] if warnings is None else warnings
+    if (directory := central_directory_size(data)) > MAX_CENTRAL_DIRECTORY:
+        raise ParseError(
+            f"its central directory is {directory} bytes, more than the "
+            f"{MAX_CENTRAL_DIRECTORY} read"
+        )
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         inflater = _Inflater(archive, source, warnings)
         names = archive.namelist()
@@ -142,6 +165,8 @@ def archive_packages(
             found += archive_packages(blob, f"{source}:{name}", nested=False, warnings=warnings)
         except zipfile.BadZipFile:
             continue  # a resource that merely ends in .jar
+        except ParseError as exc:
+            warnings.append(f"{source}:{name}: not read: {exc}")
     return found
 
 
