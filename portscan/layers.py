@@ -439,6 +439,24 @@ _KINDS = {
 }
 
 
+def printable(name: str) -> str:
+    """A tar name as text: tarfile decodes bytes that are not UTF-8 to lone surrogates
+    (surrogateescape), which no report can print; they become `\\xNN` escapes."""
+    if name.isascii():
+        return name
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = name.encode("utf-8", "surrogateescape" if _escaped_only(name) else "replace")
+        return raw.decode("utf-8", "backslashreplace")
+    return name
+
+
+def _escaped_only(name: str) -> bool:
+    """Whether every surrogate in `name` is one surrogateescape made (U+DC80-U+DCFF)."""
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in name)
+
+
 def safe_path(name: str) -> str | None:
     """Normalise a tar entry name to an absolute path inside the tree, or None if it
     climbs above the root (`../etc/passwd`). Absolute names are rooted at `/`."""
@@ -562,6 +580,7 @@ def _add_member(
 ) -> None:
     if member.size < 0:
         raise CorruptImageError(f"tar entry {member.name[:200]} has a negative size {member.size}")
+    member.name, member.linkname = printable(member.name), printable(member.linkname)
     path = safe_path(member.name)
     if path is None:
         result.skipped.append(f"{member.name}: path climbs above the image root")

@@ -67,6 +67,21 @@ def deep_tree_tar(depth: int) -> bytes:
     return plain_tar(ib.file(path, "deep\n"))
 
 
+def non_utf8_names_tar() -> bytes:
+    """Entry names and a link target that are not UTF-8 (tar names are bytes)."""
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT,
+                      encoding="utf-8", errors="surrogateescape") as archive:  # fmt: skip
+        for name, data in (("bin/run\udcff", b"#!/bin/sh\necho hi\n"), ("etc/\udcfe", b"x")):
+            info = tarfile.TarInfo(name)
+            info.size, info.mode = len(data), 0o755
+            archive.addfile(info, io.BytesIO(data))
+        link = tarfile.TarInfo("bin/link")
+        link.type, link.linkname = tarfile.SYMTYPE, "run\udcff"
+        archive.addfile(link)
+    return out.getvalue()
+
+
 def bad_checksum_tar() -> bytes:
     """Three files; the second header's name is changed after its checksum was written."""
     data = bytearray(plain_tar(ib.file("a", "1"), ib.file("b", "2"), ib.file("c", "3")))

@@ -139,6 +139,19 @@ def test_a_directory_tree_10000_levels_deep_scans(tmp_path: Path) -> None:
     assert leaf in {f["path"] for f in doc["files"]}
 
 
+@pytest.mark.parametrize("form", ["table", "json", "markdown", "sarif", "html", "cyclonedx"])
+def test_names_that_are_not_utf8_are_reported_in_every_format(tmp_path: Path, form: str) -> None:
+    """Tar names are bytes and JSON may escape lone surrogates: every report prints them."""
+    edit = _set("config.Entrypoint", ["/bin/link", "\udcff"])  # json writes "\udcff"
+    tar = hostile.non_utf8_names_tar()
+    layout = hostile.write_layout(tmp_path / "img", [tar], edit_config=edit)
+    out = tmp_path / f"result.{form}"
+    result = portscan("image", layout.ref, "--format", form, "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    text = out.read_text(encoding="utf-8")
+    assert "run\\xff" in text or "run\\\\xff" in text or "run%5Cxff" in text, text[:2000]
+
+
 # --------------------------------------------------------------------------- blob files
 
 

@@ -74,7 +74,34 @@ def load_json(data: bytes, where: str, limit: int = MAX_DOCUMENT_BYTES) -> Any:
         raise _too_deep(where) from None
     if brackets > MAX_JSON_DEPTH and _depth(doc) > MAX_JSON_DEPTH:
         raise _too_deep(where)
+    if b"\\u" in data or b"\xed" in data:  # how a lone surrogate gets into a string
+        doc = _without_surrogates(doc)
     return doc
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _without_surrogates(doc: Any) -> Any:
+    """`doc` with each lone UTF-16 surrogate replaced by U+FFFD, as Go's decoder does
+    (they are not characters: no UTF-8 writer would print them). Iterative."""
+
+    def clean(value: Any) -> Any:
+        return _SURROGATE.sub("\ufffd", value) if isinstance(value, str) else value
+
+    root = [clean(doc)]
+    stack: list[Any] = [root[0]]
+    while stack:
+        value = stack.pop()
+        if isinstance(value, dict):
+            items = [(clean(k), clean(v)) for k, v in value.items()]
+            value.clear()
+            value.update(items)
+            stack += [v for _, v in items if isinstance(v, dict | list)]
+        elif isinstance(value, list):
+            value[:] = [clean(v) for v in value]
+            stack += [v for v in value if isinstance(v, dict | list)]
+    return root[0]
 
 
 def _too_deep(where: str) -> CorruptImageError:
