@@ -68,7 +68,7 @@ def deep_tree_tar(depth: int) -> bytes:
 
 
 def non_utf8_names_tar() -> bytes:
-    """Entry names and a link target that are not UTF-8 (tar names are bytes)."""
+    """Entry names, a link target and a dpkg status that are not UTF-8."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT,
                       encoding="utf-8", errors="surrogateescape") as archive:  # fmt: skip
@@ -76,6 +76,11 @@ def non_utf8_names_tar() -> bytes:
             info = tarfile.TarInfo(name)
             info.size, info.mode = len(data), 0o755
             archive.addfile(info, io.BytesIO(data))
+        status = (b"Package: bad\xffname\nStatus: install ok installed\nVersion: 1.\xfe\n"
+                  b"Architecture: amd64\n\n")  # fmt: skip
+        info = tarfile.TarInfo("var/lib/dpkg/status")
+        info.size = len(status)
+        archive.addfile(info, io.BytesIO(status))
         link = tarfile.TarInfo("bin/link")
         link.type, link.linkname = tarfile.SYMTYPE, "run\udcff"
         archive.addfile(link)

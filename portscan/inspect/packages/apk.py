@@ -43,7 +43,7 @@ def _package(record: dict[str, str], files: list[str], path: str, env: Env) -> P
 def parse(path: str, data: bytes | None, env: Env) -> list[Package]:
     """Packages of one apk installed database."""
     packages: list[Package] = []
-    for block in (data or b"").decode("utf-8", "surrogateescape").split("\n\n"):
+    for block in (data or b"").decode("utf-8", "backslashreplace").split("\n\n"):
         record: dict[str, str] = {}
         files: list[str] = []
         directory = ""
