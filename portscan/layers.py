@@ -6,9 +6,12 @@ layer digest):
 
 1. `read_layer` reads one blob as a stream: it checks the sha256 against the
    descriptor while reading, decompresses (gzip, zstd or plain tar, told apart by
-   magic bytes), walks the tar entries and returns a `LayerResult`. Each regular
-   file's first bytes go to the `KeepPolicy` (keep the bytes for later stages?) and
-   to the analysers (compute facts now, from the bytes, while they stream by).
+   magic bytes), hashes the uncompressed tar (checked against the config's diff_id),
+   walks the tar entries (a header with a bad checksum is refused, not taken for the
+   end of the archive) and returns a `LayerResult`. Each regular file's first bytes
+   go to the `KeepPolicy` (keep the bytes for later stages?) and to the analysers
+   (compute facts now, from the bytes, while they stream by). Memory is bounded by
+   `Limits`: a file larger than a limit is not read, and says so in `skipped`.
 2. `merge_layers` applies the results in order: whiteouts (`.wh.NAME`) and opaque
    directories (`.wh..wh..opq`) remove what lower layers wrote; every other entry
    replaces what was at its path. Paths are resolved inside the tree only: `..` that
@@ -22,12 +25,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import os
 import posixpath
 import tarfile
 import threading
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
+from dataclasses import dataclass
 from queue import Full, Queue
 from typing import Any, BinaryIO, Protocol
 
@@ -38,13 +43,69 @@ try:  # Intel ISA-L inflates gzip about 2.4x faster than zlib on the same data
 except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
     inflate = zlib  # type: ignore[misc]
 
-from portscan.errors import CorruptImageError
+from portscan.errors import CorruptImageError, UsageError
 from portscan.model import FileEntry, FileKind, LayerDescriptor
 
 HEAD_BYTES = 64  # what keep policies and analysers see before deciding
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 _CHUNK = 1 << 20
+_MiB = 1 << 20
+_ZSTD_PIECE = 1 << 10
+_MAX_HEADER_READ = 16 * _MiB  # a tar (pax, GNU long name) header tarfile reads whole
+NOT_READ = "not-read"  # the fact set on a file a limit kept from being read: why
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How many bytes of one image may be held in memory at once (docs/security.md).
+
+    `analyse_file`: the largest file handed to an analyser (ELF); `keep_file`: the
+    largest file kept for later stages (package databases, jars, scripts);
+    `keep_total`: all kept files of one scan together. Each can be changed with the
+    environment variable named in `ENV`, in MiB."""
+
+    analyse_file: int = 256 * _MiB
+    keep_file: int = 128 * _MiB
+    keep_total: int = 384 * _MiB
+
+    ENV = {
+        "analyse_file": "PORTSCAN_MAX_ANALYSE_MIB",
+        "keep_file": "PORTSCAN_MAX_KEEP_MIB",
+        "keep_total": "PORTSCAN_MAX_KEEP_TOTAL_MIB",
+    }
+
+    @classmethod
+    def from_env(cls) -> Limits:
+        """The defaults, with any limit the environment sets (`UsageError` for a value
+        that is not a whole number of MiB)."""
+        values = {}
+        for name, variable in cls.ENV.items():
+            raw = os.environ.get(variable)
+            if raw is None:
+                continue
+            if not raw.strip().isdigit():
+                raise UsageError(f"{variable}={raw[:40]!r} is not a whole number of MiB")
+            values[name] = int(raw) * _MiB
+        return cls(**values)
+
+
+class ReadBudget:
+    """What the files kept so far cost; one per scan, shared by its layers."""
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits = limits or Limits.from_env()
+        self.kept = 0
+        self._lock = threading.Lock()
+
+    def take(self, size: int) -> bool:
+        """Reserve `size` kept bytes, or say there is no room for them."""
+        with self._lock:
+            if self.kept + size > self.limits.keep_total:
+                return False
+            self.kept += size
+            return True
+
 
 class Analyser(Protocol):
     """Computes facts from one file's bytes while its layer streams by (trivy-style).
@@ -57,8 +118,9 @@ class Analyser(Protocol):
 
     def wants(self, path: str, head: bytes) -> bool: ...
 
-    def analyse(self, path: str, data: bytes) -> Any:
-        """The facts, or a concurrent.futures.Future of them (resolved per layer)."""
+    def analyse(self, path: str, data: bytes | bytearray) -> Any:
+        """The facts, or a concurrent.futures.Future of them (resolved per layer).
+        `data` is a bytearray for a file that is not also kept."""
         ...
 
 
@@ -79,7 +141,8 @@ class _VerifyingReader(io.RawIOBase):
         algorithm = digest.split(":", 1)[0] if digest else "sha256"
         if algorithm not in ("sha256", "sha512"):
             raise CorruptImageError(f"unsupported digest algorithm in {digest}")
-        self._hash = hashlib.new(algorithm)
+        self.algorithm = algorithm
+        self.hash = hashlib.new(algorithm)
         self.count = 0
 
     def readable(self) -> bool:
@@ -88,7 +151,7 @@ class _VerifyingReader(io.RawIOBase):
     def read(self, n: int = -1) -> bytes:
         data = self._raw.read(n if n is not None and n >= 0 else _CHUNK)
         if data:
-            self._hash.update(data)
+            self.hash.update(data)
             self.count += len(data)
             if self._progress:
                 self._progress(len(data))
@@ -105,7 +168,7 @@ class _VerifyingReader(io.RawIOBase):
             pass
         if self._expected is None:
             return
-        actual = f"{self._hash.name}:{self._hash.hexdigest()}"
+        actual = f"{self.hash.name}:{self.hash.hexdigest()}"
         if actual != self._expected:
             raise CorruptImageError(
                 f"blob {self._expected} does not match its digest (read {actual})",
@@ -120,19 +183,41 @@ class _VerifyingReader(io.RawIOBase):
 class _Decompressor(io.RawIOBase):
     """A readable stream of the uncompressed tar, whatever the blob's compression."""
 
-    def __init__(self, source: _VerifyingReader):
+    def __init__(self, source: _VerifyingReader, algorithm: str = "sha256"):
         self._source = source
         first = source.read(_CHUNK)
         self._pending = b""
         self._pos = 0
         self.count = 0
+        self.last_block = b""  # the last 512-byte read: tarfile's last header
+        self._hash: Any = None  # of the uncompressed bytes; a plain tar's is the source's
         if first.startswith(b"\x1f\x8b"):
-            chunks = self._zlib_stream(first)
+            chunks = self._hashed(self._zlib_stream(first), algorithm)
         elif first.startswith(b"\x28\xb5\x2f\xfd"):
-            chunks = self._zstd_stream(first)
-        else:
+            chunks = self._hashed(self._zstd_stream(first), algorithm)
+        elif source.algorithm == algorithm:
             chunks = self._plain_stream(first)
+        else:
+            chunks = self._hashed(self._plain_stream(first), algorithm)
         self._decompress = _prefetch(chunks)
+
+    def _hashed(self, chunks: Iterator[bytes], algorithm: str) -> Iterator[bytes]:
+        self._hash = hashlib.new(algorithm)
+        for chunk in chunks:  # runs in the prefetch thread, beside the inflating
+            self._hash.update(chunk)
+            yield chunk
+
+    @property
+    def digest(self) -> str:
+        """The digest of the uncompressed tar; valid once the stream is drained."""
+        hashed = self._hash if self._hash is not None else self._source.hash
+        return f"{hashed.name}:{hashed.hexdigest()}"
+
+    def close(self) -> None:
+        """Stop the prefetch thread now, from this thread (also after an error)."""
+        if not self.closed:
+            self._decompress.close()  # type: ignore[attr-defined]
+        super().close()
 
     def drain(self) -> None:
         """Consume what the tar walk left, so the whole blob has been read and checked."""
@@ -152,9 +237,17 @@ class _Decompressor(io.RawIOBase):
         target = offset if whence == io.SEEK_SET else self.count + offset
         if whence not in (io.SEEK_SET, io.SEEK_CUR) or target < self.count:
             raise io.UnsupportedOperation("a layer stream only moves forward")
-        while self.count < target:
-            if not self.read(min(target - self.count, _CHUNK)):
-                break
+        while self.count < target:  # skipped bytes are dropped, never copied
+            available = len(self._pending) - self._pos
+            if not available:
+                chunk = next(self._decompress, None)
+                if chunk is None:
+                    break
+                self._pending, self._pos = chunk, 0
+                continue
+            step = min(available, target - self.count)
+            self._pos += step
+            self.count += step
         return self.count
 
     def readable(self) -> bool:
@@ -167,19 +260,19 @@ class _Decompressor(io.RawIOBase):
             chunk = self._source.read(_CHUNK)
 
     def _zlib_stream(self, first: bytes) -> Iterator[bytes]:
+        """Inflate at most `_CHUNK` bytes at a time: a MiB of gzip can hold a GiB."""
         decoder = inflate.decompressobj(31)
-        chunk = first
+        data = first
         try:
-            while chunk:
-                out = decoder.decompress(chunk)
-                # concatenated gzip members (pigz, some tools) start a new decoder
-                while decoder.eof and decoder.unused_data:
-                    rest = decoder.unused_data
-                    yield out
+            while data:
+                if decoder.eof:  # concatenated gzip members (pigz, some tools)
                     decoder = inflate.decompressobj(31)
-                    out = decoder.decompress(rest)
-                yield out
-                chunk = self._source.read(_CHUNK)
+                out = decoder.decompress(data, _CHUNK)
+                if out:
+                    yield out
+                data = decoder.unused_data if decoder.eof else decoder.unconsumed_tail
+                if not data:
+                    data = self._source.read(_CHUNK)
             yield decoder.flush()
         except (zlib.error, inflate.error) as exc:
             raise CorruptImageError(f"layer is not valid gzip: {exc}") from None
@@ -195,22 +288,65 @@ class _Decompressor(io.RawIOBase):
             ) from None
         decoder = zstandard.ZstdDecompressor().decompressobj()
         chunk = first
+        # decompressobj has no output limit, so the input goes in pieces: a zstd RLE
+        # block turns 4 bytes into 128 KiB, so a piece yields at most 32 MiB.
+        out: list[bytes] = []
+        have = 0
         try:
             while chunk:
-                # several frames (zstd:chunked, skippable frames) start a new decoder
-                while chunk:
-                    if decoder.eof:
-                        decoder = zstandard.ZstdDecompressor().decompressobj()
-                    yield decoder.decompress(chunk)
-                    chunk = decoder.unused_data if decoder.eof else b""
+                view = memoryview(chunk)
+                for start in range(0, len(view), _ZSTD_PIECE):
+                    piece: Any = view[start : start + _ZSTD_PIECE]
+                    # several frames (zstd:chunked, skippable frames) start a new decoder
+                    while piece:
+                        if decoder.eof:
+                            decoder = zstandard.ZstdDecompressor().decompressobj()
+                        data = decoder.decompress(piece)
+                        piece = decoder.unused_data if decoder.eof else b""
+                        out.append(data)
+                        have += len(data)
+                    if have >= _CHUNK:
+                        yield b"".join(out)
+                        out, have = [], 0
                 chunk = self._source.read(_CHUNK)
+            yield b"".join(out)
         except zstandard.ZstdError as exc:
             raise CorruptImageError(f"layer is not valid zstd: {exc}") from None
         if not decoder.eof:
             raise CorruptImageError("layer is truncated: its zstd stream ends inside a frame")
 
     def read(self, n: int = -1) -> bytes:
-        if n is None or n < 0:
+        """tarfile's reads: headers, and extended headers (pax, GNU long names) whole,
+        so a header of more than `_MAX_HEADER_READ` bytes is refused, not buffered."""
+        if n is None or n < 0 or n > _MAX_HEADER_READ:
+            raise CorruptImageError(
+                f"a tar extended header of {n} bytes at offset {self.count}; "
+                f"at most {_MAX_HEADER_READ} are read"
+            )
+        return self.read_data(n)
+
+    def read_buffer(self, n: int) -> bytearray:
+        """The next `n` bytes (fewer at the end) in one buffer allocated up front: no
+        list of chunks beside a joined copy, so a file costs its size once."""
+        buffer = bytearray(n)
+        have = 0
+        while have < n:
+            if self._pos >= len(self._pending):
+                chunk = next(self._decompress, None)
+                if chunk is None:
+                    del buffer[have:]
+                    break
+                self._pending, self._pos = chunk, 0
+            take = min(n - have, len(self._pending) - self._pos)
+            buffer[have : have + take] = memoryview(self._pending)[self._pos : self._pos + take]
+            have += take
+            self._pos += take
+        self.count += have
+        return buffer
+
+    def read_data(self, n: int) -> bytes:
+        """The next `n` bytes (fewer at the end of the stream)."""
+        if n < 0:
             data = b"".join([self._pending[self._pos :], *self._decompress])
             self._pending, self._pos = b"", 0
         elif self._pos + n <= len(self._pending):
@@ -232,6 +368,8 @@ class _Decompressor(io.RawIOBase):
             data = b"".join(parts)
             self._pending, self._pos = (last, used) if used < len(last) else (b"", 0)
         self.count += len(data)
+        if n == tarfile.BLOCKSIZE:
+            self.last_block = data
         return data
 
     def peek(self, n: int) -> bytes:
@@ -284,7 +422,8 @@ def _prefetch(chunks: Iterator[bytes], depth: int = 8) -> Iterator[bytes]:
             yield item
     finally:
         stop.set()
-        worker.join()
+        if threading.current_thread() is not worker:  # closed by garbage collection there
+            worker.join()
 
 
 _KINDS = {
@@ -298,6 +437,24 @@ _KINDS = {
     tarfile.BLKTYPE: FileKind.BLOCK,
     tarfile.FIFOTYPE: FileKind.FIFO,
 }
+
+
+def printable(name: str) -> str:
+    """A tar name as text: tarfile decodes bytes that are not UTF-8 to lone surrogates
+    (surrogateescape), which no report can print; they become `\\xNN` escapes."""
+    if name.isascii():
+        return name
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = name.encode("utf-8", "surrogateescape" if _escaped_only(name) else "replace")
+        return raw.decode("utf-8", "backslashreplace")
+    return name
+
+
+def _escaped_only(name: str) -> bool:
+    """Whether every surrogate in `name` is one surrogateescape made (U+DC80-U+DCFF)."""
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in name)
 
 
 def safe_path(name: str) -> str | None:
@@ -325,32 +482,84 @@ def read_layer(
     keep: KeepPolicy,
     analysers: Sequence[Analyser] = (),
     progress: ProgressFn | None = None,
+    budget: ReadBudget | None = None,
 ) -> LayerResult:
     """Read one layer blob once: verify, decompress, walk; see the module docstring.
 
     The digest checked is the descriptor's `digest`; for `docker save` layers, which
-    are stored uncompressed, the source passes the diff_id there.
+    are stored uncompressed, the source passes the diff_id there. The uncompressed
+    tar is checked against `diff_id` when the descriptor has one, and its digest is
+    in the result's `diff_id` either way. `budget` bounds the bytes kept (one per
+    scan; a fresh one for this layer alone when None).
     """
+    name = descriptor.digest or "(being read)"
+    if descriptor.size is not None and descriptor.size < -1:
+        raise CorruptImageError(f"layer {name} has a negative size {descriptor.size}")
+    algorithm = (descriptor.diff_id or "sha256:").split(":", 1)[0]
+    if algorithm not in ("sha256", "sha512"):
+        raise CorruptImageError(f"unsupported digest algorithm in diff_id {descriptor.diff_id}")
     source = _VerifyingReader(blob, descriptor.digest, descriptor.size, progress)
-    stream = _Decompressor(source)
+    stream = _Decompressor(source, algorithm)
+    budget = budget or ReadBudget()
+    with stream:
+        return _read_tar(stream, source, descriptor, name, keep, analysers, budget)
+
+
+def _read_tar(
+    stream: _Decompressor,
+    source: _VerifyingReader,
+    descriptor: LayerDescriptor,
+    name: str,
+    keep: KeepPolicy,
+    analysers: Sequence[Analyser],
+    budget: ReadBudget,
+) -> LayerResult:
     result = LayerResult(digest=descriptor.digest)
     try:
         with tarfile.open(fileobj=stream, mode="r:", errorlevel=1) as archive:
             for member in archive:
-                _add_member(stream, member, result, keep, analysers)
+                _add_member(stream, member, result, keep, analysers, budget)
     except tarfile.TarError as exc:
         raise CorruptImageError(
-            f"layer {descriptor.digest} is not a valid tar archive: {exc}",
+            f"layer {name} is not a valid tar archive: {exc}",
             "the blob is truncated or not a layer",
         ) from None
     except EOFError:
-        raise CorruptImageError(f"layer {descriptor.digest} ends in the middle of a file") from None
+        raise CorruptImageError(f"layer {name} ends in the middle of a file") from None
+    except CorruptImageError as exc:  # from an entry: say which layer it is in
+        raise CorruptImageError(f"layer {name}: {exc.message}", exc.hint) from None
+    _check_end(stream, name)
     stream.drain()
     source.finish()
+    result.diff_id = stream.digest
+    if descriptor.diff_id is not None and result.diff_id != descriptor.diff_id:
+        raise CorruptImageError(
+            f"layer {name}: its uncompressed tar is {result.diff_id}, "
+            f"the config's rootfs.diff_ids says {descriptor.diff_id}",
+            "the image is corrupt or was tampered with; re-push or re-save it",
+        )
     _resolve_facts(result)
     result.compressed_bytes = source.count
     result.uncompressed_bytes = stream.count
     return result
+
+
+def _check_end(stream: _Decompressor, name: str) -> None:
+    """tarfile ends its walk quietly at a header it cannot read (a bad checksum, a
+    block cut short); only an end-of-archive zero block or the end of data is an end."""
+    block = stream.last_block
+    if not block or (block == bytes(len(block)) and len(block) == tarfile.BLOCKSIZE):
+        return
+    offset = stream.count - len(block)
+    try:
+        tarfile.TarInfo.frombuf(block, "utf-8", "surrogateescape")
+        reason = "cannot be read"
+    except tarfile.HeaderError as exc:
+        reason = str(exc)
+    raise CorruptImageError(
+        f"layer {name}: the tar header at offset {offset} is invalid ({reason})",
+        "the layer is corrupt or truncated",
+    )
 
 
 def _resolve_facts(result: LayerResult) -> None:
@@ -367,7 +576,11 @@ def _add_member(
     result: LayerResult,
     keep: KeepPolicy,
     analysers: Sequence[Analyser],
+    budget: ReadBudget,
 ) -> None:
+    if member.size < 0:
+        raise CorruptImageError(f"tar entry {member.name[:200]} has a negative size {member.size}")
+    member.name, member.linkname = printable(member.name), printable(member.linkname)
     path = safe_path(member.name)
     if path is None:
         result.skipped.append(f"{member.name}: path climbs above the image root")
@@ -396,7 +609,7 @@ def _add_member(
             return
         entry.link_target = target
     elif kind is FileKind.FILE and member.size:
-        _read_contents(stream, member, entry, keep, analysers)
+        _read_contents(stream, member, entry, keep, analysers, budget, result.skipped)
     result.entries.append(entry)
 
 
@@ -406,6 +619,8 @@ def _read_contents(
     entry: FileEntry,
     keep: KeepPolicy,
     analysers: Sequence[Analyser],
+    budget: ReadBudget,
+    skipped: list[str],
 ) -> None:
     stream.seek(member.offset_data)  # forward only; reading the data ourselves saves
     head = stream.peek(min(HEAD_BYTES, member.size))  # the copies tarfile's reader makes
@@ -413,13 +628,37 @@ def _read_contents(
     keep_bytes = keep(entry.path, head)
     if not wanted and not keep_bytes:
         return  # tarfile skips the rest of the member on the next header
-    data = stream.read(member.size)
+    limits, size = budget.limits, member.size
+    if wanted and size > limits.analyse_file:
+        skipped.append(
+            f"{entry.path}: {size} bytes, too large to analyse "
+            f"(limit {limits.analyse_file} bytes, {Limits.ENV['analyse_file']})"
+        )
+        wanted = []
+    if keep_bytes and size > limits.keep_file:
+        skipped.append(
+            f"{entry.path}: {size} bytes, too large to read "
+            f"(limit {limits.keep_file} bytes, {Limits.ENV['keep_file']})"
+        )
+        entry.facts[NOT_READ] = "too large"
+        keep_bytes = False
+    elif keep_bytes and not budget.take(size):
+        skipped.append(
+            f"{entry.path}: not read, the files kept so far fill the "
+            f"{limits.keep_total} bytes allowed ({Limits.ENV['keep_total']})"
+        )
+        entry.facts[NOT_READ] = "over the total"
+        keep_bytes = False
+    if not wanted and not keep_bytes:
+        return
+    # what is kept must be bytes; what only analysers see may be a bytearray (half the peak)
+    kept = stream.read_data(size) if keep_bytes else None
+    data = kept if kept is not None else stream.read_buffer(size)
     if len(data) < member.size:
         raise EOFError
     for analyser in wanted:
         entry.facts[analyser.name] = analyser.analyse(entry.path, data)
-    if keep_bytes:
-        entry.data = data
+    entry.data = kept
 
 
 # --------------------------------------------------------------------------- merging
@@ -505,9 +744,17 @@ class Tree:
             self._children.setdefault(entry.path, set())
 
     def _ensure_dir(self, path: str, layer: int) -> None:
-        if path == "/" or path in self._entries:
-            return
-        self._place(FileEntry(path, FileKind.DIR, 0o755, 0, layer))
+        """Create `path` and its missing parents, top down (iteratively: a legal image
+        may nest directories thousands deep)."""
+        missing = []
+        while path != "/" and path not in self._entries:
+            missing.append(path)
+            path = posixpath.dirname(path)
+        for directory in reversed(missing):
+            parent = posixpath.dirname(directory)
+            self._children.setdefault(parent, set()).add(posixpath.basename(directory))
+            self._entries[directory] = FileEntry(directory, FileKind.DIR, 0o755, 0, layer)
+            self._children.setdefault(directory, set())
 
     def _remove(self, path: str) -> None:
         if path not in self._entries:
@@ -517,8 +764,12 @@ class Tree:
         self._children.get(posixpath.dirname(path), set()).discard(posixpath.basename(path))
 
     def _remove_children(self, directory: str) -> None:
-        for name in list(self._children.pop(directory, ())):
-            self._remove(posixpath.join(directory, name))
+        """Remove everything below `directory` (iteratively, as `_ensure_dir`)."""
+        pending = [posixpath.join(directory, n) for n in self._children.pop(directory, ())]
+        while pending:
+            path = pending.pop()
+            self._entries.pop(path, None)
+            pending += [posixpath.join(path, n) for n in self._children.pop(path, ())]
         if directory in self._entries and self._entries[directory].kind is FileKind.DIR:
             self._children[directory] = set()
 

@@ -114,7 +114,8 @@ class HistoryEntry:
 
 @dataclass
 class ImageConfig:
-    """The parts of the OCI image config that the analysis needs."""
+    """The parts of the OCI image config that the analysis needs (read, type-checked,
+    by `sources.validate.image_config`)."""
 
     entrypoint: list[str] = field(default_factory=list)
     cmd: list[str] = field(default_factory=list)
@@ -127,33 +128,6 @@ class ImageConfig:
     stop_signal: str | None = None
     history: list[HistoryEntry] = field(default_factory=list)
     diff_ids: list[str] = field(default_factory=list)
-
-    @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> ImageConfig:
-        """Build from an OCI/Docker config document (the blob the manifest's `config` names)."""
-        cfg = doc.get("config") or {}
-        history = [
-            HistoryEntry(
-                created_by=h.get("created_by", ""),
-                created=h.get("created"),
-                empty_layer=bool(h.get("empty_layer", False)),
-                comment=h.get("comment"),
-            )
-            for h in doc.get("history") or []
-        ]
-        return cls(
-            entrypoint=list(cfg.get("Entrypoint") or []),
-            cmd=list(cfg.get("Cmd") or []),
-            env=list(cfg.get("Env") or []),
-            user=cfg.get("User") or "",
-            working_dir=cfg.get("WorkingDir") or "",
-            exposed_ports=sorted((cfg.get("ExposedPorts") or {}).keys()),
-            volumes=sorted((cfg.get("Volumes") or {}).keys()),
-            labels=dict(cfg.get("Labels") or {}),
-            stop_signal=cfg.get("StopSignal"),
-            history=history,
-            diff_ids=list((doc.get("rootfs") or {}).get("diff_ids") or []),
-        )
 
     def env_dict(self) -> dict[str, str]:
         out: dict[str, str] = {}
@@ -228,6 +202,7 @@ class ImageMeta:
     platform: Platform
     config: ImageConfig
     layers: list[LayerDescriptor] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # what reading the metadata noticed
 
     @property
     def size(self) -> int:
@@ -608,6 +583,7 @@ class LayerResult:
     whiteouts: list[str] = field(default_factory=list)  # paths removed from lower layers
     opaque_dirs: list[str] = field(default_factory=list)  # dirs whose lower content is hidden
     skipped: list[str] = field(default_factory=list)  # unsafe or unsupported entries, explained
+    diff_id: str | None = None  # digest of the uncompressed tar, as read
     compressed_bytes: int = 0
     uncompressed_bytes: int = 0
 

@@ -26,7 +26,7 @@ from portscan.graph.reach import reach_image
 from portscan.inspect.elf import worker
 from portscan.inspect.elf.worker import ElfAnalyser
 from portscan.inspect.sbom import enrich_with_syft
-from portscan.layers import Analyser, KeepPolicy, Tree, merge_layers, read_layer
+from portscan.layers import Analyser, KeepPolicy, ReadBudget, Tree, merge_layers, read_layer
 from portscan.lint.components import lint_image
 from portscan.model import (
     Dependency,
@@ -85,9 +85,10 @@ def read_image(
     layers come from the results store), stream every layer once, and merge them."""
 
     analysers = analysers_for(options)
+    budget = ReadBudget()  # the bytes kept, bounded over all layers of the image
 
     def reader(blob: BinaryIO, descriptor: LayerDescriptor, advance: ProgressFn | None):
-        return read_layer(blob, descriptor, options.keep, analysers, advance)
+        return read_layer(blob, descriptor, options.keep, analysers, advance, budget)
 
     if any(isinstance(a, ElfAnalyser) for a in options.analysers):
         worker.start()  # the ELF worker imports lief while the image is being fetched
@@ -139,7 +140,8 @@ def scan_image(
     meta = scanned.meta
     infos = layer_infos(meta, scanned.layers)
     image = dataclasses.replace(meta, layers=infos)
-    warnings = [f"layer {info.index}: {reason}" for info in infos for reason in info.skipped]
+    warnings = list(meta.warnings)  # what the manifest and config validation dropped
+    warnings += [f"layer {info.index}: {reason}" for info in infos for reason in info.skipped]
     facts = inspect.inspect_tree(scanned.tree, meta.config)
     if options.sbom == "syft":
         facts.packages, syft_warnings = enrich_with_syft(

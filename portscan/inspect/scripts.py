@@ -19,7 +19,7 @@ _ENV_WITH_VALUE = ("-u", "--unset", "-C", "--chdir")  # env options whose value 
 
 
 def first_line(data: bytes) -> str:
-    return data[:_MAX_LINE].split(b"\n", 1)[0].decode("utf-8", "surrogateescape")
+    return data[:_MAX_LINE].split(b"\n", 1)[0].decode("utf-8", "backslashreplace")
 
 
 def parse_shebang(data: bytes) -> tuple[str, list[str]] | None:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import json
 import posixpath
 import re
 import sys
@@ -74,6 +73,7 @@ from portscan.sources.manifests import (
     sha256_digest,
     verify_digest,
 )
+from portscan.sources.validate import load_json
 
 MEDIA_TYPES = {
     "tar": "application/vnd.docker.image.rootfs.diff.tar",
@@ -147,10 +147,7 @@ def parse_save_manifest(
             f"{where} has no manifest.json, so it is not a `docker save` archive",
             "for an OCI layout use oci:PATH; " + _NOT_AN_ARCHIVE_HINT,
         )
-    try:
-        doc = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CorruptImageError(f"{where}: manifest.json is not valid JSON ({exc})") from None
+    doc = load_json(data, f"{where}: manifest.json")
     if not isinstance(doc, list) or not doc or not all(isinstance(e, dict) for e in doc):
         raise CorruptImageError(f"{where}: manifest.json lists no image")
     entry = _choose_entry(doc, selector, where)
@@ -275,18 +272,25 @@ def _layer_descriptor(
 
 
 def _parse_config(
-    data: bytes | None, manifest: SaveManifest, where: str
+    data: bytes | None, manifest: SaveManifest, where: str, warnings: list[str]
 ) -> tuple[dict[str, Any], ImageConfig]:
     if data is None:
         raise CorruptImageError(f"{where}: manifest.json names config {manifest.config}, absent")
     named = _named_digest(manifest.config)
     if named is not None:
         verify_digest(data, named, f"{where}: config {manifest.config}")
-    return parse_config(data, len(manifest.layers), f"{where}: config {manifest.config}")
+    what = f"{where}: config {manifest.config}"
+    return parse_config(data, len(manifest.layers), what, warnings)
 
 
-def _image_digest(config_bytes: bytes, read_json: Callable[[str], bytes | None]) -> str:
-    """The manifest digest from an OCI index in the archive, else the image id."""
+def _image_digest(
+    config_bytes: bytes, read_json: Callable[[str], bytes | None], warnings: list[str]
+) -> str:
+    """The manifest digest from an OCI index in the archive, else the image id.
+
+    manifest.json is what `docker load` reads; an `index.json` beside it only names
+    the manifest digest, so one that cannot be read (Docker writes `"manifests": null`
+    for some images) costs that digest, with a warning, not the scan."""
     image_id = sha256_digest(config_bytes)
     pending: list[tuple[str, str | None]] = [("index.json", None)]
     for _ in range(3):  # index.json -> (index ->) manifest
@@ -297,7 +301,13 @@ def _image_digest(config_bytes: bytes, read_json: Callable[[str], bytes | None])
                 continue
             if digest is not None:
                 verify_digest(data, digest, f"archive member {name}")
-            document = parse_document(data, None, name)
+            try:
+                document = parse_document(data, None, name)
+            except CorruptImageError as exc:
+                if name != "index.json":
+                    raise
+                warnings.append(f"{exc.message}; the image id stands for the digest")
+                return image_id
             if isinstance(document, ImageManifest) and document.config.digest == image_id:
                 return digest or image_id
             if isinstance(document, ImageIndex):
@@ -352,13 +362,19 @@ class ArchiveImageSource(BlobImageSource):
 
         def read_json(name: str) -> bytes | None:
             member = regular.get(_resolve_member(_normalise(name), links))
-            if member is None or member.size > MAX_DOCUMENT_BYTES:
+            if member is None:
                 return None
+            if not 0 <= member.size <= MAX_DOCUMENT_BYTES:
+                raise CorruptImageError(
+                    f"{where}: {name} is {member.size} bytes, not a JSON document's size "
+                    f"(at most {MAX_DOCUMENT_BYTES})"
+                )
             return self._read(member)
 
         manifest = parse_save_manifest(read_json("manifest.json"), where, selector)
         config_bytes = read_json(manifest.config)
-        doc, config = _parse_config(config_bytes, manifest, where)
+        warnings: list[str] = []
+        doc, config = _parse_config(config_bytes, manifest, where, warnings)
         assert config_bytes is not None  # _parse_config raised otherwise
         self._blobs: dict[str, tarfile.TarInfo] = {}
         layers = []
@@ -370,10 +386,11 @@ class ArchiveImageSource(BlobImageSource):
             descriptor = _layer_descriptor(name, member.size, _compression(head), diff_id, where)
             self._blobs[descriptor.digest] = member
             layers.append(descriptor)
-        digest = _image_digest(config_bytes, read_json)
+        digest = _image_digest(config_bytes, read_json, warnings)
         self.meta = _build_meta(
             reference, SourceKind.DOCKER_ARCHIVE, digest, doc, config, layers, platform
         )
+        self.meta.warnings.extend(warnings)
 
     def _read(self, member: tarfile.TarInfo, size: int = -1) -> bytes:
         handle = self._archive.extractfile(member)
@@ -565,7 +582,8 @@ class StreamingArchiveSource(ImageSource):
 
         manifest = parse_save_manifest(read_json("manifest.json"), where, self._selector)
         config_bytes = read_json(manifest.config)
-        doc, config = _parse_config(config_bytes, manifest, where)
+        warnings: list[str] = []
+        doc, config = _parse_config(config_bytes, manifest, where, warnings)
         assert config_bytes is not None  # _parse_config raised otherwise
         descriptors, results = [], []
         used: set[int] = set()
@@ -582,6 +600,13 @@ class StreamingArchiveSource(ImageSource):
                     f"(read {streamed.digest})",
                     "the archive is corrupt or was tampered with; re-save the image",
                 )
+            read_diff_id = streamed.result.diff_id or diff_id
+            if read_diff_id.split(":")[0] == diff_id.split(":")[0] and read_diff_id != diff_id:
+                raise CorruptImageError(
+                    f"{where}: layer {name}: its uncompressed tar is {streamed.result.diff_id}, "
+                    f"the config's rootfs.diff_ids says {diff_id}",
+                    "the archive is corrupt or was tampered with; re-save the image",
+                )
             result = streamed.result
             if id(result) in used:  # the same layer twice: merging must not share lists
                 result = replace(result, skipped=list(result.skipped))
@@ -589,8 +614,9 @@ class StreamingArchiveSource(ImageSource):
             result.digest = descriptor.digest
             descriptors.append(descriptor)
             results.append(result)
-        digest = self._digest or _image_digest(config_bytes, read_json)
+        digest = self._digest or _image_digest(config_bytes, read_json, warnings)
         meta = _build_meta(where, self._source, digest, doc, config, descriptors, self._platform)
+        meta.warnings.extend(warnings)
         return meta, results
 
 

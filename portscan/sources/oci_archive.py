@@ -80,8 +80,11 @@ class OciArchiveImage(BlobImageSource):
         member = self._member(name)
         if member is None:
             return None
-        if member.size > MAX_DOCUMENT_BYTES:
-            raise CorruptImageError(f"{where}: {name} is too large for a manifest or config")
+        if not 0 <= member.size <= MAX_DOCUMENT_BYTES:
+            raise CorruptImageError(
+                f"{where}: {name} is {member.size} bytes, not a JSON document's size "
+                f"(at most {MAX_DOCUMENT_BYTES})"
+            )
         handle = self._archive.extractfile(member)
         return handle.read() if handle is not None else None
 

@@ -15,7 +15,7 @@ and manifests and configs are verified here.
 
 from __future__ import annotations
 
-import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -37,6 +37,7 @@ from portscan.sources.manifests import (
     resolve_manifest,
     verify_digest,
 )
+from portscan.sources.validate import load_json, open_regular, read_capped
 
 _CONTAINERD_NAME = "io.containerd.image.name"
 _LAYOUT_HINT = "an OCI layout is a directory with oci-layout, index.json and blobs/"
@@ -101,7 +102,7 @@ class OciLayoutImage(BlobImageSource):
     @contextmanager
     def _open(self, digest: str) -> Iterator[BinaryIO]:
         try:
-            handle = blob_path(self.root, digest).open("rb")
+            handle = open_regular(blob_path(self.root, digest), f"blob {digest} in {self.root}")
         except FileNotFoundError:
             raise _missing(self.root, digest) from None
         with handle:
@@ -117,25 +118,31 @@ def _missing(root: Path, digest: str) -> CorruptImageError:
 
 def _read_small_blob(root: Path, digest: str, what: str) -> bytes:
     """A manifest or config, read whole; the caller verifies the digest."""
-    path = blob_path(root, digest)
     try:
-        if path.stat().st_size > MAX_DOCUMENT_BYTES:
-            raise CorruptImageError(f"{what} {digest} is too large for a manifest or config")
-        data = path.read_bytes()
+        return _read_document(blob_path(root, digest), f"{what} blob {digest} in {root}")
     except FileNotFoundError:
         raise _missing(root, digest) from None
-    return data
+
+
+def _read_document(path: Path, where: str) -> bytes:
+    """A JSON document of the layout, from a regular file, at most `MAX_DOCUMENT_BYTES`."""
+    with open_regular(path, where) as handle:
+        if (size := os.fstat(handle.fileno()).st_size) > MAX_DOCUMENT_BYTES:
+            raise CorruptImageError(
+                f"{where} is {size} bytes, more than the {MAX_DOCUMENT_BYTES} allowed"
+            )
+        return read_capped(handle, where)
 
 
 def _read_index(root: Path) -> ImageIndex:
     if not root.exists():
         raise ImageNotFoundError(f"OCI layout {root} does not exist", "check the path")
-    if not (root / "index.json").is_file():
+    if not os.path.lexists(root / "index.json"):  # a FIFO or a link is refused below
         raise ImageNotFoundError(f"{root} is not an OCI image layout (no index.json)", _LAYOUT_HINT)
     marker = root / "oci-layout"
-    if marker.is_file():
-        check_layout_marker(marker.read_bytes(), str(marker))
-    data = (root / "index.json").read_bytes()
+    if os.path.lexists(marker):
+        check_layout_marker(_read_document(marker, str(marker)), str(marker))
+    data = _read_document(root / "index.json", f"{root}/index.json")
     index = parse_document(data, OCI_INDEX, f"{root}/index.json")
     if not isinstance(index, ImageIndex):
         raise CorruptImageError(f"{root}/index.json is an image manifest, not an image index")
@@ -158,10 +165,9 @@ def open_oci_layout_image(ref: ImageRef, options: SourceOptions) -> OciLayoutIma
 
 def check_layout_marker(data: bytes, where: str) -> None:
     """An `oci-layout` file must say imageLayoutVersion 1.x (CorruptImageError if not)."""
-    try:
-        version = str(json.loads(data).get("imageLayoutVersion", ""))
-    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
-        version = ""
+    doc = load_json(data, where)
+    version = doc.get("imageLayoutVersion", "") if isinstance(doc, dict) else ""
+    version = version if isinstance(version, str) else ""
     if not version.startswith("1."):
         raise CorruptImageError(
             f"{where}: unsupported imageLayoutVersion {version or '(none)'}",

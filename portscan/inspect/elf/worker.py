@@ -41,11 +41,14 @@ _WORKER_MAIN = (
 )
 
 
-def _analyse_here(path: str, data: bytes, content_dir: str | None = None) -> Binary:
+def _analyse_here(
+    path: str, data: bytes | bytearray, content_dir: str | None = None
+) -> Binary:
     """The ELF analysis in this process (lief and capstone are imported on first use),
     and the file's copy in `content_dir`."""
     from portscan.inspect.elf.program import analyse_elf_facts
 
+    data = bytes(data) if isinstance(data, bytearray) else data
     binary = analyse_elf_facts(path, data)
     binary.sha256 = hashlib.sha256(data).hexdigest()
     if content_dir is not None:
@@ -85,18 +88,18 @@ class _Worker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
-        self._pending: dict[int, tuple[Future[Any], str, bytes, str | None]] = {}
+        self._pending: dict[int, tuple[Future[Any], str, bytes | bytearray, str | None]] = {}
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)  # caps the bytes in flight
         self._in_flight = 0
         self._next_id = 0
-        self._outbox: queue.SimpleQueue[tuple[int, str, bytes, str | None] | None]
+        self._outbox: queue.SimpleQueue[tuple[int, str, bytes | bytearray, str | None] | None]
         self._outbox = queue.SimpleQueue()
         self.alive = True
         threading.Thread(target=self._write_loop, name="portscan-elf-send", daemon=True).start()
         threading.Thread(target=self._read_loop, name="portscan-elf-recv", daemon=True).start()
 
-    def submit(self, path: str, data: bytes, content_dir: str | None) -> Future[Any]:
+    def submit(self, path: str, data: bytes | bytearray, content_dir: str | None) -> Future[Any]:
         future: Future[Any] = Future()
         with self._room:
             while self.alive and self._in_flight and self._in_flight + len(data) > MAX_IN_FLIGHT:
@@ -194,7 +197,7 @@ class ElfAnalyser:
     def wants(self, path: str, head: bytes) -> bool:
         return spec.wants(path, head)
 
-    def analyse(self, path: str, data: bytes) -> Binary | Future[Any]:
+    def analyse(self, path: str, data: bytes | bytearray) -> Binary | Future[Any]:
         if not _enabled():
             return _analyse_here(path, data, self.content_dir)
         return _get_worker().submit(path, data, self.content_dir)

@@ -24,7 +24,7 @@ from portscan.inspect.packages.base import (
     Inventory,
     owner_map,
 )
-from portscan.layers import Tree
+from portscan.layers import NOT_READ, Tree
 from portscan.model import FileEntry, FileKind, Package
 
 __all__ = ["CATALOGERS", "Inventory", "catalog", "needs_bytes", "owner_map"]
@@ -75,6 +75,12 @@ def needs_bytes(path: str) -> bool:
 
 
 def _parse_one(cataloger: Cataloger, entry: FileEntry, data: Any, env: Env) -> list[Package]:
+    if cataloger.max_bytes and isinstance(data, bytes) and len(data) > cataloger.max_bytes:
+        env.warn(
+            f"{entry.path}: {len(data)} bytes, more than the {cataloger.max_bytes} the "
+            f"{cataloger.name} cataloger parses; not parsed"
+        )
+        return []
     try:
         found = cataloger.parse(entry.path, data, env)
     except PARSE_ERRORS as exc:
@@ -103,7 +109,8 @@ def catalog(tree: Tree, catalogers: Sequence[Cataloger] = CATALOGERS) -> Invento
         for cataloger, wants_bytes in plan.dispatch.match(entry.path):
             data = entry.data if entry.size else b""
             if wants_bytes and data is None:
-                not_kept[cataloger.name] += 1
+                if NOT_READ not in entry.facts:  # else the layer reader said why
+                    not_kept[cataloger.name] += 1
             else:
                 jobs.append((cataloger, data))
         if entry.facts:

@@ -43,7 +43,7 @@ def _package(record: dict[str, str], files: list[str], path: str, env: Env) -> P
 def parse(path: str, data: bytes | None, env: Env) -> list[Package]:
     """Packages of one apk installed database."""
     packages: list[Package] = []
-    for block in (data or b"").decode("utf-8", "surrogateescape").split("\n\n"):
+    for block in (data or b"").decode("utf-8", "backslashreplace").split("\n\n"):
         record: dict[str, str] = {}
         files: list[str] = []
         directory = ""
@@ -62,4 +62,4 @@ def parse(path: str, data: bytes | None, env: Env) -> list[Package]:
     return packages
 
 
-CATALOGER = Cataloger(name="apk", globs=(INSTALLED,), parse=parse)
+CATALOGER = Cataloger(name="apk", globs=(INSTALLED,), parse=parse, max_bytes=32 << 20)

@@ -137,7 +137,9 @@ class Cataloger:
     parser reads through `env` (`reads`), which files it only needs to see, not read
     (`sees`: e.g. an unsupported database to warn about), and how to parse one file.
     A cataloger with a `fact` parses, instead of bytes, the fact that analyser left on
-    every file that has one (Go modules from the `elf` analyser's Binary)."""
+    every file that has one (Go modules from the `elf` analyser's Binary).
+    `max_bytes` (0: none) is the largest file `parse` is given: parsing text costs a
+    few times its size, so a larger file is skipped with a warning (docs/security.md)."""
 
     name: str
     globs: tuple[str, ...]
@@ -145,6 +147,7 @@ class Cataloger:
     reads: tuple[str, ...] = ()
     sees: tuple[str, ...] = ()
     fact: str = ""
+    max_bytes: int = 0
 
 
 # --------------------------------------------------------------------------- globs

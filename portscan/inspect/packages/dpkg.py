@@ -73,7 +73,7 @@ def _purl(fields: dict[str, str], env: Env) -> str:
 
 
 def _lines(data: bytes | None) -> list[str]:
-    return data.decode("utf-8", "surrogateescape").splitlines() if data else []
+    return data.decode("utf-8", "backslashreplace").splitlines() if data else []
 
 
 def _listed_files(fields: dict[str, str], env: Env, db_path: str) -> list[str]:
@@ -108,7 +108,7 @@ def parse(path: str, data: bytes | None, env: Env) -> list[Package]:
     if path.endswith(".md5sums") or not data:
         return []
     packages = []
-    for fields in paragraphs(data.decode("utf-8", "surrogateescape")):
+    for fields in paragraphs(data.decode("utf-8", "backslashreplace")):
         state = fields.get("Status", "install ok installed").rpartition(" ")[2]
         if state not in _PRESENT or "Version" not in fields:
             continue
@@ -133,4 +133,5 @@ CATALOGER = Cataloger(
     globs=(STATUS, STATUS_D + "*"),
     reads=(INFO + "*.list", "/usr/share/doc/*/copyright"),
     parse=parse,
+    max_bytes=32 << 20,  # Debian's largest status files are a few MiB
 )

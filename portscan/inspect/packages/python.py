@@ -54,7 +54,7 @@ def _installed(data: bytes | None, base: str, record: bool) -> list[str]:
     installed-files.txt (one path a line)."""
     if not data:
         return []
-    lines = data.decode("utf-8", "surrogateescape").splitlines()
+    lines = data.decode("utf-8", "backslashreplace").splitlines()
     relative = [row[0] for row in csv.reader(lines) if row] if record else lines
     return [posixpath.normpath(posixpath.join(base, p)) for p in relative if p]
 
