@@ -46,7 +46,7 @@ from portscan.model import (
 
 def encode(value: Any) -> Any:
     """A JSON-ready copy of `value`."""
-    if isinstance(value, Evidence):
+    if isinstance(value, Evidence | Finding):
         return value.to_dict()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}

@@ -485,10 +485,11 @@ class Finding:
     capability: Capability | None
     message: str
     evidence: list[Evidence] = field(default_factory=list)
+    waived: str | None = None  # the reason of the waiver that accepts it (portscan.waivers)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form; enums become their string values."""
-        return {
+        """JSON form; enums become their string values; `waived` only when waived."""
+        doc: dict[str, Any] = {
             "rule_id": self.rule_id,
             "target": str(self.target),
             "verdict": str(self.verdict),
@@ -496,6 +497,9 @@ class Finding:
             "message": self.message,
             "evidence": [item.to_dict() for item in self.evidence],
         }
+        if self.waived is not None:
+            doc["waived"] = self.waived
+        return doc
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,10 +36,12 @@ from portscan.model import (
     ProgressFn,
     ScanResult,
 )
-from portscan.score import finish_components, summarise
 from portscan.sources import SourceOptions, open_image
 from portscan.sources.base import ImageSource, ScanProgress
 from portscan.sources.refs import is_loopback, parse_reference
+from portscan.waivers import Waiver, apply_waivers, exclude, judge
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class ScanOptions:
     wasix_libc: str | None = None  # judge wasix by this wasix-libc flavour (None: default)
     sbom: str | None = None  # "syft": enrich the package inventory by running syft
     sbom_timeout: float = 300.0
+    waivers: tuple[Waiver, ...] = ()  # accepted findings (portscan.waivers)
+    exclude: tuple[str, ...] = ()  # globs of image paths not judged
 
 
 @dataclass
@@ -118,11 +123,14 @@ def scan_image(
     started = time.monotonic()
     scanned_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     scanned = read_image(reference, options, progress, source)
+    log.debug("read %d layers in %.2f s", len(scanned.layers), time.monotonic() - started)
     meta = scanned.meta
     infos = layer_infos(meta, scanned.layers)
     image = dataclasses.replace(meta, layers=infos)
     warnings = [f"layer {info.index}: {reason}" for info in infos for reason in info.skipped]
+    stage = time.monotonic()
     facts = inspect.inspect_tree(scanned.tree, meta.config)
+    log.debug("inspected the tree in %.2f s", time.monotonic() - stage)
     if options.sbom == "syft":
         facts.packages, syft_warnings = enrich_with_syft(
             reference,
@@ -133,6 +141,7 @@ def scan_image(
             diff_ids=meta.config.diff_ids,
         )
         facts.warnings += syft_warnings
+    stage = time.monotonic()
     graph = build_graph(
         GraphInputs(scanned.tree, meta.config, facts.binaries, facts.scripts, facts.owner_of)
     )
@@ -142,6 +151,8 @@ def scan_image(
     sources = {path for app in facts.applications for path in (*app.files, *app.unread)}
     layer_of = {path: entry.layer for path in facts.binaries.keys() | facts.scripts.keys() | sources
                 if (entry := scanned.tree.get(path)) is not None}  # fmt: skip
+    log.debug("built the graph in %.2f s", time.monotonic() - stage)
+    stage = time.monotonic()
     components, image_findings = lint_image(
         meta.config,
         graph,
@@ -155,14 +166,17 @@ def scan_image(
         facts.go_uses,
         options.wasix_libc,
     )
-    finish_components(components, judged)
+    log.debug("linted in %.2f s", time.monotonic() - stage)
+    notes = exclude(components, options.exclude)
+    notes += apply_waivers(components, image_findings, options.waivers)
+    targets = judge(components, image_findings, judged)
     return ScanResult(
         image=image,
         files=list(scanned.tree.entries()),
         portscan_version=__version__,
         scanned_at=scanned_at,
         duration_seconds=round(time.monotonic() - started, 3),
-        warnings=warnings + facts.warnings,
+        warnings=warnings + facts.warnings + notes,
         binaries=facts.binaries,
         packages=facts.packages,
         scripts=list(facts.scripts.values()),
@@ -171,5 +185,5 @@ def scan_image(
         reachable=sorted(reached),
         components=components,
         image_findings=image_findings,
-        targets=summarise(components, image_findings, judged),
+        targets=targets,
     )

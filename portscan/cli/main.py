@@ -1,22 +1,103 @@
-"""The `portscan` command group: the table of commands, each defined in its own module."""
+"""The `portscan` command group: the table of commands, each defined in its own module.
+
+Every command also takes `--config PATH` and `-v/--verbose` (added here, so that each
+command module defines only its own options); the settings of the config file and of
+`PORTSCAN_*` variables become click's `default_map` (portscan.cli.config).
+"""
 
 from __future__ import annotations
+
+import os
+from pathlib import Path
 
 import click
 
 from portscan import __version__
+from portscan.cli import options
 from portscan.cli.audit import registry_command, store_group
+from portscan.cli.config import CONFIG_ENV
 from portscan.cli.rules import explain_command, rules_command
 from portscan.cli.scan import diff_command, image_command, report_command
+from portscan.cli.tools import completion_command, config_command, version_command
+from portscan.errors import UsageError
+
+
+def _load_settings(ctx: click.Context, path: Path | None) -> None:
+    """Read the config file and the environment into the root's default_map."""
+    from portscan.cli import config
+
+    root = ctx.find_root()
+    try:
+        settings = config.load(path, os.environ, root.command)  # type: ignore[arg-type]
+    except UsageError as exc:
+        options.fail(str(exc), exc.exit_code)
+    root.meta["portscan.settings"] = settings
+    root.default_map = settings.default_map()
+    node: dict | None = root.default_map
+    for part in ctx.command_path.split()[1:]:
+        node = (node or {}).get(part)
+    ctx.default_map = node
+
+
+def _leaf_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
+    if value is not None and not ctx.resilient_parsing:
+        _load_settings(ctx, value)
+
+
+def _verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        options.log_to_stderr()
+
+
+def _config_option(eager: bool) -> click.Option:
+    return click.Option(
+        ["--config"],
+        type=click.Path(dir_okay=False, path_type=Path),
+        envvar=None if eager else CONFIG_ENV,
+        is_eager=eager,
+        expose_value=False,
+        callback=_leaf_config if eager else None,
+        help="Config file (portscan.toml, or a pyproject.toml's [tool.portscan]); default: "
+        "$PORTSCAN_CONFIG, else $XDG_CONFIG_HOME/portscan/portscan.toml.",
+    )
+
+
+def _verbose_option() -> click.Option:
+    return click.Option(
+        ["-v", "--verbose"],
+        is_flag=True,
+        is_eager=True,
+        expose_value=False,
+        callback=_verbose,
+        help="Log what portscan does (auth source, daemon probe, fallbacks, timings) to stderr.",
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="portscan")
-def cli() -> None:
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar=CONFIG_ENV,
+    help="Config file (portscan.toml, or a pyproject.toml's [tool.portscan]); default: "
+    "$XDG_CONFIG_HOME/portscan/portscan.toml.",
+)
+@click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    callback=_verbose,
+    expose_value=False,
+    help="Log what portscan does (auth source, daemon probe, fallbacks, timings) to stderr.",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
     """portscan: what of a container image could move to WebAssembly (WASI)."""
+    _load_settings(ctx, config_path)
 
 
-for _command in (
+COMMANDS: tuple[click.Command, ...] = (
     report_command,
     diff_command,
     image_command,
@@ -24,7 +105,22 @@ for _command in (
     explain_command,
     registry_command,
     store_group,
-):
+    config_command,
+    version_command,
+    completion_command,
+)
+
+
+def _add_common(command: click.Command) -> None:
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _add_common(sub)
+        return
+    command.params += [_config_option(eager=True), _verbose_option()]
+
+
+for _command in COMMANDS:
+    _add_common(_command)
     cli.add_command(_command)
 
 

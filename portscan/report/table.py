@@ -6,7 +6,7 @@ import shlex
 
 from portscan.codec import summary_counts
 from portscan.model import ScanResult
-from portscan.report.view import human_size, short_digest
+from portscan.report.view import human_size, short_digest, waived_groups
 
 
 def render(result: ScanResult) -> str:
@@ -38,6 +38,7 @@ def render(result: ScanResult) -> str:
         )
     lines += _inventory(result)
     lines += _verdicts(result)
+    lines += _waived(result)
     for warning in result.warnings:
         lines.append(f"warning: {warning}")
     lines.append(
@@ -90,4 +91,16 @@ def _verdicts(result: ScanResult) -> list[str]:
                 finding.message if len(finding.message) <= 110 else finding.message[:107] + "..."
             )
             lines.append(f"  {finding.rule_id} {finding.verdict.value:<7} {message}")
+    return lines
+
+
+def _waived(result: ScanResult) -> list[str]:
+    """The findings a waiver accepted, with the reason: shown, never counted."""
+    groups = waived_groups(result)
+    if not groups:
+        return []
+    lines = ["", "waived (not counted for verdicts or gates):"]
+    for group in groups:
+        on = ", ".join(t.value for t in group.targets)
+        lines.append(f"  {group.rule_id} {group.path} on {on}: {group.reason}")
     return lines
