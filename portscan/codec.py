@@ -90,7 +90,7 @@ def decode(kind: Any, value: Any) -> Any:
 
 # --------------------------------------------------------------------------- writing
 
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 def file_dict(entry: FileEntry) -> dict[str, Any]:

@@ -179,6 +179,7 @@ def report_command(
 @click.argument("old")
 @click.argument("new")
 @click.option(
+    "-f",
     "--format",
     "output_format",
     type=click.Choice(["text", "json", "markdown"]),
