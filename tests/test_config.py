@@ -154,9 +154,14 @@ def test_every_option_has_its_variables() -> None:
 
 def test_wasi_libc_as_of_must_be_a_date(home: Path, oci_layout: Path) -> None:
     result = run("image", f"oci:{oci_layout}", "--wasi-libc-as-of", "notadate", home=home)
-    assert result.returncode == 2
-    assert "notadate" in result.stderr and "ISO date" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert_one_line_error(result, 2, "--wasi-libc-as-of", "'notadate' is not an ISO date")
+
+
+def test_a_bad_command_line_is_one_line_and_exit_2(home: Path) -> None:
+    result = run("image", "busybox", "--fail-on", "sometimes", home=home)
+    assert_one_line_error(result, 2, "--fail-on", "sometimes", "portscan image --help")
+    assert_one_line_error(run("imagine", home=home), 2, "No such command 'imagine'")
+    assert_one_line_error(run("image", home=home), 2, "REFERENCE")
 
 
 def test_version_shows_the_data_snapshot(home: Path) -> None:

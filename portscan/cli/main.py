@@ -8,6 +8,7 @@ command module defines only its own options); the settings of the config file an
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -19,7 +20,7 @@ from portscan.cli.config import CONFIG_ENV
 from portscan.cli.rules import explain_command, rules_command
 from portscan.cli.scan import diff_command, image_command, report_command
 from portscan.cli.tools import completion_command, config_command, version_command
-from portscan.errors import UsageError
+from portscan.errors import EXIT_INTERRUPTED, UsageError
 
 
 def _load_settings(ctx: click.Context, path: Path | None) -> None:
@@ -125,8 +126,21 @@ for _command in COMMANDS:
 
 
 def main() -> None:
-    """Console-script entry point."""
-    cli(prog_name="portscan")
+    """Console-script entry point. A bad command line is one line and exit 2, as every
+    other error (`portscan image --help` shows the options)."""
+    try:
+        code = cli.main(prog_name="portscan", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "portscan"
+        options.fail(f"{exc.format_message()} (see `{where} --help`)", exc.exit_code)
+    except click.ClickException as exc:
+        options.fail(exc.format_message(), exc.exit_code)
+    except click.Abort:
+        options.fail("interrupted", EXIT_INTERRUPTED)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
