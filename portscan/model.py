@@ -253,6 +253,7 @@ class ScanResult:
     components: list[Component] = field(default_factory=list)
     image_findings: list[Finding] = field(default_factory=list)  # from the image config
     targets: dict[Target, TargetSummary] = field(default_factory=dict)
+    base: BaseImage | None = None  # --base: the image's first layers are this image's
 
 
 @dataclass(frozen=True)
@@ -551,6 +552,19 @@ class TargetSummary:
     score: int
     counts: dict[Verdict, int] = field(default_factory=dict)
     blockers: list[Finding] = field(default_factory=list)
+
+
+@dataclass
+class BaseImage:
+    """The image `--base` named. The scanned image's first `layers` layers are its: their
+    `components` are judged apart (`targets`) and count for none of the image's verdicts,
+    scores or gates, which judge what the image adds on top."""
+
+    reference: str
+    digest: str | None
+    layers: int
+    components: int = 0
+    targets: dict[Target, TargetSummary] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

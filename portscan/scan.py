@@ -39,7 +39,7 @@ from portscan.model import (
 from portscan.sources import SourceOptions, open_image
 from portscan.sources.base import ImageSource, ScanProgress
 from portscan.sources.refs import is_loopback, parse_reference
-from portscan.waivers import Waiver, apply_waivers, exclude, judge
+from portscan.waivers import Waiver, apply_waivers, exclude, judge, read_base
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,7 @@ class ScanOptions:
     sbom_timeout: float = 300.0
     waivers: tuple[Waiver, ...] = ()  # accepted findings (portscan.waivers)
     exclude: tuple[str, ...] = ()  # globs of image paths not judged
+    base: str | None = None  # judge only what the image adds on top of this image
 
 
 @dataclass
@@ -169,7 +170,11 @@ def scan_image(
     log.debug("linted in %.2f s", time.monotonic() - stage)
     notes = exclude(components, options.exclude)
     notes += apply_waivers(components, image_findings, options.waivers)
-    targets = judge(components, image_findings, judged)
+    base = None
+    if options.base is not None:
+        base, note = read_base(options.base, meta, options.source)
+        notes.append(note)
+    targets = judge(components, image_findings, judged, base)
     return ScanResult(
         image=image,
         files=list(scanned.tree.entries()),
@@ -186,4 +191,5 @@ def scan_image(
         components=components,
         image_findings=image_findings,
         targets=targets,
+        base=base,
     )

@@ -7,6 +7,8 @@ and `expires` (a date; an expired waiver is an error, so acceptance is renewed, 
 forgotten). A waived finding stays in the result with `waived` set to the reason, and
 counts for no verdict, score, blocker or gate: verdicts are computed as if it were not
 there. `--exclude GLOB` drops the components whose path matches; the result says so.
+`--base IMAGE` judges what an image adds on top of its base: the components of the
+layers the image shares with the base are summarised apart and count for no verdict.
 
 The step sits between score and scan: `judge` replaces `finish_components` + `summarise`.
 """
@@ -21,14 +23,27 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import networkx as nx
 
 from portscan.errors import UsageError
 from portscan.knowledge.rules import all_rules
-from portscan.model import Component, Finding, Target, TargetSummary
+from portscan.model import (
+    BaseImage,
+    Component,
+    Finding,
+    ImageMeta,
+    LayerDescriptor,
+    LayerResult,
+    ProgressFn,
+    Target,
+    TargetSummary,
+)
 from portscan.score import finish_components, summarise
+from portscan.sources import SourceOptions, open_image
+from portscan.sources.base import BlobImageSource
+from portscan.sources.refs import parse_reference
 
 IMAGE_CONFIG_PATH = "(image config)"
 _KEYS = frozenset({"rule", "reason", "path", "target", "expires"})
@@ -173,17 +188,63 @@ def apply_waivers(
     return [f"{w.label} matched no finding" for w in waivers if w.number not in used]
 
 
+def _drain(blob: BinaryIO, descriptor: LayerDescriptor, advance: ProgressFn | None) -> LayerResult:
+    """A layer reader that only consumes the blob (a base image's layers are not needed)."""
+    while blob.read(1 << 20):
+        pass
+    return LayerResult(descriptor.digest)
+
+
+def read_base(reference: str, image: ImageMeta, options: SourceOptions) -> tuple[BaseImage, str]:
+    """The image `--base` names, and how many of `image`'s first layers are its (by
+    their uncompressed digests, the config's diff_ids), with a note saying so."""
+    source = open_image(parse_reference(reference), options)
+    with source:
+        if isinstance(source, BlobImageSource):
+            meta = source.meta  # known up front: no layer is fetched
+        else:
+            meta, _ = source.read_layers(_drain)
+    ours, theirs = image.config.diff_ids, meta.config.diff_ids
+    shared = 0
+    while shared < min(len(ours), len(theirs)) and ours[shared] == theirs[shared]:
+        shared += 1
+    base = BaseImage(meta.reference, meta.digest, shared)
+    if shared == 0:
+        note = f"--base {reference}: the image does not start with its layers; all is judged"
+    elif shared < len(theirs):
+        note = (
+            f"--base {reference}: the image starts with {shared} of its {len(theirs)} layers; "
+            f"layers 0-{shared - 1} are judged apart"
+        )
+    else:
+        note = f"--base {reference}: layers 0-{shared - 1} are the base's, judged apart"
+    return base, note
+
+
 def judge(
-    components: Sequence[Component], image_findings: Sequence[Finding], graph: nx.DiGraph
+    components: Sequence[Component],
+    image_findings: Sequence[Finding],
+    graph: nx.DiGraph,
+    base: BaseImage | None = None,
 ) -> dict[Target, TargetSummary]:
     """Verdicts, plans and the image's summary as `score` makes them, from the findings
-    nobody waived; the waived ones are kept in the components, marked."""
+    nobody waived; the waived ones are kept in the components, marked. With `base`, the
+    summary judges the components of the layers above it, and the base's components
+    are summarised apart in `base.targets` (verdicts still flow from a base library to
+    the program that loads it)."""
     kept = {c.id: c.findings for c in components}
     for component in components:
         component.findings = [f for f in component.findings if f.waived is None]
     try:
         finish_components(components, graph)
-        return summarise(components, [f for f in image_findings if f.waived is None], graph)
+        config = [f for f in image_findings if f.waived is None]
+        if base is None or base.layers == 0:
+            return summarise(components, config, graph)
+        below = [c for c in components if c.layer is not None and c.layer < base.layers]
+        above = [c for c in components if c not in below]
+        base.components = len(below)
+        base.targets = summarise(below, [], graph)
+        return summarise(above, config, graph)
     finally:
         for component in components:
             component.findings = kept[component.id]

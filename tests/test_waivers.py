@@ -166,3 +166,47 @@ def test_exclude_drops_components(home: Path) -> None:
             env={"PORTSCAN_EXCLUDE": "/bin/busybox /opt/*"}).stdout
     )  # fmt: skip
     assert env_doc["components"] == []
+
+
+REDIS = Path("/tmp/portscan-corpus/oci/redis-latest")
+DEBIAN = Path("/tmp/portscan-corpus/oci/debian-bookworm")
+
+
+@pytest.mark.skipif(not (REDIS / "index.json").is_file(), reason="corpus redis image missing")
+def test_base_judges_what_the_image_adds(home: Path) -> None:
+    """redis:latest is debian:bookworm plus two layers. Its entrypoint reaches libraries
+    of both; with --base the image's verdict counts hold only the reached components of
+    the two added layers, and the base's components are summarised apart."""
+    whole = json.loads(run("image", f"oci:{REDIS}", "-f", "json", home=home).stdout)
+    result = run("image", f"oci:{REDIS}", "--base", f"oci:{DEBIAN}", "-f", "json", home=home)
+    assert result.returncode == 0, result.stderr
+    doc = json.loads(result.stdout)
+    jsonschema.Draft202012Validator(json.loads(SCHEMA.read_text())).validate(doc)
+    base = doc["base"]
+    assert base["reference"].startswith(f"oci:{DEBIAN}") and base["layers"] == 1
+    judged = [c for c in doc["components"] if c["kind"] != "platform"]
+    added = [c for c in judged if c["layer"] >= 1 and c["reachable"]]
+    reached_base = [c for c in judged if c["layer"] == 0 and c["reachable"]]
+    assert added and reached_base  # the entrypoint reaches into both
+    assert base["components"] == len([c for c in doc["components"] if c["layer"] == 0])
+    for target, summary in doc["targets"].items():
+        assert sum(summary["counts"].values()) == len(added), target
+        before = sum(whole["targets"][target]["counts"].values())
+        assert before == len(added) + len(reached_base), target
+        assert set(base["targets"][target]) >= {"verdict", "score", "counts", "blockers"}
+    assert "--base oci:" in doc["warnings"][-1] and "layers 0-0" in doc["warnings"][-1]
+    assert "base" not in whole
+    table = run("image", f"oci:{REDIS}", "--base", f"oci:{DEBIAN}", home=home).stdout
+    assert "components judged apart (not in the verdicts above): wasip1 " in table
+
+    # the image does not start with busybox's layer: judged as without --base
+    other = run("image", f"oci:{REDIS}", "--base", f"oci:{BUSYBOX}", "-f", "json", home=home)
+    doc = json.loads(other.stdout)
+    assert doc["base"]["layers"] == 0 and doc["targets"] == whole["targets"]
+    assert "does not start with its layers" in doc["warnings"][-1]
+
+
+def test_a_missing_base_is_the_usual_exit_code(tmp_path: Path, home: Path) -> None:
+    missing = tmp_path / "no-such-layout"
+    result = run("image", f"oci:{BUSYBOX}", "--base", f"oci:{missing}", home=home)
+    assert_one_line_error(result, 3, str(missing))

@@ -254,4 +254,10 @@ judging = apply(  # what of the image is judged: waivers and exclusions (portsca
         metavar="GLOB",
         help="Do not judge image paths matching GLOB (repeatable); the result says which.",
     ),
+    click.option(
+        "--base",
+        metavar="IMAGE",
+        help="Judge what the image adds on top of IMAGE (any reference): the components "
+        "of the layers it shares with IMAGE are summarised apart and gate nothing.",
+    ),
 )

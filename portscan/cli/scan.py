@@ -91,6 +91,7 @@ def image_command(
     wasix_libc: str | None,
     waivers_path: Path | None,
     exclude: tuple[str, ...],
+    base: str | None,
     quiet: bool,
     debug: bool,
 ) -> None:
@@ -124,6 +125,7 @@ def image_command(
             sbom=sbom,
             waivers=waivers,
             exclude=exclude,
+            base=base,
         )
         if not quiet and sys.stderr.isatty():
             from portscan.cli.progress import LayerProgress
