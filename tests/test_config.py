@@ -243,3 +243,14 @@ def test_verbose_logs_stages_to_stderr(home: Path, oci_layout: Path) -> None:
     # as a setting too, and before the command
     result = run("-v", "image", f"oci:{oci_layout}", "-o", "json=/dev/null", home=home)
     assert "inspected the tree in" in result.stderr
+
+
+def test_an_explicit_config_wins_over_a_broken_default_one(tmp_path: Path, home: Path) -> None:
+    (home / "portscan").mkdir()
+    default = home / "portscan" / "portscan.toml"
+    default.write_text("fail-on = 3\n")
+    assert_one_line_error(run("config", home=home), 2, str(default), "fail-on")
+    good = tmp_path / "good.toml"
+    good.write_text("[image]\nmin-score = 10\n")
+    rows = settings(run("config", "--format", "json", "--config", str(good), home=home))
+    assert rows[("image", "--min-score")]["value"] == 10

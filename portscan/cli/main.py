@@ -22,16 +22,23 @@ from portscan.cli.scan import diff_command, image_command, report_command
 from portscan.cli.tools import completion_command, config_command, version_command
 from portscan.errors import EXIT_INTERRUPTED, UsageError
 
+_DEFERRED = "portscan.settings_error"
 
-def _load_settings(ctx: click.Context, path: Path | None) -> None:
-    """Read the config file and the environment into the root's default_map."""
+
+def _load_settings(ctx: click.Context, path: Path | None, defer: bool = False) -> None:
+    """Read the config file and the environment into the root's default_map. With
+    `defer`, an error is kept for the command, whose own --config may name another file."""
     from portscan.cli import config
 
     root = ctx.find_root()
     try:
         settings = config.load(path, os.environ, root.command)  # type: ignore[arg-type]
     except UsageError as exc:
-        options.fail(str(exc), exc.exit_code)
+        if not defer:
+            options.fail(str(exc), exc.exit_code)
+        root.meta[_DEFERRED] = exc
+        return
+    root.meta.pop(_DEFERRED, None)
     root.meta["portscan.settings"] = settings
     root.default_map = settings.default_map()
     node: dict | None = root.default_map
@@ -41,8 +48,12 @@ def _load_settings(ctx: click.Context, path: Path | None) -> None:
 
 
 def _leaf_config(ctx: click.Context, param: click.Parameter, value: Path | None) -> None:
-    if value is not None and not ctx.resilient_parsing:
+    if ctx.resilient_parsing:
+        return
+    if value is not None:
         _load_settings(ctx, value)
+    elif (error := ctx.find_root().meta.get(_DEFERRED)) is not None:
+        options.fail(str(error), error.exit_code)
 
 
 def _verbose(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -95,7 +106,7 @@ def _verbose_option() -> click.Option:
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None) -> None:
     """portscan: what of a container image could move to WebAssembly (WASI)."""
-    _load_settings(ctx, config_path)
+    _load_settings(ctx, config_path, defer=config_path is None)
 
 
 COMMANDS: tuple[click.Command, ...] = (
