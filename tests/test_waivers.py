@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from pathlib import Path
 
 import jsonschema
@@ -12,6 +13,7 @@ import pytest
 
 from portscan.errors import UsageError
 from portscan.model import Target
+from portscan.report import html
 from portscan.waivers import load_waivers
 from tests.test_cli import assert_one_line_error
 from tests.test_config import run
@@ -90,6 +92,11 @@ def test_saved_results_keep_their_waivers(tmp_path: Path, home: Path) -> None:
     assert again.returncode == 0, again.stderr
     assert "**Waived** (not counted for verdicts or gates)" in again.stdout
     assert REASON in again.stdout
+    page = run("report", str(saved), "-f", "html", home=home).stdout
+    data = re.search(r'id="portscan-data" data-encoding="base64">([A-Za-z0-9+/=]+)<', page)
+    assert data is not None
+    (row,) = html.unpack_data(data.group(1))
+    assert {f["rule"]: f["waived"] for f in row["findings"] if f["waived"]} == {"PS618": REASON}
     sarif = json.loads(run("report", str(saved), "-f", "sarif", home=home).stdout)
     suppressed = [r for r in sarif["runs"][0]["results"] if r.get("suppressions")]
     assert suppressed and {r["ruleId"] for r in suppressed} == {"PS618"}
