@@ -23,6 +23,7 @@ from typing import Any
 
 from portscan.errors import ResultFormatError
 from portscan.model import (
+    BaseImage,
     Binary,
     Component,
     Dependency,
@@ -46,7 +47,7 @@ from portscan.model import (
 
 def encode(value: Any) -> Any:
     """A JSON-ready copy of `value`."""
-    if isinstance(value, Evidence):
+    if isinstance(value, Evidence | Finding):
         return value.to_dict()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
@@ -145,7 +146,7 @@ def image_dict(image: ImageMeta) -> dict[str, Any]:
 
 
 def to_dict(result: ScanResult) -> dict[str, Any]:
-    return {
+    doc = {
         "schema_version": SCHEMA_VERSION,
         "portscan_version": result.portscan_version,
         "scanned_at": result.scanned_at,
@@ -164,6 +165,9 @@ def to_dict(result: ScanResult) -> dict[str, Any]:
         "dependencies": encode(result.dependencies),
         "reachable": result.reachable,
     }
+    if result.base is not None:
+        doc["base"] = encode(result.base)
+    return doc
 
 
 def summary_counts(result: ScanResult) -> dict[str, int]:
@@ -240,6 +244,7 @@ def _result(doc: dict[str, Any]) -> ScanResult:
         targets={
             Target(name): _summary(name, item) for name, item in doc.get("targets", {}).items()
         },
+        base=decode(BaseImage, doc["base"]) if doc.get("base") else None,
     )
 
 

@@ -228,6 +228,7 @@ class ScanResult:
     components: list[Component] = field(default_factory=list)
     image_findings: list[Finding] = field(default_factory=list)  # from the image config
     targets: dict[Target, TargetSummary] = field(default_factory=dict)
+    base: BaseImage | None = None  # --base: the image's first layers are this image's
 
 
 @dataclass(frozen=True)
@@ -472,10 +473,11 @@ class Finding:
     capability: Capability | None
     message: str
     evidence: list[Evidence] = field(default_factory=list)
+    waived: str | None = None  # the reason of the waiver that accepts it (portscan.waivers)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form; enums become their string values."""
-        return {
+        """JSON form; enums become their string values; `waived` only when waived."""
+        doc: dict[str, Any] = {
             "rule_id": self.rule_id,
             "target": str(self.target),
             "verdict": str(self.verdict),
@@ -483,6 +485,9 @@ class Finding:
             "message": self.message,
             "evidence": [item.to_dict() for item in self.evidence],
         }
+        if self.waived is not None:
+            doc["waived"] = self.waived
+        return doc
 
 
 @dataclass
@@ -538,6 +543,19 @@ class TargetSummary:
     score: int
     counts: dict[Verdict, int] = field(default_factory=dict)
     blockers: list[Finding] = field(default_factory=list)
+
+
+@dataclass
+class BaseImage:
+    """The image `--base` named. The scanned image's first `layers` layers are its: their
+    `components` are judged apart (`targets`) and count for none of the image's verdicts,
+    scores or gates, which judge what the image adds on top."""
+
+    reference: str
+    digest: str | None
+    layers: int
+    components: int = 0
+    targets: dict[Target, TargetSummary] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import tempfile
 import time
 from collections.abc import Sequence
@@ -37,10 +38,12 @@ from portscan.model import (
     ProgressFn,
     ScanResult,
 )
-from portscan.score import finish_components, summarise
 from portscan.sources import SourceOptions, open_image
 from portscan.sources.base import ImageSource, ScanProgress
 from portscan.sources.refs import is_loopback, parse_reference
+from portscan.waivers import Waiver, apply_waivers, exclude, judge, read_base
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,9 @@ class ScanOptions:
     sbom_timeout: float = 300.0
     reach: bool = True  # judge programs by what they reach of their libraries
     content_dir: str | None = None  # where ELF files are kept by digest (None: a temporary one)
+    waivers: tuple[Waiver, ...] = ()  # accepted findings (portscan.waivers)
+    exclude: tuple[str, ...] = ()  # globs of image paths not judged
+    base: str | None = None  # judge only what the image adds on top of this image
 
 
 @dataclass
@@ -137,12 +143,15 @@ def scan_image(
     started = time.monotonic()
     scanned_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     scanned = read_image(reference, options, progress, source)
+    log.debug("read %d layers in %.2f s", len(scanned.layers), time.monotonic() - started)
     meta = scanned.meta
     infos = layer_infos(meta, scanned.layers)
     image = dataclasses.replace(meta, layers=infos)
     warnings = list(meta.warnings)  # what the manifest and config validation dropped
     warnings += [f"layer {info.index}: {reason}" for info in infos for reason in info.skipped]
+    stage = time.monotonic()
     facts = inspect.inspect_tree(scanned.tree, meta.config)
+    log.debug("inspected the tree in %.2f s", time.monotonic() - stage)
     if options.sbom == "syft":
         facts.packages, syft_warnings = enrich_with_syft(
             reference,
@@ -153,6 +162,7 @@ def scan_image(
             diff_ids=meta.config.diff_ids,
         )
         facts.warnings += syft_warnings
+    stage = time.monotonic()
     graph = build_graph(
         GraphInputs(scanned.tree, meta.config, facts.binaries, facts.scripts, facts.owner_of)
     )
@@ -165,6 +175,8 @@ def scan_image(
     sources = {path for app in facts.applications for path in (*app.files, *app.unread)}
     layer_of = {path: entry.layer for path in facts.binaries.keys() | facts.scripts.keys() | sources
                 if (entry := scanned.tree.get(path)) is not None}  # fmt: skip
+    log.debug("built the graph in %.2f s", time.monotonic() - stage)
+    stage = time.monotonic()
     components, image_findings = lint_image(
         meta.config,
         graph,
@@ -179,14 +191,21 @@ def scan_image(
         options.wasix_libc,
         reach,
     )
-    finish_components(components, judged)
+    log.debug("linted in %.2f s", time.monotonic() - stage)
+    notes = exclude(components, options.exclude)
+    notes += apply_waivers(components, image_findings, options.waivers)
+    base = None
+    if options.base is not None:
+        base, note = read_base(options.base, meta, options.source)
+        notes.append(note)
+    targets = judge(components, image_findings, judged, base)
     return ScanResult(
         image=image,
         files=list(scanned.tree.entries()),
         portscan_version=__version__,
         scanned_at=scanned_at,
         duration_seconds=round(time.monotonic() - started, 3),
-        warnings=warnings + facts.warnings,
+        warnings=warnings + facts.warnings + notes,
         binaries=facts.binaries,
         packages=facts.packages,
         scripts=list(facts.scripts.values()),
@@ -195,5 +214,6 @@ def scan_image(
         reachable=sorted(reached),
         components=components,
         image_findings=image_findings,
-        targets=summarise(components, image_findings, judged),
+        targets=targets,
+        base=base,
     )

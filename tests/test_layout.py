@@ -26,6 +26,7 @@ STAGES = (
     "graph",
     "lint",
     "score",
+    "waivers",
     "scan",
     "audit",
     "report",

@@ -49,6 +49,7 @@ def _interrupt_on_sigterm() -> None:
 @click.option("--scheduler", metavar="tcp://HOST:PORT", help="Run the tasks on a Dask cluster.")
 @options.store
 @click.option(
+    "-f",
     "--format",
     "output_format",
     type=click.Choice(["table", "jsonl", "json"]),

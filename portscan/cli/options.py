@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,68 @@ credentials = apply(
 output = click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here."
 )
+outputs = click.option(
+    "-o",
+    "--output",
+    "outputs",
+    multiple=True,
+    metavar="[FORMAT=]FILE|FORMAT",
+    help="Where output goes (repeatable, as syft's -o): FORMAT=FILE writes that format "
+    "there, FORMAT prints it, a plain FILE takes the --format output.",
+)
+
+
+def plan_outputs(
+    output_format: str | None, outputs: Sequence[str], formats: Sequence[str], default: str | None
+) -> list[tuple[str, Path | None]]:
+    """The (format, file or None for stdout) pairs of `--format` and `-o` values: a
+    plain `-o FILE` takes `--format` (or `default`); `FORMAT=FILE` and `FORMAT` are
+    outputs of their own, and with any of them no default format is printed."""
+    planned: list[tuple[str, Path | None]] = []
+    plain: list[Path] = []
+    for value in outputs:
+        name, sep, file = value.partition("=")
+        if sep and name in formats:
+            if not file:
+                raise UsageError(f"-o {value}: no file after '='", f"-o {name}=FILE")
+            planned.append((name, Path(file)))
+        elif sep and name.isalpha() and name.islower():
+            raise UsageError(
+                f"-o {value}: unknown format {name!r}", f"choose from {', '.join(formats)}"
+            )
+        elif value in formats:
+            planned.append((value, None))
+        else:
+            plain.append(Path(value))
+    if len(plain) > 1:
+        raise UsageError(
+            f"more than one plain -o FILE ({', '.join(map(str, plain))})",
+            "write further formats with -o FORMAT=FILE",
+        )
+    chosen = output_format or (default if plain or not planned else None)
+    if chosen is not None:
+        planned.insert(0, (chosen, plain[0] if plain else None))
+    elif plain:
+        raise UsageError(f"-o {plain[0]}: no --format to write there", "add --format FORMAT")
+    if sum(1 for _, file in planned if file is None) > 1:
+        raise UsageError(
+            "more than one format on standard output", "write the others with -o FORMAT=FILE"
+        )
+    return planned
+
+
+def check_date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A click callback: `value` must be an ISO date (YYYY-MM-DD)."""
+    import datetime as dt
+
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO date (YYYY-MM-DD)") from None
+
+
 quiet = click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 debug = click.option("--debug", is_flag=True, help="Show tracebacks of internal errors.")
 store = click.option(
@@ -175,5 +237,42 @@ reports = apply(  # --html and the CI gates, shared by `image` and `report`
         multiple=True,
         type=click.Choice([t.value for t in Target]),
         help="Target the gates check (repeatable; default: every target).",
+    ),
+)
+
+
+def log_to_stderr() -> None:
+    """`-v`: portscan's log messages (auth source, daemon probe, fallbacks, per-stage
+    timing) go to stderr, one line each."""
+    import logging
+
+    logger = logging.getLogger("portscan")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("portscan: %(name)s: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+
+
+judging = apply(  # what of the image is judged: waivers and exclusions (portscan.waivers)
+    click.option(
+        "--waivers",
+        "waivers_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE",
+        help="Accepted findings (TOML or JSON: rule, reason, path glob, target, expires); "
+        "waived findings are shown with their reason and count for no verdict or gate.",
+    ),
+    click.option(
+        "--exclude",
+        multiple=True,
+        metavar="GLOB",
+        help="Do not judge image paths matching GLOB (repeatable); the result says which.",
+    ),
+    click.option(
+        "--base",
+        metavar="IMAGE",
+        help="Judge what the image adds on top of IMAGE (any reference): the components "
+        "of the layers it shares with IMAGE are summarised apart and gate nothing.",
     ),
 )

@@ -15,17 +15,17 @@ from portscan.report.formats import FORMATS
 
 def write_reports(
     result: Any,
-    output_format: str | None,
-    output: Path | None,
+    planned: list[tuple[str, Path | None]],
     html_path: Path | None,
     gate: tuple[str | None, int | None, tuple[str, ...]],
 ) -> None:
-    """Print or write the chosen format, write --html, then apply the gates."""
+    """Print or write each planned (format, file) output, write --html, then apply
+    the gates."""
     from portscan.model import Target, Verdict
     from portscan.report.formats import renderer
     from portscan.report.gates import Gates, check
 
-    if output_format is not None:
+    for output_format, output in planned:
         options.save(renderer(output_format)(result), output)
     if html_path is not None:
         options.save(renderer("html")(result), html_path)
@@ -44,14 +44,13 @@ def write_reports(
 @click.argument("reference")
 @options.platform
 @click.option(
+    "-f",
     "--format",
     "output_format",
     type=click.Choice(FORMATS),
-    default="table",
-    show_default=True,
-    help="Output format.",
+    help="Output format (default: table; none when only -o FORMAT=FILE outputs are given).",
 )
-@options.output
+@options.outputs
 @options.reports
 @options.insecure
 @options.timeout
@@ -64,6 +63,7 @@ def write_reports(
 @click.option(
     "--wasi-libc-as-of",
     metavar="DATE",
+    callback=options.check_date,
     help="Judge against wasi-libc as it was on this ISO date (default: the newest data).",
 )
 @click.option(
@@ -72,13 +72,14 @@ def write_reports(
     help="Judge wasix by this wasix-libc flavour: wasm32-wasi (default), wasm32-wasi-eh, "
     "wasm32-wasi-ehpic or wasm32-wasi-threads (signatures/wasix-libc.json).",
 )
+@options.judging
 @options.quiet
 @options.debug
 def image_command(
     reference: str,
     platform_text: str,
-    output_format: str,
-    output: Path | None,
+    output_format: str | None,
+    outputs: tuple[str, ...],
     html_path: Path | None,
     fail_on: str | None,
     min_score: int | None,
@@ -90,6 +91,9 @@ def image_command(
     sbom: str | None,
     wasi_libc_as_of: str | None,
     wasix_libc: str | None,
+    waivers_path: Path | None,
+    exclude: tuple[str, ...],
+    base: str | None,
     quiet: bool,
     debug: bool,
 ) -> None:
@@ -107,7 +111,10 @@ def image_command(
         worker.start()  # lief loads in the worker while the rest of portscan imports
 
         from portscan.scan import ScanOptions, scan_image
+        from portscan.waivers import load_waivers
 
+        planned = options.plan_outputs(output_format, outputs, FORMATS, "table")
+        waivers = load_waivers(waivers_path) if waivers_path is not None else ()
         if wasix_libc is not None:  # a flavour wasix-libc.json lacks fails before the scan
             from portscan.knowledge import tables
             from portscan.model import Target
@@ -120,6 +127,9 @@ def image_command(
             wasi_libc_as_of=wasi_libc_as_of,
             wasix_libc=wasix_libc,
             sbom=sbom,
+            waivers=waivers,
+            exclude=exclude,
+            base=base,
         )
         if not quiet and sys.stderr.isatty():
             from portscan.cli.progress import LayerProgress
@@ -129,7 +139,7 @@ def image_command(
         else:
             result = scan_image(reference, scan_options)
         gate = (fail_on, min_score, gate_targets)
-        write_reports(result, output_format, output, html_path, gate)
+        write_reports(result, planned, html_path, gate)
 
     options.run_guarded(body, debug)
 
@@ -137,18 +147,20 @@ def image_command(
 @click.command("report")
 @click.argument("result_file", metavar="RESULT.json", type=click.Path(path_type=Path))
 @click.option(
+    "-f",
     "--format",
     "output_format",
     type=click.Choice(FORMATS),
-    help="Output format (default: table, or none when only --html is given).",
+    help="Output format (default: table, or none when only --html or -o FORMAT=FILE "
+    "outputs are given).",
 )
-@options.output
+@options.outputs
 @options.reports
 @options.debug
 def report_command(
     result_file: Path,
     output_format: str | None,
-    output: Path | None,
+    outputs: tuple[str, ...],
     html_path: Path | None,
     fail_on: str | None,
     min_score: int | None,
@@ -161,9 +173,10 @@ def report_command(
     def body() -> None:
         from portscan.codec import load_result
 
+        default = None if html_path and not outputs else "table"
+        planned = options.plan_outputs(output_format, outputs, FORMATS, default)
         result = load_result(result_file)
-        chosen = output_format or (None if html_path else "table")
-        write_reports(result, chosen, output, html_path, (fail_on, min_score, gate_targets))
+        write_reports(result, planned, html_path, (fail_on, min_score, gate_targets))
 
     options.run_guarded(body, debug)
 
@@ -172,6 +185,7 @@ def report_command(
 @click.argument("old")
 @click.argument("new")
 @click.option(
+    "-f",
     "--format",
     "output_format",
     type=click.Choice(["text", "json", "markdown"]),

@@ -87,10 +87,12 @@ def unpack_data(text: str) -> Any:
 def _findings_data(component: Component) -> list[dict[str, Any]]:
     """Open findings, merged across targets when only the target differs; evidence as
     text lines that leave out what the component already says (its file, package, layer)."""
-    merged: dict[tuple[str, str, str, tuple[str, ...]], dict[str, Any]] = {}
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for finding in view.open_findings(component.findings):
         lines = tuple(view.evidence_text(e, component.path) for e in finding.evidence)
         key = (finding.rule_id, finding.verdict.value, finding.message, lines)
+        if finding.waived is not None:
+            key = (*key, finding.waived)
         if key in merged:
             merged[key]["targets"].append(finding.target.value)
             continue
@@ -101,6 +103,7 @@ def _findings_data(component: Component) -> list[dict[str, Any]]:
             "message": finding.message,
             "evidence": list(lines[:EVIDENCE_SHOWN]),
             "more": max(len(lines) - EVIDENCE_SHOWN, 0),
+            "waived": finding.waived,
         }
     return list(merged.values())
 

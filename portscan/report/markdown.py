@@ -82,6 +82,24 @@ def render(result: ScanResult) -> str:
     blockers = _blockers(result)
     if blockers:
         lines += ["", "**Top blockers**", "", *blockers]
+    waived = [
+        f"- **{g.rule_id}** {code_span(g.path)} on {', '.join(t.value for t in g.targets)}: "
+        f"{_cell(g.reason)}"
+        for g in view.waived_groups(result)
+    ]
+    if waived:
+        lines += ["", "**Waived** (not counted for verdicts or gates)", "", *waived]
+    if result.base is not None and result.base.layers:
+        base = result.base
+        verdicts = ", ".join(
+            f"{t.value} {s.verdict.value} {s.score}" for t, s in base.targets.items()
+        )
+        lines += [
+            "",
+            f"**Base image** {code_span(base.reference)}: layers 0-{base.layers - 1}, "
+            f"{base.components} components judged apart (not in the verdicts above): "
+            f"{verdicts}.",
+        ]
     groups = view.plan_groups([c for c in result.components if c.reachable])
     if groups:
         plan = ", ".join(f"{g.path} {len(g.components)}" for g in groups)

@@ -120,7 +120,7 @@ def _result(finding: Finding, index: int, component: Component | None) -> dict[s
         properties["layer"] = component.layer
     if finding.capability is not None:
         properties["capability"] = finding.capability
-    return {
+    doc = {
         "ruleId": finding.rule_id,
         "ruleIndex": index,
         "kind": kind,
@@ -130,6 +130,9 @@ def _result(finding: Finding, index: int, component: Component | None) -> dict[s
         "partialFingerprints": {"portscanFinding/v1": _fingerprint(finding, owner)},
         "properties": properties,
     }
+    if finding.waived is not None:  # a waiver file accepted it (portscan.waivers)
+        doc["suppressions"] = [{"kind": "external", "justification": finding.waived}]
+    return doc
 
 
 _PASSING = (Verdict.READY, Verdict.NA)

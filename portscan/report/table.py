@@ -6,7 +6,7 @@ import shlex
 
 from portscan.codec import summary_counts
 from portscan.model import ScanResult
-from portscan.report.view import human_size, short_digest
+from portscan.report.view import human_size, short_digest, waived_groups
 
 
 def render(result: ScanResult) -> str:
@@ -38,6 +38,8 @@ def render(result: ScanResult) -> str:
         )
     lines += _inventory(result)
     lines += _verdicts(result)
+    lines += _waived(result)
+    lines += _base(result)
     for warning in result.warnings:
         lines.append(f"warning: {warning}")
     lines.append(
@@ -70,7 +72,10 @@ def _inventory(result: ScanResult) -> list[str]:
 def _verdicts(result: ScanResult) -> list[str]:
     if not result.targets:
         return []
-    judged = [c for c in result.components if c.kind != "platform"]
+    below = result.base.layers if result.base is not None else 0  # --base: judged apart
+    judged = [
+        c for c in result.components if c.kind != "platform" and (c.layer or 0) >= below
+    ]
     reached = sum(1 for c in judged if c.reachable)
     scope = (  # as score.summarise decides: every component when the command reaches none
         f"judged on {reached} components the entrypoint reaches"
@@ -91,3 +96,28 @@ def _verdicts(result: ScanResult) -> list[str]:
             )
             lines.append(f"  {finding.rule_id} {finding.verdict.value:<7} {message}")
     return lines
+
+
+def _waived(result: ScanResult) -> list[str]:
+    """The findings a waiver accepted, with the reason: shown, never counted."""
+    groups = waived_groups(result)
+    if not groups:
+        return []
+    lines = ["", "waived (not counted for verdicts or gates):"]
+    for group in groups:
+        on = ", ".join(t.value for t in group.targets)
+        lines.append(f"  {group.rule_id} {group.path} on {on}: {group.reason}")
+    return lines
+
+
+def _base(result: ScanResult) -> list[str]:
+    """--base: what the base image's layers hold, judged apart from the verdicts above."""
+    base = result.base
+    if base is None or not base.layers:
+        return []
+    verdicts = ", ".join(f"{t.value} {s.verdict.value} {s.score}" for t, s in base.targets.items())
+    return [
+        "",
+        f"base image {base.reference}: layers 0-{base.layers - 1}, {base.components} "
+        f"components judged apart (not in the verdicts above): {verdicts}",
+    ]

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from portscan.model import ImageRef, SourceKind
 from portscan.sources.base import ImageSource, SourceOptions
 
 __all__ = ["ImageSource", "SourceOptions", "open_image"]
+
+log = logging.getLogger(__name__)
 
 
 def open_image(ref: ImageRef, options: SourceOptions) -> ImageSource:
@@ -17,6 +21,7 @@ def open_image(ref: ImageRef, options: SourceOptions) -> ImageSource:
             local = daemon.try_open_daemon_image(ref, options)
             if local is not None:
                 return local
+            log.debug("%s: not in a local daemon; falling back to the registry", ref.original)
         from portscan.sources import registry
 
         return registry.open_registry_image(ref, options)

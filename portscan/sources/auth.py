@@ -22,6 +22,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 import re
 import subprocess
@@ -34,6 +35,8 @@ from typing import Any
 import httpx
 
 from portscan.errors import AuthError
+
+log = logging.getLogger(__name__)
 
 DOCKER_HUB = "docker.io"
 DOCKER_HUB_SERVER = "https://index.docker.io/v1/"  # the key `docker login` writes for Hub
@@ -105,6 +108,17 @@ def load_credentials(
     docker_config: Path | None = None,
 ) -> Credentials | None:
     """Credentials for `registry` (a host, `docker.io` for Hub), or None for anonymous."""
+    found = _find_credentials(registry, username, password, docker_config)
+    if found is None:
+        log.debug("auth for %s: none found, anonymous", registry)
+    else:
+        log.debug("auth for %s: from %s", registry, found.origin)
+    return found
+
+
+def _find_credentials(
+    registry: str, username: str | None, password: str | None, docker_config: Path | None
+) -> Credentials | None:
     if username:
         return Credentials(username, password or "", origin="--username")
     path = docker_config_path(docker_config)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 from collections.abc import Iterator
 from typing import Any, BinaryIO
@@ -34,6 +35,8 @@ from portscan.model import ImageRef, Platform, SourceKind
 from portscan.sources.archive import ChunkStream, StreamingArchiveSource
 from portscan.sources.base import ImageSource, SourceOptions
 from portscan.sources.refs import DOCKER_HUB
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SOCKET = "/var/run/docker.sock"
 PODMAN_ROOT_SOCKET = "/run/podman/podman.sock"
@@ -97,16 +100,24 @@ def _open_engine_image(
 def try_open_daemon_image(ref: ImageRef, options: SourceOptions) -> ImageSource | None:
     """Like `open_daemon_image`, but None instead of any "not here" answer."""
     if not os.environ.get("DOCKER_HOST") and not os.path.exists(DEFAULT_SOCKET):
+        log.debug("daemon probe: no DOCKER_HOST and no %s; skipped", DEFAULT_SOCKET)
         return None
     try:
         client = _connect(PROBE_TIMEOUT)
-    except DaemonError:
+    except DaemonError as exc:
+        log.debug("daemon probe: %s", exc)
         return None
     try:
         image = _find_image(client, ref)
         if image is None or not _platform_matches(image, options.platform):
+            log.debug(
+                "daemon probe: the daemon has no %s for %s",
+                " or ".join(candidate_names(ref)),
+                options.platform,
+            )
             client.close()
             return None
+        log.debug("daemon probe: found %s in the local daemon", ref.original)
         client.api.timeout = options.timeout
         return _source(client, image, ref, options)
     except DaemonError:

@@ -113,7 +113,7 @@
     }
     body.append(el("h4", c.findings.length ? "Findings that stand between it and ready" : "No open findings"));
     for (const f of c.findings) {
-      const item = el("div", null, "finding");
+      const item = el("div", null, f.waived ? "finding waived" : "finding");
       const link = el("a", f.rule, "rule");
       link.href = "#rule-" + f.rule;
       link.addEventListener("click", () => $("details").close());
@@ -121,6 +121,7 @@
       const list = el("ul", null, "evidence");
       for (const line of f.evidence) list.append(el("li", line));
       if (f.more) list.append(el("li", `and ${f.more} more`, "more"));
+      if (f.waived) item.append(el("p", "waived: " + f.waived, "waived-reason"));
       item.append(list);
       body.append(item);
     }
