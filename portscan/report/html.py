@@ -4,8 +4,10 @@ jinja2 renders templates/report.html.j2 with autoescape on; the stylesheet and t
 script are inlined and allowed by hash in the page's Content-Security-Policy, which
 also forbids every request, so nothing can load from anywhere. The component table's
 rows are rendered once; the script sorts them and filters them by toggling `hidden`.
-Findings' details travel as gzip-compressed, base64-encoded JSON in a non-executed
-script element; the script shows them through `textContent` only.
+Findings' details travel as gzip-compressed, base64-encoded JSON in non-executed script
+elements, one per CHUNK_ROWS rows, so that opening a row inflates only its own chunk;
+the script shows them through `textContent` only. Every path, rule id and graph node
+that names a component links to `#c-N`, the component's row, whose details open there.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import functools
 import gzip
 import hashlib
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -24,12 +27,13 @@ from markupsafe import Markup
 
 from portscan.knowledge import rules
 from portscan.model import Component, Package, ScanResult, Target, Verdict
-from portscan.report import charts, graphsvg, view
+from portscan.report import answer, charts, graphsvg, view
 from portscan.report.rules import render_rule_text
 
 EVIDENCE_SHOWN = 8  # evidence items per finding carried into the page
 BLOCKER_EVIDENCE_SHOWN = 4  # files per top blocker
 ITEMS_SHOWN = 12  # symbols or syscalls per file of a top blocker
+CHUNK_ROWS = 200  # rows' details per packed chunk
 
 
 @dataclass
@@ -45,6 +49,7 @@ class Row:
     runtime: str | None
     verdicts: dict[Target, Verdict]
     scores: dict[Target, int] = field(default_factory=dict)
+    rules: list[str] = field(default_factory=list)  # rule ids of its open findings
 
 
 @functools.cache
@@ -82,6 +87,12 @@ def packed_data(value: Any) -> str:
 def unpack_data(text: str) -> Any:
     """The inverse of `packed_data` (for tests and tools reading a report)."""
     return json.loads(gzip.decompress(base64.b64decode(text)))
+
+
+def packed_chunks(rows: list[Any]) -> list[str]:
+    """`rows` packed CHUNK_ROWS at a time: row i is item i % CHUNK_ROWS of chunk
+    i // CHUNK_ROWS."""
+    return [packed_data(rows[i : i + CHUNK_ROWS]) for i in range(0, len(rows), CHUNK_ROWS)]
 
 
 def _findings_data(component: Component) -> list[dict[str, Any]]:
@@ -188,9 +199,13 @@ def _rows(result: ScanResult, targets: list[Target]) -> tuple[list[Row], list[di
     for index, c in enumerate(sorted(result.components, key=lambda c: (not c.reachable, c.path))):
         label = view.package_label(c.package, packages)
         name = packages[c.package].name if c.package in packages else label
+        rule_ids = sorted({f.rule_id for f in view.open_findings(c.findings)})
         rows.append(
-            Row(index, c.kind, c.path, name, c.layer, c.reachable, c.runtime, c.verdicts, c.scores)
-        )
+            Row(
+                index, c.kind, c.path, name, c.layer, c.reachable, c.runtime, c.verdicts,
+                c.scores, rule_ids,
+            )
+        )  # fmt: skip
         data.append(_component_data(c, result, label))
     more_rows, more_data = _package_rows(result, len(rows), targets)
     return rows + more_rows, data + more_data
@@ -214,6 +229,8 @@ def context(result: ScanResult) -> dict[str, Any]:
     rows, data = _rows(result, targets)
     packages = view.packages_by_purl(result)
     config_findings = sorted(result.image_findings, key=lambda f: (f.verdict.rank, f.rule_id))
+    anchors = {row.path: f"#c-{row.index}" for row in rows if row.kind != "package"}
+    by_rule = Counter(rule for row in rows for rule in row.rules)
     return {
         "r": result,
         "image": result.image,
@@ -224,8 +241,16 @@ def context(result: ScanResult) -> dict[str, Any]:
         "row_packages": sorted({row.package for row in rows if row.package}),
         "kinds": sorted({row.kind for row in rows}),
         "verdicts": list(Verdict),
-        "data": packed_data(data),
-        "graph": graphsvg.render(result, targets[0]),
+        "chunks": packed_chunks(data),
+        "chunk_rows": CHUNK_ROWS,
+        "graph": graphsvg.render(
+            result, targets[0], {c.id: anchors[c.path] for c in result.components}
+        ),
+        "answers": answer.answers(result),
+        "obstacles": answer.obstacles(result),
+        "href": anchors.get,
+        "short_name": answer.name,
+        "rule_counts": by_rule,
         "chart_mix": charts.verdict_mix(result),
         "chart_blockers": charts.blockers_per_layer(result),
         "chart_sizes": charts.size_per_layer(result),

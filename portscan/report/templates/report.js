@@ -1,20 +1,25 @@
 (() => {
   "use strict";
   const $ = (id) => document.getElementById(id);
-  let data = null;  // the rows' details, inflated on first use
-  async function details() {
-    if (data === null) {
-      const bytes = Uint8Array.from(atob($("portscan-data").textContent.trim()), (c) => c.charCodeAt(0));
+  const table = $("component-table");
+  const CHUNK = Number(table.dataset.chunkRows);
+  const chunks = new Map();  // chunk number -> its rows' details, inflated on first use
+  async function details(index) {
+    const n = Math.floor(index / CHUNK);
+    if (!chunks.has(n)) {
+      const text = atob($("portscan-data-" + n).textContent.trim());
+      const bytes = new Uint8Array(text.length);
+      for (let i = 0; i < text.length; i += 1) bytes[i] = text.charCodeAt(i);
       const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-      data = await new Response(stream).json();
+      chunks.set(n, await new Response(stream).json());
     }
-    return data;
+    return chunks.get(n)[index % CHUNK];
   }
-  const tbody = $("component-table").tBodies[0];
+  const tbody = table.tBodies[0];
   const rows = Array.from(tbody.rows);
   const filters = {
     text: $("f-text"), verdict: $("f-verdict"), target: $("f-target"), kind: $("f-kind"),
-    pkg: $("f-package"), layer: $("f-layer"), reach: $("f-reach"),
+    pkg: $("f-package"), rule: $("f-rule"), layer: $("f-layer"), reach: $("f-reach"),
   };
   const NOT_READY = new Set(["blocked", "rework", "shim", "unknown"]);
 
@@ -24,6 +29,7 @@
     if (f.text && !d.path.toLowerCase().includes(f.text)) return false;
     if (f.kind && !d.kind.split(" ").includes(f.kind)) return false;
     if (f.pkg && d.pkg !== f.pkg) return false;
+    if (f.rule && !d.rules.split(" ").includes(f.rule)) return false;
     if (f.layer && d.layer !== f.layer) return false;
     if (f.reach && d.reach !== "1") return false;
     if (f.verdict) {
@@ -36,6 +42,7 @@
     const f = {
       text: filters.text.value.trim().toLowerCase(), verdict: filters.verdict.value,
       target: filters.target.value, kind: filters.kind.value, pkg: filters.pkg.value,
+      rule: filters.rule.value,
       layer: filters.layer.value, reach: filters.reach.checked,
     };
     let shown = 0;
@@ -83,8 +90,20 @@
     return node;
   }
   function badge(verdict) { return el("span", verdict, "badge v-" + (verdict === "n/a" ? "na" : verdict)); }
+  const rowOfPath = new Map(rows.map((row) => [row.dataset.path, row]));
+  function evidenceLine(line) {  // a line that starts with a component's path links to it
+    const li = el("li");
+    const path = line.split(" · ")[0];
+    const row = rowOfPath.get(path);
+    if (row && path !== line) {
+      const link = el("a", path, "comp");
+      link.href = "#c-" + row.dataset.i;
+      li.append(link, line.slice(path.length));
+    } else li.textContent = line;
+    return li;
+  }
   async function showDetails(index) {
-    const c = (await details())[index];
+    const c = await details(index);
     $("details-title").textContent = c.path;
     const body = $("details-body");
     body.replaceChildren();
@@ -119,15 +138,39 @@
       link.addEventListener("click", () => $("details").close());
       item.append(link, " ", el("span", f.targets.join(", ")), " ", badge(f.verdict), " ", el("span", f.message));
       const list = el("ul", null, "evidence");
-      for (const line of f.evidence) list.append(el("li", line));
+      for (const line of f.evidence) list.append(evidenceLine(line));
       if (f.more) list.append(el("li", `and ${f.more} more`, "more"));
       item.append(list);
       body.append(item);
     }
     const ready = Object.entries(c.ready).filter(([, n]) => n > 0);
     if (ready.length) body.append(el("p", "Ready findings: " + ready.map(([t, n]) => `${t} ${n}`).join(", ")));
-    $("details").showModal();
+    const dialog = $("details");
+    if (!dialog.open) dialog.showModal();
+    dialog.scrollTop = 0;
   }
+  // -- every link to #c-N opens that component's details
+  function openLink(href) {
+    const m = /^#c-(\d+)$/.exec(href || "");
+    if (!m) return false;
+    showDetails(Number(m[1])).catch((err) => console.error(err));
+    return true;
+  }
+  document.addEventListener("click", (ev) => {
+    const link = ev.target.closest("a[href]");
+    if (!link) return;
+    const href = link.getAttribute("href");
+    if (openLink(href)) {
+      ev.preventDefault();
+      history.replaceState(null, "", href);
+      return;
+    }
+    if (link.classList.contains("show-rule")) {
+      filters.rule.value = link.dataset.rule;
+      applyFilters();
+    }
+  });
+  window.addEventListener("hashchange", () => openLink(location.hash));
   tbody.addEventListener("click", (ev) => {
     const button = ev.target.closest("button.open");
     if (button) showDetails(Number(button.closest("tr").dataset.i)).catch((err) => console.error(err));
@@ -158,4 +201,5 @@
     }
   });
   applyFilters();
+  openLink(location.hash);
 })();
