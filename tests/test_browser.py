@@ -175,3 +175,63 @@ def test_the_graph_follows_the_chosen_target(session: Session) -> None:
     rule.click()
     assert page.locator(f"{target} pre").is_visible()
     assert session.errors == []
+
+
+def test_every_link_target_exists(session: Session) -> None:
+    missing = session.page.evaluate(
+        """() => Array.from(document.querySelectorAll("a[href^='#']"))
+            .map((a) => a.getAttribute("href").slice(1))
+            .filter((id) => id && !document.getElementById(id))"""
+    )
+    assert missing == []
+    assert session.page.locator("a[href^='#c-']").count() > 5
+    assert session.requests == [session.url]
+
+
+def _open_title(session: Session) -> str:
+    session.page.wait_for_selector("#details[open]")
+    return session.page.locator("#details-title").text_content() or ""
+
+
+def test_paths_graph_nodes_and_evidence_open_the_component(session: Session) -> None:
+    page = session.page
+    page.locator("#obstacles a.comp", has_text="server").first.click()
+    assert _open_title(session) == "/usr/bin/server"
+    assert "#c-" in page.url  # the address of what is open, to share
+    page.keyboard.press("Escape")
+    page.locator('#depgraph .node[data-node="file:/usr/bin/server"] a').click()
+    assert _open_title(session) == "/usr/bin/server"
+    page.keyboard.press("Escape")
+    page.locator("#plan details[open] a.comp").first.click()
+    assert _open_title(session) == "/usr/bin/server"
+    page.keyboard.press("Escape")
+    # a package's details link what it owns, one click to the next dialog
+    page.locator('#component-table tr[data-path="fixture-tools 1.0-1"] button.open').click()
+    assert _open_title(session) == "fixture-tools 1.0-1"
+    page.locator("#details-body a.comp", has_text="/usr/bin/hello").click()
+    assert _open_title(session) == "/usr/bin/hello"
+    page.keyboard.press("Escape")
+    # an address opens from another page too
+    row = page.locator('#component-table tr[data-path="/usr/bin/tracer"]')
+    anchor = row.get_attribute("id")
+    page.goto(f"{session.url}#{anchor}")
+    assert _open_title(session) == "/usr/bin/tracer"
+    assert "PS111" in (page.locator("#details-body").text_content() or "")  # ptrace
+    assert session.errors == [] and session.dialogs == []
+
+
+def test_the_rule_filter_and_the_rule_section_links(session: Session, scans: rf.Scans) -> None:
+    page = session.page
+    page.select_option("#f-rule", "PS201")
+    with_rule = {
+        c.path
+        for c in scans.new.components
+        if any(f.rule_id == "PS201" and f.verdict not in (Verdict.READY, Verdict.NA)
+               for f in c.findings)
+    }  # fmt: skip
+    assert set(session.visible_paths()) == with_rule == {"/usr/bin/server"}
+    page.select_option("#f-rule", "")
+    page.locator("#rule-PS101 a.show-rule").click()
+    assert page.locator("#f-rule").input_value() == "PS101"
+    assert session.visible_paths() == ["/usr/local/bin/forker"]
+    assert session.errors == []

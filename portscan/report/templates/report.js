@@ -12,6 +12,7 @@
       for (let i = 0; i < text.length; i += 1) bytes[i] = text.charCodeAt(i);
       const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
       chunks.set(n, await new Response(stream).json());
+      table.dataset.inflated = String(chunks.size);  // how many chunks are inflated
     }
     return chunks.get(n)[index % CHUNK];
   }
@@ -91,15 +92,19 @@
   }
   function badge(verdict) { return el("span", verdict, "badge v-" + (verdict === "n/a" ? "na" : verdict)); }
   const rowOfPath = new Map(rows.map((row) => [row.dataset.path, row]));
+  function componentLink(path) {  // a link to a component's details, or its path as text
+    const row = rowOfPath.get(path);
+    if (!row) return document.createTextNode(path);
+    const link = el("a", path, "comp");
+    link.href = "#c-" + row.dataset.i;
+    return link;
+  }
   function evidenceLine(line) {  // a line that starts with a component's path links to it
     const li = el("li");
     const path = line.split(" · ")[0];
     const row = rowOfPath.get(path);
-    if (row && path !== line) {
-      const link = el("a", path, "comp");
-      link.href = "#c-" + row.dataset.i;
-      li.append(link, line.slice(path.length));
-    } else li.textContent = line;
+    if (row && path !== line) li.append(componentLink(path), line.slice(path.length));
+    else li.textContent = line;
     return li;
   }
   async function showDetails(index) {
@@ -121,7 +126,12 @@
         (b.needed.length ? `, needs ${b.needed.join(", ")}` : "")));
     }
     if (c.plan) body.append(el("p", `Plan: ${c.plan.path} (effort ${c.plan.effort}): ${c.plan.summary}`));
-    if (c.owns) body.append(el("p", `${c.files} files; judged components: ${c.owns.join(", ") || "none"}`));
+    if (c.owns) {
+      const owns = el("p", `${c.files} files; judged components: `);
+      c.owns.forEach((path, i) => owns.append(i ? ", " : "", componentLink(path)));
+      if (!c.owns.length) owns.append("none");
+      body.append(owns);
+    }
     const inherited = new Map();  // the same components often flow into every target
     for (const [t, ids] of Object.entries(c.inherited)) {
       const from = ids.map((i) => i.replace(/^file:/, "")).join(", ");
