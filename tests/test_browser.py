@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Dialog, Route, sync_playwright
 
-from portscan.model import Target, Verdict
+from portscan.model import ScanResult, Target, Verdict
 from portscan.report import html
 from tests import reportfixtures as rf
 
@@ -235,3 +235,47 @@ def test_the_rule_filter_and_the_rule_section_links(session: Session, scans: rf.
     assert page.locator("#f-rule").input_value() == "PS101"
     assert session.visible_paths() == ["/usr/local/bin/forker"]
     assert session.errors == []
+
+
+LARGE = 10_000
+
+
+@pytest.fixture(scope="module")
+def large(scans: rf.Scans, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ScanResult]:
+    result = rf.synthetic(scans.new, LARGE)
+    path = tmp_path_factory.mktemp("large") / "large.html"
+    path.write_text(html.render(result), encoding="utf-8")
+    return path, result
+
+
+def test_a_10000_component_report_filters_sorts_and_opens_lazily(
+    browser: Browser, large: tuple[Path, ScanResult]
+) -> None:
+    path, result = large
+    session = Session(browser, path)
+    page = session.page
+    total = LARGE + len(result.packages)
+    assert page.locator("#f-count").text_content() == f"{total} of {total} (the first 300 shown)"
+    assert len(session.visible_paths()) == 300  # only what is shown is in the DOM
+    page.select_option("#f-target", "wasip1")
+    page.select_option("#f-verdict", "blocked")
+    blocked = sorted(
+        c.path for c in result.components if c.verdicts[Target.WASIP1] is Verdict.BLOCKED
+    )
+    assert len(blocked) > 300 and page.locator("#f-count").text_content().startswith(
+        f"{len(blocked)} of {total}"
+    )
+    page.click("#f-more")
+    shown = session.visible_paths()
+    assert len(shown) == min(len(blocked), 1500) and set(shown) <= set(blocked)
+    page.click("#component-table th button[data-sort=path]")
+    page.click("#component-table th button[data-sort=path]")
+    assert session.visible_paths()[:300] == sorted(blocked, key=str.lower, reverse=True)[:300]
+    assert page.locator("#component-table").get_attribute("data-inflated") is None
+    last = session.visible_paths()[-1]
+    page.locator("#component-table tbody tr").last.locator("button.open").click()
+    assert _open_title(session) == last
+    assert page.locator("#component-table").get_attribute("data-inflated") == "1"  # one chunk
+    assert "PS111" in (page.locator("#details-body").text_content() or "")
+    assert session.requests == [session.url] and session.errors == []
+    page.close()

@@ -69,11 +69,15 @@ def test_markup_in_file_names_and_symbols_renders_as_text(page: str) -> None:
     parsed = _Page(page)
     scripts = [attrs for tag, attrs in parsed.tags if tag == "script"]
     assert scripts == [
+        {"type": "application/json", "id": "portscan-rows"},
         {"type": "application/x-portscan+gzip", "id": "portscan-data-0", "data-encoding": "base64"},
         {},
     ]
-    text = "".join(parsed.text)
-    assert rf.WEIRD_PATH in text  # shown as text: the parser made no tag of it
+    rows_text = re.search(r'id="portscan-rows">(.*?)</script>', page, re.S)
+    assert rows_text and "<" not in rows_text.group(1)  # nothing in it can end the element
+    assert rf.WEIRD_PATH in [row["path"] for row in json.loads(rows_text.group(1))]
+    # an attribute value as a whole: the parser made no tag of it
+    assert any(a.get("title") == rf.WEIRD_PATH for tag, a in parsed.tags if tag == "a")
     data = re.search(r'id="portscan-data-0" data-encoding="base64">([\w+/=]+)</script>', page)
     assert data
     rows = html.unpack_data(data.group(1))

@@ -3,11 +3,14 @@
 jinja2 renders templates/report.html.j2 with autoescape on; the stylesheet and the
 script are inlined and allowed by hash in the page's Content-Security-Policy, which
 also forbids every request, so nothing can load from anywhere. The component table's
-rows are rendered once; the script sorts them and filters them by toggling `hidden`.
-Findings' details travel as gzip-compressed, base64-encoded JSON in non-executed script
-elements, one per CHUNK_ROWS rows, so that opening a row inflates only its own chunk;
-the script shows them through `textContent` only. Every path, rule id and graph node
-that names a component links to `#c-N`, the component's row, whose details open there.
+rows travel as JSON (`rows_json`); the script sorts and filters that array and puts
+only the first SHOWN_ROWS matching rows into the DOM (more on request), so that a table
+of 10,000 components loads in about a second and filters and sorts in a fifth of one
+(benchmarks/bench_report.py). Findings' details travel as gzip-compressed,
+base64-encoded JSON in non-executed script elements, one per CHUNK_ROWS rows, so that
+opening a row inflates only its own chunk; the script shows them through `textContent`
+only. Every path, rule id and graph node that names a component links to `#c-N`, whose
+details the script opens.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ EVIDENCE_SHOWN = 8  # evidence items per finding carried into the page
 BLOCKER_EVIDENCE_SHOWN = 4  # files per top blocker
 ITEMS_SHOWN = 12  # symbols or syscalls per file of a top blocker
 CHUNK_ROWS = 200  # rows' details per packed chunk
+SHOWN_ROWS = 300  # rows the script puts into the table at a time
 
 
 @dataclass
@@ -211,6 +215,32 @@ def _rows(result: ScanResult, targets: list[Target]) -> tuple[list[Row], list[di
     return rows + more_rows, data + more_data
 
 
+def rows_json(rows: list[Row], targets: list[Target]) -> str:
+    """The table's rows as JSON that is safe inside a non-executed script element (no
+    `<`, so no `</script>`): index, path, kind, package, layer, reach, per target the
+    verdict, its rank and the score, the rule ids and the runtime."""
+    out = []
+    for row in rows:
+        verdicts = [row.verdicts.get(t) for t in targets]
+        out.append(
+            {
+                "i": row.index,
+                "path": row.path,
+                "kind": row.kind,
+                "pkg": row.package,
+                "layer": row.layer,
+                "reach": int(row.reachable),
+                "v": [v.value if v else "" for v in verdicts],
+                "r": [v.rank if v else 9 for v in verdicts],
+                "s": [row.scores.get(t) for t in targets],
+                "rules": row.rules,
+                "rt": row.runtime,
+            }
+        )
+    text = json.dumps(out, separators=(",", ":"), ensure_ascii=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def _rule_docs(ids: list[str]) -> list[tuple[str, str, str]]:
     docs = []
     for rule_id in ids:
@@ -238,6 +268,8 @@ def context(result: ScanResult) -> dict[str, Any]:
         "summaries": [result.targets[t] for t in targets if t in result.targets],
         "plan_groups": view.plan_groups(result.components),
         "rows": rows,
+        "rows_json": Markup(rows_json(rows, targets)),
+        "shown_rows": SHOWN_ROWS,
         "row_packages": sorted({row.package for row in rows if row.package}),
         "kinds": sorted({row.kind for row in rows}),
         "verdicts": list(Verdict),
