@@ -4,6 +4,7 @@ filtering change the visible rows, markup in names stays text, the graph is draw
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Dialog, Route, sync_pla
 
 from portscan.model import ScanResult, Target, Verdict
 from portscan.report import html
+from portscan.scan import scan_image
 from tests import reportfixtures as rf
 
 CHROMIUM = "/usr/bin/chromium"
@@ -279,3 +281,30 @@ def test_a_10000_component_report_filters_sorts_and_opens_lazily(
     assert "PS111" in (page.locator("#details-body").text_content() or "")
     assert session.requests == [session.url] and session.errors == []
     page.close()
+
+
+NGINX = Path("/tmp/portscan-corpus/oci/nginx-latest")
+PRINTED_PAGES = 8  # summary, obstacles, plan, the reached components: a handful of pages
+
+
+def test_nginx_prints_to_a_handful_of_pages(browser: Browser, tmp_path: Path) -> None:
+    if not NGINX.exists():
+        pytest.fail(f"no corpus at {NGINX}: run tools/corpus/build_corpus.sh (.ci/run does)")
+    path = tmp_path / "nginx.html"
+    path.write_text(html.render(scan_image(f"oci:{NGINX}")), encoding="utf-8")
+    session = Session(browser, path)
+    pdf = session.page.pdf(format="A4")
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", pdf))
+    assert 2 <= pages <= PRINTED_PAGES, pages
+    # on paper: no filters, no graph, no rule texts, the table unboxed and reached rows only
+    session.page.emulate_media(media="print")
+    for hidden in ("#filters", "#graph", "#rules", "#charts"):
+        assert not session.page.locator(hidden).is_visible(), hidden
+    wrap = session.page.locator(".table-wrap").evaluate("e => getComputedStyle(e).overflow")
+    assert wrap == "visible"
+    printed = session.page.eval_on_selector_all(
+        "#component-table tbody tr", "rows => rows.filter(r => r.offsetParent).length"
+    )
+    assert 0 < printed < 50
+    assert session.requests == [session.url] and session.errors == []
+    session.page.close()
