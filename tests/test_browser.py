@@ -4,7 +4,10 @@ filtering change the visible rows, markup in names stays text, the graph is draw
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -308,3 +311,59 @@ def test_nginx_prints_to_a_handful_of_pages(browser: Browser, tmp_path: Path) ->
     assert 0 < printed < 50
     assert session.requests == [session.url] and session.errors == []
     session.page.close()
+
+
+AXE_VERSION = "4"  # the major version npm resolves
+AXE_CACHE = Path(os.environ.get("PORTSCAN_TEST_CACHE", "/tmp/portscan-test-cache")) / "axe-core"
+AXE_RUN = """async () => (await axe.run(document, {resultTypes: ["violations"]})).violations
+  .filter((v) => v.impact === "serious" || v.impact === "critical")
+  .map((v) => `${v.id} (${v.impact}): ` +
+    v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; "))"""
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    """axe-core's browser build, fetched once with npm and kept in AXE_CACHE."""
+    script = AXE_CACHE / "node_modules" / "axe-core" / "axe.min.js"
+    if not script.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail("npm is needed to fetch axe-core: apt-get install npm (.ci/run does)")
+        AXE_CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [npm, "install", "--no-save", "--no-audit", "--no-fund", "--prefix", str(AXE_CACHE),
+             f"axe-core@{AXE_VERSION}"],
+            check=True, capture_output=True, timeout=300,
+        )  # fmt: skip
+    return script.read_text(encoding="utf-8")
+
+
+def axe_violations(session: Session, source: str) -> list[str]:
+    """The serious and critical violations axe-core finds in the page as it is now.
+    The script is evaluated through the DevTools protocol: the page's CSP still forbids
+    every request and every script of its own but its one."""
+    session.page.evaluate(source)
+    return session.page.evaluate(AXE_RUN)
+
+
+def test_axe_core_finds_no_serious_violation(session: Session, axe_source: str) -> None:
+    assert axe_violations(session, axe_source) == []
+    session.page.locator('#component-table tr[data-path="/usr/bin/server"] button.open').click()
+    session.page.wait_for_selector("#details[open]")
+    assert axe_violations(session, axe_source) == []
+    assert session.requests == [session.url] and session.errors == []
+
+
+def test_the_keyboard_reaches_the_table_and_the_details(session: Session) -> None:
+    page = session.page
+    page.focus("#f-text")
+    page.keyboard.press("Tab")  # to the verdict filter
+    assert page.evaluate("document.activeElement.id") == "f-verdict"
+    page.locator('#component-table tr[data-path="/usr/bin/server"] button.open').focus()
+    page.keyboard.press("Enter")
+    assert _open_title(session) == "/usr/bin/server"
+    page.keyboard.press("Escape")
+    assert not page.locator("#details").evaluate("d => d.open")
+    page.locator("#obstacles a.comp").first.focus()
+    page.keyboard.press("Enter")
+    assert _open_title(session).startswith("/")

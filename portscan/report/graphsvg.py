@@ -148,7 +148,7 @@ def render(result: ScanResult, target: Target, links: Mapping[str, str] | None =
         )
         height += NODE_H + PAD
     return Markup(
-        f'<svg id="depgraph" class="graph" role="img" aria-label="dependency graph" '
+        f'<svg id="depgraph" class="graph" role="group" aria-label="dependency graph" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}">'
         f"<title>Dependency graph from the entrypoint</title>{''.join(body)}</svg>"
     )
