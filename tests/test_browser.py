@@ -12,12 +12,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Dialog, Route, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Dialog, Page, Route, sync_playwright
 
+from portscan.audit.fleet import build_fleet
 from portscan.model import ScanResult, Target, Verdict
-from portscan.report import html
+from portscan.report import fleet_html, html
 from portscan.scan import scan_image
 from tests import reportfixtures as rf
+from tests.test_fleet import AUDIT, fleet_inputs
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -348,6 +350,9 @@ def axe_violations(session: Session, source: str) -> list[str]:
 
 def test_axe_core_finds_no_serious_violation(session: Session, axe_source: str) -> None:
     assert axe_violations(session, axe_source) == []
+    session.page.click("#component-table th button[data-sort=path]")  # a sorted column
+    assert session.page.locator("#component-table th[aria-sort=ascending]").count() == 1
+    assert axe_violations(session, axe_source) == []
     session.page.locator('#component-table tr[data-path="/usr/bin/server"] button.open').click()
     session.page.wait_for_selector("#details[open]")
     assert axe_violations(session, axe_source) == []
@@ -367,3 +372,62 @@ def test_the_keyboard_reaches_the_table_and_the_details(session: Session) -> Non
     page.locator("#obstacles a.comp").first.focus()
     page.keyboard.press("Enter")
     assert _open_title(session).startswith("/")
+
+
+@pytest.fixture
+def fleet_page(scans: rf.Scans, tmp_path: Path) -> Path:
+    """A fleet page over test_fleet's images, PS618 blocked in one of them, with the
+    fixture scan's report beside it for two of them."""
+    rows, summaries, layers = fleet_inputs()
+    summaries["sha256:b"]["blockers"].append(
+        {"rule_id": "PS618", "target": "wasip1", "verdict": "blocked", "message": "mount"}
+    )
+    fleet = build_fleet(AUDIT, rows, summaries, layers)
+    (tmp_path / "fleet-images").mkdir()
+    reports = {}
+    for digest, name in (("sha256:a", "app_a_1.html"), ("sha256:d", "app_d_1.html")):
+        (tmp_path / "fleet-images" / name).write_text(html.render(scans.new), encoding="utf-8")
+        reports[digest] = f"fleet-images/{name}"
+    path = tmp_path / "fleet.html"
+    path.write_text(fleet_html.render(fleet, reports), encoding="utf-8")
+    return path
+
+
+def _image_names(page: Page) -> list[str]:
+    return page.eval_on_selector_all(
+        "#images tbody tr:not([hidden])", "rows => rows.map(r => r.dataset.name)"
+    )
+
+
+def test_the_fleet_page_sorts_searches_and_links_each_report(
+    browser: Browser, fleet_page: Path, axe_source: str
+) -> None:
+    session = Session(browser, fleet_page)
+    page = session.page
+    hrefs = page.eval_on_selector_all("a[href]", "links => links.map(a => a.getAttribute('href'))")
+    for href in hrefs:
+        if href.startswith("#"):
+            assert page.locator(f"[id='{href[1:]}']").count() == 1, href
+        else:
+            assert (fleet_page.parent / href).is_file(), href
+    assert page.locator("#images a.report").count() == 2
+    page.click("#images th button[data-sort=r-wasip1]")
+    names = _image_names(page)
+    assert names[:2] == ["app/a:1, app/a:latest", "app/b:1"]  # rework, the lower score first
+    assert names[2:4] == ["app/c:1", "app/d:1"] and names[-1] == "app/e:*"  # no verdict last
+    page.click("#images th button[data-sort=r-wasip1]")
+    assert _image_names(page) == names[::-1]
+    page.click("#images th button[data-sort=size]")
+    page.fill("#f-text", "app/c")
+    assert _image_names(page) == ["app/c:1"]
+    assert page.locator("#f-count").text_content() == "1 of 5"
+    page.fill("#f-text", "")
+    blockers = page.eval_on_selector_all(
+        "#blockers tbody tr", "rows => rows.map(r => r.cells[0].textContent)"
+    )
+    assert blockers == ["PS618", "PS101", "PS201"]  # blocked first, then by images
+    assert page.locator("#chart svg.chart .seg").count() >= 3
+    assert "1000 B" in (page.locator("#shared-layers").text_content() or "")
+    assert axe_violations(session, axe_source) == []
+    assert session.requests == [session.url] and session.errors == []
+    page.close()

@@ -35,8 +35,8 @@
     keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0) * sorted.dir);
     rows = keyed.map((k) => k[2]);
     tbody.append(...rows);
-    for (const b of table.querySelectorAll("th button")) b.removeAttribute("aria-sort");
-    button.setAttribute("aria-sort", sorted.dir === 1 ? "ascending" : "descending");
+    for (const th of table.tHead.rows[0].cells) th.removeAttribute("aria-sort");
+    button.closest("th").setAttribute("aria-sort", sorted.dir === 1 ? "ascending" : "descending");
   }
   for (const b of table.querySelectorAll("th button")) b.addEventListener("click", () => sortBy(b));
 })();

@@ -118,8 +118,8 @@
     const keyed = order.map((r) => [value(r), r.path, r]);
     keyed.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0) * sorted.dir);
     order = keyed.map((x) => x[2]);
-    for (const b of document.querySelectorAll("#component-table th button")) b.removeAttribute("aria-sort");
-    button.setAttribute("aria-sort", sorted.dir === 1 ? "ascending" : "descending");
+    for (const th of table.tHead.rows[0].cells) th.removeAttribute("aria-sort");
+    button.closest("th").setAttribute("aria-sort", sorted.dir === 1 ? "ascending" : "descending");
     applyFilters();
   }
   for (const b of document.querySelectorAll("#component-table th button")) {
