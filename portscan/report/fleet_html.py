@@ -14,6 +14,7 @@ import hashlib
 import re
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from portscan.audit.store import Store
 from portscan.knowledge.rules import get_rule
 from portscan.model import Target, Verdict
 from portscan.report import charts, html, view
-from portscan.report.audit import blockers_by_severity, verdict_rank
+from portscan.report.audit import verdict_rank
 from portscan.report.rules import render_rule_text
 
 
@@ -72,8 +73,39 @@ def verdict_chart(images: list[FleetImage], targets: list[str]) -> Markup:
         note = ", ".join(f"{counts[v]} {v}" for v in order if counts[v])
         bars.append(charts.Bar(target, segments, note))
     return charts.stacked_bars(
-        bars, label="images per verdict, per target", scale=len(images) or 1, legend=order
+        bars,
+        label="images per verdict, per target",
+        scale=len(images) or 1,
+        legend=order,
+        note_width=300,
     )
+
+
+@dataclass
+class RuleRow:
+    """One recurring rule across the targets it blocks or reworks."""
+
+    rule_id: str
+    title: str
+    verdicts: dict[str, str] = field(default_factory=dict)  # target -> verdict
+    images: list[str] = field(default_factory=list)  # digests
+
+    @property
+    def worst(self) -> str:
+        return min(self.verdicts.values(), key=verdict_rank)
+
+
+def blockers_by_rule(fleet: FleetResult, targets: list[str]) -> list[RuleRow]:
+    """The recurring blockers once per rule, worst verdict first, then most images."""
+    rows: dict[str, RuleRow] = {}
+    for b in fleet.blockers:
+        row = rows.setdefault(b.rule_id, RuleRow(b.rule_id, b.message))
+        old = row.verdicts.get(b.target)
+        row.verdicts[b.target] = min((v for v in (old, b.verdict) if v), key=verdict_rank)
+        row.images += [d for d in b.images if d not in row.images]
+    for row in rows.values():
+        row.verdicts = {t: row.verdicts[t] for t in targets if t in row.verdicts}
+    return sorted(rows.values(), key=lambda r: (verdict_rank(r.worst), -len(r.images), r.rule_id))
 
 
 def _page_name(image: FleetImage, taken: set[str]) -> str:
@@ -117,7 +149,7 @@ def render(fleet: FleetResult, reports: Mapping[str, str] | None = None) -> str:
     )
     targets = [t.value for t in Target if any(t.value in i.verdicts for i in fleet.images)]
     targets = targets or [t.value for t in Target]
-    blockers = blockers_by_severity(fleet.blockers)
+    blockers = blockers_by_rule(fleet, targets)
     rule_ids = sorted({blocker.rule_id for blocker in blockers})
     best = Counter(best_verdict(image) for image in fleet.images if image.verdicts)
     names = {image.digest: ", ".join(image.names) for image in fleet.images if image.digest}
