@@ -431,3 +431,16 @@ def test_the_fleet_page_sorts_searches_and_links_each_report(
     assert axe_violations(session, axe_source) == []
     assert session.requests == [session.url] and session.errors == []
     page.close()
+
+
+def test_the_map_opens_components_and_follows_the_target(session: Session, scans: rf.Scans) -> None:
+    page = session.page
+    cell = page.locator('#treemap .cell[data-path="/usr/bin/server"]')
+    assert "v-rework" in (cell.get_attribute("class") or "")
+    page.select_option("#map-target", "wasip2")
+    assert "v-ready" in (cell.get_attribute("class") or "")
+    cell.locator("a").click()
+    assert _open_title(session) == "/usr/bin/server"
+    cells = page.locator("#treemap .cell").count()
+    assert cells == len(scans.new.components)  # the fixture's layers are small: no rest cell
+    assert session.errors == [] and session.requests == [session.url]

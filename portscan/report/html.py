@@ -30,7 +30,7 @@ from markupsafe import Markup
 
 from portscan.knowledge import rules
 from portscan.model import Component, Package, ScanResult, Target, Verdict
-from portscan.report import answer, charts, graphsvg, view
+from portscan.report import answer, charts, graphsvg, treemap, view
 from portscan.report.rules import render_rule_text
 
 EVIDENCE_SHOWN = 8  # evidence items per finding carried into the page
@@ -278,6 +278,7 @@ def context(result: ScanResult) -> dict[str, Any]:
         "graph": graphsvg.render(
             result, targets[0], {c.id: anchors[c.path] for c in result.components}
         ),
+        "treemap": treemap.render(result, targets[0], anchors.get),
         "answers": answer.answers(result),
         "obstacles": answer.obstacles(result),
         "href": anchors.get,

@@ -221,15 +221,18 @@
     if (button) showDetails(Number(button.closest("tr").dataset.i)).catch((err) => console.error(err));
   });
 
-  // -- graph colours follow the chosen target
-  const graphTarget = $("graph-target");
-  graphTarget.addEventListener("change", () => {
-    const attr = "data-v-" + graphTarget.value;
-    for (const node of document.querySelectorAll("#depgraph .node[" + attr + "]")) {
-      for (const cls of Array.from(node.classList)) if (cls.startsWith("v-")) node.classList.remove(cls);
-      node.classList.add("v-" + node.getAttribute(attr));
-    }
-  });
+  // -- the graph's and the map's colours follow the chosen target
+  function recolour(select, selector) {
+    select.addEventListener("change", () => {
+      const attr = "data-v-" + select.value;
+      for (const node of document.querySelectorAll(selector + "[" + attr + "]")) {
+        for (const cls of Array.from(node.classList)) if (cls.startsWith("v-")) node.classList.remove(cls);
+        node.classList.add("v-" + node.getAttribute(attr));
+      }
+    });
+  }
+  recolour($("graph-target"), "#depgraph .node");
+  recolour($("map-target"), "#treemap .cell");
   // -- hovering a box highlights its edges
   const graph = $("depgraph");
   let lit = [];
