@@ -444,3 +444,19 @@ def test_the_map_opens_components_and_follows_the_target(session: Session, scans
     cells = page.locator("#treemap .cell").count()
     assert cells == len(scans.new.components)  # the fixture's layers are small: no rest cell
     assert session.errors == [] and session.requests == [session.url]
+
+
+def test_the_graph_search_highlights_matching_boxes(session: Session) -> None:
+    page = session.page
+    page.fill("#graph-search", "SERV")
+    matched = page.eval_on_selector_all(
+        "#depgraph .node.match", "nodes => nodes.map(n => n.dataset.node)"
+    )
+    assert matched == ["file:/usr/bin/server"]
+    assert (
+        page.locator("#depgraph .node.dim").count() == page.locator("#depgraph .node").count() - 1
+    )
+    assert page.locator("#graph-found").text_content() == "1 found"
+    page.fill("#graph-search", "")
+    assert page.locator("#depgraph .node.match, #depgraph .node.dim").count() == 0
+    assert session.errors == []

@@ -233,6 +233,18 @@
   }
   recolour($("graph-target"), "#depgraph .node");
   recolour($("map-target"), "#treemap .cell");
+  // -- a search highlights the boxes whose path holds the text, and dims the others
+  $("graph-search").addEventListener("input", () => {
+    const text = $("graph-search").value.trim().toLowerCase();
+    let found = 0;
+    for (const node of document.querySelectorAll("#depgraph .node")) {
+      const hit = text !== "" && node.dataset.node.toLowerCase().includes(text);
+      node.classList.toggle("match", hit);
+      node.classList.toggle("dim", text !== "" && !hit);
+      if (hit) found += 1;
+    }
+    $("graph-found").value = text ? `${found} found` : "";
+  });
   // -- hovering a box highlights its edges
   const graph = $("depgraph");
   let lit = [];
