@@ -180,7 +180,7 @@ def test_the_graph_follows_the_chosen_target(session: Session) -> None:
     rule = page.locator("#targets a.rule").first
     target = rule.get_attribute("href")
     rule.click()
-    assert page.locator(f"{target} pre").is_visible()
+    assert page.locator(f"{target} h4").first.is_visible()
     assert session.errors == []
 
 

@@ -31,7 +31,7 @@ from markupsafe import Markup
 from portscan.knowledge import rules
 from portscan.model import Component, Package, ScanResult, Target, Verdict
 from portscan.report import answer, charts, graphsvg, treemap, view
-from portscan.report.rules import render_rule_text
+from portscan.report.rules import RuleDoc, rule_doc
 
 EVIDENCE_SHOWN = 8  # evidence items per finding carried into the page
 BLOCKER_EVIDENCE_SHOWN = 4  # files per top blocker
@@ -241,15 +241,14 @@ def rows_json(rows: list[Row], targets: list[Target]) -> str:
     return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
-def _rule_docs(ids: list[str]) -> list[tuple[str, str, str]]:
+def _rule_docs(ids: list[str]) -> list[RuleDoc]:
     docs = []
     for rule_id in ids:
         try:
-            rule = rules.get_rule(rule_id)
+            docs.append(rule_doc(rules.get_rule(rule_id)))
         except rules.UnknownRuleError:
-            docs.append((rule_id, "unknown rule", "This version of portscan has no such rule."))
-            continue
-        docs.append((rule.id, f"{rule.name}: {rule.title}", render_rule_text(rule)))
+            text = "This version of portscan has no such rule."
+            docs.append(RuleDoc(rule_id, "unknown rule", "", [text], "", "", [], []))
     return docs
 
 
