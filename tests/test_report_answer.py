@@ -88,3 +88,14 @@ def test_markdown_and_table_lead_with_the_answer(scans: rf.Scans) -> None:
     assert "| rework |  |  |  |" in row and "`server`" in row and "PS501" in row
     terminal = table.render(scans.old)
     assert all(a.sentence in terminal for a in answer.answers(scans.old))
+
+
+def test_what_the_entrypoint_starts_comes_first(scans: rf.Scans) -> None:
+    result = copy.deepcopy(scans.old)
+    for c in result.components:
+        if c.path in ("/usr/bin/hello", "/usr/bin/tracer"):
+            c.reachable = True
+            c.verdicts[Target.WASIP1] = Verdict.REWORK
+    sentence = next(a for a in answer.answers(result) if a.target is Target.WASIP1).sentence
+    # hello and tracer sort before server by path; server is what the entrypoint starts
+    assert "not ready (server, hello, tracer)" in sentence

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from portscan.knowledge import rules
 from portscan.knowledge import tables as sig
-from portscan.model import Component, Finding, ScanResult, Target, Verdict
+from portscan.model import IMAGE, Component, Finding, ScanResult, Target, Verdict
 from portscan.report import view
 from portscan.score import deciding
 
@@ -149,6 +149,11 @@ def short_title(title: str) -> str:
     return head[:1].lower() + head[1:] if lower else head
 
 
+def entry_ids(result: ScanResult) -> set[str]:
+    """The components the image's entrypoint or command starts directly."""
+    return {d.target for d in result.dependencies if d.source == IMAGE and d.kind != "package"}
+
+
 def _effort(components: Sequence[Component]) -> str | None:
     efforts = {c.plan.effort for c in components if c.plan}
     return next((e for e in view.EFFORT_ORDER if e in efforts and e != "-"), None)
@@ -167,8 +172,12 @@ def sentence(result: ScanResult, target: Target, found: Sequence[Reason]) -> str
     if summary.verdict is Verdict.READY:
         verb = "builds for it as it is" if len(components) == 1 else "build for it as they are"
         return f"{head}: the {count} {where} {verb}."
+    entry = {c.path for c in components if c.id in entry_ids(result)}
     behind = [c for c in components if c.verdicts.get(target) not in (Verdict.READY, Verdict.NA)]
+    behind.sort(key=lambda c: (c.path not in entry, c.path))  # what the entrypoint starts first
     worst = [r for r in found if r.verdict is summary.verdict]
+    # what the started program itself needs first, then what holds most components
+    worst.sort(key=lambda r: (not entry & set(r.components), -len(r.components), r.title))
     causes = list(dict.fromkeys(short_title(r.title) for r in worst))
     if len(behind) == len(components):
         held = "the only component" if len(behind) == 1 else f"all {count}"
@@ -180,7 +189,7 @@ def sentence(result: ScanResult, target: Target, found: Sequence[Reason]) -> str
         shown = "; ".join(causes[:CAUSES_SHOWN])
         more = f" and {len(causes) - CAUSES_SHOWN} more" if len(causes) > CAUSES_SHOWN else ""
         text += f"; {summary.verdict.value} because of {shown}{more}"
-        if len(worst) == 1 and summary.verdict in (Verdict.SHIM, Verdict.UNKNOWN):
+        if len(worst) == 1:  # one reason: say what it means
             text += f" ({worst[0].detail.rstrip('.')})"
     if not behind and worst:
         text = f"{head}: the image config needs work ({'; '.join(causes)})"
