@@ -8,6 +8,8 @@ own glibc, written as OCI layouts and scanned once per session.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -207,3 +209,22 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         timeout=300,
     )
+
+
+def synthetic(result: ScanResult, count: int) -> ScanResult:
+    """`result` grown to `count` components: copies of its own (their findings and
+    verdicts kept) under /synthetic/N/, not reachable, spread over its layers, so that
+    the report of a large image can be timed and driven in a browser."""
+    grown = copy.copy(result)
+    grown.components = list(result.components)
+    source = [c for c in result.components if c.kind != "platform"]
+    layers = [layer.index for layer in result.image.layers] or [None]
+    for n in range(count - len(grown.components)):
+        c = source[n % len(source)]
+        path = f"/synthetic/{n // len(source)}{c.path}"
+        grown.components.append(
+            dataclasses.replace(
+                c, id=f"file:{path}", path=path, reachable=False, layer=layers[n % len(layers)]
+            )
+        )
+    return grown

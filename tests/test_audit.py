@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -489,9 +490,14 @@ def test_fleet_html_report(registry: Registry, tmp_path: Path) -> None:
     first = run_cli(*args)
     assert first.returncode == 0, first.stderr
     page = html.read_text()
-    assert "<script" not in page.lower() and "http://" not in page and "https://" not in page
+    assert "default-src &#39;none&#39;" in page  # the CSP, autoescaped in its attribute
+    assert "http://" not in page and "https://" not in page
     assert "No previous audit of this registry" in page
-    assert all(f"<th>{target}</th>" in page for target in ("wasip1", "wasip2", "wasix"))
+    assert all(f'data-sort="r-{target}"' in page for target in ("wasip1", "wasip2", "wasix"))
+    # each image's own report, written beside the page and linked from it
+    links = re.findall(r'<a class="report" href="(fleet-images/[^"]+)"', page)
+    assert links and all((tmp_path / link).is_file() for link in links)
+    assert "WASI portability of" in (tmp_path / links[0]).read_text()
     assert 'id="shared-layers"' in page  # the images share a base layer
     second = run_cli(*args)
     assert second.returncode == 0, second.stderr

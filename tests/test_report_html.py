@@ -69,12 +69,16 @@ def test_markup_in_file_names_and_symbols_renders_as_text(page: str) -> None:
     parsed = _Page(page)
     scripts = [attrs for tag, attrs in parsed.tags if tag == "script"]
     assert scripts == [
-        {"type": "application/x-portscan+gzip", "id": "portscan-data", "data-encoding": "base64"},
+        {"type": "application/json", "id": "portscan-rows"},
+        {"type": "application/x-portscan+gzip", "id": "portscan-data-0", "data-encoding": "base64"},
         {},
     ]
-    text = "".join(parsed.text)
-    assert rf.WEIRD_PATH in text  # shown as text: the parser made no tag of it
-    data = re.search(r'id="portscan-data" data-encoding="base64">([A-Za-z0-9+/=]+)</script>', page)
+    rows_text = re.search(r'id="portscan-rows">(.*?)</script>', page, re.S)
+    assert rows_text and "<" not in rows_text.group(1)  # nothing in it can end the element
+    assert rf.WEIRD_PATH in [row["path"] for row in json.loads(rows_text.group(1))]
+    # an attribute value as a whole: the parser made no tag of it
+    assert any(a.get("title") == rf.WEIRD_PATH for tag, a in parsed.tags if tag == "a")
+    data = re.search(r'id="portscan-data-0" data-encoding="base64">([\w+/=]+)</script>', page)
     assert data
     rows = html.unpack_data(data.group(1))
     weird = next(row for row in rows if row["path"] == rf.WEIRD_PATH)
@@ -88,7 +92,8 @@ def test_every_rule_link_has_its_explanation(scans: rf.Scans, page: str) -> None
     assert links and links <= anchors
     finding_rules = {f.rule_id for c in scans.new.components for f in c.findings}
     assert finding_rules <= anchors
-    assert "## Why it matters on WASI" in page  # rules.render_rule_text, as `explain`
+    # the parts `explain` prints, laid out: no raw Markdown
+    assert "<h4>Why it matters on WASI</h4>" in page and "## Why" not in page
 
 
 def test_the_header_and_layers(scans: rf.Scans, page: str) -> None:

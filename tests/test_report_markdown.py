@@ -38,10 +38,10 @@ def test_the_verdicts_are_those_of_the_json(scans: rf.Scans) -> None:
         assert counts[:3] == expected
 
 
-def test_blockers_name_the_rule_and_the_file(scans: rf.Scans) -> None:
+def test_obstacles_name_the_rule_and_the_component(scans: rf.Scans) -> None:
     text = markdown.render(scans.old)
-    assert "**PS201** on wasip1 (rework)" in text
-    assert "`/usr/bin/server`" in text
+    row = next(line for line in text.splitlines() if line.startswith("| Opening network"))
+    assert "| PS201 |" in row and "`server`" in row
     assert "move-wasip2 1" in text  # the plan of what the entrypoint reaches
 
 

@@ -187,9 +187,12 @@ def registry_command(
                 sink.write(audit_report.fleet_json(fleet))
             sink.flush()
             if html_path is not None:
+                from portscan.audit.keys import Keys
                 from portscan.report import fleet_html
 
-                options.save(fleet_html.render(fleet), html_path)
+                result_key = Keys.of(audit_options.scan).result
+                pages = fleet_html.write_image_reports(store, result_key, fleet, html_path)
+                options.save(fleet_html.render(fleet, pages), html_path)
         if fleet.failed:
             sys.exit(EXIT_PARTIAL)
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections import Counter
 from typing import Any
 
 from portscan.audit.discover import Skipped
-from portscan.audit.fleet import FleetResult, to_dict
+from portscan.audit.fleet import FleetResult, RecurringBlocker, to_dict
 from portscan.audit.run import ImageRecord
 from portscan.audit.store import GcReport, StoreStats
+from portscan.model import Verdict
 from portscan.report.view import human_size, short_digest
 
 MAX_LISTED = 10
@@ -66,11 +68,36 @@ def fleet_json(fleet: FleetResult) -> str:
     return json.dumps(to_dict(fleet), indent=2, sort_keys=True) + "\n"
 
 
+def blockers_by_severity(blockers: list[RecurringBlocker]) -> list[RecurringBlocker]:
+    """Worst verdict first, then the one in most images."""
+    return sorted(blockers, key=lambda b: (verdict_rank(b.verdict), -b.count, b.rule_id, b.target))
+
+
+def verdict_rank(verdict: str) -> int:
+    try:
+        return Verdict(verdict).rank
+    except ValueError:
+        return len(Verdict)
+
+
+def best_verdicts(fleet: FleetResult) -> str:
+    """'2 rework, 1 ready': how many images get each verdict on their best target."""
+    best = Counter(
+        max(image.verdicts.values(), key=verdict_rank) for image in fleet.images if image.verdicts
+    )
+    return ", ".join(f"{best[str(v)]} {v}" for v in Verdict if best[str(v)]) or "none judged"
+
+
 def fleet_table(fleet: FleetResult) -> str:
     """Plain text: one row per image with its verdict per target, then what recurs."""
     targets = sorted({t for image in fleet.images for t in image.verdicts})
     header = f"{'IMAGE':<44} {'DIGEST':<13}" + "".join(f" {t.upper():<8}" for t in targets)
-    lines = [f"audit {fleet.audit_id} of {fleet.registry}", "", header + " STATUS"]
+    lines = [
+        f"audit {fleet.audit_id} of {fleet.registry}: {len(fleet.images)} images, "
+        f"at best {best_verdicts(fleet)}",
+        "",
+        header + " STATUS",
+    ]
     for image in sorted(fleet.images, key=lambda i: i.names):
         name = image.names[0] + (f" (+{len(image.names) - 1})" if len(image.names) > 1 else "")
         row = f"{name[:44]:<44} {short_digest(image.digest):<13}"
@@ -79,8 +106,8 @@ def fleet_table(fleet: FleetResult) -> str:
     for image in fleet.failed:
         lines.append(f"failed: {', '.join(image.names)}: {image.error}")
     if fleet.blockers:
-        lines += ["", "RECURRING BLOCKERS (images blocked, rule, target, verdict)"]
-        for blocker in fleet.blockers[:MAX_LISTED]:
+        lines += ["", "RECURRING BLOCKERS (images, rule, target, verdict; worst first)"]
+        for blocker in blockers_by_severity(fleet.blockers)[:MAX_LISTED]:
             lines.append(
                 f"{blocker.count:>5}  {blocker.rule_id:<7} {blocker.target:<7} "
                 f"{blocker.verdict:<8} {blocker.message[:60]}"

@@ -45,10 +45,15 @@ def _css(name: str) -> str:
 
 
 def stacked_bars(
-    bars: Sequence[Bar], *, label: str, scale: float | None = None, legend: Sequence[str] = ()
+    bars: Sequence[Bar],
+    *,
+    label: str,
+    scale: float | None = None,
+    legend: Sequence[str] = (),
+    note_width: int = VALUE_WIDTH,
 ) -> Markup:
     """One row per bar, segments left to right; `scale` is the value of a full bar
-    (default: the largest total)."""
+    (default: the largest total); `note_width` the room right of the bars."""
     full = scale or max((b.total for b in bars), default=0) or 1
     parts: list[str] = []
     y = 0
@@ -76,7 +81,7 @@ def stacked_bars(
         parts.append("".join(row) + "</g>")
         y += ROW
     legend_svg, height = _legend(legend, y + 6)
-    width = LABEL_WIDTH + BAR_WIDTH + VALUE_WIDTH
+    width = LABEL_WIDTH + BAR_WIDTH + note_width
     return Markup(
         f'<svg class="chart" role="img" aria-label="{escape(label)}" '
         f'viewBox="0 0 {width} {height}" width="{width}" height="{height}">'

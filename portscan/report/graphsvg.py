@@ -107,10 +107,11 @@ def _make_node(node_id: str, components: Mapping[str, Component], target: Target
     return _Node(node_id, posixpath.basename(path) or path, "\n".join(lines), css, verdicts)
 
 
-def render(result: ScanResult, target: Target) -> Markup:
+def render(result: ScanResult, target: Target, links: Mapping[str, str] | None = None) -> Markup:
     """The SVG, nodes coloured by their verdict for `target`. The platform libraries
     (C library, loader, C++ runtime) get a column of their own without edges: every
-    program loads them and none is ported."""
+    program loads them and none is ported. `links` maps a node id to the address of
+    the component's details: the node becomes a link there."""
     components = {c.id: c for c in result.components}
     platform = sorted(
         n for n in result.reachable if n in components and components[n].kind == "platform"
@@ -129,7 +130,7 @@ def render(result: ScanResult, target: Target) -> Markup:
     drawn = {n: _make_node(n, components, target) for n in columns}
     width, height = _place(drawn, columns, rows)
     body = [_edge_svg(drawn[s], drawn[t], kind) for s, t, kind in edges]
-    body += [_node_svg(node) for node in drawn.values()]
+    body += [_node_svg(node, (links or {}).get(node.id)) for node in drawn.values()]
     if platform:
         x = drawn[platform[0]].x
         body.append(
@@ -147,7 +148,7 @@ def render(result: ScanResult, target: Target) -> Markup:
         )
         height += NODE_H + PAD
     return Markup(
-        f'<svg id="depgraph" class="graph" role="img" aria-label="dependency graph" '
+        f'<svg id="depgraph" class="graph" role="group" aria-label="dependency graph" '
         f'viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" height="{height:.0f}">'
         f"<title>Dependency graph from the entrypoint</title>{''.join(body)}</svg>"
     )
@@ -194,15 +195,17 @@ def _edge_svg(a: _Node, b: _Node, kind: str) -> str:
     )
 
 
-def _node_svg(node: _Node) -> str:
+def _node_svg(node: _Node, href: str | None = None) -> str:
     data = "".join(
         f' data-v-{escape(t.value)}="{escape("na" if v is Verdict.NA else v.value)}"'
         for t, v in node.verdicts.items()
     )
-    return (
-        f'<g class="node v-{escape(node.css)}" data-node="{escape(node.id)}"{data}>'
+    shape = (
         f"<title>{escape(node.title)}</title>"
         f'<rect x="{node.x:.1f}" y="{node.y:.1f}" width="{node.width:.1f}" height="{NODE_H}" '
         'rx="4"/>'
-        f'<text x="{node.x + 8:.1f}" y="{node.y + 16:.1f}">{escape(node.label)}</text></g>'
+        f'<text x="{node.x + 8:.1f}" y="{node.y + 16:.1f}">{escape(node.label)}</text>'
     )
+    if href is not None:
+        shape = f'<a href="{escape(href)}" class="open-c">{shape}</a>'
+    return f'<g class="node v-{escape(node.css)}" data-node="{escape(node.id)}"{data}>{shape}</g>'

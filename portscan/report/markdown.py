@@ -1,14 +1,16 @@
-"""A short Markdown summary for a pull-request comment: the verdict per target, the top
-blockers, and where the migration effort lies. The full story is in the HTML report."""
+"""A short Markdown summary for a pull-request comment: the verdict per target and the
+sentence that says why, what stands in the way by capability across targets, and where
+the migration effort lies. The full story is in the HTML report."""
 
 from __future__ import annotations
 
 import re
 
-from portscan.model import Finding, ScanResult, Verdict
-from portscan.report import view
+from portscan.model import ScanResult, Verdict
+from portscan.report import answer, view
 
-BLOCKERS_SHOWN = 5
+OBSTACLES_SHOWN = 8
+NAMES_SHOWN = 3
 ITEMS_SHOWN = 6
 
 
@@ -27,32 +29,35 @@ def code_span(text: str) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
-def _blockers(result: ScanResult) -> list[str]:
-    """The top blockers of all targets, taken in turn from each target's list, one line
-    per rule."""
-    lists = [s.blockers for t in view.targets_of(result) if (s := result.targets.get(t))]
-    chosen: dict[str, Finding] = {}
-    for rank in range(max(map(len, lists), default=0)):
-        for blockers in lists:
-            if rank < len(blockers) and len(chosen) < BLOCKERS_SHOWN:
-                chosen.setdefault(blockers[rank].rule_id, blockers[rank])
-    lines = []
-    for rule_id, finding in chosen.items():
-        on = [
-            f"{t.value} ({b.verdict.value})"
-            for t, s in result.targets.items()
-            for b in s.blockers
-            if b.rule_id == rule_id
-        ]
-        groups = view.evidence_by_file(finding)
-        where = "; ".join(
-            f"{code_span(g.file)}: {', '.join(code_span(i) for i in g.items[:ITEMS_SHOWN])}"
-            + (" …" if len(g.items) > ITEMS_SHOWN else "")
-            for g in groups[:2]
+def _obstacles(result: ScanResult) -> list[str]:
+    """What stands in the way, one table row per capability across targets."""
+    found = answer.obstacles(result)
+    if not found:
+        return []
+    targets = view.targets_of(result)
+    lines = [
+        "",
+        "**What stands in the way** (by capability, across targets)",
+        "",
+        f"| capability | {' | '.join(t.value for t in targets)} | in | rules | uses |",
+        "|---|" + "---|" * len(targets) + "---|---|---|",
+    ]
+    for o in found[:OBSTACLES_SHOWN]:
+        verdicts = " | ".join(o.verdicts[t].value if t in o.verdicts else "" for t in targets)
+        where = ", ".join(code_span(answer.name(p)) for p in o.components[:NAMES_SHOWN])
+        if len(o.components) > NAMES_SHOWN:
+            where += f" +{len(o.components) - NAMES_SHOWN}"
+        uses = ", ".join(code_span(i) for i in o.items[:ITEMS_SHOWN])
+        if len(o.items) > ITEMS_SHOWN:
+            uses += " …"
+        lines.append(
+            f"| {_cell(o.title)} | {verdicts} | {where} | {' '.join(o.rule_ids)} | {uses} |"
         )
-        more = f" (+{len(groups) - 2} files)" if len(groups) > 2 else ""
-        headline = _cell(finding.message.split(". ")[0])
-        lines.append(f"- **{rule_id}** on {', '.join(on)}: {headline}. {where}{more}")
+    if len(found) > OBSTACLES_SHOWN:
+        lines += [
+            "",
+            f"and {len(found) - OBSTACLES_SHOWN} more capabilities (the HTML report lists all).",
+        ]
     return lines
 
 
@@ -79,9 +84,10 @@ def render(result: ScanResult) -> str:
         )
     if not result.targets:
         lines.append("| - | no verdicts in this result | | | | | | |")
-    blockers = _blockers(result)
-    if blockers:
-        lines += ["", "**Top blockers**", "", *blockers]
+    answers = answer.answers(result)
+    if answers:
+        lines += ["", "**The answer**", "", *(f"- {_cell(a.sentence)}" for a in answers)]
+    lines += _obstacles(result)
     waived = [
         f"- **{g.rule_id}** {code_span(g.path)} on {', '.join(t.value for t in g.targets)}: "
         f"{_cell(g.reason)}"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import textwrap
+from dataclasses import dataclass
 
 from portscan.knowledge import tables as sig
 from portscan.knowledge.rules import Rule, all_rules, remediation_text
-from portscan.model import Target
+from portscan.model import Target, Verdict
 
 _WIDTH = 88
 
@@ -29,6 +30,38 @@ def _what(rule: Rule) -> str:
             lines.append(_wrap(f"Symbol patterns: {patterns}."))
     lines.append(f"Evidence: {', '.join(rule.evidence)}.")
     return "\n".join(lines)
+
+
+@dataclass
+class RuleDoc:
+    """A rule's documentation in parts, for pages that lay it out themselves."""
+
+    id: str
+    title: str
+    facts: str
+    what: list[str]
+    why: str
+    example: str
+    targets: list[tuple[str, Verdict, str]]  # target, verdict, what to do
+    references: list[tuple[str, str]]  # title, location
+
+
+def rule_doc(rule: Rule) -> RuleDoc:
+    """The parts `render_rule_text` prints, unwrapped."""
+    facts = f"Family: {rule.family}" + (
+        f"; capability: {rule.capability}" if rule.capability else ""
+    )
+    facts += f"; runtime: {rule.runtime}" if rule.runtime else ""
+    return RuleDoc(
+        rule.id,
+        f"{rule.name}: {rule.title}",
+        facts,
+        [" ".join(line.split()) for line in _what(rule).split("\n")],
+        rule.rationale,
+        rule.example,
+        [(t.value, rule.support[t].verdict, remediation_text(rule.support[t])) for t in Target],
+        [(ref.title, ref.location) for ref in rule.references],
+    )
 
 
 def render_rule_text(rule: Rule) -> str:

@@ -6,6 +6,7 @@ import shlex
 
 from portscan.codec import summary_counts
 from portscan.model import ScanResult
+from portscan.report import answer
 from portscan.report.view import human_size, short_digest, waived_groups
 
 
@@ -87,6 +88,7 @@ def _verdicts(result: ScanResult) -> list[str]:
     lines = ["", f"TARGET   VERDICT  SCORE  ({scope})"]
     for target, summary in result.targets.items():
         lines.append(f"{target.value:<8} {summary.verdict.value:<8} {summary.score:>5}")
+    lines += ["", "the answer:"] + [f"  {a.sentence}" for a in answer.answers(result)]
     first = next(iter(result.targets.values()))
     if first.blockers:
         lines.append(f"\ntop blockers for {first.target.value} (portscan explain ID):")
