@@ -93,9 +93,9 @@ def test_saved_results_keep_their_waivers(tmp_path: Path, home: Path) -> None:
     assert "**Waived** (not counted for verdicts or gates)" in again.stdout
     assert REASON in again.stdout
     page = run("report", str(saved), "-f", "html", home=home).stdout
-    data = re.search(r'id="portscan-data" data-encoding="base64">([A-Za-z0-9+/=]+)<', page)
+    data = re.search(r'id="portscan-data-0" data-encoding="base64">([A-Za-z0-9+/=]+)<', page)
     assert data is not None
-    (row,) = html.unpack_data(data.group(1))
+    (row,) = html.unpack_data(data.group(1))  # the first chunk of the rows' details
     assert {f["rule"]: f["waived"] for f in row["findings"] if f["waived"]} == {"PS618": REASON}
     sarif = json.loads(run("report", str(saved), "-f", "sarif", home=home).stdout)
     suppressed = [r for r in sarif["runs"][0]["results"] if r.get("suppressions")]
