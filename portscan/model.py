@@ -314,6 +314,11 @@ class SyscallReport:
     resolved: list[SyscallSite] = field(default_factory=list)
     unresolved: list[SyscallSite] = field(default_factory=list)
     dispatch: list[SyscallSite] = field(default_factory=list)
+    # resolved sites in functions that nothing reachable from the entry point and the
+    # constructors calls (static programs, inspect/elf/program.py); `reach` says whether
+    # that walk was made ("complete") or why not (then every site stays in `resolved`)
+    unreached: list[SyscallSite] = field(default_factory=list)
+    reach: str = ""
 
     def names(self) -> list[str]:
         """The names of all resolved syscalls, sorted, each once."""

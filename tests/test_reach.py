@@ -14,9 +14,13 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import networkx as nx
 import pytest
 
 from portscan.graph.reach import chain_text
+from portscan.inspect.elf.program import analyse_elf_facts
+from portscan.lint.components import lint_binary
+from portscan.lint.findings import Where
 from portscan.model import Component, Finding, ScanResult, Target
 from portscan.scan import ScanOptions, scan_image
 
@@ -197,3 +201,43 @@ def test_without_reachability_every_library_function_counts(tmp_path: Path) -> N
     )
     libcurl = next(c for c in whole.components if "libcurl" in c.path)
     assert any(f.rule_id == "PS201" for f in libcurl.findings)
+
+
+DEAD_FORK = r"""#include <stdio.h>
+#include <unistd.h>
+pid_t never_called(void) { return fork(); }
+int main(void) { puts("hello"); return 0; }
+"""
+LIVE_FORK = r"""#include <stdio.h>
+#include <unistd.h>
+#include <sys/wait.h>
+int main(void) { pid_t p = fork(); if (p == 0) _exit(0); waitpid(p, 0, 0); return 0; }
+"""
+
+
+@pytest.mark.parametrize(("source", "forks"), [(DEAD_FORK, False), (LIVE_FORK, True)])
+def test_static_program_keeps_only_the_syscall_sites_its_entry_reaches(
+    tmp_path: Path, source: str, forks: bool
+) -> None:
+    """A stripped static program is judged by its syscall sites: fork's `clone` in a
+    function nothing calls is set apart as unreached; called from main it stays."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    (tmp_path / "p.c").write_text(source)
+    program = tmp_path / "p"
+    done = subprocess.run(
+        ["gcc", "-static", "-s", "-O1", "-o", str(program), str(tmp_path / "p.c")],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        pytest.skip(f"no static C library: {done.stderr.strip()[:200]}")
+    binary = analyse_elf_facts("/usr/bin/p", program.read_bytes())
+    report = binary.syscalls
+    assert binary.stripped and report is not None and report.reach == "complete"
+    reached = {s.name for s in report.resolved}
+    unreached = {s.name for s in report.unreached}
+    assert ("clone" in reached) is forks
+    assert ("clone" in unreached) is not forks
+    findings = lint_binary(binary, Where("/usr/bin/p", None, None), nx.DiGraph(), {})
+    assert any(f.rule_id == "PS101" for f in findings) is forks  # fork: creating processes

@@ -116,6 +116,7 @@ class Reach:
     functions_walked: int = 0
     instructions_walked: int = 0
     note: str = ""
+    functions: frozenset[int] = frozenset()  # the function starts walked
 
     @property
     def complete(self) -> bool:
@@ -375,6 +376,7 @@ class CallGraph:
         assert self.layout is not None
         segment = next((s for s in self.layout.segments if s.type == PT_DYNAMIC), None)
         if segment is None:
+            self._read_init_sections()
             return
         raw = self.data[segment.offset : segment.offset + segment.file_size // 16 * 16]
         tags: dict[int, int] = {}
@@ -399,6 +401,50 @@ class CallGraph:
                     target = struct.unpack("<Q", word)[0] if word else 0
                 if self._in_code(target):
                     self.constructors.append((f"{label}[{index}]", target))
+
+    def _read_init_sections(self) -> None:
+        """A static file has no dynamic section: its constructors are the words of its
+        .preinit_array, .init_array and .fini_array sections, and .init and .fini."""
+        assert self.layout is not None and self.view is not None
+        for name in (".init", ".fini"):
+            section = self.layout.section(name)
+            if section is not None and self._in_code(section.address):
+                self.constructors.append((name, section.address))
+        for name in (".preinit_array", ".init_array", ".fini_array"):
+            section = self.layout.section(name)
+            if section is None or not section.in_file:
+                continue
+            for index in range(min(section.size, 1 << 16) // 8):
+                slot = section.address + 8 * index
+                target = self.pointers.get(slot)  # a static-pie says it in a relocation
+                if not isinstance(target, int):
+                    word = self.view.read(slot, 8)
+                    target = struct.unpack("<Q", word)[0] if word else 0
+                if self._in_code(target):
+                    self.constructors.append((f"{name}[{index}]", target))
+
+    def reach_entry(self, **bounds: int) -> Reach:
+        """What the program's entry point (e_entry) and its constructors reach."""
+        if self.status != COMPLETE or self.layout is None:
+            return Reach(("entry",), self.status, note=self.note)
+        labelled: list[tuple[str, int | None]] = [("entry", self.layout.entry)]
+        labelled += [(self._constructor_label(lb, at), at) for lb, at in self.constructors]
+        return self._walk(
+            ("entry",),
+            labelled,
+            bounds.get("max_functions", MAX_FUNCTIONS),
+            bounds.get("max_instructions", MAX_INSTRUCTIONS),
+            keep_functions=True,
+        )
+
+    def function_of(self, address: int) -> int | None:
+        """The start of the known function that contains `address`."""
+        index = bisect.bisect_right(self.starts, address) - 1
+        if index < 0:
+            return None
+        start = self.starts[index]
+        extent = self._extent(start)
+        return start if extent is not None and address < extent[0] else None
 
     # --- addresses --------------------------------------------------------------------
 
@@ -567,9 +613,11 @@ class CallGraph:
         labelled: list[tuple[str, int | None]],
         max_functions: int,
         max_instructions: int,
+        keep_functions: bool = False,
     ) -> Reach:
         """Breadth-first from `labelled` (label, address) starts, through calls, jumps and
-        the pointers of the data objects reached code refers to (`object_slots`)."""
+        the pointers of the data objects reached code refers to (`object_slots`);
+        `keep_functions` records the function starts walked in the result."""
         parent: dict[int, tuple[int | None, str]] = {}  # node -> (parent, root label or how)
         queue: deque[int] = deque()
         missing = []
@@ -630,6 +678,7 @@ class CallGraph:
             walked,
             instructions,
             note,
+            frozenset(parent) if keep_functions and status == COMPLETE else frozenset(),
         )
 
     def _pointed(self, addresses: list[int], objects: set[int]) -> Iterable[int | str]:

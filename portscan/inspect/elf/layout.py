@@ -260,7 +260,7 @@ def eh_frame_starts(view: ElfView) -> list[int]:
     else:
         segment = next((s for s in view.layout.segments if s.type == PT_GNU_EH_FRAME), None)
         if segment is None:
-            return []
+            return _fde_starts(view)  # static links often have no header: read the FDEs
         offset, address, size = segment.offset, segment.address, segment.file_size
     header = view.data[offset : offset + 12]
     if len(header) < 12 or header[0] != 1 or header[3] != DW_EH_PE_DATAREL_SDATA4:
@@ -273,6 +273,88 @@ def eh_frame_starts(view: ElfView) -> list[int]:
         return []
     table = struct.unpack_from(f"{order}{2 * count}i", view.data, offset + 12)
     return [address + rel for rel in table[0::2]]
+
+
+def _uleb(data: bytes, at: int) -> tuple[int, int]:
+    value = shift = 0
+    while at < len(data):
+        byte = data[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            break
+    return value, at
+
+
+_POINTER_FORMATS = {0x00: "Q", 0x03: "I", 0x0B: "i", 0x04: "Q", 0x0C: "q", 0x02: "H", 0x0A: "h"}
+
+
+def _fde_starts(view: ElfView, limit: int = 1 << 20) -> list[int]:
+    """Function starts from the FDEs of .eh_frame itself (no .eh_frame_hdr): each FDE's
+    pc_begin, read with its CIE's pointer encoding (absolute or pc-relative; DWARF 4
+    section 6.4.1 and the LSB's .eh_frame description). [] when the section is absent or
+    an encoding is one this does not read."""
+    section = view.layout.section(".eh_frame")
+    if section is None or not section.in_file or not view.layout.little_endian:
+        return []
+    data = bytes(view.data[section.offset : section.offset + section.size])
+    encodings: dict[int, int] = {}  # CIE offset -> pointer encoding of its FDEs
+    starts: list[int] = []
+    at = 0
+    while at + 8 <= len(data) and len(starts) < limit:
+        length = struct.unpack_from("<I", data, at)[0]
+        if length == 0:
+            break
+        if length == 0xFFFFFFFF:
+            return starts  # 64-bit DWARF records: not produced for x86-64 or aarch64
+        body, end = at + 4, at + 4 + length
+        if end > len(data):
+            break
+        identifier = struct.unpack_from("<I", data, body)[0]
+        if identifier == 0:  # a CIE
+            encodings[at] = _cie_encoding(data, body + 4, end)
+        else:
+            encoding = encodings.get(body - identifier, -1)
+            kind = _POINTER_FORMATS.get(encoding & 0x0F)
+            field_at = body + 4
+            if kind is not None and encoding & 0x70 in (0x00, 0x10) and field_at < end:
+                value = struct.unpack_from("<" + kind, data, field_at)[0]
+                if encoding & 0x70 == 0x10:
+                    value += section.address + field_at
+                starts.append(value & 0xFFFFFFFFFFFFFFFF)
+        at = end
+    return starts
+
+
+def _cie_encoding(data: bytes, at: int, end: int) -> int:
+    """The FDE pointer encoding a CIE's augmentation gives ('R'), absolute by default."""
+    version = data[at]
+    at += 1
+    terminator = data.find(b"\0", at, end)
+    if terminator < 0:
+        return -1
+    augmentation = data[at:terminator].decode("ascii", "replace")
+    at = terminator + 1
+    _, at = _uleb(data, at)  # code alignment
+    _, at = _uleb(data, at)  # data alignment (signed; only skipped)
+    at = at + 1 if version == 1 else _uleb(data, at)[1]  # return address register
+    if not augmentation.startswith("z"):
+        return 0x00
+    _, at = _uleb(data, at)  # augmentation data length
+    for letter in augmentation[1:]:
+        if at >= end:
+            return -1
+        if letter == "R":
+            return data[at]
+        if letter == "P":
+            kind = _POINTER_FORMATS.get(data[at] & 0x0F)
+            if kind is None:
+                return -1
+            at += 1 + struct.calcsize(kind)
+        elif letter == "L":
+            at += 1
+    return 0x00
 
 
 R_JUMP_SLOT_GLOB_DAT = {"x86_64": (7, 6), "aarch64": (1026, 1025)}

@@ -20,8 +20,9 @@ import capstone
 import lief
 from capstone import x86
 
+from portscan.inspect.elf.callgraph import CallGraph
 from portscan.inspect.elf.parse import analyse_elf
-from portscan.knowledge.platform import is_platform_library, is_platform_name
+from portscan.knowledge.platform import is_platform_library, is_platform_name, runtime_platforms
 from portscan.model import Binary
 
 _PATH_STRING = re.compile(rb"/(?:dev|proc|sys)/[A-Za-z0-9_./%-]{2,64}")
@@ -105,7 +106,33 @@ def add_program_facts(path: str, data: bytes, binary: Binary) -> Binary:
     return binary
 
 
+def keep_reached_sites(data: bytes, binary: Binary) -> Binary:
+    """For a static program judged by its syscall sites: keep in `resolved` only the
+    sites in functions reachable from the entry point and the constructors (a multi-call
+    binary such as busybox reaches nearly all through its applet table, rightly); the
+    others move to `unreached`. Where the walk cannot be made, every site stays."""
+    report = binary.syscalls
+    if report is None or not report.resolved or binary.linked_calls:
+        return binary
+    graph = CallGraph.from_bytes(data)
+    reach = graph.reach_entry()
+    if not reach.complete:
+        report.reach = f"{reach.status}: {reach.note}".rstrip(": ")
+        return binary
+    report.reach = "complete"
+    kept, dropped = [], []
+    for site in report.resolved:
+        start = graph.function_of(site.address)
+        (kept if start is None or start in reach.functions else dropped).append(site)
+    report.resolved, report.unreached = kept, dropped
+    return binary
+
+
 def analyse_elf_facts(path: str, data: bytes) -> Binary:
     """Everything known about one ELF file: its structure (parse.py) and what the
     program itself asks for (program.py). Runs in the worker, or in-process."""
-    return add_program_facts(path, data, analyse_elf(path, data))
+    binary = add_program_facts(path, data, analyse_elf(path, data))
+    runtime = binary.runtime.name if binary.runtime else None
+    if binary.linkage.startswith("static") and runtime not in runtime_platforms():
+        binary = keep_reached_sites(data, binary)
+    return binary
