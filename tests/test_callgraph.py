@@ -201,3 +201,25 @@ def test_real_libsystemd_sd_notify_reaches_sockets_not_setns() -> None:
     assert not reach.imports & {"setns", "fork", "clone", "pthread_create"}
     assert reach.chains["socket"][0] == "sd_notify"
     assert "setns" in {name for name, _t, _v, defined in graph.symbols.dynamic if not defined}
+
+
+WEAK_CHECK = r"""
+#include <pthread.h>
+extern int pthread_create(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *)
+    __attribute__((weak));
+int threads_loaded(void) { return &pthread_create != 0; }
+void *handed_on(void) { return (void *)&pthread_create; }
+int started(void *(*run)(void *)) {
+    pthread_t t;
+    return &pthread_create ? pthread_create(&t, 0, run, 0) : -1;
+}
+"""
+
+
+def test_testing_a_weak_import_does_not_reach_it(build: ElfBuilder) -> None:
+    """`&pthread_create != NULL` only asks whether threads are linked in; returning the
+    address or calling it does reach it."""
+    graph = library(build, "libweak.so", WEAK_CHECK)
+    assert "pthread_create" not in graph.reach(["threads_loaded"], constructors=False).imports
+    assert "pthread_create" in graph.reach(["handed_on"], constructors=False).imports
+    assert "pthread_create" in graph.reach(["started"], constructors=False).imports

@@ -719,6 +719,23 @@ class CallGraph:
 _RIP = re.compile(r"\[rip ([+-]) (0x[0-9a-f]+|\d+)\]")
 _REGISTER_ONLY = re.compile(r"^[a-z0-9]+$")
 _HEX = re.compile(r"0x[0-9a-f]+")
+_REGISTERS = re.compile(r"\b(?:[re]?[abcd]x|[abcd][lh]|[re]?(?:si|di|sp|bp)|(?:si|di|sp|bp)l"
+                        r"|r(?:8|9|1[0-5])[dwb]?)\b")
+_ARGUMENT_REGISTERS = frozenset({"rdi", "rsi", "rdx", "rcx", "r8", "r9"})
+_CALLEE_SAVED = frozenset({"rbx", "rbp", "r12", "r13", "r14", "r15", "rsp"})
+
+
+def _family(register: str) -> str:
+    """The 64-bit register a name is part of: eax, ax, al -> rax; r9d -> r9."""
+    if register[:1] == "r" and register[1:2].isdigit():
+        return register.rstrip("dwb")
+    return _FAMILIES.get(register, register)
+
+
+_FAMILIES = {
+    **{name: f"r{x}x" for x in "abcd" for name in (f"r{x}x", f"e{x}x", f"{x}x", f"{x}l", f"{x}h")},
+    **{name: f"r{x}" for x in ("si", "di", "sp", "bp") for name in (f"r{x}", f"e{x}", x, f"{x}l")},
+}
 
 
 class _X86Walker:
@@ -729,6 +746,10 @@ class _X86Walker:
     def __init__(self, graph: CallGraph, start: int, end: int, result: _Function):
         self.graph, self.start, self.end, self.result = graph, start, end, result
         self.loaded: str | None = None  # register just loaded from a resolved GOT slot
+        # an import's address loaded into a register and not used yet: (register family,
+        # name). Only testing it (`&pthread_create != NULL`, a weak-symbol check) does
+        # not reach it; any other use does (`_use`).
+        self.pending: tuple[str, str] | None = None
         # a position-dependent executable names addresses as immediates, not rip-relative
         self.absolute = graph.layout is not None and graph.layout.e_type == ET_EXEC
 
@@ -740,6 +761,8 @@ class _X86Walker:
             for at, size, mnemonic, ops in self.disassembler.disasm_lite(code[position:], address):
                 count += 1
                 position = at + size - self.start
+                if self.pending is not None:
+                    self._use(mnemonic.rsplit(" ", 1)[-1], ops)
                 if self.absolute and "0x" in ops:
                     self._absolute(mnemonic, ops)
                 if mnemonic[0] not in "cjlbnt" and "rip" not in ops:  # the common case:
@@ -754,6 +777,38 @@ class _X86Walker:
                 position += 1
         self.result.instructions += count
 
+    def _use(self, mnemonic: str, ops: str) -> None:
+        """What an instruction does with the pending import address: a test or compare
+        leaves it pending; a write of its register drops it; a call keeps it only in an
+        argument or callee-saved register (reached if an argument); any other mention,
+        a `ret` of rax, or an indirect branch through it reaches it."""
+        assert self.pending is not None
+        family, name = self.pending
+        words = _REGISTERS.findall(ops)
+        mentioned = any(_family(w) == family for w in words)
+        if mnemonic in ("test", "cmp") or (mnemonic.startswith("j") and not mentioned):
+            return
+        if mnemonic.startswith("ret"):
+            if family == "rax":
+                self.result.imports.append(name)
+            self.pending = None
+        elif mnemonic.endswith("call") and not mentioned:
+            if family in _ARGUMENT_REGISTERS:
+                self.result.imports.append(name)
+            if family not in _CALLEE_SAVED:
+                self.pending = None
+        elif not mentioned:
+            return
+        elif (
+            mnemonic in ("mov", "lea", "movabs")
+            and _family(words[0]) == family
+            and all(_family(w) != family for w in words[1:])
+        ) or (mnemonic == "xor" and len(words) == 2 and words[0] == words[1]):
+            self.pending = None  # overwritten
+        else:
+            self.result.imports.append(name)
+            self.pending = None
+
     def _instruction(self, at: int, size: int, mnemonic: str, ops: str, recent: deque) -> None:
         graph, result = self.graph, self.result
         branch = mnemonic == "call" or mnemonic.startswith("j") or mnemonic.startswith("loop")
@@ -767,7 +822,7 @@ class _X86Walker:
                 if not graph._slot(result, self._rip_target(at, size, rip)):
                     result.indirect = True
             elif ops == self.loaded:
-                pass  # `mov rax, [rip + f@GOT]; test rax, rax; je; call rax`: f, added
+                pass  # `mov rax, [rip + f@GOT]; test rax, rax; je; call rax`: f (`_use`)
             elif mnemonic == "call" or not self._switch(ops, recent):
                 result.indirect = True
             if mnemonic in ("call", "jmp"):
@@ -777,7 +832,16 @@ class _X86Walker:
             self.loaded = None
         if rip is not None:
             target = self._rip_target(at, size, rip)
-            if graph._slot(result, target):
+            held = graph.got.get(target) if graph._in_got(target) else None
+            if mnemonic in ("cmp", "test") and isinstance(held, str):
+                pass  # `cmp qword ptr [rip + f@GOT], 0`: whether f is linked in, not f
+            elif mnemonic == "mov" and isinstance(held, str) and ops.startswith("r"):
+                register = ops.split(",", 1)[0]
+                if self.pending is not None:  # a second load: the first stays reached
+                    result.imports.append(self.pending[1])
+                self.pending = (_family(register), held)
+                self.loaded = register
+            elif graph._slot(result, target):
                 if mnemonic == "mov" and ops.startswith("r") and "," in ops:
                     self.loaded = ops.split(",", 1)[0]
             elif not self.start <= target < self.end and graph._in_code(target):
