@@ -205,7 +205,7 @@ def _native_findings(
             wasix_libc=wasix_libc,
             chains=chains,
         )
-        findings += judge_semantics(own, where, as_of=as_of)
+        findings += judge_semantics(own, where, as_of=as_of, chains=chains)
         if binary.file_type != "shared-library":
             findings += pattern_findings(own, where)
     elif binary.linked_calls:

@@ -11,13 +11,13 @@ everything comes from the rows.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from portscan.knowledge import rules
 from portscan.knowledge import tables as sig
 from portscan.knowledge.platform import parse_name
 from portscan.lint.findings import TARGETS, Where
-from portscan.model import Evidence, Finding, Target
+from portscan.model import ChainStep, Evidence, Finding, Target
 
 _SHOWN = 8  # names quoted in a finding's message
 
@@ -29,13 +29,16 @@ def judge_semantics(
     targets: Sequence[Target] = TARGETS,
     as_of: str | None = None,
     origin: str = "imported",
+    chains: Mapping[str, tuple[ChainStep, ...]] | None = None,
 ) -> list[Finding]:
     """Findings for the run-time rows whose functions `symbols` name.
 
     Symbols may carry version tags; one tagged with another library's version belongs to
     that library and is skipped, as judge_symbols does. `as_of` (ISO date) leaves out a row
-    whose wasi-libc change came later (its `since`). `origin` words the evidence.
+    whose wasi-libc change came later (its `since`). `origin` words the evidence;
+    `chains[symbol]` is how the component reaches it (graph/reach.py), as judge_symbols.
     """
+    chains = chains or {}
     raw_by_function: dict[str, list[str]] = {}
     for symbol in dict.fromkeys(symbols):
         name = parse_name(symbol)
@@ -62,7 +65,8 @@ def judge_semantics(
                     symbol=raw,
                     package=where.package,
                     layer=where.layer,
-                    detail=f"{origin}; {row.id}",
+                    detail=f"{'reached' if len(chains.get(raw, ())) > 2 else origin}; {row.id}",
+                    chain=chains.get(raw, ()),
                 )
                 for function in used
                 for raw in raw_by_function[function]
