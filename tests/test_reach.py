@@ -242,3 +242,54 @@ def test_static_program_keeps_only_the_syscall_sites_its_entry_reaches(
     assert ("clone" in unreached) is not forks
     findings = lint_binary(binary, Where("/usr/bin/p", None, None), nx.DiGraph(), {})
     assert any(f.rule_id == "PS101" for f in findings) is forks  # fork: creating processes
+
+
+LIBX = r"""#include <stdio.h>
+#include <unistd.h>
+int x_print(void) { return puts("x"); }
+int x_spawn(void) { return (int)fork(); }
+"""
+LOOKS_UP = r"""#include <dlfcn.h>
+int x_print(void);
+int main(int argc, char **argv) {
+  x_print();
+  if (argc > 5) { int (*f)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "x_spawn"); return f(); }
+  return 0;
+}
+"""
+CALLS_ONLY = r"""int x_print(void);
+int main(void) { return x_print(); }
+"""
+
+
+def test_a_name_looked_up_with_dlsym_is_a_root(tmp_path: Path) -> None:
+    """x_spawn (fork) is reached by the program that names it to dlsym, not by the one
+    that only calls x_print: there fork stays latent in libx."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    root = _root(tmp_path)
+    lib = root / "usr/lib/libx.so.1"
+    (tmp_path / "libx.c").write_text(LIBX)
+    subprocess.run(
+        [
+            "gcc",
+            "-shared",
+            "-fPIC",
+            "-Wl,-soname,libx.so.1",
+            "-o",
+            str(lib),
+            str(tmp_path / "libx.c"),
+        ],
+        check=True,
+    )
+    for name, source in (("looks-up", LOOKS_UP), ("calls-only", CALLS_ONLY)):
+        (tmp_path / f"{name}.c").write_text(source)
+        program = root / "usr/bin" / name
+        command = ["gcc", "-o", str(program), str(tmp_path / f"{name}.c"), f"-L{root}/usr/lib",
+                   "-Wl,--no-as-needed", "-l:libx.so.1", "-ldl"]  # fmt: skip
+        subprocess.run(command, check=True)
+        _install(root, program)  # the C library; ldd does not find libx outside the root
+    result = scan_image(f"dir:{root}")
+    (fork,) = _findings(result, "/usr/bin/looks-up", "PS101")
+    assert "dlsym(x_spawn)" in _chain(fork, "fork")
+    assert not _findings(result, "/usr/bin/calls-only", "PS101")

@@ -258,27 +258,65 @@ def _reach_unit(path: str, graph: nx.DiGraph, symbols: _Symbols, graphs: _Graphs
     for library in unit.libraries:  # after the program's own calls: chains through
         done.add((library, None))  # them come first where lengths tie
         queue.append((library, None, start))
-    while queue:
-        library, root, chain = queue.popleft()
-        binary = binaries[library]
-        found = graphs.reach(binary, root)
-        label = root if root is not None else CONSTRUCTORS
-        if isinstance(found, str):
-            if library in unit.whole:
-                continue  # every import of it is bound already
-            unit.whole[library] = found
-            for symbol in binary.imported_symbols:
-                steps = (ChainStep(library, label), ChainStep(library, WHOLE))
-                bind(symbol, (*chain, *steps))
-            continue
-        for name in sorted(found.imports):
-            if (library, name) in seen:  # bound already, by a chain at most as long
+    looked_up = False
+    while True:
+        while queue:
+            library, root, chain = queue.popleft()
+            binary = binaries[library]
+            found = graphs.reach(binary, root)
+            label = root if root is not None else CONSTRUCTORS
+            if isinstance(found, str):
+                if library in unit.whole:
+                    continue  # every import of it is bound already
+                unit.whole[library] = found
+                for symbol in binary.imported_symbols:
+                    steps = (ChainStep(library, label), ChainStep(library, WHOLE))
+                    bind(symbol, (*chain, *steps))
                 continue
-            seen.add((library, name))
-            inner = found.chains[name][1:-1]  # without the root label and the import
-            steps = (ChainStep(library, label), *(ChainStep(library, f) for f in inner))
-            bind(symbols.imported(library, name), (*chain, *steps))
-    return unit
+            for name in sorted(found.imports):
+                if (library, name) in seen:  # bound already, by a chain at most as long
+                    continue
+                seen.add((library, name))
+                inner = found.chains[name][1:-1]  # without the root label and the import
+                steps = (ChainStep(library, label), *(ChainStep(library, f) for f in inner))
+                bind(symbols.imported(library, name), (*chain, *steps))
+        looked = [s for s in unit.platform if split_version(s)[0] in DLSYM]
+        if looked_up or not looked:
+            return unit
+        looked_up = True  # names the unit may look up by string: roots too
+        for name, library in _dlsym_names(unit, scope, application, graphs, binaries):
+            bind(name, (*unit.platform[looked[0]][:-1], ChainStep(library, f"dlsym({name})")))
+
+
+DLSYM = frozenset({"dlsym", "dlvsym"})
+
+
+def _dlsym_names(
+    unit: UnitReach,
+    scope: _Scope,
+    application: set[str],
+    graphs: _Graphs,
+    binaries: Mapping[str, Binary],
+) -> list[tuple[str, str]]:
+    """(name, file whose strings hold it) for every string of the unit and of its walked
+    libraries that names a function an application library of the scope exports: what
+    `dlsym(handle, "name")` can reach without the name being imported."""
+    exported = {
+        name
+        for member, exports in zip(scope.members, scope.exports, strict=True)
+        if member in application
+        for name in exports
+    }
+    found: dict[str, str] = {}
+    for path in [unit.path, *unit.libraries]:
+        if path in unit.whole or path not in binaries:
+            continue
+        graph = graphs.graph(binaries[path])
+        if isinstance(graph, str):
+            continue
+        for text in graph.strings() & exported:
+            found.setdefault(text, path)
+    return sorted(found.items())
 
 
 def _library_reach(library: str, units: list[UnitReach]) -> LibraryReach:

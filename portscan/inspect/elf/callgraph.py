@@ -177,6 +177,7 @@ class CallGraph:
         self._object_starts: list[int] = []
         self._object_slots: dict[int, tuple[int, ...]] = {}
         self._pointed_to: set[int] = set()  # data addresses some pointer holds: object starts
+        self._strings: frozenset[str] | None = None
         self.constructors: list[tuple[str, int]] = []
         self._functions: dict[int, _Function] = {}
         self.disassembled = 0  # instructions disassembled so far, over all walks
@@ -422,6 +423,19 @@ class CallGraph:
                     target = struct.unpack("<Q", word)[0] if word else 0
                 if self._in_code(target):
                     self.constructors.append((f"{name}[{index}]", target))
+
+    def strings(self) -> frozenset[str]:
+        """The identifier-like NUL-terminated strings of the file's read-only data (names
+        a program may hand to dlsym), read once."""
+        if self._strings is None:
+            found: set[str] = set()
+            for section in self.layout.sections if self.layout else ():
+                if section.name != ".rodata" or not section.in_file:
+                    continue
+                raw = bytes(self.data[section.offset : section.offset + section.size])
+                found.update(m.decode() for m in _IDENTIFIER.findall(raw))
+            self._strings = frozenset(found)
+        return self._strings
 
     def reach_entry(self, **bounds: int) -> Reach:
         """What the program's entry point (e_entry) and its constructors reach."""
@@ -719,6 +733,7 @@ class CallGraph:
 _RIP = re.compile(r"\[rip ([+-]) (0x[0-9a-f]+|\d+)\]")
 _REGISTER_ONLY = re.compile(r"^[a-z0-9]+$")
 _HEX = re.compile(r"0x[0-9a-f]+")
+_IDENTIFIER = re.compile(rb"(?<![\x21-\x7e])[A-Za-z_][A-Za-z0-9_]{2,127}(?=\x00)")
 _REGISTERS = re.compile(r"\b(?:[re]?[abcd]x|[abcd][lh]|[re]?(?:si|di|sp|bp)|(?:si|di|sp|bp)l"
                         r"|r(?:8|9|1[0-5])[dwb]?)\b")
 _ARGUMENT_REGISTERS = frozenset({"rdi", "rsi", "rdx", "rcx", "r8", "r9"})
