@@ -298,24 +298,30 @@ def _dlsym_names(
     graphs: _Graphs,
     binaries: Mapping[str, Binary],
 ) -> list[tuple[str, str]]:
-    """(name, file whose strings hold it) for every string of the unit and of its walked
-    libraries that names a function an application library of the scope exports: what
-    `dlsym(handle, "name")` can reach without the name being imported."""
-    exported = {
-        name
-        for member, exports in zip(scope.members, scope.exports, strict=True)
-        if member in application
-        for name in exports
-    }
+    """(name, file whose strings hold it) for every string of a file that calls dlsym
+    (the unit, or a library it walked that imports dlsym) naming a function that another
+    application library of the scope exports: what `dlsym(handle, "name")` can reach
+    without importing it. A library's strings naming its own exports (error tables,
+    OpenSSL's function names) are not taken."""
+    exporters: dict[str, set[str]] = {}
+    for member, exports in zip(scope.members, scope.exports, strict=True):
+        if member in application:
+            for name in exports:
+                exporters.setdefault(name, set()).add(member)
+    callers = [unit.path] + [
+        library
+        for library in unit.libraries
+        if library not in unit.whole
+        and any(split_version(s)[0] in DLSYM for s in binaries[library].imported_symbols)
+    ]
     found: dict[str, str] = {}
-    for path in [unit.path, *unit.libraries]:
-        if path in unit.whole or path not in binaries:
-            continue
+    for path in callers:
         graph = graphs.graph(binaries[path])
         if isinstance(graph, str):
             continue
-        for text in graph.strings() & exported:
-            found.setdefault(text, path)
+        for text in graph.strings() & exporters.keys():
+            if exporters[text] - {path}:
+                found.setdefault(text, path)
     return sorted(found.items())
 
 
