@@ -21,6 +21,7 @@ several programs, or by several images of an audit, are walked once.
 from __future__ import annotations
 
 import mmap
+import os
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ from portscan.inspect.elf.content import content_path
 from portscan.knowledge.platform import is_platform_library, runtime_platforms, split_version
 from portscan.model import Binary, ChainStep, file_node
 
+# A file larger than this is judged whole without building its call graph: its tables
+# alone (symbols, relocations) cost hundreds of MiB (libLLVM: 110 MB file, ~280 MiB).
+MAX_WALKED_BYTES = 64 << 20
 CONSTRUCTORS = "<constructors>"  # the root label of a library's constructors
 WHOLE = "<whole library>"  # chain element: the library was taken whole (see `whole`)
 
@@ -85,6 +89,9 @@ class _Graphs:
         path = content_path(self.content_dir, digest) if self.content_dir else None
         if path is None:
             return "its bytes were not kept (the layer came from a store without them)"
+        size = os.path.getsize(path)
+        if size > MAX_WALKED_BYTES:
+            return f"{size >> 20} MiB, over the {MAX_WALKED_BYTES >> 20} MiB walked at most"
         with open(path, "rb") as file:
             try:
                 data: bytes | mmap.mmap = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
