@@ -20,7 +20,8 @@ import capstone
 import lief
 from capstone import x86
 
-from portscan.inspect.elf.parse import analyse_elf
+from portscan.inspect.elf.layout import Bytes
+from portscan.inspect.elf.parse import analyse_elf, parse_with_lief
 from portscan.knowledge.platform import is_platform_library, is_platform_name
 from portscan.model import Binary
 
@@ -28,7 +29,7 @@ _PATH_STRING = re.compile(rb"/(?:dev|proc|sys)/[A-Za-z0-9_./%-]{2,64}")
 _MAX_PATHS = 32
 
 
-def path_strings(data: bytes) -> list[str]:
+def path_strings(data: Bytes) -> list[str]:
     """Distinct /dev, /proc and /sys path strings in the bytes, in order of appearance."""
     found: dict[str, None] = {}
     for match in _PATH_STRING.finditer(data):
@@ -91,7 +92,7 @@ def static_libc_calls(elf: lief.ELF.Binary) -> list[str] | None:
     return sorted(calls)
 
 
-def add_program_facts(path: str, data: bytes, binary: Binary) -> Binary:
+def add_program_facts(path: str, data: Bytes, binary: Binary, file: str | None = None) -> Binary:
     """Fill `linked_calls` and `path_strings` for a program or application library."""
     if binary.error or is_platform_library(path, binary.soname) or binary.runtime is not None:
         return binary
@@ -99,13 +100,14 @@ def add_program_facts(path: str, data: bytes, binary: Binary) -> Binary:
     if not static:  # a static binary's strings are mostly its linked-in libc's own
         binary.path_strings = path_strings(data)
     if static and not binary.stripped and binary.machine == "x86_64":
-        elf = lief.ELF.parse(data)
+        elf = parse_with_lief(data, file)
         calls = static_libc_calls(elf) if elf is not None else None
         binary.linked_calls = calls or []
     return binary
 
 
-def analyse_elf_facts(path: str, data: bytes) -> Binary:
+def analyse_elf_facts(path: str, data: Bytes, file: str | None = None) -> Binary:
     """Everything known about one ELF file: its structure (parse.py) and what the
-    program itself asks for (program.py). Runs in the worker, or in-process."""
-    return add_program_facts(path, data, analyse_elf(path, data))
+    program itself asks for (program.py). Runs in the worker, or in-process. `file`:
+    where the same bytes are on disk, for lief."""
+    return add_program_facts(path, data, analyse_elf(path, data, file), file)
