@@ -367,3 +367,63 @@ def test_timeout_option_is_checked(setup: Setup) -> None:
     bad = scan(setup, env={"PORTSCAN_RETRY_BASE": "soon"})
     assert bad.code == 2
     assert "PORTSCAN_RETRY_BASE" in bad.error_line()
+
+
+LISTING = {  # name: (rule, words of the message); every one ends in exit 5
+    "catalog answered 500 throughout": (
+        Rule("status", "/_catalog", times=None, status=500),
+        "answered HTTP 500 for its catalog after 4 attempts",
+    ),
+    "catalog answered 400": (
+        Rule("status", "/_catalog", times=None, status=400, body=b'{"errors":[]}'),
+        "answered HTTP 400 for its catalog",
+    ),
+    "catalog as an HTML page": (Rule("html", "/_catalog", times=None), "malformed answer"),
+    "catalog of numbers": (
+        Rule("status", "/_catalog", times=None, status=200, body=b'{"repositories": [1, 2]}'),
+        "malformed answer",
+    ),
+    "catalog whose Link returns to the first page": (
+        Rule("link", "/_catalog", times=None, location="/v2/_catalog?n=100"),
+        "paginates its catalog without end: its Link header returns to a page it gave",
+    ),
+}
+
+
+def audit(setup: Setup, host: str, store: Path) -> subprocess.CompletedProcess[str]:
+    options = ["--store", str(store), "--format", "jsonl", "-q", "--timeout", TIMEOUT]
+    return subprocess.run(
+        [sys.executable, "-m", "portscan", "registry", host, *options],
+        capture_output=True,
+        text=True,
+        timeout=HANG_GUARD,
+        env=setup.env,
+        cwd=REPO,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("name", list(LISTING))
+def test_a_catalog_the_registry_cannot_serve_is_exit_5(
+    setup: Setup, proxy: FaultProxy, tmp_path: Path, name: str
+) -> None:
+    rule, words = LISTING[name]
+    proxy.set_rules(rule)
+    done = audit(setup, setup.proxy.host, tmp_path / "store.db")
+    run = Run(done.returncode, done.stdout, done.stderr, 0.0)
+    assert run.code == 5, run.stderr
+    assert words in run.error_line()
+    assert rule.hits == (4 if rule.status == 500 and rule.fault == "status" else 1)
+
+
+def test_a_tag_list_the_registry_cannot_serve_fails_that_repository(
+    setup: Setup, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """A repository whose tags cannot be listed is a failure of the audit (exit 9, the
+    repository named with the reason), not of portscan (exit 1)."""
+    proxy.set_rules(Rule("link", "/tags/list", times=None, location="/v2/faults/app/tags/list"))
+    done = audit(setup, setup.proxy.host, tmp_path / "store.db")
+    assert done.returncode == 9, done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+    assert "faults/app" in done.stdout + done.stderr
+    assert "paginates faults/app without end" in done.stdout + done.stderr
