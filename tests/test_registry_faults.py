@@ -39,6 +39,7 @@ BOUND = 45.0  # seconds; a hang guard (the bound of docs/security.md is seconds 
 PARALLEL = 4  # persistent-fault scans run at the same time
 VOLATILE = ("scanned_at", "duration_seconds")
 LAYER = "<layer digest>"  # stands for the largest layer's digest in rules written up front
+CONFIG = "<config digest>"  # and this for the config blob's
 
 
 @dataclass
@@ -281,6 +282,11 @@ PERSISTENT = {  # name: (rule, exit code, words of the message)
     "truncated blob": (Rule("truncate", LAYER, times=None, after=500), 5, "kept dropping"),
     "redirect loop": (Rule("redirect_loop", LAYER, times=None), 5, "redirected more than"),
     "HTML instead of the manifest": (Rule("html", "manifest", times=None), 6, "not valid JSON"),
+    "config longer than declared, without Content-Length": (
+        Rule("pad", CONFIG, times=None, after=1 << 20, length=False),
+        6,
+        "sends more than the",
+    ),
     "auth loop": (Rule("auth_loop", "manifest", times=None), 4, "denied anonymous access"),
 }
 
@@ -293,7 +299,7 @@ def persistent(
     proxies, rules = {}, {}
     try:
         for name, (template, _, _) in PERSISTENT.items():
-            match = template.match.replace(LAYER, setup.layer)
+            match = template.match.replace(LAYER, setup.layer).replace(CONFIG, setup.config)
             rules[name] = dataclasses.replace(template, match=match)
             proxies[name] = FaultProxy(setup.upstream)
             proxies[name].set_rules(rules[name])

@@ -399,7 +399,7 @@ class Walker:
             return Skipped(name, f"no {platform} image")
         if manifest.config.media_type and manifest.config.media_type not in IMAGE_CONFIG_TYPES:
             return Skipped(name, f"not a container image ({manifest.config.media_type})")
-        config = client.fetch_blob(manifest.config.digest)
+        config = client.fetch_blob(manifest.config.digest, manifest.config.size)
         meta = build_meta(manifest, digest, config, where, SourceKind.REGISTRY, claimed or platform)
         registry = self.selection.registry if qualified else ""
         return FoundImage(client.repository, tag, digest, meta, created_of(config), registry)
