@@ -3,9 +3,10 @@
 A real docker-registry holds the conftest fixture image; `tests.faultproxy` sits in front
 of it and injects faults. Transient faults (grouped, several per scan, each checked to
 have happened) must give the same result as a clean scan; a persistent fault (one per
-case, each behind its own proxy, four scans at a time) a documented exit code, one line
-on stderr, and an end well inside a hang guard. Every run is a real `python -m portscan`
-process with `--timeout 0.5` and `PORTSCAN_RETRY_BASE=0.01`, so the file stays fast.
+case) a documented exit code, one line on stderr, and an end well inside a hang guard.
+Each case has a proxy of its own, so the cases of a kind run four scans at a time. Every
+run is a real `python -m portscan` process with `--timeout 0.5` and
+`PORTSCAN_RETRY_BASE=0.01`, so the file stays fast.
 """
 
 from __future__ import annotations
@@ -49,8 +50,11 @@ class Run:
     stderr: str
     seconds: float
 
-    def result(self) -> dict[str, object]:
-        document = json.loads(self.stdout)
+    def result(self, host: str = "", as_host: str = "") -> dict[str, object]:
+        """The JSON result without its volatile fields; `host` (a proxy's) written as
+        `as_host`, so scans through different proxies compare."""
+        text = self.stdout.replace(host, as_host) if host else self.stdout
+        document = json.loads(text)
         return {k: v for k, v in document.items() if k not in VOLATILE}
 
     def error_line(self) -> str:
@@ -93,19 +97,18 @@ def scan(setup: Setup, *extra: str, env: dict[str, str] | None = None) -> Run:
     return Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
 
 
-def scan_all(setup: Setup, proxies: dict[str, FaultProxy], work: Path) -> dict[str, Run]:
-    """One scan per proxy, `PARALLEL` at a time (they mostly wait), each timed on its own
+def run_all(setup: Setup, jobs: dict[str, list[str]], work: Path) -> dict[str, Run]:
+    """Run every command, `PARALLEL` at a time (they mostly wait), each timed on its own
     and killed after `HANG_GUARD` seconds."""
-    waiting = list(proxies)
+    waiting = list(jobs)
     running: dict[str, tuple[subprocess.Popen[str], float, list[IO[str]]]] = {}
     runs: dict[str, Run] = {}
     while waiting or running:
         while waiting and len(running) < PARALLEL:
             name = waiting.pop(0)
-            reference = setup.reference.replace(setup.proxy.host, proxies[name].host)
             out, err = ((work / f"{len(runs)}-{len(running)}.{k}").open("w+") for k in "oe")
             process = subprocess.Popen(
-                command(reference), stdout=out, stderr=err, text=True, env=setup.env, cwd=REPO
+                jobs[name], stdout=out, stderr=err, text=True, env=setup.env, cwd=REPO
             )
             running[name] = (process, time.monotonic(), [out, err])
         time.sleep(0.05)
@@ -124,6 +127,15 @@ def scan_all(setup: Setup, proxies: dict[str, FaultProxy], work: Path) -> dict[s
             runs[name] = Run(process.returncode, outputs[0], outputs[1], seconds)
             del running[name]
     return runs
+
+
+def scan_all(setup: Setup, proxies: dict[str, FaultProxy], work: Path) -> dict[str, Run]:
+    """One `portscan image` per proxy, through it, all at once (`run_all`)."""
+    jobs = {
+        name: command(setup.reference.replace(setup.proxy.host, proxy.host))
+        for name, proxy in proxies.items()
+    }
+    return run_all(setup, jobs, work)
 
 
 @pytest.fixture(scope="module")
@@ -205,17 +217,34 @@ TRANSIENT = [
 ]
 
 
+@pytest.fixture(scope="module")
+def transient(
+    setup: Setup, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, tuple[Run, list[Rule], FaultProxy]]]:
+    """Every transient group, each behind its own proxy, scanned at the same time."""
+    proxies: dict[str, FaultProxy] = {}
+    rules: dict[str, list[Rule]] = {}
+    try:
+        for group in TRANSIENT:
+            rules[group] = transient_rules(setup, group)
+            proxies[group] = FaultProxy(setup.upstream)
+            proxies[group].set_rules(*rules[group])
+        runs = scan_all(setup, proxies, tmp_path_factory.mktemp("transient"))
+        yield {group: (runs[group], rules[group], proxies[group]) for group in TRANSIENT}
+    finally:
+        for proxy in proxies.values():
+            proxy.stop()
+
+
 @pytest.mark.parametrize("group", TRANSIENT)
 def test_transient_faults_give_the_clean_result(
-    setup: Setup, proxy: FaultProxy, group: str
+    setup: Setup, transient: dict[str, tuple[Run, list[Rule], FaultProxy]], group: str
 ) -> None:
-    rules = transient_rules(setup, group)
-    proxy.set_rules(*rules)
-    run = scan(setup)
+    run, rules, proxy = transient[group]
     assert run.code == 0, run.stderr
     missed = [rule for rule in rules if rule.hits < (rule.times or 1)]
     assert not missed, f"faults that never happened: {missed}"
-    assert run.result() == setup.clean
+    assert run.result(proxy.host, setup.proxy.host) == setup.clean
     if rules[0].fault == "reset":  # the resumed download asked for the rest only
         ranges = [seen.range for seen in proxy.requests("blob") if setup.layer in seen.path]
         assert ranges[0] is None
@@ -396,40 +425,54 @@ LISTING = {  # name: (rule, words of the message); every one ends in exit 5
 }
 
 
-def audit(setup: Setup, host: str, store: Path) -> subprocess.CompletedProcess[str]:
+def audit_command(host: str, store: Path) -> list[str]:
     options = ["--store", str(store), "--format", "jsonl", "-q", "--timeout", TIMEOUT]
-    return subprocess.run(
-        [sys.executable, "-m", "portscan", "registry", host, *options],
-        capture_output=True,
-        text=True,
-        timeout=HANG_GUARD,
-        env=setup.env,
-        cwd=REPO,
-        check=False,
-    )
+    return [sys.executable, "-m", "portscan", "registry", host, *options]
+
+
+TAGS_LOOP = "tag list whose Link returns to a page it gave"
+
+
+@pytest.fixture(scope="module")
+def listings(
+    setup: Setup, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, tuple[Run, Rule]]]:
+    """`portscan registry` through a proxy per listing fault, all at the same time."""
+    work = tmp_path_factory.mktemp("listings")
+    cases = {name: rule for name, (rule, _) in LISTING.items()}
+    cases[TAGS_LOOP] = Rule("link", "/tags/list", times=None, location="/v2/faults/app/tags/list")
+    proxies: dict[str, FaultProxy] = {}
+    try:
+        for name, rule in cases.items():
+            proxies[name] = FaultProxy(setup.upstream)
+            proxies[name].set_rules(rule)
+        jobs = {
+            name: audit_command(proxy.host, work / f"store-{index}.db")
+            for index, (name, proxy) in enumerate(proxies.items())
+        }
+        runs = run_all(setup, jobs, work)
+        yield {name: (runs[name], cases[name]) for name in cases}
+    finally:
+        for proxy in proxies.values():
+            proxy.stop()
 
 
 @pytest.mark.parametrize("name", list(LISTING))
 def test_a_catalog_the_registry_cannot_serve_is_exit_5(
-    setup: Setup, proxy: FaultProxy, tmp_path: Path, name: str
+    listings: dict[str, tuple[Run, Rule]], name: str
 ) -> None:
-    rule, words = LISTING[name]
-    proxy.set_rules(rule)
-    done = audit(setup, setup.proxy.host, tmp_path / "store.db")
-    run = Run(done.returncode, done.stdout, done.stderr, 0.0)
+    run, rule = listings[name]
     assert run.code == 5, run.stderr
-    assert words in run.error_line()
+    assert LISTING[name][1] in run.error_line()
     assert rule.hits == (4 if rule.status == 500 and rule.fault == "status" else 1)
 
 
 def test_a_tag_list_the_registry_cannot_serve_fails_that_repository(
-    setup: Setup, proxy: FaultProxy, tmp_path: Path
+    listings: dict[str, tuple[Run, Rule]],
 ) -> None:
     """A repository whose tags cannot be listed is a failure of the audit (exit 9, the
     repository named with the reason), not of portscan (exit 1)."""
-    proxy.set_rules(Rule("link", "/tags/list", times=None, location="/v2/faults/app/tags/list"))
-    done = audit(setup, setup.proxy.host, tmp_path / "store.db")
-    assert done.returncode == 9, done.stderr
-    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
-    assert "faults/app" in done.stdout + done.stderr
-    assert "paginates faults/app without end" in done.stdout + done.stderr
+    run, _ = listings[TAGS_LOOP]
+    assert run.code == 9, run.stderr
+    assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+    assert "paginates faults/app without end" in run.stdout + run.stderr
