@@ -20,6 +20,8 @@ holds one copy of the largest file (lief's), not two.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
 import hashlib
 import mmap
 import os
@@ -40,6 +42,7 @@ from portscan.model import Binary
 _HEADER = struct.Struct("<Q")
 MAX_IN_FLIGHT = 64 << 20  # bytes of ELF files handed over and not yet answered
 _SPOOL_CHUNK = 1 << 20  # the worker copies a file from its stdin to disk in pieces this big
+_TRIM_AFTER = 16 << 20  # after a file this large, the worker returns free heap to the system
 _WORKER_MAIN = (
     "import sys; from portscan.inspect.elf.worker import serve; "
     "serve(sys.stdin.buffer, sys.stdout.buffer)"
@@ -273,6 +276,16 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
                 if content_dir is None:
                     os.unlink(file)
             _write_frame(stdout, message)
+            if size >= _TRIM_AFTER:
+                _release_free_memory()
+
+
+def _release_free_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc's malloc_trim): after a large
+    file, lief's freed objects would otherwise stay in the worker's RSS while it idles
+    through the rest of the scan."""
+    with contextlib.suppress(AttributeError, OSError):  # not glibc: musl has none
+        ctypes.CDLL(None).malloc_trim(0)
 
 
 def _place(temporary: str, target: str) -> str:
