@@ -77,3 +77,38 @@ def test_the_worker_holds_one_copy_of_a_large_file(native_bins, tmp_path: Path) 
     assert grown < size * 1.4, f"peak grew by {grown >> 20} MiB for a {size >> 20} MiB file"
     assert [p.name for p in content.iterdir()] == [binary.sha256]
     assert (content / binary.sha256).read_bytes() == large
+
+
+def test_in_process_analysis_adds_one_copy_of_a_large_file(native_bins, tmp_path: Path) -> None:
+    """Without a worker (PORTSCAN_WORKERS=0, the audit's local workers) the file handed
+    over is not copied to bytes and lief reads it from disk: the peak grows by about the
+    file's size (lief's copy), with or without a content directory."""
+    program = tmp_path / "hello"
+    program.write_bytes(native_bins["hello"])
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from portscan.inspect.elf import worker\n"
+        "from tests.test_worker import _peak_rss\n"
+        "import os\n"
+        "head = Path(sys.argv[1]).read_bytes()\n"
+        "worker._analyse_here('/bin/hello', head, None)\n"
+        "size = 48 << 20\n"
+        "data = bytearray(len(head) + size)\n"  # no temporary copy in the peak before
+        "data[: len(head)] = head\n"
+        "before = _peak_rss(os.getpid())\n"
+        "content = sys.argv[2] if sys.argv[2] != '-' else None\n"
+        "binary = worker._analyse_here('/usr/lib/libbig.so', data, content)\n"
+        "assert binary.error is None, binary.error\n"
+        "print((_peak_rss(os.getpid()) - before) / size)\n"
+    )
+    for content in ("-", str(tmp_path)):
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(program), content],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        assert done.returncode == 0, done.stderr
+        assert float(done.stdout) < 1.4, f"grew by {done.stdout.strip()} times the file's size"

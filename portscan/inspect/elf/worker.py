@@ -53,15 +53,20 @@ def _analyse_here(
     path: str, data: bytes | bytearray, content_dir: str | None = None
 ) -> Binary:
     """The ELF analysis in this process (lief and capstone are imported on first use),
-    and the file's copy in `content_dir` (from where lief then reads it)."""
+    and the file's copy in `content_dir`, else in a temporary file: lief reads it from
+    disk, so the file is in memory twice at most (`data` and lief's copy), never copied
+    to bytes."""
     from portscan.inspect.elf.program import analyse_elf_facts
 
     sha256 = hashlib.sha256(data).hexdigest()
-    file = None
     if content_dir is not None:
         store_content(content_dir, sha256, data)
-        file = os.path.join(content_dir, sha256)
-    binary = analyse_elf_facts(path, data, file)
+        binary = analyse_elf_facts(path, data, os.path.join(content_dir, sha256))
+    else:
+        with tempfile.NamedTemporaryFile(prefix="portscan-elf-") as file:
+            file.write(data)
+            file.flush()
+            binary = analyse_elf_facts(path, data, file.name)
     binary.sha256 = sha256
     return binary
 
