@@ -46,6 +46,11 @@ class RegistryUnreachableError(PortscanError):
     exit_code = 5
 
 
+class RegistryListingError(RegistryUnreachableError):
+    """A catalog or tag listing the registry cannot serve: an unexpected HTTP status, an
+    answer that is not the distribution spec's JSON, or pagination without end."""
+
+
 class CorruptImageError(PortscanError):
     """A blob does not match its digest, or a manifest, config or layer is malformed."""
 

@@ -62,31 +62,37 @@ class Limits:
 
     `analyse_file`: the largest file handed to an analyser (ELF); `keep_file`: the
     largest file kept for later stages (package databases, jars, scripts);
-    `keep_total`: all kept files of one scan together. Each can be changed with the
-    environment variable named in `ENV`, in MiB."""
+    `keep_total`: all kept files of one scan together; `entries`: the tar entries of
+    all layers of one scan (each costs about 0.75 KiB until the scan ends). Each can
+    be changed with the environment variable named in `ENV`, in MiB (a count for
+    `entries`)."""
 
     analyse_file: int = 256 * _MiB
     keep_file: int = 128 * _MiB
     keep_total: int = 384 * _MiB
+    entries: int = 1_000_000
 
     ENV = {
         "analyse_file": "PORTSCAN_MAX_ANALYSE_MIB",
         "keep_file": "PORTSCAN_MAX_KEEP_MIB",
         "keep_total": "PORTSCAN_MAX_KEEP_TOTAL_MIB",
+        "entries": "PORTSCAN_MAX_ENTRIES",
     }
+    UNIT = {"entries": (1, "number of tar entries")}
 
     @classmethod
     def from_env(cls) -> Limits:
         """The defaults, with any limit the environment sets (`UsageError` for a value
-        that is not a whole number of MiB)."""
+        that is not a whole number)."""
         values = {}
         for name, variable in cls.ENV.items():
             raw = os.environ.get(variable)
             if raw is None:
                 continue
+            unit, what = cls.UNIT.get(name, (_MiB, "number of MiB"))
             if not raw.strip().isdigit():
-                raise UsageError(f"{variable}={raw[:40]!r} is not a whole number of MiB")
-            values[name] = int(raw) * _MiB
+                raise UsageError(f"{variable}={raw[:40]!r} is not a whole {what}")
+            values[name] = int(raw) * unit
         return cls(**values)
 
 
@@ -96,7 +102,21 @@ class ReadBudget:
     def __init__(self, limits: Limits | None = None) -> None:
         self.limits = limits or Limits.from_env()
         self.kept = 0
+        self.entries = 0
         self._lock = threading.Lock()
+
+    def count_entry(self) -> None:
+        """Count one tar entry of the scan; past `Limits.entries`, the scan stops."""
+        with self._lock:
+            self.entries += 1
+            if self.entries <= self.limits.entries:
+                return
+        variable = Limits.ENV["entries"]
+        raise CorruptImageError(
+            f"the image has more than {self.limits.entries} tar entries, "
+            f"the limit of one scan ({variable})",
+            f"each entry is held in memory until the scan ends; raise {variable} to scan it",
+        )
 
     def take(self, size: int) -> bool:
         """Reserve `size` kept bytes, or say there is no room for them."""
@@ -517,7 +537,9 @@ def _read_tar(
     result = LayerResult(digest=descriptor.digest)
     try:
         with tarfile.open(fileobj=stream, mode="r:", errorlevel=1) as archive:
-            for member in archive:
+            while (member := archive.next()) is not None:
+                archive.members.clear()  # tarfile keeps every header it read otherwise
+                budget.count_entry()
                 _add_member(stream, member, result, keep, analysers, budget)
     except tarfile.TarError as exc:
         raise CorruptImageError(

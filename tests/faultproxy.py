@@ -21,6 +21,8 @@ and, per request, applies the first `Rule` that matches and has hits left:
   as a client that trusts the server can tell), with a Content-Length to match unless
   `length=False`;
 - `content_type`: pass the answer through with `content_type` as its Content-Type;
+- `link`: pass the answer through with `Link: <location>; rel="next"` (pagination that
+  goes where the test says: back to the first page, say);
 - `html`: answer 200 with an HTML page instead (a captive portal);
 - `auth_loop`: answer 401 with a Bearer challenge whose realm is the proxy's own
   `/token`, which hands out tokens the proxy goes on rejecting while the rule lasts.
@@ -134,11 +136,15 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _pass_through(self, upstream: httpx.Response, content_type: str | None = None) -> None:
+    def _pass_through(
+        self, upstream: httpx.Response, content_type: str | None = None, link: str | None = None
+    ) -> None:
         headers = {k: v for k, v in upstream.headers.items() if k.lower() in _PASSED_HEADERS}
         if content_type is not None:
             headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
             headers["Content-Type"] = content_type
+        if link is not None:
+            headers["Link"] = f'<{link}>; rel="next"'
         self._reply(upstream.status_code, upstream.content, headers)
 
 
@@ -281,6 +287,8 @@ class FaultProxy:
         upstream = _upstream_get(self.upstream, handler.command, handler.path, handler._forwarded())
         if rule.fault == "content_type":
             return handler._pass_through(upstream, rule.content_type)
+        if rule.fault == "link":
+            return handler._pass_through(upstream, link=rule.location)
         if rule.fault not in ("reset", "stall", "truncate", "trickle", "pad"):
             raise ValueError(f"unknown fault {rule.fault!r}")
         body = upstream.content

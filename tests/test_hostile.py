@@ -424,3 +424,18 @@ def test_a_registry_image_goes_through_the_same_validation(tmp_path: Path) -> No
         registry.push("hostile/diffid", "1", lie)
         refused(f"registry:{registry.host}/hostile/types:1", CORRUPT, "config.Entrypoint")
         refused(f"registry:{registry.host}/hostile/diffid:1", CORRUPT, "diff_ids")
+
+
+def test_an_image_with_more_tar_entries_than_the_limit_is_refused(tmp_path: Path) -> None:
+    """Every tar entry is held until the scan ends: past PORTSCAN_MAX_ENTRIES, counted
+    over all layers, the scan stops with one line naming the limit."""
+    layer = hostile.plain_tar(*(ib.file(f"many/f{i}", "") for i in range(30)))
+    layout = hostile.write_layout(tmp_path / "img", [layer, layer])
+    result = portscan("image", layout.ref, env={"PORTSCAN_MAX_ENTRIES": "50"})
+    assert result.returncode == CORRUPT and result.stderr.count("\n") == 1, result.stderr
+    assert "more than 50 tar entries" in result.stderr and "PORTSCAN_MAX_ENTRIES" in result.stderr
+    assert layout.layers[1].split(":")[1][:12] in result.stderr  # the layer where it stopped
+    doc = scanned(layout.ref, tmp_path, PORTSCAN_MAX_ENTRIES="60")  # exactly the limit
+    assert len([f for f in doc["files"] if f["path"].startswith("/many/")]) == 30
+    result = portscan("image", layout.ref, env={"PORTSCAN_MAX_ENTRIES": "1e6"})
+    assert result.returncode == USAGE and "PORTSCAN_MAX_ENTRIES" in result.stderr

@@ -3,9 +3,10 @@
 A real docker-registry holds the conftest fixture image; `tests.faultproxy` sits in front
 of it and injects faults. Transient faults (grouped, several per scan, each checked to
 have happened) must give the same result as a clean scan; a persistent fault (one per
-case, each behind its own proxy, four scans at a time) a documented exit code, one line
-on stderr, and an end well inside a hang guard. Every run is a real `python -m portscan`
-process with `--timeout 0.5` and `PORTSCAN_RETRY_BASE=0.01`, so the file stays fast.
+case) a documented exit code, one line on stderr, and an end well inside a hang guard.
+Each case has a proxy of its own, so the cases of a kind run four scans at a time. Every
+run is a real `python -m portscan` process with `--timeout 0.5` and
+`PORTSCAN_RETRY_BASE=0.01`, so the file stays fast.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ BOUND = 45.0  # seconds; a hang guard (the bound of docs/security.md is seconds 
 PARALLEL = 4  # persistent-fault scans run at the same time
 VOLATILE = ("scanned_at", "duration_seconds")
 LAYER = "<layer digest>"  # stands for the largest layer's digest in rules written up front
+CONFIG = "<config digest>"  # and this for the config blob's
 
 
 @dataclass
@@ -48,8 +50,11 @@ class Run:
     stderr: str
     seconds: float
 
-    def result(self) -> dict[str, object]:
-        document = json.loads(self.stdout)
+    def result(self, host: str = "", as_host: str = "") -> dict[str, object]:
+        """The JSON result without its volatile fields; `host` (a proxy's) written as
+        `as_host`, so scans through different proxies compare."""
+        text = self.stdout.replace(host, as_host) if host else self.stdout
+        document = json.loads(text)
         return {k: v for k, v in document.items() if k not in VOLATILE}
 
     def error_line(self) -> str:
@@ -92,19 +97,18 @@ def scan(setup: Setup, *extra: str, env: dict[str, str] | None = None) -> Run:
     return Run(done.returncode, done.stdout, done.stderr, time.monotonic() - started)
 
 
-def scan_all(setup: Setup, proxies: dict[str, FaultProxy], work: Path) -> dict[str, Run]:
-    """One scan per proxy, `PARALLEL` at a time (they mostly wait), each timed on its own
+def run_all(setup: Setup, jobs: dict[str, list[str]], work: Path) -> dict[str, Run]:
+    """Run every command, `PARALLEL` at a time (they mostly wait), each timed on its own
     and killed after `HANG_GUARD` seconds."""
-    waiting = list(proxies)
+    waiting = list(jobs)
     running: dict[str, tuple[subprocess.Popen[str], float, list[IO[str]]]] = {}
     runs: dict[str, Run] = {}
     while waiting or running:
         while waiting and len(running) < PARALLEL:
             name = waiting.pop(0)
-            reference = setup.reference.replace(setup.proxy.host, proxies[name].host)
             out, err = ((work / f"{len(runs)}-{len(running)}.{k}").open("w+") for k in "oe")
             process = subprocess.Popen(
-                command(reference), stdout=out, stderr=err, text=True, env=setup.env, cwd=REPO
+                jobs[name], stdout=out, stderr=err, text=True, env=setup.env, cwd=REPO
             )
             running[name] = (process, time.monotonic(), [out, err])
         time.sleep(0.05)
@@ -123,6 +127,15 @@ def scan_all(setup: Setup, proxies: dict[str, FaultProxy], work: Path) -> dict[s
             runs[name] = Run(process.returncode, outputs[0], outputs[1], seconds)
             del running[name]
     return runs
+
+
+def scan_all(setup: Setup, proxies: dict[str, FaultProxy], work: Path) -> dict[str, Run]:
+    """One `portscan image` per proxy, through it, all at once (`run_all`)."""
+    jobs = {
+        name: command(setup.reference.replace(setup.proxy.host, proxy.host))
+        for name, proxy in proxies.items()
+    }
+    return run_all(setup, jobs, work)
 
 
 @pytest.fixture(scope="module")
@@ -204,17 +217,34 @@ TRANSIENT = [
 ]
 
 
+@pytest.fixture(scope="module")
+def transient(
+    setup: Setup, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, tuple[Run, list[Rule], FaultProxy]]]:
+    """Every transient group, each behind its own proxy, scanned at the same time."""
+    proxies: dict[str, FaultProxy] = {}
+    rules: dict[str, list[Rule]] = {}
+    try:
+        for group in TRANSIENT:
+            rules[group] = transient_rules(setup, group)
+            proxies[group] = FaultProxy(setup.upstream)
+            proxies[group].set_rules(*rules[group])
+        runs = scan_all(setup, proxies, tmp_path_factory.mktemp("transient"))
+        yield {group: (runs[group], rules[group], proxies[group]) for group in TRANSIENT}
+    finally:
+        for proxy in proxies.values():
+            proxy.stop()
+
+
 @pytest.mark.parametrize("group", TRANSIENT)
 def test_transient_faults_give_the_clean_result(
-    setup: Setup, proxy: FaultProxy, group: str
+    setup: Setup, transient: dict[str, tuple[Run, list[Rule], FaultProxy]], group: str
 ) -> None:
-    rules = transient_rules(setup, group)
-    proxy.set_rules(*rules)
-    run = scan(setup)
+    run, rules, proxy = transient[group]
     assert run.code == 0, run.stderr
     missed = [rule for rule in rules if rule.hits < (rule.times or 1)]
     assert not missed, f"faults that never happened: {missed}"
-    assert run.result() == setup.clean
+    assert run.result(proxy.host, setup.proxy.host) == setup.clean
     if rules[0].fault == "reset":  # the resumed download asked for the rest only
         ranges = [seen.range for seen in proxy.requests("blob") if setup.layer in seen.path]
         assert ranges[0] is None
@@ -281,6 +311,11 @@ PERSISTENT = {  # name: (rule, exit code, words of the message)
     "truncated blob": (Rule("truncate", LAYER, times=None, after=500), 5, "kept dropping"),
     "redirect loop": (Rule("redirect_loop", LAYER, times=None), 5, "redirected more than"),
     "HTML instead of the manifest": (Rule("html", "manifest", times=None), 6, "not valid JSON"),
+    "config longer than declared, without Content-Length": (
+        Rule("pad", CONFIG, times=None, after=1 << 20, length=False),
+        6,
+        "sends more than the",
+    ),
     "auth loop": (Rule("auth_loop", "manifest", times=None), 4, "denied anonymous access"),
 }
 
@@ -293,7 +328,7 @@ def persistent(
     proxies, rules = {}, {}
     try:
         for name, (template, _, _) in PERSISTENT.items():
-            match = template.match.replace(LAYER, setup.layer)
+            match = template.match.replace(LAYER, setup.layer).replace(CONFIG, setup.config)
             rules[name] = dataclasses.replace(template, match=match)
             proxies[name] = FaultProxy(setup.upstream)
             proxies[name].set_rules(rules[name])
@@ -367,3 +402,77 @@ def test_timeout_option_is_checked(setup: Setup) -> None:
     bad = scan(setup, env={"PORTSCAN_RETRY_BASE": "soon"})
     assert bad.code == 2
     assert "PORTSCAN_RETRY_BASE" in bad.error_line()
+
+
+LISTING = {  # name: (rule, words of the message); every one ends in exit 5
+    "catalog answered 500 throughout": (
+        Rule("status", "/_catalog", times=None, status=500),
+        "answered HTTP 500 for its catalog after 4 attempts",
+    ),
+    "catalog answered 400": (
+        Rule("status", "/_catalog", times=None, status=400, body=b'{"errors":[]}'),
+        "answered HTTP 400 for its catalog",
+    ),
+    "catalog as an HTML page": (Rule("html", "/_catalog", times=None), "malformed answer"),
+    "catalog of numbers": (
+        Rule("status", "/_catalog", times=None, status=200, body=b'{"repositories": [1, 2]}'),
+        "malformed answer",
+    ),
+    "catalog whose Link returns to the first page": (
+        Rule("link", "/_catalog", times=None, location="/v2/_catalog?n=100"),
+        "paginates its catalog without end: its Link header returns to a page it gave",
+    ),
+}
+
+
+def audit_command(host: str, store: Path) -> list[str]:
+    options = ["--store", str(store), "--format", "jsonl", "-q", "--timeout", TIMEOUT]
+    return [sys.executable, "-m", "portscan", "registry", host, *options]
+
+
+TAGS_LOOP = "tag list whose Link returns to a page it gave"
+
+
+@pytest.fixture(scope="module")
+def listings(
+    setup: Setup, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, tuple[Run, Rule]]]:
+    """`portscan registry` through a proxy per listing fault, all at the same time."""
+    work = tmp_path_factory.mktemp("listings")
+    cases = {name: rule for name, (rule, _) in LISTING.items()}
+    cases[TAGS_LOOP] = Rule("link", "/tags/list", times=None, location="/v2/faults/app/tags/list")
+    proxies: dict[str, FaultProxy] = {}
+    try:
+        for name, rule in cases.items():
+            proxies[name] = FaultProxy(setup.upstream)
+            proxies[name].set_rules(rule)
+        jobs = {
+            name: audit_command(proxy.host, work / f"store-{index}.db")
+            for index, (name, proxy) in enumerate(proxies.items())
+        }
+        runs = run_all(setup, jobs, work)
+        yield {name: (runs[name], cases[name]) for name in cases}
+    finally:
+        for proxy in proxies.values():
+            proxy.stop()
+
+
+@pytest.mark.parametrize("name", list(LISTING))
+def test_a_catalog_the_registry_cannot_serve_is_exit_5(
+    listings: dict[str, tuple[Run, Rule]], name: str
+) -> None:
+    run, rule = listings[name]
+    assert run.code == 5, run.stderr
+    assert LISTING[name][1] in run.error_line()
+    assert rule.hits == (4 if rule.status == 500 and rule.fault == "status" else 1)
+
+
+def test_a_tag_list_the_registry_cannot_serve_fails_that_repository(
+    listings: dict[str, tuple[Run, Rule]],
+) -> None:
+    """A repository whose tags cannot be listed is a failure of the audit (exit 9, the
+    repository named with the reason), not of portscan (exit 1)."""
+    run, _ = listings[TAGS_LOOP]
+    assert run.code == 9, run.stderr
+    assert "Traceback" not in run.stderr and "internal error" not in run.stderr
+    assert "paginates faults/app without end" in run.stdout + run.stderr

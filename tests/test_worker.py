@@ -47,3 +47,68 @@ def test_the_worker_does_not_import_the_callers_main_module(tmp_path: Path) -> N
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["ran", "x86_64"]
+
+
+def _peak_rss(pid: int) -> int:
+    """The high-water mark of a process's resident memory (VmHWM), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_the_worker_holds_one_copy_of_a_large_file(native_bins, tmp_path: Path) -> None:
+    """A file goes from the pipe to disk and lief reads it from there: the worker's peak
+    grows by about the file's size (lief's copy), not twice it (before: the file as
+    bytes beside lief's copy)."""
+    content = tmp_path / "content"
+    content.mkdir()
+    live = worker._Worker()
+    try:
+        live.submit("/bin/hello", native_bins["hello"], None).result(timeout=60)
+        before = _peak_rss(live.process.pid)
+        size = 48 << 20
+        large = native_bins["hello"] + bytes(size)  # trailing bytes: read by lief, scanned
+        binary = live.submit("/usr/lib/libbig.so", large, str(content)).result(timeout=120)
+        grown = _peak_rss(live.process.pid) - before
+    finally:
+        live.stop()
+    assert binary.error is None and binary.needed == ["libgreet.so.1", "libc.so.6"]
+    assert grown < size * 1.4, f"peak grew by {grown >> 20} MiB for a {size >> 20} MiB file"
+    assert [p.name for p in content.iterdir()] == [binary.sha256]
+    assert (content / binary.sha256).read_bytes() == large
+
+
+def test_in_process_analysis_adds_one_copy_of_a_large_file(native_bins, tmp_path: Path) -> None:
+    """Without a worker (PORTSCAN_WORKERS=0, the audit's local workers) the file handed
+    over is not copied to bytes and lief reads it from disk: the peak grows by about the
+    file's size (lief's copy), with or without a content directory."""
+    program = tmp_path / "hello"
+    program.write_bytes(native_bins["hello"])
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from portscan.inspect.elf import worker\n"
+        "from tests.test_worker import _peak_rss\n"
+        "import os\n"
+        "head = Path(sys.argv[1]).read_bytes()\n"
+        "worker._analyse_here('/bin/hello', head, None)\n"
+        "size = 48 << 20\n"
+        "data = bytearray(len(head) + size)\n"  # no temporary copy in the peak before
+        "data[: len(head)] = head\n"
+        "before = _peak_rss(os.getpid())\n"
+        "content = sys.argv[2] if sys.argv[2] != '-' else None\n"
+        "binary = worker._analyse_here('/usr/lib/libbig.so', data, content)\n"
+        "assert binary.error is None, binary.error\n"
+        "print((_peak_rss(os.getpid()) - before) / size)\n"
+    )
+    for content in ("-", str(tmp_path)):
+        done = subprocess.run(
+            [sys.executable, "-c", script, str(program), content],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        assert done.returncode == 0, done.stderr
+        assert float(done.stdout) < 1.4, f"grew by {done.stdout.strip()} times the file's size"

@@ -33,6 +33,7 @@ from portscan.errors import (
     ImageNotFoundError,
     PlatformNotFoundError,
     PortscanError,
+    RegistryListingError,
     UsageError,
 )
 from portscan.model import ImageMeta, ImageRef, Platform, SourceKind
@@ -45,7 +46,13 @@ from portscan.sources.manifests import (
     resolve_manifest,
 )
 from portscan.sources.refs import parse_reference
-from portscan.sources.registry import RegistryClient, candidate_schemes, endpoint_host
+from portscan.sources.registry import (
+    ATTEMPTS,
+    RETRY_STATUSES,
+    RegistryClient,
+    candidate_schemes,
+    endpoint_host,
+)
 
 CATALOG_SCOPE = "registry:catalog:*"
 DEFAULT_PAGE_SIZE = 100
@@ -205,36 +212,71 @@ def next_page(response: httpx.Response) -> str | None:
 
 
 def _pages(client: RegistryClient, path: str, key: str, what: str) -> list[str]:
+    """Every item of a paginated listing (`repositories` or `tags`); a status other
+    than 200, a page that is not `{key: [strings]}`, or pagination that returns to a
+    page it gave or goes on past `MAX_PAGES` is a `RegistryListingError` (exit 5)."""
     items: list[str] = []
     next_path: str | None = path
-    for _ in range(MAX_PAGES):
-        if next_path is None:
-            return items
+    seen: set[str] = set()
+    while next_path is not None:
+        if next_path in seen or len(seen) >= MAX_PAGES:
+            again = (
+                "returns to a page it gave"
+                if next_path in seen
+                else f"goes on past {MAX_PAGES} pages"
+            )
+            raise RegistryListingError(
+                f"{client.registry} paginates {what} without end: its Link header {again}",
+                "the registry is misbehaving; report it to its operator",
+            )
+        seen.add(next_path)
         response = client.request(next_path)
-        if response.status_code == 404:
-            raise ImageNotFoundError(
-                f"{client.registry} answered 404 for {what}",
-                "the registry may not offer the catalog API (Docker Hub does not)"
-                if key == "repositories"
-                else "the repository does not exist, or has no tags",
-            )
-        if response.status_code in (401, 403):
-            raise AuthError(
-                f"{client.registry} does not allow listing {what} with these credentials",
-                f"log in with docker login {client.registry} or pass --username",
-            )
-        if response.status_code != 200:
-            raise PortscanError(
-                f"{client.registry} answered HTTP {response.status_code} for {what}",
-                "check the registry; --page-size may be above what it accepts",
-            )
-        try:
-            page = response.json().get(key) or []
-        except (ValueError, AttributeError):
-            raise PortscanError(f"{client.registry} sent a malformed answer for {what}") from None
-        items.extend(str(item) for item in page)
+        _check_page_status(client, response, key, what)
+        items.extend(_page_items(client, response, key, what))
         next_path = next_page(response)
-    raise PortscanError(f"{client.registry} paginates {what} without end")
+    return items
+
+
+def _check_page_status(
+    client: RegistryClient, response: httpx.Response, key: str, what: str
+) -> None:
+    status = response.status_code
+    if status == 404:
+        raise ImageNotFoundError(
+            f"{client.registry} answered 404 for {what}",
+            "the registry may not offer the catalog API (Docker Hub does not)"
+            if key == "repositories"
+            else "the repository does not exist, or has no tags",
+        )
+    if status in (401, 403):
+        raise AuthError(
+            f"{client.registry} does not allow listing {what} with these credentials",
+            f"log in with docker login {client.registry} or pass --username",
+        )
+    if status != 200:
+        retried = f" after {ATTEMPTS} attempts" if status in RETRY_STATUSES else ""
+        raise RegistryListingError(
+            f"{client.registry} answered HTTP {status} for {what}{retried}",
+            "check the registry; --page-size may be above what it accepts",
+        )
+
+
+def _page_items(client: RegistryClient, response: httpx.Response, key: str, what: str) -> list[str]:
+    """The items of one page: `{key: [strings]}`, where `null` or a missing key is none."""
+    try:
+        doc = response.json()
+    except ValueError:  # not JSON, or not UTF-8
+        doc = None
+    page = doc.get(key) if isinstance(doc, dict) else doc
+    if page is None and isinstance(doc, dict):
+        return []
+    if not isinstance(page, list) or not all(isinstance(item, str) for item in page):
+        raise RegistryListingError(
+            f"{client.registry} sent a malformed answer for {what}: "
+            f"not a JSON object with a list of strings under {key!r}",
+            "the registry, or something between it and portscan, is misbehaving",
+        )
+    return page
 
 
 def list_repositories(client: RegistryClient, page_size: int = DEFAULT_PAGE_SIZE) -> list[str]:
@@ -357,7 +399,7 @@ class Walker:
             return Skipped(name, f"no {platform} image")
         if manifest.config.media_type and manifest.config.media_type not in IMAGE_CONFIG_TYPES:
             return Skipped(name, f"not a container image ({manifest.config.media_type})")
-        config = client.fetch_blob(manifest.config.digest)
+        config = client.fetch_blob(manifest.config.digest, manifest.config.size)
         meta = build_meta(manifest, digest, config, where, SourceKind.REGISTRY, claimed or platform)
         registry = self.selection.registry if qualified else ""
         return FoundImage(client.repository, tag, digest, meta, created_of(config), registry)

@@ -274,10 +274,13 @@ class RegistryClient:
             self._http.close()
             self._http = None
 
-    def _send(self, request: httpx.Request, stream: bool = False) -> httpx.Response:
+    def _send(
+        self, request: httpx.Request, stream: bool = False, size: int | None = None
+    ) -> httpx.Response:
         """Send with retries on resets, timeouts, 429 and 5xx. Unless `stream`, the body
-        (at most `MAX_DOCUMENT_BYTES`, within `timeout` seconds) is read within the
-        retries. Raises the last `httpx.RequestError` when retries do not help."""
+        (at most `MAX_DOCUMENT_BYTES`, or the `size` a descriptor declares, within
+        `timeout` seconds) is read within the retries. Raises the last
+        `httpx.RequestError` when retries do not help."""
         assert self._http is not None
         for attempt in range(1, ATTEMPTS + 1):
             try:
@@ -290,7 +293,7 @@ class RegistryClient:
                 if stream:
                     return response
                 try:
-                    body = _read_limited(response, str(request.url), self.timeout)
+                    body = _read_limited(response, str(request.url), self.timeout, size)
                 finally:
                     response.close()
                 return _with_body(response, body)
@@ -307,9 +310,14 @@ class RegistryClient:
             raise unreachable_error(exc, request.url.host, ATTEMPTS) from None
 
     def request(
-        self, path: str, headers: dict[str, str] | None = None, stream: bool = False
+        self,
+        path: str,
+        headers: dict[str, str] | None = None,
+        stream: bool = False,
+        size: int | None = None,
     ) -> httpx.Response:
-        """GET `path` with authentication: one retry after learning a 401 challenge."""
+        """GET `path` with authentication: one retry after learning a 401 challenge.
+        `size`: the body's declared size; more is refused (`_read_limited`)."""
         assert self._http is not None, "connect() first"
         url = f"{self.base_url}{path}"
         for attempt in (1, 2):
@@ -317,7 +325,7 @@ class RegistryClient:
                 "GET", url, headers={**(headers or {}), **self.auth.headers(self.scope)}
             )
             try:
-                response = self._send(request, stream=stream)
+                response = self._send(request, stream=stream, size=size)
             except httpx.RequestError as exc:
                 raise unreachable_error(exc, self.host, ATTEMPTS) from None
             if response.status_code != 401:
@@ -418,9 +426,10 @@ class RegistryClient:
         data, _, _ = self.get_manifest(descriptor.digest)
         return data
 
-    def fetch_blob(self, digest: str) -> bytes:
-        """A small blob (the config) read whole; the caller verifies the digest."""
-        response = self.request(f"/v2/{self.repository}/blobs/{digest}")
+    def fetch_blob(self, digest: str, size: int | None = None) -> bytes:
+        """A small blob (the config) read whole, but no more than the `size` its
+        descriptor declares (then exit 6); the caller verifies the digest."""
+        response = self.request(f"/v2/{self.repository}/blobs/{digest}", size=size)
         if response.status_code != 200:
             self._check_blob_status(response, digest)
         return response.content
@@ -454,22 +463,37 @@ class RegistryClient:
         return _blob_stream(self, descriptor.digest, descriptor.size)
 
 
-def _read_limited(response: httpx.Response, what: str, seconds: float) -> bytes:
-    """The whole body, at most `MAX_DOCUMENT_BYTES`, arrived within `seconds` (a body
-    trickled slower times out like a stalled one: `httpx.ReadTimeout`)."""
+def _read_limited(
+    response: httpx.Response, what: str, seconds: float, size: int | None = None
+) -> bytes:
+    """The whole body, at most `MAX_DOCUMENT_BYTES` and at most `size` (a descriptor's,
+    when given: reading stops at the first piece past it), arrived within `seconds` (a
+    body trickled slower times out like a stalled one: `httpx.ReadTimeout`)."""
     declared = response.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > MAX_DOCUMENT_BYTES:
         raise CorruptImageError(f"{what} is {declared} bytes, too large for a manifest or config")
+    if size is not None and (size < 0 or response.status_code != 200):
+        size = None  # unknown (-1), or an error answer, whose body is not the blob
+    if size is not None and declared and declared.isdigit() and int(declared) > size:
+        raise _longer_than_declared(what, size)
     deadline = time.monotonic() + seconds
     parts, total = [], 0
     for chunk in response.iter_bytes():
         total += len(chunk)
         if total > MAX_DOCUMENT_BYTES:
             raise CorruptImageError(f"{what} is larger than {MAX_DOCUMENT_BYTES} bytes")
+        if size is not None and total > size:
+            raise _longer_than_declared(what, size)
         if time.monotonic() > deadline:
             raise httpx.ReadTimeout(f"{what} did not arrive within {seconds:g} s")
         parts.append(chunk)
     return b"".join(parts)
+
+
+def _longer_than_declared(what: str, size: int) -> CorruptImageError:
+    return CorruptImageError(
+        f"{what} sends more than the {size} bytes the manifest declares", "re-push the image"
+    )
 
 
 def _with_body(response: httpx.Response, body: bytes) -> httpx.Response:
@@ -680,7 +704,7 @@ def open_registry_image(ref: ImageRef, options: SourceOptions) -> RegistryImage:
         manifest, digest, claimed = resolve_manifest(
             document, digest, client.fetch_document, options.platform, ref.name
         )
-        config = client.fetch_blob(manifest.config.digest)
+        config = client.fetch_blob(manifest.config.digest, manifest.config.size)
         meta = build_meta(
             manifest, digest, config, ref.name, SourceKind.REGISTRY, claimed or options.platform
         )

@@ -12,7 +12,7 @@ import os
 import threading
 
 
-def store_content(content_dir: str, sha256: str, data: bytes) -> None:
+def store_content(content_dir: str, sha256: str, data: bytes | bytearray) -> None:
     """Write `data` as `content_dir/sha256` unless it is there: through a temporary name
     and a rename, so concurrent scans sharing the directory never see half a file."""
     target = os.path.join(content_dir, sha256)

@@ -12,10 +12,13 @@ contains an address.
 from __future__ import annotations
 
 import bisect
+import mmap
 import struct
 from dataclasses import dataclass, field
 
 from portscan.inspect.elf.spec import ELF_MAGIC
+
+Bytes = bytes | bytearray | mmap.mmap  # a file's bytes: in memory or mapped read-only
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
 PT_GNU_EH_FRAME = 0x6474E550
@@ -84,7 +87,7 @@ class ElfLayout:
         return next((s for s in self.sections if s.name == name), None)
 
 
-def read_layout(data: bytes) -> ElfLayout:
+def read_layout(data: Bytes) -> ElfLayout:
     """Parse and check the ELF header, program headers and section headers of `data`."""
     if len(data) < 16 or data[:4] != ELF_MAGIC:
         raise MalformedElf(f"truncated: {len(data)} bytes, too short for an ELF identification")
@@ -109,7 +112,7 @@ def read_layout(data: bytes) -> ElfLayout:
     return ElfLayout(elf_class, ei_data == 1, data[7], e_type, machine, entry, segments, sections)
 
 
-def _table_bounds(data: bytes, what: str, offset: int, entsize: int, count: int, need: int) -> None:
+def _table_bounds(data: Bytes, what: str, offset: int, entsize: int, count: int, need: int) -> None:
     if entsize < need:
         raise MalformedElf(f"{what} entries are {entsize} bytes, expected at least {need}")
     end = offset + entsize * count
@@ -121,7 +124,7 @@ def _table_bounds(data: bytes, what: str, offset: int, entsize: int, count: int,
 
 
 def _read_segments(
-    data: bytes, order: str, wide: bool, phoff: int, phentsize: int, phnum: int
+    data: Bytes, order: str, wide: bool, phoff: int, phentsize: int, phnum: int
 ) -> tuple[Segment, ...]:
     if phnum == 0:
         return ()
@@ -144,7 +147,7 @@ def _read_segments(
 
 
 def _read_sections(
-    data: bytes, order: str, wide: bool, shoff: int, shentsize: int, shnum: int, shstrndx: int
+    data: Bytes, order: str, wide: bool, shoff: int, shentsize: int, shnum: int, shstrndx: int
 ) -> tuple[Section, ...]:
     if shoff == 0 or shnum == 0:
         return ()  # no section headers (stripped with sstrip) or extended numbering
@@ -179,7 +182,7 @@ class ElfView:
     """
 
     path: str
-    data: bytes
+    data: Bytes
     layout: ElfLayout
     functions: list[tuple[int, int, str]] = field(default_factory=list)  # (start, size, name)
     _starts: list[int] = field(default_factory=list, repr=False)

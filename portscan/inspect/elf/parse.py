@@ -6,6 +6,11 @@ reads the dynamic section, symbols with versions and notes (relocations and
 overlays are skipped: nothing here needs them). Runtime detection and the syscall
 scan run in the same pass, on the same bytes, and land in `Binary.runtime` and
 `Binary.syscalls`.
+
+Memory: lief reads the whole file into a buffer of its own. Given the file on disk
+(`file`), lief reads it from there and `data` may be a read-only map of the same file,
+so the file is in anonymous memory once, not twice; and lief's objects are dropped
+before the scans that touch every byte (runtimes, syscalls, path strings).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import lief
 from portscan.inspect.elf.layout import (
     ET_NAMES,
     MACHINES,
+    Bytes,
     ElfLayout,
     ElfView,
     MalformedElf,
@@ -44,19 +50,27 @@ GLIBC_STRING = b"GLIBC_TUNABLES"  # glibc's startup reads it, in static binaries
 lief.logging.disable()
 
 
-def analyse_elf(path: str, data: bytes) -> Binary:
-    """Describe one ELF file; malformed input gives a Binary with `error` set."""
+def analyse_elf(path: str, data: Bytes, file: str | None = None) -> Binary:
+    """Describe one ELF file; malformed input gives a Binary with `error` set. `file`,
+    when given, is where the same bytes are on disk (lief then reads them from there)."""
     try:
         layout = read_layout(data)
     except MalformedElf as exc:
         return _header_only(data, str(exc))
     try:
-        return _analyse(path, data, layout)
+        return _analyse(path, data, layout, file)
     except Exception as exc:  # untrusted bytes: a failure is a finding, not a crash
         return _header_only(data, f"malformed ELF ({type(exc).__name__}: {exc})")
 
 
-def _header_only(data: bytes, error: str) -> Binary:
+def parse_with_lief(data: Bytes, file: str | None) -> lief.ELF.Binary | None:
+    """lief's view of the file: read from `file` when it is on disk (no second copy)."""
+    if file is not None:
+        return lief.ELF.parse(file, _CONFIG)
+    return lief.ELF.parse(io.BytesIO(data), _CONFIG)
+
+
+def _header_only(data: Bytes, error: str) -> Binary:
     """What the identification bytes still say about a file that could not be parsed."""
     binary = Binary(error=error)
     if len(data) >= 20 and data[4] in (1, 2) and data[5] in (1, 2):
@@ -91,15 +105,33 @@ def _parser_config() -> lief.ELF.ParserConfig:
 _CONFIG = _parser_config()
 
 
-def _analyse(path: str, data: bytes, layout: ElfLayout) -> Binary:
-    elf = lief.ELF.parse(io.BytesIO(data), _CONFIG)
-    if elf is None:
+def _analyse(path: str, data: Bytes, layout: ElfLayout, file: str | None) -> Binary:
+    view = ElfView(path, data, layout)
+    read = _read_with_lief(view, file)
+    if read is None:
         return _header_only(data, "lief could not parse the file")
+    binary, clues = read  # lief's objects are gone: the scans below touch every byte
+    binary.runtime = detect_runtime(clues)  # for Go, may add pclntab names to the view
+    go = binary.runtime if binary.runtime and binary.runtime.name == "go" else None
+    if binary.linkage in ("static", "static-pie") or go is not None:  # Go: what it links in
+        binary.defined_functions = sorted({name for _start, _size, name in view.functions})
+    binary.libc = _libc(binary, view, path)
+    if _issues_syscalls(binary, go is not None) and not is_platform_library(path, binary.soname):
+        binary.syscalls = scan_syscalls(view, go.version if go else None)
+    return binary
+
+
+def _read_with_lief(view: ElfView, file: str | None) -> tuple[Binary, RuntimeClues] | None:
+    """What lief reads (dynamic section, symbols, notes), as plain facts; None when lief
+    cannot parse the file. lief's objects live only as long as this call."""
+    layout = view.layout
+    elf = parse_with_lief(view.data, file)
+    if elf is None:
+        return None
     dynamic = _read_dynamic(elf)
     interpreter = _text(elf.interpreter) if elf.has_interpreter else None
     file_type = _file_type(layout, dynamic, interpreter)
     imported, exported = _dynamic_symbols(elf)
-    view = ElfView(path, data, layout)
     view.set_functions(_functions(elf, view, imported))
     toolchain = _comment(view)
     binary = Binary(
@@ -127,14 +159,7 @@ def _analyse(path: str, data: bytes, layout: ElfLayout) -> Binary:
         comments=toolchain,
         note_owners=_note_owners(elf),
     )
-    binary.runtime = detect_runtime(clues)  # for Go, may add pclntab names to the view
-    go = binary.runtime if binary.runtime and binary.runtime.name == "go" else None
-    if binary.linkage in ("static", "static-pie") or go is not None:  # Go: what it links in
-        binary.defined_functions = sorted({name for _start, _size, name in view.functions})
-    binary.libc = _libc(binary, view, path)
-    if _issues_syscalls(binary, go is not None) and not is_platform_library(path, dynamic.soname):
-        binary.syscalls = scan_syscalls(view, go.version if go else None)
-    return binary
+    return binary, clues
 
 
 def _issues_syscalls(binary: Binary, is_go: bool) -> bool:

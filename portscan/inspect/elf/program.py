@@ -21,7 +21,8 @@ import lief
 from capstone import x86
 
 from portscan.inspect.elf.callgraph import CallGraph
-from portscan.inspect.elf.parse import analyse_elf
+from portscan.inspect.elf.layout import Bytes
+from portscan.inspect.elf.parse import analyse_elf, parse_with_lief
 from portscan.knowledge.platform import is_platform_library, is_platform_name, runtime_platforms
 from portscan.model import Binary
 
@@ -29,7 +30,7 @@ _PATH_STRING = re.compile(rb"/(?:dev|proc|sys)/[A-Za-z0-9_./%-]{2,64}")
 _MAX_PATHS = 32
 
 
-def path_strings(data: bytes) -> list[str]:
+def path_strings(data: Bytes) -> list[str]:
     """Distinct /dev, /proc and /sys path strings in the bytes, in order of appearance."""
     found: dict[str, None] = {}
     for match in _PATH_STRING.finditer(data):
@@ -92,7 +93,7 @@ def static_libc_calls(elf: lief.ELF.Binary) -> list[str] | None:
     return sorted(calls)
 
 
-def add_program_facts(path: str, data: bytes, binary: Binary) -> Binary:
+def add_program_facts(path: str, data: Bytes, binary: Binary, file: str | None = None) -> Binary:
     """Fill `linked_calls` and `path_strings` for a program or application library."""
     if binary.error or is_platform_library(path, binary.soname) or binary.runtime is not None:
         return binary
@@ -100,13 +101,13 @@ def add_program_facts(path: str, data: bytes, binary: Binary) -> Binary:
     if not static:  # a static binary's strings are mostly its linked-in libc's own
         binary.path_strings = path_strings(data)
     if static and not binary.stripped and binary.machine == "x86_64":
-        elf = lief.ELF.parse(data)
+        elf = parse_with_lief(data, file)
         calls = static_libc_calls(elf) if elf is not None else None
         binary.linked_calls = calls or []
     return binary
 
 
-def keep_reached_sites(data: bytes, binary: Binary) -> Binary:
+def keep_reached_sites(data: Bytes, binary: Binary) -> Binary:
     """For a static program judged by its syscall sites: keep in `resolved` only the
     sites in functions reachable from the entry point and the constructors (a multi-call
     binary such as busybox reaches nearly all through its applet table, rightly); the
@@ -128,10 +129,11 @@ def keep_reached_sites(data: bytes, binary: Binary) -> Binary:
     return binary
 
 
-def analyse_elf_facts(path: str, data: bytes) -> Binary:
+def analyse_elf_facts(path: str, data: Bytes, file: str | None = None) -> Binary:
     """Everything known about one ELF file: its structure (parse.py) and what the
-    program itself asks for (program.py). Runs in the worker, or in-process."""
-    binary = add_program_facts(path, data, analyse_elf(path, data))
+    program itself asks for (program.py). Runs in the worker, or in-process. `file`:
+    where the same bytes are on disk, for lief."""
+    binary = add_program_facts(path, data, analyse_elf(path, data, file), file)
     runtime = binary.runtime.name if binary.runtime else None
     if binary.linkage.startswith("static") and runtime not in runtime_platforms():
         binary = keep_reached_sites(data, binary)

@@ -12,19 +12,25 @@ are analysed in-process (slower, same facts) and the next scan starts a new work
 
 With a `content_dir`, each ELF file is also written there once under its sha256
 (`Binary.sha256`), where the reachability stage (graph/reach.py) reads the libraries
-it walks after the merge: bytes on disk, not in memory.
+it walks after the merge: bytes on disk, not in memory. The worker writes each file
+to disk as it arrives and lets lief read it from there (`serve`), so its peak memory
+holds one copy of the largest file (lief's), not two.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
 import hashlib
+import mmap
 import os
 import pickle
 import queue
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 from concurrent.futures import Future
 from typing import Any, BinaryIO
@@ -35,6 +41,8 @@ from portscan.model import Binary
 
 _HEADER = struct.Struct("<Q")
 MAX_IN_FLIGHT = 64 << 20  # bytes of ELF files handed over and not yet answered
+_SPOOL_CHUNK = 1 << 20  # the worker copies a file from its stdin to disk in pieces this big
+_TRIM_AFTER = 16 << 20  # after a file this large, the worker returns free heap to the system
 _WORKER_MAIN = (
     "import sys; from portscan.inspect.elf.worker import serve; "
     "serve(sys.stdin.buffer, sys.stdout.buffer)"
@@ -45,14 +53,32 @@ def _analyse_here(
     path: str, data: bytes | bytearray, content_dir: str | None = None
 ) -> Binary:
     """The ELF analysis in this process (lief and capstone are imported on first use),
-    and the file's copy in `content_dir`."""
+    and the file's copy in `content_dir`, else in a temporary file: lief reads it from
+    disk, so the file is in memory twice at most (`data` and lief's copy), never copied
+    to bytes."""
     from portscan.inspect.elf.program import analyse_elf_facts
 
-    data = bytes(data) if isinstance(data, bytearray) else data
-    binary = analyse_elf_facts(path, data)
-    binary.sha256 = hashlib.sha256(data).hexdigest()
+    sha256 = hashlib.sha256(data).hexdigest()
     if content_dir is not None:
-        store_content(content_dir, binary.sha256, data)
+        store_content(content_dir, sha256, data)
+        binary = analyse_elf_facts(path, data, os.path.join(content_dir, sha256))
+    else:
+        with tempfile.NamedTemporaryFile(prefix="portscan-elf-") as file:
+            file.write(data)
+            file.flush()
+            binary = analyse_elf_facts(path, data, file.name)
+    binary.sha256 = sha256
+    return binary
+
+
+def _analyse_file(path: str, file: str, sha256: str) -> Binary:
+    """The ELF analysis of a file on disk: lief reads it from there and the byte scans
+    go over a read-only map of it, so no copy of it lives in this process's heap."""
+    from portscan.inspect.elf.program import analyse_elf_facts
+
+    with open(file, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        binary = analyse_elf_facts(path, data, file)
+    binary.sha256 = sha256
     return binary
 
 
@@ -66,17 +92,45 @@ def _write_frame(stream: BinaryIO, message: Any, raw: bytes = b"") -> None:
     stream.flush()
 
 
-def _read_frame(stream: BinaryIO) -> tuple[Any, bytes]:
+def _read_header(stream: BinaryIO) -> tuple[Any, int]:
+    """A frame's message and the size of the raw bytes that follow it."""
     header = stream.read(2 * _HEADER.size)
     if len(header) < 2 * _HEADER.size:
         raise EOFError
     size = _HEADER.unpack_from(header)[0]
     raw_size = _HEADER.unpack_from(header, _HEADER.size)[0]
     payload = stream.read(size)
-    raw = stream.read(raw_size) if raw_size else b""
-    if len(payload) < size or len(raw) < raw_size:
+    if len(payload) < size:
         raise EOFError
-    return pickle.loads(payload), raw
+    return pickle.loads(payload), raw_size
+
+
+def _read_frame(stream: BinaryIO) -> tuple[Any, bytes]:
+    message, raw_size = _read_header(stream)
+    raw = stream.read(raw_size) if raw_size else b""
+    if len(raw) < raw_size:
+        raise EOFError
+    return message, raw
+
+
+def _spool(stream: BinaryIO, size: int, directory: str) -> tuple[str, str]:
+    """Copy `size` bytes of `stream` to a new file in `directory`, a MiB at a time;
+    (its path, the sha256 of the bytes)."""
+    digest = hashlib.sha256()
+    descriptor, file = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as out:
+            while size:
+                chunk = stream.read(min(size, _SPOOL_CHUNK))
+                if not chunk:
+                    raise EOFError
+                digest.update(chunk)
+                out.write(chunk)
+                size -= len(chunk)
+    except BaseException:
+        os.unlink(file)
+        raise
+    return file, digest.hexdigest()
 
 
 class _Worker:
@@ -204,16 +258,46 @@ class ElfAnalyser:
 
 
 def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
-    """The worker's loop: a file in, its facts out, until stdin closes."""
+    """The worker's loop: a file in, its facts out, until stdin closes. Each file goes
+    from the pipe to disk (the content directory, else a scratch one) in 1 MiB pieces
+    and is analysed from there: the worker never holds a file's bytes in its heap, only
+    lief's one copy while lief reads it."""
     import portscan.inspect.elf.program  # noqa: F401  (lief and capstone, imported once)
 
-    while True:
-        try:
-            (task_id, path, content_dir), data = _read_frame(stdin)
-        except EOFError:
-            return
-        try:
-            message = (task_id, True, _analyse_here(path, data, content_dir))
-        except Exception as exc:  # a bug in the analysis: reported, not fatal
-            message = (task_id, False, RuntimeError(f"{path}: {type(exc).__name__}: {exc}"))
-        _write_frame(stdout, message)
+    with tempfile.TemporaryDirectory(prefix="portscan-elf-") as scratch:
+        while True:
+            try:
+                (task_id, path, content_dir), size = _read_header(stdin)
+                file, sha256 = _spool(stdin, size, content_dir or scratch)
+            except EOFError:
+                return
+            try:
+                if content_dir is not None:
+                    file = _place(file, os.path.join(content_dir, sha256))
+                message = (task_id, True, _analyse_file(path, file, sha256))
+            except Exception as exc:  # a bug in the analysis: reported, not fatal
+                message = (task_id, False, RuntimeError(f"{path}: {type(exc).__name__}: {exc}"))
+            finally:
+                if content_dir is None:
+                    os.unlink(file)
+            _write_frame(stdout, message)
+            if size >= _TRIM_AFTER:
+                _release_free_memory()
+
+
+def _release_free_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc's malloc_trim): after a large
+    file, lief's freed objects would otherwise stay in the worker's RSS while it idles
+    through the rest of the scan."""
+    with contextlib.suppress(AttributeError, OSError):  # not glibc: musl has none
+        ctypes.CDLL(None).malloc_trim(0)
+
+
+def _place(temporary: str, target: str) -> str:
+    """Move a spooled file to its name by digest, unless a file of that name is there
+    (the same bytes, from another layer or scan): `store_content`'s rule."""
+    if os.path.exists(target):
+        os.unlink(temporary)
+    else:
+        os.replace(temporary, target)
+    return target
