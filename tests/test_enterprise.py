@@ -24,6 +24,7 @@ import pytest
 
 from portscan.sources.auth import load_credentials
 from tests import imagebuild as ib
+from tests import podman_service as podman
 from tests.forwardproxy import ForwardProxy, forward_proxy
 from tests.registry_server import (
     PASSWORD,
@@ -416,3 +417,25 @@ def test_offline_refuses_registries_and_scans_local_sources(
         local = portscan(home, f"oci:{CORPUS_LAYOUT}", "--offline", **env)
         assert local.returncode == 0, local.stderr
         assert json.loads(local.stdout)["image"]["digest"].startswith("sha256:")
+
+
+podman_service = podman.podman_service  # the session fixture, registered in this module
+
+
+@pytest.mark.podman
+def test_offline_takes_a_bare_name_from_the_local_engine_with_syft(
+    podman_service: podman.PodmanService, home: Path, proxy: ForwardProxy
+) -> None:
+    """A bare name the engine has scans offline, and syft is sent to the engine too
+    (`docker:NAME`), never to a registry."""
+    if not CORPUS_LAYOUT.is_dir():
+        pytest.skip(f"needs the corpus layout {CORPUS_LAYOUT}")
+    podman_service.podman("pull", "--quiet", f"oci:{CORPUS_LAYOUT}")
+    podman_service.podman("tag", f"localhost{CORPUS_LAYOUT}:latest", "offline/busybox:1")
+    env = {"DOCKER_HOST": podman_service.docker_host, "HTTPS_PROXY": proxy.url}
+    done = portscan(home, "offline/busybox:1", "--offline", "--sbom", "syft", **env)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["image"]["source"] == "docker"
+    assert not [w for w in result["warnings"] if "syft" in w], result["warnings"]
+    assert proxy.seen == []
