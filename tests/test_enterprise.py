@@ -198,8 +198,13 @@ def home(tmp_path: Path) -> Path:
 
 
 def portscan(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """`python -m portscan image ARGS -q -f json` with a clean home, no proxy unless
-    `env` names one, and certs.d roots only from `env` (default: none)."""
+    """`python -m portscan image ARGS -q -f json --timeout 20` (see `run`)."""
+    return run(home, "image", *args, "-q", "-f", "json", "--timeout", "20", **env)
+
+
+def run(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m portscan ARGS` with a clean home, no proxy unless `env` names one,
+    and certs.d roots only from `env` (default: none)."""
     base = {
         k: v
         for k, v in os.environ.items()
@@ -214,7 +219,7 @@ def portscan(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[
     )
     base.update(env)
     return subprocess.run(
-        [sys.executable, "-m", "portscan", "image", *args, "-q", "-f", "json", "--timeout", "20"],
+        [sys.executable, "-m", "portscan", *args],
         capture_output=True,
         text=True,
         env=base,
@@ -295,6 +300,24 @@ def test_client_certificate_from_certs_d(mtls_registry: Registry, pki: Path, hom
     assert_one_line_error(portscan(home, ref, PORTSCAN_CERTS_D=str(root)), 2, "client.key")
     (directory / "client.key").write_bytes((pki / "client.key").read_bytes())
     assert_scanned(portscan(home, ref, PORTSCAN_CERTS_D=str(root)), "mutual-tls")
+
+
+@needs_name
+def test_registry_audit_trusts_ca_cert_in_its_workers(
+    tls_registry: Registry, pki: Path, home: Path
+) -> None:
+    """`portscan registry` hands --ca-cert to the discovery and to every worker."""
+    audit = ("registry", tls_registry.host, "-q", "-f", "json", "--jobs", "1", "--timeout", "20")
+    store = ("--store", str(home / "store.db"))
+    refused = run(home, *audit, *store)
+    assert refused.returncode == 5, refused.stderr
+    assert "--ca-cert" in refused.stderr
+    done = run(home, *audit, *store, "--ca-cert", str(pki / "ca.pem"))
+    assert done.returncode == 0, done.stderr
+    images = json.loads(done.stdout)["images"]
+    assert [(i["names"], i["status"], i["error"]) for i in images] == [
+        (["corp/app:v1"], "scanned", None)
+    ]
 
 
 def test_ca_cert_that_is_no_certificate(home: Path, tmp_path: Path) -> None:
