@@ -462,3 +462,13 @@ def test_offline_takes_a_bare_name_from_the_local_engine_with_syft(
     assert result["image"]["source"] == "docker"
     assert not [w for w in result["warnings"] if "syft" in w], result["warnings"]
     assert proxy.seen == []
+
+
+def test_diff_offline_compares_local_sources_and_refuses_registries(home: Path) -> None:
+    if not CORPUS_LAYOUT.is_dir():
+        pytest.skip(f"needs the corpus layout {CORPUS_LAYOUT}")
+    local = f"oci:{CORPUS_LAYOUT}"
+    same = run(home, "diff", local, local, "--offline", "-f", "json", DOCKER_HOST="")
+    assert same.returncode == 0, same.stderr
+    remote = run(home, "diff", local, "registry.invalid/app:v1", "--offline", DOCKER_HOST="")
+    assert_one_line_error(remote, 2, "--offline", "registry.invalid/app:v1")

@@ -213,6 +213,7 @@ def report_command(
 )
 @options.platform
 @options.insecure
+@options.offline
 @options.debug
 def diff_command(
     old: str,
@@ -222,6 +223,7 @@ def diff_command(
     fail_on_worse: bool,
     platform_text: str,
     insecure: bool,
+    offline: bool,
     debug: bool,
 ) -> None:
     """What got more or less portable between OLD and NEW, per target.
@@ -236,7 +238,9 @@ def diff_command(
         from portscan.scan import ScanOptions, scan_image
         from portscan.sources import SourceOptions
 
-        source = SourceOptions(platform=Platform.parse(platform_text), insecure=insecure)
+        source = SourceOptions(
+            platform=Platform.parse(platform_text), insecure=insecure, offline=offline
+        )
         scan_options = ScanOptions(source=source)
         sides = [
             load_result(Path(arg)) if is_saved_result(arg) else scan_image(arg, scan_options)
