@@ -160,6 +160,7 @@ def scan_image(
             insecure_http=options.source.insecure or is_loopback(meta.reference.split("/", 1)[0]),
             platform=str(meta.platform),
             diff_ids=meta.config.diff_ids,
+            offline=options.source.offline,
         )
         facts.warnings += syft_warnings
     stage = time.monotonic()

@@ -23,6 +23,7 @@ import json
 import secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -201,6 +202,26 @@ class TokenServer:
 # --------------------------------------------------------------------------- registry
 
 
+@dataclass(frozen=True)
+class TLSFiles:
+    """PEM files for a registry serving HTTPS: its certificate and key, the CA a client
+    must trust, and optionally the CA its clients' certificates must chain to (with a
+    client certificate and key the pushes present)."""
+
+    certificate: Path
+    key: Path
+    ca: Path
+    client_ca: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+
+    def client_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca))
+        if self.client_cert is not None and self.client_key is not None:
+            context.load_cert_chain(str(self.client_cert), str(self.client_key))
+        return context
+
+
 @dataclass
 class Registry:
     """A running registry: where it listens, where it stores, how to push to it."""
@@ -210,10 +231,12 @@ class Registry:
     process: subprocess.Popen[bytes]
     auth: str  # none | htpasswd | token
     token_server: TokenServer | None = None
+    scheme: str = "http"  # https with `tls`
+    verify: ssl.SSLContext | bool = True  # how the pushes trust (and authenticate to) it
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{self.scheme}://{self.host}"
 
     def _headers(self, repository: str) -> dict[str, str]:
         if self.auth == "htpasswd":
@@ -227,7 +250,9 @@ class Registry:
 
     def push_blob(self, repository: str, blob: ib.Blob) -> None:
         headers = self._headers(repository)
-        with httpx.Client(base_url=self.url, headers=headers, timeout=30) as client:
+        with httpx.Client(
+            base_url=self.url, headers=headers, timeout=30, verify=self.verify
+        ) as client:
             start = client.post(f"/v2/{repository}/blobs/uploads/")
             start.raise_for_status()
             location = start.headers["Location"]
@@ -246,6 +271,7 @@ class Registry:
             content=blob.data,
             headers=headers,
             timeout=30,
+            verify=self.verify,
         )
         response.raise_for_status()
 
@@ -279,7 +305,7 @@ def index_blob(images: list[ib.Image], media_type: str = ib.OCI_INDEX) -> ib.Blo
     return ib.Blob(media_type, json.dumps(document).encode())
 
 
-def _config_yaml(storage: Path, port: int, auth: str) -> str:
+def _config_yaml(storage: Path, port: int, auth: str, tls: TLSFiles | None = None) -> str:
     lines = [
         "version: 0.1",
         "log:",
@@ -298,6 +324,10 @@ def _config_yaml(storage: Path, port: int, auth: str) -> str:
         f"  addr: 127.0.0.1:{port}",
         f"  secret: {secrets.token_hex(16)}",
     ]
+    if tls is not None:
+        lines += ["  tls:", f"    certificate: {tls.certificate}", f"    key: {tls.key}"]
+        if tls.client_ca is not None:
+            lines += ["    clientcas:", f"      - {tls.client_ca}"]
     return "\n".join(lines) + "\n" + auth
 
 
@@ -310,13 +340,15 @@ def _htpasswd(path: Path) -> None:
     path.write_text(entry + "\n")
 
 
-def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+def _wait_ready(
+    process: subprocess.Popen[bytes], url: str, log: Path, verify: ssl.SSLContext | bool = True
+) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"docker-registry exited: {log.read_text()[-2000:]}")
         try:
-            httpx.get(f"{url}/v2/", timeout=1)
+            httpx.get(f"{url}/v2/", timeout=1, verify=verify)
             return
         except httpx.TransportError:
             time.sleep(0.05)
@@ -324,8 +356,12 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
 
 
 @contextmanager
-def start_registry(workdir: Path, auth: str = "none") -> Iterator[Registry]:
-    """Run a registry until the block ends. `auth` is none, htpasswd or token."""
+def start_registry(
+    workdir: Path, auth: str = "none", tls: TLSFiles | None = None, host: str = "127.0.0.1"
+) -> Iterator[Registry]:
+    """Run a registry until the block ends. `auth` is none, htpasswd or token; with
+    `tls` it serves HTTPS (and demands a client certificate when `tls.client_ca` is
+    set), named `host` (which must resolve to 127.0.0.1) in `Registry.host`."""
     workdir.mkdir(parents=True, exist_ok=True)
     storage = workdir / "storage"
     storage.mkdir(exist_ok=True)
@@ -350,15 +386,17 @@ def start_registry(workdir: Path, auth: str = "none") -> Iterator[Registry]:
     elif auth != "none":
         raise ValueError(f"unknown auth variant {auth!r}")
     config = workdir / "config.yml"
-    config.write_text(_config_yaml(storage, port, auth_yaml))
+    config.write_text(_config_yaml(storage, port, auth_yaml, tls))
     log = workdir / "registry.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [REGISTRY_BINARY, "serve", str(config)], stdout=log_file, stderr=subprocess.STDOUT
         )
-    registry = Registry(f"127.0.0.1:{port}", storage, process, auth, token_server)
+    registry = Registry(f"{host}:{port}", storage, process, auth, token_server)
+    if tls is not None:
+        registry.scheme, registry.verify = "https", tls.client_context()
     try:
-        _wait_ready(process, registry.url, log)
+        _wait_ready(process, registry.url, log, registry.verify)
         yield registry
     finally:
         process.terminate()

@@ -81,3 +81,39 @@ def test_image_config_findings_have_a_logical_location(log: dict) -> None:
     assert ports
     assert ports[0]["locations"][0]["logicalLocations"][0]["kind"] == "resource"
     assert ports[0]["properties"]["component"] == "image"
+
+
+def test_every_rule_has_help_markdown_that_renders(log: dict) -> None:
+    """GitHub code scanning shows `help.markdown` under an alert: it must be Markdown
+    whose per-target table parses (one row per target, three cells each) and whose
+    symbol names are code, not emphasis. Parsed by markdown-it (GFM tables), as rich
+    ships it."""
+    from markdown_it import MarkdownIt
+
+    from portscan.knowledge.rules import all_rules
+    from portscan.model import Target
+    from portscan.report.rules import render_rule_markdown
+
+    in_log = {rule["id"]: rule for rule in log["runs"][0]["tool"]["driver"]["rules"]}
+    assert in_log and all(rule["help"]["markdown"] for rule in in_log.values())
+    parser = MarkdownIt("commonmark").enable("table")
+    for rule in all_rules():
+        text = render_rule_markdown(rule)
+        if rule.id in in_log:
+            assert in_log[rule.id]["help"]["markdown"] == text
+        tokens = parser.parse(text)
+        rows = [i for i, t in enumerate(tokens) if t.type == "tr_open"]
+        assert len(rows) == 1 + len(Target), (rule.id, text)
+        for start in rows:
+            cells = 0
+            for token in tokens[start:]:
+                if token.type == "tr_close":
+                    break
+                cells += token.type in ("td_open", "th_open")
+            assert cells == 3, (rule.id, text)
+        assert not any(t.type == "em_open" for t in tokens), (rule.id, text)
+        html = parser.render(text)
+        assert f"<strong>{rule.id} {rule.name}" in html
+        for reference in rule.references:
+            if reference.url:
+                assert f'href="{reference.url}"' in html, (rule.id, reference.url)

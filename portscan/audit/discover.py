@@ -343,7 +343,11 @@ class Walker:
         self.options = options
         self.page_size = page_size
         self._credentials: Credentials | None = load_credentials(
-            selection.registry, options.username, options.password, options.docker_config
+            selection.registry,
+            options.username,
+            options.password,
+            options.docker_config,
+            authfile=options.authfile,
         )
 
     def client(self, repository: str, scope: str | None = None) -> RegistryClient:
@@ -355,6 +359,7 @@ class Walker:
             self._credentials,
             candidate_schemes(host, self.options.insecure),
             timeout=self.options.timeout,
+            ca_certs=self.options.ca_certs,
         )
         if scope:
             client.scope = scope

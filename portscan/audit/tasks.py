@@ -71,7 +71,12 @@ def _client(registry: str, repository: str, task_options: ScanOptions) -> Regist
             _CLIENTS.pop(next(iter(_CLIENTS))).close()
         options = task_options.source
         credentials = load_credentials(
-            registry, options.username, options.password, options.docker_config
+            registry,
+            options.username,
+            options.password,
+            options.docker_config,
+            authfile=options.authfile,
+            repository=repository,
         )
         client = RegistryClient(
             registry,
@@ -79,6 +84,7 @@ def _client(registry: str, repository: str, task_options: ScanOptions) -> Regist
             credentials,
             candidate_schemes(endpoint_host(registry), options.insecure),
             timeout=options.timeout,
+            ca_certs=options.ca_certs,
         )
         client.connect()
         _CLIENTS[key] = client

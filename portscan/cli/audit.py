@@ -75,6 +75,7 @@ def _interrupt_on_sigterm() -> None:
 @options.insecure
 @options.timeout
 @options.credentials
+@options.enterprise
 @options.quiet
 @options.debug
 def registry_command(
@@ -96,6 +97,8 @@ def registry_command(
     timeout: float,
     username: str | None,
     password_stdin: bool,
+    ca_certs: tuple[Path, ...],
+    authfile: Path | None,
     quiet: bool,
     debug: bool,
 ) -> None:
@@ -137,7 +140,15 @@ def registry_command(
                 "--include and --exclude choose repositories of a catalog, not of --images-from",
                 "edit the file instead",
             )
-        source = options.source_options(platform_text, insecure, username, password_stdin, timeout)
+        source = options.source_options(
+            platform_text,
+            insecure,
+            username,
+            password_stdin,
+            timeout,
+            ca_certs=ca_certs,
+            authfile=authfile,
+        )
         selection: Selection | ReferenceList
         if images_from is not None:
             path = images_from.resolve()

@@ -78,9 +78,13 @@ def source_options(
     username: str | None = None,
     password_stdin: bool = False,
     timeout: float = DEFAULT_TIMEOUT,
+    ca_certs: Sequence[Path] = (),
+    authfile: Path | None = None,
+    offline: bool = False,
 ) -> Any:
     """The `SourceOptions` of a command: platform, transport, credentials (the password
-    from stdin with --password-stdin, else $PORTSCAN_PASSWORD), registry timeout."""
+    from stdin with --password-stdin, else $PORTSCAN_PASSWORD), registry timeout, extra
+    CAs, the auth file, --offline."""
     from portscan.sources import SourceOptions
 
     password = os.environ.get("PORTSCAN_PASSWORD")
@@ -94,6 +98,9 @@ def source_options(
         username=username,
         password=password,
         timeout=timeout,
+        ca_certs=tuple(ca_certs),
+        authfile=authfile,
+        offline=offline,
     )
 
 
@@ -134,6 +141,30 @@ credentials = apply(
     click.option(
         "--password-stdin", is_flag=True, help="Read the registry password from standard input."
     ),
+)
+enterprise = apply(  # private CAs and podman/skopeo auth files (sources.tls, sources.auth)
+    click.option(
+        "--ca-cert",
+        "ca_certs",
+        multiple=True,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        metavar="FILE",
+        help="Also trust the CA certificates in this PEM file (repeatable); the OS trust "
+        "store, certifi and /etc/docker/certs.d/HOST/ are always trusted.",
+    ),
+    click.option(
+        "--authfile",
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        metavar="FILE",
+        help="Read registry credentials from this podman/skopeo auth.json only "
+        "(default: $REGISTRY_AUTH_FILE, containers/auth.json, then ~/.docker/config.json).",
+    ),
+)
+offline = click.option(
+    "--offline",
+    is_flag=True,
+    help="Never use the network: a reference only a registry serves is refused (exit 2); "
+    "local archives, layouts, directories and engines still work.",
 )
 output = click.option(
     "-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write here."

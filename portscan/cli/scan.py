@@ -55,6 +55,8 @@ def write_reports(
 @options.insecure
 @options.timeout
 @options.credentials
+@options.enterprise
+@options.offline
 @click.option(
     "--sbom",
     type=click.Choice(["syft"]),
@@ -88,6 +90,9 @@ def image_command(
     timeout: float,
     username: str | None,
     password_stdin: bool,
+    ca_certs: tuple[Path, ...],
+    authfile: Path | None,
+    offline: bool,
     sbom: str | None,
     wasi_libc_as_of: str | None,
     wasix_libc: str | None,
@@ -122,7 +127,14 @@ def image_command(
             tables.libc().list_of(Target.WASIX, wasix_libc)
         scan_options = ScanOptions(
             source=options.source_options(
-                platform_text, insecure, username, password_stdin, timeout
+                platform_text,
+                insecure,
+                username,
+                password_stdin,
+                timeout,
+                ca_certs=ca_certs,
+                authfile=authfile,
+                offline=offline,
             ),
             wasi_libc_as_of=wasi_libc_as_of,
             wasix_libc=wasix_libc,
@@ -201,6 +213,7 @@ def report_command(
 )
 @options.platform
 @options.insecure
+@options.offline
 @options.debug
 def diff_command(
     old: str,
@@ -210,6 +223,7 @@ def diff_command(
     fail_on_worse: bool,
     platform_text: str,
     insecure: bool,
+    offline: bool,
     debug: bool,
 ) -> None:
     """What got more or less portable between OLD and NEW, per target.
@@ -224,7 +238,9 @@ def diff_command(
         from portscan.scan import ScanOptions, scan_image
         from portscan.sources import SourceOptions
 
-        source = SourceOptions(platform=Platform.parse(platform_text), insecure=insecure)
+        source = SourceOptions(
+            platform=Platform.parse(platform_text), insecure=insecure, offline=offline
+        )
         scan_options = ScanOptions(source=source)
         sides = [
             load_result(Path(arg)) if is_saved_result(arg) else scan_image(arg, scan_options)

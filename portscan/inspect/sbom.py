@@ -83,9 +83,13 @@ def run_syft(
     insecure_http: bool = False,
     platform: str | None = None,
     syft: str | None = None,
+    engines_only: bool = False,
 ) -> tuple[dict[str, Any] | None, list[str]]:
-    """syft's JSON document for `source` (syft's syntax), or None and why not."""
+    """syft's JSON document for `source` (syft's syntax), or None and why not.
+    `engines_only` (--offline, a bare name): syft asks the local engine, never a registry."""
     command = [syft or find_syft(), source, "-o", "syft-json", "-q"]
+    if engines_only:
+        command += ["--from", "docker", "--from", "podman"]
     if platform:
         command += ["--platform", platform]
     env = {**os.environ, "SYFT_CHECK_FOR_APP_UPDATE": "false"}
@@ -190,16 +194,20 @@ def enrich_with_syft(
     platform: str | None = None,
     diff_ids: Sequence[str] = (),
     syft: str | None = None,
+    offline: bool = False,
 ) -> tuple[list[Package], list[str]]:
     """Run syft on the image `source_spec` (portscan's reference syntax) and merge.
 
     Raises SyftNotFoundError when syft is not installed. A syft failure or timeout is
     a warning, and the packages come back unchanged. `diff_ids` (the image config's)
-    map syft's layer ids to layer indexes.
+    map syft's layer ids to layer indexes. With `offline`, a bare name is looked up
+    in the local engines only (syft's `--from docker --from podman`).
     """
     binary = syft or find_syft()
     source, warnings = syft_source(source_spec)
-    document, problems = run_syft(source, timeout, insecure_http, platform, binary)
+    bare = offline and not parse_reference(source_spec).explicit_kind
+    bare = bare and parse_reference(source_spec).kind is SourceKind.REGISTRY
+    document, problems = run_syft(source, timeout, insecure_http, platform, binary, bare)
     warnings += problems
     if document is None:
         return list(packages), warnings

@@ -87,6 +87,43 @@ def render_rule_text(rule: Rule) -> str:
     return "\n\n".join(sections) + "\n"
 
 
+def _code_list(line: str) -> str:
+    """`Functions: a, b and 3 more.` with each name as code (underscores stay literal)."""
+    head, sep, rest = line.partition(": ")
+    if not sep or head not in ("Functions", "Symbol patterns"):
+        return line
+    items, more = rest.rstrip("."), ""
+    if " and " in items:
+        items, more = items.rsplit(" and ", 1)
+        more = f" and {more}"
+    return f"{head}: " + ", ".join(f"`{item}`" for item in items.split(", ")) + more + "."
+
+
+def _cell(text: str) -> str:
+    """Text fit for one Markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def render_rule_markdown(rule: Rule) -> str:
+    """The rule's documentation as Markdown, for SARIF's `help.markdown` (GitHub code
+    scanning shows it under an alert): what it finds, why, an example, a table of the
+    verdict and remedy per target, and linked references."""
+    doc = rule_doc(rule)
+    lines = [f"**{doc.id} {doc.title}**", "", doc.facts, "", "### What it finds", ""]
+    lines += [_code_list(line) + "  " for line in doc.what]
+    lines += ["", "### Why it matters on WASI", "", doc.why, ""]
+    if doc.example:
+        lines += ["### Example", "", "```text", doc.example, "```", ""]
+    lines += ["### Per target", "", "| target | verdict | what to do |", "|---|---|---|"]
+    lines += [f"| {t} | {v.value} | {_cell(how)} |" for t, v, how in doc.targets]
+    if doc.references:
+        lines += ["", "### References", ""]
+        for title, location in doc.references:
+            shown = f"[{title}]({location})" if "://" in location else f"{title}: `{location}`"
+            lines.append(f"- {shown}")
+    return "\n".join(lines).rstrip() + "\n"
+
+
 def render_rule_list(output_format: str = "table") -> str:
     rules = all_rules()
     if output_format == "json":

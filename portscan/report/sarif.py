@@ -22,7 +22,7 @@ from urllib.parse import quote
 from portscan.knowledge import rules
 from portscan.model import Component, Evidence, Finding, ScanResult, Verdict
 from portscan.report import view
-from portscan.report.rules import render_rule_text
+from portscan.report.rules import render_rule_markdown, render_rule_text
 
 SCHEMA_URI = (
     "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
@@ -48,7 +48,7 @@ def _rule(rule_id: str) -> dict[str, Any]:
         "name": rule.name,
         "shortDescription": {"text": rule.title},
         "fullDescription": {"text": rule.summary or rule.rationale},
-        "help": {"text": render_rule_text(rule)},
+        "help": {"text": render_rule_text(rule), "markdown": render_rule_markdown(rule)},
         "properties": {
             "family": rule.family,
             "tags": ["wasi", "portability", rule.family],

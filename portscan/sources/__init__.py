@@ -21,6 +21,10 @@ def open_image(ref: ImageRef, options: SourceOptions) -> ImageSource:
             local = daemon.try_open_daemon_image(ref, options)
             if local is not None:
                 return local
+            from portscan.sources import registry
+
+            if options.offline:
+                raise registry.offline_error(f"{ref.original} is not in a local engine, so it")
             log.debug("%s: not in a local daemon; falling back to the registry", ref.original)
         from portscan.sources import registry
 

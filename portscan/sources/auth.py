@@ -2,13 +2,19 @@
 
 Credentials, first match wins:
 1. `SourceOptions.username` / `password`;
-2. the Docker CLI config (`SourceOptions.docker_config`, else `$DOCKER_CONFIG/config.json`,
+2. podman's and skopeo's auth file (containers-auth.json(5), read 2026-12-04 from
+   https://github.com/containers/image/blob/main/docs/containers-auth.json.5.md):
+   `--authfile FILE` alone when given, else `$REGISTRY_AUTH_FILE`, else
+   `$XDG_RUNTIME_DIR/containers/auth.json` and `$XDG_CONFIG_HOME/containers/auth.json`
+   (~/.config/...); same format as the Docker config below; a key may name a
+   repository (`quay.io/org`), and the longest key matching the image wins;
+3. the Docker CLI config (`SourceOptions.docker_config`, else `$DOCKER_CONFIG/config.json`,
    else `~/.docker/config.json`): a `credHelpers` entry for the host, else `credsStore`,
    each run as `docker-credential-NAME get` (server URL on stdin, JSON `{Username,
    Secret}` on stdout, per docker/docker-credential-helpers), else an `auths` entry
    (`auth` = base64 "user:password", or `username`/`password`, or `identitytoken`).
    Keys are compared by host name, so `https://index.docker.io/v1/` is Docker Hub.
-3. none: anonymous.
+4. none: anonymous.
 
 The handshake follows the distribution token spec (docs/spec/auth/token.md): a 401 with
 `WWW-Authenticate: Bearer realm=..,service=..,scope=..` sends us to the realm for a
@@ -101,14 +107,36 @@ def server_url(registry: str) -> str:
     return DOCKER_HUB_SERVER if registry == DOCKER_HUB else registry
 
 
+def containers_auth_files(authfile: Path | None = None) -> list[Path]:
+    """The podman/skopeo auth files to read, in order (see the module docstring)."""
+    if authfile is not None:
+        return [Path(authfile)]
+    explicit = os.environ.get("REGISTRY_AUTH_FILE")
+    if explicit:
+        return [Path(explicit)]
+    files = []
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        files.append(Path(runtime) / "containers" / "auth.json")
+    config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    files.append(Path(config_home) / "containers" / "auth.json")
+    return files
+
+
 def load_credentials(
     registry: str,
     username: str | None = None,
     password: str | None = None,
     docker_config: Path | None = None,
+    authfile: Path | None = None,
+    repository: str | None = None,
 ) -> Credentials | None:
-    """Credentials for `registry` (a host, `docker.io` for Hub), or None for anonymous."""
-    found = _find_credentials(registry, username, password, docker_config)
+    """Credentials for `registry` (a host, `docker.io` for Hub), or None for anonymous.
+    `authfile` (--authfile) replaces every other file; `repository` lets a
+    repository-scoped auth.json key match."""
+    if authfile is not None and not Path(authfile).is_file():
+        raise AuthError(f"--authfile {authfile} does not exist", "pass the auth.json to read")
+    found = _find_credentials(registry, username, password, docker_config, authfile, repository)
     if found is None:
         log.debug("auth for %s: none found, anonymous", registry)
     else:
@@ -117,12 +145,45 @@ def load_credentials(
 
 
 def _find_credentials(
-    registry: str, username: str | None, password: str | None, docker_config: Path | None
+    registry: str,
+    username: str | None,
+    password: str | None,
+    docker_config: Path | None,
+    authfile: Path | None = None,
+    repository: str | None = None,
 ) -> Credentials | None:
     if username:
         return Credentials(username, password or "", origin="--username")
+    for path in containers_auth_files(authfile):
+        found = _from_config(path, _read_config(path), registry, repository)
+        if found is not None:
+            return found
+    if authfile is not None:
+        return None
     path = docker_config_path(docker_config)
-    config = _read_config(path)
+    return _from_config(path, _read_config(path), registry, repository)
+
+
+def _key_match(key: str, registry: str, repository: str | None) -> int:
+    """How well an auths/credHelpers key names the image: 0 not at all, else the
+    number of path parts it matched (a bare host is 1)."""
+    if not _same_registry(key, registry):
+        return 0
+    stripped = key.strip()
+    for scheme in ("http://", "https://"):
+        stripped = stripped.removeprefix(scheme)
+    path = stripped.split("/", 1)[1].strip("/") if "/" in stripped else ""
+    if not path or path in ("v1", "v2") or repository is None:  # the whole registry
+        return 1
+    if repository == path or repository.startswith(path + "/"):
+        return 1 + path.count("/") + 1
+    return 0
+
+
+def _from_config(
+    path: Path, config: dict[str, Any], registry: str, repository: str | None
+) -> Credentials | None:
+    """Credentials for the image from one Docker config or auth.json document."""
     helpers = config.get("credHelpers") or {}
     helper = next((name for key, name in helpers.items() if _same_registry(key, registry)), None)
     if helper:
@@ -132,8 +193,14 @@ def _find_credentials(
         found = run_credential_helper(store, registry)
         if found is not None:
             return found
-    for key, entry in (config.get("auths") or {}).items():
-        if _same_registry(key, registry) and isinstance(entry, dict):
+    auths = config.get("auths") or {}
+    ranked = sorted(
+        ((_key_match(key, registry, repository), key) for key in auths),
+        key=lambda pair: -pair[0],
+    )
+    for rank, key in ranked:
+        entry = auths[key]
+        if rank and isinstance(entry, dict):
             found = _from_auths_entry(entry, f"{path} auths[{key!r}]")
             if found is not None:
                 return found

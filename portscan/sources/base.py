@@ -30,6 +30,9 @@ class SourceOptions:
     username: str | None = None
     password: str | None = None
     timeout: float = 60.0
+    ca_certs: tuple[Path, ...] = ()  # --ca-cert: CAs trusted besides the OS store and certifi
+    authfile: Path | None = None  # --authfile: a podman/skopeo auth.json read instead of others
+    offline: bool = False  # --offline: no registry, no network fallback
 
 
 class ScanProgress(Protocol):

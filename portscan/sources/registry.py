@@ -7,7 +7,10 @@ indexes are resolved by platform (see `manifests`), the config blob is read whol
 layer in memory nor writes it to disk, and resumes with a `Range` request when the
 connection drops mid-blob. `layers.read_layer` checks each layer's digest as it reads.
 
-Transport, like the Docker daemon: HTTPS with certificate checks by default. With
+Transport, like the Docker daemon: HTTPS with certificate checks by default, trusting
+the OS store, certifi, `--ca-cert` files and the registry's certs.d directory (`tls`);
+proxies come from `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` and `NO_PROXY` (httpx's
+`trust_env`). With
 `--insecure`, and always for registries on `localhost`, `127.0.0.0/8` or `::1`
 (which Docker treats as insecure registries), certificates are not verified and
 plain HTTP is tried when HTTPS fails. Docker Hub (`docker.io`) is served from
@@ -39,6 +42,7 @@ import ssl
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import httpx
@@ -66,6 +70,7 @@ from portscan.sources.manifests import (
     verify_digest,
 )
 from portscan.sources.refs import is_loopback
+from portscan.sources.tls import ssl_context
 
 ATTEMPTS = 4
 BACKOFF_BASE = 0.25  # seconds; attempt n waits up to BACKOFF_BASE * 2**n
@@ -177,7 +182,8 @@ def unreachable_error(exc: httpx.RequestError, host: str, attempts: int) -> Port
         reason = getattr(tls, "reason", None) or str(tls)
         return RegistryUnreachableError(
             f"TLS with {host} failed ({reason})",
-            "if the registry speaks plain HTTP or uses a self-signed certificate, pass --insecure",
+            f"if its CA is private, pass --ca-cert FILE or put it in /etc/docker/certs.d/{host}/"
+            "ca.crt; if it speaks plain HTTP, pass --insecure",
         )
     if any(isinstance(c, ConnectionRefusedError) for c in causes):
         return RegistryUnreachableError(
@@ -224,8 +230,10 @@ class RegistryClient:
         credentials: Credentials | None,
         schemes: list[Scheme],
         timeout: float = 60.0,
+        ca_certs: tuple[Path, ...] = (),
     ) -> None:
         self.registry = registry
+        self.ca_certs = ca_certs
         self.repository = repository
         self.host = endpoint_host(registry)
         self._schemes = schemes
@@ -243,7 +251,7 @@ class RegistryClient:
         failure: httpx.RequestError | None = None
         for scheme, verify in self._schemes:
             client = httpx.Client(
-                verify=verify,
+                verify=ssl_context(self.host, self.ca_certs) if verify else False,
                 timeout=self._timeout,
                 follow_redirects=True,
                 max_redirects=MAX_REDIRECTS,
@@ -681,12 +689,28 @@ class RegistryImage(BlobImageSource):
         self._client.close()
 
 
+def offline_error(reference: str) -> UsageError:
+    """What `--offline` says about a reference only a registry can serve."""
+    return UsageError(
+        f"{reference} would be pulled from a registry, and --offline forbids the network",
+        "scan a local source (oci:, oci-archive:, docker-archive:, dir:, docker:, podman:)"
+        " or drop --offline",
+    )
+
+
 def open_registry_image(ref: ImageRef, options: SourceOptions) -> RegistryImage:
     """Resolve `ref` on its registry to one platform's manifest and config."""
     if ref.registry is None or ref.repository is None:
         raise ImageNotFoundError(f"{ref.original} does not name a registry image")
+    if options.offline:
+        raise offline_error(ref.original)
     credentials = load_credentials(
-        ref.registry, options.username, options.password, options.docker_config
+        ref.registry,
+        options.username,
+        options.password,
+        options.docker_config,
+        authfile=options.authfile,
+        repository=ref.repository,
     )
     host = endpoint_host(ref.registry)
     client = RegistryClient(
@@ -695,6 +719,7 @@ def open_registry_image(ref: ImageRef, options: SourceOptions) -> RegistryImage:
         credentials,
         candidate_schemes(host, options.insecure),
         timeout=options.timeout,
+        ca_certs=options.ca_certs,
     )
     try:
         client.connect()
