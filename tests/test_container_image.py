@@ -37,6 +37,10 @@ pytestmark = [
         not (PYTHON_LAYOUT.is_dir() and SCANNED_LAYOUT.is_dir()),
         reason="needs the corpus layouts python-3.11 and busybox-static",
     ),
+    pytest.mark.skipif(
+        shutil.disk_usage(tempfile.gettempdir()).free < 8 << 30,
+        reason="needs about 5 GB of temporary disk (vfs copies every layer)",
+    ),
     pytest.mark.timeout(1500),
 ]
 
