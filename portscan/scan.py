@@ -96,11 +96,11 @@ def read_image(
     def reader(blob: BinaryIO, descriptor: LayerDescriptor, advance: ProgressFn | None):
         return read_layer(blob, descriptor, options.keep, analysers, advance, budget)
 
-    if any(isinstance(a, ElfAnalyser) for a in options.analysers):
-        worker.start()  # the ELF worker imports lief while the image is being fetched
-    if source is None:
+    if source is None:  # a bad reference or a missing image fails before the worker starts
         source = open_image(parse_reference(reference), options.source)
     with source:
+        if any(isinstance(a, ElfAnalyser) for a in options.analysers):
+            worker.start()  # the ELF worker imports lief while the first layer is read
         meta, layer_results = source.read_layers(reader, progress)
     return ScannedImage(meta, layer_results, merge_layers(layer_results))
 

@@ -106,10 +106,9 @@ def image_command(
     """
 
     def body() -> None:
-        from portscan.inspect.elf import worker
+        from portscan.sources.refs import parse_reference
 
-        worker.start()  # lief loads in the worker while the rest of portscan imports
-
+        parse_reference(reference)  # a malformed reference fails before the heavy imports
         from portscan.scan import ScanOptions, scan_image
         from portscan.waivers import load_waivers
 
