@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -150,3 +151,17 @@ def test_a_corrupt_blob_fails_a_cold_cache_and_is_not_kept(
             cache.scan(f"oci:{copy}", ScanOptions())
         digest = f"sha256:{biggest.name}"
         assert not cache.store.has_layer(digest, keys.layer_key(inspect.ANALYSERS, inspect.keep))
+
+
+def test_an_unusable_cache_is_a_warning_not_a_failure(oci_layout: Path, tmp_path: Path) -> None:
+    (tmp_path / "xdg").write_text("a file where the cache directory should be")
+    done = subprocess.run(
+        [sys.executable, "-m", "portscan", "image", f"oci:{oci_layout}", "-f", "json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("portscan: warning: no scan cache: ")
+    assert json.loads(done.stdout)["targets"]

@@ -143,9 +143,13 @@ def image_command(
             scan = functools.partial(scan_image, reference, scan_options)
             if not no_cache:
                 from portscan.audit.cache import ScanCache
+                from portscan.errors import StoreError
 
-                scan = functools.partial(stack.enter_context(ScanCache()).scan, reference,
-                                         scan_options)  # fmt: skip
+                try:
+                    cache = stack.enter_context(ScanCache())
+                    scan = functools.partial(cache.scan, reference, scan_options)
+                except StoreError as exc:  # e.g. a read-only home: scan, just slower
+                    click.echo(f"portscan: warning: no scan cache: {exc}", err=True)
             if not quiet and sys.stderr.isatty():
                 from portscan.cli.progress import LayerProgress
 
