@@ -44,13 +44,46 @@ from portscan.model import (
     TargetSummary,
 )
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_TO_DICT = "to_dict"  # the plan of a class whose objects encode themselves
+_PLANS: dict[type, tuple[str, ...] | str | None] = {}  # class -> its field names, or
+# _TO_DICT, or None (not a dataclass)
+
+
+def _plan(cls: type) -> tuple[str, ...] | str | None:
+    """How `encode` takes objects of `cls` apart, worked out once per class."""
+    if cls in _PLANS:
+        return _PLANS[cls]
+    found: tuple[str, ...] | str | None = None
+    if issubclass(cls, Evidence | Finding):
+        found = _TO_DICT
+    elif dataclasses.is_dataclass(cls):
+        found = tuple(f.name for f in dataclasses.fields(cls))
+    _PLANS[cls] = found
+    return found
+
 
 def encode(value: Any) -> Any:
-    """A JSON-ready copy of `value`."""
-    if isinstance(value, Evidence | Finding):
+    """A JSON-ready copy of `value`. Each class's fields are listed once (`_plan`), and
+    strings and numbers, most of a result, are passed through without a call."""
+    cls = type(value)
+    if cls in _SCALARS:
+        return value
+    if cls is list or cls is tuple:
+        return [v if type(v) in _SCALARS else encode(v) for v in value]
+    if cls is dict:
+        return {
+            (k if type(k) is str else str(encode(k))): (v if type(v) in _SCALARS else encode(v))
+            for k, v in value.items()
+        }
+    plan = _plan(cls)
+    if plan == _TO_DICT:
         return value.to_dict()
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(plan, tuple):
+        return {
+            name: (v if type(v := getattr(value, name)) in _SCALARS else encode(v))
+            for name in plan
+        }
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, dict):

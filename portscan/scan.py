@@ -23,7 +23,7 @@ from portscan.graph.build import (
     link_applications,
     reachable,
 )
-from portscan.graph.reach import reach_image
+from portscan.graph.reach import ReachStore, reach_image
 from portscan.inspect.elf import worker
 from portscan.inspect.elf.worker import ElfAnalyser
 from portscan.inspect.sbom import enrich_with_syft
@@ -96,11 +96,12 @@ def read_image(
     def reader(blob: BinaryIO, descriptor: LayerDescriptor, advance: ProgressFn | None):
         return read_layer(blob, descriptor, options.keep, analysers, advance, budget)
 
-    if any(isinstance(a, ElfAnalyser) for a in options.analysers):
-        worker.start()  # the ELF worker imports lief while the image is being fetched
-    if source is None:
+    opened = source is None  # a source given may read no blob (cached or stored layers)
+    if source is None:  # a bad reference or a missing image fails before the worker starts
         source = open_image(parse_reference(reference), options.source)
     with source:
+        if opened and any(isinstance(a, ElfAnalyser) for a in options.analysers):
+            worker.start()  # the ELF worker imports lief while the first layer is read
         meta, layer_results = source.read_layers(reader, progress)
     return ScannedImage(meta, layer_results, merge_layers(layer_results))
 
@@ -132,14 +133,16 @@ def scan_image(
     options: ScanOptions | None = None,
     progress: ScanProgress | None = None,
     source: ImageSource | None = None,
+    reach_store: ReachStore | None = None,
 ) -> ScanResult:
     """Scan one image end to end and return the result (nothing is printed).
-    `source`, when given, is the image already opened (see `read_image`)."""
+    `source`, when given, is the image already opened (see `read_image`); `reach_store`
+    keeps reachability walks across scans (portscan.audit.cache)."""
     options = options or ScanOptions()
     if options.reach and options.content_dir is None:
         with tempfile.TemporaryDirectory(prefix="portscan-content-") as content_dir:
             kept = dataclasses.replace(options, content_dir=content_dir)
-            return scan_image(reference, kept, progress, source)
+            return scan_image(reference, kept, progress, source, reach_store)
     started = time.monotonic()
     scanned_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
     scanned = read_image(reference, options, progress, source)
@@ -172,7 +175,7 @@ def scan_image(
     reached = reachable(judged)
     reach = None
     if options.reach:
-        reach = reach_image(graph, facts.binaries, options.content_dir, reached)
+        reach = reach_image(graph, facts.binaries, options.content_dir, reached, reach_store)
     sources = {path for app in facts.applications for path in (*app.files, *app.unread)}
     layer_of = {path: entry.layer for path in facts.binaries.keys() | facts.scripts.keys() | sources
                 if (entry := scanned.tree.get(path)) is not None}  # fmt: skip

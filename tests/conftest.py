@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,16 @@ def oci_layout(tmp_path_factory: pytest.TempPathFactory, fixture_image: ib.Image
 @pytest.fixture(scope="session")
 def docker_archive(tmp_path_factory: pytest.TempPathFactory, fixture_image: ib.Image) -> Path:
     return ib.write_docker_archive(tmp_path_factory.mktemp("archive") / "image.tar", fixture_image)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Scans in tests (and the portscan processes they start) keep their scan cache in
+    a directory of the test session, never in the user's $XDG_CACHE_HOME."""
+    saved = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if saved is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = saved

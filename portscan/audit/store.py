@@ -11,6 +11,8 @@ Tables (docs/registry-audit.md shows them with every column):
 - `images`: (manifest digest, result key) -> the scan result's JSON, the fleet summary,
   and the image's metadata, which with the layer rows is enough to rebuild the result.
 - `image_layers`: which layers each image result was built from, in order.
+- `reach`: (library digest, walk root, reach key) -> a stored reachability walk
+  (graph/reach.py), kept by the scan cache (portscan.audit.cache).
 - `audits`, `audit_images`: each audit of a registry and what it found per repository
   and tag; `runs`: each invocation working on an audit, with its counters.
 """
@@ -75,6 +77,13 @@ CREATE TABLE IF NOT EXISTS image_layers (
     PRIMARY KEY (digest, result_key, position)
 );
 CREATE INDEX IF NOT EXISTS image_layers_by_layer ON image_layers (layer_digest);
+CREATE TABLE IF NOT EXISTS reach (
+    digest TEXT NOT NULL,
+    root TEXT NOT NULL,
+    reach_key TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (digest, root, reach_key)
+);
 CREATE TABLE IF NOT EXISTS audits (
     id INTEGER PRIMARY KEY,
     registry TEXT NOT NULL,
@@ -303,8 +312,9 @@ class Store:
         ).fetchone()
         return None if row is None else bytes(row[0])
 
-    def put_layer(self, run_id: int, layer: LayerRow) -> None:
-        """Store one analysed layer and count the analysis, in one transaction."""
+    def put_layer(self, run_id: int | None, layer: LayerRow) -> None:
+        """Store one analysed layer and count the analysis (for the run `run_id`, if
+        any), in one transaction."""
         with self.transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO layers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -315,6 +325,22 @@ class Store:
             )  # fmt: skip
             db.execute(
                 "UPDATE runs SET layers_analysed = layers_analysed + 1 WHERE id = ?", (run_id,)
+            )
+
+    # -- reachability walks
+    def reach(self, digest: str, root: str, reach_key: str) -> bytes | None:
+        row = self._db.execute(
+            "SELECT data FROM reach WHERE digest = ? AND root = ? AND reach_key = ?",
+            (digest, root, reach_key),
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def put_reaches(self, reach_key: str, walks: Iterable[tuple[str, str, bytes]]) -> None:
+        """Store (digest, root, data) walks made under `reach_key`, in one transaction."""
+        with self.transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO reach VALUES (?, ?, ?, ?)",
+                [(digest, root, reach_key, data) for digest, root, data in walks],
             )
 
     # -- images

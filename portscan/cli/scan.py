@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +77,12 @@ def write_reports(
     "wasm32-wasi-ehpic or wasm32-wasi-threads (signatures/wasix-libc.json).",
 )
 @options.judging
+@click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Read every layer and walk every library again, and keep nothing "
+    "(default: reuse and extend the scan cache in $XDG_CACHE_HOME/portscan).",
+)
 @options.quiet
 @options.debug
 def image_command(
@@ -99,6 +107,7 @@ def image_command(
     waivers_path: Path | None,
     exclude: tuple[str, ...],
     base: str | None,
+    no_cache: bool,
     quiet: bool,
     debug: bool,
 ) -> None:
@@ -111,10 +120,9 @@ def image_command(
     """
 
     def body() -> None:
-        from portscan.inspect.elf import worker
+        from portscan.sources.refs import parse_reference
 
-        worker.start()  # lief loads in the worker while the rest of portscan imports
-
+        parse_reference(reference)  # a malformed reference fails before the heavy imports
         from portscan.scan import ScanOptions, scan_image
         from portscan.waivers import load_waivers
 
@@ -143,13 +151,23 @@ def image_command(
             exclude=exclude,
             base=base,
         )
-        if not quiet and sys.stderr.isatty():
-            from portscan.cli.progress import LayerProgress
+        with ExitStack() as stack:
+            scan = functools.partial(scan_image, reference, scan_options)
+            if not no_cache:
+                from portscan.audit.cache import ScanCache
+                from portscan.errors import StoreError
 
-            with LayerProgress() as progress:
-                result = scan_image(reference, scan_options, progress)
-        else:
-            result = scan_image(reference, scan_options)
+                try:
+                    cache = stack.enter_context(ScanCache())
+                    scan = functools.partial(cache.scan, reference, scan_options)
+                except StoreError as exc:  # e.g. a read-only home: scan, just slower
+                    click.echo(f"portscan: warning: no scan cache: {exc}", err=True)
+            if not quiet and sys.stderr.isatty():
+                from portscan.cli.progress import LayerProgress
+
+                result = scan(stack.enter_context(LayerProgress()))
+            else:
+                result = scan()
         gate = (fail_on, min_score, gate_targets)
         write_reports(result, planned, html_path, gate)
 

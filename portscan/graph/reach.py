@@ -15,7 +15,8 @@ loaded library's constructors are roots too.
 A library that cannot be walked (unsupported architecture, no function starts, the walk
 bound hit, its bytes not kept) is taken whole, every import reached, and says so.
 Results per (library digest, root) are cached for the process, so libraries shared by
-several programs, or by several images of an audit, are walked once.
+several programs, or by several images of an audit, are walked once; with a
+`ReachStore` (the scan cache, portscan.audit.cache) they outlive the process too.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import os
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import networkx as nx
 
@@ -72,11 +74,20 @@ class ImageReach:
     libraries: dict[str, LibraryReach] = field(default_factory=dict)
 
 
+class ReachStore(Protocol):
+    """Keeps walks across processes: (library digest, root or None) -> `Reach`."""
+
+    def get_reach(self, digest: str, root: str | None) -> Reach | None: ...
+
+    def put_reach(self, digest: str, root: str | None, reach: Reach) -> None: ...
+
+
 class _Graphs:
     """Call graphs of the libraries walked, by content digest, and per-root reach."""
 
-    def __init__(self, content_dir: str | None) -> None:
+    def __init__(self, content_dir: str | None, store: ReachStore | None = None) -> None:
         self.content_dir = content_dir
+        self.store = store
         self.graphs: dict[str, CallGraph | str] = {}  # digest -> graph, or why none
 
     def graph(self, binary: Binary) -> CallGraph | str:
@@ -105,13 +116,18 @@ class _Graphs:
         key = (binary.sha256 or "", root)
         cached = _REACH_CACHE.get(key)
         if cached is None:
-            graph = self.graph(binary)
-            if isinstance(graph, str):
-                return graph
-            if root is None:
-                cached = graph.reach((), constructors=True)
-            else:
-                cached = graph.reach((root,), constructors=False)
+            store = self.store if key[0] else None
+            cached = store.get_reach(key[0], root) if store is not None else None
+            if cached is None:
+                graph = self.graph(binary)
+                if isinstance(graph, str):
+                    return graph
+                if root is None:
+                    cached = graph.reach((), constructors=True)
+                else:
+                    cached = graph.reach((root,), constructors=False)
+                if store is not None:
+                    store.put_reach(key[0], root, cached)
             if len(_REACH_CACHE) >= _REACH_CACHE_SIZE:
                 _REACH_CACHE.pop(next(iter(_REACH_CACHE)))
             _REACH_CACHE[key] = cached
@@ -195,11 +211,13 @@ def reach_image(
     binaries: Mapping[str, Binary],
     content_dir: str | None,
     reached: set[str] | frozenset[str] = frozenset(),
+    store: ReachStore | None = None,
 ) -> ImageReach:
     """Walk every unit of the image (see the module docstring). `reached` are the graph
     nodes the image's entry reaches: a library they load is judged by what they reach
-    of it, another by what every unit that loads it reaches."""
-    graphs = _Graphs(content_dir)
+    of it, another by what every unit that loads it reaches. `store` keeps and returns
+    walks across processes."""
+    graphs = _Graphs(content_dir, store)
     symbols = _Symbols(binaries)
     loaded = {
         graph.nodes[b].get("path")

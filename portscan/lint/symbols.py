@@ -133,10 +133,12 @@ def _message(rule_id: str, target: Target, names: list[str], verdict: Verdict) -
 def _collect(
     judged: Iterable[tuple[Target, Judgement, Evidence | None, str | list[str]]],
     summary: Evidence | None = None,
+    distinct: bool = False,
 ) -> list[Finding]:
     """Group per (target, rule, capability, verdict) into Findings, worst first per target.
     Items without evidence (ready functions, labelled as a batch) share one evidence
-    made from `summary`."""
+    made from `summary`. `distinct`: the caller's evidence items are all different, so
+    they need no deduplication (hashing evidence with its chain is most of the cost)."""
     groups: dict[tuple[Target, str, Capability | None, Verdict], list[tuple[Evidence, str]]]
     groups = defaultdict(list)
     for target, judgement, evidence, label in judged:
@@ -144,12 +146,15 @@ def _collect(
         groups[key].append((evidence, label))
     findings = []
     for (target, rule_id, capability, verdict), items in groups.items():
-        names = list(
-            dict.fromkeys(
-                one for _, label in items for one in (label if isinstance(label, list) else [label])
-            )
-        )
-        evidence = list(dict.fromkeys(item for item, _ in items if item is not None))
+        labels: dict[str, None] = {}  # the names in first-seen order
+        for _, label in items:
+            if isinstance(label, list):
+                labels.update(dict.fromkeys(label))  # a name seen before keeps its place
+            else:
+                labels[label] = None
+        names = list(labels)
+        present = [item for item, _ in items if item is not None]
+        evidence = present if distinct else list(dict.fromkeys(present))
         if not evidence and summary is not None:  # ready names: one evidence for all
             listed = f"{len(names)} function(s)"  # named in the message and the binary
             detail = f"{summary.detail}, {listed}" if summary.detail else listed
@@ -241,7 +246,9 @@ def judge_symbols(
             )
             yield target, judgement, evidence, name.function
 
-    return _collect(judged(), Evidence(file, package=package, layer=layer, detail=origin))
+    # Every evidence names one symbol of a deduplicated list: all are distinct.
+    summary = Evidence(file, package=package, layer=layer, detail=origin)
+    return _collect(judged(), summary, distinct=True)
 
 
 def judge_paths(

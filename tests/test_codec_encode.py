@@ -1,0 +1,54 @@
+"""`codec.encode`, the walk behind every JSON result, on each kind of value it meets."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from portscan.codec import encode
+from portscan.model import Evidence, FileKind, Target
+
+
+@dataclass
+class _Empty:
+    pass
+
+
+@dataclass
+class _Inner:
+    kind: FileKind
+    names: tuple[str, ...] = ()
+
+
+@dataclass
+class _Outer:
+    name: str
+    inner: _Inner
+    by_target: dict[Target, list[_Inner]] = field(default_factory=dict)
+    tags: frozenset[str] = frozenset()
+    evidence: list[Evidence] = field(default_factory=list)
+    empty: _Empty = field(default_factory=_Empty)
+    counts: OrderedDict[int, float] = field(default_factory=OrderedDict)
+
+
+def test_encode_takes_every_kind_of_value_apart() -> None:
+    value = _Outer(
+        "x",
+        _Inner(FileKind.SYMLINK, ("a", "b")),
+        {Target.WASIP1: [_Inner(FileKind.DIR)]},
+        frozenset({"t"}),
+        [Evidence("/bin/sh", symbol="fork")],
+        counts=OrderedDict({1: 0.5}),
+    )
+    assert encode(value) == {
+        "name": "x",
+        "inner": {"kind": "symlink", "names": ["a", "b"]},
+        "by_target": {"wasip1": [{"kind": "dir", "names": []}]},
+        "tags": ["t"],
+        "evidence": [{"file": "/bin/sh", "symbol": "fork"}],  # empty fields dropped
+        "empty": {},  # a dataclass without fields is an object, not its own to_dict
+        "counts": {"1": 0.5},
+    }
+    assert encode([None, True, 3, (1, 2), {5: FileKind.FILE}]) == [
+        None, True, 3, [1, 2], {"5": "file"},
+    ]  # fmt: skip

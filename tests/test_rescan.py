@@ -1,0 +1,167 @@
+"""Usage errors answer before the ELF worker starts; warm rescans reuse the scan cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from portscan import inspect
+from portscan.audit import cache as cache_module
+from portscan.audit import keys
+from portscan.audit.cache import ScanCache
+from portscan.codec import to_dict
+from portscan.errors import CorruptImageError, PortscanError
+from portscan.graph import reach
+from portscan.inspect.elf import worker
+from portscan.model import ScanResult
+from portscan.scan import ScanOptions, scan_image
+
+
+def _no_worker() -> None:
+    raise AssertionError("the ELF worker started for a reference that cannot be scanned")
+
+
+@pytest.mark.parametrize("reference", ["::bad", "oci:/nonexistent/layout"])
+def test_a_bad_reference_fails_before_the_worker_starts(
+    reference: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(worker, "start", _no_worker)
+    with pytest.raises(PortscanError):
+        scan_image(reference)
+
+
+def test_the_cli_rejects_a_malformed_reference_without_starting_the_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from click.testing import CliRunner
+
+    from portscan.cli.main import cli
+
+    monkeypatch.setattr(worker, "start", _no_worker)
+    result = CliRunner().invoke(cli, ["image", "::bad"])
+    assert result.exit_code == 2, result.output
+    assert "invalid repository name" in result.output
+
+
+def _document(result: ScanResult) -> dict[str, Any]:
+    """The result's JSON document without its timings."""
+    document = to_dict(result)
+    del document["scanned_at"], document["duration_seconds"]
+    return document
+
+
+def test_a_warm_scan_reads_no_layer_walks_no_library_and_finds_the_same(
+    oci_layout: Path, tmp_path: Path
+) -> None:
+    reference = f"oci:{oci_layout}"
+    with ScanCache(tmp_path / "store.db") as cache:
+        cold = cache.scan(reference, ScanOptions())
+        assert cache.layers_read == 3 and cache.layers_reused == 0
+        stored_walks = cache.store._db.execute("SELECT COUNT(*) FROM reach").fetchone()[0]
+        assert stored_walks > 0  # hello's calls into libgreet were walked
+    reach._REACH_CACHE.clear()  # as in a new process
+    with ScanCache(tmp_path / "store.db") as cache:
+        warm = cache.scan(reference, ScanOptions())
+        assert cache.layers_read == 0 and cache.layers_reused == 3
+        assert cache.walks_reused == stored_walks
+    reach._REACH_CACHE.clear()
+    uncached = scan_image(reference)
+    assert _document(cold) == _document(warm) == _document(uncached)
+    assert any(c.judged_on == "reach" for c in warm.components)
+
+
+def test_a_cached_layer_whose_elf_bytes_are_gone_is_read_again(
+    oci_layout: Path, tmp_path: Path
+) -> None:
+    reference = f"oci:{oci_layout}"
+    with ScanCache(tmp_path / "store.db") as cache:
+        cold = cache.scan(reference, ScanOptions())
+        for path in Path(cache.content_dir).iterdir():
+            path.unlink()
+    reach._REACH_CACHE.clear()
+    with ScanCache(tmp_path / "store.db") as cache:
+        warm = cache.scan(reference, ScanOptions())
+        assert cache.layers_read == 2  # the layers holding ELF files; the third has none
+        assert any(Path(cache.content_dir).iterdir())
+    assert _document(cold) == _document(warm)
+
+
+def test_a_new_analyser_version_or_portscan_version_misses_the_cache(
+    oci_layout: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reference = f"oci:{oci_layout}"
+    with ScanCache(tmp_path / "store.db") as cache:
+        cache.scan(reference, ScanOptions())
+    monkeypatch.setattr(keys, "LAYER_FORMAT", keys.LAYER_FORMAT + 1)
+    monkeypatch.setattr(cache_module, "__version__", "999.0")
+    reach._REACH_CACHE.clear()
+    with ScanCache(tmp_path / "store.db") as cache:
+        cache.scan(reference, ScanOptions())
+        assert cache.layers_read == 3 and cache.layers_reused == 0
+        assert cache.walks_reused == 0
+
+
+def test_concurrent_scans_share_the_cache(oci_layout: Path, tmp_path: Path) -> None:
+    reference = f"oci:{oci_layout}"
+
+    def scan() -> dict[str, Any]:
+        with ScanCache(tmp_path / "store.db") as cache:
+            return _document(cache.scan(reference, ScanOptions()))
+
+    with ThreadPoolExecutor(3) as pool:
+        documents = list(pool.map(lambda _: scan(), range(3)))
+    assert documents[0] == documents[1] == documents[2]
+    with ScanCache(tmp_path / "store.db") as cache:
+        assert _document(cache.scan(reference, ScanOptions())) == documents[0]
+        assert cache.layers_reused == 3
+
+
+def test_no_cache_keeps_nothing(oci_layout: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    for flags, kept in ((["--no-cache"], False), ([], True)):
+        done = subprocess.run(
+            [sys.executable, "-m", "portscan", "image", f"oci:{oci_layout}", "-f", "json", *flags],
+            capture_output=True,
+            env=env,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr
+        assert (tmp_path / "xdg" / "portscan" / "store.db").exists() is kept
+
+
+def test_a_corrupt_blob_fails_a_cold_cache_and_is_not_kept(
+    oci_layout: Path, tmp_path: Path
+) -> None:
+    copy = tmp_path / "corrupt"
+    shutil.copytree(oci_layout, copy)
+    biggest = max((copy / "blobs" / "sha256").iterdir(), key=lambda p: p.stat().st_size)
+    data = bytearray(biggest.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    biggest.write_bytes(bytes(data))
+    with ScanCache(tmp_path / "store.db") as cache:
+        with pytest.raises(CorruptImageError):
+            cache.scan(f"oci:{copy}", ScanOptions())
+        digest = f"sha256:{biggest.name}"
+        assert not cache.store.has_layer(digest, keys.layer_key(inspect.ANALYSERS, inspect.keep))
+
+
+def test_an_unusable_cache_is_a_warning_not_a_failure(oci_layout: Path, tmp_path: Path) -> None:
+    (tmp_path / "xdg").write_text("a file where the cache directory should be")
+    done = subprocess.run(
+        [sys.executable, "-m", "portscan", "image", f"oci:{oci_layout}", "-f", "json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.startswith("portscan: warning: no scan cache: ")
+    assert json.loads(done.stdout)["targets"]
