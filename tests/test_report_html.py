@@ -82,7 +82,8 @@ def test_markup_in_file_names_and_symbols_renders_as_text(page: str) -> None:
     assert data
     rows = html.unpack_data(data.group(1))
     weird = next(row for row in rows if row["path"] == rf.WEIRD_PATH)
-    lines = [line for f in weird["findings"] for line in f["evidence"]]
+    # an evidence line is its text, or [text, chain steps] when it carries a call chain
+    lines = [e if isinstance(e, str) else e[0] for f in weird["findings"] for e in f["evidence"]]
     assert any(rf.WEIRD_SYMBOL in line for line in lines)
 
 

@@ -29,7 +29,7 @@ import jinja2
 from markupsafe import Markup
 
 from portscan.knowledge import rules
-from portscan.model import Component, Package, ScanResult, Target, Verdict
+from portscan.model import Component, Evidence, Package, ScanResult, Target, Verdict
 from portscan.report import answer, charts, graphsvg, treemap, view
 from portscan.report.rules import RuleDoc, rule_doc
 
@@ -99,12 +99,21 @@ def packed_chunks(rows: list[Any]) -> list[str]:
     return [packed_data(rows[i : i + CHUNK_ROWS]) for i in range(0, len(rows), CHUNK_ROWS)]
 
 
+def _evidence_line(evidence: Evidence, component_path: str) -> str | tuple[str, Any]:
+    """Evidence as its text line, or as `(text, chain steps)` when it carries a call chain
+    (view.chain_links: the script links each step that names a file to its details)."""
+    text = view.evidence_text(evidence, component_path)
+    if not evidence.chain:
+        return text
+    return text, tuple(tuple(step) for step in view.chain_links(evidence.chain))
+
+
 def _findings_data(component: Component) -> list[dict[str, Any]]:
     """Open findings, merged across targets when only the target differs; evidence as
     text lines that leave out what the component already says (its file, package, layer)."""
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for finding in view.open_findings(component.findings):
-        lines = tuple(view.evidence_text(e, component.path) for e in finding.evidence)
+        lines = tuple(_evidence_line(e, component.path) for e in finding.evidence)
         key = (finding.rule_id, finding.verdict.value, finding.message, lines)
         if finding.waived is not None:
             key = (*key, finding.waived)

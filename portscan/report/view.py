@@ -10,8 +10,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+from portscan.graph.reach import chain_text
 from portscan.knowledge import tables as sig
-from portscan.model import Component, Evidence, Finding, Package, ScanResult, Target, Verdict
+from portscan.model import (
+    ChainStep,
+    Component,
+    Evidence,
+    Finding,
+    Package,
+    ScanResult,
+    Target,
+    Verdict,
+)
 
 EFFORT_ORDER = ("L", "M", "S", "-")
 BLOCKING = (Verdict.BLOCKED, Verdict.REWORK)
@@ -213,3 +223,34 @@ def evidence_by_file(finding: Finding) -> list[EvidenceGroup]:
         if item and item not in group.items:
             group.items.append(item)
     return list(groups.values())
+
+
+CHAIN_ENDS = 3  # steps kept at each end of a shortened chain
+
+
+def short_chain(chain: Sequence[ChainStep], ends: int = CHAIN_ENDS) -> str:
+    """`chain_text`, with the middle of a long chain left out: `postgres → … → flock (libc.so.6)`
+    keeps the first and last `ends` steps."""
+    parts = chain_text(tuple(chain)).split(" → ")
+    if len(parts) > 2 * ends + 1:
+        parts = [*parts[:ends], "…", *parts[-ends:]]
+    return " → ".join(parts)
+
+
+def chain_links(chain: Sequence[ChainStep]) -> list[list[str]]:
+    """The steps of a chain as the HTML report draws them: `[text, file]` where the step
+    names its file (the program, or a function in another file than the step before),
+    `[text]` otherwise. The text is what `chain_text` shows for the step; the file, the
+    path the report can link to."""
+    out: list[list[str]] = []
+    before = None
+    for step, text in zip(chain, chain_text(tuple(chain)).split(" → "), strict=True):
+        names_file = not step.function or (step.file != before and text.endswith(")"))
+        out.append([text, step.file] if names_file and text != "(indirect call)" else [text])
+        before = step.file
+    return out
+
+
+def first_chain(findings: Iterable[Finding]) -> tuple[ChainStep, ...]:
+    """The chain of the first piece of evidence that has one, in the findings' order."""
+    return next((e.chain for f in findings for e in f.evidence if e.chain), ())

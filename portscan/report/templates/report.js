@@ -135,12 +135,31 @@
     link.href = "#c-" + index;
     return link;
   }
-  function evidenceLine(line) {  // a line that starts with a component's path links to it
+  function evidenceLine(entry) {  // a line that starts with a component's path links to it
     const li = el("li");
+    const [line, chain] = Array.isArray(entry) ? entry : [entry, null];
     const path = line.split(" · ")[0];
     if (indexOfPath.has(path) && path !== line) li.append(componentLink(path), line.slice(path.length));
     else li.textContent = line;
+    if (chain) li.append(chainLine(chain));
     return li;
+  }
+  function chainLine(chain) {  // program → function (library) → … → libc function
+    const line = el("span", null, "chain");
+    line.append(el("span", "via", "chain-via"));
+    chain.forEach(([text, file], i) => {
+      if (i) line.append(el("span", " → ", "chain-arrow"));
+      const index = file === undefined ? undefined : indexOfPath.get(file);
+      let step;
+      if (index === undefined) step = el("span", text, "step");
+      else {
+        step = el("a", text, "step comp");
+        step.href = "#c-" + index;
+        step.title = file;
+      }
+      line.append(step);
+    });
+    return line;
   }
   async function showDetails(index) {
     const c = await details(index);
