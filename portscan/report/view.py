@@ -185,18 +185,22 @@ def components_by_package(components: Iterable[Component]) -> dict[str, list[Com
 def evidence_text(evidence: Evidence, component_path: str | None = None) -> str:
     """One line for one piece of evidence; the file, package and layer are left out
     when they are the component's own (`component_path`)."""
-    own = component_path is not None and evidence.file == component_path
-    parts = [] if own else [evidence.file]
-    if evidence.symbol:
-        parts.append(f"symbol {evidence.symbol}")
-    if evidence.syscall:
-        parts.append(f"syscall {evidence.syscall}")
-    if evidence.address is not None:
-        parts.append(f"at {evidence.address:#x}")
-    if not own and evidence.layer is not None:
-        parts.append(f"layer {evidence.layer}")
-    text = " · ".join(parts)
-    return f"{text} ({evidence.detail})" if evidence.detail else text
+    e = evidence
+    own = e.file == component_path
+    if e.symbol and e.syscall is None and e.address is None and (own or e.layer is None):
+        text = f"symbol {e.symbol}" if own else f"{e.file} · symbol {e.symbol}"  # most lines
+    else:
+        parts = [] if own else [e.file]
+        if e.symbol:
+            parts.append(f"symbol {e.symbol}")
+        if e.syscall:
+            parts.append(f"syscall {e.syscall}")
+        if e.address is not None:
+            parts.append(f"at {e.address:#x}")
+        if not own and e.layer is not None:
+            parts.append(f"layer {e.layer}")
+        text = " · ".join(parts)
+    return f"{text} ({e.detail})" if e.detail else text
 
 
 @dataclass

@@ -128,6 +128,7 @@
 
   // -- details of one row, built with textContent only
   const indexOfPath = new Map(ROWS.filter((r) => r.kind !== "package").map((r) => [r.path, r.i]));
+  const pathOfRow = new Map(ROWS.map((r) => [r.i, r.path]));
   function componentLink(path) {  // a link to a component's details, or its path as text
     const index = indexOfPath.get(path);
     if (index === undefined) return document.createTextNode(path);
@@ -147,15 +148,14 @@
   function chainLine(chain) {  // program → function (library) → … → libc function
     const line = el("span", null, "chain");
     line.append(el("span", "via", "chain-via"));
-    chain.forEach(([text, file], i) => {
+    chain.forEach(([text, row], i) => {  // row: the number of the component the step names
       if (i) line.append(el("span", " → ", "chain-arrow"));
-      const index = file === undefined ? undefined : indexOfPath.get(file);
       let step;
-      if (index === undefined) step = el("span", text, "step");
+      if (row === undefined) step = el("span", text, "step");
       else {
         step = el("a", text, "step comp");
-        step.href = "#c-" + index;
-        step.title = file;
+        step.href = "#c-" + row;
+        step.title = pathOfRow.get(row);
       }
       line.append(step);
     });
@@ -202,7 +202,7 @@
       link.addEventListener("click", () => $("details").close());
       item.append(link, " ", el("span", f.targets.join(", ")), " ", badge(f.verdict), " ", el("span", f.message));
       const list = el("ul", null, "evidence");
-      for (const line of f.evidence) list.append(evidenceLine(line));
+      for (const n of f.evidence) list.append(evidenceLine(c.lines[n]));  // lines by index
       if (f.more) list.append(el("li", `and ${f.more} more`, "more"));
       if (f.waived) item.append(el("p", "waived: " + f.waived, "waived-reason"));
       item.append(list);
