@@ -80,9 +80,7 @@ def _verdicts(result: ScanResult) -> list[str]:
     if not result.targets:
         return []
     below = result.base.layers if result.base is not None else 0  # --base: judged apart
-    judged = [
-        c for c in result.components if c.kind != "platform" and (c.layer or 0) >= below
-    ]
+    judged = [c for c in result.components if c.kind != "platform" and (c.layer or 0) >= below]
     reached = sum(1 for c in judged if c.reachable)
     scope = (  # as score.summarise decides: every component when the command reaches none
         f"judged on {reached} components the entrypoint reaches"
