@@ -6,7 +6,8 @@ its own components under /synthetic/K/ (tests/reportfixtures.synthetic), rendere
 `portscan.report.html`, and opened from file:// in Debian's chromium (playwright,
 headless). Each figure is the median of --repeat fresh page loads:
 
-- render: Python, ScanResult to HTML string; size: the page's bytes;
+- render: Python, ScanResult to HTML string, the fastest of --repeat (wall clock and CPU
+  time: on a busy machine the wall clock also counts waiting); size: the page's bytes;
 - load: navigation start to the load event (the script has run, the table is filterable);
 - filter: choosing a verdict in the filter until the next frame is painted;
 - text: typing a path fragment into the text filter, same;
@@ -106,9 +107,12 @@ def run(layout: Path, counts: list[int], repeat: int) -> list[dict[str, float | 
         )
         for count in counts:
             grown = synthetic(result, count)
-            started = time.perf_counter()
-            text = html.render(grown)
-            render_ms = (time.perf_counter() - started) * 1000
+            walls, cpus = [], []
+            for _ in range(repeat):  # the fastest: the others waited for other processes
+                started, cpu = time.perf_counter(), time.process_time()
+                text = html.render(grown)
+                walls.append((time.perf_counter() - started) * 1000)
+                cpus.append((time.process_time() - cpu) * 1000)
             path = Path(tmp) / f"report-{count}.html"
             path.write_text(text, encoding="utf-8")
             runs = []
@@ -123,7 +127,8 @@ def run(layout: Path, counts: list[int], repeat: int) -> list[dict[str, float | 
             row: dict[str, float | int | str] = {
                 "components": len(grown.components),
                 "size": f"{len(text.encode()) / 1e6:.1f} MB",
-                "render": render_ms,
+                "render": min(walls),
+                "render CPU": min(cpus),
             }
             row.update({k: statistics.median(r[k] for r in runs) for k in runs[0]})
             rows.append(row)
@@ -133,10 +138,12 @@ def run(layout: Path, counts: list[int], repeat: int) -> list[dict[str, float | 
 
 
 def table(rows: list[dict[str, float | int | str]], layout: Path, repeat: int) -> str:
-    keys = ["components", "size", "render", "load", "filter", "text", "sort", "dialog"]
+    keys = ["components", "size", "render", "render CPU", "load", "filter", "text", "sort"]
+    keys.append("dialog")
     lines = [
         f"Measured by `python benchmarks/bench_report.py` ({layout.name} grown to N components, "
-        f"median of {repeat} page loads, headless Chromium, milliseconds):",
+        f"median of {repeat} page loads, headless Chromium, milliseconds; render: the fastest "
+        f"of {repeat} in Python, wall clock and CPU time):",
         "",
         "| " + " | ".join(keys) + " |",
         "|" + "---:|" * len(keys),

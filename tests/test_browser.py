@@ -227,6 +227,18 @@ def test_paths_graph_nodes_and_evidence_open_the_component(session: Session) -> 
     assert session.errors == [] and session.dialogs == []
 
 
+def test_a_call_chain_links_open_the_library(session: Session) -> None:
+    """server's evidence shows `via server → socket (libc.so.6)`; libc's step opens libc."""
+    page = session.page
+    page.locator('#component-table tr[data-path="/usr/bin/server"] button.open').click()
+    assert _open_title(session) == "/usr/bin/server"
+    chain = page.locator("#details-body .chain", has_text="socket (libc.so.6)").first
+    assert chain.text_content() == "viaserver → socket (libc.so.6)"
+    chain.locator("a.step", has_text="socket (libc.so.6)").click()
+    assert _open_title(session) == "/usr/lib/x86_64-linux-gnu/libc.so.6"
+    assert session.errors == [] and session.requests == [session.url]
+
+
 def test_the_rule_filter_and_the_rule_section_links(session: Session, scans: rf.Scans) -> None:
     page = session.page
     page.select_option("#f-rule", "PS201")

@@ -18,10 +18,14 @@ def row(
 
 
 def summary(
-    verdicts: dict[str, str], scores: dict[str, int], blockers: list[str]
+    verdicts: dict[str, str],
+    scores: dict[str, int],
+    blockers: list[str],
+    efforts: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     return {
         "reference": "r",
+        **({} if efforts is None else {"efforts": efforts}),
         "targets": {t: {"verdict": v, "score": scores[t]} for t, v in verdicts.items()},
         "blockers": [
             {"rule_id": rule, "target": "wasip1", "verdict": "rework", "message": f"{rule} in x"}
@@ -45,10 +49,10 @@ def fleet_inputs() -> tuple[list[AuditImage], dict[str, Any], dict[str, list[Ima
         row("app/e:*", None, {}, "failed"),
     ]
     summaries = {
-        "sha256:a": summary(REWORK, {"wasip1": 30, "wasix": 40}, ["PS101", "PS201"]),
-        "sha256:b": summary(REWORK, {"wasip1": 40, "wasix": 40}, ["PS101"]),
-        "sha256:c": summary(SHIM, {"wasip1": 80, "wasix": 95}, []),
-        "sha256:d": summary(READY, {"wasip1": 100, "wasix": 100}, []),
+        "sha256:a": summary(REWORK, {"wasip1": 30, "wasix": 40}, ["PS101", "PS201"], {"L": 1}),
+        "sha256:b": summary(REWORK, {"wasip1": 40, "wasix": 40}, ["PS101"], {"M": 2, "S": 1}),
+        "sha256:c": summary(SHIM, {"wasip1": 80, "wasix": 95}, [], {"S": 1}),
+        "sha256:d": summary(READY, {"wasip1": 100, "wasix": 100}, [], {}),
     }
     base, mid = ImageLayer("sha256:base", 1000, "FROM debian"), ImageLayer("sha256:mid", 10, "RUN")
     layers = {
@@ -78,19 +82,43 @@ def test_images_blockers_shared_layers_and_candidates() -> None:
         ("sha256:base", 3),
         ("sha256:mid", 2),
     ]
-    assert [(c.names[0], c.target, c.verdict, c.score) for c in fleet.candidates] == [
-        ("app/d:1", "wasip1", "ready", 100),  # a tie between targets goes to the first
-        ("app/c:1", "wasix", "ready", 95),
+    # least effort first: nothing to do, then S, M, L
+    assert [(c.names[0], c.target, c.verdict, c.score, c.effort) for c in fleet.candidates] == [
+        ("app/d:1", "wasip1", "ready", 100, "-"),  # a tie between targets goes to the first
+        ("app/c:1", "wasix", "ready", 95, "S"),
+        ("app/b:1", "wasip1", "rework", 40, "M"),
+        ("app/a:1", "wasix", "rework", 40, "L"),
     ]
     doc = to_dict(fleet)
-    assert doc["schema_version"] == "2.0" and doc["blockers"][0]["count"] == 2
+    assert doc["schema_version"] == "2.1" and doc["blockers"][0]["count"] == 2
+    assert doc["candidates"][2]["efforts"] == {"M": 2, "S": 1}
     assert doc["previous_audit_id"] is None and doc["changes"] == []
+    assert doc["trend"] == [
+        {
+            "audit_id": 7,
+            "images": 4,
+            "failed": 1,
+            "verdicts": {
+                "wasip1": {"rework": 2, "shim": 1, "ready": 1},
+                "wasix": {"rework": 2, "ready": 2},
+            },
+        }
+    ]
 
 
-def test_candidates_leave_out_images_with_nothing_ready_or_shim() -> None:
+def test_candidates_leave_out_blocked_and_rank_unknown_effort_last() -> None:
     rows, summaries, layers = fleet_inputs()
-    images = build_fleet(AUDIT, rows[:3], summaries, layers).images
-    assert candidates(images) == []
+    blocked = {"wasip1": "blocked", "wasix": "blocked"}
+    rows.append(row("app/x:1", "sha256:x", blocked))
+    summaries["sha256:x"] = summary(blocked, {"wasip1": 0, "wasix": 0}, ["PS111"], {})
+    summaries["sha256:a"].pop("efforts")  # stored before efforts were
+    ranked = candidates(build_fleet(AUDIT, rows, summaries, layers).images)
+    assert [(c.names[0], c.effort) for c in ranked] == [
+        ("app/d:1", "-"),
+        ("app/c:1", "S"),
+        ("app/b:1", "M"),
+        ("app/a:1", "?"),
+    ]
 
 
 def test_changes_since_the_previous_audit() -> None:
@@ -118,3 +146,7 @@ def test_changes_since_the_previous_audit() -> None:
     updated = next(c for c in fleet.changes if c.kind == "updated")
     assert (updated.digest_before, updated.digest_after) == ("sha256:b", "sha256:b2")
     assert updated.verdicts_after == SHIM
+    assert [(p.audit_id, p.images, p.verdicts["wasip1"]) for p in fleet.trend] == [
+        (6, 4, {"rework": 2, "shim": 1, "ready": 1}),
+        (7, 4, {"rework": 1, "shim": 1, "ready": 2}),
+    ]

@@ -82,7 +82,10 @@ def test_markup_in_file_names_and_symbols_renders_as_text(page: str) -> None:
     assert data
     rows = html.unpack_data(data.group(1))
     weird = next(row for row in rows if row["path"] == rf.WEIRD_PATH)
-    lines = [line for f in weird["findings"] for line in f["evidence"]]
+    # findings point into the component's lines by number; a line is its text, or
+    # [text, chain steps] when it carries a call chain
+    shown = [weird["lines"][n] for f in weird["findings"] for n in f["evidence"]]
+    lines = [line if isinstance(line, str) else line[0] for line in shown]
     assert any(rf.WEIRD_SYMBOL in line for line in lines)
 
 

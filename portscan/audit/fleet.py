@@ -7,6 +7,7 @@ JSON form (docs/registry-audit.md) and report/ renders it.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,9 +17,27 @@ from portscan.audit.store import Audit, AuditImage, ImageLayer
 from portscan.knowledge import rules
 from portscan.model import ScanResult, Target, Verdict
 
-FLEET_SCHEMA_VERSION = "2.0"  # 2.0: `skipped` entries are {name, reason}
+FLEET_SCHEMA_VERSION = "2.1"  # 2.0: `skipped` entries are {name, reason}; 2.1: efforts, trend
 MAX_CANDIDATES = 10
-_CANDIDATE_VERDICTS = (Verdict.READY, Verdict.SHIM)
+_CANDIDATE_VERDICTS = (Verdict.READY, Verdict.SHIM, Verdict.REWORK)
+EFFORTS = ("S", "M", "L")  # a component's plan effort, smallest first ("-": none needed)
+UNKNOWN_EFFORT = "?"  # the stored summary predates efforts
+
+
+def plan_efforts(result: ScanResult) -> dict[str, int]:
+    """How many components of the judged scope (those the entrypoint reaches, or every
+    judged one when it reaches none, as score.summarise judges) need each plan effort."""
+    judged = [c for c in result.components if c.kind != "platform"]
+    scope = [c for c in judged if c.reachable] or judged
+    counts = Counter(c.plan.effort for c in scope if c.plan and c.plan.effort in EFFORTS)
+    return {effort: counts[effort] for effort in EFFORTS if counts[effort]}
+
+
+def largest_effort(efforts: Mapping[str, int] | None) -> str:
+    """L, M or S; `-` when nothing needs work; `?` when not known."""
+    if efforts is None:
+        return UNKNOWN_EFFORT
+    return next((e for e in reversed(EFFORTS) if efforts.get(e)), "-")
 
 
 def image_summary(result: ScanResult) -> dict[str, Any]:
@@ -31,6 +50,7 @@ def image_summary(result: ScanResult) -> dict[str, Any]:
         "files": len(result.files),
         "components": len(result.components),
         "runtimes": sorted({b.runtime.name for b in result.binaries.values() if b.runtime}),
+        "efforts": plan_efforts(result),
         "targets": {
             str(target): {"verdict": str(summary.verdict), "score": summary.score}
             for target, summary in sorted(result.targets.items())
@@ -64,6 +84,11 @@ class FleetImage:
     scores: dict[str, int] = field(default_factory=dict)
     blockers: list[dict[str, str]] = field(default_factory=list)
     layers: list[str] = field(default_factory=list)  # layer digests, base first
+    efforts: dict[str, int] | None = None  # plan effort -> components (None: not stored)
+
+    @property
+    def effort(self) -> str:
+        return largest_effort(self.efforts)
 
 
 @dataclass
@@ -93,13 +118,28 @@ class SharedLayer:
 
 @dataclass
 class Candidate:
-    """An image ranked by its best target: verdict first, then score."""
+    """An image that can move, ranked by effort: its largest plan effort (none, S, M, L,
+    unknown), then how many components need that much, then its best target's verdict
+    and score."""
 
     digest: str
     names: list[str]
     target: str
     verdict: str
     score: int
+    effort: str = UNKNOWN_EFFORT  # largest_effort
+    efforts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class TrendPoint:
+    """How many images got each verdict per target in one audit (an image counted once
+    under all its names; failed images apart)."""
+
+    audit_id: int
+    images: int
+    failed: int
+    verdicts: dict[str, dict[str, int]]  # target -> verdict -> images
 
 
 @dataclass
@@ -132,6 +172,7 @@ class FleetResult:
     shared_layers: list[SharedLayer]
     candidates: list[Candidate]
     changes: list[Change]
+    trend: list[TrendPoint] = field(default_factory=list)  # the previous audit, then this one
     skipped: list[Skipped] = field(default_factory=list)  # left out, each with its reason
     run: dict[str, Any] = field(default_factory=dict)  # counters of the run that finished it
 
@@ -167,6 +208,7 @@ def _fleet_images(
             scores={t: int(v["score"]) for t, v in (summary.get("targets") or {}).items()},
             blockers=list(summary.get("blockers", [])),
             layers=[layer.digest for layer in layers.get(row.digest or "", [])],
+            efforts=dict(summary["efforts"]) if "efforts" in summary else None,
         )
         by_digest[key] = image
         images.append(image)
@@ -218,8 +260,11 @@ def _target_order(target: str) -> int:
     return names.index(target) if target in names else len(names)
 
 
+_EFFORT_RANK = {"-": 0, **{e: i + 1 for i, e in enumerate(EFFORTS)}, UNKNOWN_EFFORT: 9}
+
+
 def candidates(images: Sequence[FleetImage], limit: int = MAX_CANDIDATES) -> list[Candidate]:
-    """Images whose best target is `ready` or `shim`, best first."""
+    """Images whose best target is `ready`, `shim` or `rework`, least effort first."""
     ranked = []
     for image in images:
         if not image.digest or not image.verdicts:
@@ -230,11 +275,45 @@ def candidates(images: Sequence[FleetImage], limit: int = MAX_CANDIDATES) -> lis
         if verdict in _CANDIDATE_VERDICTS:
             ranked.append(
                 Candidate(
-                    image.digest, image.names, target, str(verdict), image.scores.get(target, 0)
+                    image.digest,
+                    image.names,
+                    target,
+                    str(verdict),
+                    image.scores.get(target, 0),
+                    image.effort,
+                    dict(image.efforts or {}),
                 )
             )
-    ranked.sort(key=lambda c: (-Verdict(c.verdict).rank, -c.score, c.names))
+
+    def key(c: Candidate) -> tuple[int, int, int, int, list[str]]:
+        heaviest = c.efforts.get(c.effort, 0)
+        return _EFFORT_RANK[c.effort], heaviest, -Verdict(c.verdict).rank, -c.score, c.names
+
+    ranked.sort(key=key)
     return ranked[:limit]
+
+
+def trend_point(audit_id: int, rows: Sequence[AuditImage]) -> TrendPoint:
+    """The verdict counts of one audit's rows."""
+    seen: set[str] = set()
+    counts: dict[str, Counter[str]] = {}
+    images = failed = 0
+    for row in rows:
+        if row.status == "failed" or not row.digest:
+            failed += 1
+            continue
+        if row.digest in seen:
+            continue
+        seen.add(row.digest)
+        images += 1
+        for target, verdict in row.verdicts.items():
+            counts.setdefault(target, Counter())[verdict] += 1
+    order = [str(v) for v in Verdict]
+    verdicts = {
+        t: {v: counts[t][v] for v in order if counts[t][v]}
+        for t in sorted(counts, key=_target_order)
+    }
+    return TrendPoint(audit_id, images, failed, verdicts)
 
 
 def changes(previous: Sequence[AuditImage], current: Sequence[AuditImage]) -> list[Change]:
@@ -283,6 +362,7 @@ def build_fleet(
         shared_layers=shared_layers(images, layers),
         candidates=candidates(images),
         changes=changes(previous[1], rows) if previous else [],
+        trend=[*([trend_point(*previous)] if previous else []), trend_point(audit.id, rows)],
         skipped=list(skipped),
         run=dict(run or {}),
     )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from portscan.knowledge import rules
 from portscan.knowledge import tables as sig
-from portscan.model import IMAGE, Component, Finding, ScanResult, Target, Verdict
+from portscan.model import IMAGE, ChainStep, Component, Finding, ScanResult, Target, Verdict
 from portscan.report import view
 from portscan.score import deciding
 
@@ -61,6 +61,7 @@ class Obstacle:
     verdicts: dict[Target, Verdict] = field(default_factory=dict)
     components: list[str] = field(default_factory=list)
     items: list[str] = field(default_factory=list)  # symbols, syscalls, files
+    chain: tuple[ChainStep, ...] = ()  # how the first evidence that has one is reached
 
     @property
     def worst(self) -> Verdict:
@@ -236,6 +237,8 @@ def obstacles(result: ScanResult) -> list[Obstacle]:
         if path not in ob.components:
             ob.components.append(path)
         for e in f.evidence:
+            if e.chain and not ob.chain:
+                ob.chain = e.chain
             item = (e.symbol or e.syscall or "").split("@", 1)[0] or e.detail or ""
             if item and item not in ob.items:
                 ob.items.append(item)

@@ -122,11 +122,11 @@ def fleet_table(fleet: FleetResult) -> str:
                 f"{created}"
             )
     if fleet.candidates:
-        lines += ["", "BEST CANDIDATES (target, verdict, score)"]
+        lines += ["", "BEST CANDIDATES, least effort first (target, verdict, score, effort)"]
         for candidate in fleet.candidates:
             lines.append(
                 f"  {candidate.names[0]:<44} {candidate.target:<7} {candidate.verdict:<7} "
-                f"{candidate.score:>3}"
+                f"{candidate.score:>3}  {candidate.effort}"
             )
     if fleet.previous_audit_id is not None:
         kinds = [c.kind for c in fleet.changes]

@@ -165,6 +165,12 @@ def render(fleet: FleetResult, reports: Mapping[str, str] | None = None) -> str:
             reports=reports or {},
             names=names,
             rank=verdict_rank,
+            trend=fleet.trend,
+            trend_verdicts=[
+                str(v)
+                for v in Verdict
+                if any(str(v) in counts for p in fleet.trend for counts in p.verdicts.values())
+            ],
             rule_texts=[(rule_id, render_rule_text(get_rule(rule_id))) for rule_id in rule_ids],
             version=__version__,
             css=Markup(css),

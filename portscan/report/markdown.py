@@ -58,6 +58,13 @@ def _obstacles(result: ScanResult) -> list[str]:
             "",
             f"and {len(found) - OBSTACLES_SHOWN} more capabilities (the HTML report lists all).",
         ]
+    chains = [
+        f"- {_cell(o.title)}: {code_span(view.short_chain(o.chain))}"
+        for o in found[:OBSTACLES_SHOWN]
+        if o.chain
+    ]
+    if chains:
+        lines += ["", "**How the code reaches them** (one call chain each)", "", *chains]
     return lines
 
 

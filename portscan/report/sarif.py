@@ -8,7 +8,9 @@ ready passes, n/a is not applicable. Only findings that need something (not read
 not n/a) become results: code-scanning consumers want problems, and GitHub accepts
 25,000 results per run (nginx has ~19,000 findings, most of them "available").
 Each result carries its target and verdict as properties and a fingerprint that is
-stable across scans of the same files.
+stable across scans of the same files. When its first evidence was reached through a
+call chain (graph/reach.py), each step of that chain is a related location (the file,
+with the function as message) and the chain's text is the `chain` property.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
+from portscan.graph.reach import chain_text
 from portscan.knowledge import rules
 from portscan.model import Component, Evidence, Finding, ScanResult, Verdict
 from portscan.report import view
@@ -130,6 +133,18 @@ def _result(finding: Finding, index: int, component: Component | None) -> dict[s
         "partialFingerprints": {"portscanFinding/v1": _fingerprint(finding, owner)},
         "properties": properties,
     }
+    chain = view.first_chain([finding])
+    if chain:  # how the program reaches the first evidence that says (graph/reach.py)
+        properties["chain"] = chain_text(chain)
+        doc["relatedLocations"] = [
+            {
+                "id": number,
+                "physicalLocation": _artifact(step.file),
+                "message": {"text": step.function or "the program"},
+            }
+            for number, step in enumerate(chain, 1)
+            if step.file.startswith("/")
+        ]
     if finding.waived is not None:  # a waiver file accepted it (portscan.waivers)
         doc["suppressions"] = [{"kind": "external", "justification": finding.waived}]
     return doc

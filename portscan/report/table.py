@@ -7,7 +7,13 @@ import shlex
 from portscan.codec import summary_counts
 from portscan.model import ScanResult
 from portscan.report import answer
-from portscan.report.view import human_size, short_digest, waived_groups
+from portscan.report.view import (
+    first_chain,
+    human_size,
+    short_chain,
+    short_digest,
+    waived_groups,
+)
 
 
 def render(result: ScanResult) -> str:
@@ -74,9 +80,7 @@ def _verdicts(result: ScanResult) -> list[str]:
     if not result.targets:
         return []
     below = result.base.layers if result.base is not None else 0  # --base: judged apart
-    judged = [
-        c for c in result.components if c.kind != "platform" and (c.layer or 0) >= below
-    ]
+    judged = [c for c in result.components if c.kind != "platform" and (c.layer or 0) >= below]
     reached = sum(1 for c in judged if c.reachable)
     scope = (  # as score.summarise decides: every component when the command reaches none
         f"judged on {reached} components the entrypoint reaches"
@@ -97,6 +101,9 @@ def _verdicts(result: ScanResult) -> list[str]:
                 finding.message if len(finding.message) <= 110 else finding.message[:107] + "..."
             )
             lines.append(f"  {finding.rule_id} {finding.verdict.value:<7} {message}")
+            chain = first_chain([finding])
+            if chain:  # how the program reaches it, on one line
+                lines.append(f"  {'':<13} via {short_chain(chain, 2)}")
     return lines
 
 

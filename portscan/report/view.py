@@ -10,8 +10,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
+from portscan.graph.reach import chain_text
 from portscan.knowledge import tables as sig
-from portscan.model import Component, Evidence, Finding, Package, ScanResult, Target, Verdict
+from portscan.model import (
+    ChainStep,
+    Component,
+    Evidence,
+    Finding,
+    Package,
+    ScanResult,
+    Target,
+    Verdict,
+)
 
 EFFORT_ORDER = ("L", "M", "S", "-")
 BLOCKING = (Verdict.BLOCKED, Verdict.REWORK)
@@ -175,18 +185,22 @@ def components_by_package(components: Iterable[Component]) -> dict[str, list[Com
 def evidence_text(evidence: Evidence, component_path: str | None = None) -> str:
     """One line for one piece of evidence; the file, package and layer are left out
     when they are the component's own (`component_path`)."""
-    own = component_path is not None and evidence.file == component_path
-    parts = [] if own else [evidence.file]
-    if evidence.symbol:
-        parts.append(f"symbol {evidence.symbol}")
-    if evidence.syscall:
-        parts.append(f"syscall {evidence.syscall}")
-    if evidence.address is not None:
-        parts.append(f"at {evidence.address:#x}")
-    if not own and evidence.layer is not None:
-        parts.append(f"layer {evidence.layer}")
-    text = " · ".join(parts)
-    return f"{text} ({evidence.detail})" if evidence.detail else text
+    e = evidence
+    own = e.file == component_path
+    if e.symbol and e.syscall is None and e.address is None and (own or e.layer is None):
+        text = f"symbol {e.symbol}" if own else f"{e.file} · symbol {e.symbol}"  # most lines
+    else:
+        parts = [] if own else [e.file]
+        if e.symbol:
+            parts.append(f"symbol {e.symbol}")
+        if e.syscall:
+            parts.append(f"syscall {e.syscall}")
+        if e.address is not None:
+            parts.append(f"at {e.address:#x}")
+        if not own and e.layer is not None:
+            parts.append(f"layer {e.layer}")
+        text = " · ".join(parts)
+    return f"{text} ({e.detail})" if e.detail else text
 
 
 @dataclass
@@ -213,3 +227,34 @@ def evidence_by_file(finding: Finding) -> list[EvidenceGroup]:
         if item and item not in group.items:
             group.items.append(item)
     return list(groups.values())
+
+
+CHAIN_ENDS = 3  # steps kept at each end of a shortened chain
+
+
+def short_chain(chain: Sequence[ChainStep], ends: int = CHAIN_ENDS) -> str:
+    """`chain_text`, with the middle of a long chain left out: `postgres → … → flock (libc.so.6)`
+    keeps the first and last `ends` steps."""
+    parts = chain_text(tuple(chain)).split(" → ")
+    if len(parts) > 2 * ends + 1:
+        parts = [*parts[:ends], "…", *parts[-ends:]]
+    return " → ".join(parts)
+
+
+def chain_links(chain: Sequence[ChainStep]) -> list[list[str]]:
+    """The steps of a chain as the HTML report draws them: `[text, file]` where the step
+    names its file (the program, or a function in another file than the step before),
+    `[text]` otherwise. The text is what `chain_text` shows for the step; the file, the
+    path the report can link to."""
+    out: list[list[str]] = []
+    before = None
+    for step, text in zip(chain, chain_text(tuple(chain)).split(" → "), strict=True):
+        names_file = not step.function or (step.file != before and text.endswith(")"))
+        out.append([text, step.file] if names_file and text != "(indirect call)" else [text])
+        before = step.file
+    return out
+
+
+def first_chain(findings: Iterable[Finding]) -> tuple[ChainStep, ...]:
+    """The chain of the first piece of evidence that has one, in the findings' order."""
+    return next((e.chain for f in findings for e in f.evidence if e.chain), ())

@@ -128,6 +128,7 @@
 
   // -- details of one row, built with textContent only
   const indexOfPath = new Map(ROWS.filter((r) => r.kind !== "package").map((r) => [r.path, r.i]));
+  const pathOfRow = new Map(ROWS.map((r) => [r.i, r.path]));
   function componentLink(path) {  // a link to a component's details, or its path as text
     const index = indexOfPath.get(path);
     if (index === undefined) return document.createTextNode(path);
@@ -135,12 +136,30 @@
     link.href = "#c-" + index;
     return link;
   }
-  function evidenceLine(line) {  // a line that starts with a component's path links to it
+  function evidenceLine(entry) {  // a line that starts with a component's path links to it
     const li = el("li");
+    const [line, chain] = Array.isArray(entry) ? entry : [entry, null];
     const path = line.split(" · ")[0];
     if (indexOfPath.has(path) && path !== line) li.append(componentLink(path), line.slice(path.length));
     else li.textContent = line;
+    if (chain) li.append(chainLine(chain));
     return li;
+  }
+  function chainLine(chain) {  // program → function (library) → … → libc function
+    const line = el("span", null, "chain");
+    line.append(el("span", "via", "chain-via"));
+    chain.forEach(([text, row], i) => {  // row: the number of the component the step names
+      if (i) line.append(el("span", " → ", "chain-arrow"));
+      let step;
+      if (row === undefined) step = el("span", text, "step");
+      else {
+        step = el("a", text, "step comp");
+        step.href = "#c-" + row;
+        step.title = pathOfRow.get(row);
+      }
+      line.append(step);
+    });
+    return line;
   }
   async function showDetails(index) {
     const c = await details(index);
@@ -183,7 +202,7 @@
       link.addEventListener("click", () => $("details").close());
       item.append(link, " ", el("span", f.targets.join(", ")), " ", badge(f.verdict), " ", el("span", f.message));
       const list = el("ul", null, "evidence");
-      for (const line of f.evidence) list.append(evidenceLine(line));
+      for (const n of f.evidence) list.append(evidenceLine(c.lines[n]));  // lines by index
       if (f.more) list.append(el("li", `and ${f.more} more`, "more"));
       if (f.waived) item.append(el("p", "waived: " + f.waived, "waived-reason"));
       item.append(list);
