@@ -111,11 +111,21 @@ def docker_archive(tmp_path_factory: pytest.TempPathFactory, fixture_image: ib.I
 @pytest.fixture(autouse=True, scope="session")
 def _private_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Scans in tests (and the portscan processes they start) keep their scan cache in
-    a directory of the test session, never in the user's $XDG_CACHE_HOME."""
-    saved = os.environ.get("XDG_CACHE_HOME")
+    a directory of the test session, never in the user's $XDG_CACHE_HOME, and use none
+    (PORTSCAN_NO_CACHE=1): a test of fetching, verifying or limits must see its image
+    read. tests/test_rescan.py turns the cache on where it tests it (`cached_env`)."""
+    saved = {name: os.environ.get(name) for name in ("XDG_CACHE_HOME", "PORTSCAN_NO_CACHE")}
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    os.environ["PORTSCAN_NO_CACHE"] = "1"
     yield
-    if saved is None:
-        os.environ.pop("XDG_CACHE_HOME", None)
-    else:
-        os.environ["XDG_CACHE_HOME"] = saved
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+def cached_env(cache_home: Path) -> dict[str, str]:
+    """The environment of a portscan process that uses a scan cache under `cache_home`."""
+    env = {k: v for k, v in os.environ.items() if k != "PORTSCAN_NO_CACHE"}
+    return {**env, "XDG_CACHE_HOME": str(cache_home)}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -23,6 +22,7 @@ from portscan.graph import reach
 from portscan.inspect.elf import worker
 from portscan.model import ScanResult
 from portscan.scan import ScanOptions, scan_image
+from tests.conftest import cached_env
 
 
 def _no_worker() -> None:
@@ -125,7 +125,7 @@ def test_concurrent_scans_share_the_cache(oci_layout: Path, tmp_path: Path) -> N
 
 
 def test_no_cache_keeps_nothing(oci_layout: Path, tmp_path: Path) -> None:
-    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    env = cached_env(tmp_path / "xdg")
     for flags, kept in ((["--no-cache"], False), ([], True)):
         done = subprocess.run(
             [sys.executable, "-m", "portscan", "image", f"oci:{oci_layout}", "-f", "json", *flags],
@@ -159,7 +159,7 @@ def test_an_unusable_cache_is_a_warning_not_a_failure(oci_layout: Path, tmp_path
         [sys.executable, "-m", "portscan", "image", f"oci:{oci_layout}", "-f", "json"],
         capture_output=True,
         text=True,
-        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path / "xdg")},
+        env=cached_env(tmp_path / "xdg"),
         timeout=120,
     )
     assert done.returncode == 0, done.stderr

@@ -89,6 +89,7 @@ class _Graphs:
         self.content_dir = content_dir
         self.store = store
         self.graphs: dict[str, CallGraph | str] = {}  # digest -> graph, or why none
+        self.kept: set[tuple[str, str | None]] = set()  # process-cached walks seen in `store`
 
     def graph(self, binary: Binary) -> CallGraph | str:
         digest = binary.sha256 or ""
@@ -115,6 +116,10 @@ class _Graphs:
         """What `root` (None: the constructors) reaches in `binary`, or why unknown."""
         key = (binary.sha256 or "", root)
         cached = _REACH_CACHE.get(key)
+        if cached is not None and self.store is not None and key[0] and key not in self.kept:
+            self.kept.add(key)  # walked earlier in this process: the store keeps it too
+            if self.store.get_reach(key[0], root) is None:
+                self.store.put_reach(key[0], root, cached)
         if cached is None:
             store = self.store if key[0] else None
             cached = store.get_reach(key[0], root) if store is not None else None
