@@ -136,6 +136,7 @@ class _Graphs:
             if len(_REACH_CACHE) >= _REACH_CACHE_SIZE:
                 _REACH_CACHE.pop(next(iter(_REACH_CACHE)))
             _REACH_CACHE[key] = cached
+            self.kept.add(key)
         if not cached.complete:
             return f"{cached.status}: {cached.note}"
         return cached
