@@ -7,29 +7,32 @@ with `struct` (symbols, relocations, PLT, dynamic section: no lief, no disassemb
 disassembled (capstone's light mode), each once per graph, and the walk stops at a bound.
 
 - Function starts: defined functions of .dynsym and .symtab, and the FDE starts of
-  .eh_frame_hdr (layout.eh_frame_starts). A function runs to its symbol's size, else
-  to the next known start. A branch to an address that is no known start makes it one.
+  .eh_frame_hdr, or of .eh_frame itself when a static link left no header
+  (layout.eh_frame_starts). A function runs to its symbol's size, else to the next
+  known start. A branch to an address that is no known start makes it one.
 - Edges: direct calls and jumps (tail calls, jumps to `.cold` parts); calls to PLT
   stubs (.plt, .plt.sec, .plt.got) and GOT-indirect calls (`call *f@GOTPCREL(%rip)`,
   -fno-plt) resolved through JUMP_SLOT / GLOB_DAT / 64 / RELATIVE / IRELATIVE
-  relocations to an import or a local function (an IRELATIVE slot to its resolver,
-  whose references name every implementation). A RIP-relative reference to a function
-  (`lea` of a callback handed to pthread_create, atexit, qsort) is an edge too, and a
-  reference to the GOT slot of an imported function reaches that import.
-- Address-taken functions: targets of RELATIVE/64/IRELATIVE relocations and of GLOB_DAT
-  to local functions (function pointers in data); in a position-dependent executable,
-  which has no such relocations, every aligned data word equal to a function start.
-  When reached code makes an indirect call or jump that is neither a resolved GOT slot
-  nor a switch table, all of them (and the imports whose addresses sit in data) become
-  reachable: conservative, never nothing.
+  relocations to an import or a local function. A RIP-relative reference to a function
+  (`lea` of a callback handed to pthread_create, atexit, qsort) is an edge too; an
+  import's address loaded from its GOT slot reaches it unless it is only tested
+  (`&pthread_create != NULL`) or overwritten unused.
+- Function pointers: reached code that refers to data takes the pointers of the data
+  object there (`object_slots`: a sized symbol, else the run of relocated pointers up to
+  where another object starts), following pointers from data to data; an indirect call
+  reaches what reached code took this way. In a position-dependent executable, which has
+  no relocations, immediates are addresses and aligned data words equal to a function
+  start are its pointers.
 - Roots: the given names (.dynsym exports, then .symtab names), plus DT_INIT,
-  DT_INIT_ARRAY, DT_PREINIT_ARRAY, DT_FINI and DT_FINI_ARRAY when `constructors` is set.
+  DT_INIT_ARRAY, DT_PREINIT_ARRAY, DT_FINI and DT_FINI_ARRAY when `constructors` is set
+  (for a static file, .init, .fini and the init/fini array sections); `reach_entry`
+  walks from e_entry and those.
 
-The result (`Reach`) is complete, or says why it is not: the bound was hit (the partial
-sets are kept for diagnosis but must not decide anything), the architecture is not
-supported (x86-64 and aarch64 little-endian are), the file is malformed, or it has no
-function starts at all. Chains are shortest in calls, each from a root to an import,
-with `INDIRECT` where the walk went through an unresolved indirect call.
+The result (`Reach`) is complete, or says why it is not: a bound was hit (per walk, or
+the file's budget of disassembled instructions; the partial sets must not decide
+anything), the architecture is not supported (x86-64 and aarch64 little-endian are), the
+file is malformed, or it has no function starts at all. Chains are shortest in calls,
+each from a root to an import, with `INDIRECT` where the walk went through a pointer.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from portscan.inspect.elf.layout import (
     read_layout,
 )
 
-INDIRECT = "<indirect call>"  # chain element: the walk went through an unresolved indirect call
+INDIRECT = "<indirect call>"  # chain element: the walk went through a function pointer
 
 COMPLETE, BOUND, UNSUPPORTED, NO_FUNCTIONS, MALFORMED = (
     "complete",
@@ -103,8 +106,8 @@ class Reach:
     `imports`: the imported function names reachable; `chains[name]`: the shortest chain
     from a root to it (root label, function names, `INDIRECT` markers, the import).
     `status` is COMPLETE, or why the answer must not be trusted (then `imports` is at
-    best partial). `address_taken` says the walk met an unresolved indirect call and so
-    took every address-taken function as reachable.
+    best partial). `address_taken` says the walk met an unresolved indirect call (what
+    it reaches is what the reached code's data objects point to).
     """
 
     roots: tuple[str, ...]
@@ -168,7 +171,6 @@ class CallGraph:
         self.got: dict[int, str | int] = {}  # slot -> import name or local function address
         self.plt: list[tuple[int, int, str | int]] = []  # (stub, end, target), sorted
         self.address_taken: set[int] = set()
-        self.address_taken_imports: set[str] = set()
         # every pointer the file's data holds: slot -> function, data address or import
         self.pointers: dict[int, int | str] = {}
         self._pointer_slots: list[int] = []
@@ -335,8 +337,6 @@ class CallGraph:
                         self.address_taken.add(target)
             elif sym_type in (STT_FUNC, STT_NOTYPE) and name:
                 self.got[offset] = name
-                if kind == kinds.abs64:
-                    self.address_taken_imports.add(name)
 
     def _read_data_pointers(self) -> None:
         """A position-dependent executable keeps function pointers in data without
