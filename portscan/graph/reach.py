@@ -10,10 +10,12 @@ reached*, the thing the targets are judged by; one that nothing exports is reach
 is (judged as an unattributed symbol). An import bound to an application library is a
 root in that library: its call graph (inspect/elf/callgraph.py) is walked on demand from
 the root, and what the walk imports is bound the same way, library after library. Every
-loaded library's constructors are roots too.
+loaded library's constructors are roots too, and so are the functions of another
+library that a file calling dlsym names in its read-only strings (`_dlsym_names`).
 
 A library that cannot be walked (unsupported architecture, no function starts, the walk
-bound hit, its bytes not kept) is taken whole, every import reached, and says so.
+bound hit, over MAX_WALKED_BYTES, its bytes not kept) is taken whole, every import
+reached, and says so.
 Results per (library digest, root) are cached for the process, so libraries shared by
 several programs, or by several images of an audit, are walked once; with a
 `ReachStore` (the scan cache, portscan.audit.cache) they outlive the process too.
