@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,3 +147,51 @@ def test_candidate_names() -> None:
     assert daemon.candidate_names(parse_reference("ghcr.io/o/app@sha256:" + "a" * 64)) == [
         "ghcr.io/o/app@sha256:" + "a" * 64
     ]
+
+
+def _context(config_dir: Path, name: str, host: str, current: bool) -> None:
+    """A Docker context as the docker CLI stores it (`docker context create`)."""
+    meta = config_dir / "contexts" / "meta" / hashlib.sha256(name.encode()).hexdigest()
+    meta.mkdir(parents=True)
+    document = {"Name": name, "Metadata": {}, "Endpoints": {"docker": {"Host": host}}}
+    (meta / "meta.json").write_text(json.dumps(document))
+    if current:
+        (config_dir / "config.json").write_text(json.dumps({"currentContext": name}))
+
+
+@pytest.mark.podman
+def test_the_current_docker_context_is_followed(
+    engine: podman.PodmanService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Docker Desktop, colima and rootless Docker live behind a context, not the default
+    socket: a bare name is found in the context's engine (here podman's socket)."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.delenv("DOCKER_CONTEXT", raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    _context(tmp_path, "desktop-linux", engine.docker_host, current=True)
+    assert daemon.docker_endpoint() == (engine.docker_host, "Docker context 'desktop-linux'")
+    source = daemon.try_open_daemon_image(parse_reference("fixture/app:latest"), OPTIONS)
+    assert source is not None
+    source.close()
+    explicit = open_image(parse_reference("docker:fixture/app:latest"), OPTIONS)
+    explicit.close()
+
+
+@pytest.mark.podman
+def test_docker_context_variable_and_a_missing_context(
+    engine: podman.PodmanService, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path))
+    _context(tmp_path, "other", f"unix://{tmp_path}/dead.sock", current=True)
+    _context(tmp_path, "pod", engine.docker_host, current=False)
+    monkeypatch.setenv("DOCKER_CONTEXT", "pod")  # the variable wins over currentContext
+    assert daemon.docker_endpoint()[0] == engine.docker_host
+    monkeypatch.setenv("DOCKER_CONTEXT", "other")  # a dead engine: errors name it
+    with pytest.raises(DaemonError) as caught:
+        open_image(parse_reference("docker:fixture/app:latest"), OPTIONS)
+    assert "dead.sock" in str(caught.value) and "Docker context 'other'" in str(caught.value)
+    assert daemon.try_open_daemon_image(parse_reference("fixture/app:latest"), OPTIONS) is None
+    monkeypatch.setenv("DOCKER_CONTEXT", "nowhere")
+    with pytest.raises(DaemonError, match="context 'nowhere'"):
+        open_image(parse_reference("docker:fixture/app:latest"), OPTIONS)

@@ -1,8 +1,14 @@
 """Images in the local Docker Engine (or any engine serving its API, such as podman).
 
-The `docker` SDK's `from_env()` honours DOCKER_HOST, DOCKER_TLS_VERIFY and
-DOCKER_CERT_PATH. The image is exported with `image.save(named=True)` and read as
-the stream it is, once, by `archive.StreamingArchiveSource`: nothing is written to disk.
+The engine is the one the docker CLI would use (`docker_endpoint`): DOCKER_HOST (through
+the `docker` SDK's `from_env()`, which honours DOCKER_TLS_VERIFY and DOCKER_CERT_PATH);
+else the Docker context named by DOCKER_CONTEXT or by `currentContext` in
+`$DOCKER_CONFIG/config.json` (its endpoint read from `contexts/meta/<sha256 of the
+name>/meta.json`, as the CLI stores it: Docker Desktop, colima, rootless Docker); else
+/var/run/docker.sock. Errors name the endpoint and where it came from.
+
+The image is exported with `image.save(named=True)` and read as the stream it is, once,
+by `archive.StreamingArchiveSource`: nothing is written to disk.
 
 The image digest is the repo digest (the registry manifest digest) when the engine
 knows one, else the image id.
@@ -20,7 +26,9 @@ for another OS/architecture than the one asked for; the caller then asks the reg
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
+import json
 import logging
 import os
 from collections.abc import Iterator
@@ -44,6 +52,40 @@ PROBE_TIMEOUT = 2.0  # seconds a bare-name lookup waits for an engine that does 
 _CHUNK = 1 << 20
 _UNREACHABLE_HINT = "start Docker (or `podman system service`) or set DOCKER_HOST"
 _ClientError = (docker.errors.DockerException, requests.RequestException)
+
+
+def docker_endpoint() -> tuple[str, str]:
+    """(engine URL, where it came from), as the docker CLI chooses (module docstring).
+    `DaemonError` when the context named does not exist."""
+    host = os.environ.get("DOCKER_HOST")
+    if host:
+        return host, "DOCKER_HOST"
+    config_dir = os.environ.get("DOCKER_CONFIG") or os.path.expanduser("~/.docker")
+    name = os.environ.get("DOCKER_CONTEXT")
+    origin = "DOCKER_CONTEXT"
+    if not name:
+        origin = f"currentContext of {os.path.join(config_dir, 'config.json')}"
+        try:
+            with open(os.path.join(config_dir, "config.json"), encoding="utf-8") as file:
+                config = json.load(file)
+            name = config.get("currentContext") if isinstance(config, dict) else None
+        except (OSError, ValueError):
+            name = None
+    if not name or name == "default":
+        return f"unix://{DEFAULT_SOCKET}", "the default socket"
+    digest = hashlib.sha256(name.encode()).hexdigest()
+    meta = os.path.join(config_dir, "contexts", "meta", digest, "meta.json")
+    try:
+        with open(meta, encoding="utf-8") as file:
+            endpoint = json.load(file)["Endpoints"]["docker"]["Host"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise DaemonError(
+            f"Docker context {name!r} (from {origin}) has no endpoint at {meta}",
+            "check `docker context ls`, or set DOCKER_HOST",
+        ) from None
+    if not isinstance(endpoint, str) or not endpoint:
+        raise DaemonError(f"Docker context {name!r} names no engine in {meta}")
+    return endpoint, f"Docker context {name!r}"
 
 
 def open_daemon_image(ref: ImageRef, options: SourceOptions) -> ImageSource:
@@ -99,8 +141,13 @@ def _open_engine_image(
 
 def try_open_daemon_image(ref: ImageRef, options: SourceOptions) -> ImageSource | None:
     """Like `open_daemon_image`, but None instead of any "not here" answer."""
-    if not os.environ.get("DOCKER_HOST") and not os.path.exists(DEFAULT_SOCKET):
-        log.debug("daemon probe: no DOCKER_HOST and no %s; skipped", DEFAULT_SOCKET)
+    try:
+        host, origin = docker_endpoint()
+    except DaemonError as exc:
+        log.debug("daemon probe: %s", exc)
+        return None
+    if host.startswith("unix://") and not os.path.exists(host.removeprefix("unix://")):
+        log.debug("daemon probe: no socket at %s (%s); skipped", host, origin)
         return None
     try:
         client = _connect(PROBE_TIMEOUT)
@@ -143,6 +190,11 @@ def _connect(
 ) -> docker.DockerClient:
     """A client whose engine has answered (`from_env` asks its API version; a client
     for `base_url` pings it)."""
+    origin = ""
+    if base_url is None:
+        endpoint, origin = docker_endpoint()
+        if origin != "DOCKER_HOST":
+            base_url = endpoint  # a context's engine, or the default socket
     try:
         if base_url is None:
             return docker.from_env(timeout=timeout)
@@ -155,8 +207,9 @@ def _connect(
         return client
     except _ClientError as exc:
         host = base_url or os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
-        hint = _UNREACHABLE_HINT if base_url is None else "is `podman system service` running?"
-        raise DaemonError(f"cannot reach {engine} at {host} ({exc})", hint) from None
+        where = f" ({origin})" if origin else ""
+        hint = _UNREACHABLE_HINT if engine != "podman" else "is `podman system service` running?"
+        raise DaemonError(f"cannot reach {engine} at {host}{where} ({exc})", hint) from None
 
 
 def _find_image(client: docker.DockerClient, ref: ImageRef) -> Any | None:
