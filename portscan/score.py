@@ -130,6 +130,7 @@ def summarise(
     out on the port's target."""
     judged = [c for c in components if c.kind != "platform"]
     reached = [c for c in judged if c.reachable] or judged
+    run = _run(graph)  # the programs the image runs: their reasons lead
     summaries = {}
     for target in Target:
         replaced = _replaced(components, graph, target) if graph is not None else set()
@@ -148,7 +149,7 @@ def summarise(
             verdict=verdict,
             score=score,
             counts=dict(Counter(verdicts)),
-            blockers=_blockers(scope, image_findings, target, _run(graph)),
+            blockers=_blockers(scope, image_findings, target, run),
         )
     return summaries
 

@@ -304,7 +304,7 @@ def run_audit(
     """Audit a registry (see the module docstring); `on_image` hears of every image as
     it completes. On any exception (Ctrl-C included) the executor is aborted and what
     was finished stays in the store for the next run of the same audit."""
-    options = _keeping_content(options, store)
+    options = dataclasses.replace(options, scan=_keeping_content(options.scan, store))
     keys = Keys.of(options.scan)
     selection = options.selection
     walk = discover if isinstance(selection, Selection) else discover_references
@@ -330,13 +330,12 @@ def run_audit(
     return load_fleet(store, audit.id, discovery.skipped, run_id)
 
 
-def _keeping_content(options: AuditOptions, store: Store) -> AuditOptions:
-    """The options with the store's content directory, where layer tasks keep ELF files
-    for the image tasks' reachability walks (unless another one was chosen)."""
-    if not options.scan.reach or options.scan.content_dir is not None:
+def _keeping_content(options: ScanOptions, store: Store) -> ScanOptions:
+    """The scan options with the store's content directory, where layer tasks keep ELF
+    files for the image tasks' reachability walks (unless another one was chosen)."""
+    if not options.reach or options.content_dir is not None:
         return options
-    scan = dataclasses.replace(options.scan, content_dir=store.content_dir)
-    return dataclasses.replace(options, scan=scan)
+    return dataclasses.replace(options, content_dir=store.content_dir)
 
 
 def load_fleet(
@@ -371,8 +370,7 @@ def rebuild_result(store: Store, digest: str, options: ScanOptions | None = None
     """An image's full `ScanResult`, rebuilt from the store alone (no registry access):
     its stored metadata and layers, through the same pipeline as a scan."""
     options = options or ScanOptions()
-    if options.reach and options.content_dir is None:
-        options = dataclasses.replace(options, content_dir=store.content_dir)
+    options = _keeping_content(options, store)
     keys = Keys.of(options)
     meta = store.image_meta(digest, keys.result)
     if meta is None:

@@ -8,17 +8,12 @@ own report beside the page, and the images table links to them.
 
 from __future__ import annotations
 
-import base64
-import functools
-import hashlib
 import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
-import jinja2
 from markupsafe import Markup
 
 from portscan import __version__, codec
@@ -26,32 +21,9 @@ from portscan.audit.fleet import FleetImage, FleetResult
 from portscan.audit.store import Store
 from portscan.knowledge.rules import get_rule
 from portscan.model import Target, Verdict
-from portscan.report import charts, html, view
+from portscan.report import charts, html
 from portscan.report.audit import verdict_rank
 from portscan.report.rules import render_rule_text
-
-
-@functools.cache
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.PackageLoader("portscan.report", "templates"),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-    env.filters["size"] = view.human_size
-    env.filters["short"] = view.short_digest
-    env.filters["css"] = lambda v: "na" if str(v) == "n/a" else str(v)
-    return env
-
-
-def _asset(name: str) -> str:
-    return resources.files("portscan.report").joinpath("templates", name).read_text("utf-8")
-
-
-def _sha256(text: str) -> str:
-    return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
 
 
 def best_verdict(image: FleetImage) -> str:
@@ -141,12 +113,7 @@ def write_image_reports(
 
 def render(fleet: FleetResult, reports: Mapping[str, str] | None = None) -> str:
     """The fleet page; `reports` maps an image digest to the address of its report."""
-    css, js = _asset("report.css"), _asset("fleet.js")
-    csp = (
-        "default-src 'none'; "
-        f"style-src 'sha256-{_sha256(css)}'; script-src 'sha256-{_sha256(js)}'; "
-        "img-src data:; base-uri 'none'; form-action 'none'"
-    )
+    css, js, csp = html.page_assets("fleet.js")
     targets = [t.value for t in Target if any(t.value in i.verdicts for i in fleet.images)]
     targets = targets or [t.value for t in Target]
     blockers = blockers_by_rule(fleet, targets)
@@ -154,7 +121,7 @@ def render(fleet: FleetResult, reports: Mapping[str, str] | None = None) -> str:
     best = Counter(best_verdict(image) for image in fleet.images if image.verdicts)
     names = {image.digest: ", ".join(image.names) for image in fleet.images if image.digest}
     return (
-        _environment()
+        html.environment()
         .get_template("fleet.html.j2")
         .render(
             fleet=fleet,

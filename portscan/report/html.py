@@ -68,7 +68,8 @@ class Row:
 
 
 @functools.cache
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
+    """The Jinja environment of the HTML pages (image report and fleet page)."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("portscan.report", "templates"),
         autoescape=True,
@@ -83,12 +84,25 @@ def _environment() -> jinja2.Environment:
 
 
 @functools.cache
-def _asset(name: str) -> str:
+def asset(name: str) -> str:
+    """A stylesheet or script of templates/, inlined into a page."""
     return resources.files("portscan.report").joinpath("templates", name).read_text("utf-8")
 
 
 def _sha256(text: str) -> str:
     return base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+
+
+def page_assets(script: str) -> tuple[str, str, str]:
+    """The stylesheet, the `script` of templates/ and the Content-Security-Policy that
+    lets exactly those two run and nothing be fetched."""
+    css, js = asset("report.css"), asset(script)
+    csp = (
+        "default-src 'none'; "
+        f"style-src 'sha256-{_sha256(css)}'; script-src 'sha256-{_sha256(js)}'; "
+        "img-src data:; base-uri 'none'; form-action 'none'"
+    )
+    return css, js, csp
 
 
 def packed_data(value: Any) -> str:
@@ -381,13 +395,8 @@ def context(result: ScanResult) -> dict[str, Any]:
 
 def render(result: ScanResult) -> str:
     """The report page as one string."""
-    css, js = _asset("report.css"), _asset("report.js")
-    csp = (
-        "default-src 'none'; "
-        f"style-src 'sha256-{_sha256(css)}'; script-src 'sha256-{_sha256(js)}'; "
-        "img-src data:; base-uri 'none'; form-action 'none'"
-    )
-    template = _environment().get_template("report.html.j2")
+    css, js, csp = page_assets("report.js")
+    template = environment().get_template("report.html.j2")
     # The page is millions of small lists, dicts and strings and no reference cycles; the
     # cycle collector would walk the whole scan result again and again while they are
     # made (40 % of the time of a 10,000-component page), so it waits until the end.
