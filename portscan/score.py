@@ -190,7 +190,7 @@ def _blockers(
         key=lambda group: (
             group[0].verdict.rank,
             group[0].rule_id not in ran,
-            _kind_rank(group[0].rule_id),
+            design_rank([group[0].rule_id]),
             -len(group),
             group[0].rule_id,
         ),
@@ -198,11 +198,17 @@ def _blockers(
     return [_merge(group) for group in ranked[:_TOP_BLOCKERS]]
 
 
+def design_rank(rule_ids: Iterable[str]) -> int:
+    """How much of the design the rules say, the most telling first: 0 for a
+    long-running pattern (a combination of evidence, signatures/patterns.json), 1 for a
+    capability, 2 for any other rule (a single missing function) or none."""
+    return min((_kind_rank(r) for r in rule_ids if r), default=2)
+
+
 def _kind_rank(rule_id: str) -> int:
-    """0 for a long-running pattern, 1 for a capability, 2 for any other rule."""
     rule = get_rule(rule_id)
     if rule.evidence == ("pattern",):
-        return 0  # a combination of evidence (signatures/patterns.json)
+        return 0
     return 1 if rule.capability else 2
 
 

@@ -62,10 +62,8 @@ class UnitReach:
     platform: dict[str, tuple[ChainStep, ...]] = field(default_factory=dict)
     libraries: list[str] = field(default_factory=list)  # application libraries, load order
     whole: dict[str, str] = field(default_factory=dict)  # library -> why taken whole
-
-    @property
-    def complete(self) -> bool:
-        return not self.whole
+    # library -> its imports (as it spells them) this unit reaches, each with a chain
+    inside: dict[str, dict[str, tuple[ChainStep, ...]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -273,7 +271,8 @@ def _reach_unit(path: str, graph: nx.DiGraph, symbols: _Symbols, graphs: _Graphs
     done: set[tuple[str, str | None]] = set()  # (library, root) walked
     seen: set[tuple[str, str]] = set()  # (library, import) bound
 
-    def bind(symbol: str, chain: tuple[ChainStep, ...]) -> None:
+    def bind(symbol: str, chain: tuple[ChainStep, ...], library: str | None = None) -> None:
+        """Bind `symbol`, reached by `chain` (in `library`'s code, or the unit's)."""
         provider = scope.bind(symbol)
         if provider in application:
             key = (provider, split_version(symbol)[0])
@@ -281,10 +280,12 @@ def _reach_unit(path: str, graph: nx.DiGraph, symbols: _Symbols, graphs: _Graphs
                 done.add(key)
                 queue.append((provider, key[1], chain))
         elif provider != path:  # the unit's own code is judged whole already
-            step = ChainStep(provider or "", split_version(symbol)[0])
+            full = (*chain, ChainStep(provider or "", split_version(symbol)[0]))
             known = unit.platform.get(symbol)
-            if known is None or len(chain) + 1 < len(known):  # the shortest chain wins
-                unit.platform[symbol] = (*chain, step)
+            if known is None or len(full) < len(known):  # the shortest chain wins
+                unit.platform[symbol] = full
+            if library is not None:
+                unit.inside.setdefault(library, {}).setdefault(symbol, full)
 
     for symbol in binaries[path].imported_symbols:
         bind(symbol, start)
@@ -304,7 +305,7 @@ def _reach_unit(path: str, graph: nx.DiGraph, symbols: _Symbols, graphs: _Graphs
                 unit.whole[library] = found
                 for symbol in binary.imported_symbols:
                     steps = (ChainStep(library, label), ChainStep(library, WHOLE))
-                    bind(symbol, (*chain, *steps))
+                    bind(symbol, (*chain, *steps), library)
                 continue
             for name in sorted(found.imports):
                 if (library, name) in seen:  # bound already, by a chain at most as long
@@ -312,7 +313,7 @@ def _reach_unit(path: str, graph: nx.DiGraph, symbols: _Symbols, graphs: _Graphs
                 seen.add((library, name))
                 inner = found.chains[name][1:-1]  # without the root label and the import
                 steps = (ChainStep(library, label), *(ChainStep(library, f) for f in inner))
-                bind(symbols.imported(library, name), (*chain, *steps))
+                bind(symbols.imported(library, name), (*chain, *steps), library)
         looked = [s for s in unit.platform if split_version(s)[0] in DLSYM]
         if looked_up or not looked:
             return unit
@@ -359,16 +360,12 @@ def _dlsym_names(
 
 
 def _library_reach(library: str, units: list[UnitReach]) -> LibraryReach:
-    """What `units` reach of `library`: each platform chain whose last library step is
-    in it is an import of it; the shortest chain over the units is kept."""
+    """What `units` reach of `library`'s imports, the shortest chain over the units."""
     found = LibraryReach(library)
     for unit in units:
         if library in unit.whole:
             found.whole = unit.whole[library]
-        for symbol, chain in unit.platform.items():
-            last = next((s.file for s in reversed(chain[:-1]) if s.function), None)
-            if last != library:
-                continue
+        for symbol, chain in unit.inside.get(library, {}).items():
             known = found.imports.get(symbol)
             if known is None or len(chain) < len(known):
                 found.imports[symbol] = chain

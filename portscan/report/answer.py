@@ -16,7 +16,7 @@ from portscan.knowledge import rules
 from portscan.knowledge import tables as sig
 from portscan.model import IMAGE, ChainStep, Component, Finding, ScanResult, Target, Verdict
 from portscan.report import view
-from portscan.score import deciding
+from portscan.score import deciding, design_rank
 
 NAMES_SHOWN = 4  # component names in a sentence
 CAUSES_SHOWN = 3  # capabilities in a sentence
@@ -114,7 +114,8 @@ def _detail(finding: Finding) -> str:
 
 def reasons(result: ScanResult, target: Target) -> list[Reason]:
     """Why each component of the scope is not ready on `target`, one entry per verdict
-    and capability (or rule), worst first, the one holding most components first inside."""
+    and capability (or rule): worst first, then the design before the details (as the
+    top blockers, score.design_rank), then the one holding most components."""
     components, _ = scope(result)
     found: dict[tuple[Verdict, str], Reason] = {}
     for c in components:
@@ -140,7 +141,10 @@ def reasons(result: ScanResult, target: Target) -> list[Reason]:
             key = (f.verdict, f.capability or f.rule_id)
             reason = found.setdefault(key, Reason(f.verdict, _title(f), _detail(f)))
             reason.add(f.rule_id, "image config")
-    return sorted(found.values(), key=lambda r: (r.verdict.rank, -len(r.components), r.title))
+    return sorted(
+        found.values(),
+        key=lambda r: (r.verdict.rank, design_rank(r.rule_ids), -len(r.components), r.title),
+    )
 
 
 def short_title(title: str) -> str:
@@ -177,8 +181,16 @@ def sentence(result: ScanResult, target: Target, found: Sequence[Reason]) -> str
     behind = [c for c in components if c.verdicts.get(target) not in (Verdict.READY, Verdict.NA)]
     behind.sort(key=lambda c: (c.path not in entry, c.path))  # what the entrypoint starts first
     worst = [r for r in found if r.verdict is summary.verdict]
-    # what the started program itself needs first, then what holds most components
-    worst.sort(key=lambda r: (not entry & set(r.components), -len(r.components), r.title))
+    # what the started program itself needs first, its design before its details
+    # (as the top blockers), then what holds most components
+    worst.sort(
+        key=lambda r: (
+            not entry & set(r.components),
+            design_rank(r.rule_ids),
+            -len(r.components),
+            r.title,
+        )
+    )
     causes = list(dict.fromkeys(short_title(r.title) for r in worst))
     if len(behind) == len(components):
         held = "the only component" if len(behind) == 1 else f"all {count}"
@@ -219,8 +231,9 @@ def answers(result: ScanResult) -> list[Answer]:
 
 def obstacles(result: ScanResult) -> list[Obstacle]:
     """What makes components of the scope rework or blocked, grouped by capability (by
-    rule when a finding names none) across targets; worst first, then the one on most
-    targets, then the one in most components."""
+    rule when a finding names none) across targets; worst first, then the design before
+    the details (as the top blockers, score.design_rank), then the one on most targets,
+    then the one in most components."""
     components, _ = scope(result)
     targets = view.targets_of(result)
     found: dict[str, Obstacle] = {}
@@ -247,5 +260,11 @@ def obstacles(result: ScanResult) -> list[Obstacle]:
         ob.verdicts = {t: ob.verdicts[t] for t in targets if t in ob.verdicts}
     return sorted(
         found.values(),
-        key=lambda o: (o.worst.rank, -len(o.verdicts), -len(o.components), o.key),
+        key=lambda o: (
+            o.worst.rank,
+            design_rank(o.rule_ids),
+            -len(o.verdicts),
+            -len(o.components),
+            o.key,
+        ),
     )
