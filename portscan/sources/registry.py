@@ -71,6 +71,7 @@ from portscan.sources.manifests import (
 )
 from portscan.sources.refs import is_loopback
 from portscan.sources.tls import ssl_context
+from portscan.sources.validate import verifiable
 
 ATTEMPTS = 4
 BACKOFF_BASE = 0.25  # seconds; attempt n waits up to BACKOFF_BASE * 2**n
@@ -431,12 +432,14 @@ class RegistryClient:
 
     def fetch_document(self, descriptor: Descriptor) -> bytes:
         """A manifest named by an index entry, digest-checked."""
-        data, _, _ = self.get_manifest(descriptor.digest)
+        where = f"{self.registry}/{self.repository}: manifest blob"
+        data, _, _ = self.get_manifest(verifiable(descriptor.digest, where))
         return data
 
     def fetch_blob(self, digest: str, size: int | None = None) -> bytes:
         """A small blob (the config) read whole, but no more than the `size` its
         descriptor declares (then exit 6); the caller verifies the digest."""
+        verifiable(digest, f"{self.registry}/{self.repository}: blob")
         response = self.request(f"/v2/{self.repository}/blobs/{digest}", size=size)
         if response.status_code != 200:
             self._check_blob_status(response, digest)
@@ -446,6 +449,7 @@ class RegistryClient:
     @contextmanager
     def open_blob_response(self, digest: str, offset: int = 0) -> Iterator[httpx.Response]:
         """A streamed 200/206 answer for a blob, from `offset` on."""
+        verifiable(digest, f"{self.registry}/{self.repository}: blob")
         headers = {"Accept-Encoding": "identity"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
