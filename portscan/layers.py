@@ -45,6 +45,7 @@ except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fall
 
 from portscan.errors import CorruptImageError, UsageError
 from portscan.model import FileEntry, FileKind, LayerDescriptor
+from portscan.sources.validate import verifiable
 
 HEAD_BYTES = 64  # what keep policies and analysers see before deciding
 WHITEOUT_PREFIX = ".wh."
@@ -158,9 +159,7 @@ class _VerifyingReader(io.RawIOBase):
         self._expected = digest
         self._size = size
         self._progress = progress
-        algorithm = digest.split(":", 1)[0] if digest else "sha256"
-        if algorithm not in ("sha256", "sha512"):
-            raise CorruptImageError(f"unsupported digest algorithm in {digest}")
+        algorithm = verifiable(digest, "layer blob").split(":", 1)[0] if digest else "sha256"
         self.algorithm = algorithm
         self.hash = hashlib.new(algorithm)
         self.count = 0
@@ -515,9 +514,9 @@ def read_layer(
     name = descriptor.digest or "(being read)"
     if descriptor.size is not None and descriptor.size < -1:
         raise CorruptImageError(f"layer {name} has a negative size {descriptor.size}")
-    algorithm = (descriptor.diff_id or "sha256:").split(":", 1)[0]
-    if algorithm not in ("sha256", "sha512"):
-        raise CorruptImageError(f"unsupported digest algorithm in diff_id {descriptor.diff_id}")
+    algorithm = "sha256"
+    if descriptor.diff_id:
+        algorithm = verifiable(descriptor.diff_id, f"layer {name}: diff_id").split(":")[0]
     source = _VerifyingReader(blob, descriptor.digest, descriptor.size, progress)
     stream = _Decompressor(source, algorithm)
     budget = budget or ReadBudget()

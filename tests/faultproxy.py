@@ -11,6 +11,8 @@ and, per request, applies the first `Rule` that matches and has hits left:
 - `stall`: send the headers and `after` bytes, then sleep `seconds` before closing;
 - `trickle`: send the headers and `after` bytes, then `after` bytes every 0.1 s
   (a slow-loris server), for at most `seconds`;
+- `drip`: send the headers and `after` bytes, then `after` bytes every `seconds` until
+  the body is sent, however long that takes (slow, but never stalled);
 - `truncate`: declare the full Content-Length, send `after` bytes, close cleanly;
   with `length=False` no Content-Length is sent (the body ends at the close);
 - `redirect`: answer 307 to the same path on `BlobServer`, another host:port that
@@ -289,7 +291,7 @@ class FaultProxy:
             return handler._pass_through(upstream, rule.content_type)
         if rule.fault == "link":
             return handler._pass_through(upstream, link=rule.location)
-        if rule.fault not in ("reset", "stall", "truncate", "trickle", "pad"):
+        if rule.fault not in ("reset", "stall", "truncate", "trickle", "drip", "pad"):
             raise ValueError(f"unknown fault {rule.fault!r}")
         body = upstream.content
         first = rule.after  # bytes sent at once
@@ -318,6 +320,11 @@ class FaultProxy:
                 handler.wfile.write(body[sent : sent + rule.after])
                 handler.wfile.flush()
                 sent += rule.after
+        elif rule.fault == "drip":
+            for sent in range(rule.after, len(body), rule.after):
+                time.sleep(rule.seconds)
+                handler.wfile.write(body[sent : sent + rule.after])
+                handler.wfile.flush()
         elif rule.fault == "reset":
             linger = struct.pack("ii", 1, 0)
             handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)

@@ -203,6 +203,36 @@ def test_a_docker_archive_layer_that_does_not_match_its_diff_id_is_refused(
     refused(f"docker-archive:{archive}", CORRUPT)
 
 
+SHA384 = "sha384:" + "ab" * 48  # a registered-looking algorithm portscan does not verify
+CUSTOM = "foo+b64:abc"  # well-formed for the image spec's grammar, of no known algorithm
+
+
+@pytest.mark.parametrize(
+    ("part", "digest"),
+    [("layer", SHA384), ("layer", CUSTOM), ("config", SHA384), ("config", CUSTOM),
+     ("diff_id", SHA384), ("manifest", CUSTOM)],
+)  # fmt: skip
+def test_content_under_a_digest_portscan_cannot_verify_is_not_read(
+    tmp_path: Path, part: str, digest: str
+) -> None:
+    """The documents are valid (tests/test_conformance.py); reading the blob is refused."""
+
+    def edit(manifest: dict[str, Any]) -> None:
+        if part in ("layer", "config"):
+            (manifest["layers"][0] if part == "layer" else manifest["config"])["digest"] = digest
+
+    layout = hostile.write_layout(
+        tmp_path / "img",
+        SIMPLE,
+        edit_manifest=edit,
+        diff_ids=[digest] if part == "diff_id" else None,
+        index_entry={"digest": digest} if part == "manifest" else None,
+    )
+    line = refused(layout.ref, CORRUPT, digest, "portscan verifies sha256 and sha512 only")
+    assert {"layer": "layer blob", "config": "config blob", "manifest": "manifest blob",
+            "diff_id": "rootfs.diff_ids[0]"}[part] in line  # fmt: skip
+
+
 @pytest.mark.parametrize("size", [-1, -5, "12", True, None])
 def test_a_descriptor_size_that_is_not_a_byte_count_is_refused(tmp_path: Path, size: Any) -> None:
     def edit(manifest: dict[str, Any]) -> None:

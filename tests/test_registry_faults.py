@@ -402,6 +402,31 @@ def test_timeout_option_is_checked(setup: Setup) -> None:
     bad = scan(setup, env={"PORTSCAN_RETRY_BASE": "soon"})
     assert bad.code == 2
     assert "PORTSCAN_RETRY_BASE" in bad.error_line()
+    for variable, value in (
+        ("PORTSCAN_REQUEST_DEADLINE", "0"),
+        ("PORTSCAN_DEADLINE_KIB_PER_S", "1.5"),
+    ):
+        bad = scan(setup, env={variable: value})
+        assert bad.code == 2 and variable in bad.error_line()
+
+
+def test_a_dripping_blob_ends_at_its_deadline(setup: Setup, proxy: FaultProxy) -> None:
+    """256 bytes every 0.05 s (5 KiB/s) never stalls, and is faster than the 1 KiB/s
+    stall rule; only the deadline (1 s here, the blob at 1 MiB/s if that is longer)
+    ends each request, and after 4 of them the scan."""
+    rule = Rule("drip", setup.layer, times=None, after=256, seconds=0.05)
+    proxy.set_rules(rule)
+    deadline = round(max(1.0, setup.layer_size / (1024 << 10)), 1)
+    assert setup.layer_size > 4 * 5 * 1024 * deadline * 2  # the drip cannot finish in time
+    env = {"PORTSCAN_REQUEST_DEADLINE": "1", "PORTSCAN_DEADLINE_KIB_PER_S": "1024"}
+    run = scan(setup, env=env)
+    assert run.code == 5, run.stderr
+    line = run.error_line()
+    assert setup.layer in line and f"deadline of {deadline:g} s" in line
+    assert rule.hits == 4  # aborted and resumed, as any drop is
+    ranges = [seen.range for seen in proxy.requests("blob") if setup.layer in seen.path]
+    assert ranges[0] is None and all(r and r.startswith("bytes=") for r in ranges[1:])
+    assert run.seconds < 4 * deadline + 10
 
 
 LISTING = {  # name: (rule, words of the message); every one ends in exit 5

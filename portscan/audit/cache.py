@@ -41,7 +41,13 @@ from portscan.inspect.elf.worker import ElfAnalyser
 from portscan.model import ImageMeta, LayerDescriptor, LayerResult, ProgressFn, ScanResult
 from portscan.scan import ScanOptions, scan_image
 from portscan.sources import open_image
-from portscan.sources.base import BlobImageSource, ImageSource, LayerReader, ScanProgress
+from portscan.sources.base import (
+    BlobImageSource,
+    ImageSource,
+    LayerReader,
+    ScanProgress,
+    check_verifiable,
+)
 from portscan.sources.refs import parse_reference
 
 REACH_FORMAT = 1  # bump when a stored Reach changes meaning without a code change
@@ -159,6 +165,7 @@ class CachedLayersImage(ImageSource):
         self, reader: LayerReader, progress: ScanProgress | None = None
     ) -> tuple[ImageMeta, list[LayerResult]]:
         results = []
+        check_verifiable(self.inner.meta)
         for descriptor in self.inner.meta.layers:
             if progress:
                 progress.layer_started(descriptor)

@@ -73,7 +73,7 @@ from portscan.sources.manifests import (
     sha256_digest,
     verify_digest,
 )
-from portscan.sources.validate import load_json
+from portscan.sources.validate import VERIFIED_ALGORITHMS, load_json, verifiable
 
 MEDIA_TYPES = {
     "tar": "application/vnd.docker.image.rootfs.diff.tar",
@@ -81,8 +81,10 @@ MEDIA_TYPES = {
     "zstd": "application/vnd.oci.image.layer.v1.tar+zstd",
 }
 _NOT_AN_ARCHIVE_HINT = "create one with `docker save -o FILE IMAGE`"
-_NAMED_DIGEST = re.compile(
-    r"(?:^|/)(?:blobs/(?P<alg>sha256|sha512)/)?(?P<hex>[0-9a-f]{64}|[0-9a-f]{128})"
+_ALGORITHM_BY_LENGTH = {length: name for name, length in VERIFIED_ALGORITHMS.items()}
+_NAMED_DIGEST = re.compile(  # blobs/ALG/HEX, or a bare HEX whose length says the algorithm
+    rf"(?:^|/)(?:blobs/(?P<alg>{'|'.join(VERIFIED_ALGORITHMS)})/)?"
+    rf"(?P<hex>{'|'.join(f'[0-9a-f]{{{n}}}' for n in _ALGORITHM_BY_LENGTH)})"
     r"(?:\.json|\.tar|\.tar\.gz|\.tgz|\.tar\.zst)?$"
 )
 _HEAD = 512  # one tar block: enough to tell JSON, tar and compressed blobs apart
@@ -234,7 +236,7 @@ def _named_digest(member: str) -> str | None:
     match = _NAMED_DIGEST.search(member)
     if match is None:
         return None
-    algorithm = match["alg"] or ("sha256" if len(match["hex"]) == 64 else "sha512")
+    algorithm = match["alg"] or _ALGORITHM_BY_LENGTH[len(match["hex"])]
     return f"{algorithm}:{match['hex']}"
 
 
@@ -591,6 +593,7 @@ class StreamingArchiveSource(ImageSource):
             streamed = layers.get(_resolve_member(name, links))
             if streamed is None:
                 raise CorruptImageError(f"{where}: manifest.json names layer {name}, absent")
+            verifiable(diff_id, f"{where}: layer {name}: diff_id")
             descriptor = _layer_descriptor(
                 name, streamed.size, streamed.compression, diff_id, where
             )

@@ -16,6 +16,7 @@ from portscan.model import (
     Platform,
     ProgressFn,
 )
+from portscan.sources.validate import verifiable
 
 LayerReader = Callable[[BinaryIO, LayerDescriptor, "ProgressFn | None"], LayerResult]
 
@@ -81,6 +82,7 @@ class BlobImageSource(ImageSource):
     def read_layers(
         self, reader: LayerReader, progress: ScanProgress | None = None
     ) -> tuple[ImageMeta, list[LayerResult]]:
+        check_verifiable(self.meta)
         return self.meta, list(self._iter_layers(reader, progress))
 
     def _iter_layers(
@@ -94,3 +96,13 @@ class BlobImageSource(ImageSource):
                 yield reader(blob, self.layer_digest(descriptor), advance)
             if progress:
                 progress.layer_finished(descriptor)
+
+
+def check_verifiable(meta: ImageMeta) -> None:
+    """Refuse, before a byte of any layer is read, an image with a layer digest or
+    diff_id portscan cannot verify (`validate.verifiable`)."""
+    for i, layer in enumerate(meta.layers):
+        if layer.digest:
+            verifiable(layer.digest, f"{meta.reference}: layer blob")
+        if layer.diff_id:
+            verifiable(layer.diff_id, f"{meta.reference}: rootfs.diff_ids[{i}]")

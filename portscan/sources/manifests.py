@@ -32,6 +32,7 @@ from portscan.sources.validate import (
     json_type,
     load_json,
     media_type,
+    verifiable,
 )
 from portscan.sources.validate import digest as check_digest
 
@@ -128,10 +129,9 @@ class ImageIndex:
 
 
 def verify_digest(data: bytes, digest: str, what: str) -> None:
-    """Raise `CorruptImageError` unless `data` hashes to `digest`."""
-    algorithm, _, expected = digest.partition(":")
-    if algorithm not in ("sha256", "sha512"):
-        raise CorruptImageError(f"{what}: unsupported digest algorithm in {digest}")
+    """Raise `CorruptImageError` unless `data` hashes to `digest` (`what` names the blob;
+    refused as `validate.verifiable` says for an algorithm portscan does not verify)."""
+    algorithm, _, expected = verifiable(digest, what).partition(":")
     actual = hashlib.new(algorithm, data).hexdigest()
     if actual != expected:
         raise CorruptImageError(

@@ -37,15 +37,16 @@ from portscan.sources.manifests import (
     resolve_manifest,
     verify_digest,
 )
-from portscan.sources.validate import load_json, open_regular, read_capped
+from portscan.sources.validate import load_json, open_regular, read_capped, verifiable
 
 _CONTAINERD_NAME = "io.containerd.image.name"
 _LAYOUT_HINT = "an OCI layout is a directory with oci-layout, index.json and blobs/"
 
 
 def blob_path(root: Path, digest: str) -> Path:
-    """Where a blob lives (the digest is already validated by `Descriptor`)."""
-    algorithm, _, hexdigest = digest.partition(":")
+    """Where a blob lives (the digest is validated by `Descriptor`, and refused here
+    if portscan cannot verify it)."""
+    algorithm, _, hexdigest = verifiable(digest, f"OCI layout {root}: blob").partition(":")
     return root / "blobs" / algorithm / hexdigest
 
 
@@ -188,13 +189,13 @@ def layout_meta(
     entry, tag = select_entry(index, wanted_tag, options.platform, where)
 
     def fetch(descriptor: Descriptor) -> bytes:
-        data = read_blob(descriptor.digest, "manifest")
+        data = read_blob(verifiable(descriptor.digest, f"{where}: manifest blob"), "manifest")
         verify_digest(data, descriptor.digest, f"{where}: manifest")
         return data
 
     top: ImageManifest | ImageIndex = parse_document(fetch(entry), entry.media_type or None, where)
     manifest, digest, claimed = resolve_manifest(top, entry.digest, fetch, options.platform, where)
-    config = read_blob(manifest.config.digest, "config")
+    config = read_blob(verifiable(manifest.config.digest, f"{where}: config blob"), "config")
     reference = f"{name}:{tag}" if tag else name
     platform = claimed or entry.platform or options.platform
     return build_meta(manifest, digest, config, reference, SourceKind.OCI, platform)

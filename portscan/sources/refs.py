@@ -34,11 +34,11 @@ from pathlib import Path
 
 from portscan.errors import ImageNotFoundError, UsageError
 from portscan.model import ImageRef, SourceKind
+from portscan.sources.validate import DIGEST
 
 DOCKER_HUB = "docker.io"
 _COMPONENT = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 _TAG = re.compile(r"^[\w][\w.-]{0,127}$")
-_DIGEST = re.compile(r"^(?:sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")  # OCI image-spec
 _PORT_OR_TAG = re.compile(r"^[0-9]+(?:/|$)")
 _HOST = re.compile(r"^(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::[0-9]+)?$")
 
@@ -215,7 +215,7 @@ def archive_kind(path: Path) -> SourceKind:
 
 def _parse_name(text: str, kind: SourceKind, explicit: bool, original: str) -> ImageRef:
     name, _, digest = text.partition("@")
-    if digest and not _DIGEST.match(digest):
+    if digest and not DIGEST.match(digest):
         raise UsageError(
             f"invalid digest {digest!r} in {original!r}", "write it as sha256:<64 hex>"
         )

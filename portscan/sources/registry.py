@@ -26,7 +26,10 @@ are not retried: they do not heal in seconds.
 Time bounds (docs/security.md, "Registries"): `timeout` is the connect and per-read
 timeout; a manifest, config or token answer must arrive whole within `timeout` seconds
 of its headers; a blob must keep arriving at `MIN_BLOB_RATE` bytes per second averaged
-over `timeout` seconds, else it counts as stalled and is resumed. A blob never yields
+over `timeout` seconds, else it counts as stalled and is resumed; and each request for a
+blob must deliver its body within its deadline (`Deadline`: `DEADLINE_FLOOR` seconds, or
+the blob's size at `DEADLINE_RATE` when that is longer), else it is aborted and resumed,
+and after `ATTEMPTS` such aborts the blob fails with exit 5. A blob never yields
 more bytes than its descriptor's size. Redirects (at most `MAX_REDIRECTS`) are followed
 without the Authorization header when they leave the registry's origin (httpx strips it).
 """
@@ -42,6 +45,7 @@ import ssl
 import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -71,6 +75,7 @@ from portscan.sources.manifests import (
 )
 from portscan.sources.refs import is_loopback
 from portscan.sources.tls import ssl_context
+from portscan.sources.validate import verifiable
 
 ATTEMPTS = 4
 BACKOFF_BASE = 0.25  # seconds; attempt n waits up to BACKOFF_BASE * 2**n
@@ -78,6 +83,10 @@ BACKOFF_BASE_ENV = "PORTSCAN_RETRY_BASE"  # overrides BACKOFF_BASE (tests make i
 BACKOFF_CAP = 8.0
 RETRY_AFTER_CAP = 60.0  # never wait longer than this on a server's say-so
 MIN_BLOB_RATE = 1024  # bytes per second, averaged over `timeout`; slower is a stall
+DEADLINE_FLOOR = 300.0  # seconds: the least time any one blob request is given
+DEADLINE_RATE = 64 << 10  # bytes per second: a larger blob's request gets size / this
+DEADLINE_FLOOR_ENV = "PORTSCAN_REQUEST_DEADLINE"  # seconds, replaces DEADLINE_FLOOR
+DEADLINE_RATE_ENV = "PORTSCAN_DEADLINE_KIB_PER_S"  # KiB/s, replaces DEADLINE_RATE
 MAX_REDIRECTS = 10
 MAX_TAGS_SHOWN = 10
 RESUME_PROGRESS = 1 << 20  # bytes after which a dropped blob download counts as progressing
@@ -123,6 +132,37 @@ def backoff_base() -> float:
 def backoff_delay(attempt: int) -> float:
     """Full-jitter exponential backoff for the `attempt`-th retry (1-based)."""
     return random.uniform(0, min(BACKOFF_CAP, backoff_base() * 2**attempt))
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """How long the body of one blob request may take, counting only time spent waiting
+    for the network (docs/security.md, "Timeouts"): `floor` seconds, or `size / rate`
+    when the blob is large enough for that to be longer."""
+
+    floor: float = DEADLINE_FLOOR
+    rate: int = DEADLINE_RATE  # bytes per second
+
+    def seconds(self, size: int) -> float:
+        """The deadline for a blob of `size` bytes (-1: unknown, the floor)."""
+        return max(self.floor, size / self.rate)
+
+    @classmethod
+    def from_env(cls) -> Deadline:
+        """The defaults, with what `DEADLINE_FLOOR_ENV` and `DEADLINE_RATE_ENV` say
+        (`UsageError` for a value that is not a positive whole number)."""
+        values: dict[str, Any] = {}
+        for name, variable, unit, what in (
+            ("floor", DEADLINE_FLOOR_ENV, 1, "number of seconds"),
+            ("rate", DEADLINE_RATE_ENV, 1024, "number of KiB per second"),
+        ):
+            raw = os.environ.get(variable, "").strip()
+            if not raw:
+                continue
+            if not raw.isdigit() or int(raw) == 0:
+                raise UsageError(f"{variable}={raw[:40]!r} is not a positive whole {what}")
+            values[name] = int(raw) * unit
+        return cls(**values)
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -238,6 +278,7 @@ class RegistryClient:
         self.host = endpoint_host(registry)
         self._schemes = schemes
         backoff_base()  # a bad $PORTSCAN_RETRY_BASE fails before the first request
+        self.deadline = Deadline.from_env()  # and so do bad deadline variables
         self.timeout = timeout
         self._timeout = httpx.Timeout(timeout)
         self._http: httpx.Client | None = None
@@ -431,12 +472,14 @@ class RegistryClient:
 
     def fetch_document(self, descriptor: Descriptor) -> bytes:
         """A manifest named by an index entry, digest-checked."""
-        data, _, _ = self.get_manifest(descriptor.digest)
+        where = f"{self.registry}/{self.repository}: manifest blob"
+        data, _, _ = self.get_manifest(verifiable(descriptor.digest, where))
         return data
 
     def fetch_blob(self, digest: str, size: int | None = None) -> bytes:
         """A small blob (the config) read whole, but no more than the `size` its
         descriptor declares (then exit 6); the caller verifies the digest."""
+        verifiable(digest, f"{self.registry}/{self.repository}: blob")
         response = self.request(f"/v2/{self.repository}/blobs/{digest}", size=size)
         if response.status_code != 200:
             self._check_blob_status(response, digest)
@@ -446,6 +489,7 @@ class RegistryClient:
     @contextmanager
     def open_blob_response(self, digest: str, offset: int = 0) -> Iterator[httpx.Response]:
         """A streamed 200/206 answer for a blob, from `offset` on."""
+        verifiable(digest, f"{self.registry}/{self.repository}: blob")
         headers = {"Accept-Encoding": "identity"}
         if offset:
             headers["Range"] = f"bytes={offset}-"
@@ -520,14 +564,20 @@ def _with_body(response: httpx.Response, body: bytes) -> httpx.Response:
     )
 
 
+class _PastDeadline(httpx.TimeoutException):
+    """A blob request that went on longer than its `Deadline`."""
+
+
 class _BlobStream(io.RawIOBase):
     """A file-like view of a streamed blob that resumes with `Range` after a drop.
 
     A drop is a reset, a read timeout, a body that ends before the descriptor's size,
-    or a blob arriving slower than `MIN_BLOB_RATE` over `timeout` seconds. It gives up
-    after `ATTEMPTS` drops in a row that each came before `RESUME_PROGRESS` bytes
-    arrived, so a long download survives occasional drops. It never reads past the
-    descriptor's size: a longer blob is corrupt (the digest is checked by the reader)."""
+    a blob arriving slower than `MIN_BLOB_RATE` over `timeout` seconds, or a request
+    that has waited for the network longer than its `Deadline`. It gives up after
+    `ATTEMPTS` drops in a row that each came before `RESUME_PROGRESS` bytes arrived, so
+    a long download survives occasional drops, and after `ATTEMPTS` requests past their
+    deadline, progress or not. It never reads past the descriptor's size: a longer
+    blob is corrupt (the digest is checked by the reader)."""
 
     def __init__(self, client: RegistryClient, digest: str, size: int = -1) -> None:
         self._client = client
@@ -538,6 +588,9 @@ class _BlobStream(io.RawIOBase):
         self._drops = 0
         self._offset_at_drop = 0
         self._window = (0.0, 0)  # (seconds spent waiting for chunks, bytes they brought)
+        self._deadline = client.deadline.seconds(size)
+        self._waited = 0.0  # seconds this request has waited for the network
+        self._late = 0  # requests aborted at their deadline
         self._stack = ExitStack()
         self._chunks: Iterator[bytes] = iter(())
         try:
@@ -554,6 +607,7 @@ class _BlobStream(io.RawIOBase):
         response = self._stack.enter_context(
             self._client.open_blob_response(self._digest, self._offset)
         )
+        self._waited = 0.0  # the deadline runs from the headers (retry waits before are not)
         self._check_length(response)
         self._chunks = response.iter_bytes()
         self._window = (0.0, 0)
@@ -590,8 +644,10 @@ class _BlobStream(io.RawIOBase):
         time spent waiting for the network counts, not the reader's own work."""
         began = time.monotonic()
         chunk = next(self._chunks, None)
+        spent = time.monotonic() - began
+        self._count_wait(spent)
         waited, received = self._window
-        waited += time.monotonic() - began
+        waited += spent
         received += len(chunk or b"")
         if waited >= self._client.timeout:
             if received < MIN_BLOB_RATE * waited:
@@ -603,11 +659,27 @@ class _BlobStream(io.RawIOBase):
         self._window = (waited, received)
         return chunk
 
+    def _count_wait(self, seconds: float) -> None:
+        """Add to the time this request's body has waited; past its deadline, abort it."""
+        self._waited += seconds
+        if self._waited > self._deadline:
+            raise _PastDeadline(
+                f"the request took longer than its deadline of {round(self._deadline, 1):g} s"
+            )
+
     def _resume(self, exc: httpx.RequestError) -> None:
         if self._offset - self._offset_at_drop >= RESUME_PROGRESS:
             self._drops = 0
         self._drops += 1
+        self._late += isinstance(exc, _PastDeadline)
         self._offset_at_drop = self._offset
+        if self._late >= ATTEMPTS:
+            variables = f"{DEADLINE_FLOOR_ENV} and {DEADLINE_RATE_ENV}"
+            raise RegistryUnreachableError(
+                f"blob {self._digest} did not arrive from {self._client.host} within its "
+                f"deadline of {round(self._deadline, 1):g} s in {ATTEMPTS} attempts",
+                f"the registry or the network is too slow; {variables} set the deadline",
+            ) from None
         if self._drops >= ATTEMPTS:
             raise RegistryUnreachableError(
                 f"the connection to {self._client.host} kept dropping while reading "

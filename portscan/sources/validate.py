@@ -13,6 +13,10 @@ OCI image spec (config.md) and Docker's image spec v1.2:
   malformed media type, an empty OCI `layers` list) is refused the same way; what the
   spec allows but portscan cannot use (an unknown layer media type) is a warning.
 
+Digests follow the image spec's grammar (descriptor.md) whatever their algorithm
+(`digest`); content under one portscan cannot verify (not sha256 or sha512) is refused
+by `verifiable` where a source is about to read it, never while a document is parsed.
+
 Blob files of OCI layouts are opened with `open_regular`: no symlinks, no FIFOs or
 devices (a FIFO would block `open()` forever, `/dev/zero` never ends).
 Limits and how to change them: docs/security.md.
@@ -34,7 +38,12 @@ from portscan.model import HistoryEntry, ImageConfig
 
 MAX_DOCUMENT_BYTES = 16 << 20  # manifests, indexes and configs are read whole
 MAX_JSON_DEPTH = 64  # real documents nest 4 to 6 deep; Python's parser recurses
-DIGEST = re.compile(r"^(sha256:[0-9a-f]{64}|sha512:[0-9a-f]{128})$")  # what portscan verifies
+# descriptor.md, "Digests": the registered algorithms portscan verifies, and the length
+# of their lowercase hex encoding; a digest naming one must have exactly that encoding.
+VERIFIED_ALGORITHMS = {"sha256": 64, "sha512": 128}
+DIGEST = re.compile(  # a digest portscan can verify
+    "^(?:" + "|".join(f"{a}:[0-9a-f]{{{n}}}" for a, n in VERIFIED_ALGORITHMS.items()) + ")$"
+)
 # descriptor.md, "Digests": the grammar any digest follows, algorithm registered or not
 ANY_DIGEST = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$")
 URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")  # RFC 3986 section 3: a scheme, then more
@@ -254,7 +263,7 @@ def image_config(doc: Any, where: str) -> tuple[ImageConfig, list[str]]:
         raise CorruptImageError(f"{where}: field rootfs.type is {rootfs_type!r}, not 'layers'")
     diff_ids = rootfs.strings("diff_ids")
     for i, diff_id in enumerate(diff_ids):
-        if not DIGEST.match(diff_id):
+        if not is_digest(diff_id):
             raise CorruptImageError(f"{where}: field rootfs.diff_ids[{i}] is not a digest")
     history = [
         HistoryEntry(
@@ -293,18 +302,33 @@ def media_type(value: Any, where: str, name: str) -> str:
     return value
 
 
+def is_digest(value: Any) -> bool:
+    """Whether `value` is a digest as the image spec writes one (descriptor.md): any
+    algorithm, but sha256 and sha512 only with their lowercase hex encoding."""
+    if not isinstance(value, str) or not ANY_DIGEST.match(value):
+        return False
+    return value.partition(":")[0] not in VERIFIED_ALGORITHMS or bool(DIGEST.match(value))
+
+
 def digest(value: Any, where: str, name: str) -> str:
-    """A digest portscan can verify (sha256, sha512); one of another algorithm is
-    well-formed for the image spec but refused, since it cannot be verified."""
-    if isinstance(value, str) and DIGEST.match(value):
+    """A digest in a document (`is_digest`); one of an algorithm portscan cannot verify
+    is accepted here and refused by `verifiable` when its content is to be read."""
+    if is_digest(value):
         return value
-    algorithm = value.partition(":")[0] if isinstance(value, str) else ""
-    if ANY_DIGEST.match(str(value)) and algorithm not in ("sha256", "sha512"):
-        raise CorruptImageError(
-            f"{where}: {name} uses an unsupported digest algorithm "
-            f"({algorithm}); portscan verifies sha256 and sha512"
-        )
     raise CorruptImageError(f"{where}: invalid digest {str(value)[:80]!r} in {name}")
+
+
+def verifiable(value: str, what: str) -> str:
+    """`value` if portscan can verify content under it (sha256, sha512); otherwise
+    `CorruptImageError` naming `what` (the blob), before a byte of it is read."""
+    if DIGEST.match(value):
+        return value
+    algorithm = value.partition(":")[0]
+    shown = value if len(value) <= 160 else value[:157] + "..."
+    raise CorruptImageError(
+        f"{what} {shown} uses the digest algorithm {algorithm[:40]}; portscan verifies "
+        f"{' and '.join(VERIFIED_ALGORITHMS)} only, so it does not read content it cannot check"
+    )
 
 
 def descriptor_extras(fields: Fields) -> None:
