@@ -112,6 +112,12 @@ class _Graphs:
         graph = CallGraph.from_bytes(data)
         return graph if graph.status == "complete" else f"{graph.status}: {graph.note}"
 
+    def release(self, digests: list[str]) -> None:
+        """Forget the call graphs of `digests`: no later walk opens them (their walks
+        stay cached), so an image's memory holds the graphs still needed, not all."""
+        for digest in digests:
+            self.graphs.pop(digest, None)
+
     def reach(self, binary: Binary, root: str | None) -> Reach | str:
         """What `root` (None: the constructors) reaches in `binary`, or why unknown."""
         key = (binary.sha256 or "", root)
@@ -171,6 +177,7 @@ class _Symbols:
         self.binaries = binaries
         self._exports: dict[str, dict[str, set[str | None]]] = {}
         self._imports: dict[str, dict[str, str]] = {}
+        self._dlsym: dict[str, bool] = {}
 
     def exports(self, path: str) -> dict[str, set[str | None]]:
         """name -> the versions `path` exports it under (None: unversioned)."""
@@ -180,6 +187,14 @@ class _Symbols:
             for symbol in self.binaries[path].exported_symbols:
                 name, version = split_version(symbol)
                 found.setdefault(name, set()).add(version)
+        return found
+
+    def calls_dlsym(self, path: str) -> bool:
+        """Whether `path` imports dlsym or dlvsym."""
+        found = self._dlsym.get(path)
+        if found is None:
+            imports = self.binaries[path].imported_symbols
+            found = self._dlsym[path] = any(split_version(s)[0] in DLSYM for s in imports)
         return found
 
     def imported(self, path: str, name: str) -> str:
@@ -231,12 +246,17 @@ def reach_image(
         if kind == "needed" and a != b
     }
     result = ImageReach()
-    for path in sorted(binaries):
-        binary = binaries[path]
-        if path in loaded or not _walkable_unit(path, binary):
-            continue
-        unit = _reach_unit(path, graph, symbols, graphs)
-        result.units[path] = unit
+    units = [p for p in sorted(binaries) if p not in loaded and _walkable_unit(p, binaries[p])]
+    orders = {path: load_order(graph, path) for path in units}
+    # the content digests each unit's walk may open, and the last unit to open each
+    opens = {
+        path: {d for m in (path, *orders[path]) if m in binaries and (d := binaries[m].sha256)}
+        for path in units
+    }
+    last = {digest: path for path in units for digest in opens[path]}
+    for path in units:
+        result.units[path] = _reach_unit(path, orders[path], symbols, graphs)
+        graphs.release([d for d in opens[path] if last[d] == path])
     users: dict[str, list[UnitReach]] = {}
     for unit in result.units.values():
         for library in unit.libraries:
@@ -255,9 +275,9 @@ def _walkable_unit(path: str, binary: Binary) -> bool:
     return not (binary.runtime is not None and binary.runtime.name in runtime_platforms())
 
 
-def _reach_unit(path: str, graph: nx.DiGraph, symbols: _Symbols, graphs: _Graphs) -> UnitReach:
+def _reach_unit(path: str, order: list[str], symbols: _Symbols, graphs: _Graphs) -> UnitReach:
+    """What the unit at `path` reaches, its libraries loaded in `order` (`load_order`)."""
     binaries = symbols.binaries
-    order = load_order(graph, path)
     scope = _Scope([path, *order], symbols)
     unit = UnitReach(path, libraries=[
         lib for lib in order
@@ -318,7 +338,7 @@ def _reach_unit(path: str, graph: nx.DiGraph, symbols: _Symbols, graphs: _Graphs
         if looked_up or not looked:
             return unit
         looked_up = True  # names the unit may look up by string: roots too
-        for name, library in _dlsym_names(unit, scope, application, graphs, binaries):
+        for name, library in _dlsym_names(unit, scope, application, graphs, symbols):
             bind(name, (*unit.platform[looked[0]][:-1], ChainStep(library, f"dlsym({name})")))
 
 
@@ -330,32 +350,28 @@ def _dlsym_names(
     scope: _Scope,
     application: set[str],
     graphs: _Graphs,
-    binaries: Mapping[str, Binary],
+    symbols: _Symbols,
 ) -> list[tuple[str, str]]:
     """(name, file whose strings hold it) for every string of a file that calls dlsym
     (the unit, or a library it walked that imports dlsym) naming a function that another
     application library of the scope exports: what `dlsym(handle, "name")` can reach
     without importing it. A library's strings naming its own exports (error tables,
     OpenSSL's function names) are not taken."""
-    exporters: dict[str, set[str]] = {}
-    for member, exports in zip(scope.members, scope.exports, strict=True):
-        if member in application:
-            for name in exports:
-                exporters.setdefault(name, set()).add(member)
     callers = [unit.path] + [
         library
         for library in unit.libraries
-        if library not in unit.whole
-        and any(split_version(s)[0] in DLSYM for s in binaries[library].imported_symbols)
+        if library not in unit.whole and symbols.calls_dlsym(library)
     ]
     found: dict[str, str] = {}
     for path in callers:
-        graph = graphs.graph(binaries[path])
+        graph = graphs.graph(symbols.binaries[path])
         if isinstance(graph, str):
             continue
-        for text in graph.strings() & exporters.keys():
-            if exporters[text] - {path}:
-                found.setdefault(text, path)
+        strings = graph.strings()
+        for member, exports in zip(scope.members, scope.exports, strict=True):
+            if member in application and member != path:
+                for text in strings & exports.keys():
+                    found.setdefault(text, path)
     return sorted(found.items())
 
 

@@ -178,6 +178,7 @@ class CallGraph:
         self._objects: list[tuple[int, int]] = []  # (start, end) of sized data symbols
         self._object_starts: list[int] = []
         self._object_slots: dict[int, tuple[int, ...]] = {}
+        self._object_targets: dict[int, tuple[tuple[int | str, ...], tuple[int, ...]]] = {}
         self._pointed_to: set[int] = set()  # data addresses some pointer holds: object starts
         self._strings: frozenset[str] | None = None
         self.constructors: list[tuple[str, int]] = []
@@ -704,12 +705,24 @@ class CallGraph:
             if address in objects:
                 continue
             objects.add(address)
+            targets, inner = self._object_pointers(address)
+            yield from targets
+            pending += [a for a in inner if a not in objects]
+
+    def _object_pointers(self, address: int) -> tuple[tuple[int | str, ...], tuple[int, ...]]:
+        """What the object at `address` points to: (functions and imports, data)."""
+        found = self._object_targets.get(address)
+        if found is None:
+            targets: list[int | str] = []
+            inner: list[int] = []
             for slot in self.object_slots(address):
                 target = self.pointers[slot]
                 if isinstance(target, str) or self._in_code(target):
-                    yield target
-                elif target not in objects:
-                    pending.append(target)
+                    targets.append(target)
+                else:
+                    inner.append(target)
+            found = self._object_targets[address] = (tuple(targets), tuple(inner))
+        return found
 
     def _constructor_label(self, label: str, address: int) -> str:
         name = self.name(address)
