@@ -23,7 +23,9 @@ import datetime as dt
 import json
 import os
 import pickle
+import random
 import sqlite3
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -247,11 +249,7 @@ class Store:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-            self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._db.execute("PRAGMA journal_mode = WAL")
-            self._db.execute("PRAGMA synchronous = NORMAL")
-            self._migrate()
+            self._db = self._open()
         except (OSError, sqlite3.DatabaseError) as exc:
             raise StoreError(
                 f"cannot use the results store {self.path}: {exc}",
@@ -266,6 +264,26 @@ class Store:
         path = Path(f"{self.path}.content")
         path.mkdir(parents=True, exist_ok=True)
         return str(path)
+    def _open(self) -> sqlite3.Connection:
+        """Connect, switch to WAL and migrate. Switching the journal mode takes the file
+        without waiting on the busy handler, so a scan starting while another creates
+        or opens the same store gets "locked" at once: it tries again, within the busy
+        timeout."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            try:
+                self._db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+                self._db.execute("PRAGMA journal_mode = WAL")
+                self._db.execute("PRAGMA synchronous = NORMAL")
+                self._migrate()
+                return self._db
+            except sqlite3.OperationalError as exc:
+                self._db.close()
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(random.uniform(0.01, 0.1))
+
     def _migrate(self) -> None:
         with self.transaction():
             for statement in _SCHEMA.split(";"):

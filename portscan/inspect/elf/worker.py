@@ -238,6 +238,16 @@ def start() -> None:
         _get_worker()
 
 
+def stop() -> None:
+    """Stop the worker once a scan's ELF files are all analysed, so its memory goes back
+    before the stages after; the next file starts a new one. Anything still pending is
+    analysed in this process (`_settle_in_process`)."""
+    global _worker
+    if _worker is not None:
+        _worker.stop()
+        _worker = None
+
+
 class ElfAnalyser:
     """The layers.Analyser of ELF files (inspect/elf/spec.py); its results are Futures
     when a worker runs. With `content_dir`, every file is also kept there by digest."""
