@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import jsonschema
+import markupsafe
 import pytest
 
 from portscan.errors import UsageError
@@ -217,3 +218,72 @@ def test_a_missing_base_is_the_usual_exit_code(tmp_path: Path, home: Path) -> No
     missing = tmp_path / "no-such-layout"
     result = run("image", f"oci:{BUSYBOX}", "--base", f"oci:{missing}", home=home)
     assert_one_line_error(result, 3, str(missing))
+
+
+CORPUS_REGISTRY = "127.0.0.1:5000"
+
+
+def _corpus_registry_up() -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 5000), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(
+    not _corpus_registry_up(), reason="no corpus registry (tools/corpus/registry.sh start)"
+)
+def test_a_registry_audit_honours_waivers_and_base(tmp_path: Path, home: Path) -> None:
+    """`portscan registry --waivers --base`: each image is judged as `portscan image`
+    judges it with the same options; the fleet outputs show the waived findings with
+    their reason, and leave them out of the verdicts and the recurring blockers."""
+    busybox = f"{CORPUS_REGISTRY}/corpus/busybox:static"
+    redis = f"{CORPUS_REGISTRY}/corpus/redis:latest"
+    debian = f"{CORPUS_REGISTRY}/corpus/debian:bookworm"
+    listed = tmp_path / "images.txt"
+    listed.write_text(f"{busybox}\n{redis}\n")
+    waivers = waiver_file(tmp_path, KERNEL_ADMIN)
+    audit = ("registry", "--images-from", str(listed), "-q", "--jobs", "2")
+    judging = ("--waivers", str(waivers), "--base", debian)
+    store = ("--store", str(tmp_path / "store.db"))
+    html_page = tmp_path / "fleet.html"
+    done = run(*audit, *store, *judging, "-f", "json", "--html", str(html_page), home=home)
+    assert done.returncode == 0, done.stderr
+    fleet = json.loads(done.stdout)
+    images = {image["names"][0]: image for image in fleet["images"]}
+    for name in (busybox, redis):  # the very verdicts of `portscan image` with the options
+        alone = run("image", name, "-q", "-f", "json", *judging, home=home)
+        assert alone.returncode == 0, alone.stderr
+        targets = json.loads(alone.stdout)["targets"]
+        assert images[name]["verdicts"] == {t: s["verdict"] for t, s in targets.items()}
+        assert images[name]["scores"] == {t: s["score"] for t, s in targets.items()}
+    assert set(images[busybox]["verdicts"].values()) == {"rework"}  # blocked unwaived
+    assert images[busybox]["waived"] == [
+        {"rule_id": "PS618", "path": "/bin/busybox", "reason": REASON,
+         "targets": [t.value for t in Target]}
+    ]  # fmt: skip
+    assert [(w["rule_id"], w["count"], w["reason"]) for w in fleet["waived"]] == [
+        ("PS618", 1, REASON)
+    ]
+    assert not [b for b in fleet["blockers"] if b["rule_id"] == "PS618"]
+    assert images[redis]["base"]["layers"] == 1 and images[redis]["base"]["components"] > 0
+    assert images[busybox]["base"]["layers"] == 0  # it does not start with debian's layer
+    page = html_page.read_text()
+    assert 'id="waived-section"' in page and str(markupsafe.escape(REASON)) in page
+
+    table = run(*audit, *store, *judging, home=home)  # reused from the store
+    assert table.returncode == 0, table.stderr
+    assert f"    1  PS618   /bin/busybox on wasip1, wasip2, wasip3, wasix: {REASON}" in table.stdout
+    assert "its layers judged apart in 1 of 2 images" in table.stdout
+    plain = json.loads(run(*audit, *store, "-f", "json", home=home).stdout)  # rescanned
+    unwaived = {image["names"][0]: image for image in plain["images"]}[busybox]
+    assert set(unwaived["verdicts"].values()) == {"blocked"} and unwaived["waived"] == []
+    assert plain["waived"] == []
+
+    expired = waiver_file(tmp_path, '[[waiver]]\nrule = "PS618"\nreason = "r"\n'
+                          "expires = 2020-01-31\n", "old.toml")  # fmt: skip
+    refused = run(*audit, *store, "--waivers", str(expired), home=home)
+    assert_one_line_error(refused, 2, str(expired), "expired on 2020-01-31")
