@@ -104,6 +104,46 @@ def test_saved_results_keep_their_waivers(tmp_path: Path, home: Path) -> None:
     assert suppressed[0]["suppressions"] == [{"kind": "external", "justification": REASON}]
 
 
+def _judged(doc: dict) -> dict:
+    """A result without what differs between two runs (timing, warnings' order)."""
+    return {k: v for k, v in doc.items() if k not in {"scanned_at", "duration_seconds",
+            "warnings"}} | {"warnings": sorted(doc["warnings"])}  # fmt: skip
+
+
+def test_report_and_diff_apply_waivers_to_saved_results(tmp_path: Path, home: Path) -> None:
+    """A saved result judged with --waivers by `report` or `diff` is the result a scan
+    with the waivers gives; the gates judge what is left."""
+    waivers = waiver_file(tmp_path, KERNEL_ADMIN)
+    plain, waived = tmp_path / "plain.json", tmp_path / "waived.json"
+    for path, extra in ((plain, ()), (waived, ("--waivers", str(waivers)))):
+        done = run("image", f"oci:{BUSYBOX}", *extra, "-o", f"json={path}", home=home)
+        assert done.returncode == 0, done.stderr
+    again = run("report", str(plain), "--waivers", str(waivers), "-f", "json", home=home)
+    assert again.returncode == 0, again.stderr
+    assert _judged(json.loads(again.stdout)) == _judged(json.loads(waived.read_text()))
+    gate = ("report", str(plain), "--fail-on", "blocked", "-o", "json=/dev/null")
+    assert run(*gate, home=home).returncode == 10
+    assert run(*gate, "--waivers", str(waivers), home=home).returncode == 0
+
+    changes = run("diff", str(plain), str(waived), "-f", "json", home=home)
+    assert changes.returncode == 0, changes.stderr
+    doc = json.loads(changes.stdout)
+    assert {t["direction"] for t in doc["targets"]} == {"better"} and not doc["worse"]
+    marked = [(f["key"]["rule_id"], f["waived"], f["waived_before"])
+              for t in doc["targets"] for f in t["changed"]]  # fmt: skip
+    assert marked == [("PS618", REASON, None)] * len(Target)
+    worse = run("diff", str(waived), str(plain), "--fail-on-worse", home=home)
+    assert worse.returncode == 10 and f"[no longer waived: {REASON}]" in worse.stdout
+    both = run("diff", str(waived), str(plain), "--waivers", str(waivers), "--fail-on-worse",
+               home=home)  # fmt: skip
+    assert both.returncode == 0 and "no change in portability" in both.stdout, both.stderr
+    scanned = run("diff", str(plain), f"oci:{BUSYBOX}", "--waivers", str(waivers), home=home)
+    assert scanned.returncode == 0 and "no change in portability" in scanned.stdout
+    refused = run("diff", str(plain), str(plain), "--waivers", str(tmp_path / "none.toml"),
+                  home=home)  # fmt: skip
+    assert_one_line_error(refused, 2, "none.toml")
+
+
 def test_waivers_from_the_config_file_and_in_json(tmp_path: Path, home: Path) -> None:
     waivers = waiver_file(
         tmp_path,
@@ -273,6 +313,18 @@ def test_a_registry_audit_honours_waivers_and_base(tmp_path: Path, home: Path) -
     assert images[busybox]["base"]["layers"] == 0  # it does not start with debian's layer
     page = html_page.read_text()
     assert 'id="waived-section"' in page and str(markupsafe.escape(REASON)) in page
+
+    redis_saved = tmp_path / "redis.json"
+    done = run("image", redis, "-q", "--base", debian, "-o", f"json={redis_saved}", home=home)
+    assert done.returncode == 0, done.stderr  # with --base, and waivers matching both parts
+    ipc = waiver_file(tmp_path, '[[waiver]]\nrule = "PS304"\nreason = "no SysV IPC"\n', "ipc.toml")
+    scanned = run("image", redis, "-q", "-f", "json", "--base", debian, "--waivers", str(ipc),
+                  home=home)  # fmt: skip
+    rejudged = run("report", str(redis_saved), "-f", "json", "--waivers", str(ipc), home=home)
+    doc = json.loads(rejudged.stdout)
+    assert _judged(doc) == _judged(json.loads(scanned.stdout))
+    assert {c["layer"] for c in doc["components"] for f in c["findings"] if f.get("waived")} == {
+        0, 1}  # fmt: skip
 
     table = run(*audit, *store, *judging, home=home)  # reused from the store
     assert table.returncode == 0, table.stderr
