@@ -72,18 +72,51 @@ def test_action_yml_wires_inputs_to_the_script() -> None:
     assert upload["if"].startswith("always()")
 
 
+def _evaluate(template: str, inputs: dict[str, str], defaults: dict[str, str]) -> str:
+    """A step's `${{ inputs.NAME }}` / `${{ github.action_path }}` expressions, as the
+    runner evaluates them (an input not given takes its action.yml default)."""
+
+    def value(match: re.Match[str]) -> str:
+        expression = match.group(1)
+        if expression == "github.action_path":
+            return str(REPO)
+        assert expression.startswith("inputs."), expression
+        name = expression.removeprefix("inputs.")
+        return inputs.get(name, defaults[name])
+
+    return re.sub(r"\$\{\{\s*([\w.-]+)\s*\}\}", value, template)
+
+
 def run_action(bin_dir: Path, work: Path, **inputs: str) -> subprocess.CompletedProcess[str]:
+    """The action's scan step as the runner runs it: its `env:` evaluated from the
+    inputs (keyword arguments, `_` for `-`) and action.yml's defaults, its `run:` in
+    bash as the runner starts it, from the workspace, with GITHUB_ACTION_PATH, GITHUB_OUTPUT and
+    GITHUB_STEP_SUMMARY set. The install step is stood in for by `bin_dir`."""
+    action = yaml.safe_load((REPO / "action.yml").read_text())
+    (step,) = [s for s in action["runs"]["steps"] if s.get("id") == "scan"]
+    assert step["shell"] == "bash"
+    defaults = {name: spec.get("default", "") for name, spec in action["inputs"].items()}
+    given = {name.replace("_", "-"): value for name, value in inputs.items()}
+    assert set(given) <= set(defaults), set(given) - set(defaults)
     work.mkdir(exist_ok=True)
-    (work / "output").touch()
-    (work / "summary.md").touch()
+    (work / "output").write_text("")
+    (work / "summary.md").write_text("")
     env = environment(
         bin_dir,
+        GITHUB_ACTION_PATH=str(REPO),
         GITHUB_OUTPUT=str(work / "output"),
         GITHUB_STEP_SUMMARY=str(work / "summary.md"),
-        **{f"INPUT_{k.upper()}": v for k, v in inputs.items()},
+        **{key: _evaluate(value, given, defaults) for key, value in step["env"].items()},
     )
+    script = work / "step.sh"  # `shell: bash` is bash --noprofile --norc -eo pipefail {0}
+    script.write_text(step["run"])
     return subprocess.run(
-        ["bash", str(SCRIPT)], cwd=work, env=env, capture_output=True, text=True, timeout=300
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -123,6 +156,18 @@ def test_action_script_gate_fails_after_writing_everything(bin_dir: Path, tmp_pa
     assert found["exit-code"] == "10" and found["sarif"] == "out/scan.sarif"
     results = json.loads((work / "out/scan.sarif").read_text())["runs"][0]["results"]
     assert any(r["level"] == "error" for r in results)
+
+    # a waiver file in args: the blocker is suppressed in the SARIF log, the gate passes
+    (work / "waivers.toml").write_text(
+        '[[waiver]]\nrule = "PS618"\npath = "/bin/busybox"\nreason = "mount is never run"\n'
+    )
+    done = run_action(bin_dir, work, image=image, args="--waivers waivers.toml", **gate)
+    assert done.returncode == 0, done.stderr
+    assert outputs(work)["exit-code"] == "0"
+    results = json.loads((work / "out/scan.sarif").read_text())["runs"][0]["results"]
+    suppressed = {r["ruleId"] for r in results if r.get("suppressions")}
+    assert suppressed == {"PS618"}
+    assert "mount is never run" in (work / "summary.md").read_text()
 
 
 def test_action_script_without_an_image(bin_dir: Path, tmp_path: Path) -> None:
