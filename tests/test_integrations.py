@@ -238,6 +238,59 @@ def test_image_hook_scans_the_reference_in_args(bin_dir: Path, tmp_path: Path, l
     assert missing.returncode == 2 and "REFERENCE" in missing.stderr
 
 
+def _git(cwd: Path, *args: str) -> None:
+    identity = ("-c", "user.name=portscan tests", "-c", "user.email=tests@portscan.invalid")
+    subprocess.run(["git", *identity, *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_results_hook_with_the_real_pre_commit(bin_dir: Path, tmp_path: Path, layout: str) -> None:
+    """`pre-commit try-repo` this checkout: pre-commit builds the hook's own virtualenv
+    (pip-installing this repository and its dependencies), then runs portscan-results on
+    a project's saved results; the gates and waivers come from PORTSCAN_* variables."""
+    pytest.importorskip("pre_commit", reason="pre-commit is in the test extras")
+    project = tmp_path / "project"
+    project.mkdir()
+    saved = subprocess.run(
+        ["portscan", "image", layout, "-q", "-f", "json", "-o", "app.portscan.json"],
+        cwd=project,
+        env=environment(bin_dir),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert saved.returncode == 0, saved.stderr
+    (project / "notes.json").write_text("{}")  # not a *.portscan.json: never given to it
+    _git(project, "init", "-q")
+    _git(project, "add", ".")
+    _git(project, "commit", "-qm", "saved results")
+    result = json.loads((project / "app.portscan.json").read_text())
+    scores = [t["score"] for t in result["targets"].values()]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTSCAN_", "PYTHON"))}
+    env["PRE_COMMIT_HOME"] = str(tmp_path / "pre-commit-home")
+
+    def try_repo(**variables: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pre_commit", "try-repo", str(REPO), "portscan-results",
+                   "--all-files", "--verbose"]  # fmt: skip
+        return subprocess.run(
+            command, cwd=project, env={**env, **variables}, capture_output=True, text=True,
+            timeout=900,
+        )  # fmt: skip
+
+    passed = try_repo()
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert re.search(r"portscan gates on saved results\.+Passed", passed.stdout)
+    assert "wasip2" in passed.stdout  # --verbose shows the table the hook printed
+    failed = try_repo(PORTSCAN_MIN_SCORE=str(max(scores) + 1))
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert re.search(r"portscan gates on saved results\.+Failed", failed.stdout)
+    assert "- exit code: 10" in failed.stdout and "gate failed" in failed.stdout
+    (project / "broken.portscan.json").write_text('{"schema_version": "0.1"}')
+    _git(project, "add", ".")
+    broken = try_repo()
+    assert broken.returncode == 1 and "- exit code: 2" in broken.stdout, broken.stdout
+    assert "broken.portscan.json is not a portscan result" in broken.stdout
+
+
 # --------------------------------------------------------------------------- Dockerfile
 
 
