@@ -11,6 +11,7 @@ there. `--exclude GLOB` drops the components whose path matches; the result says
 layers the image shares with the base are summarised apart and count for no verdict.
 
 The step sits between score and scan: `judge` replaces `finish_components` + `summarise`.
+`rejudge` applies a waiver file to a saved result (`portscan report`, `portscan diff`).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from portscan.model import (
     LayerDescriptor,
     LayerResult,
     ProgressFn,
+    ScanResult,
     Target,
     TargetSummary,
 )
@@ -248,3 +250,23 @@ def judge(
     finally:
         for component in components:
             component.findings = kept[component.id]
+
+
+def rejudge(result: ScanResult, waivers: Sequence[Waiver]) -> ScanResult:
+    """`result` (a saved one), judged again in place with `waivers` added to those it
+    was scanned with, and returned: the findings they match are marked, and verdicts,
+    scores, plans, blockers and the base's summary are worked out again from the
+    result's own dependency graph, as the scan would have. Unused waivers are warnings."""
+    if not waivers:
+        return result
+    from portscan.graph.build import judged_graph
+
+    graph = nx.DiGraph()
+    graph.add_nodes_from(c.id for c in result.components)
+    graph.add_edges_from((d.source, d.target, {"kind": d.kind}) for d in result.dependencies)
+    result.warnings += apply_waivers(result.components, result.image_findings, waivers)
+    for component in result.components:
+        component.inherited = {}  # flow_verdicts fills it afresh
+    judged = judged_graph(graph, result.binaries)
+    result.targets = judge(result.components, result.image_findings, judged, result.base)
+    return result

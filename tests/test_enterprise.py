@@ -472,3 +472,29 @@ def test_diff_offline_compares_local_sources_and_refuses_registries(home: Path) 
     assert same.returncode == 0, same.stderr
     remote = run(home, "diff", local, "registry.invalid/app:v1", "--offline", DOCKER_HOST="")
     assert_one_line_error(remote, 2, "--offline", "registry.invalid/app:v1")
+
+
+@needs_name
+def test_diff_takes_the_registry_options_of_image(
+    tls_registry: Registry, basic_registry: Registry, pki: Path, home: Path, tmp_path: Path
+) -> None:
+    """`portscan diff` reaches registries as `portscan image` does: a private CA with
+    --ca-cert, credentials from --authfile (the same option definitions)."""
+    tls_registry.push("corp/app", "v2", small_image("private-ca-2"))
+    old, new = f"{tls_registry.host}/corp/app:v1", f"{tls_registry.host}/corp/app:v2"
+    diff = ("diff", old, new, "-f", "json", "--timeout", "20")
+    line = assert_one_line_error(run(home, *diff), 5, "TLS", "--ca-cert")
+    assert "CERTIFICATE_VERIFY_FAILED" in line
+    done = run(home, *diff, "--ca-cert", str(pki / "ca.pem"))
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["old"].startswith(old) and doc["new"].startswith(new)
+    assert doc["old"] != doc["new"] and not doc["worse"]  # two images, both read over TLS
+
+    private = f"{basic_registry.host}/private/app:v1"
+    denied = run(home, "diff", private, private, "--timeout", "20")
+    assert_one_line_error(denied, 4)
+    right = _auth_json(tmp_path / "right.json", basic_registry.host)
+    same = run(home, "diff", private, private, "--authfile", str(right), "--timeout", "20")
+    assert same.returncode == 0, same.stderr
+    assert "no change in portability" in same.stdout

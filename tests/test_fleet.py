@@ -90,7 +90,7 @@ def test_images_blockers_shared_layers_and_candidates() -> None:
         ("app/a:1", "wasix", "rework", 40, "L"),
     ]
     doc = to_dict(fleet)
-    assert doc["schema_version"] == "2.1" and doc["blockers"][0]["count"] == 2
+    assert doc["schema_version"] == "2.2" and doc["blockers"][0]["count"] == 2
     assert doc["candidates"][2]["efforts"] == {"M": 2, "S": 1}
     assert doc["previous_audit_id"] is None and doc["changes"] == []
     assert doc["trend"] == [

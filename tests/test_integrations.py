@@ -72,18 +72,51 @@ def test_action_yml_wires_inputs_to_the_script() -> None:
     assert upload["if"].startswith("always()")
 
 
+def _evaluate(template: str, inputs: dict[str, str], defaults: dict[str, str]) -> str:
+    """A step's `${{ inputs.NAME }}` / `${{ github.action_path }}` expressions, as the
+    runner evaluates them (an input not given takes its action.yml default)."""
+
+    def value(match: re.Match[str]) -> str:
+        expression = match.group(1)
+        if expression == "github.action_path":
+            return str(REPO)
+        assert expression.startswith("inputs."), expression
+        name = expression.removeprefix("inputs.")
+        return inputs.get(name, defaults[name])
+
+    return re.sub(r"\$\{\{\s*([\w.-]+)\s*\}\}", value, template)
+
+
 def run_action(bin_dir: Path, work: Path, **inputs: str) -> subprocess.CompletedProcess[str]:
+    """The action's scan step as the runner runs it: its `env:` evaluated from the
+    inputs (keyword arguments, `_` for `-`) and action.yml's defaults, its `run:` in
+    bash as the runner starts it, from the workspace, with GITHUB_ACTION_PATH, GITHUB_OUTPUT and
+    GITHUB_STEP_SUMMARY set. The install step is stood in for by `bin_dir`."""
+    action = yaml.safe_load((REPO / "action.yml").read_text())
+    (step,) = [s for s in action["runs"]["steps"] if s.get("id") == "scan"]
+    assert step["shell"] == "bash"
+    defaults = {name: spec.get("default", "") for name, spec in action["inputs"].items()}
+    given = {name.replace("_", "-"): value for name, value in inputs.items()}
+    assert set(given) <= set(defaults), set(given) - set(defaults)
     work.mkdir(exist_ok=True)
-    (work / "output").touch()
-    (work / "summary.md").touch()
+    (work / "output").write_text("")
+    (work / "summary.md").write_text("")
     env = environment(
         bin_dir,
+        GITHUB_ACTION_PATH=str(REPO),
         GITHUB_OUTPUT=str(work / "output"),
         GITHUB_STEP_SUMMARY=str(work / "summary.md"),
-        **{f"INPUT_{k.upper()}": v for k, v in inputs.items()},
+        **{key: _evaluate(value, given, defaults) for key, value in step["env"].items()},
     )
+    script = work / "step.sh"  # `shell: bash` is bash --noprofile --norc -eo pipefail {0}
+    script.write_text(step["run"])
     return subprocess.run(
-        ["bash", str(SCRIPT)], cwd=work, env=env, capture_output=True, text=True, timeout=300
+        ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -123,6 +156,18 @@ def test_action_script_gate_fails_after_writing_everything(bin_dir: Path, tmp_pa
     assert found["exit-code"] == "10" and found["sarif"] == "out/scan.sarif"
     results = json.loads((work / "out/scan.sarif").read_text())["runs"][0]["results"]
     assert any(r["level"] == "error" for r in results)
+
+    # a waiver file in args: the blocker is suppressed in the SARIF log, the gate passes
+    (work / "waivers.toml").write_text(
+        '[[waiver]]\nrule = "PS618"\npath = "/bin/busybox"\nreason = "mount is never run"\n'
+    )
+    done = run_action(bin_dir, work, image=image, args="--waivers waivers.toml", **gate)
+    assert done.returncode == 0, done.stderr
+    assert outputs(work)["exit-code"] == "0"
+    results = json.loads((work / "out/scan.sarif").read_text())["runs"][0]["results"]
+    suppressed = {r["ruleId"] for r in results if r.get("suppressions")}
+    assert suppressed == {"PS618"}
+    assert "mount is never run" in (work / "summary.md").read_text()
 
 
 def test_action_script_without_an_image(bin_dir: Path, tmp_path: Path) -> None:
@@ -191,6 +236,59 @@ def test_image_hook_scans_the_reference_in_args(bin_dir: Path, tmp_path: Path, l
     assert json.loads(done.stdout)["image"]["reference"].startswith("oci:")
     missing = run_hook("portscan-image", [], [], bin_dir, tmp_path)
     assert missing.returncode == 2 and "REFERENCE" in missing.stderr
+
+
+def _git(cwd: Path, *args: str) -> None:
+    identity = ("-c", "user.name=portscan tests", "-c", "user.email=tests@portscan.invalid")
+    subprocess.run(["git", *identity, *args], cwd=cwd, check=True, capture_output=True)
+
+
+def test_results_hook_with_the_real_pre_commit(bin_dir: Path, tmp_path: Path, layout: str) -> None:
+    """`pre-commit try-repo` this checkout: pre-commit builds the hook's own virtualenv
+    (pip-installing this repository and its dependencies), then runs portscan-results on
+    a project's saved results; the gates and waivers come from PORTSCAN_* variables."""
+    pytest.importorskip("pre_commit", reason="pre-commit is in the test extras")
+    project = tmp_path / "project"
+    project.mkdir()
+    saved = subprocess.run(
+        ["portscan", "image", layout, "-q", "-f", "json", "-o", "app.portscan.json"],
+        cwd=project,
+        env=environment(bin_dir),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert saved.returncode == 0, saved.stderr
+    (project / "notes.json").write_text("{}")  # not a *.portscan.json: never given to it
+    _git(project, "init", "-q")
+    _git(project, "add", ".")
+    _git(project, "commit", "-qm", "saved results")
+    result = json.loads((project / "app.portscan.json").read_text())
+    scores = [t["score"] for t in result["targets"].values()]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PORTSCAN_", "PYTHON"))}
+    env["PRE_COMMIT_HOME"] = str(tmp_path / "pre-commit-home")
+
+    def try_repo(**variables: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pre_commit", "try-repo", str(REPO), "portscan-results",
+                   "--all-files", "--verbose"]  # fmt: skip
+        return subprocess.run(
+            command, cwd=project, env={**env, **variables}, capture_output=True, text=True,
+            timeout=900,
+        )  # fmt: skip
+
+    passed = try_repo()
+    assert passed.returncode == 0, passed.stdout + passed.stderr
+    assert re.search(r"portscan gates on saved results\.+Passed", passed.stdout)
+    assert "wasip2" in passed.stdout  # --verbose shows the table the hook printed
+    failed = try_repo(PORTSCAN_MIN_SCORE=str(max(scores) + 1))
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert re.search(r"portscan gates on saved results\.+Failed", failed.stdout)
+    assert "- exit code: 10" in failed.stdout and "gate failed" in failed.stdout
+    (project / "broken.portscan.json").write_text('{"schema_version": "0.1"}')
+    _git(project, "add", ".")
+    broken = try_repo()
+    assert broken.returncode == 1 and "- exit code: 2" in broken.stdout, broken.stdout
+    assert "broken.portscan.json is not a portscan result" in broken.stdout
 
 
 # --------------------------------------------------------------------------- Dockerfile

@@ -10,8 +10,11 @@ from cyclonedx.model.bom import Bom
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
+from portscan.model import Target
 from portscan.report import cyclonedx
 from tests import reportfixtures as rf
+
+FORKER = "/usr/local/bin/forker"
 
 
 @pytest.fixture(scope="module")
@@ -70,3 +73,24 @@ def test_files_sit_in_their_packages_and_the_graph_is_kept(text: str) -> None:
     assert libc in depends["file:/usr/bin/server"]
     libc6 = next(c["bom-ref"] for c in doc["components"] if c["name"] == "libc6")
     assert libc6 in depends[tools["bom-ref"]]  # package edge derived from the file edge
+
+
+def test_waived_findings_are_properties_with_their_reason(scans: rf.Scans) -> None:
+    from portscan.scan import ScanOptions, scan_image
+    from portscan.waivers import Waiver
+
+    reason = "forks only while starting"
+    waivers = (Waiver(1, "PS101", reason, "/usr/local/bin/*"),)
+    result = scan_image(f"oci:{scans.new_layout}", ScanOptions(waivers=waivers))
+    text = cyclonedx.render(result)
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    files = {}
+    for package in json.loads(text)["components"]:
+        for item in [package, *package.get("components", [])]:
+            files[item["name"]] = {p["name"]: p["value"] for p in item.get("properties", [])}
+    waived = {k: v for k, v in files[FORKER].items() if k.startswith("portscan:waived:")}
+    assert waived == {f"portscan:waived:PS101:{t.value}": reason for t in Target}
+    others = [name for name, props in files.items() if name != FORKER and
+              any(k.startswith("portscan:waived:") for k in props)]  # fmt: skip
+    assert others == []
+    assert "portscan:waived:" not in cyclonedx.render(scans.new)

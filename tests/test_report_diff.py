@@ -84,3 +84,34 @@ def test_fail_on_worse(scans: rf.Scans, tmp_path: Path) -> None:
     better = rf.run_cli("diff", str(new), str(old), "--fail-on-worse")
     assert better.returncode == 0, better.stderr
     assert "[better]" in better.stdout
+
+
+def test_waived_findings_are_marked_in_every_diff_format(scans: rf.Scans) -> None:
+    from portscan.scan import ScanOptions, scan_image
+    from portscan.waivers import Waiver
+
+    reason = "forks only while starting"
+    waivers = (Waiver(1, "PS101", reason, "/usr/local/bin/*"),)
+    waived = scan_image(f"oci:{scans.new_layout}", ScanOptions(waivers=waivers))
+    changes = diff.diff_results(scans.old, waived)
+    for entry in changes.targets:
+        marks = {f.key.rule_id: f.waived for f in entry.appeared if f.key.owner.endswith(FORKER)}
+        assert marks.pop("PS101") == reason and marks["PS103"] is None, entry.target
+        assert set(marks.values()) == {None}, entry.target
+    text = diff.render_text(changes)
+    assert f"PS101 rework  {FORKER}: " in text and f"[waived: {reason}]" in text
+    assert "PS103 rework" in text and text.count("[waived:") == 3  # rework on 3 targets
+    assert "**Waived** (not counted for verdicts or gates)" in diff.render_markdown(changes)
+    doc = json.loads(diff.render_json(changes))
+    appeared = doc["targets"][0]["appeared"]
+    assert {(f["key"]["rule_id"], f["waived"]) for f in appeared} >= {("PS101", reason)}
+
+    # the same image with and without the waiver: the waiver is the change
+    now = diff.diff_results(scans.new, waived)
+    assert not now.worse
+    lines = [line for line in diff.render_text(now).splitlines() if line.startswith("  ~")]
+    assert lines and all(f"[now waived: {reason}]" in line for line in lines)
+    assert len(lines) == len(Target)  # PS101 on every target (ready on wasix)
+    back = diff.render_text(diff.diff_results(waived, scans.new))
+    assert back.count(f"[no longer waived: {reason}]") == len(Target)
+    assert f"`PS101` `{FORKER}` on wasip1 [now waived: {reason}]" in diff.render_markdown(now)

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import jsonschema
+import markupsafe
 import pytest
 
 from portscan.errors import UsageError
@@ -101,6 +102,46 @@ def test_saved_results_keep_their_waivers(tmp_path: Path, home: Path) -> None:
     suppressed = [r for r in sarif["runs"][0]["results"] if r.get("suppressions")]
     assert suppressed and {r["ruleId"] for r in suppressed} == {"PS618"}
     assert suppressed[0]["suppressions"] == [{"kind": "external", "justification": REASON}]
+
+
+def _judged(doc: dict) -> dict:
+    """A result without what differs between two runs (timing, warnings' order)."""
+    return {k: v for k, v in doc.items() if k not in {"scanned_at", "duration_seconds",
+            "warnings"}} | {"warnings": sorted(doc["warnings"])}  # fmt: skip
+
+
+def test_report_and_diff_apply_waivers_to_saved_results(tmp_path: Path, home: Path) -> None:
+    """A saved result judged with --waivers by `report` or `diff` is the result a scan
+    with the waivers gives; the gates judge what is left."""
+    waivers = waiver_file(tmp_path, KERNEL_ADMIN)
+    plain, waived = tmp_path / "plain.json", tmp_path / "waived.json"
+    for path, extra in ((plain, ()), (waived, ("--waivers", str(waivers)))):
+        done = run("image", f"oci:{BUSYBOX}", *extra, "-o", f"json={path}", home=home)
+        assert done.returncode == 0, done.stderr
+    again = run("report", str(plain), "--waivers", str(waivers), "-f", "json", home=home)
+    assert again.returncode == 0, again.stderr
+    assert _judged(json.loads(again.stdout)) == _judged(json.loads(waived.read_text()))
+    gate = ("report", str(plain), "--fail-on", "blocked", "-o", "json=/dev/null")
+    assert run(*gate, home=home).returncode == 10
+    assert run(*gate, "--waivers", str(waivers), home=home).returncode == 0
+
+    changes = run("diff", str(plain), str(waived), "-f", "json", home=home)
+    assert changes.returncode == 0, changes.stderr
+    doc = json.loads(changes.stdout)
+    assert {t["direction"] for t in doc["targets"]} == {"better"} and not doc["worse"]
+    marked = [(f["key"]["rule_id"], f["waived"], f["waived_before"])
+              for t in doc["targets"] for f in t["changed"]]  # fmt: skip
+    assert marked == [("PS618", REASON, None)] * len(Target)
+    worse = run("diff", str(waived), str(plain), "--fail-on-worse", home=home)
+    assert worse.returncode == 10 and f"[no longer waived: {REASON}]" in worse.stdout
+    both = run("diff", str(waived), str(plain), "--waivers", str(waivers), "--fail-on-worse",
+               home=home)  # fmt: skip
+    assert both.returncode == 0 and "no change in portability" in both.stdout, both.stderr
+    scanned = run("diff", str(plain), f"oci:{BUSYBOX}", "--waivers", str(waivers), home=home)
+    assert scanned.returncode == 0 and "no change in portability" in scanned.stdout
+    refused = run("diff", str(plain), str(plain), "--waivers", str(tmp_path / "none.toml"),
+                  home=home)  # fmt: skip
+    assert_one_line_error(refused, 2, "none.toml")
 
 
 def test_waivers_from_the_config_file_and_in_json(tmp_path: Path, home: Path) -> None:
@@ -217,3 +258,84 @@ def test_a_missing_base_is_the_usual_exit_code(tmp_path: Path, home: Path) -> No
     missing = tmp_path / "no-such-layout"
     result = run("image", f"oci:{BUSYBOX}", "--base", f"oci:{missing}", home=home)
     assert_one_line_error(result, 3, str(missing))
+
+
+CORPUS_REGISTRY = "127.0.0.1:5000"
+
+
+def _corpus_registry_up() -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 5000), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(
+    not _corpus_registry_up(), reason="no corpus registry (tools/corpus/registry.sh start)"
+)
+def test_a_registry_audit_honours_waivers_and_base(tmp_path: Path, home: Path) -> None:
+    """`portscan registry --waivers --base`: each image is judged as `portscan image`
+    judges it with the same options; the fleet outputs show the waived findings with
+    their reason, and leave them out of the verdicts and the recurring blockers."""
+    busybox = f"{CORPUS_REGISTRY}/corpus/busybox:static"
+    redis = f"{CORPUS_REGISTRY}/corpus/redis:latest"
+    debian = f"{CORPUS_REGISTRY}/corpus/debian:bookworm"
+    listed = tmp_path / "images.txt"
+    listed.write_text(f"{busybox}\n{redis}\n")
+    waivers = waiver_file(tmp_path, KERNEL_ADMIN)
+    audit = ("registry", "--images-from", str(listed), "-q", "--jobs", "2")
+    judging = ("--waivers", str(waivers), "--base", debian)
+    store = ("--store", str(tmp_path / "store.db"))
+    html_page = tmp_path / "fleet.html"
+    done = run(*audit, *store, *judging, "-f", "json", "--html", str(html_page), home=home)
+    assert done.returncode == 0, done.stderr
+    fleet = json.loads(done.stdout)
+    images = {image["names"][0]: image for image in fleet["images"]}
+    for name in (busybox, redis):  # the very verdicts of `portscan image` with the options
+        alone = run("image", name, "-q", "-f", "json", *judging, home=home)
+        assert alone.returncode == 0, alone.stderr
+        targets = json.loads(alone.stdout)["targets"]
+        assert images[name]["verdicts"] == {t: s["verdict"] for t, s in targets.items()}
+        assert images[name]["scores"] == {t: s["score"] for t, s in targets.items()}
+    assert set(images[busybox]["verdicts"].values()) == {"rework"}  # blocked unwaived
+    assert images[busybox]["waived"] == [
+        {"rule_id": "PS618", "path": "/bin/busybox", "reason": REASON,
+         "targets": [t.value for t in Target]}
+    ]  # fmt: skip
+    assert [(w["rule_id"], w["count"], w["reason"]) for w in fleet["waived"]] == [
+        ("PS618", 1, REASON)
+    ]
+    assert not [b for b in fleet["blockers"] if b["rule_id"] == "PS618"]
+    assert images[redis]["base"]["layers"] == 1 and images[redis]["base"]["components"] > 0
+    assert images[busybox]["base"]["layers"] == 0  # it does not start with debian's layer
+    page = html_page.read_text()
+    assert 'id="waived-section"' in page and str(markupsafe.escape(REASON)) in page
+
+    redis_saved = tmp_path / "redis.json"
+    done = run("image", redis, "-q", "--base", debian, "-o", f"json={redis_saved}", home=home)
+    assert done.returncode == 0, done.stderr  # with --base, and waivers matching both parts
+    ipc = waiver_file(tmp_path, '[[waiver]]\nrule = "PS304"\nreason = "no SysV IPC"\n', "ipc.toml")
+    scanned = run("image", redis, "-q", "-f", "json", "--base", debian, "--waivers", str(ipc),
+                  home=home)  # fmt: skip
+    rejudged = run("report", str(redis_saved), "-f", "json", "--waivers", str(ipc), home=home)
+    doc = json.loads(rejudged.stdout)
+    assert _judged(doc) == _judged(json.loads(scanned.stdout))
+    assert {c["layer"] for c in doc["components"] for f in c["findings"] if f.get("waived")} == {
+        0, 1}  # fmt: skip
+
+    table = run(*audit, *store, *judging, home=home)  # reused from the store
+    assert table.returncode == 0, table.stderr
+    assert f"    1  PS618   /bin/busybox on wasip1, wasip2, wasip3, wasix: {REASON}" in table.stdout
+    assert "its layers judged apart in 1 of 2 images" in table.stdout
+    plain = json.loads(run(*audit, *store, "-f", "json", home=home).stdout)  # rescanned
+    unwaived = {image["names"][0]: image for image in plain["images"]}[busybox]
+    assert set(unwaived["verdicts"].values()) == {"blocked"} and unwaived["waived"] == []
+    assert plain["waived"] == []
+
+    expired = waiver_file(tmp_path, '[[waiver]]\nrule = "PS618"\nreason = "r"\n'
+                          "expires = 2020-01-31\n", "old.toml")  # fmt: skip
+    refused = run(*audit, *store, "--waivers", str(expired), home=home)
+    assert_one_line_error(refused, 2, str(expired), "expired on 2020-01-31")

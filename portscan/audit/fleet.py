@@ -17,7 +17,7 @@ from portscan.audit.store import Audit, AuditImage, ImageLayer
 from portscan.knowledge import rules
 from portscan.model import ScanResult, Target, Verdict
 
-FLEET_SCHEMA_VERSION = "2.1"  # 2.0: `skipped` entries are {name, reason}; 2.1: efforts, trend
+FLEET_SCHEMA_VERSION = "2.2"  # 2.0: skipped {name, reason}; 2.1: efforts, trend; 2.2: waived, base
 MAX_CANDIDATES = 10
 _CANDIDATE_VERDICTS = (Verdict.READY, Verdict.SHIM, Verdict.REWORK)
 EFFORTS = ("S", "M", "L")  # a component's plan effort, smallest first ("-": none needed)
@@ -41,8 +41,12 @@ def largest_effort(efforts: Mapping[str, int] | None) -> str:
 
 
 def image_summary(result: ScanResult) -> dict[str, Any]:
-    """What the fleet view needs of one scan result (stored beside the full JSON)."""
+    """What the fleet view needs of one scan result (stored beside the full JSON): with
+    `--waivers`, the findings waived and why; with `--base`, the base's share."""
+    from portscan.report.view import waived_groups
+
     image = result.image
+    base = result.base
     return {
         "reference": image.reference,
         "platform": str(image.platform),
@@ -65,6 +69,18 @@ def image_summary(result: ScanResult) -> dict[str, Any]:
             for summary in result.targets.values()
             for finding in summary.blockers
         ],
+        "waived": [
+            {
+                "rule_id": group.rule_id,
+                "path": group.path,
+                "targets": [str(t) for t in group.targets],
+                "reason": group.reason,
+            }
+            for group in waived_groups(result)
+        ],
+        "base": None
+        if base is None
+        else {"reference": base.reference, "layers": base.layers, "components": base.components},
     }
 
 
@@ -85,6 +101,8 @@ class FleetImage:
     blockers: list[dict[str, str]] = field(default_factory=list)
     layers: list[str] = field(default_factory=list)  # layer digests, base first
     efforts: dict[str, int] | None = None  # plan effort -> components (None: not stored)
+    waived: list[dict[str, Any]] = field(default_factory=list)  # rule_id, path, targets, reason
+    base: dict[str, Any] | None = None  # --base: reference, layers, components
 
     @property
     def effort(self) -> str:
@@ -99,6 +117,22 @@ class RecurringBlocker:
     target: str
     verdict: str
     message: str  # the rule's title
+    images: list[str]  # digests
+
+    @property
+    def count(self) -> int:
+        return len(self.images)
+
+
+@dataclass
+class WaivedFinding:
+    """Findings a waiver accepted (one rule on one path, for one reason), across images:
+    shown, never counted for verdicts, blockers or candidates."""
+
+    rule_id: str
+    path: str
+    reason: str
+    targets: list[str]
     images: list[str]  # digests
 
     @property
@@ -173,6 +207,7 @@ class FleetResult:
     candidates: list[Candidate]
     changes: list[Change]
     trend: list[TrendPoint] = field(default_factory=list)  # the previous audit, then this one
+    waived: list[WaivedFinding] = field(default_factory=list)  # --waivers, across images
     skipped: list[Skipped] = field(default_factory=list)  # left out, each with its reason
     run: dict[str, Any] = field(default_factory=dict)  # counters of the run that finished it
 
@@ -209,6 +244,8 @@ def _fleet_images(
             blockers=list(summary.get("blockers", [])),
             layers=[layer.digest for layer in layers.get(row.digest or "", [])],
             efforts=dict(summary["efforts"]) if "efforts" in summary else None,
+            waived=list(summary.get("waived", [])),
+            base=summary.get("base"),
         )
         by_digest[key] = image
         images.append(image)
@@ -230,6 +267,19 @@ def recurring_blockers(images: Sequence[FleetImage]) -> list[RecurringBlocker]:
     for group in groups.values():
         group.message = _rule_title(group.rule_id)
     return sorted(groups.values(), key=lambda g: (-g.count, g.rule_id, g.target))
+
+
+def waived_findings(images: Sequence[FleetImage]) -> list[WaivedFinding]:
+    """The waived findings by (rule, path, reason), most images first."""
+    groups: dict[tuple[str, str, str], WaivedFinding] = {}
+    for image in images:
+        for entry in image.waived:
+            key = (entry["rule_id"], entry["path"], entry["reason"])
+            group = groups.setdefault(key, WaivedFinding(*key, [], []))
+            group.targets += [t for t in entry["targets"] if t not in group.targets]
+            if image.digest and image.digest not in group.images:
+                group.images.append(image.digest)
+    return sorted(groups.values(), key=lambda g: (-g.count, g.rule_id, g.path))
 
 
 def _rule_title(rule_id: str) -> str:
@@ -365,6 +415,7 @@ def build_fleet(
         trend=[*([trend_point(*previous)] if previous else []), trend_point(audit.id, rows)],
         skipped=list(skipped),
         run=dict(run or {}),
+        waived=waived_findings(images),
     )
 
 
@@ -374,6 +425,8 @@ def to_dict(fleet: FleetResult) -> dict[str, Any]:
     doc["schema_version"] = FLEET_SCHEMA_VERSION
     for blocker, data in zip(fleet.blockers, doc["blockers"], strict=True):
         data["count"] = blocker.count
+    for waived, data in zip(fleet.waived, doc["waived"], strict=True):
+        data["count"] = waived.count
     return doc
 
 

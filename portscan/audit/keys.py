@@ -80,9 +80,11 @@ def layer_key(analysers: Sequence[Analyser], keep: KeepPolicy) -> str:
 
 
 def signatures_digest(directory: Path) -> str:
-    """A digest of every file under the signatures directory (names and bytes)."""
+    """A digest of every file under the signatures directory (names and bytes), but
+    Python's bytecode caches (pip compiles the generator scripts of an installed copy)."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
+    files = (p for p in directory.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    for path in sorted(files):
         digest.update(str(path.relative_to(directory)).encode() + b"\0")
         digest.update(path.read_bytes())
     return digest.hexdigest()[:20]

@@ -72,6 +72,8 @@ def _interrupt_on_sigterm() -> None:
     show_default=True,
     help="Entries per catalog and tag-list request.",
 )
+@options.waivers
+@options.base
 @options.insecure
 @options.timeout
 @options.credentials
@@ -93,6 +95,8 @@ def registry_command(
     html_path: Path | None,
     output: Path | None,
     page_size: int,
+    waivers_path: Path | None,
+    base: str | None,
     insecure: bool,
     timeout: float,
     username: str | None,
@@ -107,7 +111,8 @@ def registry_command(
 
     Results go to the store; a rerun after an interruption resumes the audit and
     rescans nothing it finished. Every repository or tag left out is listed with the
-    reason. Exit 9 when some images could not be read or scanned.
+    reason. --waivers and --base apply to every image, as on `portscan image`. Exit 9
+    when some images could not be read or scanned.
     """
 
     def body() -> None:
@@ -127,8 +132,10 @@ def registry_command(
         from portscan.errors import UsageError
         from portscan.report import audit as audit_report
         from portscan.scan import ScanOptions
+        from portscan.waivers import load_waivers
 
         policy = TagPolicy.parse(tags_text)
+        waivers = load_waivers(waivers_path) if waivers_path is not None else ()
         if (target is None) == (images_from is None):
             raise UsageError(
                 "give a registry HOST[/PREFIX] or --images-from FILE"
@@ -164,7 +171,7 @@ def registry_command(
             selection = Selection(registry, prefix, include, exclude, policy, source.platform)
         audit_options = AuditOptions(
             selection,
-            ScanOptions(source=source),
+            ScanOptions(source=source, waivers=waivers, base=base),
             page_size=page_size,
             with_results=with_results,
         )

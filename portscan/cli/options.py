@@ -285,25 +285,27 @@ def log_to_stderr() -> None:
     logger.setLevel(logging.DEBUG)
 
 
-judging = apply(  # what of the image is judged: waivers and exclusions (portscan.waivers)
-    click.option(
-        "--waivers",
-        "waivers_path",
-        type=click.Path(dir_okay=False, path_type=Path),
-        metavar="FILE",
-        help="Accepted findings (TOML or JSON: rule, reason, path glob, target, expires); "
-        "waived findings are shown with their reason and count for no verdict or gate.",
-    ),
+waivers = click.option(  # accepted findings (portscan.waivers); image, registry, report, diff
+    "--waivers",
+    "waivers_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Accepted findings (TOML or JSON: rule, reason, path glob, target, expires); "
+    "waived findings are shown with their reason and count for no verdict or gate.",
+)
+base = click.option(
+    "--base",
+    metavar="IMAGE",
+    help="Judge what the image adds on top of IMAGE (any reference): the components "
+    "of the layers it shares with IMAGE are summarised apart and gate nothing.",
+)
+judging = apply(  # what of the image is judged: waivers, exclusions, base (portscan.waivers)
+    waivers,
     click.option(
         "--exclude",
         multiple=True,
         metavar="GLOB",
         help="Do not judge image paths matching GLOB (repeatable); the result says which.",
     ),
-    click.option(
-        "--base",
-        metavar="IMAGE",
-        help="Judge what the image adds on top of IMAGE (any reference): the components "
-        "of the layers it shares with IMAGE are summarised apart and gate nothing.",
-    ),
+    base,
 )

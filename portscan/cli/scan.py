@@ -186,6 +186,7 @@ def image_command(
 )
 @options.outputs
 @options.reports
+@options.waivers
 @options.debug
 def report_command(
     result_file: Path,
@@ -195,17 +196,21 @@ def report_command(
     fail_on: str | None,
     min_score: int | None,
     gate_targets: tuple[str, ...],
+    waivers_path: Path | None,
     debug: bool,
 ) -> None:
     """Render a saved result (`portscan image REF --format json -o RESULT.json`) again,
-    in any format, and apply the CI gates to it."""
+    in any format, and apply the CI gates to it; --waivers accepts further findings
+    (the result is judged again without them)."""
 
     def body() -> None:
         from portscan.codec import load_result
+        from portscan.waivers import load_waivers, rejudge
 
         default = None if html_path and not outputs else "table"
         planned = options.plan_outputs(output_format, outputs, FORMATS, default)
-        result = load_result(result_file)
+        waivers = load_waivers(waivers_path) if waivers_path is not None else ()
+        result = rejudge(load_result(result_file), waivers)
         write_reports(result, planned, html_path, (fail_on, min_score, gate_targets))
 
     options.run_guarded(body, debug)
@@ -229,8 +234,12 @@ def report_command(
     is_flag=True,
     help=f"Exit {EXIT_GATE_FAILED} when NEW is less portable than OLD on any target.",
 )
+@options.waivers
 @options.platform
 @options.insecure
+@options.timeout
+@options.credentials
+@options.enterprise
 @options.offline
 @options.debug
 def diff_command(
@@ -239,29 +248,45 @@ def diff_command(
     output_format: str,
     output: Path | None,
     fail_on_worse: bool,
+    waivers_path: Path | None,
     platform_text: str,
     insecure: bool,
+    timeout: float,
+    username: str | None,
+    password_stdin: bool,
+    ca_certs: tuple[Path, ...],
+    authfile: Path | None,
     offline: bool,
     debug: bool,
 ) -> None:
     """What got more or less portable between OLD and NEW, per target.
 
     OLD and NEW are image references or saved JSON results (files ending in .json).
+    --waivers applies to both sides: waived findings are marked and decide nothing.
     """
 
     def body() -> None:
         from portscan.codec import is_saved_result, load_result
-        from portscan.model import Platform
         from portscan.report import diff
         from portscan.scan import ScanOptions, scan_image
-        from portscan.sources import SourceOptions
+        from portscan.waivers import load_waivers, rejudge
 
-        source = SourceOptions(
-            platform=Platform.parse(platform_text), insecure=insecure, offline=offline
+        waivers = load_waivers(waivers_path) if waivers_path is not None else ()
+        source = options.source_options(
+            platform_text,
+            insecure,
+            username,
+            password_stdin,
+            timeout,
+            ca_certs=ca_certs,
+            authfile=authfile,
+            offline=offline,
         )
-        scan_options = ScanOptions(source=source)
+        scan_options = ScanOptions(source=source, waivers=waivers)
         sides = [
-            load_result(Path(arg)) if is_saved_result(arg) else scan_image(arg, scan_options)
+            rejudge(load_result(Path(arg)), waivers)
+            if is_saved_result(arg)
+            else scan_image(arg, scan_options)
             for arg in (old, new)
         ]
         changes = diff.diff_results(*sides)

@@ -112,6 +112,22 @@ def fleet_table(fleet: FleetResult) -> str:
                 f"{blocker.count:>5}  {blocker.rule_id:<7} {blocker.target:<7} "
                 f"{blocker.verdict:<8} {blocker.message[:60]}"
             )
+    if fleet.waived:
+        lines += ["", "WAIVED (images, rule, path, targets: reason; not counted for verdicts)"]
+        for waived in fleet.waived[:MAX_LISTED]:
+            lines.append(
+                f"{waived.count:>5}  {waived.rule_id:<7} {waived.path} "
+                f"on {', '.join(waived.targets)}: {waived.reason}"
+            )
+    based = [image for image in fleet.images if image.base is not None]
+    if based:
+        apart = sum(1 for image in based if image.base and image.base["layers"])
+        reference = based[0].base["reference"] if based[0].base else ""
+        lines += [
+            "",
+            f"base {reference}: its layers judged apart in {apart} of {len(based)} images "
+            "(the others do not start with them)",
+        ]
     if fleet.shared_layers:
         lines += ["", "SHARED LAYERS (images, digest, size, created by)"]
         for layer in fleet.shared_layers[:MAX_LISTED]:

@@ -5,7 +5,10 @@ Files (executables, libraries, scripts) are `file` components nested in the pack
 that owns them; `dependencies` holds the graph edges between them (entrypoint, exec,
 interpreter, needed library) and, derived from those, between packages. Verdicts and
 scores appear as `portscan:verdict:<target>` and `portscan:score:<target>` properties,
-the image's on the metadata component.
+the image's on the metadata component. A finding a waiver accepted (`--waivers`) is a
+`portscan:waived:<rule>:<target>` property holding the reason, on its file (or, for
+the image config's findings, on the metadata component): such findings count for none
+of the verdicts and scores beside it.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from __future__ import annotations
 import json
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any
 
-from portscan.model import IMAGE, Component, Package, ScanResult
+from portscan.model import IMAGE, Component, Finding, Package, ScanResult
 
 SPEC_VERSION = "1.6"
 _GRAPH_EDGES = {"entrypoint", "shell", "exec", "interpreter", "needed"}
@@ -23,6 +27,12 @@ _GRAPH_EDGES = {"entrypoint", "shell", "exec", "interpreter", "needed"}
 
 def _prop(name: str, value: object) -> dict[str, str]:
     return {"name": f"portscan:{name}", "value": str(value)}
+
+
+def _waived(findings: Iterable[Finding]) -> list[dict[str, str]]:
+    """One property per waived (rule, target), the waiver's reason as its value."""
+    waived = {(f.rule_id, f.target.value): f.waived for f in findings if f.waived is not None}
+    return [_prop(f"waived:{rule}:{target}", why) for (rule, target), why in sorted(waived.items())]
 
 
 def _file_component(component: Component) -> dict[str, Any]:
@@ -38,6 +48,7 @@ def _file_component(component: Component) -> dict[str, Any]:
     if component.plan is not None:
         props.append(_prop("plan:path", component.plan.path))
         props.append(_prop("plan:effort", component.plan.effort))
+    props += _waived(component.findings)
     return {"type": "file", "bom-ref": component.id, "name": component.path, "properties": props}
 
 
@@ -107,6 +118,7 @@ def to_dict(result: ScanResult) -> dict[str, Any]:
     for target, summary in result.targets.items():
         image_props.append(_prop(f"verdict:{target.value}", summary.verdict.value))
         image_props.append(_prop(f"score:{target.value}", summary.score))
+    image_props += _waived(result.image_findings)
     seed = f"{image.digest or image.reference}|{result.scanned_at}"
     return {
         "$schema": "http://cyclonedx.org/schema/bom-1.6.schema.json",

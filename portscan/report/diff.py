@@ -4,7 +4,9 @@ disappeared or changed their evidence.
 
 Components are matched by their graph id (their path); a finding by its component,
 rule, target and verdict, so a finding whose verdict changes shows as one that
-disappeared and one that appeared.
+disappeared and one that appeared. A waived finding (portscan.waivers) is marked with
+its reason; one waived on one side only is a change. Waived findings decide nothing,
+so they never make a target worse.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ class FindingChange:
     message: str
     evidence_added: list[str] = field(default_factory=list)
     evidence_removed: list[str] = field(default_factory=list)
+    waived: str | None = None  # the waiver's reason (NEW's side; OLD's when it disappeared)
+    waived_before: str | None = None  # changed findings: OLD's waiver reason
 
 
 @dataclass
@@ -151,17 +155,24 @@ def diff_results(old: ScanResult, new: ScanResult) -> ResultDiff:
         entry.components = _component_changes(old_c, new_c, target)
         for key in sorted(new_f.keys() - old_f.keys(), key=_order):
             if key.target is target:
-                entry.appeared.append(FindingChange(key, new_f[key].message))
+                found = new_f[key]
+                entry.appeared.append(FindingChange(key, found.message, waived=found.waived))
         for key in sorted(old_f.keys() - new_f.keys(), key=_order):
             if key.target is target:
-                entry.disappeared.append(FindingChange(key, old_f[key].message))
+                found = old_f[key]
+                entry.disappeared.append(FindingChange(key, found.message, waived=found.waived))
         for key in sorted(old_f.keys() & new_f.keys(), key=_order):
             if key.target is target:
-                a, b = _lines(old_f[key]), _lines(new_f[key])
-                if a != b:
+                before_f, after_f = old_f[key], new_f[key]
+                a, b = _lines(before_f), _lines(after_f)
+                if a != b or before_f.waived != after_f.waived:
                     added = [line for line in b if line not in a]
                     removed = [line for line in a if line not in b]
-                    entry.changed.append(FindingChange(key, new_f[key].message, added, removed))
+                    entry.changed.append(
+                        FindingChange(
+                            key, after_f.message, added, removed, after_f.waived, before_f.waived
+                        )
+                    )
         out.targets.append(entry)
     return out
 
@@ -206,15 +217,25 @@ def render_text(diff: ResultDiff, show_ready: bool = False) -> str:
                 owner = f.key.owner.removeprefix("file:")
                 lines.append(
                     f"  {sign} {f.key.rule_id} {f.key.verdict.value:<7} {owner}: {f.message}"
+                    + (f" [waived: {f.waived}]" if f.waived is not None else "")
                 )
             if len(items) > len(shown):
                 lines.append(f"  {sign} {len(items) - len(shown)} ready finding(s)")
         for f in t.changed:
             owner = f.key.owner.removeprefix("file:")
-            lines.append(f"  ~ {f.key.rule_id} {f.key.verdict.value:<7} {owner}")
+            lines.append(f"  ~ {f.key.rule_id} {f.key.verdict.value:<7} {owner}{_waiver_change(f)}")
             lines += [f"      + {e}" for e in f.evidence_added]
             lines += [f"      - {e}" for e in f.evidence_removed]
     return "\n".join(lines) + "\n"
+
+
+def _waiver_change(change: FindingChange) -> str:
+    """` [waived: REASON]`, ` [now waived: ...]` or ` [no longer waived: ...]`."""
+    if change.waived == change.waived_before:
+        return f" [waived: {change.waived}]" if change.waived is not None else ""
+    if change.waived is None:
+        return f" [no longer waived: {change.waived_before}]"
+    return f" [now waived: {change.waived}]"
 
 
 def _v(verdict: Verdict | None) -> str:
@@ -259,4 +280,14 @@ def render_markdown(diff: ResultDiff) -> str:
         lines.append("")
         lines += [f"- added {code_span(p)}" for p in diff.added]
         lines += [f"- removed {code_span(p)}" for p in diff.removed]
+    waived = [
+        f"- {sign} {code_span(f.key.rule_id)} {code_span(f.key.owner.removeprefix('file:'))} "
+        f"on {t.target.value}{_waiver_change(f) if sign == '~' else f' [waived: {f.waived}]'}"
+        for t in diff.targets
+        for sign, items in (("+", t.appeared), ("-", t.disappeared), ("~", t.changed))
+        for f in items
+        if f.waived is not None or f.waived_before is not None
+    ]
+    if waived:
+        lines += ["", "**Waived** (not counted for verdicts or gates)", "", *waived]
     return "\n".join(lines) + "\n"

@@ -117,7 +117,7 @@ def render(fleet: FleetResult, reports: Mapping[str, str] | None = None) -> str:
     targets = [t.value for t in Target if any(t.value in i.verdicts for i in fleet.images)]
     targets = targets or [t.value for t in Target]
     blockers = blockers_by_rule(fleet, targets)
-    rule_ids = sorted({blocker.rule_id for blocker in blockers})
+    rule_ids = sorted({b.rule_id for b in blockers} | {w.rule_id for w in fleet.waived})
     best = Counter(best_verdict(image) for image in fleet.images if image.verdicts)
     names = {image.digest: ", ".join(image.names) for image in fleet.images if image.digest}
     return (
