@@ -18,6 +18,7 @@ import functools
 import json
 import types
 import typing
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -178,29 +179,34 @@ def image_dict(image: ImageMeta) -> dict[str, Any]:
     }
 
 
-def to_dict(result: ScanResult) -> dict[str, Any]:
-    doc = {
-        "schema_version": SCHEMA_VERSION,
-        "portscan_version": result.portscan_version,
-        "scanned_at": result.scanned_at,
-        "duration_seconds": result.duration_seconds,
-        "image": image_dict(result.image),
-        "summary": summary_counts(result),
-        "files": [file_dict(entry) for entry in result.files],
-        "warnings": result.warnings,
-        "targets": {str(t): encode(s) for t, s in result.targets.items()},
-        "components": encode(result.components),
-        "image_findings": encode(result.image_findings),
-        "binaries": encode(result.binaries),
-        "packages": encode(result.packages),
-        "scripts": encode(result.scripts),
-        "owner_of": result.owner_of,
-        "dependencies": encode(result.dependencies),
-        "reachable": result.reachable,
-    }
+def _sections(result: ScanResult) -> list[tuple[str, Callable[[], Any]]]:
+    """The result document's keys in order, each with how to build its value."""
+    sections: list[tuple[str, Callable[[], Any]]] = [
+        ("schema_version", lambda: SCHEMA_VERSION),
+        ("portscan_version", lambda: result.portscan_version),
+        ("scanned_at", lambda: result.scanned_at),
+        ("duration_seconds", lambda: result.duration_seconds),
+        ("image", lambda: image_dict(result.image)),
+        ("summary", lambda: summary_counts(result)),
+        ("files", lambda: [file_dict(entry) for entry in result.files]),
+        ("warnings", lambda: result.warnings),
+        ("targets", lambda: {str(t): encode(s) for t, s in result.targets.items()}),
+        ("components", lambda: encode(result.components)),
+        ("image_findings", lambda: encode(result.image_findings)),
+        ("binaries", lambda: encode(result.binaries)),
+        ("packages", lambda: encode(result.packages)),
+        ("scripts", lambda: encode(result.scripts)),
+        ("owner_of", lambda: result.owner_of),
+        ("dependencies", lambda: encode(result.dependencies)),
+        ("reachable", lambda: result.reachable),
+    ]
     if result.base is not None:
-        doc["base"] = encode(result.base)
-    return doc
+        sections.append(("base", lambda: encode(result.base)))
+    return sections
+
+
+def to_dict(result: ScanResult) -> dict[str, Any]:
+    return {key: make() for key, make in _sections(result)}
 
 
 def summary_counts(result: ScanResult) -> dict[str, int]:
@@ -220,10 +226,20 @@ def summary_counts(result: ScanResult) -> dict[str, int]:
 def render(result: ScanResult) -> str:
     """Compact JSON on one line: json's C encoder is 4x faster than its indenting one,
     and an nginx result is 17 MB instead of 24 (pipe it to `jq .` to read it)."""
-    return json.dumps(to_dict(result), separators=(",", ":")) + "\n"
+    return "".join(render_pieces(result))
+
+
+def render_pieces(result: ScanResult) -> Iterator[str]:
+    """`render`'s text a section at a time (the same text as `json.dumps(to_dict(r))`),
+    so that a writer never holds every section's objects, nor the whole text, at once."""
+    for index, (key, make) in enumerate(_sections(result)):
+        value = json.dumps(make(), separators=(",", ":"))
+        yield f"{'{' if index == 0 else ','}{json.dumps(key)}:{value}"
+    yield "}\n"
 
 
 # --------------------------------------------------------------------------- reading
+
 
 def is_saved_result(argument: str) -> bool:
     """True when `argument` names an existing `.json` file rather than an image."""

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from queue import Full, Queue
-from typing import Any, BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol, runtime_checkable
 
 from portscan.model import LayerResult, ProgressFn
 
@@ -51,6 +51,7 @@ HEAD_BYTES = 64  # what keep policies and analysers see before deciding
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 _CHUNK = 1 << 20
+STREAM_FILE = 16 << 20  # a file this large that only one analyser wants streams to it
 _MiB = 1 << 20
 _ZSTD_PIECE = 1 << 10
 _MAX_HEADER_READ = 16 * _MiB  # a tar (pax, GNU long name) header tarfile reads whole
@@ -142,6 +143,15 @@ class Analyser(Protocol):
     def analyse(self, path: str, data: bytes | bytearray) -> Any:
         """The facts, or a concurrent.futures.Future of them (resolved per layer).
         `data` is a bytearray for a file that is not also kept."""
+        ...
+
+
+@runtime_checkable
+class StreamingAnalyser(Analyser, Protocol):
+    """An analyser that also takes a large file as it streams by (`STREAM_FILE`)."""
+
+    def analyse_stream(self, path: str, chunks: Iterable[bytes]) -> Any:
+        """`analyse` for the file whose bytes `chunks` yields, read to the end."""
         ...
 
 
@@ -362,6 +372,21 @@ class _Decompressor(io.RawIOBase):
             self._pos += take
         self.count += have
         return buffer
+
+    def iter_data(self, n: int) -> Iterator[bytes]:
+        """The next `n` bytes in pieces of the stream's chunks; EOFError when the stream
+        ends before (a truncated member)."""
+        while n:
+            if self._pos >= len(self._pending):
+                chunk = next(self._decompress, None)
+                if chunk is None:
+                    raise EOFError
+                self._pending, self._pos = chunk, 0
+            take = min(n, len(self._pending) - self._pos)
+            yield self._pending[self._pos : self._pos + take]
+            self._pos += take
+            self.count += take
+            n -= take
 
     def read_data(self, n: int) -> bytes:
         """The next `n` bytes (fewer at the end of the stream)."""
@@ -671,6 +696,13 @@ def _read_contents(
         entry.facts[NOT_READ] = "over the total"
         keep_bytes = False
     if not wanted and not keep_bytes:
+        return
+    streaming = [a for a in wanted if isinstance(a, StreamingAnalyser)]
+    if size >= STREAM_FILE and not keep_bytes and len(streaming) == len(wanted) == 1:
+        # a large file only one analyser reads: handed over as it streams by, never whole
+        entry.facts[wanted[0].name] = streaming[0].analyse_stream(
+            entry.path, stream.iter_data(size)
+        )
         return
     # what is kept must be bytes; what only analysers see may be a bytearray (half the peak)
     kept = stream.read_data(size) if keep_bytes else None

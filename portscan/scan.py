@@ -154,7 +154,8 @@ def scan_image(
     warnings += [f"layer {info.index}: {reason}" for info in infos for reason in info.skipped]
     stage = time.monotonic()
     facts = inspect.inspect_tree(scanned.tree, meta.config)
-    worker.stop()  # every ELF file is analysed: the worker's memory goes back now
+    worker.stop()  # every ELF file is analysed: the worker's memory goes back now,
+    worker.release_free_memory()  # and so do the layers' freed buffers
     log.debug("inspected the tree in %.2f s", time.monotonic() - stage)
     if options.sbom == "syft":
         facts.packages, syft_warnings = enrich_with_syft(

@@ -270,3 +270,26 @@ def rejudge(result: ScanResult, waivers: Sequence[Waiver]) -> ScanResult:
     judged = judged_graph(graph, result.binaries)
     result.targets = judge(result.components, result.image_findings, judged, result.base)
     return result
+
+
+@dataclass(frozen=True)
+class WaivedGroup:
+    """Waived findings of one rule on one path for one reason, across targets."""
+
+    rule_id: str
+    path: str
+    reason: str
+    targets: tuple[Target, ...]
+
+
+def waived_groups(result: ScanResult) -> list[WaivedGroup]:
+    """The findings a waiver file accepted, grouped by rule, path and reason."""
+    found: dict[tuple[str, str, str], list[Target]] = {}
+    pairs = [(f, c.path) for c in result.components for f in c.findings]
+    pairs += [(f, "(image config)") for f in result.image_findings]
+    for finding, path in pairs:
+        if finding.waived is not None:
+            targets = found.setdefault((finding.rule_id, path, finding.waived), [])
+            if finding.target not in targets:
+                targets.append(finding.target)
+    return [WaivedGroup(r, p, why, tuple(ts)) for (r, p, why), ts in found.items()]

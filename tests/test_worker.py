@@ -112,3 +112,65 @@ def test_in_process_analysis_adds_one_copy_of_a_large_file(native_bins, tmp_path
         )
         assert done.returncode == 0, done.stderr
         assert float(done.stdout) < 1.4, f"grew by {done.stdout.strip()} times the file's size"
+
+
+def _large(native_bins) -> bytes:
+    """An ELF program over layers.STREAM_FILE: the program, then zeros lief reads too."""
+    from portscan.layers import STREAM_FILE
+
+    return native_bins["hello"] + bytes(STREAM_FILE)
+
+
+def test_a_large_file_in_a_layer_streams_to_disk_with_the_same_facts(
+    native_bins, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file over STREAM_FILE that only the ELF analyser wants goes to disk as its
+    layer streams by (ElfAnalyser.analyse_stream): the facts are those of the same
+    bytes analysed whole, with and without the worker, and no spooled file is left."""
+    from tests import imagebuild as ib
+
+    large = _large(native_bins)
+    image = ib.Image(
+        [
+            [
+                ib.file("usr/bin/big", large, 0o755),
+                ib.file("usr/bin/hello", native_bins["hello"], 0o755),
+            ]
+        ]
+    )
+    layout = ib.write_oci_layout(tmp_path / "layout", [image])
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "scratch"))
+    (tmp_path / "scratch").mkdir()
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # TMPDIR is read again
+    whole = worker._analyse_here("/usr/bin/big", large)
+    streamed: list[str] = []
+    real = worker.ElfAnalyser.analyse_stream
+
+    def spy(self, path, chunks):  # the real analysis, and which files took this path
+        streamed.append(path)
+        return real(self, path, chunks)
+
+    monkeypatch.setattr(worker.ElfAnalyser, "analyse_stream", spy)
+    for workers in ("1", "0"):
+        monkeypatch.setenv("PORTSCAN_WORKERS", workers)
+        big = scan_image(f"oci:{layout}").binaries["/usr/bin/big"]
+        assert big.error is None and big.needed == ["libgreet.so.1", "libc.so.6"]
+        assert big == whole, workers
+    assert streamed == ["/usr/bin/big", "/usr/bin/big"]  # hello is small: read whole
+    assert not [p for p in (tmp_path / "scratch").iterdir() if p.suffix == ".tmp"]
+
+
+def test_a_spooled_file_in_flight_when_the_worker_dies_is_analysed_here(
+    native_bins, tmp_path: Path
+) -> None:
+    large = _large(native_bins)
+    file, sha256 = worker._spool([large[: 1 << 20], large[1 << 20 :]], str(tmp_path))
+    dead = worker._Worker()
+    dead.process.kill()
+    dead.process.wait()
+    binary = dead.submit("/usr/bin/big", b"", None, file, sha256).result(timeout=60)
+    assert binary.error is None and binary.sha256 == worker._analyse_here("/x", large).sha256
+    assert binary.needed == ["libgreet.so.1", "libc.so.6"]
+    assert not Path(file).exists()  # a file outside the content directory is removed

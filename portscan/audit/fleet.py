@@ -16,6 +16,7 @@ from portscan.audit.discover import Skipped
 from portscan.audit.store import Audit, AuditImage, ImageLayer
 from portscan.knowledge import rules
 from portscan.model import ScanResult, Target, Verdict
+from portscan.waivers import waived_groups
 
 FLEET_SCHEMA_VERSION = "2.2"  # 2.0: skipped {name, reason}; 2.1: efforts, trend; 2.2: waived, base
 MAX_CANDIDATES = 10
@@ -43,8 +44,6 @@ def largest_effort(efforts: Mapping[str, int] | None) -> str:
 def image_summary(result: ScanResult) -> dict[str, Any]:
     """What the fleet view needs of one scan result (stored beside the full JSON): with
     `--waivers`, the findings waived and why; with `--base`, the base's share."""
-    from portscan.report.view import waived_groups
-
     image = result.image
     base = result.base
     return {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +52,18 @@ def run_guarded(action: Callable[[], None], debug: bool) -> None:
         )
 
 
-def save(text: str, path: Path | None) -> None:
-    """Write UTF-8 text to `path`, or to stdout when it is None."""
+def save(text: str | Iterable[str], path: Path | None) -> None:
+    """Write UTF-8 text (or its pieces, in order) to `path`, or to stdout when None."""
+    pieces = [text] if isinstance(text, str) else text
     if path is None:
-        sys.stdout.write(text)
+        for piece in pieces:
+            sys.stdout.write(piece)
         sys.stdout.flush()
         return
     try:
-        path.write_text(text, encoding="utf-8")
+        with path.open("w", encoding="utf-8") as out:
+            for piece in pieces:
+                out.write(piece)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from None
 

@@ -24,13 +24,13 @@ def write_reports(
     """Print or write each planned (format, file) output, write --html, then apply
     the gates."""
     from portscan.model import Target, Verdict
-    from portscan.report.formats import renderer
+    from portscan.report.formats import rendered
     from portscan.report.gates import Gates, check
 
     for output_format, output in planned:
-        options.save(renderer(output_format)(result), output)
+        options.save(rendered(output_format, result), output)
     if html_path is not None:
-        options.save(renderer("html")(result), html_path)
+        options.save(rendered("html", result), html_path)
     fail_on, min_score, targets = gate
     gates = Gates(
         Verdict(fail_on) if fail_on else None, min_score, tuple(Target(t) for t in targets)

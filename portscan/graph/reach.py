@@ -178,6 +178,7 @@ class _Symbols:
         self._exports: dict[str, dict[str, set[str | None]]] = {}
         self._imports: dict[str, dict[str, str]] = {}
         self._dlsym: dict[str, bool] = {}
+        self._steps: dict[tuple[str, str], ChainStep] = {}
 
     def exports(self, path: str) -> dict[str, set[str | None]]:
         """name -> the versions `path` exports it under (None: unversioned)."""
@@ -187,6 +188,14 @@ class _Symbols:
             for symbol in self.binaries[path].exported_symbols:
                 name, version = split_version(symbol)
                 found.setdefault(name, set()).add(version)
+        return found
+
+    def step(self, file: str, function: str) -> ChainStep:
+        """The one ChainStep of (file, function) for the image: units' chains share them."""
+        key = (file, function)
+        found = self._steps.get(key)
+        if found is None:
+            found = self._steps[key] = ChainStep(file, function)
         return found
 
     def calls_dlsym(self, path: str) -> bool:
@@ -285,7 +294,8 @@ def _reach_unit(path: str, order: list[str], symbols: _Symbols, graphs: _Graphs)
         and not is_platform_library(lib, binaries[lib].soname)
     ])  # fmt: skip
     application = set(unit.libraries)
-    start = (ChainStep(path, ""),)
+    step = symbols.step
+    start = (step(path, ""),)
     # (library, root or None for its constructors, chain so far), breadth-first
     queue: deque[tuple[str, str | None, tuple[ChainStep, ...]]] = deque()
     done: set[tuple[str, str | None]] = set()  # (library, root) walked
@@ -300,7 +310,7 @@ def _reach_unit(path: str, order: list[str], symbols: _Symbols, graphs: _Graphs)
                 done.add(key)
                 queue.append((provider, key[1], chain))
         elif provider != path:  # the unit's own code is judged whole already
-            full = (*chain, ChainStep(provider or "", split_version(symbol)[0]))
+            full = (*chain, step(provider or "", split_version(symbol)[0]))
             known = unit.platform.get(symbol)
             if known is None or len(full) < len(known):  # the shortest chain wins
                 unit.platform[symbol] = full
@@ -324,7 +334,7 @@ def _reach_unit(path: str, order: list[str], symbols: _Symbols, graphs: _Graphs)
                     continue  # every import of it is bound already
                 unit.whole[library] = found
                 for symbol in binary.imported_symbols:
-                    steps = (ChainStep(library, label), ChainStep(library, WHOLE))
+                    steps = (step(library, label), step(library, WHOLE))
                     bind(symbol, (*chain, *steps), library)
                 continue
             for name in sorted(found.imports):
@@ -332,7 +342,7 @@ def _reach_unit(path: str, order: list[str], symbols: _Symbols, graphs: _Graphs)
                     continue
                 seen.add((library, name))
                 inner = found.chains[name][1:-1]  # without the root label and the import
-                steps = (ChainStep(library, label), *(ChainStep(library, f) for f in inner))
+                steps = (step(library, label), *(step(library, f) for f in inner))
                 bind(symbols.imported(library, name), (*chain, *steps), library)
         looked = [s for s in unit.platform if split_version(s)[0] in DLSYM]
         if looked_up or not looked:

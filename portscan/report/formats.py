@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from portscan.model import ScanResult
 
@@ -22,3 +22,13 @@ def renderer(name: str) -> Callable[[ScanResult], str]:
         "markdown": markdown.render,
         "html": html.render,
     }[name]
+
+
+def rendered(name: str, result: ScanResult) -> Iterable[str]:
+    """`renderer(name)(result)` in pieces to write one after another: JSON a section at
+    a time (codec.render_pieces), so that a large document is never held whole."""
+    from portscan import codec
+
+    if name == "json":
+        return codec.render_pieces(result)
+    return (renderer(name)(result),)

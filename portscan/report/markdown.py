@@ -8,6 +8,7 @@ import re
 
 from portscan.model import ScanResult, Verdict
 from portscan.report import answer, view
+from portscan.waivers import waived_groups
 
 OBSTACLES_SHOWN = 8
 NAMES_SHOWN = 3
@@ -98,7 +99,7 @@ def render(result: ScanResult) -> str:
     waived = [
         f"- **{g.rule_id}** {code_span(g.path)} on {', '.join(t.value for t in g.targets)}: "
         f"{_cell(g.reason)}"
-        for g in view.waived_groups(result)
+        for g in waived_groups(result)
     ]
     if waived:
         lines += ["", "**Waived** (not counted for verdicts or gates)", "", *waived]

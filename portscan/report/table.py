@@ -7,13 +7,8 @@ import shlex
 from portscan.codec import summary_counts
 from portscan.model import ScanResult
 from portscan.report import answer
-from portscan.report.view import (
-    first_chain,
-    human_size,
-    short_chain,
-    short_digest,
-    waived_groups,
-)
+from portscan.report.view import first_chain, human_size, short_chain, short_digest
+from portscan.waivers import waived_groups
 
 
 def render(result: ScanResult) -> str:

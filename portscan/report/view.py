@@ -72,29 +72,6 @@ def open_findings(findings: Iterable[Finding], target: Target | None = None) -> 
     return sorted(chosen, key=lambda f: (f.verdict.rank, f.rule_id, str(f.target)))
 
 
-@dataclass(frozen=True)
-class WaivedGroup:
-    """Waived findings of one rule on one path for one reason, across targets."""
-
-    rule_id: str
-    path: str
-    reason: str
-    targets: tuple[Target, ...]
-
-
-def waived_groups(result: ScanResult) -> list[WaivedGroup]:
-    """The findings a waiver file accepted, grouped by rule, path and reason."""
-    found: dict[tuple[str, str, str], list[Target]] = {}
-    pairs = [(f, c.path) for c in result.components for f in c.findings]
-    pairs += [(f, "(image config)") for f in result.image_findings]
-    for finding, path in pairs:
-        if finding.waived is not None:
-            targets = found.setdefault((finding.rule_id, path, finding.waived), [])
-            if finding.target not in targets:
-                targets.append(finding.target)
-    return [WaivedGroup(r, p, why, tuple(ts)) for (r, p, why), ts in found.items()]
-
-
 def rule_ids(result: ScanResult) -> list[str]:
     """Every rule id any finding of the result names, sorted."""
     ids = {f.rule_id for f in all_findings(result)}

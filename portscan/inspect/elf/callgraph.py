@@ -181,6 +181,7 @@ class CallGraph:
         self._object_targets: dict[int, tuple[tuple[int | str, ...], tuple[int, ...]]] = {}
         self._pointed_to: set[int] = set()  # data addresses some pointer holds: object starts
         self._strings: frozenset[str] | None = None
+        self._names: dict[int, str] = {}
         self.constructors: list[tuple[str, int]] = []
         self._functions: dict[int, _Function] = {}
         self.disassembled = 0  # instructions disassembled so far, over all walks
@@ -490,7 +491,13 @@ class CallGraph:
 
     def name(self, address: int) -> str:
         """The public spelling of the function at `address`, `f+0x10` inside a named
-        function, else `sub_<address>`."""
+        function, else `sub_<address>`; one string per address (chains share it)."""
+        found = self._names.get(address)
+        if found is None:
+            found = self._names[address] = self._name(address)
+        return found
+
+    def _name(self, address: int) -> str:
         names = self.symbols.names.get(address)
         if names:
             return min(names, key=lambda n: (n.startswith("_"), len(n), n))

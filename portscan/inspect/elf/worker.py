@@ -32,7 +32,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
+from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from portscan.inspect.elf import spec
@@ -49,9 +51,7 @@ _WORKER_MAIN = (
 )
 
 
-def _analyse_here(
-    path: str, data: bytes | bytearray, content_dir: str | None = None
-) -> Binary:
+def _analyse_here(path: str, data: bytes | bytearray, content_dir: str | None = None) -> Binary:
     """The ELF analysis in this process (lief and capstone are imported on first use),
     and the file's copy in `content_dir`, else in a temporary file: lief reads it from
     disk, so the file is in memory twice at most (`data` and lief's copy), never copied
@@ -113,24 +113,52 @@ def _read_frame(stream: BinaryIO) -> tuple[Any, bytes]:
     return message, raw
 
 
-def _spool(stream: BinaryIO, size: int, directory: str) -> tuple[str, str]:
-    """Copy `size` bytes of `stream` to a new file in `directory`, a MiB at a time;
-    (its path, the sha256 of the bytes)."""
+def _spool(chunks: Iterable[bytes], directory: str) -> tuple[str, str]:
+    """Write `chunks` to a new file in `directory`; (its path, the sha256 of the bytes)."""
     digest = hashlib.sha256()
     descriptor, file = tempfile.mkstemp(dir=directory, suffix=".tmp")
     try:
         with os.fdopen(descriptor, "wb") as out:
-            while size:
-                chunk = stream.read(min(size, _SPOOL_CHUNK))
-                if not chunk:
-                    raise EOFError
+            for chunk in chunks:
                 digest.update(chunk)
                 out.write(chunk)
-                size -= len(chunk)
     except BaseException:
         os.unlink(file)
         raise
     return file, digest.hexdigest()
+
+
+def _pieces(stream: BinaryIO, size: int) -> Iterator[bytes]:
+    """`size` bytes of `stream`, a MiB at a time (EOFError when it ends before)."""
+    while size:
+        chunk = stream.read(min(size, _SPOOL_CHUNK))
+        if not chunk:
+            raise EOFError
+        size -= len(chunk)
+        yield chunk
+
+
+@dataclass
+class _Task:
+    """A file handed to the worker: its bytes, or (a large one) the file it was
+    spooled to by the layer reader (`ElfAnalyser.analyse_stream`)."""
+
+    future: Future[Any]
+    path: str
+    content_dir: str | None
+    data: bytes | bytearray = b""
+    file: str | None = None  # spooled already, with this sha256
+    sha256: str = ""
+
+    def analyse_here(self) -> Binary:
+        """The same facts, in this process (the worker is gone or disabled)."""
+        if self.file is None:
+            return _analyse_here(self.path, self.data, self.content_dir)
+        try:
+            return _analyse_file(self.path, self.file, self.sha256)
+        finally:
+            if self.content_dir is None:
+                os.unlink(self.file)
 
 
 class _Worker:
@@ -142,39 +170,49 @@ class _Worker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
-        self._pending: dict[int, tuple[Future[Any], str, bytes | bytearray, str | None]] = {}
+        self._pending: dict[int, _Task] = {}
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)  # caps the bytes in flight
         self._in_flight = 0
         self._next_id = 0
-        self._outbox: queue.SimpleQueue[tuple[int, str, bytes | bytearray, str | None] | None]
+        self._outbox: queue.SimpleQueue[tuple[int, _Task] | None]
         self._outbox = queue.SimpleQueue()
         self.alive = True
         threading.Thread(target=self._write_loop, name="portscan-elf-send", daemon=True).start()
         threading.Thread(target=self._read_loop, name="portscan-elf-recv", daemon=True).start()
 
-    def submit(self, path: str, data: bytes | bytearray, content_dir: str | None) -> Future[Any]:
-        future: Future[Any] = Future()
+    def submit(
+        self,
+        path: str,
+        data: bytes | bytearray,
+        content_dir: str | None,
+        file: str | None = None,
+        sha256: str = "",
+    ) -> Future[Any]:
+        """Hand a file over: its bytes, or (`file`, `sha256`) where it is on disk."""
+        task = _Task(Future(), path, content_dir, data, file, sha256)
+        size = len(data)
         with self._room:
-            while self.alive and self._in_flight and self._in_flight + len(data) > MAX_IN_FLIGHT:
+            while self.alive and self._in_flight and self._in_flight + size > MAX_IN_FLIGHT:
                 self._room.wait()  # the worker is behind: let it catch up
             if not self.alive:
-                future.set_result(_analyse_here(path, data, content_dir))
-                return future
+                task.future.set_result(task.analyse_here())
+                return task.future
             task_id = self._next_id
             self._next_id += 1
-            self._pending[task_id] = (future, path, data, content_dir)
-            self._in_flight += len(data)
-        self._outbox.put((task_id, path, data, content_dir))
-        return future
+            self._pending[task_id] = task
+            self._in_flight += size
+        self._outbox.put((task_id, task))
+        return task.future
 
     def _write_loop(self) -> None:
         stdin = self.process.stdin
         assert stdin is not None
         try:
             while (item := self._outbox.get()) is not None:
-                task_id, path, data, content_dir = item
-                _write_frame(stdin, (task_id, path, content_dir), data)
+                task_id, task = item
+                header = (task_id, task.path, task.content_dir, task.file, task.sha256)
+                _write_frame(stdin, header, task.data)
             stdin.close()
         except (BrokenPipeError, OSError, ValueError):
             pass  # the reader sees the worker gone and settles what is pending
@@ -186,13 +224,13 @@ class _Worker:
             while True:
                 (task_id, ok, value), _ = _read_frame(stdout)
                 with self._room:
-                    future, _, data, _ = self._pending.pop(task_id)
-                    self._in_flight -= len(data)
+                    task = self._pending.pop(task_id)
+                    self._in_flight -= len(task.data)
                     self._room.notify_all()
                 if ok:
-                    future.set_result(value)
+                    task.future.set_result(value)
                 else:
-                    future.set_exception(value)
+                    task.future.set_exception(value)
         except (EOFError, OSError, pickle.UnpicklingError):
             self._settle_in_process()
 
@@ -203,11 +241,11 @@ class _Worker:
             pending, self._pending = self._pending, {}
             self._in_flight = 0
             self._room.notify_all()
-        for future, path, data, content_dir in pending.values():
+        for task in pending.values():
             try:
-                future.set_result(_analyse_here(path, data, content_dir))
+                task.future.set_result(task.analyse_here())
             except BaseException as exc:  # handed to whoever waits for the facts
-                future.set_exception(exc)
+                task.future.set_exception(exc)
 
     def stop(self) -> None:
         self._outbox.put(None)
@@ -266,39 +304,56 @@ class ElfAnalyser:
             return _analyse_here(path, data, self.content_dir)
         return _get_worker().submit(path, data, self.content_dir)
 
+    def analyse_stream(self, path: str, chunks: Iterable[bytes]) -> Binary | Future[Any]:
+        """The same for a large file, given as it streams by: it goes to disk (the
+        content directory, else a temporary file the analysis removes) a piece at a
+        time and is analysed from there, so this process never holds it whole."""
+        directory = self.content_dir or tempfile.gettempdir()
+        file, sha256 = _spool(chunks, directory)
+        if self.content_dir is not None:
+            file = _place(file, os.path.join(self.content_dir, sha256))
+        if not _enabled():
+            return _Task(Future(), path, self.content_dir, file=file, sha256=sha256).analyse_here()
+        return _get_worker().submit(path, b"", self.content_dir, file, sha256)
+
 
 def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
     """The worker's loop: a file in, its facts out, until stdin closes. Each file goes
-    from the pipe to disk (the content directory, else a scratch one) in 1 MiB pieces
-    and is analysed from there: the worker never holds a file's bytes in its heap, only
-    lief's one copy while lief reads it."""
+    from the pipe to disk (the content directory, else a scratch one) in 1 MiB pieces,
+    or is on disk already (a large file the layer reader spooled), and is analysed from
+    there: the worker never holds a file's bytes in its heap, only lief's one copy while
+    lief reads it. A file outside the content directory is removed once analysed."""
     import portscan.inspect.elf.program  # noqa: F401  (lief and capstone, imported once)
 
     with tempfile.TemporaryDirectory(prefix="portscan-elf-") as scratch:
         while True:
             try:
-                (task_id, path, content_dir), size = _read_header(stdin)
-                file, sha256 = _spool(stdin, size, content_dir or scratch)
+                (task_id, path, content_dir, file, sha256), size = _read_header(stdin)
+                spooled = file is None  # else the layer reader spooled it (a large file)
+                if spooled:
+                    file, sha256 = _spool(_pieces(stdin, size), content_dir or scratch)
             except EOFError:
                 return
             try:
-                if content_dir is not None:
+                if spooled and content_dir is not None:
                     file = _place(file, os.path.join(content_dir, sha256))
+                size = os.path.getsize(file)
                 message = (task_id, True, _analyse_file(path, file, sha256))
             except Exception as exc:  # a bug in the analysis: reported, not fatal
                 message = (task_id, False, RuntimeError(f"{path}: {type(exc).__name__}: {exc}"))
             finally:
                 if content_dir is None:
-                    os.unlink(file)
+                    with contextlib.suppress(OSError):
+                        os.unlink(file)
             _write_frame(stdout, message)
             if size >= _TRIM_AFTER:
-                _release_free_memory()
+                release_free_memory()
 
 
-def _release_free_memory() -> None:
+def release_free_memory() -> None:
     """Hand the heap's free pages back to the system (glibc's malloc_trim): after a large
-    file, lief's freed objects would otherwise stay in the worker's RSS while it idles
-    through the rest of the scan."""
+    file, freed buffers and objects would otherwise stay in the process's RSS (the
+    worker idling through the rest of the scan, the scan after its layers)."""
     with contextlib.suppress(AttributeError, OSError):  # not glibc: musl has none
         ctypes.CDLL(None).malloc_trim(0)
 
