@@ -42,7 +42,7 @@ from portscan.inspect.elf.content import store_content
 from portscan.model import Binary
 
 _HEADER = struct.Struct("<Q")
-MAX_IN_FLIGHT = 64 << 20  # bytes of ELF files handed over and not yet answered
+MAX_IN_FLIGHT = 16 << 20  # bytes of ELF files handed over and not yet answered
 _SPOOL_CHUNK = 1 << 20  # the worker copies a file from its stdin to disk in pieces this big
 _TRIM_AFTER = 16 << 20  # after a file this large, the worker returns free heap to the system
 _WORKER_MAIN = (
