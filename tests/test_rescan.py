@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -165,3 +166,63 @@ def test_an_unusable_cache_is_a_warning_not_a_failure(oci_layout: Path, tmp_path
     assert done.returncode == 0, done.stderr
     assert done.stderr.startswith("portscan: warning: no scan cache: ")
     assert json.loads(done.stdout)["targets"]
+
+
+def test_gc_drops_the_walks_and_elf_files_no_layer_needs(oci_layout: Path, tmp_path: Path) -> None:
+    """`portscan store gc` after `portscan image` filled the scan cache (no audited
+    image uses its layers, so they go): their walks go with them, and their kept ELF
+    files once older than CONTENT_GRACE."""
+    from portscan.audit import store as store_module
+
+    with ScanCache(tmp_path / "store.db") as cache:
+        cache.scan(f"oci:{oci_layout}", ScanOptions())
+        content = Path(cache.content_dir)
+        files = sorted(p.name for p in content.iterdir())
+        walks = cache.store._db.execute("SELECT COUNT(*) FROM reach").fetchone()[0]
+        reach_key = cache.reach_key
+    assert files and walks
+    with store_module.Store(tmp_path / "store.db") as store:
+        report = store.gc("any layer key", "any result key", None, reach_key)
+        assert (report.layers, report.walks, report.files) == (3, walks, 0)  # too young
+        assert sorted(p.name for p in content.iterdir()) == files
+        for path in content.iterdir():
+            os.utime(path, (0, 0))  # older than the grace period
+        report = store.gc("any layer key", "any result key", None, reach_key)
+        assert report.files == len(files) and not list(content.iterdir())
+        assert report.freed_bytes > 0
+        assert store._db.execute("SELECT COUNT(*) FROM reach").fetchone()[0] == 0
+
+
+def test_gc_keeps_what_a_stored_layer_needs(oci_layout: Path, tmp_path: Path) -> None:
+    """Walks of a file a remaining layer holds stay, unless another call-graph code
+    made them; the file stays whatever its age."""
+    from portscan.audit import keys as keys_module
+    from portscan.audit import store as store_module
+
+    with ScanCache(tmp_path / "store.db") as cache:
+        cache.scan(f"oci:{oci_layout}", ScanOptions())
+        content = Path(cache.content_dir)
+        files = sorted(p.name for p in content.iterdir())
+        walks = cache.store._db.execute("SELECT COUNT(*) FROM reach").fetchone()[0]
+        reach_key = cache.reach_key
+        layer_rows = cache.store._db.execute(
+            "SELECT digest, layer_key, data FROM layers"
+        ).fetchall()
+    for path in content.iterdir():
+        os.utime(path, (0, 0))
+    needed = set()
+    for _digest, _key, blob in layer_rows:
+        needed |= keys_module.content_digests(keys_module.decode_layer(blob))
+    assert needed == set(files)
+    with store_module.Store(tmp_path / "store.db") as store:
+        # an image row that uses every layer keeps them (and so their files and walks)
+        layer_key = layer_rows[0][1]
+        store._db.executemany(
+            "INSERT INTO image_layers VALUES ('sha256:img', 'r', ?, ?, 0, '')",
+            [(i, digest) for i, (digest, _key, _blob) in enumerate(layer_rows)],
+        )
+        report = store.gc(layer_key, "r", None, reach_key)
+        assert (report.layers, report.walks, report.files) == (0, 0, 0)
+        assert sorted(p.name for p in content.iterdir()) == files
+        report = store.gc(layer_key, "r", None, "new call-graph code")
+        assert (report.walks, report.files) == (walks, 0)

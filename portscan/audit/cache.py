@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from portscan import __version__
-from portscan.audit.keys import decode_layer, encode_layer, layer_key
+from portscan.audit.keys import content_digests, decode_layer, encode_layer, layer_key
 from portscan.audit.store import LayerRow, Store, default_path
 from portscan.inspect.elf import callgraph, worker
 from portscan.inspect.elf.callgraph import Reach
@@ -90,10 +90,8 @@ class ScanCache:
         if data is None:
             return None
         result = decode_layer(data)
-        for entry in result.entries:
-            binary = entry.facts.get(ElfAnalyser.name)
-            sha256 = getattr(binary, "sha256", None)
-            if sha256 and content_path(self.content_dir, sha256) is None:
+        for sha256 in content_digests(result):
+            if content_path(self.content_dir, sha256) is None:
                 return None
         return result
 

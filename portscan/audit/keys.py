@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from portscan import __version__, layers, model
+from portscan.inspect.elf import spec as elf_spec
 from portscan.knowledge import tables as signatures
 from portscan.layers import Analyser, KeepPolicy
 from portscan.model import LayerResult
@@ -139,3 +140,14 @@ class Keys:
             if f.name not in _NOT_IN_RESULT_KEY
         }
         return cls(layers, result_key(layers, sigs, judged))
+
+
+def content_digests(result: LayerResult) -> set[str]:
+    """The sha256 of every ELF file the layer's analysis found (`Binary.sha256`): the
+    files it needs in a content directory."""
+    found = set()
+    for entry in result.entries:
+        sha256 = getattr(entry.facts.get(elf_spec.NAME), "sha256", None)
+        if sha256:
+            found.add(sha256)
+    return found

@@ -19,6 +19,7 @@ Tables (docs/registry-audit.md shows them with every column):
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -33,11 +34,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from portscan.audit.keys import content_digests, decode_layer
 from portscan.errors import StoreError
 from portscan.model import ImageMeta
 
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
+CONTENT_GRACE = 3600  # seconds: `gc` leaves content files this young alone
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -228,6 +231,8 @@ class StoreStats:
 class GcReport:
     images: int = 0
     layers: int = 0
+    walks: int = 0  # stored reachability walks
+    files: int = 0  # ELF files of the content directory
     freed_bytes: int = 0
 
 
@@ -600,10 +605,18 @@ class Store:
             stale_images, audits, unfinished, last,
         )  # fmt: skip
 
-    def gc(self, layer_key: str, result_key: str, older_than_days: float | None) -> GcReport:
+    def gc(
+        self,
+        layer_key: str,
+        result_key: str,
+        older_than_days: float | None,
+        reach_key: str | None = None,
+    ) -> GcReport:
         """Drop image results not under `result_key` (or scanned more than
         `older_than_days` ago), then layers not under `layer_key` or not used by any
-        remaining image result, then compact the file. Audit records are kept."""
+        remaining image result, then the walks not under `reach_key` or of files no
+        remaining layer holds, and those files in the content directory (`_drop_content`);
+        then compact the file. Audit records are kept."""
         before = self.path.stat().st_size if self.path.exists() else 0
         report = GcReport()
         with self.transaction() as db:
@@ -624,7 +637,40 @@ class Store:
                 " (SELECT layer_digest FROM image_layers)",
                 (layer_key,),
             ).rowcount
+            kept: set[str] = set()  # the ELF files the remaining layers found
+            for (blob,) in db.execute("SELECT data FROM layers"):
+                kept |= content_digests(decode_layer(blob))
+            if reach_key is not None:
+                stale = "DELETE FROM reach WHERE reach_key != ?"
+                report.walks = db.execute(stale, (reach_key,)).rowcount
+            walked = {digest for (digest,) in db.execute("SELECT DISTINCT digest FROM reach")}
+            for digest in walked - kept:
+                gone = db.execute("DELETE FROM reach WHERE digest = ?", (digest,)).rowcount
+                report.walks += gone
+        report.files, file_bytes = self._drop_content(kept)
         self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._db.execute("VACUUM")
-        report.freed_bytes = max(0, before - self.path.stat().st_size)
+        report.freed_bytes = max(0, before - self.path.stat().st_size) + file_bytes
         return report
+
+    def _drop_content(self, kept: set[str]) -> tuple[int, int]:
+        """Remove the files of the content directory that are not in `kept`, except
+        those written in the last `CONTENT_GRACE` seconds (a scan running now may not
+        have stored the layer that needs them yet); (files removed, their bytes)."""
+        path = Path(f"{self.path}.content")
+        if not path.is_dir():
+            return 0, 0
+        files = size = 0
+        recent = time.time() - CONTENT_GRACE
+        for entry in os.scandir(path):
+            name = entry.name.split(".", 1)[0]  # a `.tmp` of a scan that died, too
+            if name in kept or not entry.is_file(follow_symlinks=False):
+                continue
+            stat = entry.stat(follow_symlinks=False)
+            if stat.st_mtime > recent:
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)
+                files += 1
+                size += stat.st_size
+        return files, size
