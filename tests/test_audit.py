@@ -288,6 +288,23 @@ def test_audit_results_equal_single_image_scans(
             assert normalised(rebuilt) == normalised(single)
 
 
+def test_the_audit_keeps_its_reachability_walks_in_the_store(
+    main_audit: tuple[Path, Any],
+) -> None:
+    """Image tasks share walks through the store (audit.cache.StoredWalks): a library
+    another image already walked from the same root is not walked again, and the walks
+    are there for the next audit."""
+    from portscan.audit.cache import reach_key
+
+    path, _ = main_audit
+    with Store(path) as store:
+        rows = store._db.execute("SELECT DISTINCT digest, reach_key FROM reach").fetchall()
+        kept = {p.name for p in Path(store.content_dir).iterdir()}
+    assert rows, "no walk was kept"
+    assert {key for _, key in rows} == {reach_key()}
+    assert {digest for digest, _ in rows} <= kept  # walks of ELF files the audit kept
+
+
 def test_a_second_audit_reuses_everything_and_compares(
     main_audit: tuple[Path, Any], registry: Registry, tmp_path: Path
 ) -> None:
@@ -463,7 +480,7 @@ def test_cli_jsonl_table_exit_codes_and_store_commands(
     counts = json.loads(stats.stdout)
     assert counts["images"] == 1 and counts["audits"] == 3 and counts["stale_images"] == 0
     gc = run_cli("store", "gc", "--store", store)
-    assert gc.returncode == 0 and gc.stdout.startswith("removed 0 image results and 1 layers")
+    assert gc.returncode == 0 and gc.stdout.startswith("removed 0 image results, 1 layers, ")
 
     for args, words in (
         (["--tags", "sometimes"], "invalid --tags"),

@@ -61,17 +61,46 @@ def reach_key() -> str:
     return hashlib.sha256(parts).hexdigest()[:20]
 
 
-class ScanCache:
+class StoredWalks:
+    """Reachability walks kept in a results store (a graph.reach.ReachStore): read as
+    they are asked for, written in one transaction by `flush`. An audit's image tasks
+    share them through the store, so each distinct library is walked once per root."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.reach_key = reach_key()
+        self._new_walks: list[tuple[str, str, bytes]] = []
+        self.walks_reused = 0
+
+    def get_reach(self, digest: str, root: str | None) -> Reach | None:
+        data = self.store.reach(digest, _CONSTRUCTORS if root is None else root, self.reach_key)
+        if data is None:
+            return None
+        found = pickle.loads(zlib.decompress(data))
+        if not isinstance(found, Reach):
+            return None
+        self.walks_reused += 1
+        return found
+
+    def put_reach(self, digest: str, root: str | None, reach: Reach) -> None:
+        data = zlib.compress(pickle.dumps(reach, protocol=pickle.HIGHEST_PROTOCOL), 1)
+        self._new_walks.append((digest, _CONSTRUCTORS if root is None else root, data))
+
+    def flush(self) -> None:
+        """Store the walks made since the last flush."""
+        if self._new_walks:
+            self.store.put_reaches(self.reach_key, self._new_walks)
+            self._new_walks = []
+
+
+class ScanCache(StoredWalks):
     """Per-layer analysis, ELF bytes and reachability walks kept across scans."""
 
     def __init__(self, path: Path | None = None) -> None:
-        self.store = Store(path or default_path())
+        super().__init__(Store(path or default_path()))
         self.content_dir = self.store.content_dir
-        self.reach_key = reach_key()
-        self._new_walks: list[tuple[str, str, bytes]] = []
         self.layers_reused = 0
         self.layers_read = 0
-        self.walks_reused = 0
 
     def close(self) -> None:
         self.store.close()
@@ -107,27 +136,6 @@ class ScanCache:
             round(seconds, 3),
         )
         self.store.put_layer(None, row)
-
-    # -- reachability walks (graph.reach.ReachStore)
-    def get_reach(self, digest: str, root: str | None) -> Reach | None:
-        data = self.store.reach(digest, _CONSTRUCTORS if root is None else root, self.reach_key)
-        if data is None:
-            return None
-        found = pickle.loads(zlib.decompress(data))
-        if not isinstance(found, Reach):
-            return None
-        self.walks_reused += 1
-        return found
-
-    def put_reach(self, digest: str, root: str | None, reach: Reach) -> None:
-        data = zlib.compress(pickle.dumps(reach, protocol=pickle.HIGHEST_PROTOCOL), 1)
-        self._new_walks.append((digest, _CONSTRUCTORS if root is None else root, data))
-
-    def flush(self) -> None:
-        """Store the walks made since the last flush."""
-        if self._new_walks:
-            self.store.put_reaches(self.reach_key, self._new_walks)
-            self._new_walks = []
 
     # -- scanning
     def scan(

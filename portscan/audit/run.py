@@ -215,7 +215,10 @@ class _Scheduler:
                 return
             blobs.append(blob)
         self._submit(
-            ("image", digest), assemble_image, ImageTask(image.meta, self.options.scan), blobs
+            ("image", digest),
+            assemble_image,
+            ImageTask(image.meta, self.options.scan, str(self.store.path)),
+            blobs,
         )
 
     def _layer_finished(self, digest: str, value: Any) -> None:

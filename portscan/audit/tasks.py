@@ -13,17 +13,21 @@ audit of thousands.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from portscan.audit.cache import StoredWalks
 from portscan.audit.fleet import image_summary
 from portscan.audit.keys import decode_layer, encode_layer
+from portscan.audit.store import Store
 from portscan.codec import to_dict
-from portscan.errors import describe
+from portscan.errors import StoreError, describe
 from portscan.layers import read_layer
 from portscan.model import ImageMeta, LayerDescriptor
 from portscan.scan import ScanOptions, analysers_for, scan_image
@@ -122,6 +126,7 @@ class ImageTask:
 
     meta: ImageMeta
     options: ScanOptions
+    store: str | None = None  # the results store whose reachability walks to share
 
 
 @dataclass
@@ -134,17 +139,34 @@ class ImageOutcome:
     error: str | None = None
 
 
+def _stored_walks(store: str | None) -> StoredWalks | None:
+    """The walks of the results store at `store`, if it opens here (a worker on another
+    machine may not see it: its walks are then its own)."""
+    if store is None:
+        return None
+    try:
+        return StoredWalks(Store(Path(store)))
+    except StoreError:
+        return None
+
+
 def assemble_image(task: ImageTask, layers: list[bytes]) -> ImageOutcome:
     """Merge, inspect, graph, lint and score an image from its stored layers."""
     digest = task.meta.digest or ""
     started = time.monotonic()
+    walks = _stored_walks(task.store)
     try:
         source = StoredLayersImage(task.meta, [decode_layer(blob) for blob in layers])
-        result = scan_image(task.meta.reference, task.options, source=source)
+        result = scan_image(task.meta.reference, task.options, source=source, reach_store=walks)
         document = zlib.compress(json.dumps(to_dict(result), separators=(",", ":")).encode())
         summary = image_summary(result)
     except Exception as exc:
         return ImageOutcome(digest, error=describe(exc))
+    finally:
+        if walks is not None:
+            with contextlib.suppress(StoreError):  # a walk not kept is walked again
+                walks.flush()
+            walks.store.close()
     verdicts = {target: entry["verdict"] for target, entry in summary["targets"].items()}
     return ImageOutcome(digest, document, summary, verdicts, round(time.monotonic() - started, 3))
 
