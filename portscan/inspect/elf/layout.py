@@ -64,6 +64,7 @@ class Section:
     address: int
     offset: int
     size: int
+    link: int = 0  # sh_link: the section this one refers to (a symbol table's strings)
 
     @property
     def in_file(self) -> bool:
@@ -165,10 +166,10 @@ def _read_sections(
         _n, _t, _f, _a, str_offset, str_size, *_ = raw[shstrndx]
         names = data[str_offset : str_offset + str_size]
     sections = []
-    for name_offset, sh_type, flags, address, offset, size, *_ in raw:
+    for name_offset, sh_type, flags, address, offset, size, link, *_ in raw:
         end = names.find(b"\0", name_offset)
         name = names[name_offset:end].decode("latin-1") if 0 <= name_offset < end else ""
-        sections.append(Section(name, sh_type, flags, address, offset, size))
+        sections.append(Section(name, sh_type, flags, address, offset, size, link))
     return tuple(sections)
 
 

@@ -3,24 +3,27 @@
 `read_layout` (layout.py) checks the header and tables first, so a truncated or
 corrupt file becomes a `Binary` with `error` set, never an exception. lief then
 reads the dynamic section, symbols with versions and notes (relocations and
-overlays are skipped: nothing here needs them). Runtime detection and the syscall
-scan run in the same pass, on the same bytes, and land in `Binary.runtime` and
-`Binary.syscalls`.
+overlays are skipped: nothing here needs them), as plain facts (`ElfFacts`). Runtime
+detection and the syscall scan run in the same pass, on the same bytes, and land in
+`Binary.runtime` and `Binary.syscalls`.
 
 Memory: lief reads the whole file into a buffer of its own. Given the file on disk
 (`file`), lief reads it from there and `data` may be a read-only map of the same file,
 so the file is in anonymous memory once, not twice; and lief's objects are dropped
-before the scans that touch every byte (runtimes, syscalls, path strings).
+before the scans that touch every byte (runtimes, syscalls, path strings). A file of
+`LARGE_ELF` bytes or more is not given to lief at all: direct.py reads the same facts
+over `data` (lief's copy of libLLVM-14, 104 MiB, was most of the worker's peak), and
+lief only where that reader declines.
 """
 
 from __future__ import annotations
 
 import io
 import posixpath
-from dataclasses import dataclass, field
 
 import lief
 
+from portscan.inspect.elf.direct import DynamicFacts, DynamicSymbol, ElfFacts, read_direct
 from portscan.inspect.elf.layout import (
     ET_NAMES,
     MACHINES,
@@ -46,6 +49,9 @@ STATIC_LIBC_FUNCTIONS = {
     "musl": frozenset({"__init_libc", "__libc_start_init", "__init_tp", "__copy_tls"}),
 }
 GLIBC_STRING = b"GLIBC_TUNABLES"  # glibc's startup reads it, in static binaries too
+# Files this large are read by direct.py, not lief (whose copy of the file and objects
+# would double the worker's memory); smaller ones keep lief, which reads them faster.
+LARGE_ELF = 48 << 20
 
 lief.logging.disable()
 
@@ -84,17 +90,6 @@ def _header_only(data: Bytes, error: str) -> Binary:
     return binary
 
 
-@dataclass
-class _Dynamic:
-    """The dynamic section's entries that say how a file is linked."""
-
-    needed: list[str] = field(default_factory=list)
-    soname: str | None = None
-    rpath: list[str] = field(default_factory=list)
-    runpath: list[str] = field(default_factory=list)
-    pie_flag: bool = False
-
-
 def _parser_config() -> lief.ELF.ParserConfig:
     config = lief.ELF.ParserConfig()
     config.parse_relocations = False
@@ -107,7 +102,9 @@ _CONFIG = _parser_config()
 
 def _analyse(path: str, data: Bytes, layout: ElfLayout, file: str | None) -> Binary:
     view = ElfView(path, data, layout)
-    read = _read_with_lief(view, file)
+    read = _read_direct(view) if len(data) >= LARGE_ELF else None
+    if read is None:
+        read = _read_with_lief(view, file)
     if read is None:
         return _header_only(data, "lief could not parse the file")
     binary, clues = read  # lief's objects are gone: the scans below touch every byte
@@ -122,17 +119,43 @@ def _analyse(path: str, data: Bytes, layout: ElfLayout, file: str | None) -> Bin
 
 
 def _read_with_lief(view: ElfView, file: str | None) -> tuple[Binary, RuntimeClues] | None:
+    """The file's facts as lief reads them; None when lief cannot parse the file."""
+    facts = _lief_facts(view.data, file)
+    return _describe(view, facts) if facts is not None else None
+
+
+def _read_direct(view: ElfView) -> tuple[Binary, RuntimeClues] | None:
+    """The same facts read without lief (direct.py); None where lief must be asked."""
+    facts = read_direct(view.data, view.layout)
+    return _describe(view, facts) if facts is not None else None
+
+
+def _lief_facts(data: Bytes, file: str | None) -> ElfFacts | None:
     """What lief reads (dynamic section, symbols, notes), as plain facts; None when lief
     cannot parse the file. lief's objects live only as long as this call."""
-    layout = view.layout
-    elf = parse_with_lief(view.data, file)
+    elf = parse_with_lief(data, file)
     if elf is None:
         return None
-    dynamic = _read_dynamic(elf)
-    interpreter = _text(elf.interpreter) if elf.has_interpreter else None
+    return ElfFacts(
+        dynamic=_read_dynamic(elf),
+        interpreter=_text(elf.interpreter) if elf.has_interpreter else None,
+        dynamic_symbols=[
+            DynamicSymbol(_text(s.name), s.imported, s.exported, _versioned(s))
+            for s in elf.dynamic_symbols
+        ],
+        symtab_functions=_symtab_functions(elf),
+        note_owners=_note_owners(elf),
+        build_id=_build_id(elf),
+    )
+
+
+def _describe(view: ElfView, facts: ElfFacts) -> tuple[Binary, RuntimeClues]:
+    """The Binary and the runtime clues that follow from the facts of one file."""
+    layout = view.layout
+    dynamic, interpreter = facts.dynamic, facts.interpreter
     file_type = _file_type(layout, dynamic, interpreter)
-    imported, exported = _dynamic_symbols(elf)
-    view.set_functions(_functions(elf, view, imported))
+    imported, exported = _dynamic_symbols(facts.dynamic_symbols)
+    view.set_functions(_functions(facts, view, imported))
     toolchain = _comment(view)
     binary = Binary(
         machine=layout.machine,
@@ -148,7 +171,7 @@ def _read_with_lief(view: ElfView, file: str | None) -> tuple[Binary, RuntimeClu
         runpath=dynamic.runpath,
         imported_symbols=imported,
         exported_symbols=exported,
-        build_id=_build_id(elf),
+        build_id=facts.build_id,
         toolchain=toolchain,
     )
     clues = RuntimeClues(
@@ -157,7 +180,7 @@ def _read_with_lief(view: ElfView, file: str | None) -> tuple[Binary, RuntimeClu
         needed=dynamic.needed,
         symbols=frozenset(_bare(exported)) | frozenset(f[2] for f in view.functions),
         comments=toolchain,
-        note_owners=_note_owners(elf),
+        note_owners=facts.note_owners,
     )
     return binary, clues
 
@@ -174,17 +197,15 @@ def _issues_syscalls(binary: Binary, is_go: bool) -> bool:
     return any(is_wrapper_name(name) for name in _bare(binary.imported_symbols))
 
 
-def _functions(
-    elf: lief.ELF.Binary, view: ElfView, imported: list[str]
-) -> list[tuple[int, int, str]]:
+def _functions(facts: ElfFacts, view: ElfView, imported: list[str]) -> list[tuple[int, int, str]]:
     """Functions from .symtab, plus the PLT stubs of imported syscall wrappers
     (`syscall@plt`) so that the syscall scan can follow calls to them."""
-    functions = _symtab_functions(elf)
+    functions = list(facts.symtab_functions)
     if wrapper_spellings().intersection(_bare(imported)):
         wrappers = {
-            index: _text(symbol.name)
-            for index, symbol in enumerate(elf.dynamic_symbols)
-            if symbol.imported and is_wrapper_name(_text(symbol.name))
+            index: symbol.name
+            for index, symbol in enumerate(facts.dynamic_symbols)
+            if symbol.imported and is_wrapper_name(symbol.name)
         }
         functions += plt_stubs(view, wrappers)
     return functions
@@ -195,10 +216,10 @@ def _text(value: str | bytes) -> str:
     return value if isinstance(value, str) else value.decode("utf-8", "replace")
 
 
-def _read_dynamic(elf: lief.ELF.Binary) -> _Dynamic:
+def _read_dynamic(elf: lief.ELF.Binary) -> DynamicFacts:
     """Entries are told apart by lief's class, not by tag: comparing an unknown tag value
     with the TAG enum warns."""
-    dynamic = _Dynamic()
+    dynamic = DynamicFacts()
     for entry in elf.dynamic_entries:
         if isinstance(entry, lief.ELF.DynamicEntryLibrary):
             dynamic.needed.append(_text(entry.name))
@@ -213,7 +234,7 @@ def _read_dynamic(elf: lief.ELF.Binary) -> _Dynamic:
     return dynamic
 
 
-def _file_type(layout: ElfLayout, dynamic: _Dynamic, interpreter: str | None) -> str:
+def _file_type(layout: ElfLayout, dynamic: DynamicFacts, interpreter: str | None) -> str:
     kind = ET_NAMES[layout.e_type]
     if kind != "shared":
         return kind
@@ -226,7 +247,9 @@ def _file_type(layout: ElfLayout, dynamic: _Dynamic, interpreter: str | None) ->
     return "shared-library"
 
 
-def _linkage(layout: ElfLayout, file_type: str, dynamic: _Dynamic, interpreter: str | None) -> str:
+def _linkage(
+    layout: ElfLayout, file_type: str, dynamic: DynamicFacts, interpreter: str | None
+) -> str:
     if file_type in ("relocatable", "core"):
         return "none"
     if interpreter is not None or dynamic.needed or file_type == "shared-library":
@@ -244,17 +267,17 @@ def _versioned(symbol: lief.ELF.Symbol) -> str:
     return name
 
 
-def _dynamic_symbols(elf: lief.ELF.Binary) -> tuple[list[str], list[str]]:
+def _dynamic_symbols(symbols: list[DynamicSymbol]) -> tuple[list[str], list[str]]:
     """(imported, exported) dynamic symbols as `name@VERSION` strings, sorted."""
     imported: set[str] = set()
     exported: set[str] = set()
-    for symbol in elf.dynamic_symbols:
+    for symbol in symbols:
         if not symbol.name:
             continue
         if symbol.imported:
-            imported.add(_versioned(symbol))
+            imported.add(symbol.versioned)
         elif symbol.exported:
-            exported.add(_versioned(symbol))
+            exported.add(symbol.versioned)
     return sorted(imported), sorted(exported)
 
 

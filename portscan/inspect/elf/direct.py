@@ -1,0 +1,549 @@
+"""The facts parse.py asks lief for, read with `struct` over the file's bytes instead.
+
+lief copies the whole file into a buffer of its own and builds an object per symbol:
+for a 104 MiB library (libLLVM) that is most of the worker's peak. `read_direct` reads
+the same facts over the bytes parse.py already has (a read-only map of the file) and
+keeps only the facts. parse.py uses it for large files (`parse.LARGE_ELF`); the parity
+test (tests/test_direct_reader.py) runs it against lief on every ELF file of the corpus.
+
+It follows lief 1.0.0's own rules, read in LIEF's source at commit d05b3499b
+(github.com/lief-project/LIEF, tag 1.0.0, the version pinned here), not the ELF
+specification's, where the two part:
+- src/ELF/Parser.tcc `parse_dyn_table` / `parse_dynamic_entries`: the dynamic table is
+  read from the last PT_LOAD wrapping PT_DYNAMIC, to DT_NULL, at most 1000 entries;
+  `process_dynamic_table`, `get_numberof_dynamic_symbols` (AUTO: the symbol count from
+  the hash table, .dynsym's size or the relocations), `parse_dynamic_symbols`,
+  `parse_symtab_symbols`, `parse_symbol_version_requirement` / `_definition`;
+- src/ELF/Parser.cpp `parse_symbol_version`, `link_symbol_version`, `parse_notes`,
+  `get_dynamic_string_table`; src/ELF/Binary.cpp `virtual_address_to_offset`;
+- src/ELF/Symbol.cpp `is_imported` / `is_exported`; src/ELF/GnuHash.cpp `nb_symbols`;
+- src/ELF/Note.cpp `create` / `convert_type` (a note's owner), DynamicEntryRpath.cpp
+  `paths` (split on ':' as std::getline does), DynamicEntryFlags.cpp `has`;
+- src/BinaryStream/BinaryStream.cpp `peek_string` (how a string at the end is cut).
+
+What it does not handle it does not guess: `read_direct` returns None (the caller asks
+lief) for big-endian files, core files, a dynamic table without a usable DT_STRTAB, a
+GNU hash table in a segment past the end of the file, and strings lief would hand to
+Python undecodable (an rpath or interpreter that is not UTF-8).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from portscan.inspect.elf.layout import PT_DYNAMIC, PT_INTERP, PT_LOAD, Bytes, ElfLayout, Segment
+
+PT_NOTE = 4
+SHT_SYMTAB, SHT_NOTE, SHT_DYNSYM = 2, 7, 11
+DT_NULL, DT_NEEDED, DT_HASH, DT_STRTAB, DT_SYMTAB = 0, 1, 4, 5, 6
+DT_RELA, DT_RELASZ, DT_SONAME, DT_RPATH, DT_REL, DT_RELSZ = 7, 8, 14, 15, 17, 18
+DT_PLTREL, DT_JMPREL, DT_RUNPATH = 20, 23, 29
+DT_PLTRELSZ = 2
+DT_GNU_HASH, DT_VERSYM, DT_FLAGS_1 = 0x6FFFFEF5, 0x6FFFFFF0, 0x6FFFFFFB
+DT_VERDEF, DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM = 0x6FFFFFFC, 0x6FFFFFFD, 0x6FFFFFFE, 0x6FFFFFFF
+DF_1_PIE = 0x08000000
+ET_CORE = 4
+STB_GLOBAL, STB_WEAK = 1, 2
+STT_OBJECT, STT_FUNC, STT_GNU_IFUNC = 1, 2, 10
+NT_GNU_BUILD_ID = 3
+
+# lief's limits (include/LIEF/ELF/Parser.hpp, Note.cpp)
+MAX_DYNAMIC_ENTRIES = 1000
+MAX_SYMBOLS = 1_000_000
+DELTA_SYMBOLS = 3000
+MAX_NOTE_DESCRIPTION = 1 << 20
+NOTE_ERROR_THRESHOLD = 6
+MAX_SEGMENT_SIZE = 3 << 30
+
+# Machines whose imports may have an address (lief: MIPS, MIPS_RS3_LE, MIPS_X, PPC,
+# PPC64, RISCV), as layout.MACHINES names them.
+IMPORTS_WITH_ADDRESS = frozenset({"mips", "em-10", "em-51", "ppc", "ppc64", "riscv"})
+
+# Note owners lief knows, with the types it knows for each (Note.cpp, files other than
+# core dumps): such a note's owner is the name up to its first NUL; any other note's
+# owner is its whole name field, NULs included.
+NOTE_TYPES: dict[bytes, frozenset[int]] = {
+    b"Android": frozenset({1, 3, 4}),
+    b"GNU": frozenset({1, 2, 3, 4, 5}),
+    b"Go": frozenset({4}),
+    b"stapsdt": frozenset({3}),
+    b"Crashpad": frozenset({0x4F464E49}),
+    b"QNX": frozenset({3}),
+}
+NT_GNU_PROPERTY_TYPE_0 = 5
+
+
+class DynamicSymbol(NamedTuple):
+    """One .dynsym entry as parse.py uses it: lief's `imported` / `exported` and the
+    name with its version (`name@VERSION`, or the bare name)."""
+
+    name: str
+    imported: bool
+    exported: bool
+    versioned: str
+
+
+@dataclass
+class DynamicFacts:
+    """The dynamic section's entries that say how a file is linked."""
+
+    needed: list[str] = field(default_factory=list)
+    soname: str | None = None
+    rpath: list[str] = field(default_factory=list)
+    runpath: list[str] = field(default_factory=list)
+    pie_flag: bool = False
+
+
+@dataclass
+class ElfFacts:
+    """What parse.py reads through lief, as plain data."""
+
+    dynamic: DynamicFacts
+    interpreter: str | None
+    dynamic_symbols: list[DynamicSymbol]  # in .dynsym order: the index is r_info's
+    symtab_functions: list[tuple[int, int, str]]  # (address, size, name)
+    note_owners: frozenset[str]
+    build_id: str | None
+
+
+class _Unsupported(Exception):
+    """Something lief may read differently from this reader: ask lief."""
+
+
+def read_direct(data: Bytes, layout: ElfLayout) -> ElfFacts | None:
+    """The facts of one ELF file read without lief; None where lief must be asked."""
+    if not layout.little_endian or layout.e_type == ET_CORE:
+        return None
+    try:
+        return _Reader(data, layout).facts()
+    except _Unsupported:
+        return None
+
+
+def _paths(value: bytes) -> list[str]:
+    """An rpath split on ':' as std::getline does (no empty last element)."""
+    parts = _strict(value).split(":")
+    if parts[-1] == "":
+        parts.pop()
+    return parts
+
+
+def _strict(value: bytes) -> str:
+    """A string lief hands over as `str` only when it is UTF-8 (else Python raises)."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _Unsupported from exc
+
+
+def _text(value: bytes) -> str:
+    """A string lief hands over as `str`, or as bytes parse.py decodes with replacement."""
+    return value.decode("utf-8", "replace")
+
+
+class _Reader:
+    def __init__(self, data: Bytes, layout: ElfLayout) -> None:
+        self.data = data
+        self.layout = layout
+        self.wide = layout.elf_class == 64
+        self.word = "Q" if self.wide else "I"
+        self.sym = struct.Struct("<IBBHQQ" if self.wide else "<IIIBBH")
+        self.dyn = struct.Struct("<qQ" if self.wide else "<iI")
+        self.entries: list[tuple[int, int]] = []
+
+    def facts(self) -> ElfFacts:
+        self.entries = self._dynamic_entries()
+        strtab = self._string_table()
+        dynamic = self._dynamic(strtab)
+        notes = list(self._notes())
+        return ElfFacts(
+            dynamic=dynamic,
+            interpreter=self._interpreter(),
+            dynamic_symbols=self._dynamic_symbols(strtab),
+            symtab_functions=self._symtab_functions(),
+            note_owners=frozenset(owner for owner, _ in notes if owner is not None),
+            build_id=next((bytes(d).hex() for _, d in notes if d is not None), None),
+        )
+
+    # -- addresses and strings -------------------------------------------------------
+
+    def _offset(self, address: int) -> int | None:
+        """lief's virtual_address_to_offset: the first PT_LOAD whose memory holds it."""
+        for seg in self.layout.segments:
+            if seg.type == PT_LOAD and seg.address <= address < seg.address + seg.memory_size:
+                return address - seg.address + seg.offset
+        return None
+
+    def _string(self, offset: int, limit: int | None = None) -> bytes:
+        """lief's peek_string_at: to the NUL, or to the end (whose last byte it drops)."""
+        size = len(self.data)
+        if offset + 1 >= size:
+            return b""
+        end = size if limit is None else min(size, offset + limit)
+        nul = self.data.find(b"\0", offset, end)
+        return bytes(self.data[offset:nul] if nul >= 0 else self.data[offset : end - 1])
+
+    def _tag(self, tag: int) -> int | None:
+        return next((value for t, value in self.entries if t == tag), None)
+
+    # -- dynamic section -------------------------------------------------------------
+
+    def _dynamic_entries(self) -> list[tuple[int, int]]:
+        pt_dyn = next((s for s in self.layout.segments if s.type == PT_DYNAMIC), None)
+        if pt_dyn is None:
+            return []
+        start, end = pt_dyn.offset, len(self.data)
+        wrapping = [
+            s
+            for s in self.layout.segments
+            if s.type == PT_LOAD
+            and s.address <= pt_dyn.address < s.address + s.memory_size
+            and s.address < pt_dyn.address + pt_dyn.memory_size <= s.address + s.memory_size
+        ]
+        if wrapping:
+            load = wrapping[-1]
+            content = min(load.file_size, len(self.data) - load.offset)
+            relative = pt_dyn.address - load.address
+            if content <= 0 or relative >= content:
+                return []
+            start, end = load.offset + relative, load.offset + content
+        count = min(max(end - start, 0) // self.dyn.size, MAX_DYNAMIC_ENTRIES)
+        entries = []
+        for tag, value in self.dyn.iter_unpack(self.data[start : start + count * self.dyn.size]):
+            entries.append((tag, value))
+            if tag == DT_NULL:
+                break
+        return entries
+
+    def _string_table(self) -> int:
+        """File offset of the dynamic strings (0: none), as lief finds it."""
+        if not self.entries:
+            return 0
+        address = self._tag(DT_STRTAB)
+        offset = self._offset(address) if address is not None else None
+        if offset is None:
+            raise _Unsupported("dynamic table without a mapped DT_STRTAB")
+        return offset
+
+    def _dynamic(self, strtab: int) -> DynamicFacts:
+        dynamic = DynamicFacts()
+        for tag, value in self.entries:
+            if tag == DT_NEEDED:
+                dynamic.needed.append(_text(self._string(strtab + value)))
+            elif tag == DT_SONAME:
+                dynamic.soname = _text(self._string(strtab + value))
+            elif tag == DT_RPATH:
+                dynamic.rpath.extend(_paths(self._string(strtab + value)))
+            elif tag == DT_RUNPATH:
+                dynamic.runpath.extend(_paths(self._string(strtab + value)))
+            elif tag == DT_FLAGS_1:
+                dynamic.pie_flag |= bool(value & DF_1_PIE)
+        return dynamic
+
+    def _interpreter(self) -> str | None:
+        """The last PT_INTERP's string (lief keeps the last one it reads)."""
+        found = b""
+        interp = False
+        for seg in self.layout.segments:
+            if seg.type != PT_INTERP:
+                continue
+            interp = True
+            if 0 < seg.file_size < MAX_SEGMENT_SIZE:
+                size = min(seg.file_size, len(self.data))
+                if seg.offset + size <= len(self.data):
+                    found = self._string(seg.offset, size)
+        return _strict(found) if interp and found else None
+
+    # -- dynamic symbols -------------------------------------------------------------
+
+    def _dynamic_symbols(self, strtab: int) -> list[DynamicSymbol]:
+        address = self._tag(DT_SYMTAB)
+        offset = self._offset(address) if address is not None else None
+        if offset is None or strtab == 0:
+            return []
+        count = min(self._symbol_count(), max(len(self.data) - offset, 0) // self.sym.size)
+        raw = list(self._symbols(offset, count))
+        versions = self._versions(len(raw), strtab)
+        anywhere = self.layout.machine in IMPORTS_WITH_ADDRESS
+        symbols = []
+        for index, (name_at, info, shndx, value, size) in enumerate(raw):
+            name = _text(self._string(strtab + name_at)) if name_at else ""
+            kind, bind = info & 0xF, info >> 4
+            typed = kind in (STT_FUNC, STT_GNU_IFUNC, STT_OBJECT) and bind in (STB_GLOBAL, STB_WEAK)
+            imported = typed and shndx == 0 and (anywhere or value == 0) and name != ""
+            exported = typed and shndx != 0 and (value != 0 or size > 0)
+            version = versions[index] if versions is not None else ""
+            symbols.append(
+                DynamicSymbol(name, imported, exported, f"{name}@{version}" if version else name)
+            )
+        return symbols
+
+    def _symbols(self, offset: int, count: int) -> Iterator[tuple[int, int, int, int, int]]:
+        """(st_name, st_info, st_shndx, st_value, st_size) of `count` entries."""
+        raw = self.data[offset : offset + count * self.sym.size]
+        if self.wide:
+            for name, info, _other, shndx, value, size in self.sym.iter_unpack(raw):
+                yield name, info, shndx, value, size
+        else:
+            for name, value, size, info, _other, shndx in self.sym.iter_unpack(raw):
+                yield name, info, shndx, value, size
+
+    def _symbol_count(self) -> int:
+        """lief's AUTO count of dynamic symbols (Parser.tcc get_numberof_dynamic_symbols)."""
+        by_hash = self._count_from_hash()
+        dynsym = next((s for s in self.layout.sections if s.type == SHT_DYNSYM), None)
+        by_section = (dynsym.size // self.sym.size) & 0xFFFFFFFF if dynsym else 0
+        if by_hash > 0 and by_section == by_hash:
+            return by_hash
+        by_relocations = self._count_from_relocations()
+        candidate = by_relocations
+        if by_section < MAX_SYMBOLS and 0 < by_section - by_relocations < DELTA_SYMBOLS:
+            candidate = by_section
+        if by_hash == 0:
+            return candidate
+        if by_hash < MAX_SYMBOLS and 0 < by_hash - candidate < DELTA_SYMBOLS:
+            candidate = by_hash
+        return candidate
+
+    def _count_from_hash(self) -> int:
+        if any(t == DT_HASH for t, _ in self.entries):
+            offset = self._offset(self._tag(DT_HASH) or 0)
+            if offset is None or offset + 8 > len(self.data):
+                return 0
+            return struct.unpack_from("<I", self.data, offset + 4)[0]
+        address = self._tag(DT_GNU_HASH)
+        if address is None:
+            return 0
+        segment = self._segment_at(address)
+        if segment is None:
+            return 0
+        if segment.offset + segment.file_size > len(self.data):
+            raise _Unsupported("GNU hash table in a segment past the end of the file")
+        return self._gnu_hash_count(segment, address - segment.address)
+
+    def _segment_at(self, address: int) -> Segment | None:
+        """lief's segment_from_virtual_address: the first segment of any type."""
+        return next(
+            (s for s in self.layout.segments if s.address <= address < s.address + s.memory_size),
+            None,
+        )
+
+    def _gnu_hash_count(self, segment: Segment, at: int) -> int:
+        """GnuHash::nb_symbols, over the segment's bytes from `at`."""
+        base, size = segment.offset, segment.file_size
+
+        def word(position: int) -> int | None:
+            if position + 4 > size:
+                return None
+            return struct.unpack_from("<I", self.data, base + position)[0]
+
+        header = [word(at + 4 * i) for i in range(3)]
+        if None in header:
+            return 0
+        nbuckets, symndx, maskwords = header
+        assert nbuckets is not None and symndx is not None and maskwords is not None
+        if maskwords & (maskwords - 1):
+            return 0
+        position = at + 16 + (8 if self.wide else 4) * maskwords
+        max_bucket = 0
+        for _ in range(nbuckets):
+            bucket = word(position)
+            if bucket is None:
+                break
+            position += 4
+            max_bucket = max(max_bucket, bucket)
+        if max_bucket == 0 or max_bucket < symndx:
+            return 0
+        position += 4 * (max_bucket - symndx)
+        count = 0
+        while True:
+            if not (position < size and position + 4 < size):  # lief's can_read
+                return 0
+            value = word(position)
+            assert value is not None
+            position += 4
+            count += 1
+            if value & 1:
+                return max_bucket + count
+
+    def _count_from_relocations(self) -> int:
+        """1 + the highest symbol index of the dynamic relocations (0: none)."""
+        rela = struct.Struct("<QQq" if self.wide else "<IIi")
+        rel = struct.Struct("<QQ" if self.wide else "<II")
+        shift = 32 if self.wide else 8
+        pltrel = self._tag(DT_PLTREL)
+        plt_rela = pltrel == DT_RELA if pltrel is not None else self.wide
+        tables = [(DT_RELA, DT_RELASZ, rela), (DT_REL, DT_RELSZ, rel)]
+        tables.append((DT_JMPREL, DT_PLTRELSZ, rela if plt_rela else rel))
+        count = 0
+        for tag, size_tag, entry in tables:
+            address, size = self._tag(tag), self._tag(size_tag)
+            offset = self._offset(address) if address is not None and size is not None else None
+            if offset is None or size is None:
+                continue
+            n = min(
+                (size // entry.size) & 0xFFFFFFFF, max(len(self.data) - offset, 0) // entry.size
+            )
+            highest = 0
+            for fields in entry.iter_unpack(self.data[offset : offset + n * entry.size]):
+                highest = max(highest, (fields[1] >> shift) & 0xFFFFFFFF)
+            count = max(count, highest + 1)
+        return count
+
+    # -- symbol versions -------------------------------------------------------------
+
+    def _versions(self, count: int, strtab: int) -> list[str] | None:
+        """Each dynamic symbol's version name ("" for none), or None when lief links no
+        version to the symbols (no DT_VERSYM, or a table shorter than .dynsym)."""
+        address = self._tag(DT_VERSYM)
+        offset = self._offset(address) if address is not None else None
+        if offset is None:
+            return None
+        available = max(len(self.data) - offset, 0) // 2
+        if available < count:
+            return None
+        table = struct.unpack_from(f"<{count}H", self.data, offset)
+        names = self._version_names(strtab)
+        return [names.get(value & 0x7FFF, "") for value in table]
+
+    def _version_names(self, strtab: int) -> dict[int, str]:
+        """Version index -> name: DT_VERNEED's (the last for an index wins), then
+        DT_VERDEF's first name for indexes above 1 not named yet."""
+        names: dict[int, str] = {}
+        for other, name in self._requirements(strtab):
+            names[other] = name
+        for index, name in self._definitions(strtab):
+            if index > 1:
+                names.setdefault(index, name)
+        return names
+
+    def _peek(self, fmt: str, offset: int) -> tuple[int, ...] | None:
+        if offset < 0 or offset + struct.calcsize(fmt) > len(self.data):
+            return None
+        return struct.unpack_from(fmt, self.data, offset)
+
+    def _requirements(self, strtab: int) -> Iterator[tuple[int, str]]:
+        address, number = self._tag(DT_VERNEED), self._tag(DT_VERNEEDNUM)
+        offset = self._offset(address) if address is not None and number is not None else None
+        if offset is None or number is None:
+            return
+        at = 0
+        for _ in range(min(MAX_SYMBOLS, number & 0xFFFFFFFF)):
+            header = self._peek("<HHIII", offset + at)
+            if header is None:
+                return
+            _version, cnt, _file, aux, following = header
+            if cnt > 0 and aux > 0:
+                aux_at = 0
+                for _ in range(cnt):
+                    entry = self._peek("<IHHII", offset + at + aux + aux_at)
+                    if entry is None:
+                        break
+                    _hash, _flags, other, name, aux_next = entry
+                    yield other, _text(self._string(strtab + name)) if strtab else ""
+                    if aux_next == 0:
+                        break
+                    aux_at += aux_next
+            if following == 0:
+                return
+            at += following
+
+    def _definitions(self, strtab: int) -> Iterator[tuple[int, str]]:
+        address, number = self._tag(DT_VERDEF), self._tag(DT_VERDEFNUM)
+        offset = self._offset(address) if address is not None and number is not None else None
+        if offset is None or number is None:
+            return
+        at = offset
+        for _ in range(min(MAX_SYMBOLS, number & 0xFFFFFFFF)):
+            header = self._peek("<HHHHIII", at)
+            if header is None:
+                return
+            _version, _flags, index, cnt, _hash, aux, following = header
+            aux_at = at + aux
+            for _ in range(cnt):
+                entry = self._peek("<II", aux_at)
+                if entry is None:
+                    break
+                name, aux_next = entry
+                if strtab:
+                    yield index, _text(self._string(strtab + name))
+                if aux_next == 0:
+                    break
+                aux_at += aux_next
+            if following == 0:
+                return
+            at += following
+
+    # -- .symtab -------------------------------------------------------------------
+
+    def _symtab_functions(self) -> list[tuple[int, int, str]]:
+        sections = self.layout.sections
+        symtab = next((s for s in sections if s.type == SHT_SYMTAB), None)
+        if symtab is None or not 0 < symtab.link < len(sections):
+            return []
+        strings = sections[symtab.link].offset
+        functions = []
+        for name_at, info, shndx, value, size in self._symbols(
+            symtab.offset, symtab.size // self.sym.size
+        ):
+            if info & 0xF in (STT_FUNC, STT_GNU_IFUNC) and shndx != 0:
+                name = self._string(strings + name_at)
+                if name:
+                    functions.append((value, size, _text(name)))
+        return functions
+
+    # -- notes ---------------------------------------------------------------------
+
+    def _notes(self) -> Iterator[tuple[str | None, bytes | None]]:
+        """(owner, build-id bytes or None) of each note lief reads: those of the PT_NOTE
+        segments, then of the SHT_NOTE sections. The owner is None when lief's name
+        would not decode as UTF-8 (parse.py skips it)."""
+        for seg in self.layout.segments:
+            if seg.type == PT_NOTE:
+                yield from self._notes_at(seg.offset, seg.file_size)
+        for section in self.layout.sections:
+            if section.type == SHT_NOTE:
+                yield from self._notes_at(section.offset, section.size)
+
+    def _notes_at(self, start: int, size: int) -> Iterator[tuple[str | None, bytes | None]]:
+        data, total = self.data, len(self.data)
+        at, end, errors = start, start + size, 0
+        while at < total and at < end:
+            current = at
+            header = self._peek("<III", at)
+            if header is None:
+                return
+            namesz, descsz, kind = header
+            at += 12
+            if namesz == 0 or namesz > total - at:
+                errors += 1
+            elif kind == NT_GNU_PROPERTY_TYPE_0 and self.layout.machine == "em-0":
+                raise _Unsupported("a GNU property note in a file of no machine")
+            else:
+                name = bytes(data[at : at + namesz])
+                at = _align4(at + namesz)
+                chunks = 0
+                if descsz:
+                    wanted = (min(descsz, MAX_NOTE_DESCRIPTION) - 1) // 4 + 1
+                    chunks = max(min(wanted, (total - at) // 4), 0)
+                description = data[at : at + 4 * chunks]
+                at += 4 * chunks
+                if descsz:
+                    at = _align4(at)
+                owner_name = name.split(b"\0", 1)[0]
+                known = kind in NOTE_TYPES.get(owner_name, ())
+                try:
+                    owner = (owner_name if known else name).decode("utf-8")
+                except UnicodeDecodeError:
+                    owner = None
+                build_id = owner_name == b"GNU" and kind == NT_GNU_BUILD_ID
+                yield owner, description if build_id else None
+            if errors > NOTE_ERROR_THRESHOLD or at <= current:
+                return
+
+
+def _align4(value: int) -> int:
+    return (value + 3) & ~3

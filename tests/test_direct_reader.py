@@ -1,0 +1,149 @@
+"""direct.py (the ELF facts read without lief) against lief, on real ELF files: gcc- and
+aarch64-built ones always, and every ELF file of the corpus images when they are here
+(CI builds them with tools/corpus first)."""
+
+from __future__ import annotations
+
+import json
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from portscan.inspect.elf import parse
+from portscan.inspect.elf.layout import ElfView, MalformedElf, read_layout
+from portscan.inspect.elf.spec import wants
+from tests.elfbuild import ElfBuilder, builder
+
+CORPUS = Path("/tmp/portscan-corpus/oci")
+PARITY_IMAGES = ["postgres-15", "node-18", "nginx-latest", "python-3.11", "busybox-static"]
+LIBRARY = "int greet(const char *who) { return who[0]; }\n"
+VERSIONS = "GREET_1.0 { global: greet; local: *; };\n"
+HELLO = '#include <stdio.h>\nint main(void) { return puts("hi") < 0; }\n'
+SYSCALLER = (
+    "#include <unistd.h>\n#include <sys/syscall.h>\n"
+    "int main(void) { return (int)syscall(SYS_getpid) < 0; }\n"
+)
+
+
+def _facts(path: str, data: bytes, direct: bool) -> tuple[object, ...] | None:
+    """Everything the reader decides: the Binary, the runtime clues, the functions."""
+    view = ElfView(path, data, read_layout(data))
+    read = parse._read_direct(view) if direct else parse._read_with_lief(view, None)
+    if read is None:
+        return None
+    binary, clues = read
+    return (
+        binary,
+        clues.soname,
+        clues.needed,
+        clues.symbols,
+        clues.comments,
+        clues.note_owners,
+        view.functions,
+    )
+
+
+def assert_same(path: str, data: bytes) -> bool:
+    """Both readers agree on the file; False when direct.py declined it (lief's turn)."""
+    direct = _facts(path, data, direct=True)
+    if direct is None:
+        return False
+    assert direct == _facts(path, data, direct=False), path
+    return True
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory: pytest.TempPathFactory) -> ElfBuilder:
+    return builder(tmp_path_factory)
+
+
+def test_native_binaries(native_bins: dict[str, bytes]) -> None:
+    for name, data in native_bins.items():
+        assert assert_same(f"/usr/bin/{name}", data), name
+        assert assert_same(f"/usr/bin/{name}", bytearray(data)), name  # as the worker has it
+    view = ElfView("/usr/bin/hello", native_bins["hello"], read_layout(native_bins["hello"]))
+    read = parse._read_direct(view)
+    assert read is not None
+    binary = read[0]
+    assert binary.needed[0] == "libgreet.so.1" and binary.rpath + binary.runpath
+    assert any("@GLIBC_" in s for s in binary.imported_symbols)
+
+
+def test_versions_and_plt_stubs(build: ElfBuilder, tmp_path: Path) -> None:
+    script = tmp_path / "greet.map"
+    script.write_text(VERSIONS)
+    lib = build.c("libdirect.so", LIBRARY, "-shared", "-fPIC", f"-Wl,--version-script={script}")
+    syscaller = build.c("direct-syscaller", SYSCALLER)
+    for path in (lib, syscaller):
+        assert assert_same(f"/usr/lib/{path.name}", path.read_bytes())
+    view = ElfView("/usr/bin/x", syscaller.read_bytes(), read_layout(syscaller.read_bytes()))
+    parse._read_direct(view)
+    assert any(name == "syscall@plt" for _, _, name in view.functions)
+    data = lib.read_bytes()
+    read = parse._read_direct(ElfView("/usr/lib/libdirect.so", data, read_layout(data)))
+    assert read is not None and "greet@GREET_1.0" in read[0].exported_symbols
+
+
+@pytest.mark.parametrize("flags", [(), ("-static",)])
+def test_aarch64(build: ElfBuilder, flags: tuple[str, ...]) -> None:
+    name = "direct-arm64" + "".join(flags)
+    path = build.c(name, HELLO, *flags, compiler="aarch64-linux-gnu-gcc")
+    assert assert_same(f"/usr/bin/{name}", path.read_bytes())
+
+
+def test_large_files_skip_lief(native_bins: dict[str, bytes], monkeypatch) -> None:
+    """At or above LARGE_ELF, lief is not asked (and the facts are the same)."""
+    data = native_bins["libgreet.so.1"]
+    expected = parse.analyse_elf("/usr/lib/libgreet.so.1", data)
+    monkeypatch.setattr(parse, "LARGE_ELF", 0)
+    monkeypatch.setattr(parse, "parse_with_lief", None)  # would fail if called
+    assert parse.analyse_elf("/usr/lib/libgreet.so.1", data) == expected
+
+
+def _layers(image: Path) -> Iterator[Path]:
+    index = json.loads((image / "index.json").read_text())
+    for descriptor in index["manifests"]:
+        manifest = json.loads(_blob(image, descriptor["digest"]).read_text())
+        for layer in manifest.get("layers", []):
+            yield _blob(image, layer["digest"])
+
+
+def _blob(image: Path, digest: str) -> Path:
+    algorithm, _, value = digest.partition(":")
+    return image / "blobs" / algorithm / value
+
+
+def _elf_files(image: Path) -> Iterator[tuple[str, bytes]]:
+    for layer in _layers(image):
+        with tarfile.open(layer, "r:*") as archive:
+            for member in archive:
+                if not member.isfile() or member.size < 64:
+                    continue
+                handle = archive.extractfile(member)
+                assert handle is not None
+                head = handle.read(4)
+                if wants(member.name, head):
+                    yield member.name, head + handle.read()
+
+
+@pytest.mark.skipif(not CORPUS.is_dir(), reason=f"no corpus images at {CORPUS} (tools/corpus)")
+@pytest.mark.parametrize("image", PARITY_IMAGES)
+def test_corpus_parity(image: str) -> None:
+    """direct.py reads every ELF file of the image exactly as lief does."""
+    root = CORPUS / image
+    if not root.is_dir():
+        pytest.skip(f"corpus image {image} not built")
+    compared = declined = 0
+    for path, data in _elf_files(root):
+        try:
+            read_layout(data)
+        except MalformedElf:
+            continue
+        if assert_same("/" + path, data):
+            compared += 1
+        else:
+            declined += 1
+    print(f"{image}: {compared} ELF files equal, {declined} left to lief")
+    assert compared > 0 and declined == 0
