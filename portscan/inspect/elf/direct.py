@@ -7,8 +7,9 @@ keeps only the facts. parse.py uses it for large files (`parse.LARGE_ELF`); the 
 test (tests/test_direct_reader.py) runs it against lief on every ELF file of the corpus.
 
 It follows lief 1.0.0's own rules, read in LIEF's source at commit d05b3499b
-(github.com/lief-project/LIEF, tag 1.0.0, the version pinned here), not the ELF
-specification's, where the two part:
+(github.com/lief-project/LIEF, tag 1.0.0, the version installed when this was written;
+pyproject allows >=0.15,<2 and the parity test tells when a lief reads otherwise), not
+the ELF specification's, where the two part:
 - src/ELF/Parser.tcc `parse_dyn_table` / `parse_dynamic_entries`: the dynamic table is
   read from the last PT_LOAD wrapping PT_DYNAMIC, to DT_NULL, at most 1000 entries;
   `process_dynamic_table`, `get_numberof_dynamic_symbols` (AUTO: the symbol count from
