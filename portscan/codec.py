@@ -188,10 +188,10 @@ def _sections(result: ScanResult) -> list[tuple[str, Callable[[], Any]]]:
         ("duration_seconds", lambda: result.duration_seconds),
         ("image", lambda: image_dict(result.image)),
         ("summary", lambda: summary_counts(result)),
-        ("files", lambda: [file_dict(entry) for entry in result.files]),
+        ("files", lambda: (file_dict(entry) for entry in result.files)),
         ("warnings", lambda: result.warnings),
         ("targets", lambda: {str(t): encode(s) for t, s in result.targets.items()}),
-        ("components", lambda: encode(result.components)),
+        ("components", lambda: (encode(c) for c in result.components)),
         ("image_findings", lambda: encode(result.image_findings)),
         ("binaries", lambda: encode(result.binaries)),
         ("packages", lambda: encode(result.packages)),
@@ -206,7 +206,12 @@ def _sections(result: ScanResult) -> list[tuple[str, Callable[[], Any]]]:
 
 
 def to_dict(result: ScanResult) -> dict[str, Any]:
-    return {key: make() for key, make in _sections(result)}
+    return {key: _whole(make()) for key, make in _sections(result)}
+
+
+def _whole(value: Any) -> Any:
+    """A section's value, a generator of a long list's items made a list."""
+    return list(value) if isinstance(value, types.GeneratorType) else value
 
 
 def summary_counts(result: ScanResult) -> dict[str, int]:
@@ -230,11 +235,19 @@ def render(result: ScanResult) -> str:
 
 
 def render_pieces(result: ScanResult) -> Iterator[str]:
-    """`render`'s text a section at a time (the same text as `json.dumps(to_dict(r))`),
-    so that a writer never holds every section's objects, nor the whole text, at once."""
+    """`render`'s text a section at a time, and the long lists (files, components) an
+    item at a time: the same text as `json.dumps(to_dict(r))`, without a writer ever
+    holding the document's objects, or its text, at once."""
     for index, (key, make) in enumerate(_sections(result)):
-        value = json.dumps(make(), separators=(",", ":"))
-        yield f"{'{' if index == 0 else ','}{json.dumps(key)}:{value}"
+        head = f"{'{' if index == 0 else ','}{json.dumps(key)}:"
+        value = make()
+        if not isinstance(value, types.GeneratorType):
+            yield head + json.dumps(value, separators=(",", ":"))
+            continue
+        yield head + "["  # a long list, an item at a time
+        for position, item in enumerate(value):
+            yield ("," if position else "") + json.dumps(item, separators=(",", ":"))
+        yield "]"
     yield "}\n"
 
 
