@@ -258,3 +258,33 @@ def test_matches_readelf_on_system_libraries() -> None:
         assert binary.soname == (sonames[0] if sonames else None)
         checked += 1
     assert checked >= 10
+
+
+def test_path_strings_read_in_windows_find_what_one_pass_finds(monkeypatch) -> None:
+    """program.path_strings reads a window at a time (handing a mapped file's pages
+    back behind it): a string across a window's end, or one inside another's match,
+    comes out as one pass over the bytes gives it."""
+    import mmap
+    import re
+
+    from portscan.inspect.elf import program
+
+    def one_pass(data: bytes) -> list[str]:
+        found: dict[str, None] = {}
+        for match in re.finditer(program._PATH_STRING, data):
+            found.setdefault(match.group().decode("ascii").rstrip("./"), None)
+        return list(found)[: program._MAX_PATHS]
+
+    monkeypatch.setattr(program, "_WINDOW", 4096)
+    samples = [
+        b"x" * at + b"/sys/dev/block/sda1\0/proc/self/maps\0" + b"y" * 100
+        for at in range(4096 - 80, 4096 + 5)
+    ]
+    samples.append(Path("/bin/bash").read_bytes())  # a real program, many windows
+    for data in samples:
+        assert program.path_strings(data) == one_pass(data)
+    with (
+        open("/bin/bash", "rb") as file,
+        mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
+    ):
+        assert program.path_strings(mapped) == one_pass(samples[-1])

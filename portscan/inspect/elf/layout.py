@@ -20,6 +20,15 @@ from portscan.inspect.elf.spec import ELF_MAGIC
 
 Bytes = bytes | bytearray | mmap.mmap  # a file's bytes: in memory or mapped read-only
 
+
+def release(data: Bytes, start: int = 0, length: int | None = None) -> None:
+    """Hand back the pages of a mapped file read so far (they count in the process's
+    RSS until unmapped, and are read again from the page cache if touched again); a
+    no-op for bytes in memory."""
+    if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED") and start < len(data):
+        size = len(data) - start if length is None else min(length, len(data) - start)
+        data.madvise(mmap.MADV_DONTNEED, start, size)
+
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
 PT_GNU_EH_FRAME = 0x6474E550
 PF_X = 1

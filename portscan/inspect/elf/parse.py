@@ -33,6 +33,7 @@ from portscan.inspect.elf.layout import (
     MalformedElf,
     plt_stubs,
     read_layout,
+    release,
 )
 from portscan.inspect.elf.runtimes import RuntimeClues, detect_runtime
 from portscan.inspect.elf.syscalls import (
@@ -113,8 +114,10 @@ def _analyse(path: str, data: Bytes, layout: ElfLayout, file: str | None) -> Bin
     if binary.linkage in ("static", "static-pie") or go is not None:  # Go: what it links in
         binary.defined_functions = sorted({name for _start, _size, name in view.functions})
     binary.libc = _libc(binary, view, path)
+    release(data)  # the pages read so far: a large file is not kept resident whole
     if _issues_syscalls(binary, go is not None) and not is_platform_library(path, binary.soname):
         binary.syscalls = scan_syscalls(view, go.version if go else None)
+        release(data)
     return binary
 
 

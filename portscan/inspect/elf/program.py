@@ -21,22 +21,33 @@ import lief
 from capstone import x86
 
 from portscan.inspect.elf.callgraph import CallGraph
-from portscan.inspect.elf.layout import Bytes
+from portscan.inspect.elf.layout import Bytes, release
 from portscan.inspect.elf.parse import analyse_elf, parse_with_lief
 from portscan.knowledge.platform import is_platform_library, is_platform_name, runtime_platforms
 from portscan.model import Binary
 
 _PATH_STRING = re.compile(rb"/(?:dev|proc|sys)/[A-Za-z0-9_./%-]{2,64}")
 _MAX_PATHS = 32
+_LONGEST_PATH = 70  # the longest match of _PATH_STRING
+_WINDOW = 8 << 20  # bytes path_strings reads before handing a mapped file's pages back
 
 
 def path_strings(data: Bytes) -> list[str]:
-    """Distinct /dev, /proc and /sys path strings in the bytes, in order of appearance."""
+    """Distinct /dev, /proc and /sys path strings in the bytes, in order of appearance.
+    Read a window at a time, a mapped file's pages handed back behind it, so that a
+    100 MiB library is never resident whole; the matches are those of one pass."""
     found: dict[str, None] = {}
-    for match in _PATH_STRING.finditer(data):
-        found.setdefault(match.group().decode("ascii").rstrip("./"), None)
-        if len(found) >= _MAX_PATHS:
-            break
+    resume = 0  # where the last match ended: a match never starts inside another
+    for start in range(0, len(data), _WINDOW):
+        end = min(len(data), start + _WINDOW + _LONGEST_PATH)
+        for match in _PATH_STRING.finditer(data, max(resume, start), end):
+            if match.start() >= start + _WINDOW:
+                break  # the next window's, found there whole
+            resume = match.end()
+            found.setdefault(match.group().decode("ascii").rstrip("./"), None)
+            if len(found) >= _MAX_PATHS:
+                return list(found)
+        release(data, start, _WINDOW)
     return list(found)
 
 
