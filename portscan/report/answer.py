@@ -61,7 +61,7 @@ class Obstacle:
     verdicts: dict[Target, Verdict] = field(default_factory=dict)
     components: list[str] = field(default_factory=list)
     items: list[str] = field(default_factory=list)  # symbols, syscalls, files
-    chain: tuple[ChainStep, ...] = ()  # how the first evidence that has one is reached
+    chain: tuple[ChainStep, ...] = ()  # its evidence's best chain (view.chain_rank)
 
     @property
     def worst(self) -> Verdict:
@@ -250,8 +250,8 @@ def obstacles(result: ScanResult) -> list[Obstacle]:
         if path not in ob.components:
             ob.components.append(path)
         for e in f.evidence:
-            if e.chain and not ob.chain:
-                ob.chain = e.chain
+            if e.chain and (not ob.chain or view.chain_rank(e.chain) < view.chain_rank(ob.chain)):
+                ob.chain = e.chain  # the best by chain_rank, the first of equal rank
             item = (e.symbol or e.syscall or "").split("@", 1)[0] or e.detail or ""
             if item and item not in ob.items:
                 ob.items.append(item)

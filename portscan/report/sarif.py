@@ -8,9 +8,9 @@ ready passes, n/a is not applicable. Only findings that need something (not read
 not n/a) become results: code-scanning consumers want problems, and GitHub accepts
 25,000 results per run (nginx has ~19,000 findings, most of them "available").
 Each result carries its target and verdict as properties and a fingerprint that is
-stable across scans of the same files. When its first evidence was reached through a
-call chain (graph/reach.py), each step of that chain is a related location (the file,
-with the function as message) and the chain's text is the `chain` property.
+stable across scans of the same files. When its evidence was reached through call
+chains (graph/reach.py), each step of the shortest is a related location (the file,
+with the function as message) and its text is the `chain` property.
 """
 
 from __future__ import annotations
@@ -133,8 +133,8 @@ def _result(finding: Finding, index: int, component: Component | None) -> dict[s
         "partialFingerprints": {"portscanFinding/v1": _fingerprint(finding, owner)},
         "properties": properties,
     }
-    chain = view.first_chain([finding])
-    if chain:  # how the program reaches the first evidence that says (graph/reach.py)
+    chain = view.shortest_chain([finding])
+    if chain:  # how the program reaches its evidence, shortest (graph/reach.py)
         properties["chain"] = chain_text(chain)
         doc["relatedLocations"] = [
             {

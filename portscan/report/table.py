@@ -7,7 +7,7 @@ import shlex
 from portscan.codec import summary_counts
 from portscan.model import ScanResult
 from portscan.report import answer
-from portscan.report.view import first_chain, human_size, short_chain, short_digest
+from portscan.report.view import human_size, short_chain, short_digest, shortest_chain
 from portscan.waivers import waived_groups
 
 
@@ -96,7 +96,7 @@ def _verdicts(result: ScanResult) -> list[str]:
                 finding.message if len(finding.message) <= 110 else finding.message[:107] + "..."
             )
             lines.append(f"  {finding.rule_id} {finding.verdict.value:<7} {message}")
-            chain = first_chain([finding])
+            chain = shortest_chain([finding])
             if chain:  # how the program reaches it, on one line
                 lines.append(f"  {'':<13} via {short_chain(chain, 2)}")
     return lines

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from portscan.graph.reach import chain_text
+from portscan.graph.reach import WHOLE, chain_text
 from portscan.knowledge import tables as sig
 from portscan.model import (
     ChainStep,
@@ -232,6 +232,14 @@ def chain_links(chain: Sequence[ChainStep]) -> list[list[str]]:
     return out
 
 
-def first_chain(findings: Iterable[Finding]) -> tuple[ChainStep, ...]:
-    """The chain of the first piece of evidence that has one, in the findings' order."""
-    return next((e.chain for f in findings for e in f.evidence if e.chain), ())
+def chain_rank(chain: Sequence[ChainStep]) -> tuple[bool, int]:
+    """How readily a reader checks a chain, best first: one walked function by function
+    before one through a library taken whole (graph/reach.py, WHOLE), then the shorter."""
+    return any(step.function == WHOLE for step in chain), len(chain)
+
+
+def shortest_chain(findings: Iterable[Finding]) -> tuple[ChainStep, ...]:
+    """The best chain of the findings' evidence by `chain_rank` (the first of equal rank,
+    in the findings' order)."""
+    chains = (e.chain for f in findings for e in f.evidence if e.chain)
+    return min(chains, key=chain_rank, default=())
