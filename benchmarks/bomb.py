@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import psutil
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.bench_syft import timed  # the tree's peak RSS, sampled
 from tests import hostile  # the generator the tests use
 
 
@@ -38,19 +36,20 @@ def main() -> int:
         built = time.monotonic() - started
         print(f"built {args.gib} GiB in a {blob >> 20} MiB layer in {built:.0f} s")
         env = dict(os.environ, PORTSCAN_NO_CACHE="1")
-        command = [sys.executable, "-m", "portscan", "image", layout.ref, "-f", "json"]
-        started, peak = time.monotonic(), 0
-        process = psutil.Popen([*command, "-o", str(Path(scratch) / "result.json")], env=env,
-                               stderr=subprocess.PIPE)  # fmt: skip
-        while process.poll() is None:
-            try:
-                tree = [process, *process.children(recursive=True)]
-                peak = max(peak, sum(p.memory_info().rss for p in tree))
-            except psutil.Error:
-                pass
-            time.sleep(0.05)
-        seconds = time.monotonic() - started
-        print(f"exit {process.returncode}, {seconds:.0f} s, peak RSS of the tree {peak >> 20} MiB")
+        out = Path(scratch) / "result.json"
+        command = [
+            sys.executable,
+            "-m",
+            "portscan",
+            "image",
+            layout.ref,
+            "-f",
+            "json",
+            "-o",
+            str(out),
+        ]
+        seconds, peak_kib = timed(command, env)  # exits with the code if the scan fails
+        print(f"exit 0, {seconds:.0f} s, peak RSS of the tree {peak_kib >> 10} MiB")
     return 0
 
 

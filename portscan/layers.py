@@ -697,13 +697,14 @@ def _read_contents(
         keep_bytes = False
     if not wanted and not keep_bytes:
         return
-    streaming = [a for a in wanted if isinstance(a, StreamingAnalyser)]
-    if size >= STREAM_FILE and not keep_bytes and len(streaming) == len(wanted) == 1:
-        # a large file only one analyser reads: handed over as it streams by, never whole
-        entry.facts[wanted[0].name] = streaming[0].analyse_stream(
-            entry.path, stream.iter_data(size)
-        )
-        return
+    if size >= STREAM_FILE and not keep_bytes and len(wanted) == 1:
+        streaming = wanted[0]
+        if isinstance(streaming, StreamingAnalyser):
+            # a large file only one analyser reads: handed over as it streams by, never whole
+            entry.facts[streaming.name] = streaming.analyse_stream(
+                entry.path, stream.iter_data(size)
+            )
+            return
     # what is kept must be bytes; what only analysers see may be a bytearray (half the peak)
     kept = stream.read_data(size) if keep_bytes else None
     data = kept if kept is not None else stream.read_buffer(size)

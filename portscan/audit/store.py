@@ -266,9 +266,12 @@ class Store:
     def content_dir(self) -> str:
         """Where the audit keeps ELF files by digest for reachability (graph/reach.py):
         beside the database, created on first use."""
-        path = Path(f"{self.path}.content")
-        path.mkdir(parents=True, exist_ok=True)
-        return str(path)
+        self._content_path.mkdir(parents=True, exist_ok=True)
+        return str(self._content_path)
+
+    @property
+    def _content_path(self) -> Path:
+        return Path(f"{self.path}.content")
     def _open(self) -> sqlite3.Connection:
         """Connect, switch to WAL and migrate. Switching the journal mode takes the file
         without waiting on the busy handler, so a scan starting while another creates
@@ -657,7 +660,7 @@ class Store:
         """Remove the files of the content directory that are not in `kept`, except
         those written in the last `CONTENT_GRACE` seconds (a scan running now may not
         have stored the layer that needs them yet); (files removed, their bytes)."""
-        path = Path(f"{self.path}.content")
+        path = self._content_path
         if not path.is_dir():
             return 0, 0
         files = size = 0
