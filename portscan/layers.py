@@ -22,7 +22,6 @@ layer digest):
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import os
@@ -65,14 +64,15 @@ class Limits:
     `analyse_file`: the largest file handed to an analyser (ELF); `keep_file`: the
     largest file kept for later stages (package databases, jars, scripts);
     `keep_total`: all kept files of one scan together; `entries`: the tar entries of
-    all layers of one scan (each costs about 0.75 KiB until the scan ends). Each can
+    all layers of one scan (each costs about 0.25 KiB until the scan ends: 500,000
+    empty files peak at 266 MiB over the process tree, docs/security.md). Each can
     be changed with the environment variable named in `ENV`, in MiB (a count for
     `entries`)."""
 
     analyse_file: int = 256 * _MiB
     keep_file: int = 128 * _MiB
     keep_total: int = 384 * _MiB
-    entries: int = 1_000_000
+    entries: int = 500_000
 
     ENV = {
         "analyse_file": "PORTSCAN_MAX_ANALYSE_MIB",
@@ -613,7 +613,7 @@ def _resolve_facts(result: LayerResult) -> None:
     for entry in result.entries:
         for name, value in entry.facts.items():
             if isinstance(value, Future):
-                entry.facts[name] = value.result()
+                entry.set_fact(name, value.result())
 
 
 def _add_member(
@@ -644,7 +644,8 @@ def _add_member(
     if kind is None:
         result.skipped.append(f"{member.name}: unsupported tar entry type {member.type!r}")
         return
-    entry = FileEntry(path, kind, member.mode, member.size, uid=member.uid, gid=member.gid)
+    entry = FileEntry(path, kind, _shared(member.mode), member.size,
+                      uid=_shared(member.uid), gid=_shared(member.gid))  # fmt: skip
     if kind is FileKind.SYMLINK:
         entry.link_target = member.linkname
         entry.size = 0
@@ -657,6 +658,17 @@ def _add_member(
     elif kind is FileKind.FILE and member.size:
         _read_contents(stream, member, entry, keep, analysers, budget, result.skipped)
     result.entries.append(entry)
+
+
+_SHARED_INTS: dict[int, int] = {}
+
+
+def _shared(number: int) -> int:
+    """One int object per mode, uid or gid value (tarfile parses a new one per header,
+    28 bytes each past 256); values beyond 16 bits are not worth a table slot."""
+    if not 0 <= number < 1 << 16:
+        return number
+    return _SHARED_INTS.setdefault(number, number)
 
 
 def _read_contents(
@@ -686,14 +698,14 @@ def _read_contents(
             f"{entry.path}: {size} bytes, too large to read "
             f"(limit {limits.keep_file} bytes, {Limits.ENV['keep_file']})"
         )
-        entry.facts[NOT_READ] = "too large"
+        entry.set_fact(NOT_READ, "too large")
         keep_bytes = False
     elif keep_bytes and not budget.take(size):
         skipped.append(
             f"{entry.path}: not read, the files kept so far fill the "
             f"{limits.keep_total} bytes allowed ({Limits.ENV['keep_total']})"
         )
-        entry.facts[NOT_READ] = "over the total"
+        entry.set_fact(NOT_READ, "over the total")
         keep_bytes = False
     if not wanted and not keep_bytes:
         return
@@ -701,8 +713,8 @@ def _read_contents(
         streaming = wanted[0]
         if isinstance(streaming, StreamingAnalyser):
             # a large file only one analyser reads: handed over as it streams by, never whole
-            entry.facts[streaming.name] = streaming.analyse_stream(
-                entry.path, stream.iter_data(size)
+            entry.set_fact(
+                streaming.name, streaming.analyse_stream(entry.path, stream.iter_data(size))
             )
             return
     # what is kept must be bytes; what only analysers see may be a bytearray (half the peak)
@@ -711,7 +723,7 @@ def _read_contents(
     if len(data) < member.size:
         raise EOFError
     for analyser in wanted:
-        entry.facts[analyser.name] = analyser.analyse(entry.path, data)
+        entry.set_fact(analyser.name, analyser.analyse(entry.path, data))
     entry.data = kept
 
 
@@ -719,11 +731,15 @@ def _read_contents(
 
 
 class Tree:
-    """The merged filesystem of an image: absolute path -> `FileEntry`."""
+    """The merged filesystem of an image: absolute path -> `FileEntry`.
+
+    The entries are the layers' own objects, given their merged path and layer (never
+    copied), and a directory's children are held as those entries' path strings, so
+    an entry costs its object, its path and two table slots (docs/security.md)."""
 
     def __init__(self) -> None:
         self._entries: dict[str, FileEntry] = {}
-        self._children: dict[str, set[str]] = {"/": set()}
+        self._children: dict[str, set[str]] = {"/": set()}  # directory -> child paths
 
     # -- queries
     def __len__(self) -> int:
@@ -744,7 +760,7 @@ class Tree:
         return (e for e in self.entries() if e.is_regular)
 
     def children(self, directory: str) -> list[str]:
-        return sorted(self._children.get(directory, ()))
+        return sorted(posixpath.basename(p) for p in self._children.get(directory, ()))
 
     def resolve(self, path: str, follow_last: bool = True) -> str | None:
         """Resolve symlinks inside the tree (never above `/`); None for a dangling
@@ -789,7 +805,7 @@ class Tree:
     def _place(self, entry: FileEntry) -> None:
         parent = posixpath.dirname(entry.path)
         self._ensure_dir(parent, entry.layer)
-        self._children.setdefault(parent, set()).add(posixpath.basename(entry.path))
+        self._children.setdefault(parent, set()).add(entry.path)
         old = self._entries.get(entry.path)
         if old is not None and old.kind is FileKind.DIR and entry.kind is not FileKind.DIR:
             self._remove_children(entry.path)
@@ -806,7 +822,7 @@ class Tree:
             path = posixpath.dirname(path)
         for directory in reversed(missing):
             parent = posixpath.dirname(directory)
-            self._children.setdefault(parent, set()).add(posixpath.basename(directory))
+            self._children.setdefault(parent, set()).add(directory)
             self._entries[directory] = FileEntry(directory, FileKind.DIR, 0o755, 0, layer)
             self._children.setdefault(directory, set())
 
@@ -815,15 +831,15 @@ class Tree:
             return
         self._remove_children(path)
         del self._entries[path]
-        self._children.get(posixpath.dirname(path), set()).discard(posixpath.basename(path))
+        self._children.get(posixpath.dirname(path), set()).discard(path)
 
     def _remove_children(self, directory: str) -> None:
         """Remove everything below `directory` (iteratively, as `_ensure_dir`)."""
-        pending = [posixpath.join(directory, n) for n in self._children.pop(directory, ())]
+        pending = list(self._children.pop(directory, ()))
         while pending:
             path = pending.pop()
             self._entries.pop(path, None)
-            pending += [posixpath.join(path, n) for n in self._children.pop(path, ())]
+            pending += self._children.pop(path, ())
         if directory in self._entries and self._entries[directory].kind is FileKind.DIR:
             self._children[directory] = set()
 
@@ -833,6 +849,8 @@ class Tree:
         if parent == "/":
             return path
         real_parent = self._resolve(parent, follow_last=True)
+        if real_parent == parent:
+            return path  # the common case keeps the entry's own string
         return None if real_parent is None else posixpath.join(real_parent, base)
 
     def apply(self, index: int, layer: LayerResult) -> tuple[int, list[str]]:
@@ -846,18 +864,18 @@ class Tree:
             real = self._canonical(path)
             if real is not None:
                 self._remove(real)
-        for raw in layer.entries:
-            path = self._canonical(raw.path)
+        for entry in layer.entries:  # merged in place: the layer's objects become the tree's
+            path = self._canonical(entry.path)
             if path is None:
-                refused.append(f"{raw.path}: parent symlink loops")
+                refused.append(f"{entry.path}: parent symlink loops")
                 continue
-            entry = dataclasses.replace(raw, path=path, layer=index)
-            if raw.kind is FileKind.HARDLINK:
+            entry.path, entry.layer = path, index
+            if entry.kind is FileKind.HARDLINK:
                 self._link_hard(entry, refused)
                 continue
             old = self._entries.get(path)
-            if raw.kind is FileKind.DIR and old is not None and old.kind is FileKind.DIR:
-                old.mode, old.uid, old.gid, old.layer = raw.mode, raw.uid, raw.gid, index
+            if entry.kind is FileKind.DIR and old is not None and old.kind is FileKind.DIR:
+                old.mode, old.uid, old.gid, old.layer = entry.mode, entry.uid, entry.gid, index
                 continue
             self._place(entry)
         return len(layer.whiteouts) + len(layer.opaque_dirs), refused

@@ -301,6 +301,36 @@ def write_bomb_layout(root: Path, members: list[tuple[str, bytes, int]]) -> Layo
     root.mkdir(parents=True, exist_ok=True)
     staging = root / "bomb.gz"
     diff_id = gzip_zero_bomb(staging, members)
+    return _layout_of_one_blob(root, staging, diff_id)
+
+
+def many_files_layout(root: Path, count: int, per_dir: int = 0) -> Layout:
+    """An OCI layout whose one gzip layer holds `count` empty regular files: all in
+    `/many` (`per_dir` 0), or `per_dir` to a directory (`/d0/f0` ...), with no
+    directory entries. Streamed to disk: a million headers are half a GiB of tar."""
+    root.mkdir(parents=True, exist_ok=True)
+    staging = root / "layer.gz"
+    tar_hash = hashlib.sha256()
+    with staging.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1,
+                                                   mtime=0) as out:  # fmt: skip
+        batch: list[bytes] = []
+        for i in range(count):
+            name = f"d{i // per_dir}/f{i % per_dir}" if per_dir else f"many/f{i}"
+            info = tarfile.TarInfo(name)
+            info.mode, info.mtime = 0o644, 1_700_000_000
+            batch.append(info.tobuf(tarfile.USTAR_FORMAT))
+            if len(batch) == 4096 or i == count - 1:
+                data = b"".join(batch)
+                tar_hash.update(data)
+                out.write(data)
+                batch = []
+        tar_hash.update(bytes(1024))
+        out.write(bytes(1024))
+    return _layout_of_one_blob(root, staging, "sha256:" + tar_hash.hexdigest())
+
+
+def _layout_of_one_blob(root: Path, staging: Path, diff_id: str) -> Layout:
+    """Finish an OCI layout around the gzip layer written to `staging`."""
     digest_hash = hashlib.sha256()
     with staging.open("rb") as handle:
         while chunk := handle.read(1 << 20):

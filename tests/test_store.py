@@ -38,7 +38,7 @@ class Counting:
 
 def layer_result(digest: str = "sha256:aa") -> LayerResult:
     entry = FileEntry("/bin/x", FileKind.FILE, 0o755, 3, data=b"abc")
-    entry.facts["elf"] = Binary(machine="x86_64", needed=["libc.so.6"])
+    entry.set_fact("elf", Binary(machine="x86_64", needed=["libc.so.6"]))
     return LayerResult(digest, [entry], whiteouts=["/gone"], opaque_dirs=["/etc"])
 
 
