@@ -22,6 +22,7 @@ layer digest):
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
@@ -42,7 +43,7 @@ try:  # Intel ISA-L inflates gzip about 2.4x faster than zlib on the same data
 except ImportError:  # pragma: no cover - isal is a dependency; zlib is the fallback
     inflate = zlib  # type: ignore[misc]
 
-from portscan.errors import CorruptImageError, UsageError
+from portscan.errors import CorruptImageError, PortscanError, UsageError
 from portscan.model import FileEntry, FileKind, LayerDescriptor
 from portscan.sources.validate import verifiable
 
@@ -156,6 +157,27 @@ class StreamingAnalyser(Analyser, Protocol):
 
 
 KeepPolicy = Callable[[str, bytes], bool]
+
+
+class AnalysisFailed(Exception):
+    """An analyser could not analyse one file (a bug in it, or a library failing on
+    crafted bytes in a way nothing expected). The file gets `fact` (the analyser's
+    record of the failure, e.g. a `Binary` with `error` set; None: no fact) and the scan
+    a warning naming the file, instead of failing as a whole (docs/security.md)."""
+
+    def __init__(self, reason: str, fact: Any = None) -> None:
+        super().__init__(reason, fact)
+        self.reason = reason
+        self.fact = fact
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+def failure_reason(exc: BaseException) -> str:
+    """`Type: message` of an unexpected exception, on one line and at most 200 chars."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 # --------------------------------------------------------------------------- reading
@@ -609,11 +631,52 @@ def _check_end(stream: _Decompressor, name: str) -> None:
 
 
 def _resolve_facts(result: LayerResult) -> None:
-    """Replace facts that analysers computed elsewhere (Futures) by their values."""
+    """Replace facts that analysers computed elsewhere (Futures) by their values; a
+    file whose analysis failed gets the failure's fact and a warning (`_failed`)."""
     for entry in result.entries:
-        for name, value in entry.facts.items():
+        for name, value in list(entry.facts.items()):
             if isinstance(value, Future):
-                entry.set_fact(name, value.result())
+                _settle(entry, name, value.result, result.skipped)
+
+
+def _watched(chunks: Iterator[bytes], broken: list[Exception]) -> Iterator[bytes]:
+    """`chunks`, noting in `broken` an exception they raise (a truncated member)."""
+    try:
+        yield from chunks
+    except Exception as exc:
+        broken.append(exc)
+        raise
+
+
+def _settle(
+    entry: FileEntry,
+    name: str,
+    compute: Callable[[], Any],
+    skipped: list[str],
+    stream_broke: Callable[[], bool] = lambda: False,
+) -> None:
+    """Set analyser `name`'s fact on `entry` from `compute()`. An exception from one
+    file's analysis is that file's failure, not the scan's; a PortscanError (a
+    documented exit: a corrupt layer stream, bad signature data), MemoryError, an
+    error of the layer stream a streaming analyser was reading (`stream_broke`) and
+    anything not an Exception (KeyboardInterrupt) still end it."""
+    try:
+        fact = compute()
+    except (MemoryError, PortscanError):
+        raise
+    except Exception as exc:
+        if stream_broke():
+            raise
+        failed = exc if isinstance(exc, AnalysisFailed) else AnalysisFailed(failure_reason(exc))
+        skipped.append(
+            f"{entry.path}: the {name} analysis failed ({failed.reason}); "
+            "the file is reported as not analysed"
+        )
+        fact = failed.fact
+    if fact is not None:
+        entry.set_fact(name, fact)
+    elif name in entry.facts:
+        entry.facts = {k: v for k, v in entry.facts.items() if k != name}
 
 
 def _add_member(
@@ -713,9 +776,10 @@ def _read_contents(
         streaming = wanted[0]
         if isinstance(streaming, StreamingAnalyser):
             # a large file only one analyser reads: handed over as it streams by, never whole
-            entry.set_fact(
-                streaming.name, streaming.analyse_stream(entry.path, stream.iter_data(size))
-            )
+            broken: list[Exception] = []  # what the layer stream itself raised, if anything
+            chunks = _watched(stream.iter_data(size), broken)
+            analyse = functools.partial(streaming.analyse_stream, entry.path, chunks)
+            _settle(entry, streaming.name, analyse, skipped, lambda: bool(broken))
             return
     # what is kept must be bytes; what only analysers see may be a bytearray (half the peak)
     kept = stream.read_data(size) if keep_bytes else None
@@ -723,7 +787,9 @@ def _read_contents(
     if len(data) < member.size:
         raise EOFError
     for analyser in wanted:
-        entry.set_fact(analyser.name, analyser.analyse(entry.path, data))
+        _settle(
+            entry, analyser.name, functools.partial(analyser.analyse, entry.path, data), skipped
+        )
     entry.data = kept
 
 

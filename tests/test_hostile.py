@@ -380,6 +380,47 @@ def test_a_jar_whose_entry_inflates_without_bound_is_not_inflated(tmp_path: Path
     assert any("lib/zeros.jar" in w and "inflate" in w for w in doc["warnings"]), doc["warnings"]
 
 
+def _three_programs(native_bins: dict[str, bytes], tmp_path: Path) -> hostile.Layout:
+    layer = hostile.plain_tar(
+        ib.file("usr/lib/libgreet.so.1", native_bins["libgreet.so.1"], 0o755),
+        ib.file("usr/bin/hello", native_bins["hello"], 0o755),
+        ib.file("usr/bin/hello-static", native_bins["hello-static"], 0o755),
+    )
+    return hostile.write_layout(
+        tmp_path / "img", [layer], edit_config=_set("config.Cmd", ["/usr/bin/hello"])
+    )
+
+
+@pytest.mark.parametrize(
+    ("hook", "workers", "reason"),
+    [
+        ("PORTSCAN_TEST_FAIL_ANALYSIS", "1", "RuntimeError: PORTSCAN_TEST_FAIL_ANALYSIS matches"),
+        ("PORTSCAN_TEST_FAIL_ANALYSIS", "0", "RuntimeError: PORTSCAN_TEST_FAIL_ANALYSIS matches"),
+        ("PORTSCAN_TEST_CRASH_ANALYSIS", "1", "the ELF worker died of SIGSEGV"),
+    ],
+)
+def test_one_file_whose_analysis_fails_does_not_fail_the_scan(
+    native_bins: dict[str, bytes], tmp_path: Path, hook: str, workers: str, reason: str
+) -> None:
+    """An unexpected exception while analysing one ELF file (a bug, a lief failure on
+    crafted bytes), or the worker dying of a crash on it, is that file's error and a
+    warning naming it; the other files are judged and the scan ends normally. Through
+    the test hooks of inspect/elf/worker.py, in the worker and in-process."""
+    layout = _three_programs(native_bins, tmp_path)
+    doc = scanned(layout.ref, tmp_path, **{hook: "*/hello-static", "PORTSCAN_WORKERS": workers})
+    failed = doc["binaries"]["/usr/bin/hello-static"]
+    assert failed["error"].startswith("analysis failed (") and reason in failed["error"]
+    assert (failed["machine"], failed["elf_class"]) == ("x86_64", 64)  # from its header
+    warnings = [w for w in doc["warnings"] if "/usr/bin/hello-static" in w]
+    assert len(warnings) == 1 and "the elf analysis failed" in warnings[0], doc["warnings"]
+    assert reason in warnings[0]
+    hello = doc["binaries"]["/usr/bin/hello"]
+    assert hello["error"] is None and hello["needed"] == ["libgreet.so.1", "libc.so.6"]
+    assert doc["binaries"]["/usr/lib/libgreet.so.1"]["soname"] == "libgreet.so.1"
+    judged = {c["path"]: c for c in doc["components"]}
+    assert judged["/usr/bin/hello"]["verdicts"] and judged["/usr/bin/hello-static"]["verdicts"]
+
+
 RSS_BUDGET_MIB = 300  # docs/security.md, "Memory"
 
 

@@ -8,6 +8,7 @@ import gzip
 import io
 import os
 import tracemalloc
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -15,7 +16,7 @@ import pytest
 import zstandard
 
 from portscan.errors import CorruptImageError
-from portscan.layers import KeepPolicy, Tree, merge_layers, read_layer
+from portscan.layers import AnalysisFailed, KeepPolicy, Tree, merge_layers, read_layer
 from portscan.model import FileKind, ImageMeta, LayerDescriptor, LayerResult, ProgressFn
 from portscan.sources.base import ImageSource, LayerReader
 from tests import imagebuild as ib
@@ -297,6 +298,59 @@ def test_keep_policy_and_analysers_see_each_file_once() -> None:
     assert tree.read("/usr/bin/script") == b"#!/bin/sh\n"
     readme = tree.get("/usr/share/doc/readme")
     assert (readme.data, readme.facts, readme.size) == (None, {}, 4)
+
+
+class FailingAnalyser:
+    """Fails on `/bad*` files with the exception it is given, in the layer reader's
+    thread or (`deferred`) as a Future, as the ELF worker hands its facts back."""
+
+    name = "size"
+    version = 1
+
+    def __init__(self, exc: BaseException, deferred: bool = False) -> None:
+        self.exc, self.deferred = exc, deferred
+
+    def wants(self, path: str, head: bytes) -> bool:
+        return True
+
+    def analyse(self, path: str, data: bytes) -> Any:
+        future: Future[int] = Future()
+        if path.startswith("/bad"):
+            if not self.deferred:
+                raise self.exc
+            future.set_exception(self.exc)
+        else:
+            future.set_result(len(data))
+        return future if self.deferred else future.result()
+
+
+def _read_with(analyser: FailingAnalyser) -> LayerResult:
+    tar = ib.layer_tar([ib.file("bad", "xx"), ib.file("good", "abc")])
+    descriptor = LayerDescriptor(ib.sha256(tar), len(tar), TAR)
+    return read_layer(io.BytesIO(tar), descriptor, keep_all, analysers=[analyser])
+
+
+@pytest.mark.parametrize("deferred", [False, True])
+def test_one_files_failed_analysis_is_a_warning_not_the_layers_failure(deferred: bool) -> None:
+    result = _read_with(FailingAnalyser(ValueError("bad\nbytes"), deferred))
+    bad, good = result.entries
+    assert "size" not in bad.facts and good.facts == {"size": 3}
+    assert result.skipped == [
+        "/bad: the size analysis failed (ValueError: bad bytes); "
+        "the file is reported as not analysed"
+    ]
+    failed = AnalysisFailed("lief gave up", fact=-1)  # an analyser's own record of it
+    result = _read_with(FailingAnalyser(failed, deferred))
+    assert result.entries[0].facts == {"size": -1} and "(lief gave up)" in result.skipped[0]
+
+
+@pytest.mark.parametrize("deferred", [False, True])
+@pytest.mark.parametrize("exc", [MemoryError(), CorruptImageError("x"), KeyboardInterrupt()])
+def test_memory_errors_and_documented_exits_still_end_the_scan(
+    exc: BaseException, deferred: bool
+) -> None:
+    with pytest.raises(type(exc)):
+        _read_with(FailingAnalyser(exc, deferred))
 
 
 # --------------------------------------------------------------------------- path safety

@@ -17,6 +17,7 @@ import struct
 from dataclasses import dataclass, field
 
 from portscan.inspect.elf.spec import ELF_MAGIC
+from portscan.model import Binary
 
 Bytes = bytes | bytearray | mmap.mmap  # a file's bytes: in memory or mapped read-only
 
@@ -49,6 +50,20 @@ MACHINES = {
     243: "riscv",
     258: "loongarch",
 }
+
+
+def header_only(data: Bytes, error: str) -> Binary:
+    """What the identification bytes still say about a file that could not be parsed."""
+    binary = Binary(error=error)
+    if len(data) >= 20 and data[4] in (1, 2) and data[5] in (1, 2):
+        binary.elf_class = 32 if data[4] == 1 else 64
+        binary.endianness = "little" if data[5] == 1 else "big"
+        order = "little" if data[5] == 1 else "big"
+        e_type = int.from_bytes(data[16:18], order)
+        e_machine = int.from_bytes(data[18:20], order)
+        binary.file_type = ET_NAMES.get(e_type, "unknown")
+        binary.machine = MACHINES.get(e_machine, f"em-{e_machine}")
+    return binary
 
 
 class MalformedElf(ValueError):

@@ -26,11 +26,11 @@ import lief
 from portscan.inspect.elf.direct import DynamicFacts, DynamicSymbol, ElfFacts, read_direct
 from portscan.inspect.elf.layout import (
     ET_NAMES,
-    MACHINES,
     Bytes,
     ElfLayout,
     ElfView,
     MalformedElf,
+    header_only,
     plt_stubs,
     read_layout,
     release,
@@ -63,11 +63,11 @@ def analyse_elf(path: str, data: Bytes, file: str | None = None) -> Binary:
     try:
         layout = read_layout(data)
     except MalformedElf as exc:
-        return _header_only(data, str(exc))
+        return header_only(data, str(exc))
     try:
         return _analyse(path, data, layout, file)
     except Exception as exc:  # untrusted bytes: a failure is a finding, not a crash
-        return _header_only(data, f"malformed ELF ({type(exc).__name__}: {exc})")
+        return header_only(data, f"malformed ELF ({type(exc).__name__}: {exc})")
 
 
 def parse_with_lief(data: Bytes, file: str | None) -> lief.ELF.Binary | None:
@@ -75,20 +75,6 @@ def parse_with_lief(data: Bytes, file: str | None) -> lief.ELF.Binary | None:
     if file is not None:
         return lief.ELF.parse(file, _CONFIG)
     return lief.ELF.parse(io.BytesIO(data), _CONFIG)
-
-
-def _header_only(data: Bytes, error: str) -> Binary:
-    """What the identification bytes still say about a file that could not be parsed."""
-    binary = Binary(error=error)
-    if len(data) >= 20 and data[4] in (1, 2) and data[5] in (1, 2):
-        binary.elf_class = 32 if data[4] == 1 else 64
-        binary.endianness = "little" if data[5] == 1 else "big"
-        order = "little" if data[5] == 1 else "big"
-        e_type = int.from_bytes(data[16:18], order)
-        e_machine = int.from_bytes(data[18:20], order)
-        binary.file_type = ET_NAMES.get(e_type, "unknown")
-        binary.machine = MACHINES.get(e_machine, f"em-{e_machine}")
-    return binary
 
 
 def _parser_config() -> lief.ELF.ParserConfig:
@@ -107,7 +93,7 @@ def _analyse(path: str, data: Bytes, layout: ElfLayout, file: str | None) -> Bin
     if read is None:
         read = _read_with_lief(view, file)
     if read is None:
-        return _header_only(data, "lief could not parse the file")
+        return header_only(data, "lief could not parse the file")
     binary, clues = read  # lief's objects are gone: the scans below touch every byte
     binary.runtime = detect_runtime(clues)  # for Go, may add pclntab names to the view
     go = binary.runtime if binary.runtime and binary.runtime.name == "go" else None

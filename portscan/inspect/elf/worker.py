@@ -22,11 +22,13 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import fnmatch
 import hashlib
 import mmap
 import os
 import pickle
 import queue
+import signal
 import struct
 import subprocess
 import sys
@@ -39,6 +41,8 @@ from typing import Any, BinaryIO
 
 from portscan.inspect.elf import spec
 from portscan.inspect.elf.content import store_content
+from portscan.inspect.elf.layout import Bytes, header_only
+from portscan.layers import AnalysisFailed, failure_reason
 from portscan.model import Binary
 
 _HEADER = struct.Struct("<Q")
@@ -51,22 +55,65 @@ _WORKER_MAIN = (
 )
 
 
+TEST_FAIL = "PORTSCAN_TEST_FAIL_ANALYSIS"  # test hook: a glob of image paths whose analysis
+TEST_CRASH = "PORTSCAN_TEST_CRASH_ANALYSIS"  # raises / crashes the worker (docs/security.md)
+# what a crash in lief or capstone ends the worker with (SIGKILL is the OOM killer, or a user)
+_CRASH_SIGNALS = frozenset(
+    {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
+)
+_in_worker = False  # set by `serve`: the crash hook only ever kills the worker
+
+
+def _test_hooks(path: str) -> None:
+    """Test hooks, read only here and named PORTSCAN_TEST_*: fail (or, in the worker,
+    crash) the analysis of the image paths matching a glob, as a bug in portscan or a
+    lief crash on crafted bytes would (tests/test_hostile.py)."""
+    failing, crashing = os.environ.get(TEST_FAIL), os.environ.get(TEST_CRASH)
+    if failing and fnmatch.fnmatchcase(path, failing):
+        raise RuntimeError(f"{TEST_FAIL} matches {path}")
+    if crashing and _in_worker and fnmatch.fnmatchcase(path, crashing):
+        os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def _elf_facts(path: str, data: Bytes, file: str) -> Binary:
+    """`analyse_elf_facts`, where an unexpected exception (a bug, a library failing on
+    crafted bytes past parse.py's own guard) is this file's failure: `AnalysisFailed`
+    carrying what its header says, as for a malformed file. MemoryError passes."""
+    from portscan.inspect.elf.program import analyse_elf_facts
+
+    try:
+        _test_hooks(path)
+        return analyse_elf_facts(path, data, file)
+    except MemoryError:
+        raise
+    except Exception as exc:
+        raise _failed(exc, bytes(data[:20])) from None
+
+
+def _failed(exc: Exception, head: bytes) -> AnalysisFailed:
+    """`exc` as a file's `AnalysisFailed` (`_failure`)."""
+    return exc if isinstance(exc, AnalysisFailed) else _failure(failure_reason(exc), head)
+
+
+def _failure(reason: str, head: bytes) -> AnalysisFailed:
+    """A file's failed analysis: its fact is what the header says, with `error` set."""
+    return AnalysisFailed(reason, header_only(head, f"analysis failed ({reason})"))
+
+
 def _analyse_here(path: str, data: bytes | bytearray, content_dir: str | None = None) -> Binary:
     """The ELF analysis in this process (lief and capstone are imported on first use),
     and the file's copy in `content_dir`, else in a temporary file: lief reads it from
     disk, so the file is in memory twice at most (`data` and lief's copy), never copied
     to bytes."""
-    from portscan.inspect.elf.program import analyse_elf_facts
-
     sha256 = hashlib.sha256(data).hexdigest()
     if content_dir is not None:
         store_content(content_dir, sha256, data)
-        binary = analyse_elf_facts(path, data, os.path.join(content_dir, sha256))
+        binary = _elf_facts(path, data, os.path.join(content_dir, sha256))
     else:
         with tempfile.NamedTemporaryFile(prefix="portscan-elf-") as file:
             file.write(data)
             file.flush()
-            binary = analyse_elf_facts(path, data, file.name)
+            binary = _elf_facts(path, data, file.name)
     binary.sha256 = sha256
     return binary
 
@@ -74,10 +121,8 @@ def _analyse_here(path: str, data: bytes | bytearray, content_dir: str | None = 
 def _analyse_file(path: str, file: str, sha256: str) -> Binary:
     """The ELF analysis of a file on disk: lief reads it from there and the byte scans
     go over a read-only map of it, so no copy of it lives in this process's heap."""
-    from portscan.inspect.elf.program import analyse_elf_facts
-
     with open(file, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        binary = analyse_elf_facts(path, data, file)
+        binary = _elf_facts(path, data, file)
     binary.sha256 = sha256
     return binary
 
@@ -149,6 +194,20 @@ class _Task:
     data: bytes | bytearray = b""
     file: str | None = None  # spooled already, with this sha256
     sha256: str = ""
+
+    def head(self) -> bytes:
+        """The file's first bytes, for what its header says."""
+        if self.file is None:
+            return bytes(self.data[:20])
+        with contextlib.suppress(OSError), open(self.file, "rb") as handle:
+            return handle.read(20)
+        return b""
+
+    def discard(self) -> None:
+        """Remove the spooled file, if it is not in the content directory."""
+        if self.file is not None and self.content_dir is None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.file)
 
     def analyse_here(self) -> Binary:
         """The same facts, in this process (the worker is gone or disabled)."""
@@ -235,12 +294,22 @@ class _Worker:
             self._settle_in_process()
 
     def _settle_in_process(self) -> None:
-        """The worker is gone: analyse what it had not answered here instead."""
+        """The worker is gone: analyse what it had not answered here instead, except
+        the file it crashed on (the first unanswered, when a signal such as SIGSEGV
+        ended it), which would crash this process too: that one's analysis failed."""
         with self._room:
             self.alive = False
             pending, self._pending = self._pending, {}
             self._in_flight = 0
             self._room.notify_all()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)  # its stdout is closed: it has exited, or is exiting
+        code = self.process.returncode
+        if pending and code is not None and -code in _CRASH_SIGNALS:
+            task = pending.pop(min(pending))
+            reason = f"the ELF worker died of {signal.Signals(-code).name} analysing it"
+            task.future.set_exception(_failure(reason, task.head()))
+            task.discard()
         for task in pending.values():
             try:
                 task.future.set_result(task.analyse_here())
@@ -325,6 +394,9 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
     lief reads it. A file outside the content directory is removed once analysed."""
     import portscan.inspect.elf.program  # noqa: F401  (lief and capstone, imported once)
 
+    global _in_worker
+    _in_worker = True
+
     with tempfile.TemporaryDirectory(prefix="portscan-elf-") as scratch:
         while True:
             try:
@@ -339,8 +411,10 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
                     file = _place(file, os.path.join(content_dir, sha256))
                 size = os.path.getsize(file)
                 message = (task_id, True, _analyse_file(path, file, sha256))
-            except Exception as exc:  # a bug in the analysis: reported, not fatal
-                message = (task_id, False, RuntimeError(f"{path}: {type(exc).__name__}: {exc}"))
+            except MemoryError as exc:  # ends the scan, as it would in-process
+                message = (task_id, False, MemoryError(f"{path}: {exc}"))
+            except Exception as exc:  # this file's failure (layers.AnalysisFailed), not the scan's
+                message = (task_id, False, _failed(exc, _head(file)))
             finally:
                 if content_dir is None:
                     with contextlib.suppress(OSError):
@@ -348,6 +422,13 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
             _write_frame(stdout, message)
             if size >= _TRIM_AFTER:
                 release_free_memory()
+
+
+def _head(file: str) -> bytes:
+    """The first bytes of `file` (none if it cannot be read)."""
+    with contextlib.suppress(OSError), open(file, "rb") as handle:
+        return handle.read(20)
+    return b""
 
 
 def release_free_memory() -> None:
