@@ -27,6 +27,7 @@ import hashlib
 import io
 import os
 import posixpath
+import re
 import tarfile
 import threading
 import zlib
@@ -505,16 +506,22 @@ _KINDS = {
 }
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL and C1 control characters
+
+
 def printable(name: str) -> str:
     """A tar name as text: tarfile decodes bytes that are not UTF-8 to lone surrogates
-    (surrogateescape), which no report can print; they become `\\xNN` escapes."""
-    if name.isascii():
-        return name
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:
-        raw = name.encode("utf-8", "surrogateescape" if _escaped_only(name) else "replace")
-        return raw.decode("utf-8", "backslashreplace")
+    (surrogateescape), which no report can print; they become `\\xNN` escapes. So do
+    control characters (terminal escape sequences, line breaks): no name can move a
+    terminal's cursor or start a line of a report."""
+    if not name.isascii():
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:
+            raw = name.encode("utf-8", "surrogateescape" if _escaped_only(name) else "replace")
+            name = raw.decode("utf-8", "backslashreplace")
+    if _CONTROL.search(name):
+        name = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", name)
     return name
 
 

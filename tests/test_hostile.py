@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -156,6 +157,34 @@ def test_names_that_are_not_utf8_are_reported_in_every_format(tmp_path: Path, fo
         assert "\\ud" not in text.lower()
         packages = json.loads(text)["packages"]
         assert [(p["name"], p["version"]) for p in packages] == [("bad\\xffname", "1.\\xfe")]
+
+
+CONTROL_NAMES = ["esc\x1b]0;owned\x07", "csi\x9b2J", "cr\rfake", "nl\nwarning: all is well"]
+
+
+@pytest.mark.parametrize("form", ["table", "json", "markdown", "sarif", "html", "cyclonedx"])
+def test_control_characters_in_names_never_reach_a_report_raw(tmp_path: Path, form: str) -> None:
+    """File names with terminal escape sequences (OSC, C1 CSI) and line breaks: every
+    report shows them as `\\xNN` escapes, so an image cannot drive the terminal the
+    table is printed on, nor add a line to a report. The table also escapes the
+    config's strings (an Entrypoint with an escape sequence and a line break)."""
+    tar = hostile.plain_tar(
+        *(ib.file(f"bin/{name}", "#!/bin/sh\n", 0o755) for name in CONTROL_NAMES)
+    )
+    edit = _set("config.Entrypoint", ["/bin/csi\x1b[2J", "x\nwarning: fine"])
+    layout = hostile.write_layout(tmp_path / "img", [tar], edit_config=edit)
+    out = tmp_path / f"result.{form}"
+    result = portscan("image", layout.ref, "--format", form, "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    text = out.read_text(encoding="utf-8")
+    if form == "table":
+        assert not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f]", text), text
+        assert "warning: fine" not in text.splitlines() and "x\\x0awarning: fine" in text
+    if form == "json":
+        paths = {f["path"] for f in json.loads(text)["files"]}
+        assert {"/bin/esc\\x1b]0;owned\\x07", "/bin/nl\\x0awarning: all is well"} <= paths
+    assert not any(line.startswith("warning: all is well") for line in text.splitlines())
+    assert "owned\x07" not in text and "\x9b2J" not in text and "cr\rfake" not in text
 
 
 # --------------------------------------------------------------------------- blob files
