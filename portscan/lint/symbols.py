@@ -31,7 +31,7 @@ from portscan.model import Capability, ChainStep, Evidence, Finding, Target, Ver
 
 _SHOWN = 8  # names quoted in a finding's message
 _Item = TypeVar("_Item")
-_Plain = tuple[str, str, str]  # a symbol, its evidence detail, that detail when reached
+_Plain = tuple[str, str, str]  # a symbol, its detail after "imported", its judgement's note
 
 
 @dataclass(frozen=True, eq=False)  # identity: judge_function caches each one
@@ -200,10 +200,12 @@ def judge_symbols(
                     symbol=raw,
                     package=package,
                     layer=layer,
-                    detail=reached if len(chain := chains.get(raw, ())) > 2 else plain,
+                    detail=("reached" if len(chain := chains.get(raw, ())) > 2 else origin)
+                    + rest
+                    + (f"; {note}" if note else ""),
                     chain=chain,
                 )
-                for raw, plain, reached in group.items
+                for raw, rest, note in group.items
             ]
         else:  # ready names: one evidence for all, named in the message
             evidence = [Evidence(file, package=package, layer=layer, detail=group.summary)]
@@ -220,11 +222,11 @@ def judge_symbols(
     return findings
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _Group:
-    """One Finding of a symbol set, without the file: `items` (raw symbol, evidence
-    detail, the detail when a chain through a library reaches it) per evidence, or none
-    for ready names, which share one evidence detailed `summary`."""
+    """One Finding of a symbol set, without the file: `items` (raw symbol, the rest of
+    its evidence's detail, its judgement's note) per evidence, or none for ready names,
+    which share one evidence detailed `summary`."""
 
     target: Target
     rule_id: str
@@ -236,7 +238,7 @@ class _Group:
 
 
 @sig.register_cache
-@functools.lru_cache(maxsize=2048)
+@functools.lru_cache(maxsize=1024)  # some ten KiB each
 def _symbol_plan(
     symbols: tuple[str, ...],
     targets: tuple[Target, ...],
@@ -279,10 +281,9 @@ def _symbol_plan(
             group[0][function] = None  # a name seen before keeps its place
             if judgement.verdict is Verdict.READY:  # the message names them
                 continue
-            note = f"; {judgement.note}" if judgement.note else ""
             for name in batch:
                 rest = "" if function == name.name else f", as {function}"
-                group[1].append((name.raw, origin + rest + note, f"reached{rest}{note}"))
+                group[1].append((name.raw, rest, judgement.note))
 
     plan = []
     for (target, rule_id, capability, verdict), names, items in _ordered(groups):
