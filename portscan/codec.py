@@ -234,6 +234,11 @@ def render(result: ScanResult) -> str:
     return "".join(render_pieces(result))
 
 
+# json.dumps(value, separators=(",", ":")), its encoder made once; a result's document is
+# a tree (no list or dict holds itself), so it need not look for cycles: a tenth faster.
+_COMPACT = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+
+
 def render_pieces(result: ScanResult) -> Iterator[str]:
     """`render`'s text a section at a time, and the long lists (files, components) an
     item at a time: the same text as `json.dumps(to_dict(r))`, without a writer ever
@@ -242,11 +247,11 @@ def render_pieces(result: ScanResult) -> Iterator[str]:
         head = f"{'{' if index == 0 else ','}{json.dumps(key)}:"
         value = make()
         if not isinstance(value, types.GeneratorType):
-            yield head + json.dumps(value, separators=(",", ":"))
+            yield head + _COMPACT(value)
             continue
         yield head + "["  # a long list, an item at a time
         for position, item in enumerate(value):
-            yield ("," if position else "") + json.dumps(item, separators=(",", ":"))
+            yield ("," if position else "") + _COMPACT(item)
         yield "]"
     yield "}\n"
 

@@ -486,19 +486,26 @@ class Evidence:
     chain: tuple[ChainStep, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form without the empty fields."""
-        items = {
-            "file": self.file,
-            "line": self.line,
-            "symbol": self.symbol,
-            "syscall": self.syscall,
-            "address": self.address,
-            "package": self.package,
-            "layer": self.layer,
-            "detail": self.detail,
-            "chain": [{"file": s.file, "function": s.function} for s in self.chain] or None,
-        }
-        return {key: value for key, value in items.items() if value not in (None, "")}
+        """JSON form without the empty fields (None, "", no chain), `line` second. Field by
+        field (a number is kept when 0): a report has one per symbol judged."""
+        doc: dict[str, Any] = {"file": self.file} if self.file else {}
+        if self.line is not None:
+            doc["line"] = self.line
+        if self.symbol:
+            doc["symbol"] = self.symbol
+        if self.syscall:
+            doc["syscall"] = self.syscall
+        if self.address is not None:
+            doc["address"] = self.address
+        if self.package:
+            doc["package"] = self.package
+        if self.layer is not None:
+            doc["layer"] = self.layer
+        if self.detail:
+            doc["detail"] = self.detail
+        if self.chain:
+            doc["chain"] = [{"file": s.file, "function": s.function} for s in self.chain]
+        return doc
 
 
 @dataclass

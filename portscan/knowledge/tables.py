@@ -740,15 +740,22 @@ class Port:
     targets: Mapping[Target, PortTarget]
 
     def matches_package(self, package: str) -> bool:
-        import fnmatch
-
-        return any(fnmatch.fnmatchcase(package, pattern) for pattern in self.packages)
+        pattern = _globs(self.packages)
+        return pattern is not None and pattern.match(package) is not None
 
     def matches_binary(self, binary_path: str) -> bool:
-        import fnmatch
-
+        pattern = _globs(self.binaries)
         name = binary_path.rstrip("/").rsplit("/", 1)[-1]
-        return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.binaries)
+        return pattern is not None and pattern.match(name) is not None
+
+
+@functools.lru_cache(maxsize=1024)
+def _globs(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One regex that matches what any of the fnmatch `patterns` matches (case-sensitive,
+    as fnmatchcase), or None for no patterns."""
+    import fnmatch
+
+    return re.compile("|".join(map(fnmatch.translate, patterns))) if patterns else None
 
 
 def _port_target(entry: Mapping[str, Any], where: str) -> PortTarget:

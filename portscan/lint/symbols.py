@@ -12,9 +12,9 @@ start-up symbols ignored) using signatures/symbol-normalisation.json.
 from __future__ import annotations
 
 import functools
-from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from typing import TypeVar
 
 from portscan.knowledge import rules
 from portscan.knowledge import tables as sig
@@ -30,6 +30,8 @@ from portscan.knowledge.ruleids import (
 from portscan.model import Capability, ChainStep, Evidence, Finding, Target, Verdict
 
 _SHOWN = 8  # names quoted in a finding's message
+_Item = TypeVar("_Item")
+_Plain = tuple[str, str, str]  # a symbol, its detail after "imported", its judgement's note
 
 
 @dataclass(frozen=True, eq=False)  # identity: judge_function caches each one
@@ -121,6 +123,30 @@ def judge_function(
     return Judgement(UNKNOWN_SYMBOL, Verdict.UNKNOWN, None)
 
 
+@sig.register_cache
+@functools.lru_cache(maxsize=65536)
+def _judgements(
+    function: str,
+    targets: tuple[Target, ...],
+    platform: bool,
+    as_of: str | None,
+    wasix_libc: str | None,
+    alone: bool,
+) -> tuple[Judgement, ...]:
+    """`judge_function` for each of `targets`."""
+    return tuple(
+        judge_function(
+            function,
+            target,
+            platform=platform,
+            as_of=as_of,
+            wasix_libc=wasix_libc,
+            bookkeeping_alone=alone,
+        )
+        for target in targets
+    )
+
+
 def _message(rule_id: str, target: Target, names: list[str], verdict: Verdict) -> str:
     """One sentence: what was found, then what to do on this target (nothing to do when
     ready: `portscan explain` still tells how the target provides it). The wording is
@@ -128,42 +154,6 @@ def _message(rule_id: str, target: Target, names: list[str], verdict: Verdict) -
     more = len(names) - _SHOWN
     shown = ", ".join(names[:_SHOWN]) + (f" and {more} more" if more > 0 else "")
     return rules.get_rule(rule_id).message(target, verdict, names, shown)
-
-
-def _collect(
-    judged: Iterable[tuple[Target, Judgement, Evidence | None, str | list[str]]],
-    summary: Evidence | None = None,
-    distinct: bool = False,
-) -> list[Finding]:
-    """Group per (target, rule, capability, verdict) into Findings, worst first per target.
-    Items without evidence (ready functions, labelled as a batch) share one evidence
-    made from `summary`. `distinct`: the caller's evidence items are all different, so
-    they need no deduplication (hashing evidence with its chain is most of the cost)."""
-    groups: dict[tuple[Target, str, Capability | None, Verdict], list[tuple[Evidence, str]]]
-    groups = defaultdict(list)
-    for target, judgement, evidence, label in judged:
-        key = (target, judgement.rule_id, judgement.capability, judgement.verdict)
-        groups[key].append((evidence, label))
-    findings = []
-    for (target, rule_id, capability, verdict), items in groups.items():
-        labels: dict[str, None] = {}  # the names in first-seen order
-        for _, label in items:
-            if isinstance(label, list):
-                labels.update(dict.fromkeys(label))  # a name seen before keeps its place
-            else:
-                labels[label] = None
-        names = list(labels)
-        present = [item for item, _ in items if item is not None]
-        evidence = present if distinct else list(dict.fromkeys(present))
-        if not evidence and summary is not None:  # ready names: one evidence for all
-            listed = f"{len(names)} function(s)"  # named in the message and the binary
-            detail = f"{summary.detail}, {listed}" if summary.detail else listed
-            evidence = [replace(summary, detail=detail)]
-        message = _message(rule_id, target, names, verdict)
-        findings.append(Finding(rule_id, target, verdict, capability, message, evidence))
-    order = list(Target)
-    findings.sort(key=lambda f: (order.index(f.target), f.verdict.rank, f.rule_id))
-    return findings
 
 
 def judge_symbols(
@@ -194,61 +184,145 @@ def judge_symbols(
     than the default (signatures/wasix-libc.json). `chains[symbol]`, when given, is how
     the component reaches the symbol through its libraries (graph/reach.py): it goes
     into the evidence, worded "reached" when it passes through a library.
+    The judging is `_symbol_plan`'s, once per distinct symbol set; this adds the file's
+    evidence.
     """
     chains = chains or {}
-    names = [parse_name(s) for s in dict.fromkeys(symbols)]
+    plan = _symbol_plan(
+        tuple(dict.fromkeys(symbols)), tuple(targets), as_of, assume_libc, wasix_libc, origin
+    )
+    findings = []
+    for group in plan:
+        if group.items:
+            evidence = [
+                Evidence(
+                    file,
+                    symbol=raw,
+                    package=package,
+                    layer=layer,
+                    detail=("reached" if len(chain := chains.get(raw, ())) > 2 else origin)
+                    + rest
+                    + (f"; {note}" if note else ""),
+                    chain=chain,
+                )
+                for raw, rest, note in group.items
+            ]
+        else:  # ready names: one evidence for all, named in the message
+            evidence = [Evidence(file, package=package, layer=layer, detail=group.summary)]
+        findings.append(
+            Finding(
+                group.rule_id,
+                group.target,
+                group.verdict,
+                group.capability,
+                group.message,
+                evidence,
+            )
+        )
+    return findings
+
+
+@dataclass(frozen=True, slots=True)
+class _Group:
+    """One Finding of a symbol set, without the file: `items` (raw symbol, the rest of
+    its evidence's detail, its judgement's note) per evidence, or none for ready names,
+    which share one evidence detailed `summary`."""
+
+    target: Target
+    rule_id: str
+    capability: Capability | None
+    verdict: Verdict
+    message: str
+    items: tuple[_Plain, ...]
+    summary: str
+
+
+@sig.register_cache
+@functools.lru_cache(maxsize=1024)  # some ten KiB each
+def _symbol_plan(
+    symbols: tuple[str, ...],
+    targets: tuple[Target, ...],
+    as_of: str | None,
+    assume_libc: bool | None,
+    wasix_libc: str | None,
+    origin: str,
+) -> tuple[_Group, ...]:
+    """`judge_symbols`' findings for distinct `symbols`, without the file: components of
+    an image often import the same set."""
+    names = [parse_name(s) for s in symbols]
     names = [n for n in names if n.ignored is None and n.platform is not False]
     if assume_libc is None:
         assume_libc = not any(n.platform for n in names)
 
-    # Judge each name once for every target, then batch names whose judgements agree:
-    # most functions are available everywhere, and a batch is handled in one step.
-    batches: dict[tuple[Judgement, ...], list[Name]] = {}
+    # Judge each name once for every target, then batch the names of one function
+    # (judged alike): a batch is handled in one step.
+    batches: dict[tuple[str, bool, bool], tuple[tuple[Judgement, ...], list[Name]]] = {}
     functions = frozenset(n.function for n in names)
     for name in names:
         platform = bool(name.platform) or assume_libc
         info = capability_of(name.function)
         books = info is not None and name.function in info.bookkeeping
         alone = books and not info.created_by(functions)  # type: ignore[union-attr]
-        key = tuple(
-            judge_function(
-                name.function,
-                target,
-                platform=platform,
-                as_of=as_of,
-                wasix_libc=wasix_libc,
-                bookkeeping_alone=alone,
-            )
-            for target in targets
-        )
-        batches.setdefault(key, []).append(name)
+        batch = batches.get((name.function, platform, alone))
+        if batch is None:
+            judgements = _judgements(name.function, targets, platform, as_of, wasix_libc, alone)
+            batch = batches[name.function, platform, alone] = (judgements, [])
+        batch[1].append(name)
 
-    def judged() -> Iterable[tuple[Target, Judgement, Evidence | None, str | list[str]]]:
-        for index, target in enumerate(targets):
-            for key, batch in batches.items():
-                judgement = key[index]
-                if judgement.verdict is Verdict.READY:  # the message names them; one
-                    yield target, judgement, None, [n.function for n in batch]  # evidence
-                    continue
-                yield from _evidence(target, judgement, batch)
+    groups: dict[_Key, _Items[_Plain]] = {}
+    for index, target in enumerate(targets):
+        for judgements, batch in batches.values():
+            judgement = judgements[index]
+            key = (target, judgement.rule_id, judgement.capability, judgement.verdict)
+            group = groups.get(key)
+            if group is None:
+                group = groups[key] = ({}, [])
+            function = batch[0].function
+            group[0][function] = None  # a name seen before keeps its place
+            if judgement.verdict is Verdict.READY:  # the message names them
+                continue
+            for name in batch:
+                rest = "" if function == name.name else f", as {function}"
+                group[1].append((name.raw, rest, judgement.note))
 
-    def _evidence(
-        target: Target, judgement: Judgement, batch: list[Name]
-    ) -> Iterable[tuple[Target, Judgement, Evidence, str]]:
-        for name in batch:
-            chain = chains.get(name.raw, ())
-            how = "reached" if len(chain) > 2 else origin
-            detail = how if name.function == name.name else f"{how}, as {name.function}"
-            if judgement.note:
-                detail += f"; {judgement.note}"
-            evidence = Evidence(
-                file, symbol=name.raw, package=package, layer=layer, detail=detail, chain=chain
-            )
-            yield target, judgement, evidence, name.function
+    plan = []
+    for (target, rule_id, capability, verdict), names, items in _ordered(groups):
+        listed = f"{len(names)} function(s)"
+        summary = f"{origin}, {listed}" if origin else listed
+        message = _message(rule_id, target, names, verdict)
+        plan.append(_Group(target, rule_id, capability, verdict, message, tuple(items), summary))
+    return tuple(plan)
 
-    # Every evidence names one symbol of a deduplicated list: all are distinct.
-    summary = Evidence(file, package=package, layer=layer, detail=origin)
-    return _collect(judged(), summary, distinct=True)
+
+_Key = tuple[Target, str, Capability | None, Verdict]
+_Items = tuple[dict[str, None], list[_Item]]  # a group's names (in first-seen order), items
+
+
+def _ordered(groups: dict[_Key, _Items[_Item]]) -> list[tuple[_Key, list[str], list[_Item]]]:
+    """Groups per (target, rule, capability, verdict), worst first per target."""
+    order = {target: index for index, target in enumerate(Target)}
+    result = [(key, list(labels), items) for key, (labels, items) in groups.items()]
+    result.sort(key=lambda g: (order[g[0][0]], g[0][3].rank, g[0][1]))
+    return result
+
+
+def _collect(judged: Iterable[tuple[Target, Judgement, Evidence, str]]) -> list[Finding]:
+    """Findings from judged evidence, one per (target, rule, capability, verdict), its
+    evidence without repeats."""
+    groups: dict[_Key, _Items[Evidence]] = {}
+    for target, judgement, item, label in judged:
+        key = (target, judgement.rule_id, judgement.capability, judgement.verdict)
+        group = groups.get(key)
+        if group is None:
+            group = groups[key] = ({}, [])
+        group[0][label] = None
+        group[1].append(item)
+    findings = []
+    for (target, rule_id, capability, verdict), names, items in _ordered(groups):
+        message = _message(rule_id, target, names, verdict)
+        evidence = list(dict.fromkeys(items))
+        findings.append(Finding(rule_id, target, verdict, capability, message, evidence))
+    return findings
 
 
 def judge_paths(
