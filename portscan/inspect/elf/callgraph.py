@@ -69,6 +69,9 @@ MAX_FUNCTIONS = 100_000
 MAX_INSTRUCTIONS = 2_000_000  # per walk: ~5 s of capstone at ~400k instructions/s
 GRAPH_BUDGET = 250_000  # instructions disassembled per file, over all its walks
 MAX_FUNCTION_BYTES = 1 << 20  # one "function" never spans more than this
+# instructions capstone decodes per call: it holds them all in one array of ~250 bytes
+# each until the call's last is read, ~60 MiB for a 1 MiB "function" decoded at once
+CHUNK = 4096
 
 STT_FUNC, STT_GNU_IFUNC, STT_NOTYPE, STT_OBJECT = 2, 10, 0, 1
 STB_LOCAL = 0
@@ -793,7 +796,8 @@ class _X86Walker:
         count = 0
         while position < len(code):
             address = self.start + position
-            for at, size, mnemonic, ops in self.disassembler.disasm_lite(code[position:], address):
+            chunk = code[position:]  # decoded CHUNK at a time: capstone's array is per call
+            for at, size, mnemonic, ops in self.disassembler.disasm_lite(chunk, address, CHUNK):
                 count += 1
                 position = at + size - self.start
                 if self.pending is not None:
@@ -930,7 +934,8 @@ class _Arm64Walker:
         position = 0
         while position < len(code):
             address = self.start + position
-            for at, size, mnemonic, ops in self.disassembler.disasm_lite(code[position:], address):
+            chunk = code[position:]
+            for at, size, mnemonic, ops in self.disassembler.disasm_lite(chunk, address, CHUNK):
                 self.result.instructions += 1
                 self._instruction(mnemonic, ops)
                 self.recent.append((mnemonic, ops))
