@@ -287,8 +287,8 @@ class CallGraph:
         for section in self.layout.sections:
             if not (section.flags & SHF_ALLOC and section.in_file):
                 continue
-            raw = self.data[section.offset : section.offset + section.size // 24 * 24]
-            if section.type == SHT_RELA:
+            if section.type == SHT_RELA:  # sliced only here: other sections are not copied
+                raw = self.data[section.offset : section.offset + section.size // 24 * 24]
                 for offset, info, addend in struct.iter_unpack("<QQq", raw):
                     yield offset, info & 0xFFFFFFFF, info >> 32, addend
             elif section.type == SHT_RELR:
