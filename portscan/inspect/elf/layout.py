@@ -14,6 +14,7 @@ from __future__ import annotations
 import bisect
 import mmap
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from portscan.inspect.elf.spec import ELF_MAGIC
@@ -28,7 +29,27 @@ def release(data: Bytes, start: int = 0, length: int | None = None) -> None:
     no-op for bytes in memory."""
     if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED") and start < len(data):
         size = len(data) - start if length is None else min(length, len(data) - start)
-        data.madvise(mmap.MADV_DONTNEED, start, size)
+        aligned = start - start % mmap.PAGESIZE  # madvise takes whole pages
+        data.madvise(mmap.MADV_DONTNEED, aligned, size + start - aligned)
+
+# a search through a mapped file hands its pages back this far behind it (`find_all`)
+RELEASE_BEHIND = 8 << 20
+
+
+def find_all(data: Bytes, needle: bytes, start: int, end: int) -> Iterator[int]:
+    """Every offset of `needle` in [start, end) (overlapping ones too), in order. The
+    range is searched RELEASE_BEHIND bytes at a time and each part's pages handed back
+    once searched (`release`), so a search through a large mapped file never makes it
+    resident whole. A page read again comes back from the page cache: what is found is
+    the same."""
+    for part in range(start, end, RELEASE_BEHIND):
+        stop = min(part + RELEASE_BEHIND + len(needle) - 1, end)
+        offset = data.find(needle, part, stop)
+        while 0 <= offset < part + RELEASE_BEHIND:  # one starting past it is the next part's
+            yield offset
+            offset = data.find(needle, offset + 1, stop)
+        release(data, part, RELEASE_BEHIND)
+
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
 PT_GNU_EH_FRAME = 0x6474E550

@@ -16,7 +16,7 @@ from typing import Any
 
 from portscan.inspect.elf.gobuildinfo import MAGIC, parse_buildinfo
 from portscan.inspect.elf.gopclntab import go_functions
-from portscan.inspect.elf.layout import ElfView
+from portscan.inspect.elf.layout import ElfView, find_all
 from portscan.knowledge import tables as signatures
 from portscan.model import Runtime
 
@@ -173,19 +173,16 @@ def _version_from(marker: Marker, clues: RuntimeClues, known: str | None) -> str
     needle = literal.encode("latin-1")
     data = clues.view.data
     for start, end in clues.view.section_ranges(list(marker.sections)):
-        offset = data.find(needle, start, end)
-        while offset >= 0:
+        for offset in find_all(data, needle, start, end):
             match = marker.version.search(data, offset, min(offset + marker.window, end))
             if match:
                 return match.group("version").decode("latin-1")
-            offset = data.find(needle, offset + 1, end)
     return None
 
 
 def _find(view: ElfView, needle: bytes, sections: tuple[str, ...]) -> int | None:
     for start, end in view.section_ranges(list(sections)):
-        offset = view.data.find(needle, start, end)
-        if offset >= 0:
+        for offset in find_all(view.data, needle, start, end):
             return offset
     return None
 

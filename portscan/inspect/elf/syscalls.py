@@ -32,7 +32,7 @@ import capstone
 from capstone import arm64 as cs_arm64
 from capstone import x86 as cs_x86
 
-from portscan.inspect.elf.layout import ElfView
+from portscan.inspect.elf.layout import RELEASE_BEHIND, ElfView, find_all, release
 from portscan.knowledge import tables as signatures
 from portscan.model import SyscallReport, SyscallSite
 
@@ -318,6 +318,16 @@ class _Candidate:
 BRANCH_BLOCK = 1 << 16  # bytes of code searched with one pattern
 
 
+def _release_behind(data: Any, done: int, position: int) -> int:
+    """Release the pages of [done, position - WIDE_WINDOW) once they are RELEASE_BEHIND
+    bytes long (layout.release); the new `done`."""
+    upto = position - WIDE_WINDOW
+    if upto - done >= RELEASE_BEHIND:
+        release(data, done, upto - done)
+        return upto
+    return done
+
+
 def _branches_to(
     data: bytes, code: _Code, targets: dict[int, Any], arch: Arch
 ) -> Iterator[tuple[int, int, int]]:
@@ -333,7 +343,9 @@ def _branches_to(
     to_address = code.address - code.start
     rel32 = struct.Struct("<i").unpack_from
     word = struct.Struct("<I").unpack_from
+    done = code.start
     for start in range(code.start, code.end, block):
+        done = _release_behind(data, done, start)
         end = min(start + block, code.end)
         pattern = _block_pattern(code, start, end, targets, arm)
         # finditer does not overlap matches: a branch starting inside a false match
@@ -409,11 +421,9 @@ class SyscallScanner:
     def _instruction_candidates(self, code: _Code) -> Iterator[_Candidate]:
         data, register = self.view.data, self.arch.number_register
         for needle, abi in self.arch.patterns:
-            offset = data.find(needle, code.start, code.end)
-            while offset >= 0:
+            for offset in find_all(data, needle, code.start, code.end):
                 if (offset - code.start) % self.arch.alignment == 0:
                     yield _Candidate(code, offset, len(needle), register, abi)
-                offset = data.find(needle, offset + 1, code.end)
 
     def _wrapper_candidates(self, code: _Code) -> Iterator[_Candidate]:
         """Direct calls and tail jumps to a wrapper function."""
