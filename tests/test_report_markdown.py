@@ -49,3 +49,13 @@ def test_code_spans_survive_backticks_pipes_and_markup() -> None:
     assert markdown.code_span("a|b") == "`a\\|b`"
     assert markdown.code_span("x`y") == "`` x`y ``"
     assert markdown.code_span("<script>") == "`<script>`"  # shown as text inside code
+
+
+@pytest.mark.parametrize("breaker", ["\n", "\r", "\r\n", "\u2028", "\x1b[2J", "\x9b2J"])
+def test_no_value_starts_a_line_or_reaches_a_terminal_raw(breaker: str) -> None:
+    """A value from an image (a config string, a name) with a line break or an escape
+    sequence stays on its line: CommonMark ends a line at CR as well as LF."""
+    text = f"/bin/app{breaker}# forged heading"
+    for rendered in (markdown.code_span(text), markdown._cell(text)):
+        assert len(rendered.splitlines()) == 1
+        assert not re.search("[\x00-\x1f\x7f-\x9f\u2028\u2029]", rendered)

@@ -15,16 +15,21 @@ NAMES_SHOWN = 3
 ITEMS_SHOWN = 6
 
 
+# line breaks (CR, LF, U+2028/9) and other control characters: a value from an image (a
+# config string) must not start a line of the summary or reach a terminal raw
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
 def _cell(text: str) -> str:
     """Text safe inside a table cell: no pipes, no line breaks, no HTML."""
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+    text = _CONTROL.sub(" ", text.replace("\\", "\\\\").replace("|", "\\|"))
     return text.replace("<", "&lt;").replace(">", "&gt;")
 
 
 def code_span(text: str) -> str:
     """An inline code span (HTML inside it shows as text) that survives backticks and
-    pipes in the text."""
-    text = text.replace("|", "\\|").replace("\n", " ")
+    pipes in the text, and has no line break."""
+    text = _CONTROL.sub(" ", text.replace("|", "\\|"))
     fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
     pad = " " if "`" in text else ""
     return f"{fence}{pad}{text}{pad}{fence}"
