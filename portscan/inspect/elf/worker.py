@@ -197,11 +197,7 @@ class _Task:
 
     def head(self) -> bytes:
         """The file's first bytes, for what its header says."""
-        if self.file is None:
-            return bytes(self.data[:20])
-        with contextlib.suppress(OSError), open(self.file, "rb") as handle:
-            return handle.read(20)
-        return b""
+        return bytes(self.data[:20]) if self.file is None else _head(self.file)
 
     def discard(self) -> None:
         """Remove the spooled file, if it is not in the content directory."""
