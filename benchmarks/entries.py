@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A layer of many empty files, scanned once: seconds and the peak RSS of portscan's
 whole process tree (bench_syft.timed), to measure what each tar entry costs
-(docs/security.md, "Memory"; the test suite's version is 200,000 entries,
+(docs/security.md, "Memory"; the test suite scans as many as PORTSCAN_MAX_ENTRIES allows,
 tests/test_hostile.py).
 
     PYTHONPATH=. python3 benchmarks/entries.py --count 1000000               # one directory
