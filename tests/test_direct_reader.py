@@ -5,6 +5,8 @@ aarch64-built ones always, and every ELF file of the corpus images when they are
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -93,13 +95,34 @@ def test_aarch64(build: ElfBuilder, flags: tuple[str, ...]) -> None:
     assert assert_same(f"/usr/bin/{name}", path.read_bytes())
 
 
-def test_large_files_skip_lief(native_bins: dict[str, bytes], monkeypatch) -> None:
-    """At or above LARGE_ELF, lief is not asked (and the facts are the same)."""
+def test_lief_is_asked_only_where_direct_declines(
+    native_bins: dict[str, bytes], monkeypatch
+) -> None:
+    """direct.py reads the file, and lief is not asked (nor imported); where direct.py
+    declines, lief reads it, with the same facts as before."""
     data = native_bins["libgreet.so.1"]
-    expected = parse.analyse_elf("/usr/lib/libgreet.so.1", data)
-    monkeypatch.setattr(parse, "LARGE_ELF", 0)
+    with_lief = parse.analyse_elf("/usr/lib/libgreet.so.1", data)
+    monkeypatch.setattr(parse, "read_direct", lambda data, layout: None)  # declines
+    assert parse.analyse_elf("/usr/lib/libgreet.so.1", data) == with_lief
+    monkeypatch.undo()
     monkeypatch.setattr(parse, "parse_with_lief", None)  # would fail if called
-    assert parse.analyse_elf("/usr/lib/libgreet.so.1", data) == expected
+    assert parse.analyse_elf("/usr/lib/libgreet.so.1", data) == with_lief
+
+
+def test_the_analysis_of_a_dynamic_program_does_not_import_lief(tmp_path: Path) -> None:
+    """A worker that meets only files direct.py reads never loads lief (~50 MiB)."""
+    path = tmp_path / "true"
+    path.write_bytes(Path("/usr/bin/true").read_bytes())
+    code = (
+        "import sys\n"
+        "from portscan.inspect.elf.worker import _analyse_file\n"
+        f"binary = _analyse_file('/usr/bin/true', {str(path)!r}, 'x')\n"
+        "assert binary.error is None and binary.imported_symbols, binary\n"
+        "print('lief' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
 
 
 def _layers(image: Path) -> Iterator[Path]:

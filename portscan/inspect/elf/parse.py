@@ -1,27 +1,26 @@
 """What an ELF file is: the `elf` analyser, run on each ELF file while its layer streams by.
 
 `read_layout` (layout.py) checks the header and tables first, so a truncated or
-corrupt file becomes a `Binary` with `error` set, never an exception. lief then
-reads the dynamic section, symbols with versions and notes (relocations and
-overlays are skipped: nothing here needs them), as plain facts (`ElfFacts`). Runtime
-detection and the syscall scan run in the same pass, on the same bytes, and land in
-`Binary.runtime` and `Binary.syscalls`.
+corrupt file becomes a `Binary` with `error` set, never an exception. direct.py then
+reads the dynamic section, symbols with versions and notes with `struct`, as plain
+facts (`ElfFacts`), following lief's rules; lief reads the files it declines (lief is
+imported then, and only then: most images need it for none). Runtime detection and the
+syscall scan run in the same pass, on the same bytes, and land in `Binary.runtime` and
+`Binary.syscalls`.
 
-Memory: lief reads the whole file into a buffer of its own. Given the file on disk
-(`file`), lief reads it from there and `data` may be a read-only map of the same file,
-so the file is in anonymous memory once, not twice; and lief's objects are dropped
-before the scans that touch every byte (runtimes, syscalls, path strings). A file of
-`LARGE_ELF` bytes or more is not given to lief at all: direct.py reads the same facts
-over `data` (lief's copy of libLLVM-14, 104 MiB, was most of the worker's peak), and
-lief only where that reader declines.
+Memory: direct.py reads over `data` (a read-only map of the file when it is on disk)
+and keeps only the facts; lief, where it is asked, reads the whole file into a buffer of
+its own (given `file`, from disk, so the file is in anonymous memory once, not twice),
+and its objects are dropped before the scans that touch every byte (runtimes, syscalls,
+path strings).
 """
 
 from __future__ import annotations
 
+import functools
 import io
 import posixpath
-
-import lief
+from typing import TYPE_CHECKING, Any
 
 from portscan.inspect.elf.direct import DynamicFacts, DynamicSymbol, ElfFacts, read_direct
 from portscan.inspect.elf.layout import (
@@ -44,17 +43,15 @@ from portscan.inspect.elf.syscalls import (
 from portscan.knowledge.platform import is_platform_library
 from portscan.model import Binary
 
+if TYPE_CHECKING:
+    import lief
+
 # Functions only one C library defines: how a static binary's libc is told apart.
 STATIC_LIBC_FUNCTIONS = {
     "glibc": frozenset({"__libc_setup_tls", "_dl_relocate_static_pie", "__libc_start_call_main"}),
     "musl": frozenset({"__init_libc", "__libc_start_init", "__init_tp", "__copy_tls"}),
 }
 GLIBC_STRING = b"GLIBC_TUNABLES"  # glibc's startup reads it, in static binaries too
-# Files this large are read by direct.py, not lief (whose copy of the file and objects
-# would double the worker's memory); smaller ones keep lief, which reads them faster.
-LARGE_ELF = 48 << 20
-
-lief.logging.disable()
 
 
 def analyse_elf(path: str, data: Bytes, file: str | None = None) -> Binary:
@@ -72,24 +69,28 @@ def analyse_elf(path: str, data: Bytes, file: str | None = None) -> Binary:
 
 def parse_with_lief(data: Bytes, file: str | None) -> lief.ELF.Binary | None:
     """lief's view of the file: read from `file` when it is on disk (no second copy)."""
+    lief, config = _lief()
     if file is not None:
-        return lief.ELF.parse(file, _CONFIG)
-    return lief.ELF.parse(io.BytesIO(data), _CONFIG)
+        return lief.ELF.parse(file, config)
+    return lief.ELF.parse(io.BytesIO(data), config)
 
 
-def _parser_config() -> lief.ELF.ParserConfig:
+@functools.cache
+def _lief() -> tuple[Any, lief.ELF.ParserConfig]:
+    """lief, imported on first use (about 50 MiB and half a second), quiet, and the
+    parser configuration: relocations and overlays are skipped, nothing here needs them."""
+    import lief
+
+    lief.logging.disable()
     config = lief.ELF.ParserConfig()
     config.parse_relocations = False
     config.parse_overlay = False
-    return config
-
-
-_CONFIG = _parser_config()
+    return lief, config
 
 
 def _analyse(path: str, data: Bytes, layout: ElfLayout, file: str | None) -> Binary:
     view = ElfView(path, data, layout)
-    read = _read_direct(view) if len(data) >= LARGE_ELF else None
+    read = _read_direct(view)
     if read is None:
         read = _read_with_lief(view, file)
     if read is None:
@@ -208,6 +209,7 @@ def _text(value: str | bytes) -> str:
 def _read_dynamic(elf: lief.ELF.Binary) -> DynamicFacts:
     """Entries are told apart by lief's class, not by tag: comparing an unknown tag value
     with the TAG enum warns."""
+    lief = _lief()[0]
     dynamic = DynamicFacts()
     for entry in elf.dynamic_entries:
         if isinstance(entry, lief.ELF.DynamicEntryLibrary):
@@ -300,6 +302,7 @@ def _note_owners(elf: lief.ELF.Binary) -> frozenset[str]:
 
 
 def _build_id(elf: lief.ELF.Binary) -> str | None:
+    lief = _lief()[0]
     for note in elf.notes:
         if note.type == lief.ELF.Note.TYPE.GNU_BUILD_ID:
             return bytes(note.description).hex()

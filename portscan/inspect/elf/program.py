@@ -15,9 +15,9 @@ files that are not the platform (signatures/platform-libraries.json):
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
 import capstone
-import lief
 from capstone import x86
 
 from portscan.inspect.elf.callgraph import CallGraph
@@ -25,6 +25,9 @@ from portscan.inspect.elf.layout import Bytes, release
 from portscan.inspect.elf.parse import analyse_elf, parse_with_lief
 from portscan.knowledge.platform import is_platform_library, is_platform_name, runtime_platforms
 from portscan.model import Binary
+
+if TYPE_CHECKING:
+    import lief
 
 _PATH_STRING = re.compile(rb"/(?:dev|proc|sys)/[A-Za-z0-9_./%-]{2,64}")
 _MAX_PATHS = 32
@@ -55,7 +58,7 @@ def _functions(elf: lief.ELF.Binary) -> dict[int, tuple[list[str], int]]:
     """Function symbols by address: (all names at that address, size)."""
     functions: dict[int, tuple[list[str], int]] = {}
     for symbol in elf.symtab_symbols:
-        if symbol.type == lief.ELF.Symbol.TYPE.FUNC and symbol.value and symbol.size:
+        if symbol.type == symbol.TYPE.FUNC and symbol.value and symbol.size:
             functions.setdefault(symbol.value, ([], symbol.size))[0].append(symbol.name)
     return functions
 
