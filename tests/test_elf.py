@@ -288,3 +288,24 @@ def test_path_strings_read_in_windows_find_what_one_pass_finds(monkeypatch) -> N
         mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as mapped,
     ):
         assert program.path_strings(mapped) == one_pass(samples[-1])
+
+
+FORKS = r"""
+#include <stdio.h>
+#include <unistd.h>
+int main(void) { return fork() < 0 ? puts("no") : 0; }
+"""
+
+
+def test_a_static_program_is_judged_by_the_runtime_functions_its_own_code_calls(
+    build: ElfBuilder,
+) -> None:
+    """A static glibc program links in most of libc; `linked_calls` (program.py, read
+    with lief, imported for it) is what its own code calls, from main."""
+    from portscan.inspect.elf.program import analyse_elf_facts
+
+    path = build.c("forks-static", FORKS, "-static")
+    binary = analyse_elf_facts("/usr/bin/forks", path.read_bytes(), str(path))
+    assert binary.linkage == "static" and not binary.stripped
+    assert {"fork", "puts"} <= set(binary.linked_calls)
+    assert "pthread_create" not in binary.linked_calls
