@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 
 from portscan.codec import summary_counts
+from portscan.layers import printable
 from portscan.model import ScanResult
 from portscan.report import answer
 from portscan.report.view import human_size, short_chain, short_digest, shortest_chain
 from portscan.waivers import waived_groups
-
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")  # C0, DEL, C1: terminal escapes, line breaks
-_CONTROL_BUT_LINES = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
-
-
-def _escaped(match: re.Match[str]) -> str:
-    return f"\\x{ord(match.group()):02x}"
-
-
-def _line(text: str) -> str:
-    """A value from the image's config on one line, its control characters escaped."""
-    return _CONTROL.sub(_escaped, text)
 
 
 def render(result: ScanResult) -> str:
@@ -35,9 +23,10 @@ def render(result: ScanResult) -> str:
         f"platform   {image.platform}",
         f"size       {human_size(image.size)} in {len(image.layers)} layers",
         f"entrypoint {_command(config.entrypoint)}  cmd {_command(config.cmd)}",
-        f"user       {_line(config.user) or '(root)'}  workdir {_line(config.working_dir) or '/'}",
-        f"ports      {_line(', '.join(config.exposed_ports)) or '-'}"
-        f"  volumes {_line(', '.join(config.volumes)) or '-'}",
+        f"user       {printable(config.user) or '(root)'}"
+        f"  workdir {printable(config.working_dir) or '/'}",
+        f"ports      {printable(', '.join(config.exposed_ports)) or '-'}"
+        f"  volumes {printable(', '.join(config.volumes)) or '-'}",
         f"files      {counts['files']} files, {counts['directories']} dirs, "
         f"{counts['symlinks']} symlinks (--format json lists them)",
         "",
@@ -61,12 +50,12 @@ def render(result: ScanResult) -> str:
         f"\nscanned in {result.duration_seconds:.2f} s by portscan {result.portscan_version}"
     )
     # what the image names (paths, config strings) reaches a terminal: no escape sequence
-    return _CONTROL_BUT_LINES.sub(_escaped, "\n".join(lines) + "\n")
+    return "\n".join(printable(line) for line in "\n".join(lines).split("\n")) + "\n"
 
 
 def _command(argv: list[str]) -> str:
     """A command as a shell would spell it (`nginx -g 'daemon off;'`), or '-'."""
-    return _line(shlex.join(argv)) if argv else "-"
+    return printable(shlex.join(argv)) if argv else "-"
 
 
 def _inventory(result: ScanResult) -> list[str]:

@@ -427,57 +427,41 @@ class _Reader:
             return None
         return struct.unpack_from(fmt, self.data, offset)
 
+    def _linked(self, fmt: str, at: int, count: int) -> Iterator[tuple[int, tuple[int, ...]]]:
+        """Up to `count` records of `fmt` from `at`, with where each is: a record's last
+        field is the offset of the next from it (0: it is the last), as in the version
+        need and definition lists and their auxiliary lists."""
+        for _ in range(count):
+            record = self._peek(fmt, at)
+            if record is None:
+                return
+            yield at, record
+            if record[-1] == 0:
+                return
+            at += record[-1]
+
     def _requirements(self, strtab: int) -> Iterator[tuple[int, str]]:
         address, number = self._tag(DT_VERNEED), self._tag(DT_VERNEEDNUM)
         offset = self._offset(address) if address is not None and number is not None else None
         if offset is None or number is None:
             return
-        at = 0
-        for _ in range(min(MAX_SYMBOLS, number & 0xFFFFFFFF)):
-            header = self._peek("<HHIII", offset + at)
-            if header is None:
-                return
-            _version, cnt, _file, aux, following = header
+        for at, header in self._linked("<HHIII", offset, min(MAX_SYMBOLS, number & 0xFFFFFFFF)):
+            _version, cnt, _file, aux, _next = header
             if cnt > 0 and aux > 0:
-                aux_at = 0
-                for _ in range(cnt):
-                    entry = self._peek("<IHHII", offset + at + aux + aux_at)
-                    if entry is None:
-                        break
-                    _hash, _flags, other, name, aux_next = entry
+                for _, entry in self._linked("<IHHII", at + aux, cnt):
+                    _hash, _flags, other, name, _next = entry
                     yield other, _text(self._string(strtab + name)) if strtab else ""
-                    if aux_next == 0:
-                        break
-                    aux_at += aux_next
-            if following == 0:
-                return
-            at += following
 
     def _definitions(self, strtab: int) -> Iterator[tuple[int, str]]:
         address, number = self._tag(DT_VERDEF), self._tag(DT_VERDEFNUM)
         offset = self._offset(address) if address is not None and number is not None else None
         if offset is None or number is None:
             return
-        at = offset
-        for _ in range(min(MAX_SYMBOLS, number & 0xFFFFFFFF)):
-            header = self._peek("<HHHHIII", at)
-            if header is None:
-                return
-            _version, _flags, index, cnt, _hash, aux, following = header
-            aux_at = at + aux
-            for _ in range(cnt):
-                entry = self._peek("<II", aux_at)
-                if entry is None:
-                    break
-                name, aux_next = entry
+        for at, header in self._linked("<HHHHIII", offset, min(MAX_SYMBOLS, number & 0xFFFFFFFF)):
+            _version, _flags, index, cnt, _hash, aux, _next = header
+            for _, (name, _next) in self._linked("<II", at + aux, cnt):
                 if strtab:
                     yield index, _text(self._string(strtab + name))
-                if aux_next == 0:
-                    break
-                aux_at += aux_next
-            if following == 0:
-                return
-            at += following
 
     # -- .symtab -------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ def release(data: Bytes, start: int = 0, length: int | None = None) -> None:
         aligned = start - start % mmap.PAGESIZE  # madvise takes whole pages
         data.madvise(mmap.MADV_DONTNEED, aligned, size + start - aligned)
 
+
 # a search through a mapped file hands its pages back this far behind it (`find_all`)
 RELEASE_BEHIND = 8 << 20
 

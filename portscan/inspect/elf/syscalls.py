@@ -32,7 +32,7 @@ import capstone
 from capstone import arm64 as cs_arm64
 from capstone import x86 as cs_x86
 
-from portscan.inspect.elf.layout import RELEASE_BEHIND, ElfView, find_all, release
+from portscan.inspect.elf.layout import ElfView, find_all, release
 from portscan.knowledge import tables as signatures
 from portscan.model import SyscallReport, SyscallSite
 
@@ -318,16 +318,6 @@ class _Candidate:
 BRANCH_BLOCK = 1 << 16  # bytes of code searched with one pattern
 
 
-def _release_behind(data: Any, done: int, position: int) -> int:
-    """Release the pages of [done, position - WIDE_WINDOW) once they are RELEASE_BEHIND
-    bytes long (layout.release); the new `done`."""
-    upto = position - WIDE_WINDOW
-    if upto - done >= RELEASE_BEHIND:
-        release(data, done, upto - done)
-        return upto
-    return done
-
-
 def _branches_to(
     data: bytes, code: _Code, targets: dict[int, Any], arch: Arch
 ) -> Iterator[tuple[int, int, int]]:
@@ -343,9 +333,9 @@ def _branches_to(
     to_address = code.address - code.start
     rel32 = struct.Struct("<i").unpack_from
     word = struct.Struct("<I").unpack_from
-    done = code.start
     for start in range(code.start, code.end, block):
-        done = _release_behind(data, done, start)
+        if start > code.start:  # the block searched before: its pages go back
+            release(data, start - block, block)
         end = min(start + block, code.end)
         pattern = _block_pattern(code, start, end, targets, arm)
         # finditer does not overlap matches: a branch starting inside a false match
