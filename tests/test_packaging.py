@@ -61,6 +61,8 @@ def test_wheel_ships_the_data_and_assets(wheel: Path) -> None:
     assert not [n for n in assets if n not in names], "package-data misses report assets"
     modules = [n for n in tracked("portscan") if n.endswith(".py")]
     assert not [n for n in modules if n not in names]
+    # the compiled instruction sorter (setup.py), built where a C compiler is
+    assert any(n.startswith("portscan/inspect/elf/_x86scan.") and n.endswith(".so") for n in names)
 
 
 def test_portscan_runs_from_an_install_of_the_wheel(

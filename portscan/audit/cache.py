@@ -55,8 +55,10 @@ _CONSTRUCTORS = "\0constructors"  # the stored root of a constructors walk (root
 
 
 def reach_key() -> str:
-    """The key of stored walks: portscan version, REACH_FORMAT, the call-graph code."""
+    """The key of stored walks: portscan version, REACH_FORMAT, the call-graph code
+    (callgraph.py and its compiled sorter's source)."""
     code = Path(callgraph.__file__).read_bytes()
+    code += Path(callgraph.__file__).with_name("_x86scan.c").read_bytes()
     parts = f"{__version__}\0{REACH_FORMAT}\0".encode() + code
     return hashlib.sha256(parts).hexdigest()[:20]
 

@@ -5,6 +5,8 @@ from them (and from the constructors) call? `CallGraph.from_bytes` reads the fil
 with `struct` (symbols, relocations, PLT, dynamic section: no lief, no disassembly), and
 `CallGraph.reach` walks on demand from the roots: only the functions that are reached are
 disassembled (capstone's light mode), each once per graph, and the walk stops at a bound.
+On x86-64 the compiled sorter `_x86scan` (when built) hands the walker only the
+instructions it must read; the results are the same without it.
 
 - Function starts: defined functions of .dynsym and .symtab, and the FDE starts of
   .eh_frame_hdr, or of .eh_frame itself when a static link left no header
@@ -38,10 +40,12 @@ each from a root to an import, with `INDIRECT` where the walk went through a poi
 from __future__ import annotations
 
 import bisect
+import ctypes
+import functools
 import re
 import struct
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import capstone
@@ -55,6 +59,11 @@ from portscan.inspect.elf.layout import (
     eh_frame_starts,
     read_layout,
 )
+
+try:  # the compiled sorter of x86-64 instructions (_x86scan.c), if it was built
+    from portscan.inspect.elf import _x86scan
+except ImportError:  # built without a C compiler: the walker sorts them in Python
+    _x86scan = None
 
 INDIRECT = "<indirect call>"  # chain element: the walk went through a function pointer
 
@@ -776,6 +785,52 @@ _FAMILIES = {
 }
 
 
+_INSN = capstone._cs_insn  # capstone's record of one decoded instruction (ctypes)
+_RECORD, _MNEMONIC, _OPS = ctypes.sizeof(_INSN), _INSN.mnemonic.offset, _INSN.op_str.offset
+_ADDRESS_AT, _SIZE_AT = _INSN.address.offset, _INSN.size.offset
+_ADDRESS = struct.Struct("<Q")
+_SIZE = struct.Struct("<H")
+if _x86scan is not None:
+    _x86scan.init(
+        *(ctypes.cast(f, ctypes.c_void_p).value for f in (
+            capstone._cs.cs_disasm, capstone._cs.cs_free, capstone._cs.cs_errno
+        )),
+        _RECORD,
+        _MNEMONIC,
+        _OPS,
+    )  # fmt: skip
+
+
+class _Run:
+    """One `_x86scan.scan` run of decoded instructions (capstone's records, copied),
+    read back as the walker asks; `before` are the six kept from the runs before it."""
+
+    def __init__(self, records: bytes, previous: _Run | None) -> None:
+        self.records = records
+        self.before = previous.recent(len(previous.records) // _RECORD) if previous else []
+
+    def instruction(self, index: int) -> tuple[int, int, str, str]:
+        """(address, size, mnemonic, operands) as capstone's disasm_lite gives them."""
+        base, records = index * _RECORD, self.records
+        mnemonic, ops = base + _MNEMONIC, base + _OPS
+        return (
+            _ADDRESS.unpack_from(records, base + _ADDRESS_AT)[0],
+            _SIZE.unpack_from(records, base + _SIZE_AT)[0],
+            records[mnemonic : records.index(0, mnemonic)].decode("ascii"),
+            records[ops : records.index(0, ops)].decode("ascii"),
+        )
+
+    def recent(self, index: int) -> list[tuple[str, str]]:
+        """The six instructions before `index` as the walker's `recent` keeps them."""
+        kept = []
+        for at in range(max(0, index - 6), index):
+            mnemonic, ops = self.instruction(at)[2:]
+            if mnemonic[0] in "cjlbnt" or "rip" in ops:
+                mnemonic = mnemonic.rsplit(" ", 1)[-1]
+            kept.append((mnemonic, ops))
+        return (self.before + kept)[-6:]
+
+
 class _X86Walker:
     """One x86-64 function's calls, jumps and RIP-relative references."""
 
@@ -790,9 +845,15 @@ class _X86Walker:
         self.pending: tuple[str, str] | None = None
         # a position-dependent executable names addresses as immediates, not rip-relative
         self.absolute = graph.layout is not None and graph.layout.e_type == ET_EXEC
+        # the six instructions before the current one (mnemonic as `_step` keeps it, ops)
+        self.recent: Callable[[], Iterable[tuple[str, str]]] = list
 
     def walk(self, code: bytes) -> None:
+        if _x86scan is not None:
+            self._walk_sorted(code)
+            return
         position, recent = 0, deque(maxlen=6)
+        self.recent = lambda: recent
         count = 0
         while position < len(code):
             address = self.start + position
@@ -800,21 +861,72 @@ class _X86Walker:
             for at, size, mnemonic, ops in self.disassembler.disasm_lite(chunk, address, CHUNK):
                 count += 1
                 position = at + size - self.start
-                if self.pending is not None:
-                    self._use(mnemonic.rsplit(" ", 1)[-1], ops)
-                if self.absolute and "0x" in ops:
-                    self._absolute(mnemonic, ops)
-                if mnemonic[0] not in "cjlbnt" and "rip" not in ops:  # the common case:
-                    self.loaded = None  # no branch (call, j*, loop, bnd/notrack), no rip,
-                    recent.append((mnemonic, ops))  # no test (kept with a loaded slot)
-                    continue
-                if " " in mnemonic:
-                    mnemonic = mnemonic.rsplit(" ", 1)[-1]
-                self._instruction(at, size, mnemonic, ops, recent)
-                recent.append((mnemonic, ops))
+                recent.append((self._step(at, size, mnemonic, ops), ops))
             if self.start + position == address:  # undecodable byte: skip it
                 position += 1
         self.result.instructions += count
+
+    def _walk_sorted(self, code: bytes) -> None:
+        """`walk` with the compiled sorter (_x86scan.c): only the instructions it lists
+        (and every one while an import address is pending) reach `_step`; between them,
+        the walker's loaded register is cleared where the sorter says one cleared it."""
+        assert _x86scan is not None
+        handle, absolute = self.disassembler.csh.value, self.absolute
+        position, previous = 0, None
+        while position < len(code):
+            address = self.start + position
+            decoded, records, events, last_clear, error = _x86scan.scan(
+                handle, code, position, address, CHUNK, self.start, self.end, absolute
+            )
+            if not decoded:
+                if error:
+                    raise capstone.CsError(error)
+                position += 1  # undecodable byte: skip it
+                continue
+            self.result.instructions += decoded
+            run = _Run(records, previous)
+            done, at, events_left = -1, 0, len(events)
+            while True:
+                if self.pending is not None:
+                    if done + 1 >= decoded:
+                        break
+                    done += 1
+                elif at < events_left:
+                    index, clear, branch = events[at : at + 3]
+                    at += 3
+                    if index <= done:
+                        continue
+                    if clear > done:
+                        self.loaded = None
+                    done = index
+                    if branch >= 0:  # a direct call, or a jump out of the function
+                        self.graph._branch(self.result, branch >> 1)
+                        if branch & 1:  # call, jmp
+                            self.loaded = None
+                        continue
+                else:
+                    break
+                self.recent = functools.partial(run.recent, done)
+                self._step(*run.instruction(done))
+            if last_clear > done:
+                self.loaded = None
+            end, size = run.instruction(decoded - 1)[:2]
+            position = end + size - self.start
+            previous = run
+
+    def _step(self, at: int, size: int, mnemonic: str, ops: str) -> str:
+        """One instruction; returns its mnemonic as `recent` keeps it."""
+        if self.pending is not None:
+            self._use(mnemonic.rsplit(" ", 1)[-1], ops)
+        if self.absolute and "0x" in ops:
+            self._absolute(mnemonic, ops)
+        if mnemonic[0] not in "cjlbnt" and "rip" not in ops:  # the common case: no
+            self.loaded = None  # branch (call, j*, loop, bnd/notrack), no rip, no test
+            return mnemonic  # (kept with a loaded slot)
+        if " " in mnemonic:
+            mnemonic = mnemonic.rsplit(" ", 1)[-1]
+        self._instruction(at, size, mnemonic, ops)
+        return mnemonic
 
     def _use(self, mnemonic: str, ops: str) -> None:
         """What an instruction does with the pending import address: a test or compare
@@ -848,7 +960,7 @@ class _X86Walker:
             self.result.imports.append(name)
             self.pending = None
 
-    def _instruction(self, at: int, size: int, mnemonic: str, ops: str, recent: deque) -> None:
+    def _instruction(self, at: int, size: int, mnemonic: str, ops: str) -> None:
         graph, result = self.graph, self.result
         branch = mnemonic == "call" or mnemonic.startswith("j") or mnemonic.startswith("loop")
         rip = _RIP.search(ops) if "rip" in ops else None
@@ -862,7 +974,7 @@ class _X86Walker:
                     result.indirect = True
             elif ops == self.loaded:
                 pass  # `mov rax, [rip + f@GOT]; test rax, rax; je; call rax`: f (`_use`)
-            elif mnemonic == "call" or not self._switch(ops, recent):
+            elif mnemonic == "call" or not self._switch(ops, self.recent()):
                 result.indirect = True
             if mnemonic in ("call", "jmp"):
                 self.loaded = None
@@ -905,7 +1017,7 @@ class _X86Walker:
         return at + size + (displacement if rip.group(1) == "+" else -displacement)
 
     @staticmethod
-    def _switch(ops: str, recent: deque) -> bool:
+    def _switch(ops: str, recent: Iterable[tuple[str, str]]) -> bool:
         """An indirect jump through a switch table: `jmp [reg*8 + table]` (non-PIC), or
         `jmp reg` after a `movsxd reg, [base + index*4]` (PIC's relative table)."""
         if "*8 + 0x" in ops and "rip" not in ops:
