@@ -23,12 +23,12 @@ typedef int (*errno_fn)(size_t);
 static disasm_fn cs_disasm_p;
 static free_fn cs_free_p;
 static errno_fn cs_errno_p;
-static Py_ssize_t record_size, mnemonic_at, ops_at;
+static Py_ssize_t record_size, address_at, size_at, mnemonic_at, ops_at;
 
 static PyObject *init(PyObject *self, PyObject *args) {
     unsigned long long disasm, free_, errno_;
-    if (!PyArg_ParseTuple(args, "KKKnnn", &disasm, &free_, &errno_, &record_size,
-                          &mnemonic_at, &ops_at))
+    if (!PyArg_ParseTuple(args, "KKKnnnnn", &disasm, &free_, &errno_, &record_size,
+                          &address_at, &size_at, &mnemonic_at, &ops_at))
         return NULL;
     cs_disasm_p = (disasm_fn)(uintptr_t)disasm;
     cs_free_p = (free_fn)(uintptr_t)free_;
@@ -36,13 +36,40 @@ static PyObject *init(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-enum { CLEARS, NEUTRAL, SEEN, BRANCH, BRANCH_CLEARS };
+/* BRANCH, BRANCH_CLEARS and REFERS are the event tags Python reads (target * 4 + tag) */
+enum { BRANCH, BRANCH_CLEARS, REFERS, CLEARS, NEUTRAL, SEEN };
+
+/* The address `[rip + N]` names in `ops` (`next` is the next instruction's), as
+ * callgraph._RIP's first match gives it; 0 where that pattern does not start at the
+ * first "[rip " (Python decides then). */
+static int rip_target(const char *ops, uint64_t next, uint64_t *target) {
+    const char *at = strstr(ops, "[rip ");
+    if (at == NULL)
+        return 0;
+    char sign = at[5];
+    if ((sign != '+' && sign != '-') || at[6] != ' ')
+        return 0;
+    const char *digits = at + 7;
+    int hex = digits[0] == '0' && digits[1] == 'x';
+    if (hex)
+        digits += 2;
+    size_t count = strspn(digits, hex ? "0123456789abcdef" : "0123456789");
+    if (count == 0 || count > 15 || digits[count] != ']' || (!hex && count > 1 && *digits == '0'))
+        return 0;
+    uint64_t displacement = strtoull(digits, NULL, hex ? 16 : 10);
+    if (sign == '-' && displacement > next)
+        return 0;
+    *target = sign == '+' ? next + displacement : next - displacement;
+    return (*target >> 61) == 0;
+}
 
 /* What the walker does with one instruction while no import address is pending:
  * nothing (NEUTRAL), clear its loaded register (CLEARS), branch to *target (a direct
- * call or a jump out of the function) and clear it or not, or look at it (SEEN). */
-static int classify(const char *mnemonic, const char *ops, int absolute, uint64_t start,
-                    uint64_t end, uint64_t *target) {
+ * call or a jump out of the function) and clear it or not, clear it and refer to
+ * *target (`lea reg, [rip + N]`: REFERS), or look at it (SEEN). */
+static int classify(const char *record, int absolute, uint64_t start, uint64_t end,
+                    uint64_t *target) {
+    const char *mnemonic = record + mnemonic_at, *ops = record + ops_at;
     int rip = strstr(ops, "rip") != NULL;
     if (absolute && strstr(ops, "0x") != NULL)
         return SEEN;
@@ -58,15 +85,22 @@ static int classify(const char *mnemonic, const char *ops, int absolute, uint64_
         if (digits == 0 || digits > 16 || ops[2 + digits] != '\0')
             return SEEN; /* not a plain 64-bit number: Python decides */
         *target = strtoull(ops + 2, NULL, 16);
-        if (*target >> 62)
-            return SEEN; /* not an address (and target * 2 must fit) */
+        if (*target >> 61)
+            return SEEN; /* not an address (and target * 4 must fit) */
         int clears = call || strcmp(name, "jmp") == 0;
         if (call || *target < start || *target >= end)
             return clears ? BRANCH_CLEARS : BRANCH;
         return clears ? CLEARS : NEUTRAL;
     }
-    if (rip)
+    if (rip) {
+        uint64_t address;
+        uint16_t size;
+        memcpy(&address, record + address_at, sizeof address);
+        memcpy(&size, record + size_at, sizeof size);
+        if (strcmp(name, "lea") == 0 && rip_target(ops, address + size, target))
+            return REFERS;
         return SEEN;
+    }
     return strcmp(name, "test") == 0 || strcmp(name, "cmp") == 0 ? NEUTRAL : CLEARS;
 }
 
@@ -75,7 +109,7 @@ static int classify(const char *mnemonic, const char *ops, int absolute, uint64_
  * Decodes at most `count` instructions of code[offset:] placed at `address`. `events`
  * is a flat list of three numbers for each instruction the walker must see: its index,
  * the index of the last clearing instruction before it (-1: none), and -1 when the
- * walker must read it, else a direct branch's target * 2 + 1 if it clears.
+ * walker must read it, else target * 4 + tag (BRANCH, BRANCH_CLEARS, REFERS).
  * `last_clear` is that of the whole run; `error` capstone's errno when nothing was
  * decoded. */
 static PyObject *scan(PyObject *self, PyObject *args) {
@@ -117,7 +151,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     for (size_t i = 0; i < decoded; i++) {
         const char *record = base + i * record_size;
         uint64_t target = 0;
-        int kind = classify(record + mnemonic_at, record + ops_at, absolute, start, end, &target);
+        int kind = classify(record, absolute, start, end, &target);
         if (kind == CLEARS) {
             last_clear = (Py_ssize_t)i;
             continue;
@@ -127,9 +161,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         PyObject *item[3] = {
             PyLong_FromSsize_t((Py_ssize_t)i),
             PyLong_FromSsize_t(last_clear),
-            kind == SEEN ? PyLong_FromLong(-1)
-                         : PyLong_FromUnsignedLongLong(
-                               (target << 1) | (kind == BRANCH_CLEARS ? 1u : 0u)),
+            kind == SEEN ? PyLong_FromLong(-1) : PyLong_FromUnsignedLongLong((target << 2) | kind),
         };
         int failed = 0;
         for (int k = 0; k < 3; k++) {

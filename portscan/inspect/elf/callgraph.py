@@ -788,6 +788,7 @@ _FAMILIES = {
 _INSN = capstone._cs_insn  # capstone's record of one decoded instruction (ctypes)
 _RECORD, _MNEMONIC, _OPS = ctypes.sizeof(_INSN), _INSN.mnemonic.offset, _INSN.op_str.offset
 _ADDRESS_AT, _SIZE_AT = _INSN.address.offset, _INSN.size.offset
+_BRANCH_CLEARS, _REFERS = 1, 2  # _x86scan.c's event tags (BRANCH is 0)
 _ADDRESS = struct.Struct("<Q")
 _SIZE = struct.Struct("<H")
 if _x86scan is not None:
@@ -796,6 +797,8 @@ if _x86scan is not None:
             capstone._cs.cs_disasm, capstone._cs.cs_free, capstone._cs.cs_errno
         )),
         _RECORD,
+        _ADDRESS_AT,
+        _SIZE_AT,
         _MNEMONIC,
         _OPS,
     )  # fmt: skip
@@ -899,9 +902,14 @@ class _X86Walker:
                     if clear > done:
                         self.loaded = None
                     done = index
-                    if branch >= 0:  # a direct call, or a jump out of the function
-                        self.graph._branch(self.result, branch >> 1)
-                        if branch & 1:  # call, jmp
+                    if branch >= 0:  # sorted already: target * 4 + what it does
+                        target, tag = branch >> 2, branch & 3
+                        if tag == _REFERS:  # `lea reg, [rip + N]`
+                            self.loaded = None
+                            self._operand("lea", "", target)
+                            continue
+                        self.graph._branch(self.result, target)  # a call, a jump out
+                        if tag == _BRANCH_CLEARS:  # call, jmp
                             self.loaded = None
                         continue
                 else:
@@ -982,21 +990,25 @@ class _X86Walker:
         if mnemonic not in ("test", "cmp"):
             self.loaded = None
         if rip is not None:
-            target = self._rip_target(at, size, rip)
-            held = graph.got.get(target) if graph._in_got(target) else None
-            if mnemonic in ("cmp", "test") and isinstance(held, str):
-                pass  # `cmp qword ptr [rip + f@GOT], 0`: whether f is linked in, not f
-            elif mnemonic == "mov" and isinstance(held, str) and ops.startswith("r"):
-                register = ops.split(",", 1)[0]
-                if self.pending is not None:  # a second load: the first stays reached
-                    result.imports.append(self.pending[1])
-                self.pending = (_family(register), held)
-                self.loaded = register
-            elif graph._slot(result, target):
-                if mnemonic == "mov" and ops.startswith("r") and "," in ops:
-                    self.loaded = ops.split(",", 1)[0]
-            elif not self.start <= target < self.end and graph._in_code(target):
-                graph._branch(result, target)
+            self._operand(mnemonic, ops, self._rip_target(at, size, rip))
+
+    def _operand(self, mnemonic: str, ops: str, target: int) -> None:
+        """A non-branch instruction's rip-relative operand, at `target`."""
+        graph, result = self.graph, self.result
+        held = graph.got.get(target) if graph._in_got(target) else None
+        if mnemonic in ("cmp", "test") and isinstance(held, str):
+            pass  # `cmp qword ptr [rip + f@GOT], 0`: whether f is linked in, not f
+        elif mnemonic == "mov" and isinstance(held, str) and ops.startswith("r"):
+            register = ops.split(",", 1)[0]
+            if self.pending is not None:  # a second load: the first stays reached
+                result.imports.append(self.pending[1])
+            self.pending = (_family(register), held)
+            self.loaded = register
+        elif graph._slot(result, target):
+            if mnemonic == "mov" and ops.startswith("r") and "," in ops:
+                self.loaded = ops.split(",", 1)[0]
+        elif not self.start <= target < self.end and graph._in_code(target):
+            graph._branch(result, target)
 
     def _absolute(self, mnemonic: str, ops: str) -> None:
         """Immediates of a position-dependent file that are addresses: of data (a table:
