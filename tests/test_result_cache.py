@@ -124,7 +124,13 @@ def test_a_changed_option_or_layer_or_portscan_is_a_miss(
     image = ib.Image(layers, config=FIXTURE_CONFIG, history=["a", "b", "c"])
     other = ib.write_oci_layout(tmp_path / "other", [image])
     assert _scan(store, f"oci:{other}", ScanOptions())[1] == 0
+    monkeypatch.setenv("PORTSCAN_MAX_KEEP_MIB", "1")  # a read limit (layers.Limits)
+    assert _scan(store, reference, ScanOptions())[1] == 0
+    monkeypatch.delenv("PORTSCAN_MAX_KEEP_MIB")
+    assert _scan(store, reference, ScanOptions())[1] == 1
     monkeypatch.setattr(keys, "__version__", "999.0")
+    assert _scan(store, reference, ScanOptions())[1] == 0
+    monkeypatch.setitem(keys.library_versions(), "lief", "0.0")
     assert _scan(store, reference, ScanOptions())[1] == 0
 
 

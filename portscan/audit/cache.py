@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import logging
 import os
 import pickle
 import time
@@ -69,6 +70,8 @@ from portscan.sources.base import (
     check_verifiable,
 )
 from portscan.sources.refs import parse_reference
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:  # the call-graph code (and capstone) loads when a walk is asked for
     from portscan.inspect.elf.callgraph import Reach
@@ -191,6 +194,7 @@ class ScanCache(StoredWalks):
                 _replayed(descriptor, progress)
             self.results_reused += 1
             seconds = round(time.monotonic() - started, 3)
+            log.debug("reused the stored result %s in %.2f s", key, seconds)
             load = functools.partial(_unpickled, stored.data, scanned_at, seconds)
             return EncodedResult(scanned_at, seconds, stored.head, stored.tail, load)
         result = self._scan(reference, options, progress, source)

@@ -13,10 +13,11 @@ so a better analyser invalidates exactly what it produced):
   (e.g. `wasi_libc_as_of`).
 - `scan_result_key` keys whole results of `portscan image` (the scan cache,
   portscan.audit.cache): the image as its source resolved it, every option that can
-  change the result, and the code (`code_key`: the portscan version, a digest of its
-  source files and of the signatures/ data, the layer key). No key, so no reuse, where
-  the image's layers are not all verifiable sha256 blobs or an option has no spelling
-  that is the same in every process (`canonical`).
+  change the result (PORTSCAN_* variables included), and the code (`code_key`: the
+  portscan version, a digest of its source files, the versions of Python and of the
+  libraries whose answers a result holds, the signatures/ data, the layer key). No key,
+  so no reuse, where the image's layers are not all verifiable sha256 blobs or an
+  option has no spelling that is the same in every process (`canonical`).
 
 Layers are cached under the digest of the blob as stored, which `read_layer` verifies
 while reading, never under the config's `diff_id`, which nothing verifies before the
@@ -36,11 +37,14 @@ import functools
 import hashlib
 import inspect as pyinspect
 import json
+import os
 import pickle
+import sys
 import types
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -205,6 +209,23 @@ def _qualified(code: Any) -> str:
     return f"{module}.{name}"
 
 
+# third-party code whose answers a result holds: ELF facts, disassembly, graphs, parsed
+# JavaScript (with the Python version, keyed by `code_key`)
+_LIBRARIES = ("lief", "capstone", "networkx", "tree-sitter", "tree-sitter-javascript")
+
+
+@functools.cache
+def library_versions() -> dict[str, str]:
+    """The Python version and the installed version of each of `_LIBRARIES`."""
+    versions = {"python": sys.version}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
 @functools.cache
 def code_digest() -> str:
     """A digest of portscan's source: every .py and .c file under the package (names and
@@ -220,12 +241,13 @@ def code_digest() -> str:
 
 def code_key(analysers: Sequence[Analyser], keep: KeepPolicy) -> str:
     """What every whole result depends on besides its image and options: the portscan
-    version, its source (`code_digest`), the signatures/ data, the layer key. `store gc`
-    drops the stored results of any other."""
+    version, its source (`code_digest`), the libraries it asks (`library_versions`), the
+    signatures/ data, the layer key. `store gc` drops the stored results of any other."""
     return _digest(
         {
             "portscan": __version__,
             "code": code_digest(),
+            "libraries": library_versions(),
             "signatures": signatures_digest(signatures.signatures_dir()),
             "layer": layer_key(analysers, keep),
         }
@@ -259,6 +281,8 @@ def scan_result_key(
     - every ScanOptions field but `content_dir` (where ELF files are kept), and the
       SourceOptions fields but credentials, trust and timeout (`_REACH_ONLY`);
     - with `base`, the base image's identity as well (a tag may move);
+    - every PORTSCAN_* environment variable but PORTSCAN_NO_CACHE (the read limits,
+      layers.Limits, are set there, and options given as variables are options);
     - `code_key`: the portscan version and source, the signatures, analysers, keep policy.
     `sbom` runs syft, whose output the key cannot see: no reuse with it. An option
     `canonical` cannot spell means no reuse either; a guess is never made.
@@ -284,6 +308,11 @@ def scan_result_key(
             "base": canonical(base),
             "options": scan,
             "source": source,
+            "environment": {
+                name: value
+                for name, value in sorted(os.environ.items())
+                if name.startswith("PORTSCAN_") and name != "PORTSCAN_NO_CACHE"
+            },
             "code": code_key(options.analysers, options.keep),
         }
     except NotCanonical:
