@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import gc
 import hashlib
 import logging
 import os
@@ -267,7 +268,13 @@ def _encoded(result: ScanResult) -> EncodedResult:
 
 def _unpickled(data: bytes, scanned_at: str, seconds: float) -> ScanResult:
     """A stored result, with the times of its reuse."""
-    result = pickle.loads(zlib.decompress(data))
+    collecting = gc.isenabled()
+    gc.disable()  # else the collector walks the growing result again and again (nginx: 5x)
+    try:
+        result = pickle.loads(zlib.decompress(data))
+    finally:
+        if collecting:
+            gc.enable()
     if not isinstance(result, ScanResult):
         raise TypeError(f"a stored result decoded to a {type(result).__name__}")
     return dataclasses.replace(result, scanned_at=scanned_at, duration_seconds=seconds)
