@@ -281,8 +281,8 @@ def scan_result_key(
     - every ScanOptions field but `content_dir` (where ELF files are kept), and the
       SourceOptions fields but credentials, trust and timeout (`_REACH_ONLY`);
     - with `base`, the base image's identity as well (a tag may move);
-    - every PORTSCAN_* environment variable but PORTSCAN_NO_CACHE (the read limits,
-      layers.Limits, are set there, and options given as variables are options);
+    - every PORTSCAN_* environment variable (the read limits, layers.Limits, are set
+      there, and options given as variables are options);
     - `code_key`: the portscan version and source, the signatures, analysers, keep policy.
     `sbom` runs syft, whose output the key cannot see: no reuse with it. An option
     `canonical` cannot spell means no reuse either; a guess is never made.
@@ -311,7 +311,7 @@ def scan_result_key(
             "environment": {
                 name: value
                 for name, value in sorted(os.environ.items())
-                if name.startswith("PORTSCAN_") and name != "PORTSCAN_NO_CACHE"
+                if name.startswith("PORTSCAN_")
             },
             "code": code_key(options.analysers, options.keep),
         }
