@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -132,6 +133,26 @@ def test_a_changed_option_or_layer_or_portscan_is_a_miss(
     assert _scan(store, reference, ScanOptions())[1] == 0
     monkeypatch.setitem(keys.library_versions(), "lief", "0.0")
     assert _scan(store, reference, ScanOptions())[1] == 0
+
+
+def test_a_base_that_moved_is_a_miss(
+    oci_layout: Path, tmp_path: Path, native_bins: dict[str, bytes]
+) -> None:
+    """`--base` names an image, whose identity is in the key: the same name resolving
+    to another image is a miss, and judged against the new base."""
+    store, reference = tmp_path / "store.db", f"oci:{oci_layout}"
+    layers = fixture_layers(native_bins)
+    base = tmp_path / "base"
+    ib.write_oci_layout(base, [ib.Image(layers[:1], config=FIXTURE_CONFIG, history=["a"])])
+    options = ScanOptions(base=f"oci:{base}")
+    first, reused = _scan(store, reference, options)
+    assert reused == 0 and first.base is not None and first.base.layers == 1
+    assert _scan(store, reference, options)[1] == 1
+    shutil.rmtree(base)
+    moved = [*layers[0], ib.file("etc/moved", "1\n")]
+    ib.write_oci_layout(base, [ib.Image([moved], config=FIXTURE_CONFIG, history=["a"])])
+    second, reused = _scan(store, reference, options)
+    assert reused == 0 and second.base is not None and second.base.layers == 0
 
 
 def test_what_the_key_cannot_spell_is_never_reused(oci_layout: Path, tmp_path: Path) -> None:
