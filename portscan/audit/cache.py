@@ -17,16 +17,18 @@ store.db, portscan.audit.store), and reuses its machinery:
 - Whole results: `ScanCache.result`, what `portscan image` calls, looks the image up
   in the store's `results` table first, under keys.scan_result_key: the image as its
   source resolved it (manifest digest, platform, config, ordered layer digests; only
-  where every layer is a sha256 blob), every scan option that can change the result,
-  and the code (portscan version, a digest of its source files, the signatures/ data,
-  the analysers). A hit reads no layer and judges nothing: it is the stored result
-  with a new `scanned_at` and `duration_seconds`, its JSON document stored encoded
-  (codec.EncodedResult: the same bytes as encoding the result) and the result itself
-  unpickled only for another format or a gate. A miss scans as below and stores both.
+  where every layer is a sha256 blob), every scan option that can change the result
+  (PORTSCAN_* variables included; options it cannot spell mean no reuse), and the code
+  (portscan version, a digest of its source files, the versions of Python and of the
+  libraries it asks, the signatures/ data, the analysers). A hit reads no layer and
+  judges nothing: it is the stored result with a new `scanned_at` and
+  `duration_seconds`, its JSON document stored encoded (codec.EncodedResult: the same
+  bytes as encoding the result) and the result itself unpickled only for another
+  format or a gate. A miss scans as below and stores both.
 
 Every write is one SQLite transaction (WAL mode) and every content file lands by rename,
 so concurrent scans share the cache safely. A new portscan or signatures version
-changes the keys; what was stored under old keys is ignored (`portscan registry gc`
+changes the keys; what was stored under old keys is ignored (`portscan store gc`
 removes it). Nothing in the scan result depends on whether the cache was used.
 """
 
@@ -185,10 +187,14 @@ class ScanCache(StoredWalks):
         scanned_at = timestamp()
         options = dataclasses.replace(options, content_dir=self.content_dir)
         source = open_image(parse_reference(reference), options.source)
-        key = None
-        if isinstance(source, BlobImageSource):
-            key = scan_result_key(reference, source.meta, options, _base_image(options))
-        stored = self.store.result(key) if key is not None else None
+        try:
+            key = None
+            if isinstance(source, BlobImageSource):
+                key = scan_result_key(reference, source.meta, options, _base_image(options))
+            stored = self.store.result(key) if key is not None else None
+        except BaseException:
+            source.close()
+            raise
         if stored is not None:
             source.close()
             for descriptor in source.meta.layers:
