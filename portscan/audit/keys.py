@@ -176,17 +176,19 @@ class NotCanonical(TypeError):
 
 def canonical(value: Any) -> Any:
     """`value` as JSON values that are equal exactly when the values are: scalars,
-    enums, paths, sequences, string-keyed dicts, dataclasses field by field, and code
-    of portscan by its qualified name (`code_digest` covers its text) or objects of its
-    classes by their attributes. Anything else raises NotCanonical."""
+    enums, paths, lists and tuples, string-keyed dicts, dataclasses field by field, and
+    code of portscan by its qualified name (`code_digest` covers its text) or objects of
+    its classes by their attributes. Anything else raises NotCanonical."""
     if isinstance(value, enum.Enum):  # before the scalars: a StrEnum is a str
         return {"enum": _qualified(type(value)), "value": canonical(value.value)}
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, PurePath):
         return {"path": str(value)}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list):
         return [canonical(item) for item in value]
+    if isinstance(value, tuple):
+        return {"tuple": [canonical(item) for item in value]}
     if isinstance(value, dict) and all(isinstance(k, str) for k in value):
         return {"dict": [[k, canonical(v)] for k, v in sorted(value.items())]}
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
@@ -283,7 +285,8 @@ def scan_result_key(
     - with `base`, the base image's identity as well (a tag may move);
     - every PORTSCAN_* environment variable (the read limits, layers.Limits, are set
       there, and options given as variables are options);
-    - `code_key`: the portscan version and source, the signatures, analysers, keep policy.
+    - `code_key`: the portscan version and source, Python and library versions, the
+      signatures, analysers and keep policy.
     `sbom` runs syft, whose output the key cannot see: no reuse with it. An option
     `canonical` cannot spell means no reuse either; a guess is never made.
     """
