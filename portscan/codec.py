@@ -12,12 +12,14 @@ fields this version does not know are ignored.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
 import enum
 import functools
 import json
 import types
 import typing
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -243,8 +245,14 @@ def render_pieces(result: ScanResult) -> Iterator[str]:
     """`render`'s text a section at a time, and the long lists (files, components) an
     item at a time: the same text as `json.dumps(to_dict(r))`, without a writer ever
     holding the document's objects, or its text, at once."""
-    for index, (key, make) in enumerate(_sections(result)):
-        head = f"{'{' if index == 0 else ','}{json.dumps(key)}:"
+    yield from _pieces(_sections(result), first=True)
+    yield "}\n"
+
+
+def _pieces(sections: list[tuple[str, Callable[[], Any]]], first: bool) -> Iterator[str]:
+    """The text of `sections`, the first opening the document when `first`."""
+    for index, (key, make) in enumerate(sections):
+        head = f"{'{' if first and index == 0 else ','}{json.dumps(key)}:"
         value = make()
         if not isinstance(value, types.GeneratorType):
             yield head + _COMPACT(value)
@@ -253,7 +261,68 @@ def render_pieces(result: ScanResult) -> Iterator[str]:
         for position, item in enumerate(value):
             yield ("," if position else "") + _COMPACT(item)
         yield "]"
+
+
+_TIMES = ("scanned_at", "duration_seconds")  # the sections a reused result has anew
+
+
+def document_parts(result: ScanResult) -> tuple[str, Iterator[str]]:
+    """`render`'s text in three parts, the middle one left out: the text before the
+    time fields (`_TIMES`), and the pieces of the text after them. A stored result
+    keeps these; `times_text` makes the middle part for the times of its reuse."""
+    sections = _sections(result)
+    at = [key for key, _ in sections].index(_TIMES[0])
+    after = sections[at + len(_TIMES) :]
+    return "".join(_pieces(sections[:at], first=True)), _after(after)
+
+
+def _after(sections: list[tuple[str, Callable[[], Any]]]) -> Iterator[str]:
+    yield from _pieces(sections, first=False)
     yield "}\n"
+
+
+def times_text(scanned_at: str, duration_seconds: float) -> str:
+    """The time fields' text, as `render` writes them between `document_parts`."""
+    times = {_TIMES[0]: scanned_at, _TIMES[1]: duration_seconds}
+    return "".join(_pieces([(key, lambda k=key: times[k]) for key in _TIMES], first=False))
+
+
+@dataclasses.dataclass
+class EncodedResult:
+    """A scan result with its JSON document encoded already (the scan cache's, see
+    portscan.audit.cache): `head` and the zlib-compressed `tail` are the document's
+    text before and after its time fields (`document_parts`). `result()` is the result
+    itself, made by `load` on first use (for the other formats and the gates)."""
+
+    scanned_at: str
+    duration_seconds: float
+    head: str
+    tail: bytes
+    load: Callable[[], ScanResult]
+    _loaded: ScanResult | None = None
+
+    def result(self) -> ScanResult:
+        if self._loaded is None:
+            self._loaded = self.load()
+        return self._loaded
+
+    def pieces(self) -> Iterator[str]:
+        """The document's text: byte for byte what `render_pieces(self.result())` gives."""
+        yield self.head + times_text(self.scanned_at, self.duration_seconds)
+        inflate = zlib.decompressobj()
+        text = codecs.getincrementaldecoder("utf-8")()
+        view = memoryview(self.tail)
+        for start in range(0, len(view), _CHUNK):
+            yield text.decode(inflate.decompress(view[start : start + _CHUNK]))
+        yield text.decode(inflate.flush(), final=True)
+
+
+_CHUNK = 1 << 18  # compressed bytes inflated at a time (a few MB of text)
+
+
+def full_result(result: ScanResult | EncodedResult) -> ScanResult:
+    """The result itself, whichever form it comes in."""
+    return result.result() if isinstance(result, EncodedResult) else result
 
 
 # --------------------------------------------------------------------------- reading

@@ -13,22 +13,12 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from portscan import __version__, inspect
-from portscan.graph.build import (
-    GraphInputs,
-    build_graph,
-    judged_graph,
-    link_applications,
-    reachable,
-)
-from portscan.graph.reach import ReachStore, reach_image
 from portscan.inspect.elf import worker
 from portscan.inspect.elf.worker import ElfAnalyser
-from portscan.inspect.sbom import enrich_with_syft
 from portscan.layers import Analyser, KeepPolicy, ReadBudget, Tree, merge_layers, read_layer
-from portscan.lint.components import lint_image
 from portscan.model import (
     Dependency,
     ImageMeta,
@@ -41,7 +31,11 @@ from portscan.model import (
 from portscan.sources import SourceOptions, open_image
 from portscan.sources.base import ImageSource, ScanProgress
 from portscan.sources.refs import is_loopback, parse_reference
-from portscan.waivers import Waiver, apply_waivers, exclude, judge, read_base
+
+if TYPE_CHECKING:  # the stages after reading load when a scan reaches them: a result
+    # the scan cache holds whole needs none of them (portscan.audit.cache)
+    from portscan.graph.reach import ReachStore
+    from portscan.waivers import Waiver
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +122,11 @@ def layer_infos(meta: ImageMeta, layers: list[LayerResult]) -> list[LayerInfo]:
     return infos
 
 
+def timestamp() -> str:
+    """Now, as a result's `scanned_at` says it (UTC, to the second)."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
 def scan_image(
     reference: str,
     options: ScanOptions | None = None,
@@ -138,13 +137,25 @@ def scan_image(
     """Scan one image end to end and return the result (nothing is printed).
     `source`, when given, is the image already opened (see `read_image`); `reach_store`
     keeps reachability walks across scans (portscan.audit.cache)."""
+    from portscan.graph.build import (
+        GraphInputs,
+        build_graph,
+        judged_graph,
+        link_applications,
+        reachable,
+    )
+    from portscan.graph.reach import reach_image
+    from portscan.inspect.sbom import enrich_with_syft
+    from portscan.lint.components import lint_image
+    from portscan.waivers import apply_waivers, exclude, judge, read_base
+
     options = options or ScanOptions()
     if options.reach and options.content_dir is None:
         with tempfile.TemporaryDirectory(prefix="portscan-content-") as content_dir:
             kept = dataclasses.replace(options, content_dir=content_dir)
             return scan_image(reference, kept, progress, source, reach_store)
     started = time.monotonic()
-    scanned_at = dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+    scanned_at = timestamp()
     scanned = read_image(reference, options, progress, source)
     log.debug("read %d layers in %.2f s", len(scanned.layers), time.monotonic() - started)
     meta = scanned.meta

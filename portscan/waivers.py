@@ -24,9 +24,7 @@ import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from portscan.errors import UsageError
 from portscan.knowledge.rules import all_rules
@@ -42,10 +40,12 @@ from portscan.model import (
     Target,
     TargetSummary,
 )
-from portscan.score import finish_components, summarise
 from portscan.sources import SourceOptions, open_image
 from portscan.sources.base import BlobImageSource
 from portscan.sources.refs import parse_reference
+
+if TYPE_CHECKING:  # networkx and scoring load when a verdict is made, not to read waivers
+    import networkx as nx
 
 IMAGE_CONFIG_PATH = "(image config)"
 _KEYS = frozenset({"rule", "reason", "path", "target", "expires"})
@@ -234,6 +234,8 @@ def judge(
     summary judges the components of the layers above it, and the base's components
     are summarised apart in `base.targets` (verdicts still flow from a base library to
     the program that loads it)."""
+    from portscan.score import finish_components, summarise
+
     kept = {c.id: c.findings for c in components}
     for component in components:
         component.findings = [f for f in component.findings if f.waived is None]
@@ -259,6 +261,8 @@ def rejudge(result: ScanResult, waivers: Sequence[Waiver]) -> ScanResult:
     result's own dependency graph, as the scan would have. Unused waivers are warnings."""
     if not waivers:
         return result
+    import networkx as nx
+
     from portscan.graph.build import judged_graph
 
     graph = nx.DiGraph()

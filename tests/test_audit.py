@@ -480,7 +480,8 @@ def test_cli_jsonl_table_exit_codes_and_store_commands(
     counts = json.loads(stats.stdout)
     assert counts["images"] == 1 and counts["audits"] == 3 and counts["stale_images"] == 0
     gc = run_cli("store", "gc", "--store", store)
-    assert gc.returncode == 0 and gc.stdout.startswith("removed 0 image results, 1 layers, ")
+    removed = "removed 0 image results, 0 scan results, 1 layers, "
+    assert gc.returncode == 0 and gc.stdout.startswith(removed)
 
     for args, words in (
         (["--tags", "sometimes"], "invalid --tags"),

@@ -25,8 +25,10 @@ def run(
     *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, home: Path
 ) -> subprocess.CompletedProcess[str]:
     """portscan in a subprocess whose user config dir is `home` (empty unless a test
-    writes there), with only the PORTSCAN_* variables given."""
-    environ = {**BASE_ENV, "XDG_CONFIG_HOME": str(home), **(env or {})}
+    writes there) and whose scan cache is the test's own, with only the PORTSCAN_*
+    variables given."""
+    cache = str(home.parent / "cache")
+    environ = {**BASE_ENV, "XDG_CONFIG_HOME": str(home), "XDG_CACHE_HOME": cache, **(env or {})}
     repo = str(Path(__file__).resolve().parent.parent)
     environ["PYTHONPATH"] = repo + os.pathsep + environ.get("PYTHONPATH", "")
     return subprocess.run(
@@ -240,9 +242,10 @@ def test_verbose_logs_stages_to_stderr(home: Path, oci_layout: Path) -> None:
     assert "read 3 layers in" in result.stderr and "linted in" in result.stderr
     quiet = run("image", f"oci:{oci_layout}", "-o", "json=/dev/null", home=home)
     assert quiet.stderr == ""
-    # as a setting too, and before the command
+    # as a setting too, and before the command; the scan cache has the result whole now
     result = run("-v", "image", f"oci:{oci_layout}", "-o", "json=/dev/null", home=home)
-    assert "inspected the tree in" in result.stderr
+    assert "reused the stored result" in result.stderr
+    assert "inspected the tree in" not in result.stderr
 
 
 def test_an_explicit_config_wins_over_a_broken_default_one(tmp_path: Path, home: Path) -> None:

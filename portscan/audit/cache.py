@@ -14,32 +14,56 @@ store.db, portscan.audit.store), and reuses its machinery:
   reach key (the portscan version and the call-graph code), so a warm scan runs no
   disassembler.
 
+- Whole results: `ScanCache.result`, what `portscan image` calls, looks the image up
+  in the store's `results` table first, under keys.scan_result_key: the image as its
+  source resolved it (manifest digest, platform, config, ordered layer digests; only
+  where every layer is a sha256 blob), every scan option that can change the result
+  (PORTSCAN_* variables included; options it cannot spell mean no reuse), and the code
+  (portscan version, a digest of its source files, the versions of Python and of the
+  libraries it asks, the signatures/ data, the analysers). A hit reads no layer and
+  judges nothing: it is the stored result with a new `scanned_at` and
+  `duration_seconds`, its JSON document stored encoded (codec.EncodedResult: the same
+  bytes as encoding the result) and the result itself unpickled only for another
+  format or a gate. A miss scans as below and stores both.
+
 Every write is one SQLite transaction (WAL mode) and every content file lands by rename,
 so concurrent scans share the cache safely. A new portscan or signatures version
-changes the keys; what was stored under old keys is ignored (`portscan registry gc`
+changes the keys; what was stored under old keys is ignored (`portscan store gc`
 removes it). Nothing in the scan result depends on whether the cache was used.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+import gc
 import hashlib
+import logging
 import os
 import pickle
 import time
 import zlib
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from portscan import __version__
-from portscan.audit.keys import content_digests, decode_layer, encode_layer, layer_key
-from portscan.audit.store import LayerRow, Store, default_path
-from portscan.inspect.elf import callgraph, worker
-from portscan.inspect.elf.callgraph import Reach
+from portscan.audit.keys import (
+    code_key,
+    content_digests,
+    decode_layer,
+    encode_layer,
+    layer_key,
+    scan_result_key,
+    sha256_layers,
+)
+from portscan.audit.store import LayerRow, ResultRow, Store, default_path
+from portscan.codec import EncodedResult, document_parts
+from portscan.errors import PortscanError
+from portscan.inspect.elf import worker
 from portscan.inspect.elf.content import content_path
 from portscan.inspect.elf.worker import ElfAnalyser
 from portscan.model import ImageMeta, LayerDescriptor, LayerResult, ProgressFn, ScanResult
-from portscan.scan import ScanOptions, scan_image
+from portscan.scan import ScanOptions, scan_image, timestamp
 from portscan.sources import open_image
 from portscan.sources.base import (
     BlobImageSource,
@@ -50,6 +74,11 @@ from portscan.sources.base import (
 )
 from portscan.sources.refs import parse_reference
 
+log = logging.getLogger(__name__)
+
+if TYPE_CHECKING:  # the call-graph code (and capstone) loads when a walk is asked for
+    from portscan.inspect.elf.callgraph import Reach
+
 REACH_FORMAT = 1  # bump when a stored Reach changes meaning without a code change
 _CONSTRUCTORS = "\0constructors"  # the stored root of a constructors walk (root None)
 
@@ -57,6 +86,8 @@ _CONSTRUCTORS = "\0constructors"  # the stored root of a constructors walk (root
 def reach_key() -> str:
     """The key of stored walks: portscan version, REACH_FORMAT, the call-graph code
     (callgraph.py and its compiled sorter's source)."""
+    from portscan.inspect.elf import callgraph
+
     code = Path(callgraph.__file__).read_bytes()
     code += Path(callgraph.__file__).with_name("_x86scan.c").read_bytes()
     parts = f"{__version__}\0{REACH_FORMAT}\0".encode() + code
@@ -70,11 +101,17 @@ class StoredWalks:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.reach_key = reach_key()
         self._new_walks: list[tuple[str, str, bytes]] = []
         self.walks_reused = 0
 
+    @functools.cached_property
+    def reach_key(self) -> str:
+        """The current `reach_key` (made on first use: a whole result walks nothing)."""
+        return reach_key()
+
     def get_reach(self, digest: str, root: str | None) -> Reach | None:
+        from portscan.inspect.elf.callgraph import Reach
+
         data = self.store.reach(digest, _CONSTRUCTORS if root is None else root, self.reach_key)
         if data is None:
             return None
@@ -103,6 +140,7 @@ class ScanCache(StoredWalks):
         self.content_dir = self.store.content_dir
         self.layers_reused = 0
         self.layers_read = 0
+        self.results_reused = 0
 
     def close(self) -> None:
         self.store.close()
@@ -140,21 +178,149 @@ class ScanCache(StoredWalks):
         self.store.put_layer(None, row)
 
     # -- scanning
+    def result(
+        self, reference: str, options: ScanOptions, progress: ScanProgress | None = None
+    ) -> ScanResult | EncodedResult:
+        """The result of scanning `reference`: the stored one when the store holds it
+        under its keys.scan_result_key, else `scan`'s, then stored (an EncodedResult
+        both ways). An image or options without a key are scanned and nothing whole is
+        stored (a ScanResult)."""
+        started = time.monotonic()
+        scanned_at = timestamp()
+        options = dataclasses.replace(options, content_dir=self.content_dir)
+        source = open_image(parse_reference(reference), options.source)
+        try:
+            key = None
+            if isinstance(source, BlobImageSource):
+                key = scan_result_key(reference, source.meta, options, _base_image(options))
+            stored = self.store.result(key) if key is not None else None
+        except BaseException:
+            source.close()
+            raise
+        if stored is not None:
+            source.close()
+            for descriptor in source.meta.layers:
+                _replayed(descriptor, progress)
+            self.results_reused += 1
+            seconds = round(time.monotonic() - started, 3)
+            log.debug("reused the stored result %s in %.2f s", key, seconds)
+            load = functools.partial(_unpickled, stored.data, scanned_at, seconds)
+            return EncodedResult(scanned_at, seconds, stored.head, stored.tail, load)
+        result = self._scan(reference, options, progress, source)
+        if key is None:
+            return result
+        encoded = _encoded(result)
+        row = ResultRow(
+            key,
+            code_key(options.analysers, options.keep),
+            reference,
+            _pickled(result),
+            encoded.head,
+            encoded.tail,
+            result.duration_seconds,
+        )
+        self.store.put_result(row)
+        return encoded
+
     def scan(
         self, reference: str, options: ScanOptions, progress: ScanProgress | None = None
     ) -> ScanResult:
         """`scan.scan_image`, with layers and walks taken from (and added to) the cache."""
         options = dataclasses.replace(options, content_dir=self.content_dir)
         source = open_image(parse_reference(reference), options.source)
-        if isinstance(source, BlobImageSource) and all(
-            d.digest.startswith("sha256:") for d in source.meta.layers
-        ):
+        return self._scan(reference, options, progress, source)
+
+    def _scan(
+        self,
+        reference: str,
+        options: ScanOptions,
+        progress: ScanProgress | None,
+        source: ImageSource,
+    ) -> ScanResult:
+        if isinstance(source, BlobImageSource) and sha256_layers(source.meta):
             key = layer_key(options.analysers, options.keep)
             elf = any(isinstance(a, ElfAnalyser) for a in options.analysers)
             source = CachedLayersImage(source, self, key, elf)
         result = scan_image(reference, options, progress, source, reach_store=self)
         self.flush()
         return result
+
+
+def _base_image(options: ScanOptions) -> ImageMeta | None:
+    """The image `--base` names as its source resolves it, where that is known without
+    reading a layer (else None: the scan reads it, and its result is not reused)."""
+    if options.base is None:
+        return None
+    try:
+        with open_image(parse_reference(options.base), options.source) as base:
+            return base.meta if isinstance(base, BlobImageSource) else None
+    except PortscanError:
+        return None  # the scan says what is wrong with it
+
+
+class _Deflated:
+    """A write-only file that zlib-compresses what it is given: a stored form is made
+    without its uncompressed bytes ever being held whole (nginx: an 18 MB pickle, a
+    34 MB document)."""
+
+    def __init__(self) -> None:
+        self._deflate = zlib.compressobj(1)
+        self._parts: list[bytes] = []
+
+    def write(self, data: bytes) -> int:
+        self._parts.append(self._deflate.compress(data))
+        return len(data)
+
+    def value(self) -> bytes:
+        """Everything written, compressed (call once, at the end)."""
+        return b"".join(self._parts) + self._deflate.flush()
+
+
+def _pickled(result: ScanResult) -> bytes:
+    """The stored form of a whole result: zlib(pickle)."""
+    sink = _Deflated()
+    pickle.Pickler(sink, protocol=pickle.HIGHEST_PROTOCOL).dump(result)
+    return sink.value()
+
+
+def _encoded(result: ScanResult) -> EncodedResult:
+    """`result` with its JSON document encoded (the tail compressed as it is made)."""
+    head, after = document_parts(result)
+    sink = _Deflated()
+    batch: list[str] = []
+    size = 0
+    for piece in after:
+        batch.append(piece)
+        size += len(piece)
+        if size >= 1 << 20:
+            sink.write("".join(batch).encode())
+            batch, size = [], 0
+    sink.write("".join(batch).encode())
+    return EncodedResult(
+        result.scanned_at, result.duration_seconds, head, sink.value(), lambda: result
+    )
+
+
+def _unpickled(data: bytes, scanned_at: str, seconds: float) -> ScanResult:
+    """A stored result, with the times of its reuse."""
+    collecting = gc.isenabled()
+    gc.disable()  # else the collector walks the growing result again and again (nginx: 5x)
+    try:
+        result = pickle.loads(zlib.decompress(data))
+    finally:
+        if collecting:
+            gc.enable()
+    if not isinstance(result, ScanResult):
+        raise TypeError(f"a stored result decoded to a {type(result).__name__}")
+    return dataclasses.replace(result, scanned_at=scanned_at, duration_seconds=seconds)
+
+
+def _replayed(descriptor: LayerDescriptor, progress: ScanProgress | None) -> None:
+    """Progress events of a layer taken from the store (not read)."""
+    if progress:
+        progress.layer_started(descriptor)
+        progress.layer_advanced(descriptor, max(descriptor.size, 0))
+        progress.layer_finished(descriptor)
 
 
 class CachedLayersImage(ImageSource):
@@ -175,18 +341,17 @@ class CachedLayersImage(ImageSource):
         results = []
         check_verifiable(self.inner.meta)
         for descriptor in self.inner.meta.layers:
-            if progress:
-                progress.layer_started(descriptor)
             result = self.cache.layer(descriptor.digest, self.key)
             if result is not None:
                 self.cache.layers_reused += 1
-                if progress:
-                    progress.layer_advanced(descriptor, max(descriptor.size, 0))
+                _replayed(descriptor, progress)
             else:
+                if progress:
+                    progress.layer_started(descriptor)
                 result = self._read(reader, descriptor, progress)
+                if progress:
+                    progress.layer_finished(descriptor)
             results.append(result)
-            if progress:
-                progress.layer_finished(descriptor)
         return self.inner.meta, results
 
     def _read(

@@ -1,6 +1,6 @@
 """What cached analysis is keyed by, and how a `LayerResult` is stored.
 
-Two keys, both short hex strings (trivy fanal's idea: analyser versions go into the key,
+Three keys, all short hex strings (trivy fanal's idea: analyser versions go into the key,
 so a better analyser invalidates exactly what it produced):
 
 - `layer_key` keys per-layer results (with the layer's blob digest): the portscan
@@ -11,6 +11,13 @@ so a better analyser invalidates exactly what it produced):
   what turns layers into a verdict: the portscan version, a digest of the signatures/
   data, and the scan options other than how to reach the image and how to read layers
   (e.g. `wasi_libc_as_of`).
+- `scan_result_key` keys whole results of `portscan image` (the scan cache,
+  portscan.audit.cache): the image as its source resolved it, every option that can
+  change the result (PORTSCAN_* variables included), and the code (`code_key`: the
+  portscan version, a digest of its source files, the versions of Python and of the
+  libraries whose answers a result holds, the signatures/ data, the layer key). No key,
+  so no reuse, where the image's layers are not all verifiable sha256 blobs or an
+  option has no spelling that is the same in every process (`canonical`).
 
 Layers are cached under the digest of the blob as stored, which `read_layer` verifies
 while reading, never under the config's `diff_id`, which nothing verifies before the
@@ -25,21 +32,28 @@ directory only its user writes (the XDG cache dir by default).
 from __future__ import annotations
 
 import dataclasses
+import enum
+import functools
 import hashlib
 import inspect as pyinspect
 import json
+import os
 import pickle
+import sys
+import types
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from importlib import metadata
+from pathlib import Path, PurePath
 from typing import Any
 
+import portscan
 from portscan import __version__, layers, model
 from portscan.inspect.elf import spec as elf_spec
 from portscan.knowledge import tables as signatures
 from portscan.layers import Analyser, KeepPolicy
-from portscan.model import LayerResult
+from portscan.model import ImageMeta, LayerResult
 from portscan.scan import ScanOptions
 
 # Bump when LayerResult's meaning changes without a change of shape, or when a keep
@@ -151,3 +165,159 @@ def content_digests(result: LayerResult) -> set[str]:
         if sha256:
             found.add(sha256)
     return found
+
+
+# --------------------------------------------------------------------------- whole results
+
+
+class NotCanonical(TypeError):
+    """A value with no spelling that is the same in every process (a key cannot say it)."""
+
+
+def canonical(value: Any) -> Any:
+    """`value` as JSON values that are equal exactly when the values are: scalars,
+    enums, paths, lists and tuples, string-keyed dicts, dataclasses field by field, and
+    code of portscan by its qualified name (`code_digest` covers its text) or objects of
+    its classes by their attributes. Anything else raises NotCanonical."""
+    if isinstance(value, enum.Enum):  # before the scalars: a StrEnum is a str
+        return {"enum": _qualified(type(value)), "value": canonical(value.value)}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, PurePath):
+        return {"path": str(value)}
+    if isinstance(value, list):
+        return [canonical(item) for item in value]
+    if isinstance(value, tuple):
+        return {"tuple": [canonical(item) for item in value]}
+    if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+        return {"dict": [[k, canonical(v)] for k, v in sorted(value.items())]}
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = {f.name: canonical(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {"class": _qualified(type(value)), "fields": fields}
+    if isinstance(value, types.MethodType):
+        raise NotCanonical(f"a bound method {value!r} (its object's state is not in its name)")
+    if isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")):
+        return {"code": _qualified(value)}
+    if hasattr(value, "__dict__"):
+        return {"class": _qualified(type(value)), "state": canonical(vars(value))}
+    raise NotCanonical(f"{type(value).__name__} {value!r}")
+
+
+def _qualified(code: Any) -> str:
+    """`module.qualname` of a class or function of portscan (its text is in `code_digest`)."""
+    module, name = getattr(code, "__module__", ""), getattr(code, "__qualname__", "")
+    if not module.startswith("portscan.") or not name or "<" in name:
+        raise NotCanonical(f"{module}.{name} is not a named part of portscan")
+    return f"{module}.{name}"
+
+
+# third-party code whose answers a result holds: ELF facts, disassembly, graphs, parsed
+# JavaScript (with the Python version, keyed by `code_key`)
+_LIBRARIES = ("lief", "capstone", "networkx", "tree-sitter", "tree-sitter-javascript")
+
+
+@functools.cache
+def library_versions() -> dict[str, str]:
+    """The Python version and the installed version of each of `_LIBRARIES`."""
+    versions = {"python": sys.version}
+    for name in _LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "absent"
+    return versions
+
+
+@functools.cache
+def code_digest() -> str:
+    """A digest of portscan's source: every .py and .c file under the package (names and
+    bytes); computed once per process."""
+    root = Path(portscan.__file__).parent
+    digest = hashlib.sha256()
+    files = (p for p in root.rglob("*") if p.suffix in (".py", ".c") and p.is_file())
+    for path in sorted(files):
+        digest.update(str(path.relative_to(root)).encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()[:20]
+
+
+def code_key(analysers: Sequence[Analyser], keep: KeepPolicy) -> str:
+    """What every whole result depends on besides its image and options: the portscan
+    version, its source (`code_digest`), the libraries it asks (`library_versions`), the
+    signatures/ data, the layer key. `store gc` drops the stored results of any other."""
+    return _digest(
+        {
+            "portscan": __version__,
+            "code": code_digest(),
+            "libraries": library_versions(),
+            "signatures": signatures_digest(signatures.signatures_dir()),
+            "layer": layer_key(analysers, keep),
+        }
+    )
+
+
+# SourceOptions fields that decide only how an image is reached (credentials, trust,
+# patience), never what is found in it
+_REACH_ONLY = frozenset(
+    {"docker_config", "username", "password", "timeout", "ca_certs", "authfile"}
+)
+
+
+def sha256_layers(image: ImageMeta) -> bool:
+    """Whether every layer is named by a sha256 blob digest (that reading verifies)."""
+    return all(d.digest.startswith("sha256:") for d in image.layers)
+
+
+def scan_result_key(
+    reference: str, image: ImageMeta, options: ScanOptions, base: ImageMeta | None
+) -> str | None:
+    """The key of the result of scanning `image` (opened from `reference`) with
+    `options`, `base` being the image `options.base` resolved to; None where a result
+    must not be reused.
+
+    The one place that says what a whole result depends on:
+    - the image as its source resolved it (`ImageMeta`: reference, manifest digest,
+      platform, the config's fields the analysis reads with its diff_ids and history,
+      the ordered layer descriptors), when every layer is a sha256 blob: the blobs are
+      verified as they are read, so the digests stand for their bytes;
+    - every ScanOptions field but `content_dir` (where ELF files are kept), and the
+      SourceOptions fields but credentials, trust and timeout (`_REACH_ONLY`);
+    - with `base`, the base image's identity as well (a tag may move);
+    - every PORTSCAN_* environment variable (the read limits, layers.Limits, are set
+      there, and options given as variables are options);
+    - `code_key`: the portscan version and source, Python and library versions, the
+      signatures, analysers and keep policy.
+    `sbom` runs syft, whose output the key cannot see: no reuse with it. An option
+    `canonical` cannot spell means no reuse either; a guess is never made.
+    """
+    if options.sbom is not None or not sha256_layers(image):
+        return None
+    if options.base is not None and (base is None or not sha256_layers(base)):
+        return None
+    try:
+        scan = {
+            f.name: canonical(getattr(options, f.name))
+            for f in dataclasses.fields(options)
+            if f.name not in ("content_dir", "source")
+        }
+        source = {
+            f.name: canonical(getattr(options.source, f.name))
+            for f in dataclasses.fields(options.source)
+            if f.name not in _REACH_ONLY
+        }
+        parts = {
+            "reference": reference,
+            "image": canonical(image),
+            "base": canonical(base),
+            "options": scan,
+            "source": source,
+            "environment": {
+                name: value
+                for name, value in sorted(os.environ.items())
+                if name.startswith("PORTSCAN_")
+            },
+            "code": code_key(options.analysers, options.keep),
+        }
+    except NotCanonical:
+        return None
+    return _digest(parts)

@@ -13,6 +13,9 @@ Tables (docs/registry-audit.md shows them with every column):
 - `image_layers`: which layers each image result was built from, in order.
 - `reach`: (library digest, walk root, reach key) -> a stored reachability walk
   (graph/reach.py), kept by the scan cache (portscan.audit.cache).
+- `results`: scan result key (keys.scan_result_key) -> a whole result of `portscan
+  image`, kept by the scan cache: the pickled ScanResult and its JSON document but the
+  time fields (codec.document_parts), under the code key `store gc` keeps.
 - `audits`, `audit_images`: each audit of a registry and what it found per repository
   and tag; `runs`: each invocation working on an audit, with its counters.
 """
@@ -89,6 +92,16 @@ CREATE TABLE IF NOT EXISTS reach (
     data BLOB NOT NULL,
     PRIMARY KEY (digest, root, reach_key)
 );
+CREATE TABLE IF NOT EXISTS results (
+    result_key TEXT PRIMARY KEY,
+    code_key TEXT NOT NULL,
+    reference TEXT NOT NULL,
+    data BLOB NOT NULL,
+    head TEXT NOT NULL,
+    tail BLOB NOT NULL,
+    seconds REAL NOT NULL,
+    stored_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS audits (
     id INTEGER PRIMARY KEY,
     registry TEXT NOT NULL,
@@ -147,6 +160,19 @@ class LayerRow:
     uncompressed_bytes: int
     entries: int
     seconds: float
+
+
+@dataclass
+class ResultRow:
+    """One whole scan result, as the scan cache stores it (portscan.audit.cache)."""
+
+    result_key: str
+    code_key: str
+    reference: str
+    data: bytes  # zlib(pickle(ScanResult))
+    head: str  # its JSON document before the time fields
+    tail: bytes  # zlib of the document after them
+    seconds: float  # how long the scan that made it took
 
 
 @dataclass
@@ -230,6 +256,7 @@ class StoreStats:
 @dataclass
 class GcReport:
     images: int = 0
+    results: int = 0  # whole scan results of the scan cache
     layers: int = 0
     walks: int = 0  # stored reachability walks
     files: int = 0  # ELF files of the content directory
@@ -368,6 +395,27 @@ class Store:
                 "INSERT OR REPLACE INTO reach VALUES (?, ?, ?, ?)",
                 [(digest, root, reach_key, data) for digest, root, data in walks],
             )
+
+    # -- whole scan results
+    def result(self, result_key: str) -> ResultRow | None:
+        row = self._db.execute(
+            "SELECT result_key, code_key, reference, data, head, tail, seconds FROM results"
+            " WHERE result_key = ?",
+            (result_key,),
+        ).fetchone()
+        return None if row is None else ResultRow(*row)
+
+    def put_result(self, result: ResultRow) -> None:
+        """Store one whole result, in one transaction (a concurrent scan storing the same
+        key replaces it with the same result)."""
+        with self.transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    result.result_key, result.code_key, result.reference, result.data,
+                    result.head, result.tail, result.seconds, now(),
+                ),
+            )  # fmt: skip
 
     # -- images
     def has_image(self, digest: str, result_key: str) -> bool:
@@ -614,12 +662,14 @@ class Store:
         result_key: str,
         older_than_days: float | None,
         reach_key: str | None = None,
+        code_key: str | None = None,
     ) -> GcReport:
         """Drop image results not under `result_key` (or scanned more than
-        `older_than_days` ago), then layers not under `layer_key` or not used by any
-        remaining image result, then the walks not under `reach_key` or of files no
-        remaining layer holds, and those files in the content directory (`_drop_content`);
-        then compact the file. Audit records are kept."""
+        `older_than_days` ago), the scan cache's whole results not under `code_key` (or
+        stored more than `older_than_days` ago), then layers not under `layer_key` or
+        not used by any remaining image result, then the walks not under `reach_key` or
+        of files no remaining layer holds, and those files in the content directory
+        (`_drop_content`); then compact the file. Audit records are kept."""
         before = self.path.stat().st_size if self.path.exists() else 0
         report = GcReport()
         with self.transaction() as db:
@@ -635,6 +685,10 @@ class Store:
                 params,
             )
             report.images = db.execute(f"DELETE FROM images WHERE {doomed}", params).rowcount
+            if code_key is not None:
+                old = "code_key != ?" + (" OR stored_at < ?" if len(params) > 1 else "")
+                stale = db.execute(f"DELETE FROM results WHERE {old}", [code_key, *params[1:]])
+                report.results = stale.rowcount
             report.layers = db.execute(
                 "DELETE FROM layers WHERE layer_key != ? OR digest NOT IN"
                 " (SELECT layer_digest FROM image_layers)",

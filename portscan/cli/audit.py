@@ -252,19 +252,21 @@ def store_stats_command(store_path: Path | None, output_format: str) -> None:
     help="Also drop image results scanned more than DAYS ago.",
 )
 def store_gc_command(store_path: Path | None, older_than: float | None) -> None:
-    """Drop results of other analyser versions, layers no image result uses, and the
+    """Drop results of other analyser versions (and the scan cache's whole results of
+    other portscan code or signatures), layers no image result uses, and the
     reachability walks and kept ELF files no remaining layer needs."""
 
     def body() -> None:
         from portscan.audit.cache import reach_key
-        from portscan.audit.keys import Keys
+        from portscan.audit.keys import Keys, code_key
         from portscan.audit.store import Store, default_path
         from portscan.report import audit as audit_report
         from portscan.scan import ScanOptions
 
-        keys = Keys.of(ScanOptions())
+        defaults = ScanOptions()
+        keys, code = Keys.of(defaults), code_key(defaults.analysers, defaults.keep)
         with Store(store_path or default_path()) as store:
-            report = store.gc(keys.layer, keys.result, older_than, reach_key())
+            report = store.gc(keys.layer, keys.result, older_than, reach_key(), code)
         sys.stdout.write(audit_report.gc_text(report))
 
     options.run_guarded(body, debug=False)

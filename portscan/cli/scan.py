@@ -22,7 +22,8 @@ def write_reports(
     gate: tuple[str | None, int | None, tuple[str, ...]],
 ) -> None:
     """Print or write each planned (format, file) output, write --html, then apply
-    the gates."""
+    the gates. `result` is a ScanResult or a codec.EncodedResult (the scan cache's)."""
+    from portscan.codec import full_result
     from portscan.model import Target, Verdict
     from portscan.report.formats import rendered
     from portscan.report.gates import Gates, check
@@ -35,7 +36,7 @@ def write_reports(
     gates = Gates(
         Verdict(fail_on) if fail_on else None, min_score, tuple(Target(t) for t in targets)
     )
-    failures = check(result, gates)
+    failures = check(full_result(result), gates) if gates.active else []
     for failure in failures:
         click.echo(f"portscan: gate failed: {failure}", err=True)
     if failures:
@@ -159,7 +160,7 @@ def image_command(
 
                 try:
                     cache = stack.enter_context(ScanCache())
-                    scan = functools.partial(cache.scan, reference, scan_options)
+                    scan = functools.partial(cache.result, reference, scan_options)
                 except StoreError as exc:  # e.g. a read-only home: scan, just slower
                     click.echo(f"portscan: warning: no scan cache: {exc}", err=True)
             if not quiet and sys.stderr.isatty():

@@ -186,7 +186,8 @@ def stats_json(stats: StoreStats) -> str:
 
 def gc_text(report: GcReport) -> str:
     return (
-        f"removed {report.images} image results, {report.layers} layers, "
+        f"removed {report.images} image results, {report.results} scan results, "
+        f"{report.layers} layers, "
         f"{report.walks} reachability walks and {report.files} kept ELF files, "
         f"freed {human_size(report.freed_bytes)}\n"
     )

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
 from portscan.model import ScanResult
+
+if TYPE_CHECKING:
+    from portscan.codec import EncodedResult
 
 FORMATS = ("table", "json", "sarif", "cyclonedx", "markdown", "html")
 
@@ -24,11 +28,14 @@ def renderer(name: str) -> Callable[[ScanResult], str]:
     }[name]
 
 
-def rendered(name: str, result: ScanResult) -> Iterable[str]:
+def rendered(name: str, result: ScanResult | EncodedResult) -> Iterable[str]:
     """`renderer(name)(result)` in pieces to write one after another: JSON a section at
-    a time (codec.render_pieces), so that a large document is never held whole."""
+    a time (codec.render_pieces), so that a large document is never held whole, or as
+    the scan cache encoded it already (codec.EncodedResult: the same text)."""
     from portscan import codec
 
     if name == "json":
+        if isinstance(result, codec.EncodedResult):
+            return result.pieces()
         return codec.render_pieces(result)
-    return (renderer(name)(result),)
+    return (renderer(name)(codec.full_result(result)),)
