@@ -19,10 +19,11 @@ import functools
 import json
 import types
 import typing
-import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
+
+import zstandard
 
 from portscan.errors import ResultFormatError
 from portscan.model import (
@@ -290,7 +291,7 @@ def times_text(scanned_at: str, duration_seconds: float) -> str:
 @dataclasses.dataclass
 class EncodedResult:
     """A scan result with its JSON document encoded already (the scan cache's, see
-    portscan.audit.cache): `head` and the zlib-compressed `tail` are the document's
+    portscan.audit.cache): `head` and the zstd-compressed `tail` are the document's
     text before and after its time fields (`document_parts`). `result()` is the result
     itself, made by `load` on first use (for the other formats and the gates)."""
 
@@ -309,15 +310,15 @@ class EncodedResult:
     def pieces(self) -> Iterator[str]:
         """The document's text: byte for byte what `render_pieces(self.result())` gives."""
         yield self.head + times_text(self.scanned_at, self.duration_seconds)
-        inflate = zlib.decompressobj()
+        inflate = zstandard.ZstdDecompressor().decompressobj()
         text = codecs.getincrementaldecoder("utf-8")()
         view = memoryview(self.tail)
         for start in range(0, len(view), _CHUNK):
             yield text.decode(inflate.decompress(view[start : start + _CHUNK]))
-        yield text.decode(inflate.flush(), final=True)
+        yield text.decode(b"", final=True)
 
 
-_CHUNK = 1 << 18  # compressed bytes inflated at a time (a few MB of text)
+_CHUNK = 1 << 18  # compressed bytes decompressed at a time (several MB of text)
 
 
 def full_result(result: ScanResult | EncodedResult) -> ScanResult:

@@ -169,9 +169,9 @@ class ResultRow:
     result_key: str
     code_key: str
     reference: str
-    data: bytes  # zlib(pickle(ScanResult))
+    data: bytes  # zstd(pickle(ScanResult))
     head: str  # its JSON document before the time fields
-    tail: bytes  # zlib of the document after them
+    tail: bytes  # zstd of the document after them
     seconds: float  # how long the scan that made it took
 
 
