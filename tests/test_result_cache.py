@@ -27,6 +27,7 @@ from portscan.waivers import Waiver
 from tests import imagebuild as ib
 from tests.conftest import FIXTURE_CONFIG, cached_env, fixture_layers
 
+SCANNED_IN = re.compile(rb"scanned in [0-9.]+ s")  # the table's last line
 TIMES = re.compile(rb'"scanned_at":"[^"]*","duration_seconds":[0-9.e+-]+')
 
 
@@ -68,6 +69,29 @@ def test_a_rescan_prints_the_stored_document_with_new_times(
     warm_doc, cold_doc = json.loads(warm.stdout), json.loads(cold.stdout)
     assert warm_doc["duration_seconds"] < cold_doc["duration_seconds"]
     assert warm_doc["scanned_at"] >= cold_doc["scanned_at"]
+
+
+def test_a_table_scan_stores_no_document_and_a_json_rescan_adds_it(
+    oci_layout: Path, tmp_path: Path
+) -> None:
+    """A cold scan printing a table stores the result without its JSON document (no
+    34 MB document made for nothing); the first JSON rescan makes and stores it, the
+    next one prints it as stored: both the document a scan without the cache prints."""
+    env = cached_env(tmp_path / "xdg")
+    store = tmp_path / "xdg" / "portscan" / "store.db"
+    reference = f"oci:{oci_layout}"
+    table = _portscan(env, reference, "--format", "table")
+    assert table.returncode == 0, table.stderr
+    with Store(store) as opened:
+        assert opened._db.execute("SELECT head, length(tail) FROM results").fetchall() == [("", 0)]
+    first, second = (_portscan(env, reference, "--format", "json") for _ in range(2))
+    with Store(store) as opened:
+        (length,) = opened._db.execute("SELECT length(tail) FROM results").fetchone()
+    assert length > 0
+    fresh = _portscan(env, reference, "--format", "json", "--no-cache")
+    assert _masked(first.stdout) == _masked(second.stdout) == _masked(fresh.stdout)
+    again = _portscan(env, reference, "--format", "table").stdout
+    assert SCANNED_IN.sub(b"", again) == SCANNED_IN.sub(b"", table.stdout)
 
 
 def test_the_spliced_document_is_the_encoded_result(oci_layout: Path, tmp_path: Path) -> None:

@@ -181,12 +181,19 @@ class ScanCache(StoredWalks):
 
     # -- scanning
     def result(
-        self, reference: str, options: ScanOptions, progress: ScanProgress | None = None
+        self,
+        reference: str,
+        options: ScanOptions,
+        progress: ScanProgress | None = None,
+        document: bool = True,
     ) -> ScanResult | EncodedResult:
         """The result of scanning `reference`: the stored one when the store holds it
-        under its keys.scan_result_key, else `scan`'s, then stored (an EncodedResult
-        both ways). An image or options without a key are scanned and nothing whole is
-        stored (a ScanResult)."""
+        under its keys.scan_result_key, else `scan`'s, then stored. `document`: the
+        caller writes the JSON document, so it is made (or taken) encoded, stored with
+        the result, and returned as an EncodedResult; else only the result is stored
+        (a scan printing a table does not pay for a 34 MB document) and a later call
+        that asks for the document adds it. An image or options without a key are
+        scanned and nothing whole is stored."""
         started = time.monotonic()
         scanned_at = timestamp()
         options = dataclasses.replace(options, content_dir=self.content_dir)
@@ -207,22 +214,28 @@ class ScanCache(StoredWalks):
             seconds = round(time.monotonic() - started, 3)
             log.debug("reused the stored result %s in %.2f s", key, seconds)
             load = functools.partial(_unpickled, stored.data, scanned_at, seconds)
-            return EncodedResult(scanned_at, seconds, stored.head, stored.tail, load)
+            if stored.tail:  # the document was stored with it
+                return EncodedResult(scanned_at, seconds, stored.head, stored.tail, load)
+            if not document:
+                return load()
+            encoded = _encoded(load())
+            self.store.put_result(dataclasses.replace(stored, head=encoded.head, tail=encoded.tail))
+            return encoded
         result = self._scan(reference, options, progress, source)
         if key is None:
             return result
-        encoded = _encoded(result)
+        encoded = _encoded(result) if document else None
         row = ResultRow(
             key,
             code_key(options.analysers, options.keep),
             reference,
             _pickled(result),
-            encoded.head,
-            encoded.tail,
+            encoded.head if encoded else "",
+            encoded.tail if encoded else b"",  # empty: no document stored (yet)
             result.duration_seconds,
         )
         self.store.put_result(row)
-        return encoded
+        return encoded or result
 
     def scan(
         self, reference: str, options: ScanOptions, progress: ScanProgress | None = None

@@ -170,8 +170,8 @@ class ResultRow:
     code_key: str
     reference: str
     data: bytes  # zstd(pickle(ScanResult))
-    head: str  # its JSON document before the time fields
-    tail: bytes  # zstd of the document after them
+    head: str  # its JSON document before the time fields ("" when not stored)
+    tail: bytes  # zstd of the document after them (b"" when not stored)
     seconds: float  # how long the scan that made it took
 
 

@@ -160,7 +160,10 @@ def image_command(
 
                 try:
                     cache = stack.enter_context(ScanCache())
-                    scan = functools.partial(cache.result, reference, scan_options)
+                    document = any(name == "json" for name, _ in planned)
+                    scan = functools.partial(
+                        cache.result, reference, scan_options, document=document
+                    )
                 except StoreError as exc:  # e.g. a read-only home: scan, just slower
                     click.echo(f"portscan: warning: no scan cache: {exc}", err=True)
             if not quiet and sys.stderr.isatty():
