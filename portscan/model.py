@@ -468,6 +468,29 @@ class ChainStep:
     function: str = ""
 
 
+INDIRECT = "<indirect call>"  # a chain step: the walk went through a function pointer
+WHOLE = "<whole library>"  # a chain step: the library was taken whole (graph/reach.py)
+
+
+def chain_text(chain: tuple[ChainStep, ...]) -> str:
+    """`postgres → sd_notify (libsystemd.so.0) → sd_pid_notify_with_fds → socket (libc.so.6)`:
+    each function, with its file's name where the file changes."""
+    parts: list[str] = []
+    current = None
+    for step in chain:
+        name = step.file.rsplit("/", 1)[-1]
+        if not step.function:
+            parts.append(name)
+        elif step.function == INDIRECT:
+            parts.append("(indirect call)")
+        elif step.file != current and name:
+            parts.append(f"{step.function} ({name})")
+        else:
+            parts.append(step.function)
+        current = step.file
+    return " → ".join(parts)
+
+
 @dataclass(frozen=True)
 class Evidence:
     """What a finding rests on: the file, and the symbol, syscall site (with its address)

@@ -17,13 +17,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from portscan.knowledge import tables as sig
 from portscan.knowledge.ruleids import APPLICATION_CODE
 from portscan.knowledge.rules import get_rule, runtime_rules, superseding_ids
 from portscan.model import IMAGE, Component, Finding, MigrationStep, Target, TargetSummary, Verdict
+
+if TYPE_CHECKING:  # networkx loads where a graph is walked: a report from a stored result
+    import networkx as nx  # (the scan cache's) renders without it
 
 POINTS = {
     Verdict.READY: 100,
@@ -64,6 +66,8 @@ def ported(component: Component, target: Target) -> bool:
 def _replaced(components: Sequence[Component], graph: nx.DiGraph, target: Target) -> set[str]:
     """Reachable components that the image reaches on `target` only through the libraries
     of ported programs: the port brings its own, so they are not ported themselves."""
+    import networkx as nx
+
     ported_ids = {c.id for c in components if ported(c, target)}
     if not ported_ids or IMAGE not in graph:
         return set()
@@ -78,6 +82,8 @@ def _replaced(components: Sequence[Component], graph: nx.DiGraph, target: Target
 
 def flow_verdicts(components: Sequence[Component], graph: nx.DiGraph) -> None:
     """Set `verdicts` (and `inherited`) from own findings and flowing dependencies."""
+    import networkx as nx
+
     by_node = {c.id: c for c in components}
     own: dict[str, dict[Target, Verdict]] = {}
     for component in components:
@@ -157,6 +163,8 @@ def summarise(
 def _run(graph: nx.DiGraph | None) -> set[str]:
     """The components the image runs: what its entrypoint, the scripts it execs and the
     runtimes' applications start, not the libraries they load."""
+    import networkx as nx
+
     if graph is None or IMAGE not in graph:
         return set()
     started = nx.DiGraph((a, b) for a, b, kind in graph.edges(data="kind") if kind in _RUN_EDGES)

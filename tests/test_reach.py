@@ -17,11 +17,10 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from portscan.graph.reach import chain_text
 from portscan.inspect.elf.program import analyse_elf_facts
 from portscan.lint.components import lint_binary
 from portscan.lint.findings import Where
-from portscan.model import Component, Finding, ScanResult, Target
+from portscan.model import Component, Finding, ScanResult, Target, chain_text
 from portscan.scan import ScanOptions, scan_image
 
 PROGRAMS = {

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from portscan.graph.reach import chain_text
-from portscan.model import ChainStep, Component, Evidence, ScanResult, Verdict
+from portscan.model import ChainStep, Component, Evidence, ScanResult, Verdict, chain_text
 from portscan.report import answer, html, markdown, sarif, table, view
 from tests import reportfixtures as rf
 from tests.test_reach import PROGRAMS, _install, _root

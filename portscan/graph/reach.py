@@ -32,16 +32,15 @@ from typing import Protocol
 
 import networkx as nx
 
-from portscan.inspect.elf.callgraph import INDIRECT, CallGraph, Reach
+from portscan.inspect.elf.callgraph import CallGraph, Reach
 from portscan.inspect.elf.content import content_path
 from portscan.knowledge.platform import is_platform_library, runtime_platforms, split_version
-from portscan.model import Binary, ChainStep, file_node
+from portscan.model import WHOLE, Binary, ChainStep, file_node
 
 # A file larger than this is judged whole without building its call graph: its tables
 # alone (symbols, relocations) cost hundreds of MiB (libLLVM: 110 MB file, ~280 MiB).
 MAX_WALKED_BYTES = 64 << 20
 CONSTRUCTORS = "<constructors>"  # the root label of a library's constructors
-WHOLE = "<whole library>"  # chain element: the library was taken whole (see `whole`)
 
 
 @dataclass
@@ -396,22 +395,3 @@ def _library_reach(library: str, units: list[UnitReach]) -> LibraryReach:
             if known is None or len(chain) < len(known):
                 found.imports[symbol] = chain
     return found
-
-
-def chain_text(chain: tuple[ChainStep, ...]) -> str:
-    """`postgres → sd_notify (libsystemd.so.0) → sd_pid_notify_with_fds → socket (libc.so.6)`:
-    each function, with its file's name where the file changes."""
-    parts: list[str] = []
-    current = None
-    for step in chain:
-        name = step.file.rsplit("/", 1)[-1]
-        if not step.function:
-            parts.append(name)
-        elif step.function == INDIRECT:
-            parts.append("(indirect call)")
-        elif step.file != current and name:
-            parts.append(f"{step.function} ({name})")
-        else:
-            parts.append(step.function)
-        current = step.file
-    return " → ".join(parts)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -14,18 +15,15 @@ FORMATS = ("table", "json", "sarif", "cyclonedx", "markdown", "html")
 
 
 def renderer(name: str) -> Callable[[ScanResult], str]:
-    """The function that renders a result in format `name` (one of FORMATS)."""
-    from portscan import codec
-    from portscan.report import cyclonedx, html, markdown, sarif, table
+    """The function that renders a result in format `name` (one of FORMATS); only its
+    module is imported (html's jinja2 templates cost a table nothing)."""
+    if name not in FORMATS:
+        raise KeyError(name)
+    module = importlib.import_module(_MODULES.get(name, f"portscan.report.{name}"))
+    return module.render
 
-    return {
-        "table": table.render,
-        "json": codec.render,
-        "sarif": sarif.render,
-        "cyclonedx": cyclonedx.render,
-        "markdown": markdown.render,
-        "html": html.render,
-    }[name]
+
+_MODULES = {"json": "portscan.codec"}
 
 
 def rendered(name: str, result: ScanResult | EncodedResult) -> Iterable[str]:

@@ -21,9 +21,8 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
-from portscan.graph.reach import chain_text
 from portscan.knowledge import rules
-from portscan.model import Component, Evidence, Finding, ScanResult, Verdict
+from portscan.model import Component, Evidence, Finding, ScanResult, Verdict, chain_text
 from portscan.report import view
 from portscan.report.rules import render_rule_markdown, render_rule_text
 

@@ -10,9 +10,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-from portscan.graph.reach import WHOLE, chain_text
 from portscan.knowledge import tables as sig
 from portscan.model import (
+    WHOLE,
     ChainStep,
     Component,
     Evidence,
@@ -21,6 +21,7 @@ from portscan.model import (
     ScanResult,
     Target,
     Verdict,
+    chain_text,
 )
 
 EFFORT_ORDER = ("L", "M", "S", "-")

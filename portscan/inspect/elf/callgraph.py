@@ -59,13 +59,13 @@ from portscan.inspect.elf.layout import (
     eh_frame_starts,
     read_layout,
 )
+from portscan.model import INDIRECT
 
 try:  # the compiled sorter of x86-64 instructions (_x86scan.c), if it was built
     from portscan.inspect.elf import _x86scan
 except ImportError:  # built without a C compiler: the walker sorts them in Python
     _x86scan = None
 
-INDIRECT = "<indirect call>"  # chain element: the walk went through a function pointer
 
 COMPLETE, BOUND, UNSUPPORTED, NO_FUNCTIONS, MALFORMED = (
     "complete",
