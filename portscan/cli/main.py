@@ -7,6 +7,7 @@ command module defines only its own options); the settings of the config file an
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from pathlib import Path
@@ -136,9 +137,17 @@ for _command in COMMANDS:
     cli.add_command(_command)
 
 
+# A scan makes millions of objects that live to its end (the tree, facts, findings) and
+# few reference cycles: with CPython's default first threshold (700 allocations) the
+# collector runs thousands of times over them for little garbage. 50,000 keeps cycles
+# collected while taking ~10% off a scan (nginx 7.4 -> 6.6 s, the same peak memory).
+GC_THRESHOLDS = (50_000, 20, 100)
+
+
 def main() -> None:
     """Console-script entry point. A bad command line is one line and exit 2, as every
     other error (`portscan image --help` shows the options)."""
+    gc.set_threshold(*GC_THRESHOLDS)
     try:
         code = cli.main(prog_name="portscan", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:
