@@ -98,6 +98,24 @@ def test_layer_key_follows_analysers_and_keep_policy() -> None:
     assert base != cache.layer_key(inspect.ANALYSERS, lambda path, head: True)
 
 
+def test_layer_and_walk_keys_follow_library_versions_and_limits(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A stored layer or walk made by another lief or capstone, or under other read
+    limits, is not reused (an upgrade of either changes what they find)."""
+    from portscan import inspect
+    from portscan.audit.cache import reach_key
+
+    layer, walk = cache.layer_key(inspect.ANALYSERS, inspect.keep), reach_key()
+    with monkeypatch.context() as patch:
+        patch.setenv("PORTSCAN_MAX_ENTRIES", "1000")
+        assert cache.layer_key(inspect.ANALYSERS, inspect.keep) != layer
+    assert cache.layer_key(inspect.ANALYSERS, inspect.keep) == layer
+    monkeypatch.setitem(cache.library_versions(), "capstone", "0.0")
+    assert cache.layer_key(inspect.ANALYSERS, inspect.keep) != layer
+    assert reach_key() != walk
+
+
 def test_result_key_follows_layers_signatures_and_options() -> None:
     key = cache.result_key("l", "s", {"wasi_libc_as_of": "None"})
     assert key != cache.result_key("l2", "s", {"wasi_libc_as_of": "None"})

@@ -55,6 +55,7 @@ from portscan.audit.keys import (
     decode_layer,
     encode_layer,
     layer_key,
+    library_versions,
     scan_result_key,
     sha256_layers,
 )
@@ -86,13 +87,15 @@ _CONSTRUCTORS = "\0constructors"  # the stored root of a constructors walk (root
 
 
 def reach_key() -> str:
-    """The key of stored walks: portscan version, REACH_FORMAT, the call-graph code
-    (callgraph.py and its compiled sorter's source)."""
+    """The key of stored walks: portscan version, REACH_FORMAT, the versions of Python
+    and the libraries (keys.library_versions), the call-graph code (callgraph.py and its
+    compiled sorter's source)."""
     from portscan.inspect.elf import callgraph
 
     code = Path(callgraph.__file__).read_bytes()
     code += Path(callgraph.__file__).with_name("_x86scan.c").read_bytes()
-    parts = f"{__version__}\0{REACH_FORMAT}\0".encode() + code
+    versions = library_versions()  # capstone decodes, Python's re reads its text
+    parts = f"{__version__}\0{REACH_FORMAT}\0{versions}\0".encode() + code
     return hashlib.sha256(parts).hexdigest()[:20]
 
 

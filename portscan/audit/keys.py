@@ -83,15 +83,26 @@ def shape_fingerprint() -> list[str]:
 
 
 def layer_key(analysers: Sequence[Analyser], keep: KeepPolicy) -> str:
-    """The key of per-layer results produced with these analysers and keep policy."""
+    """The key of per-layer results produced with these analysers and keep policy, by
+    these versions of Python and the libraries that read files (`library_versions`),
+    under these PORTSCAN_* variables (the read limits, layers.Limits)."""
     return _digest(
         {
             "format": LAYER_FORMAT,
             "analysers": sorted([a.name, a.version] for a in analysers),
             "keep": f"{keep.__module__}.{getattr(keep, '__qualname__', repr(keep))}",
             "shapes": shape_fingerprint(),
+            "libraries": library_versions(),
+            "environment": portscan_environment(),
         }
     )
+
+
+def portscan_environment() -> dict[str, str]:
+    """The PORTSCAN_* environment variables, sorted: limits and options set there."""
+    return {
+        name: value for name, value in sorted(os.environ.items()) if name.startswith("PORTSCAN_")
+    }
 
 
 def signatures_digest(directory: Path) -> str:
@@ -129,6 +140,7 @@ def decode_layer(blob: bytes) -> LayerResult:
 
 # ScanOptions fields that do not change a result once the layers are read
 _NOT_IN_RESULT_KEY = frozenset({"source", "keep", "analysers", "content_dir"})
+
 
 def _stable(value: Any) -> str:
     """A spelling of an option value that is the same in every process."""
@@ -311,11 +323,7 @@ def scan_result_key(
             "base": canonical(base),
             "options": scan,
             "source": source,
-            "environment": {
-                name: value
-                for name, value in sorted(os.environ.items())
-                if name.startswith("PORTSCAN_")
-            },
+            "environment": portscan_environment(),
             "code": code_key(options.analysers, options.keep),
         }
     except NotCanonical:
