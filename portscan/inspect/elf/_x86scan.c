@@ -57,8 +57,8 @@ static int rip_target(const char *ops, uint64_t next, uint64_t *target) {
     if (count == 0 || count > 15 || digits[count] != ']' || (!hex && count > 1 && *digits == '0'))
         return 0;
     uint64_t displacement = strtoull(digits, NULL, hex ? 16 : 10);
-    if (sign == '-' && displacement > next)
-        return 0;
+    if (sign == '-' ? displacement > next : displacement > UINT64_MAX - next)
+        return 0; /* Python's numbers do not wrap: it decides */
     *target = sign == '+' ? next + displacement : next - displacement;
     return (*target >> 61) == 0;
 }
@@ -97,7 +97,8 @@ static int classify(const char *record, int absolute, uint64_t start, uint64_t e
         uint16_t size;
         memcpy(&address, record + address_at, sizeof address);
         memcpy(&size, record + size_at, sizeof size);
-        if (strcmp(name, "lea") == 0 && rip_target(ops, address + size, target))
+        if (strcmp(name, "lea") == 0 && address + size >= address &&
+            rip_target(ops, address + size, target))
             return REFERS;
         return SEEN;
     }
