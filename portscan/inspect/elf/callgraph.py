@@ -792,6 +792,7 @@ _INSN = capstone._cs_insn  # capstone's record of one decoded instruction (ctype
 _RECORD, _MNEMONIC, _OPS = ctypes.sizeof(_INSN), _INSN.mnemonic.offset, _INSN.op_str.offset
 _ADDRESS_AT, _SIZE_AT = _INSN.address.offset, _INSN.size.offset
 _BRANCH_CLEARS, _REFERS = 1, 2  # _x86scan.c's event tags (BRANCH is 0)
+_SORTED_BELOW = 1 << 61  # the sorter's addresses are 64-bit (and targets * 4): above, Python
 _ADDRESS = struct.Struct("<Q")
 _SIZE = struct.Struct("<H")
 if _x86scan is not None:
@@ -855,7 +856,7 @@ class _X86Walker:
         self.recent: Callable[[], Iterable[tuple[str, str]]] = list
 
     def walk(self, code: bytes) -> None:
-        if _x86scan is not None:
+        if _x86scan is not None and self.end < _SORTED_BELOW:
             self._walk_sorted(code)
             return
         position, recent = 0, deque(maxlen=6)
