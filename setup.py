@@ -12,7 +12,6 @@ setup(
             "portscan.inspect.elf._x86scan",
             ["portscan/inspect/elf/_x86scan.c"],
             optional=True,
-            extra_compile_args=["-O2"],
         )
     ]
 )

@@ -818,11 +818,21 @@ class _Run:
 
     def instruction(self, index: int) -> tuple[int, int, str, str]:
         """(address, size, mnemonic, operands) as capstone's disasm_lite gives them."""
+        return *self.span(index), *self.text(index)
+
+    def span(self, index: int) -> tuple[int, int]:
+        """(address, size) of the instruction at `index`."""
+        base = index * _RECORD
+        return (
+            _ADDRESS.unpack_from(self.records, base + _ADDRESS_AT)[0],
+            _SIZE.unpack_from(self.records, base + _SIZE_AT)[0],
+        )
+
+    def text(self, index: int) -> tuple[str, str]:
+        """(mnemonic, operands) of the instruction at `index`."""
         base, records = index * _RECORD, self.records
         mnemonic, ops = base + _MNEMONIC, base + _OPS
         return (
-            _ADDRESS.unpack_from(records, base + _ADDRESS_AT)[0],
-            _SIZE.unpack_from(records, base + _SIZE_AT)[0],
             records[mnemonic : records.index(0, mnemonic)].decode("ascii"),
             records[ops : records.index(0, ops)].decode("ascii"),
         )
@@ -831,7 +841,7 @@ class _Run:
         """The six instructions before `index` as the walker's `recent` keeps them."""
         kept = []
         for at in range(max(0, index - 6), index):
-            mnemonic, ops = self.instruction(at)[2:]
+            mnemonic, ops = self.text(at)
             if mnemonic[0] in "cjlbnt" or "rip" in ops:
                 mnemonic = mnemonic.rsplit(" ", 1)[-1]
             kept.append((mnemonic, ops))
@@ -922,8 +932,8 @@ class _X86Walker:
                 self._step(*run.instruction(done))
             if last_clear > done:
                 self.loaded = None
-            end, size = run.instruction(decoded - 1)[:2]
-            position = end + size - self.start
+            last, size = run.span(decoded - 1)
+            position = last + size - self.start
             previous = run
 
     def _step(self, at: int, size: int, mnemonic: str, ops: str) -> str:
