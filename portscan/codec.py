@@ -97,33 +97,56 @@ def encode(value: Any) -> Any:
     return value
 
 
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def decode(kind: Any, value: Any) -> Any:
     """An object of type `kind` (a class or a typing form) rebuilt from `value`."""
-    if kind is Any or value is None:
-        return value
-    origin = typing.get_origin(kind)
-    args = typing.get_args(kind)
+    return _decoder(kind)(value)
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+@functools.cache
+def _decoder(kind: Any) -> Callable[[Any], Any]:
+    """How `decode` rebuilds a value of `kind` (None stays None), worked out once per
+    type: a saved result holds about a million values of a few dozen types."""
+    if kind is Any:
+        return _same
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin in (types.UnionType, typing.Union):
         inner = [a for a in args if a is not type(None)]
-        return decode(inner[0], value) if len(inner) == 1 else value
+        return _decoder(inner[0]) if len(inner) == 1 else _same
     if origin in (list, set, frozenset, tuple):
-        item = args[0] if args else Any
-        return origin(decode(item, v) for v in value)
+        return _collection(origin, _decoder(args[0] if args else Any))
     if origin is dict:
         key, item = args if args else (Any, Any)
-        return {decode(key, k): decode(item, v) for k, v in value.items()}
+        return _mapping(_decoder(key), _decoder(item))
     if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        return kind(value)
+        return _optional(kind)
     if dataclasses.is_dataclass(kind):
-        hints = _hints(kind)
-        names = {f.name for f in dataclasses.fields(kind) if f.init}
-        return kind(**{k: decode(hints[k], v) for k, v in value.items() if k in names})
-    return value
+        return _optional(_record(kind))  # type: ignore[arg-type]
+    return _same
+
+
+def _optional(build: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else build(value)
+
+
+def _collection(origin: Any, item: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    if item is _same:
+        return _optional(origin)
+    return lambda value: None if value is None else origin([item(v) for v in value])
+
+
+def _mapping(key: Callable[[Any], Any], item: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda value: None if value is None else {key(k): item(v) for k, v in value.items()}
+
+
+def _record(kind: type) -> Callable[[Any], Any]:
+    """A dataclass from a dict: the fields it names, each decoded; unknown ones ignored."""
+    hints = typing.get_type_hints(kind)
+    fields = {f.name: _decoder(hints[f.name]) for f in dataclasses.fields(kind) if f.init}
+    return lambda value: kind(**{k: fields[k](v) for k, v in value.items() if k in fields})
 
 
 # --------------------------------------------------------------------------- writing
