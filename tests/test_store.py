@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from portscan.audit import keys as cache
-from portscan.audit.store import ImageLayer, ImageRow, LayerRow, Store, StoreError, default_path
+from portscan.audit.store import (
+    ImageLayer,
+    ImageRow,
+    LayerRow,
+    ResultRow,
+    Store,
+    StoreError,
+    default_path,
+)
 from portscan.model import (
     Binary,
     FileEntry,
@@ -224,6 +232,23 @@ def test_images_audits_and_resuming(store: Store) -> None:
     assert not resumed and store.previous_audit(later) == finished
 
 
+def test_stats_count_whole_results_walks_and_kept_files(store: Store) -> None:
+    for code in ("code-now", "code-then"):
+        row = ResultRow(f"key-{code}", code, "img:1", b"12345", "", b"", 1.0)
+        store.put_result(row)
+    store.put_reaches("reach-now", [("sha256:lib", "f", b"abc"), ("sha256:lib", "g", b"de")])
+    store.put_reaches("reach-then", [("sha256:lib", "f", b"xyz")])
+    kept = Path(store.content_dir)
+    (kept / "ab").write_bytes(b"\x7fELF" + bytes(96))
+
+    stats = store.stats(LKEY, RKEY, "code-now", "reach-now")
+    assert (stats.results, stats.result_bytes, stats.stale_results) == (2, 10, 1)
+    assert (stats.walks, stats.walk_bytes, stats.stale_walks) == (3, 8, 1)
+    assert (stats.files, stats.file_content_bytes) == (1, 100)
+    unkeyed = store.stats(LKEY, RKEY)  # without the keys nothing is called stale
+    assert (unkeyed.stale_results, unkeyed.stale_walks) == (0, 0)
+
+
 def test_stats_and_gc(store: Store) -> None:
     audit, _ = store.open_audit("reg", {})
     run = store.start_run(audit.id, "test")
@@ -236,6 +261,7 @@ def test_stats_and_gc(store: Store) -> None:
     stats = store.stats(LKEY, RKEY)
     assert (stats.layers, stats.stale_layers, stats.images, stats.stale_images) == (4, 1, 2, 1)
     assert stats.audits == 1 and stats.unfinished_audits == 1 and "reg" in stats.last_audits
+    assert (stats.results, stats.walks, stats.files) == (0, 0, 0)
 
     report = store.gc(LKEY, RKEY, older_than_days=None)
     assert (report.images, report.layers) == (1, 2)  # the old result; orphan and old-key layer

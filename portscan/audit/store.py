@@ -251,6 +251,14 @@ class StoreStats:
     audits: int
     unfinished_audits: int
     last_audits: dict[str, str]  # registry -> start of its latest audit
+    results: int = 0  # the scan cache's whole results (`portscan image`)
+    result_bytes: int = 0
+    stale_results: int = 0  # stored by other portscan code or signatures
+    walks: int = 0  # reachability walks
+    walk_bytes: int = 0
+    stale_walks: int = 0  # made by other call-graph code
+    files: int = 0  # ELF files kept in the content directory for walks
+    file_content_bytes: int = 0
 
 
 @dataclass
@@ -288,7 +296,6 @@ class Store:
                 "pass --store with a writable path, or delete the file if it is damaged",
             ) from None
 
-
     @property
     def content_dir(self) -> str:
         """Where the audit keeps ELF files by digest for reachability (graph/reach.py):
@@ -299,6 +306,7 @@ class Store:
     @property
     def _content_path(self) -> Path:
         return Path(f"{self.path}.content")
+
     def _open(self) -> sqlite3.Connection:
         """Connect, switch to WAL and migrate. Switching the journal mode takes the file
         without waiting on the busy handler, so a scan starting while another creates
@@ -627,8 +635,15 @@ class Store:
         return None if row is None else Run(*row)
 
     # -- maintenance
-    def stats(self, layer_key: str, result_key: str) -> StoreStats:
-        """Counts and sizes; rows not under the current keys count as stale."""
+    def stats(
+        self,
+        layer_key: str,
+        result_key: str,
+        code_key: str | None = None,
+        reach_key: str | None = None,
+    ) -> StoreStats:
+        """Counts and sizes; rows not under the current keys count as stale (whole
+        results under `code_key`, walks under `reach_key`, when given)."""
         db = self._db
         layers, layer_bytes, stale_layers = db.execute(
             "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0), COALESCE(SUM(layer_key != ?), 0)"
@@ -639,6 +654,16 @@ class Store:
             "SELECT COUNT(*), COALESCE(SUM(LENGTH(result) + LENGTH(meta)), 0),"
             " COALESCE(SUM(result_key != ?), 0) FROM images",
             (result_key,),
+        ).fetchone()
+        results, result_bytes, stale_results = db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(data) + LENGTH(head) + LENGTH(tail)), 0),"
+            " COALESCE(SUM(code_key != ?), 0) FROM results",
+            (code_key or "",),
+        ).fetchone()
+        walks, walk_bytes, stale_walks = db.execute(
+            "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0), COALESCE(SUM(reach_key != ?), 0)"
+            " FROM reach",
+            (reach_key or "",),
         ).fetchone()
         audits, unfinished = db.execute(
             "SELECT COUNT(*), COALESCE(SUM(finished IS NULL), 0) FROM audits"
@@ -651,9 +676,17 @@ class Store:
             for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm"))
             if p.exists()
         )
+        kept = [p.stat().st_size for p in self._content_path.glob("*")] if (
+            self._content_path.is_dir()
+        ) else []  # fmt: skip
         return StoreStats(
             self.path, file_bytes, layers, layer_bytes, stale_layers, images, image_bytes,
             stale_images, audits, unfinished, last,
+            results=results, result_bytes=result_bytes,
+            stale_results=stale_results if code_key is not None else 0,
+            walks=walks, walk_bytes=walk_bytes,
+            stale_walks=stale_walks if reach_key is not None else 0,
+            files=len(kept), file_content_bytes=sum(kept),
         )  # fmt: skip
 
     def gc(

@@ -229,14 +229,16 @@ def store_stats_command(store_path: Path | None, output_format: str) -> None:
     """Rows, sizes and audits in the store; rows of other analyser versions are stale."""
 
     def body() -> None:
-        from portscan.audit.keys import Keys
+        from portscan.audit.cache import reach_key
+        from portscan.audit.keys import Keys, code_key
         from portscan.audit.store import Store, default_path
         from portscan.report import audit as audit_report
         from portscan.scan import ScanOptions
 
-        keys = Keys.of(ScanOptions())
+        defaults = ScanOptions()
+        keys, code = Keys.of(defaults), code_key(defaults.analysers, defaults.keep)
         with Store(store_path or default_path()) as store:
-            stats = store.stats(keys.layer, keys.result)
+            stats = store.stats(keys.layer, keys.result, code, reach_key())
         render = audit_report.stats_json if output_format == "json" else audit_report.stats_text
         sys.stdout.write(render(stats))
 

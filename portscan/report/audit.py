@@ -172,6 +172,11 @@ def stats_text(stats: StoreStats) -> str:
         f"{stats.stale_layers} from other analyser versions",
         f"images      {stats.images} ({human_size(stats.image_bytes)}), "
         f"{stats.stale_images} from other versions",
+        f"results     {stats.results} ({human_size(stats.result_bytes)}), "
+        f"{stats.stale_results} from other portscan code or signatures (portscan image)",
+        f"walks       {stats.walks} ({human_size(stats.walk_bytes)}), "
+        f"{stats.stale_walks} from other call-graph code",
+        f"ELF files   {stats.files} ({human_size(stats.file_content_bytes)}) kept for walks",
         f"audits      {stats.audits} ({stats.unfinished_audits} unfinished)",
     ]
     lines += [f"  {registry:<30} last audit {when}" for registry, when in stats.last_audits.items()]
