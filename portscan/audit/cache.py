@@ -42,7 +42,6 @@ import logging
 import os
 import pickle
 import time
-import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -82,7 +81,8 @@ log = logging.getLogger(__name__)
 if TYPE_CHECKING:  # the call-graph code (and capstone) loads when a walk is asked for
     from portscan.inspect.elf.callgraph import Reach
 
-REACH_FORMAT = 1  # bump when a stored Reach changes meaning without a code change
+REACH_FORMAT = 2  # bump when a stored Reach changes meaning or form without a code change
+# (2: zstd, not zlib)
 _CONSTRUCTORS = "\0constructors"  # the stored root of a constructors walk (root None)
 
 
@@ -108,6 +108,11 @@ class StoredWalks:
         self.store = store
         self._new_walks: list[tuple[str, str, bytes]] = []
         self.walks_reused = 0
+        # a stored walk is zstd(pickle(Reach)): level 1 compresses nginx's 3,600 walks in
+        # 0.03 s (zlib's level 1: 0.24 s) to about the same size. One pair per object:
+        # zstandard's (de)compressors are not to be shared between threads.
+        self._deflate = zstandard.ZstdCompressor(level=1)
+        self._inflate = zstandard.ZstdDecompressor()
 
     @functools.cached_property
     def reach_key(self) -> str:
@@ -120,14 +125,14 @@ class StoredWalks:
         data = self.store.reach(digest, _CONSTRUCTORS if root is None else root, self.reach_key)
         if data is None:
             return None
-        found = pickle.loads(zlib.decompress(data))
+        found = pickle.loads(self._inflate.decompress(data))
         if not isinstance(found, Reach):
             return None
         self.walks_reused += 1
         return found
 
     def put_reach(self, digest: str, root: str | None, reach: Reach) -> None:
-        data = zlib.compress(pickle.dumps(reach, protocol=pickle.HIGHEST_PROTOCOL), 1)
+        data = self._deflate.compress(pickle.dumps(reach, protocol=pickle.HIGHEST_PROTOCOL))
         self._new_walks.append((digest, _CONSTRUCTORS if root is None else root, data))
 
     def flush(self) -> None:
