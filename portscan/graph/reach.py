@@ -178,6 +178,24 @@ class _Symbols:
         self._imports: dict[str, dict[str, str]] = {}
         self._dlsym: dict[str, bool] = {}
         self._steps: dict[tuple[str, str], ChainStep] = {}
+        self._split: dict[str, tuple[str, str | None]] = {}
+        self._scopes: dict[tuple[str, ...], _Scope] = {}
+
+    def split(self, symbol: str) -> tuple[str, str | None]:
+        """`split_version(symbol)`, each symbol split once for the image."""
+        found = self._split.get(symbol)
+        if found is None:
+            found = self._split[symbol] = split_version(symbol)
+        return found
+
+    def scope(self, members: list[str]) -> _Scope:
+        """The one _Scope of these members for the image: units loading the same
+        libraries share it, and what it has bound."""
+        key = tuple(members)
+        found = self._scopes.get(key)
+        if found is None:
+            found = self._scopes[key] = _Scope(members, self)
+        return found
 
     def exports(self, path: str) -> dict[str, set[str | None]]:
         """name -> the versions `path` exports it under (None: unversioned)."""
@@ -185,7 +203,7 @@ class _Symbols:
         if found is None:
             found = self._exports[path] = {}
             for symbol in self.binaries[path].exported_symbols:
-                name, version = split_version(symbol)
+                name, version = self.split(symbol)
                 found.setdefault(name, set()).add(version)
         return found
 
@@ -202,7 +220,7 @@ class _Symbols:
         found = self._dlsym.get(path)
         if found is None:
             imports = self.binaries[path].imported_symbols
-            found = self._dlsym[path] = any(split_version(s)[0] in DLSYM for s in imports)
+            found = self._dlsym[path] = any(self.split(s)[0] in DLSYM for s in imports)
         return found
 
     def imported(self, path: str, name: str) -> str:
@@ -211,7 +229,7 @@ class _Symbols:
         if found is None:
             found = self._imports[path] = {}
             for symbol in self.binaries[path].imported_symbols:
-                found.setdefault(split_version(symbol)[0], symbol)
+                found.setdefault(self.split(symbol)[0], symbol)
         return found.get(name, name)
 
 
@@ -222,17 +240,24 @@ class _Scope:
         binaries = symbols.binaries
         self.members = [m for m in members if m in binaries and not binaries[m].error]
         self.exports = [symbols.exports(m) for m in self.members]
+        self._split = symbols.split
+        self._bound: dict[str, str | None] = {}
 
     def bind(self, symbol: str) -> str | None:
         """The member that provides `symbol` (`name` or `name@VERSION`), if any."""
-        name, version = split_version(symbol)
+        if symbol in self._bound:
+            return self._bound[symbol]
+        name, version = self._split(symbol)
+        found = None
         for member, exports in zip(self.members, self.exports, strict=True):
             versions = exports.get(name)
             if versions is None:
                 continue
             if version is None or version in versions or None in versions:
-                return member
-        return None
+                found = member
+                break
+        self._bound[symbol] = found
+        return found
 
 
 def reach_image(
@@ -286,7 +311,8 @@ def _walkable_unit(path: str, binary: Binary) -> bool:
 def _reach_unit(path: str, order: list[str], symbols: _Symbols, graphs: _Graphs) -> UnitReach:
     """What the unit at `path` reaches, its libraries loaded in `order` (`load_order`)."""
     binaries = symbols.binaries
-    scope = _Scope([path, *order], symbols)
+    scope = symbols.scope([path, *order])
+    split = symbols.split
     unit = UnitReach(path, libraries=[
         lib for lib in order
         if lib in binaries and not binaries[lib].error
@@ -304,12 +330,12 @@ def _reach_unit(path: str, order: list[str], symbols: _Symbols, graphs: _Graphs)
         """Bind `symbol`, reached by `chain` (in `library`'s code, or the unit's)."""
         provider = scope.bind(symbol)
         if provider in application:
-            key = (provider, split_version(symbol)[0])
+            key = (provider, split(symbol)[0])
             if key not in done:
                 done.add(key)
                 queue.append((provider, key[1], chain))
         elif provider != path:  # the unit's own code is judged whole already
-            full = (*chain, step(provider or "", split_version(symbol)[0]))
+            full = (*chain, step(provider or "", split(symbol)[0]))
             known = unit.platform.get(symbol)
             if known is None or len(full) < len(known):  # the shortest chain wins
                 unit.platform[symbol] = full
@@ -343,7 +369,7 @@ def _reach_unit(path: str, order: list[str], symbols: _Symbols, graphs: _Graphs)
                 inner = found.chains[name][1:-1]  # without the root label and the import
                 steps = (step(library, label), *(step(library, f) for f in inner))
                 bind(symbols.imported(library, name), (*chain, *steps), library)
-        looked = [s for s in unit.platform if split_version(s)[0] in DLSYM]
+        looked = [s for s in unit.platform if split(s)[0] in DLSYM]
         if looked_up or not looked:
             return unit
         looked_up = True  # names the unit may look up by string: roots too
