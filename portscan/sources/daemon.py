@@ -32,17 +32,16 @@ import json
 import logging
 import os
 from collections.abc import Iterator
-from typing import Any, BinaryIO
-
-import docker
-import docker.errors
-import requests
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from portscan.errors import DaemonError, ImageNotFoundError
 from portscan.model import ImageRef, Platform, SourceKind
 from portscan.sources.archive import ChunkStream, StreamingArchiveSource
 from portscan.sources.base import ImageSource, SourceOptions
 from portscan.sources.refs import DOCKER_HUB
+
+if TYPE_CHECKING:  # the SDK (with requests, about 0.1 s) loads when an engine is asked:
+    import docker  # a bare name probe without a socket, the common case, never needs it
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +50,14 @@ PODMAN_ROOT_SOCKET = "/run/podman/podman.sock"
 PROBE_TIMEOUT = 2.0  # seconds a bare-name lookup waits for an engine that does not answer
 _CHUNK = 1 << 20
 _UNREACHABLE_HINT = "start Docker (or `podman system service`) or set DOCKER_HOST"
-_ClientError = (docker.errors.DockerException, requests.RequestException)
+
+
+def _client_errors() -> tuple[type[Exception], ...]:
+    """What the SDK raises when the engine fails: its own errors and requests'."""
+    import docker.errors
+    import requests
+
+    return (docker.errors.DockerException, requests.RequestException)
 
 
 def docker_endpoint() -> tuple[str, str]:
@@ -195,6 +201,8 @@ def _connect(
         endpoint, origin = docker_endpoint()
         if origin != "DOCKER_HOST":
             base_url = endpoint  # a context's engine, or the default socket
+    import docker
+
     try:
         if base_url is None:
             return docker.from_env(timeout=timeout)
@@ -205,7 +213,7 @@ def _connect(
             client.close()
             raise
         return client
-    except _ClientError as exc:
+    except _client_errors() as exc:
         host = base_url or os.environ.get("DOCKER_HOST") or f"unix://{DEFAULT_SOCKET}"
         where = f" ({origin})" if origin else ""
         hint = _UNREACHABLE_HINT if engine != "podman" else "is `podman system service` running?"
@@ -213,12 +221,14 @@ def _connect(
 
 
 def _find_image(client: docker.DockerClient, ref: ImageRef) -> Any | None:
+    import docker.errors
+
     for name in candidate_names(ref):
         try:
             return client.images.get(name)
         except docker.errors.NotFound:
             continue
-        except _ClientError as exc:
+        except _client_errors() as exc:
             raise DaemonError(f"the Docker daemon failed to look up {name} ({exc})") from None
     return None
 
@@ -249,7 +259,7 @@ def _source(
 def _save_chunks(image: Any, name: str) -> Iterator[bytes]:
     try:
         yield from image.save(chunk_size=_CHUNK, named=True)
-    except _ClientError as exc:
+    except _client_errors() as exc:
         raise DaemonError(f"the Docker daemon failed to export {name} ({exc})") from None
 
 
