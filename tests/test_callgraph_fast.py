@@ -151,7 +151,8 @@ def test_real_libraries_are_summarised_alike(
     assert assert_sorted_alike(library.read_bytes(), monkeypatch, callgraph.CHUNK) > 10_000
 
 
-def test_the_sorter_leaves_what_python_would_compute_differently_to_python() -> None:
+@pytest.mark.parametrize("fast", [True, False], ids=["tables", "capstone"])
+def test_the_sorter_leaves_what_python_would_compute_differently_to_python(fast: bool) -> None:
     """`lea rax, [rip + 0x20]`: at an ordinary address the sorter reads its target; where
     the address would wrap past 2**64 in C (Python's numbers do not), it hands the
     instruction to Python instead."""
@@ -159,12 +160,12 @@ def test_the_sorter_leaves_what_python_would_compute_differently_to_python() -> 
     assert sorter is not None
     handle = callgraph._X86Walker.disassembler.csh.value
     lea = bytes.fromhex("488d0520000000")  # 7 bytes
-    decoded, _records, events, _clear, _error = sorter.scan(
-        handle, lea, 0, 0x1000, 1, 0x1000, 0x1007, False
+    decoded, _bounds, events, _clear, _error = sorter.scan(
+        handle, lea, 0, 0x1000, 1, 0x1000, 0x1007, False, fast
     )
     assert decoded == 1 and events == [0, -1, ((0x1007 + 0x20) << 2) | callgraph._REFERS]
     top = (1 << 64) - 16
-    decoded, _records, events, _clear, _error = sorter.scan(
-        handle, lea, 0, top, 1, top, top + 7, False
+    decoded, _bounds, events, _clear, _error = sorter.scan(
+        handle, lea, 0, top, 1, top, top + 7, False, fast
     )
     assert decoded == 1 and events == [0, -1, -1]

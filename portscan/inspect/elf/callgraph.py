@@ -789,32 +789,38 @@ _FAMILIES = {
 
 
 _INSN = capstone._cs_insn  # capstone's record of one decoded instruction (ctypes)
-_RECORD, _MNEMONIC, _OPS = ctypes.sizeof(_INSN), _INSN.mnemonic.offset, _INSN.op_str.offset
-_ADDRESS_AT, _SIZE_AT = _INSN.address.offset, _INSN.size.offset
 _BRANCH_CLEARS, _REFERS = 1, 2  # _x86scan.c's event tags (BRANCH is 0)
 _SORTED_BELOW = 1 << 61  # the sorter's addresses are 64-bit (and targets * 4): above, Python
-_ADDRESS = struct.Struct("<Q")
-_SIZE = struct.Struct("<H")
+_FAST_DECODE = True  # the sorter decodes common instructions itself (else all by capstone)
 if _x86scan is not None:
     _x86scan.init(
         *(ctypes.cast(f, ctypes.c_void_p).value for f in (
             capstone._cs.cs_disasm, capstone._cs.cs_free, capstone._cs.cs_errno
         )),
-        _RECORD,
-        _ADDRESS_AT,
-        _SIZE_AT,
-        _MNEMONIC,
-        _OPS,
+        ctypes.sizeof(_INSN),
+        _INSN.address.offset,
+        _INSN.size.offset,
+        _INSN.mnemonic.offset,
+        _INSN.op_str.offset,
     )  # fmt: skip
 
 
 class _Run:
-    """One `_x86scan.scan` run of decoded instructions (capstone's records, copied),
-    read back as the walker asks; `before` are the six kept from the runs before it."""
+    """One `_x86scan.scan` run of decoded instructions: where each starts (`bounds`, from
+    code[position:]), read back as the walker asks; capstone's text of an instruction is
+    decoded when first asked for. `previous` gives the six instructions before the run."""
 
-    def __init__(self, records: bytes, previous: _Run | None) -> None:
-        self.records = records
-        self.before = previous.recent(len(previous.records) // _RECORD) if previous else []
+    def __init__(
+        self, handle: int, code: bytes, position: int, address: int, bounds: bytes,
+        previous: _Run | None,
+    ) -> None:  # fmt: skip
+        self.handle, self.code, self.position, self.address = handle, code, position, address
+        self.bounds = memoryview(bounds).cast("I")
+        self.count = len(self.bounds) - 1
+        self.texts: dict[int, tuple[str, str]] = {}
+        if previous is not None and previous.count >= 6:
+            previous.previous = None  # its own six are its own: keep the chain short
+        self.previous = previous
 
     def instruction(self, index: int) -> tuple[int, int, str, str]:
         """(address, size, mnemonic, operands) as capstone's disasm_lite gives them."""
@@ -822,20 +828,19 @@ class _Run:
 
     def span(self, index: int) -> tuple[int, int]:
         """(address, size) of the instruction at `index`."""
-        base = index * _RECORD
-        return (
-            _ADDRESS.unpack_from(self.records, base + _ADDRESS_AT)[0],
-            _SIZE.unpack_from(self.records, base + _SIZE_AT)[0],
-        )
+        at = self.bounds[index]
+        return self.address + at, self.bounds[index + 1] - at
 
     def text(self, index: int) -> tuple[str, str]:
         """(mnemonic, operands) of the instruction at `index`."""
-        base, records = index * _RECORD, self.records
-        mnemonic, ops = base + _MNEMONIC, base + _OPS
-        return (
-            records[mnemonic : records.index(0, mnemonic)].decode("ascii"),
-            records[ops : records.index(0, ops)].decode("ascii"),
-        )
+        found = self.texts.get(index)
+        if found is None:
+            assert _x86scan is not None
+            at = self.bounds[index]
+            found = _x86scan.text(self.handle, self.code, self.position + at, self.address + at)
+            assert found is not None  # the run decoded it
+            self.texts[index] = found
+        return found
 
     def recent(self, index: int) -> list[tuple[str, str]]:
         """The six instructions before `index` as the walker's `recent` keeps them."""
@@ -845,7 +850,9 @@ class _Run:
             if mnemonic[0] in "cjlbnt" or "rip" in ops:
                 mnemonic = mnemonic.rsplit(" ", 1)[-1]
             kept.append((mnemonic, ops))
-        return (self.before + kept)[-6:]
+        if index >= 6 or self.previous is None:
+            return kept
+        return (self.previous.recent(self.previous.count) + kept)[-6:]
 
 
 class _X86Walker:
@@ -889,11 +896,11 @@ class _X86Walker:
         the walker's loaded register is cleared where the sorter says one cleared it."""
         assert _x86scan is not None
         handle, absolute = self.disassembler.csh.value, self.absolute
-        position, previous = 0, None
+        position, previous, fast = 0, None, _FAST_DECODE
         while position < len(code):
             address = self.start + position
-            decoded, records, events, last_clear, error = _x86scan.scan(
-                handle, code, position, address, CHUNK, self.start, self.end, absolute
+            decoded, bounds, events, last_clear, error = _x86scan.scan(
+                handle, code, position, address, CHUNK, self.start, self.end, absolute, fast
             )
             if not decoded:
                 if error:
@@ -901,7 +908,7 @@ class _X86Walker:
                 position += 1  # undecodable byte: skip it
                 continue
             self.result.instructions += decoded
-            run = _Run(records, previous)
+            run = _Run(handle, code, position, address, bounds, previous)
             done, at, events_left = -1, 0, len(events)
             while True:
                 if self.pending is not None:
@@ -932,8 +939,7 @@ class _X86Walker:
                 self._step(*run.instruction(done))
             if last_clear > done:
                 self.loaded = None
-            last, size = run.span(decoded - 1)
-            position = last + size - self.start
+            position += run.bounds[decoded]
             previous = run
 
     def _step(self, at: int, size: int, mnemonic: str, ops: str) -> str:
