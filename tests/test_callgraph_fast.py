@@ -2,11 +2,16 @@
 the x86-64 walker reads a function, never what it finds: every function of real Debian
 libraries and of crafted programs (weak checks, GOT loads without PLT, switch tables, a
 position-dependent executable) is summarised alike with and without it, also when the
-decoding is cut into runs of a few instructions."""
+decoding is cut into runs of a few instructions. Its decoding tables give each
+instruction they know capstone's length and the class capstone's text would get: on
+every instruction of those libraries, on every prefix, opcode and ModRM byte, and on
+random bytes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from random import Random
 
 import pytest
 
@@ -169,3 +174,106 @@ def test_the_sorter_leaves_what_python_would_compute_differently_to_python(fast:
         handle, lea, 0, top, 1, top, top + 7, False, fast
     )
     assert decoded == 1 and events == [0, -1, -1]
+
+
+# --- the sorter's own decoding tables against capstone ---------------------------------
+
+HANDLE = callgraph._X86Walker.disassembler.csh.value
+
+
+def compare(code: bytes, address: int, absolute: bool, stride: int) -> tuple[int, int]:
+    """(instructions capstone decoded, instructions the tables decoded) of `code`;
+    asserts that wherever the tables decode an instruction, its length, class and
+    target are capstone's (`_x86scan.compare`)."""
+    sorter = callgraph._x86scan
+    assert sorter is not None
+    end = address + len(code)
+    decoded, claimed, mismatches = sorter.compare(
+        HANDLE, code, address, address, end, absolute, stride
+    )
+    for offset, tables, capstone_ in mismatches[:5]:
+        print(code[offset : offset + 15].hex(), "tables:", tables, "capstone:", capstone_)
+    assert mismatches == []
+    return decoded, claimed
+
+
+def function_code(graph: CallGraph) -> Iterable[tuple[int, int, bytes]]:
+    """(start, end, code) of every function of `graph`."""
+    for start in graph.starts:
+        extent = graph._extent(start)
+        if extent is not None:
+            end, offset = extent
+            yield start, end, graph.data[offset : offset + end - start]
+
+
+@pytest.mark.parametrize("library", LIBRARIES, ids=lambda p: p.name)
+def test_the_tables_decode_real_libraries_as_capstone_does(library: Path) -> None:
+    """Every instruction of every function the tables decode has capstone's length and
+    `classify`'s class and target, as read in a position-independent file and as read
+    in a position-dependent one; and a scan by the tables lists the same instructions,
+    bounds and events as a scan by capstone alone."""
+    if not library.exists():
+        pytest.skip(f"no {library} on this machine")
+    sorter = callgraph._x86scan
+    assert sorter is not None
+    graph = CallGraph.from_bytes(library.read_bytes())
+    decoded = claimed = 0
+    for start, end, code in function_code(graph):
+        for absolute in (False, True):
+            counts = compare(code, start, absolute, 0)
+            if not absolute:
+                decoded, claimed = decoded + counts[0], claimed + counts[1]
+        position = 0
+        while position < len(code):
+            scans = [
+                sorter.scan(HANDLE, code, position, start + position, 64, start, end, False, fast)
+                for fast in (True, False)
+            ]
+            assert scans[0] == scans[1], f"{start + position:#x}"
+            count, bounds = scans[0][:2]
+            position += memoryview(bounds).cast("I")[count] if count else 1
+    assert decoded > 10_000 and claimed > 0.9 * decoded  # the tables know most of it
+
+
+# every prefix state the tables tell apart (none, operand size, rep, REX.W or not, both,
+# segment, and ones they leave to capstone: lock, address size, a repeated prefix)
+PREFIXES = ["", "66", "f2", "f3", "48", "41", "6648", "4866", "f348", "f266", "64", "3e",
+            "2e48", "f0", "67", "6666", "f3f2"]  # fmt: skip
+ESCAPES = ["", "0f", "0f38", "0f3a"]
+
+
+@pytest.mark.parametrize("escape", ESCAPES)
+def test_the_tables_agree_with_capstone_on_every_opcode_and_modrm(escape: str) -> None:
+    """Each prefix state, opcode and ModRM byte, followed by two kinds of SIB,
+    displacement and immediate bytes, at an ordinary address, near 0 (targets printed in
+    decimal) and near 2**64 (targets that wrap), in both readings."""
+    tails = [bytes(range(0x21, 0x30)), bytes.fromhex("25f6ffffff8899aabbccddeeff0011")]
+    for prefix in PREFIXES:
+        head = bytes.fromhex(prefix + escape)
+        slots = b"".join(
+            (head + bytes([opcode, modrm]) + tail)[:15].ljust(16, b"\x90")
+            for opcode in range(256)
+            for modrm in range(256)
+            for tail in tails
+        )
+        for address, absolute in ((0x401000, False), (0, False), (-(1 << 24) % (1 << 64), False),
+                                  (0x401000, True)):  # fmt: skip
+            compare(slots, address, absolute, 16)
+
+
+def test_the_tables_agree_with_capstone_on_random_bytes() -> None:
+    """20,000 random strings of 15 bytes, each alone; and real code with random bytes
+    changed, decoded along as capstone decodes it."""
+    random = Random(14)
+    slots = b"".join(random.randbytes(15) + b"\x90" for _ in range(20_000))
+    assert compare(slots, 0x401000, False, 16)[1] > 1000
+    libc = LIBRARIES[0]
+    if not libc.exists():
+        pytest.skip(f"no {libc} on this machine")
+    graph = CallGraph.from_bytes(libc.read_bytes())
+    functions = sorted(function_code(graph))
+    for start, _end, code in random.sample(functions, min(2000, len(functions))):
+        mutated = bytearray(code)
+        for _ in range(1 + len(code) // 16):
+            mutated[random.randrange(len(code))] = random.randrange(256)
+        compare(bytes(mutated), start, random.random() < 0.2, 0)

@@ -510,10 +510,12 @@ static PyObject *text(PyObject *self, PyObject *args) {
     return result;
 }
 
-/* compare(handle, code, address, start, end, absolute, stride) -> (claimed, mismatches)
+/* compare(handle, code, address, start, end, absolute, stride)
+ *   -> (decoded, claimed, mismatches)
  * Checks the tables against capstone: with stride 0 along code as capstone decodes it
  * (one byte on where it cannot), else at each multiple of `stride`, each slot alone.
- * `claimed` counts the instructions the tables decoded; `mismatches` lists
+ * `decoded` counts the instructions capstone decoded, `claimed` those the tables
+ * decoded; `mismatches` lists
  * (offset, (length, class, target) of the tables, (length, class, target) of capstone,
  * length 0 where it cannot decode). Targets are 0 where the class has none. */
 static PyObject *compare(PyObject *self, PyObject *args) {
@@ -527,7 +529,7 @@ static PyObject *compare(PyObject *self, PyObject *args) {
     PyObject *mismatches = check_init() < 0 || stride < 0 ? NULL : PyList_New(0);
     if (mismatches == NULL && !PyErr_Occurred())
         PyErr_SetString(PyExc_ValueError, "negative stride");
-    size_t claimed = 0, total = (size_t)code.len;
+    size_t decoded = 0, claimed = 0, total = (size_t)code.len;
     const uint8_t *bytes = code.buf;
     for (size_t position = 0; mismatches != NULL && position < total;) {
         size_t avail = stride ? (size_t)stride : total - position;
@@ -543,6 +545,8 @@ static PyObject *compare(PyObject *self, PyObject *args) {
                                      &cs_target, &error);
         if (slow == FALLBACK)
             cs_length = 0;
+        else
+            decoded++;
         if (fast != FALLBACK) {
             claimed++;
             if (fast != REFERS && fast > BRANCH_CLEARS)
@@ -565,7 +569,7 @@ static PyObject *compare(PyObject *self, PyObject *args) {
     PyBuffer_Release(&code);
     if (mismatches == NULL)
         return NULL;
-    return Py_BuildValue("(nN)", (Py_ssize_t)claimed, mismatches);
+    return Py_BuildValue("(nnN)", (Py_ssize_t)decoded, (Py_ssize_t)claimed, mismatches);
 }
 
 /* stats() -> (instructions decoded by the tables, by capstone) since the module loaded */
