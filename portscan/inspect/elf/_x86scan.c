@@ -135,7 +135,7 @@ static const char one_byte[256 + 1] =
     "....ss..uvss...." /* Ax: movs, test, stos */
     "bbbbbbbbqqqqqqqq" /* Bx: mov r, imm */
     "ggwo..gg.o..ob.." /* Cx: shifts, ret imm, ret, mov imm, leave, int3, int */
-    "gggg............" /* Dx: shifts (x87: capstone) */
+    "gggg....gggggggg" /* Dx: shifts, x87 */
     "jjjj....CK.J...." /* Ex: loop, jrcxz, call, jmp */
     "....ooggoooooogg" /* Fx: hlt, cmc, group 3, clc..std, group 4/5 */
     ;
@@ -144,13 +144,13 @@ static const char one_byte[256 + 1] =
  * digit of 1 (none), 2 (66), 4 (F3), 8 (F2) */
 static const char two_byte[256 + 1] =
     ".....o.....o...." /* 0x: syscall, ud2 */
-    "mm..mm........eg" /* 1x: movups.., unpck, endbr, nop */
-    "........mm.mmmmm" /* 2x: movaps, cvt, ucomis, comis */
+    "mm..mm..g.....eg" /* 1x: movups.., unpck, prefetch, endbr, nop */
+    "........mmm.mmmm" /* 2x: movaps, cvt, ucomis, comis */
     ".o.............." /* 3x: rdtsc (38 3A: three-byte) */
     "mmmmmmmmmmmmmmmm" /* 4x: cmovcc */
     ".mmmmmmmmmmmmmmm" /* 5x: sqrt .. max */
     "mmmmmmmmmmmmmmmm" /* 6x: punpck .. movdq */
-    "M...mmmo......mm" /* 7x: pshuf, pcmpeq, emms, movd/movq */
+    "Mgggmmmo......mm" /* 7x: pshuf, shifts, pcmpeq, emms, movd/movq */
     "rrrrrrrrrrrrrrrr" /* 8x: jcc rel32 */
     "mmmmmmmmmmmmmmmm" /* 9x: setcc */
     "..omMm.....mMm.m" /* Ax: cpuid, bt, shld, bts, shrd, imul */
@@ -162,7 +162,7 @@ static const char two_byte[256 + 1] =
     ;
 static const char two_byte_prefixes[256 + 1] =
     "0000010000010000" "FF00330010000043" "0000000033F0FF33" "0100000000000000"
-    "3333333333333333" "0F553333FFF7FFFF" "3333333333332237" "F000333100000077"
+    "3333333333333333" "0F553333FFF7FFFF" "3333333333332237" "F222333100000077"
     "1111111111111111" "1111111111111111" "0013330000033303" "3303003340337733"
     "33F0303011111111" "0333332033333333" "3333330033333333" "0333333033333330";
 
@@ -178,26 +178,53 @@ static const char three_byte_3A[256 + 1] =
     "0000000000000000" "0000000000000000" "0000000000000000" "0000000000000000"
     "0000000000001000" "0000000000000002" "0000000000000000" "0000000000000000";
 
-/* Opcodes whose ModRM.reg picks the instruction: per reg, c clears, n is test/cmp
- * (NEUTRAL), s is an indirect call or jmp (SEEN; any segment prefix), . capstone;
- * upper case: the group's immediate (b: 1 byte, z: 2/4 bytes) follows. */
-static const struct {
-    uint16_t opcode; /* 0x100 + xx for 0F xx */
-    char immediate;
-    char rule[9];
-} groups[] = {
-    {0x80, 'b', "CCCCCCCN"}, {0x81, 'z', "CCCCCCCN"}, {0x83, 'b', "CCCCCCCN"},
-    {0x8F, '-', "c......."}, {0xC0, 'b', "CCCCCC.C"}, {0xC1, 'b', "CCCCCC.C"},
-    {0xC6, 'b', "C......."}, {0xC7, 'z', "C......."}, {0xD0, '-', "cccccc.c"},
-    {0xD1, '-', "cccccc.c"}, {0xD2, '-', "cccccc.c"}, {0xD3, '-', "cccccc.c"},
-    {0xF6, 'b', "N.cccccc"}, {0xF7, 'z', "N.cccccc"}, {0xFE, '-', "cc......"},
-    {0xFF, '-', "ccs.s.c."}, {0x11F, '-', "c......."},
-    {0x1BA, 'b', "....CCCC"},
+/* What a form letter means */
+enum { MODRM = 1, IMM8 = 2, IMM16 = 4, IMMZ = 8, IMMV = 16, IMM32 = 32, REL = 64, TESTCMP = 128 };
+static const uint8_t forms[128] = {
+    ['m'] = MODRM, ['M'] = MODRM | IMM8, ['Z'] = MODRM | IMMZ, ['b'] = IMM8, ['z'] = IMMZ,
+    ['w'] = IMM16, ['q'] = IMMV, ['t'] = MODRM | TESTCMP, ['u'] = IMM8 | TESTCMP,
+    ['v'] = IMMZ | TESTCMP, ['l'] = MODRM, ['e'] = MODRM, ['g'] = MODRM, ['j'] = REL | IMM8,
+    ['J'] = REL | IMM8, ['r'] = REL | IMM32, ['K'] = REL | IMM32, ['C'] = REL | IMM32,
 };
+
+/* The opcodes whose ModRM.reg picks the instruction (0x100 + xx: 0F xx). The first
+ * letter is the group's immediate (b: 1 byte, z: 2/4 bytes, -: none), the second the
+ * ModRM operand it takes (* any, m memory only, r register only); then per reg: c
+ * clears, n is test or cmp (NEUTRAL), s an indirect call or jmp (SEEN; any segment
+ * prefix), . capstone; upper case: the immediate follows. */
+static const char *group(unsigned opcode) {
+    switch (opcode) {
+    case 0x80: case 0x83: return "b*CCCCCCCN"; /* add .. cmp r/m, imm8 */
+    case 0x81: return "z*CCCCCCCN";
+    case 0x8F: return "-*c.......";            /* pop r/m */
+    case 0xC0: case 0xC1: return "b*CCCCCC.C"; /* rol .. sar r/m, imm8 */
+    case 0xD0: case 0xD1: case 0xD2: case 0xD3: return "-*cccccc.c";
+    case 0xC6: return "b*C.......";            /* mov r/m, imm */
+    case 0xC7: return "z*C.......";
+    case 0xD8: case 0xDA: case 0xDC: case 0xDE: case 0xDF: return "-mcccccccc"; /* x87 */
+    case 0xD9: return "-mc.cccccc";
+    case 0xDB: return "-mcccc.c.c";
+    case 0xDD: return "-mccccc.cc";
+    case 0xF6: return "b*N.cccccc";            /* test r/m, imm; not .. idiv */
+    case 0xF7: return "z*N.cccccc";
+    case 0xFE: return "-*cc......";            /* inc, dec */
+    case 0xFF: return "-*ccs.s.c.";            /* inc, dec, call, jmp, push */
+    case 0x118: return "-mcccc....";           /* prefetch */
+    case 0x11F: return "-*c.......";           /* nop r/m */
+    case 0x171: case 0x172: return "br..C.C.C."; /* psrl, psra, psll xmm, imm8 */
+    case 0x173: return "br..CC..CC";           /* psrlq, psrldq, psllq, pslldq */
+    case 0x1BA: return "b*....CCCC";           /* bt .. btc r/m, imm8 */
+    }
+    return NULL;
+}
 
 #define FALLBACK (-1)
 
 static int hex_digit(char c) { return c <= '9' ? c - '0' : c - 'A' + 10; }
+
+static uint32_t little32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
 
 /* The length and class of the instruction at code[0:avail] (placed at `address`), as
  * capstone's text and `classify` would give them, or FALLBACK. */
@@ -205,11 +232,11 @@ static int fast_classify(const uint8_t *code, size_t avail, uint64_t address, ui
                          uint64_t end, int absolute, size_t *length, uint64_t *target) {
     size_t limit = avail < 15 ? avail : 15, at = 0;
     int p66 = 0, rep = 0, segment = 0, rexw = 0;
-    for (;; at++) { /* each legacy prefix at most once; a repeated one ends the loop */
+    for (;; at++) { /* 66 any number of times, the others once; a repeat ends the loop */
         if (at >= limit)
             return FALLBACK;
         uint8_t b = code[at];
-        if (b == 0x66 && !p66)
+        if (b == 0x66)
             p66 = 1;
         else if ((b == 0xF2 || b == 0xF3) && !rep)
             rep = b;
@@ -224,8 +251,7 @@ static int fast_classify(const uint8_t *code, size_t avail, uint64_t address, ui
         if (++at >= limit)
             return FALLBACK;
     }
-    uint8_t opcode = code[at++];
-    unsigned group_opcode = opcode;
+    unsigned opcode = code[at++];
     char form;
     if (opcode != 0x0F) {
         form = one_byte[opcode];
@@ -247,40 +273,33 @@ static int fast_classify(const uint8_t *code, size_t avail, uint64_t address, ui
         int mandatory = rep == 0xF3 ? 4 : rep == 0xF2 ? 8 : p66 ? 2 : 1;
         if (!(hex_digit(prefixes[opcode]) & mandatory))
             return FALLBACK;
-        group_opcode = 0x100 + opcode;
+        opcode += 0x100;
     }
     if (form == '.')
         return FALLBACK;
-
-    /* the rule of a group opcode */
-    char rule = 0;
-    if (form == 'g') {
-        if (at >= limit)
-            return FALLBACK;
-        for (size_t i = 0; i < sizeof groups / sizeof groups[0]; i++)
-            if (groups[i].opcode == group_opcode) {
-                rule = groups[i].rule[(code[at] >> 3) & 7];
-                if (rule >= 'A' && rule <= 'Z')
-                    form = groups[i].immediate == 'b' ? 'M' : 'Z';
-                else
-                    form = 'm';
-                rule = (char)(rule | 0x20); /* lower case */
-                break;
-            }
-        if (rule == 0 || rule == '.')
-            return FALLBACK;
-    }
+    unsigned info = forms[(unsigned char)form];
 
     /* ModRM, SIB, displacement */
-    int has_modrm = strchr("mMZtlge", form) != NULL, memory = 0, rip = 0, has_disp = 0;
+    char rule = 0;
+    int memory = 0, rip = 0, has_disp = 0;
     int32_t displacement = 0;
-    if (has_modrm) {
+    if (info & MODRM) {
         if (at >= limit)
             return FALLBACK;
         uint8_t modrm = code[at++], mod = modrm >> 6, rm = modrm & 7;
-        if (form == 'e' && modrm != 0xFA && modrm != 0xFB)
-            return FALLBACK;
         memory = mod != 3;
+        if (form == 'g') { /* the group's rule for ModRM.reg */
+            const char *rules = group(opcode);
+            rule = rules[2 + ((modrm >> 3) & 7)];
+            if (rule == '.' || (rules[1] == 'm' && !memory) || (rules[1] == 'r' && memory))
+                return FALLBACK;
+            if (rule <= 'Z') /* upper case: the immediate follows */
+                info |= rules[0] == 'b' ? IMM8 : IMMZ;
+            rule = (char)(rule | 0x20);
+        } else if (form == 'e' && modrm != 0xFA && modrm != 0xFB)
+            return FALLBACK; /* endbr64, endbr32 only */
+        else if (form == 'l' && !memory)
+            return FALLBACK; /* lea of a register: invalid */
         size_t disp_size = mod == 1 ? 1 : mod == 2 ? 4 : 0;
         if (memory && rm == 4) { /* SIB */
             if (at >= limit)
@@ -295,50 +314,30 @@ static int fast_classify(const uint8_t *code, size_t avail, uint64_t address, ui
         if (at + disp_size > limit)
             return FALLBACK;
         if (disp_size == 4)
-            displacement = (int32_t)((uint32_t)code[at] | (uint32_t)code[at + 1] << 8 |
-                                     (uint32_t)code[at + 2] << 16 | (uint32_t)code[at + 3] << 24);
+            displacement = (int32_t)little32(code + at);
         has_disp = disp_size != 0;
         at += disp_size;
     }
-    if (form == 'l' && !memory)
-        return FALLBACK; /* lea of a register: invalid */
     if (segment && !(memory && form != 'l') && rule != 's')
         return FALLBACK;
 
     /* immediate or relative target */
-    size_t immediate = 0;
-    switch (form) {
-    case 'M': case 'b': case 'u': case 'j': case 'J':
-        immediate = 1;
-        break;
-    case 'w':
-        if (p66)
-            return FALLBACK; /* capstone reads 66 REX.W C2 with a 4-byte immediate */
-        immediate = 2;
-        break;
-    case 'Z': case 'z': case 'v':
-        immediate = p66 && !rexw ? 2 : 4;
-        break;
-    case 'q':
-        immediate = rexw ? 8 : p66 ? 2 : 4;
-        break;
-    case 'r': case 'K': case 'C':
-        immediate = 4;
-        break;
-    }
-    if (at + immediate > limit)
-        return FALLBACK;
+    size_t immediate = info & IMM8    ? 1
+                       : info & IMM16 ? 2
+                       : info & IMMZ  ? (p66 && !rexw ? 2 : 4)
+                       : info & IMMV  ? (rexw ? 8 : p66 ? 2 : 4)
+                       : info & IMM32 ? 4
+                                      : 0;
+    if (at + immediate > limit || (p66 && form == 'w'))
+        return FALLBACK; /* capstone reads 66 REX.W C2 with a 4-byte immediate */
     *length = at + immediate;
     if (absolute && (has_disp || immediate))
         return FALLBACK; /* an immediate may be an address there: capstone's text decides */
 
-    if (strchr("jJrKC", form) != NULL) { /* relative call, jmp, jcc, loop, jrcxz */
+    if (info & REL) { /* relative call, jmp, jcc, loop, jrcxz */
         if (p66 || segment)
             return FALLBACK;
-        int64_t rel = immediate == 1 ? (int8_t)code[at]
-                                     : (int32_t)((uint32_t)code[at] | (uint32_t)code[at + 1] << 8 |
-                                                 (uint32_t)code[at + 2] << 16 |
-                                                 (uint32_t)code[at + 3] << 24);
+        int64_t rel = immediate == 1 ? (int8_t)code[at] : (int32_t)little32(code + at);
         *target = address + *length + (uint64_t)rel;
         if (*target <= 9 || *target >> 61)
             return FALLBACK; /* printed in decimal, or negative, or no address: capstone */
@@ -361,7 +360,7 @@ static int fast_classify(const uint8_t *code, size_t avail, uint64_t address, ui
         *target = next + (uint64_t)(int64_t)displacement;
         return *target >> 61 ? SEEN : REFERS;
     }
-    return strchr("tuv", form) != NULL || rule == 'n' ? NEUTRAL : CLEARS;
+    return info & TESTCMP || rule == 'n' ? NEUTRAL : CLEARS;
 }
 
 /* One instruction decoded and classified by capstone: its class, or FALLBACK when capstone
