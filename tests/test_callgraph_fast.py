@@ -42,8 +42,9 @@ int pick(int c, const char *s) {
 
 # The walker's edge cases, in the order of _X86Walker's rules: a register loaded from a
 # function's GOT slot is kept over a test and a conditional jump but not over a plain
-# instruction or an unconditional jump; a PIC switch (movsxd, then `jmp reg`); an
-# undecodable byte inside a function.
+# instruction or an unconditional jump; a PIC switch (movsxd, then `jmp reg`); rip-relative
+# stores, loads and other uses (a register named r9 kept for its call); an undecodable
+# byte inside a function.
 EDGES = r"""
 __asm__(
     ".intel_syntax noprefix\n"
@@ -68,6 +69,12 @@ __asm__(
     "  nop\n  nop\n  jmp rax\n1: call target_fn\n  ret\n"
     ".section .rodata\n2: .long 1b - 2b\n.text\n"
     ".size dispatch, .-dispatch\n"
+    ".globl loads_r9\n.type loads_r9,@function\nloads_r9:\n"
+    "  mov dword ptr [rip + counter], 1\n  add qword ptr [rip + counter], 1\n"
+    "  movss xmm0, dword ptr [rip + counter]\n  mov r9, qword ptr [rip + target_fn@GOTPCREL]\n"
+    "  call r9\n  mov r10d, dword ptr [rip + counter]\n  ret\n"
+    ".size loads_r9, .-loads_r9\n"
+    ".data\ncounter: .quad 0\n.text\n"
     ".globl bad_byte\n.type bad_byte,@function\nbad_byte:\n"
     "  call target_fn\n  .byte 0x06\n  call getpid@PLT\n  ret\n"
     ".size bad_byte, .-bad_byte\n"
@@ -138,13 +145,16 @@ def test_the_edge_cases_mean_what_they_say(build: ElfBuilder) -> None:
     path = build.c("libedges-fast.so", EDGES, "-shared", "-fPIC")
     graph = CallGraph.from_bytes(path.read_bytes())
     function = {name: graph._disassemble(graph.resolve(name)) for name in (
-        "jumps_over", "tests_first", "plain_between", "adds_between", "dispatch", "bad_byte"
+        "jumps_over", "tests_first", "plain_between", "adds_between", "dispatch", "bad_byte",
+        "loads_r9",
     )}  # fmt: skip
     assert function["jumps_over"].indirect and function["plain_between"].indirect
     assert function["adds_between"].indirect
     assert not function["tests_first"].indirect
     assert not function["dispatch"].indirect  # a switch, not an unknown call
     assert function["bad_byte"].imports == ["getpid"]  # decoding went on past the byte
+    assert not function["loads_r9"].indirect  # `call r9` calls what r9 was loaded with
+    assert graph.resolve("target_fn") in function["loads_r9"].calls
 
 
 @pytest.mark.parametrize("library", LIBRARIES, ids=lambda p: p.name)
@@ -235,10 +245,11 @@ def test_the_tables_decode_real_libraries_as_capstone_does(library: Path) -> Non
     assert decoded > 10_000 and claimed > 0.9 * decoded  # the tables know most of it
 
 
-# every prefix state the tables tell apart (none, operand size, rep, REX.W or not, both,
-# segment, and ones they leave to capstone: lock, address size, a repeated prefix)
-PREFIXES = ["", "66", "f2", "f3", "48", "41", "6648", "4866", "f348", "f266", "64", "3e",
-            "2e48", "f0", "67", "6666", "f3f2"]  # fmt: skip
+# every prefix state the tables tell apart (none, operand size, rep, REX.W or not, REX.R
+# (a MOVE's register), both, segment, a repeated 66, and ones they leave to capstone:
+# lock, address size, REX before a prefix, two rep prefixes)
+PREFIXES = ["", "66", "f2", "f3", "48", "41", "44", "6644", "6648", "4866", "f348", "f266",
+            "64", "3e", "2e48", "f0", "67", "6666", "f3f2"]  # fmt: skip
 ESCAPES = ["", "0f", "0f38", "0f3a"]
 
 

@@ -38,8 +38,21 @@ static PyObject *init(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* BRANCH, BRANCH_CLEARS and REFERS are the event tags Python reads (target * 4 + tag) */
-enum { BRANCH, BRANCH_CLEARS, REFERS, CLEARS, NEUTRAL, SEEN };
+/* BRANCH, BRANCH_CLEARS, REFERS and MOVE are the event tags Python reads (value * 4 + tag) */
+enum { BRANCH, BRANCH_CLEARS, REFERS, MOVE, CLEARS, NEUTRAL, SEEN };
+
+/* The registers named with an "r" that `mov reg, [rip + N]` can load (the walker keeps
+ * that name: `_operand`). A MOVE event's value is target * 64 + the register's index + 1
+ * here, or + 0 where the first operand is no such register. */
+static const char *const registers[] = {
+    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+    "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+    "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d", "r15d",
+    "r8w", "r9w", "r10w", "r11w", "r12w", "r13w", "r14w", "r15w",
+    "r8b", "r9b", "r10b", "r11b", "r12b", "r13b", "r14b", "r15b",
+};
+#define REGISTERS (sizeof registers / sizeof registers[0])
+#define MOVE_BELOW ((uint64_t)1 << 55) /* a MOVE's target * 64 * 4 must fit */
 
 /* The address `[rip + N]` names in `ops` (`next` is the next instruction's), as
  * callgraph._RIP's first match gives it; 0 where that pattern does not start at the
@@ -68,15 +81,19 @@ static int rip_target(const char *ops, uint64_t next, uint64_t *target) {
 /* What the walker does with one instruction while no import address is pending:
  * nothing (NEUTRAL), clear its loaded register (CLEARS), branch to *target (a direct
  * call or a jump out of the function) and clear it or not, clear it and refer to
- * *target (`lea reg, [rip + N]`: REFERS), or look at it (SEEN). */
+ * *target (`lea reg, [rip + N]`, or any other instruction with that operand but `mov`,
+ * `cmp` and `test`: REFERS), the same for a `mov` (MOVE: *target is as the tag says),
+ * or look at it (SEEN). The walker's `_step`, `_instruction` and `_operand` in C. */
 static int classify(const char *record, int absolute, uint64_t start, uint64_t end,
                     uint64_t *target) {
     const char *mnemonic = record + mnemonic_at, *ops = record + ops_at;
     int rip = strstr(ops, "rip") != NULL;
     if (absolute && strstr(ops, "0x") != NULL)
         return SEEN;
-    if (mnemonic[0] == '\0' || strchr("cjlbnt", mnemonic[0]) == NULL)
+    if (mnemonic[0] == '\0')
         return rip ? SEEN : CLEARS;
+    if (!rip && strchr("cjlbnt", mnemonic[0]) == NULL)
+        return CLEARS;
     const char *space = strrchr(mnemonic, ' ');
     const char *name = space ? space + 1 : mnemonic;
     int call = strcmp(name, "call") == 0;
@@ -99,10 +116,25 @@ static int classify(const char *record, int absolute, uint64_t start, uint64_t e
         uint16_t size;
         memcpy(&address, record + address_at, sizeof address);
         memcpy(&size, record + size_at, sizeof size);
-        if (strcmp(name, "lea") == 0 && address + size >= address &&
-            rip_target(ops, address + size, target))
+        if (strcmp(name, "cmp") == 0 || strcmp(name, "test") == 0 ||
+            address + size < address || !rip_target(ops, address + size, target))
+            return SEEN;
+        if (strcmp(name, "mov") != 0)
             return REFERS;
-        return SEEN;
+        size_t code = 0, length = strcspn(ops, ",");
+        if (ops[0] == 'r') {
+            if (ops[length] != ',')
+                return SEEN;
+            while (code < REGISTERS && (strlen(registers[code]) != length ||
+                                        strncmp(registers[code], ops, length) != 0))
+                code++;
+            if (code++ == REGISTERS)
+                return SEEN; /* not a register of the table: Python decides */
+        }
+        if (*target >= MOVE_BELOW)
+            return SEEN;
+        *target = *target << 6 | code;
+        return MOVE;
     }
     return strcmp(name, "test") == 0 || strcmp(name, "cmp") == 0 ? NEUTRAL : CLEARS;
 }
@@ -231,7 +263,7 @@ static uint32_t little32(const uint8_t *p) {
 static int fast_classify(const uint8_t *code, size_t avail, uint64_t address, uint64_t start,
                          uint64_t end, int absolute, size_t *length, uint64_t *target) {
     size_t limit = avail < 15 ? avail : 15, at = 0;
-    int p66 = 0, rep = 0, segment = 0, rexw = 0;
+    int p66 = 0, rep = 0, segment = 0, rex = 0;
     for (;; at++) { /* 66 any number of times, the others once; a repeat ends the loop */
         if (at >= limit)
             return FALLBACK;
@@ -247,11 +279,12 @@ static int fast_classify(const uint8_t *code, size_t avail, uint64_t address, ui
             break;
     }
     if ((code[at] & 0xF0) == 0x40) { /* REX, right before the opcode */
-        rexw = code[at] & 8;
+        rex = code[at];
         if (++at >= limit)
             return FALLBACK;
     }
-    unsigned opcode = code[at++];
+    int rexw = rex & 8;
+    unsigned opcode = code[at++], reg = 0;
     char form;
     if (opcode != 0x0F) {
         form = one_byte[opcode];
@@ -287,6 +320,7 @@ static int fast_classify(const uint8_t *code, size_t avail, uint64_t address, ui
         if (at >= limit)
             return FALLBACK;
         uint8_t modrm = code[at++], mod = modrm >> 6, rm = modrm & 7;
+        reg = (rex & 4 ? 8 : 0) | ((modrm >> 3) & 7);
         memory = mod != 3;
         if (form == 'g') { /* the group's rule for ModRM.reg */
             const char *rules = group(opcode);
@@ -350,15 +384,29 @@ static int fast_classify(const uint8_t *code, size_t avail, uint64_t address, ui
     }
     if (rule == 's')
         return SEEN; /* indirect call or jmp */
-    if (rip) {
-        if (form != 'l' || displacement == 0)
-            return SEEN; /* `[rip]` has no number for the walker's pattern */
+    if (rip) { /* as `classify` reads capstone's text of it */
+        if (info & TESTCMP || rule == 'n' || displacement == 0)
+            return SEEN; /* cmp, test; `[rip]` has no number for the walker's pattern */
         uint64_t next = address + *length;
         if (next < address || (displacement < 0 ? (uint64_t)(-(int64_t)displacement) > next
                                                 : (uint64_t)displacement > UINT64_MAX - next))
             return SEEN; /* Python's numbers do not wrap: it decides */
         *target = next + (uint64_t)(int64_t)displacement;
-        return *target >> 61 ? SEEN : REFERS;
+        if (*target >> 61)
+            return SEEN;
+        if (opcode < 0x88 || (opcode > 0x8B && opcode != 0xC6 && opcode != 0xC7))
+            return REFERS; /* not a mov */
+        if (*target >= MOVE_BELOW)
+            return SEEN;
+        unsigned name = 0; /* the register a load names with an "r", as `registers` */
+        if (opcode == 0x8B && rexw)
+            name = 1 + reg;
+        else if (opcode == 0x8B && reg >= 8)
+            name = 1 + (p66 ? 24 : 16) + reg - 8;
+        else if (opcode == 0x8A && reg >= 8)
+            name = 1 + 32 + reg - 8;
+        *target = *target << 6 | name;
+        return MOVE;
     }
     return info & TESTCMP || rule == 'n' ? NEUTRAL : CLEARS;
 }
@@ -399,7 +447,7 @@ static unsigned long long fast_count, capstone_count; /* for `stats` */
  * then where the last one ends. `events` is a flat list of three numbers for each
  * instruction the walker must see: its index, the index of the last clearing
  * instruction before it (-1: none), and -1 when the walker must read it, else
- * target * 4 + tag (BRANCH, BRANCH_CLEARS, REFERS). `last_clear` is that of the whole
+ * value * 4 + tag (BRANCH, BRANCH_CLEARS, REFERS: the target; MOVE: see `registers`). `last_clear` is that of the whole
  * run; `error` capstone's errno when nothing was decoded. */
 static PyObject *scan(PyObject *self, PyObject *args) {
     unsigned long long handle, address, start, end;
@@ -548,9 +596,9 @@ static PyObject *compare(PyObject *self, PyObject *args) {
             decoded++;
         if (fast != FALLBACK) {
             claimed++;
-            if (fast != REFERS && fast > BRANCH_CLEARS)
+            if (fast > MOVE)
                 fast_target = 0;
-            if (slow == FALLBACK || (slow != REFERS && slow > BRANCH_CLEARS))
+            if (slow == FALLBACK || slow > MOVE)
                 cs_target = 0;
             if (fast != slow || fast_length != cs_length || fast_target != cs_target) {
                 PyObject *item = Py_BuildValue("(n(nik)(nik))", (Py_ssize_t)position,
@@ -571,6 +619,19 @@ static PyObject *compare(PyObject *self, PyObject *args) {
     return Py_BuildValue("(nnN)", (Py_ssize_t)decoded, (Py_ssize_t)claimed, mismatches);
 }
 
+/* registers() -> the names of `registers`, in order */
+static PyObject *names(PyObject *self, PyObject *args) {
+    PyObject *result = PyTuple_New(REGISTERS);
+    for (size_t i = 0; result != NULL && i < REGISTERS; i++) {
+        PyObject *name = PyUnicode_FromString(registers[i]);
+        if (name == NULL)
+            Py_CLEAR(result);
+        else
+            PyTuple_SET_ITEM(result, (Py_ssize_t)i, name);
+    }
+    return result;
+}
+
 /* stats() -> (instructions decoded by the tables, by capstone) since the module loaded */
 static PyObject *stats(PyObject *self, PyObject *args) {
     return Py_BuildValue("(KK)", fast_count, capstone_count);
@@ -581,6 +642,7 @@ static PyMethodDef methods[] = {
     {"scan", scan, METH_VARARGS, "Decode a run of x86-64 code and list what matters."},
     {"text", text, METH_VARARGS, "Capstone's (mnemonic, operands) of one instruction."},
     {"compare", compare, METH_VARARGS, "Check the decoding tables against capstone."},
+    {"registers", names, METH_NOARGS, "The registers a MOVE event names, in order."},
     {"stats", stats, METH_NOARGS, "Instructions decoded by the tables and by capstone."},
     {NULL, NULL, 0, NULL},
 };

@@ -194,6 +194,7 @@ class CallGraph:
         self._pointed_to: set[int] = set()  # data addresses some pointer holds: object starts
         self._strings: frozenset[str] | None = None
         self._names: dict[int, str] = {}
+        self._branches: dict[int, str | int | None] = {}  # `_branch`'s target -> resolved
         self.constructors: list[tuple[str, int]] = []
         self._functions: dict[int, _Function] = {}
         self.disassembled = 0  # instructions disassembled so far, over all walks
@@ -545,9 +546,12 @@ class CallGraph:
 
     def _branch(self, result: _Function, target: int) -> None:
         """A call or jump (or address taken) to `target`, outside the current function."""
-        resolved = self._plt_target(target)
-        if resolved is None and self._in_code(target):
-            resolved = target
+        resolved = self._branches.get(target, self)  # self: not resolved yet (hot path)
+        if resolved is self:
+            resolved = self._plt_target(target)
+            if resolved is None and self._in_code(target):
+                resolved = target
+            self._branches[target] = resolved
         self._add(result, resolved)
 
     def _slot(self, result: _Function, slot: int) -> bool:
@@ -789,7 +793,7 @@ _FAMILIES = {
 
 
 _INSN = capstone._cs_insn  # capstone's record of one decoded instruction (ctypes)
-_BRANCH_CLEARS, _REFERS = 1, 2  # _x86scan.c's event tags (BRANCH is 0)
+_BRANCH_CLEARS, _REFERS, _MOVE = 1, 2, 3  # _x86scan.c's event tags (BRANCH is 0)
 _SORTED_BELOW = 1 << 61  # the sorter's addresses are 64-bit (and targets * 4): above, Python
 _FAST_DECODE = True  # the sorter decodes common instructions itself (else all by capstone)
 if _x86scan is not None:
@@ -803,6 +807,8 @@ if _x86scan is not None:
         _INSN.mnemonic.offset,
         _INSN.op_str.offset,
     )  # fmt: skip
+    # a MOVE event's register (the operands `_operand` reads: "" for none named "r...")
+    _MOVE_OPS = ("", *(f"{name}," for name in _x86scan.registers()))
 
 
 class _Run:
@@ -897,6 +903,7 @@ class _X86Walker:
         assert _x86scan is not None
         handle, absolute = self.disassembler.csh.value, self.absolute
         position, previous, fast = 0, None, _FAST_DECODE
+        graph, result = self.graph, self.result
         while position < len(code):
             address = self.start + position
             decoded, bounds, events, last_clear, error = _x86scan.scan(
@@ -907,40 +914,47 @@ class _X86Walker:
                     raise capstone.CsError(error)
                 position += 1  # undecodable byte: skip it
                 continue
-            self.result.instructions += decoded
+            result.instructions += decoded
             run = _Run(handle, code, position, address, bounds, previous)
-            done, at, events_left = -1, 0, len(events)
-            while True:
-                if self.pending is not None:
-                    if done + 1 >= decoded:
-                        break
-                    done += 1
-                elif at < events_left:
-                    index, clear, branch = events[at : at + 3]
-                    at += 3
-                    if index <= done:
-                        continue
-                    if clear > done:
-                        self.loaded = None
-                    done = index
-                    if branch >= 0:  # sorted already: target * 4 + what it does
-                        target, tag = branch >> 2, branch & 3
-                        if tag == _REFERS:  # `lea reg, [rip + N]`
-                            self.loaded = None
-                            self._operand("lea", "", target)
-                            continue
-                        self.graph._branch(self.result, target)  # a call, a jump out
-                        if tag == _BRANCH_CLEARS:  # call, jmp
-                            self.loaded = None
-                        continue
+            done = self._pending(run, -1) if self.pending is not None else -1
+            events_ = iter(events)
+            for index, clear, branch in zip(events_, events_, events_, strict=True):
+                if index <= done:
+                    continue  # read while an import address was pending
+                if clear > done:
+                    self.loaded = None
+                done = index
+                if branch < 0:
+                    self._read(run, index)
+                elif branch & 3 == _REFERS:  # `lea reg, [rip + N]`: target * 4 + tag
+                    self.loaded = None
+                    self._operand("lea", "", branch >> 2)
+                elif branch & 3 == _MOVE:  # `mov reg, [rip + N]`: (target * 64 + reg) * 4 + 3
+                    self.loaded = None
+                    self._operand("mov", _MOVE_OPS[(branch >> 2) & 63], branch >> 8)
                 else:
-                    break
-                self.recent = functools.partial(run.recent, done)
-                self._step(*run.instruction(done))
+                    graph._branch(result, branch >> 2)  # a call, a jump out
+                    if branch & 3 == _BRANCH_CLEARS:  # call, jmp
+                        self.loaded = None
+                if self.pending is not None:
+                    done = self._pending(run, done)
             if last_clear > done:
                 self.loaded = None
             position += run.bounds[decoded]
             previous = run
+
+    def _read(self, run: _Run, index: int) -> None:
+        """`_step` on the instruction at `index` of `run`."""
+        self.recent = functools.partial(run.recent, index)
+        self._step(*run.instruction(index))
+
+    def _pending(self, run: _Run, done: int) -> int:
+        """Reads the instructions after `done` while an import address is pending;
+        returns the index of the last one read."""
+        while self.pending is not None and done + 1 < run.count:
+            done += 1
+            self._read(run, done)
+        return done
 
     def _step(self, at: int, size: int, mnemonic: str, ops: str) -> str:
         """One instruction; returns its mnemonic as `recent` keeps it."""
