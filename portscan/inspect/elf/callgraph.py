@@ -6,7 +6,10 @@ with `struct` (symbols, relocations, PLT, dynamic section: no lief, no disassemb
 `CallGraph.reach` walks on demand from the roots: only the functions that are reached are
 disassembled (capstone's light mode), each once per graph, and the walk stops at a bound.
 On x86-64 the compiled sorter `_x86scan` (when built) hands the walker only the
-instructions it must read; the results are the same without it.
+instructions it must read: it decodes common encodings itself, by tables giving each
+one's length and what the walker would make of capstone's text of it, leaves the rest
+to capstone one instruction at a time, and has capstone print an instruction's text only
+when the walker reads it. The results are the same without it.
 
 - Function starts: defined functions of .dynsym and .symtab, and the FDE starts of
   .eh_frame_hdr, or of .eh_frame itself when a static link left no header
