@@ -150,9 +150,10 @@ static int classify(const char *record, int absolute, uint64_t start, uint64_t e
  *   t  ModRM, test or cmp (NEUTRAL)       u  test/cmp, 1-byte imm   v  test/cmp, 2/4-byte imm
  *   l  lea (ModRM, memory only)           e  endbr32/64 (ModRM FB or FA only)
  *   j  jcc/loop/jrcxz rel8   J  jmp rel8   r  jcc rel32   K  jmp rel32   C  call rel32
- *   g  ModRM.reg decides (`groups`)
- * All other instructions clear the walker's register; any of them with a rip-relative
- * operand is one it sees (or, for lea, one that refers to its target). */
+ *   g  ModRM.reg decides (`group`)
+ * All other instructions clear the walker's register. One with a rip-relative operand is
+ * one the walker sees if it is a cmp or test (or the operand is `[rip]`), a MOVE if it is
+ * a mov (88-8B, C6, C7), else one that REFERS to its target, as `classify` has it. */
 static const char one_byte[256 + 1] =
     "mmmmbz..mmmmbz.." /* 0x: add, or (06 07 0E invalid in 64-bit mode; 0F escape) */
     "mmmmbz..mmmmbz.." /* 1x: adc, sbb */
