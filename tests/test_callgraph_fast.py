@@ -2,11 +2,16 @@
 the x86-64 walker reads a function, never what it finds: every function of real Debian
 libraries and of crafted programs (weak checks, GOT loads without PLT, switch tables, a
 position-dependent executable) is summarised alike with and without it, also when the
-decoding is cut into runs of a few instructions."""
+decoding is cut into runs of a few instructions. Its decoding tables give each
+instruction they know capstone's length and the class capstone's text would get: on
+every instruction of those libraries, on every prefix, opcode and ModRM byte, and on
+random bytes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from random import Random
 
 import pytest
 
@@ -37,8 +42,9 @@ int pick(int c, const char *s) {
 
 # The walker's edge cases, in the order of _X86Walker's rules: a register loaded from a
 # function's GOT slot is kept over a test and a conditional jump but not over a plain
-# instruction or an unconditional jump; a PIC switch (movsxd, then `jmp reg`); an
-# undecodable byte inside a function.
+# instruction or an unconditional jump; a PIC switch (movsxd, then `jmp reg`); rip-relative
+# stores, loads and other uses (a register named r9 kept for its call); an undecodable
+# byte inside a function.
 EDGES = r"""
 __asm__(
     ".intel_syntax noprefix\n"
@@ -63,6 +69,12 @@ __asm__(
     "  nop\n  nop\n  jmp rax\n1: call target_fn\n  ret\n"
     ".section .rodata\n2: .long 1b - 2b\n.text\n"
     ".size dispatch, .-dispatch\n"
+    ".globl loads_r9\n.type loads_r9,@function\nloads_r9:\n"
+    "  mov dword ptr [rip + counter], 1\n  add qword ptr [rip + counter], 1\n"
+    "  movss xmm0, dword ptr [rip + counter]\n  mov r9, qword ptr [rip + target_fn@GOTPCREL]\n"
+    "  call r9\n  mov r10d, dword ptr [rip + counter]\n  ret\n"
+    ".size loads_r9, .-loads_r9\n"
+    ".data\ncounter: .quad 0\n.text\n"
     ".globl bad_byte\n.type bad_byte,@function\nbad_byte:\n"
     "  call target_fn\n  .byte 0x06\n  call getpid@PLT\n  ret\n"
     ".size bad_byte, .-bad_byte\n"
@@ -133,13 +145,16 @@ def test_the_edge_cases_mean_what_they_say(build: ElfBuilder) -> None:
     path = build.c("libedges-fast.so", EDGES, "-shared", "-fPIC")
     graph = CallGraph.from_bytes(path.read_bytes())
     function = {name: graph._disassemble(graph.resolve(name)) for name in (
-        "jumps_over", "tests_first", "plain_between", "adds_between", "dispatch", "bad_byte"
+        "jumps_over", "tests_first", "plain_between", "adds_between", "dispatch", "bad_byte",
+        "loads_r9",
     )}  # fmt: skip
     assert function["jumps_over"].indirect and function["plain_between"].indirect
     assert function["adds_between"].indirect
     assert not function["tests_first"].indirect
     assert not function["dispatch"].indirect  # a switch, not an unknown call
     assert function["bad_byte"].imports == ["getpid"]  # decoding went on past the byte
+    assert not function["loads_r9"].indirect  # `call r9` calls what r9 was loaded with
+    assert graph.resolve("target_fn") in function["loads_r9"].calls
 
 
 @pytest.mark.parametrize("library", LIBRARIES, ids=lambda p: p.name)
@@ -151,7 +166,8 @@ def test_real_libraries_are_summarised_alike(
     assert assert_sorted_alike(library.read_bytes(), monkeypatch, callgraph.CHUNK) > 10_000
 
 
-def test_the_sorter_leaves_what_python_would_compute_differently_to_python() -> None:
+@pytest.mark.parametrize("fast", [True, False], ids=["tables", "capstone"])
+def test_the_sorter_leaves_what_python_would_compute_differently_to_python(fast: bool) -> None:
     """`lea rax, [rip + 0x20]`: at an ordinary address the sorter reads its target; where
     the address would wrap past 2**64 in C (Python's numbers do not), it hands the
     instruction to Python instead."""
@@ -159,12 +175,116 @@ def test_the_sorter_leaves_what_python_would_compute_differently_to_python() -> 
     assert sorter is not None
     handle = callgraph._X86Walker.disassembler.csh.value
     lea = bytes.fromhex("488d0520000000")  # 7 bytes
-    decoded, _records, events, _clear, _error = sorter.scan(
-        handle, lea, 0, 0x1000, 1, 0x1000, 0x1007, False
+    decoded, _bounds, events, _clear, _error = sorter.scan(
+        handle, lea, 0, 0x1000, 1, 0x1000, 0x1007, False, fast
     )
     assert decoded == 1 and events == [0, -1, ((0x1007 + 0x20) << 2) | callgraph._REFERS]
     top = (1 << 64) - 16
-    decoded, _records, events, _clear, _error = sorter.scan(
-        handle, lea, 0, top, 1, top, top + 7, False
+    decoded, _bounds, events, _clear, _error = sorter.scan(
+        handle, lea, 0, top, 1, top, top + 7, False, fast
     )
     assert decoded == 1 and events == [0, -1, -1]
+
+
+# --- the sorter's own decoding tables against capstone ---------------------------------
+
+HANDLE = callgraph._X86Walker.disassembler.csh.value
+
+
+def compare(code: bytes, address: int, absolute: bool, stride: int) -> tuple[int, int]:
+    """(instructions capstone decoded, instructions the tables decoded) of `code`;
+    asserts that wherever the tables decode an instruction, its length, class and
+    target are capstone's (`_x86scan.compare`)."""
+    sorter = callgraph._x86scan
+    assert sorter is not None
+    end = address + len(code)
+    decoded, claimed, mismatches = sorter.compare(
+        HANDLE, code, address, address, end, absolute, stride
+    )
+    for offset, tables, capstone_ in mismatches[:5]:
+        print(code[offset : offset + 15].hex(), "tables:", tables, "capstone:", capstone_)
+    assert mismatches == []
+    return decoded, claimed
+
+
+def function_code(graph: CallGraph) -> Iterable[tuple[int, int, bytes]]:
+    """(start, end, code) of every function of `graph`."""
+    for start in graph.starts:
+        extent = graph._extent(start)
+        if extent is not None:
+            end, offset = extent
+            yield start, end, graph.data[offset : offset + end - start]
+
+
+@pytest.mark.parametrize("library", LIBRARIES, ids=lambda p: p.name)
+def test_the_tables_decode_real_libraries_as_capstone_does(library: Path) -> None:
+    """Every instruction of every function the tables decode has capstone's length and
+    `classify`'s class and target, as read in a position-independent file and as read
+    in a position-dependent one; and a scan by the tables lists the same instructions,
+    bounds and events as a scan by capstone alone."""
+    if not library.exists():
+        pytest.skip(f"no {library} on this machine")
+    sorter = callgraph._x86scan
+    assert sorter is not None
+    graph = CallGraph.from_bytes(library.read_bytes())
+    decoded = claimed = 0
+    for start, end, code in function_code(graph):
+        for absolute in (False, True):
+            counts = compare(code, start, absolute, 0)
+            if not absolute:
+                decoded, claimed = decoded + counts[0], claimed + counts[1]
+        position = 0
+        while position < len(code):
+            scans = [
+                sorter.scan(HANDLE, code, position, start + position, 64, start, end, False, fast)
+                for fast in (True, False)
+            ]
+            assert scans[0] == scans[1], f"{start + position:#x}"
+            count, bounds = scans[0][:2]
+            position += memoryview(bounds).cast("I")[count] if count else 1
+    assert decoded > 10_000 and claimed > 0.9 * decoded  # the tables know most of it
+
+
+# every prefix state the tables tell apart (none, operand size, rep, REX.W or not, REX.R
+# (a MOVE's register), both, segment, a repeated 66, and ones they leave to capstone:
+# lock, address size, REX before a prefix, two rep prefixes)
+PREFIXES = ["", "66", "f2", "f3", "48", "41", "44", "6644", "6648", "4866", "f348", "f266",
+            "64", "3e", "2e48", "f0", "67", "6666", "f3f2"]  # fmt: skip
+ESCAPES = ["", "0f", "0f38", "0f3a"]
+
+
+@pytest.mark.parametrize("escape", ESCAPES)
+def test_the_tables_agree_with_capstone_on_every_opcode_and_modrm(escape: str) -> None:
+    """Each prefix state, opcode and ModRM byte, followed by two kinds of SIB,
+    displacement and immediate bytes, at an ordinary address, near 0 (targets printed in
+    decimal) and near 2**64 (targets that wrap), in both readings."""
+    tails = [bytes(range(0x21, 0x30)), bytes.fromhex("25f6ffffff8899aabbccddeeff0011")]
+    for prefix in PREFIXES:
+        head = bytes.fromhex(prefix + escape)
+        slots = b"".join(
+            (head + bytes([opcode, modrm]) + tail)[:15].ljust(16, b"\x90")
+            for opcode in range(256)
+            for modrm in range(256)
+            for tail in tails
+        )
+        for address, absolute in ((0x401000, False), (0, False), (-(1 << 24) % (1 << 64), False),
+                                  (0x401000, True)):  # fmt: skip
+            compare(slots, address, absolute, 16)
+
+
+def test_the_tables_agree_with_capstone_on_random_bytes() -> None:
+    """20,000 random strings of 15 bytes, each alone; and real code with random bytes
+    changed, decoded along as capstone decodes it."""
+    random = Random(14)
+    slots = b"".join(random.randbytes(15) + b"\x90" for _ in range(20_000))
+    assert compare(slots, 0x401000, False, 16)[1] > 1000
+    libc = LIBRARIES[0]
+    if not libc.exists():
+        pytest.skip(f"no {libc} on this machine")
+    graph = CallGraph.from_bytes(libc.read_bytes())
+    functions = sorted(function_code(graph))
+    for start, _end, code in random.sample(functions, min(2000, len(functions))):
+        mutated = bytearray(code)
+        for _ in range(1 + len(code) // 16):
+            mutated[random.randrange(len(code))] = random.randrange(256)
+        compare(bytes(mutated), start, random.random() < 0.2, 0)

@@ -1,14 +1,16 @@
-/* Sorts capstone's x86-64 decoding for the call-graph walker (callgraph._X86Walker).
+/* Sorts x86-64 instructions for the call-graph walker (callgraph._X86Walker).
  *
  * The walker looks at a few instructions of a function (calls, branches out of it, what
  * refers to rip, indirect branches); most only clear its "register just loaded" state,
- * and some leave it alone. Deciding which is which in Python cost about three times the
- * decoding itself. `scan` decodes with the same capstone library, handle and text the
- * Python binding uses (its function pointers and record layout come from capstone's
- * ctypes binding through `init`), copies the records into one bytes object, and lists
- * the instructions the walker must see, each with the last instruction before it that
- * clears the state. The rules mirror _X86Walker's Python fast path exactly; the walker
- * checks itself against that path in tests/test_callgraph_fast.py.
+ * and some leave it alone. `scan` decodes a run of instructions and lists the ones the
+ * walker must see, each with the last instruction before it that clears the state. The
+ * common encodings (legacy prefixes, REX, one-byte, 0F, 0F38 and 0F3A opcodes of a
+ * whitelist) are decoded here, by tables, into their length and the class `classify`
+ * would give capstone's text of them; anything else, or anything in doubt, is decoded
+ * by capstone itself (the library, handle and record layout of the Python binding,
+ * through `init`), one instruction at a time: x86 decoding carries no state from one
+ * instruction to the next. `text` gives capstone's text of one instruction on demand,
+ * and `compare` checks the tables against capstone (tests/test_callgraph_fast.py).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -36,8 +38,21 @@ static PyObject *init(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-/* BRANCH, BRANCH_CLEARS and REFERS are the event tags Python reads (target * 4 + tag) */
-enum { BRANCH, BRANCH_CLEARS, REFERS, CLEARS, NEUTRAL, SEEN };
+/* BRANCH, BRANCH_CLEARS, REFERS and MOVE are the event tags Python reads (value * 4 + tag) */
+enum { BRANCH, BRANCH_CLEARS, REFERS, MOVE, CLEARS, NEUTRAL, SEEN };
+
+/* The registers named with an "r" that `mov reg, [rip + N]` can load (the walker keeps
+ * that name: `_operand`). A MOVE event's value is target * 64 + the register's index + 1
+ * here, or + 0 where the first operand is no such register. */
+static const char *const registers[] = {
+    "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
+    "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+    "r8d", "r9d", "r10d", "r11d", "r12d", "r13d", "r14d", "r15d",
+    "r8w", "r9w", "r10w", "r11w", "r12w", "r13w", "r14w", "r15w",
+    "r8b", "r9b", "r10b", "r11b", "r12b", "r13b", "r14b", "r15b",
+};
+#define REGISTERS (sizeof registers / sizeof registers[0])
+#define MOVE_BELOW ((uint64_t)1 << 55) /* a MOVE's target * 64 * 4 must fit */
 
 /* The address `[rip + N]` names in `ops` (`next` is the next instruction's), as
  * callgraph._RIP's first match gives it; 0 where that pattern does not start at the
@@ -66,15 +81,19 @@ static int rip_target(const char *ops, uint64_t next, uint64_t *target) {
 /* What the walker does with one instruction while no import address is pending:
  * nothing (NEUTRAL), clear its loaded register (CLEARS), branch to *target (a direct
  * call or a jump out of the function) and clear it or not, clear it and refer to
- * *target (`lea reg, [rip + N]`: REFERS), or look at it (SEEN). */
+ * *target (`lea reg, [rip + N]`, or any other instruction with that operand but `mov`,
+ * `cmp` and `test`: REFERS), the same for a `mov` (MOVE: *target is as the tag says),
+ * or look at it (SEEN). The walker's `_step`, `_instruction` and `_operand` in C. */
 static int classify(const char *record, int absolute, uint64_t start, uint64_t end,
                     uint64_t *target) {
     const char *mnemonic = record + mnemonic_at, *ops = record + ops_at;
     int rip = strstr(ops, "rip") != NULL;
     if (absolute && strstr(ops, "0x") != NULL)
         return SEEN;
-    if (mnemonic[0] == '\0' || strchr("cjlbnt", mnemonic[0]) == NULL)
+    if (mnemonic[0] == '\0')
         return rip ? SEEN : CLEARS;
+    if (!rip && strchr("cjlbnt", mnemonic[0]) == NULL)
+        return CLEARS;
     const char *space = strrchr(mnemonic, ' ');
     const char *name = space ? space + 1 : mnemonic;
     int call = strcmp(name, "call") == 0;
@@ -97,98 +116,540 @@ static int classify(const char *record, int absolute, uint64_t start, uint64_t e
         uint16_t size;
         memcpy(&address, record + address_at, sizeof address);
         memcpy(&size, record + size_at, sizeof size);
-        if (strcmp(name, "lea") == 0 && address + size >= address &&
-            rip_target(ops, address + size, target))
+        if (strcmp(name, "cmp") == 0 || strcmp(name, "test") == 0 ||
+            address + size < address || !rip_target(ops, address + size, target))
+            return SEEN;
+        if (strcmp(name, "mov") != 0)
             return REFERS;
-        return SEEN;
+        size_t code = 0, length = strcspn(ops, ",");
+        if (ops[0] == 'r') {
+            if (ops[length] != ',')
+                return SEEN;
+            while (code < REGISTERS && (strlen(registers[code]) != length ||
+                                        strncmp(registers[code], ops, length) != 0))
+                code++;
+            if (code++ == REGISTERS)
+                return SEEN; /* not a register of the table: Python decides */
+        }
+        if (*target >= MOVE_BELOW)
+            return SEEN;
+        *target = *target << 6 | code;
+        return MOVE;
     }
     return strcmp(name, "test") == 0 || strcmp(name, "cmp") == 0 ? NEUTRAL : CLEARS;
 }
 
-/* scan(handle, code, offset, address, count, start, end, absolute)
- *   -> (decoded, records, events, last_clear, error)
- * Decodes at most `count` instructions of code[offset:] placed at `address`. `events`
- * is a flat list of three numbers for each instruction the walker must see: its index,
- * the index of the last clearing instruction before it (-1: none), and -1 when the
- * walker must read it, else target * 4 + tag (BRANCH, BRANCH_CLEARS, REFERS).
- * `last_clear` is that of the whole run; `error` capstone's errno when nothing was
- * decoded. */
+/* ---- The table decoder ----------------------------------------------------------------
+ * A form letter per opcode says what follows it and what the instruction is:
+ *   .  not whitelisted: capstone decides
+ *   o  nothing follows                    s  nothing follows; an F3 (rep) prefix may be
+ *   m  ModRM                              M  ModRM, 1-byte immediate
+ *   Z  ModRM, 2/4-byte immediate (66)     b  1-byte immediate
+ *   z  2/4-byte immediate (66)            w  2-byte immediate
+ *   q  4/8-byte immediate (REX.W: mov r, imm)
+ *   t  ModRM, test or cmp (NEUTRAL)       u  test/cmp, 1-byte imm   v  test/cmp, 2/4-byte imm
+ *   l  lea (ModRM, memory only)           e  endbr32/64 (ModRM FB or FA only)
+ *   j  jcc/loop/jrcxz rel8   J  jmp rel8   r  jcc rel32   K  jmp rel32   C  call rel32
+ *   g  ModRM.reg decides (`group`)
+ * All other instructions clear the walker's register. One with a rip-relative operand is
+ * one the walker sees if it is a cmp or test (or the operand is `[rip]`), a MOVE if it is
+ * a mov (88-8B, C6, C7), else one that REFERS to its target, as `classify` has it. */
+static const char one_byte[256 + 1] =
+    "mmmmbz..mmmmbz.." /* 0x: add, or (06 07 0E invalid in 64-bit mode; 0F escape) */
+    "mmmmbz..mmmmbz.." /* 1x: adc, sbb */
+    "mmmmbz..mmmmbz.." /* 2x: and, sub (26 2E segment prefixes) */
+    "mmmmbz..ttttuv.." /* 3x: xor, cmp */
+    "................" /* 4x: REX (a second one: capstone) */
+    "oooooooooooooooo" /* 5x: push, pop */
+    "...m....zZbM...." /* 6x: movsxd, push imm, imul imm */
+    "jjjjjjjjjjjjjjjj" /* 7x: jcc rel8 */
+    "gg.gttmmmmmm.l.g" /* 8x: group 1, test, xchg, mov, lea, pop */
+    "oooooooooo..oooo" /* 9x: xchg/nop, cdqe, cqo, pushf, popf, sahf, lahf */
+    "....ss..uvss...." /* Ax: movs, test, stos */
+    "bbbbbbbbqqqqqqqq" /* Bx: mov r, imm */
+    "ggwo..gg.o..ob.." /* Cx: shifts, ret imm, ret, mov imm, leave, int3, int */
+    "gggg....gggggggg" /* Dx: shifts, x87 */
+    "jjjj....CK.J...." /* Ex: loop, jrcxz, call, jmp */
+    "....ooggoooooogg" /* Fx: hlt, cmc, group 3, clc..std, group 4/5 */
+    ;
+
+/* 0F xx: the form, and which mandatory prefix each opcode is whitelisted with, a hex
+ * digit of 1 (none), 2 (66), 4 (F3), 8 (F2) */
+static const char two_byte[256 + 1] =
+    ".....o.....o...." /* 0x: syscall, ud2 */
+    "mm..mm..g.....eg" /* 1x: movups.., unpck, prefetch, endbr, nop */
+    "........mmm.mmmm" /* 2x: movaps, cvt, ucomis, comis */
+    ".o.............." /* 3x: rdtsc (38 3A: three-byte) */
+    "mmmmmmmmmmmmmmmm" /* 4x: cmovcc */
+    ".mmmmmmmmmmmmmmm" /* 5x: sqrt .. max */
+    "mmmmmmmmmmmmmmmm" /* 6x: punpck .. movdq */
+    "Mgggmmmo......mm" /* 7x: pshuf, shifts, pcmpeq, emms, movd/movq */
+    "rrrrrrrrrrrrrrrr" /* 8x: jcc rel32 */
+    "mmmmmmmmmmmmmmmm" /* 9x: setcc */
+    "..omMm.....mMm.m" /* Ax: cpuid, bt, shld, bts, shrd, imul */
+    "mm.m..mmm.gmmmmm" /* Bx: cmpxchg, btr, movzx, popcnt, group 8, btc, bsf, bsr, movsx */
+    "mmM.M.M.oooooooo" /* Cx: xadd, cmpps, pinsrw, shufps, bswap */
+    ".mmmmmm.mmmmmmmm" /* Dx: SSE2 integer */
+    "mmmmmm..mmmmmmmm" /* Ex */
+    ".mmmmmm.mmmmmmm." /* Fx */
+    ;
+static const char two_byte_prefixes[256 + 1] =
+    "0000010000010000" "FF00330010000043" "0000000033F0FF33" "0100000000000000"
+    "3333333333333333" "0F553333FFF7FFFF" "3333333333332237" "F222333100000077"
+    "1111111111111111" "1111111111111111" "0013330000033303" "3303003340337733"
+    "33F0303011111111" "0333332033333333" "3333330033333333" "0333333033333330";
+
+/* 0F 38 xx (ModRM) and 0F 3A xx (ModRM, 1-byte immediate): the prefixes, as above */
+static const char three_byte_38[256 + 1] =
+    "3333333333330000" "2000220200003330" "2222220022020000" "2222220222222222"
+    "2200000000000000" "0000000000000000" "0000000000000000" "0000000000000000"
+    "0000000000000000" "0000000000000000" "0000000000000000" "0000000000000000"
+    "0000000011111100" "0000000000022222" "0000000000000000" "0000000000000000";
+static const char three_byte_3A[256 + 1] =
+    "0000000022222223" "0000222200000000" "2220000000000000" "0000000000000000"
+    "2220200000000000" "0000000000000000" "2222000000000000" "0000000000000000"
+    "0000000000000000" "0000000000000000" "0000000000000000" "0000000000000000"
+    "0000000000001000" "0000000000000002" "0000000000000000" "0000000000000000";
+
+/* What a form letter means */
+enum { MODRM = 1, IMM8 = 2, IMM16 = 4, IMMZ = 8, IMMV = 16, IMM32 = 32, REL = 64, TESTCMP = 128 };
+static const uint8_t forms[128] = {
+    ['m'] = MODRM, ['M'] = MODRM | IMM8, ['Z'] = MODRM | IMMZ, ['b'] = IMM8, ['z'] = IMMZ,
+    ['w'] = IMM16, ['q'] = IMMV, ['t'] = MODRM | TESTCMP, ['u'] = IMM8 | TESTCMP,
+    ['v'] = IMMZ | TESTCMP, ['l'] = MODRM, ['e'] = MODRM, ['g'] = MODRM, ['j'] = REL | IMM8,
+    ['J'] = REL | IMM8, ['r'] = REL | IMM32, ['K'] = REL | IMM32, ['C'] = REL | IMM32,
+};
+
+/* The opcodes whose ModRM.reg picks the instruction (0x100 + xx: 0F xx). The first
+ * letter is the group's immediate (b: 1 byte, z: 2/4 bytes, -: none), the second the
+ * ModRM operand it takes (* any, m memory only, r register only); then per reg: c
+ * clears, n is test or cmp (NEUTRAL), s an indirect call or jmp (SEEN; any segment
+ * prefix), . capstone; upper case: the immediate follows. */
+static const char *group(unsigned opcode) {
+    switch (opcode) {
+    case 0x80: case 0x83: return "b*CCCCCCCN"; /* add .. cmp r/m, imm8 */
+    case 0x81: return "z*CCCCCCCN";
+    case 0x8F: return "-*c.......";            /* pop r/m */
+    case 0xC0: case 0xC1: return "b*CCCCCC.C"; /* rol .. sar r/m, imm8 */
+    case 0xD0: case 0xD1: case 0xD2: case 0xD3: return "-*cccccc.c";
+    case 0xC6: return "b*C.......";            /* mov r/m, imm */
+    case 0xC7: return "z*C.......";
+    case 0xD8: case 0xDA: case 0xDC: case 0xDE: case 0xDF: return "-mcccccccc"; /* x87 */
+    case 0xD9: return "-mc.cccccc";
+    case 0xDB: return "-mcccc.c.c";
+    case 0xDD: return "-mccccc.cc";
+    case 0xF6: return "b*N.cccccc";            /* test r/m, imm; not .. idiv */
+    case 0xF7: return "z*N.cccccc";
+    case 0xFE: return "-*cc......";            /* inc, dec */
+    case 0xFF: return "-*ccs.s.c.";            /* inc, dec, call, jmp, push */
+    case 0x118: return "-mcccc....";           /* prefetch */
+    case 0x11F: return "-*c.......";           /* nop r/m */
+    case 0x171: case 0x172: return "br..C.C.C."; /* psrl, psra, psll xmm, imm8 */
+    case 0x173: return "br..CC..CC";           /* psrlq, psrldq, psllq, pslldq */
+    case 0x1BA: return "b*....CCCC";           /* bt .. btc r/m, imm8 */
+    }
+    return NULL;
+}
+
+#define FALLBACK (-1)
+
+static int hex_digit(char c) { return c <= '9' ? c - '0' : c - 'A' + 10; }
+
+static uint32_t little32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* The length and class of the instruction at code[0:avail] (placed at `address`), as
+ * capstone's text and `classify` would give them, or FALLBACK. */
+static int fast_classify(const uint8_t *code, size_t avail, uint64_t address, uint64_t start,
+                         uint64_t end, int absolute, size_t *length, uint64_t *target) {
+    size_t limit = avail < 15 ? avail : 15, at = 0;
+    int p66 = 0, rep = 0, segment = 0, rex = 0;
+    for (;; at++) { /* 66 any number of times, the others once; a repeat ends the loop */
+        if (at >= limit)
+            return FALLBACK;
+        uint8_t b = code[at];
+        if (b == 0x66)
+            p66 = 1;
+        else if ((b == 0xF2 || b == 0xF3) && !rep)
+            rep = b;
+        else if ((b == 0x26 || b == 0x2E || b == 0x36 || b == 0x3E || b == 0x64 || b == 0x65) &&
+                 !segment)
+            segment = b;
+        else
+            break;
+    }
+    if ((code[at] & 0xF0) == 0x40) { /* REX, right before the opcode */
+        rex = code[at];
+        if (++at >= limit)
+            return FALLBACK;
+    }
+    int rexw = rex & 8;
+    unsigned opcode = code[at++], reg = 0;
+    char form;
+    if (opcode != 0x0F) {
+        form = one_byte[opcode];
+        if (rep && !(form == 's' && rep == 0xF3))
+            return FALLBACK;
+    } else {
+        if (at >= limit || (p66 && rep))
+            return FALLBACK;
+        opcode = code[at++];
+        const char *prefixes = two_byte_prefixes;
+        form = two_byte[opcode];
+        if (opcode == 0x38 || opcode == 0x3A) {
+            if (at >= limit)
+                return FALLBACK;
+            prefixes = opcode == 0x38 ? three_byte_38 : three_byte_3A;
+            form = opcode == 0x38 ? 'm' : 'M';
+            opcode = code[at++];
+        }
+        int mandatory = rep == 0xF3 ? 4 : rep == 0xF2 ? 8 : p66 ? 2 : 1;
+        if (!(hex_digit(prefixes[opcode]) & mandatory))
+            return FALLBACK;
+        opcode += 0x100;
+    }
+    if (form == '.')
+        return FALLBACK;
+    unsigned info = forms[(unsigned char)form];
+
+    /* ModRM, SIB, displacement */
+    char rule = 0;
+    int memory = 0, rip = 0, has_disp = 0;
+    int32_t displacement = 0;
+    if (info & MODRM) {
+        if (at >= limit)
+            return FALLBACK;
+        uint8_t modrm = code[at++], mod = modrm >> 6, rm = modrm & 7;
+        reg = (rex & 4 ? 8 : 0) | ((modrm >> 3) & 7);
+        memory = mod != 3;
+        if (form == 'g') { /* the group's rule for ModRM.reg */
+            const char *rules = group(opcode);
+            rule = rules[2 + ((modrm >> 3) & 7)];
+            if (rule == '.' || (rules[1] == 'm' && !memory) || (rules[1] == 'r' && memory))
+                return FALLBACK;
+            if (rule <= 'Z') /* upper case: the immediate follows */
+                info |= rules[0] == 'b' ? IMM8 : IMMZ;
+            rule = (char)(rule | 0x20);
+        } else if (form == 'e' && modrm != 0xFA && modrm != 0xFB)
+            return FALLBACK; /* endbr64, endbr32 only */
+        else if (form == 'l' && !memory)
+            return FALLBACK; /* lea of a register: invalid */
+        size_t disp_size = mod == 1 ? 1 : mod == 2 ? 4 : 0;
+        if (memory && rm == 4) { /* SIB */
+            if (at >= limit)
+                return FALLBACK;
+            if (mod == 0 && (code[at] & 7) == 5)
+                disp_size = 4; /* no base: [index*scale + disp32] */
+            at++;
+        } else if (mod == 0 && rm == 5) {
+            rip = 1; /* [rip + disp32] */
+            disp_size = 4;
+        }
+        if (at + disp_size > limit)
+            return FALLBACK;
+        if (disp_size == 4)
+            displacement = (int32_t)little32(code + at);
+        has_disp = disp_size != 0;
+        at += disp_size;
+    }
+    if (segment && !(memory && form != 'l') && rule != 's')
+        return FALLBACK;
+
+    /* immediate or relative target */
+    size_t immediate = info & IMM8    ? 1
+                       : info & IMM16 ? 2
+                       : info & IMMZ  ? (p66 && !rexw ? 2 : 4)
+                       : info & IMMV  ? (rexw ? 8 : p66 ? 2 : 4)
+                       : info & IMM32 ? 4
+                                      : 0;
+    if (at + immediate > limit || (p66 && form == 'w'))
+        return FALLBACK; /* capstone reads 66 REX.W C2 with a 4-byte immediate */
+    *length = at + immediate;
+    if (absolute && (has_disp || immediate))
+        return FALLBACK; /* an immediate may be an address there: capstone's text decides */
+
+    if (info & REL) { /* relative call, jmp, jcc, loop, jrcxz */
+        if (p66 || segment)
+            return FALLBACK;
+        int64_t rel = immediate == 1 ? (int8_t)code[at] : (int32_t)little32(code + at);
+        *target = address + *length + (uint64_t)rel;
+        if (*target <= 9 || *target >> 61)
+            return FALLBACK; /* printed in decimal, or negative, or no address: capstone */
+        int inside = *target >= start && *target < end;
+        if (form == 'C')
+            return BRANCH_CLEARS;
+        if (form == 'J' || form == 'K')
+            return inside ? CLEARS : BRANCH_CLEARS;
+        return inside ? NEUTRAL : BRANCH;
+    }
+    if (rule == 's')
+        return SEEN; /* indirect call or jmp */
+    if (rip) { /* as `classify` reads capstone's text of it */
+        if (info & TESTCMP || rule == 'n' || displacement == 0)
+            return SEEN; /* cmp, test; `[rip]` has no number for the walker's pattern */
+        uint64_t next = address + *length;
+        if (next < address || (displacement < 0 ? (uint64_t)(-(int64_t)displacement) > next
+                                                : (uint64_t)displacement > UINT64_MAX - next))
+            return SEEN; /* Python's numbers do not wrap: it decides */
+        *target = next + (uint64_t)(int64_t)displacement;
+        if (*target >> 61)
+            return SEEN;
+        if (opcode < 0x88 || (opcode > 0x8B && opcode != 0xC6 && opcode != 0xC7))
+            return REFERS; /* not a mov */
+        if (*target >= MOVE_BELOW)
+            return SEEN;
+        unsigned name = 0; /* the register a load names with an "r", as `registers` */
+        if (opcode == 0x8B && rexw)
+            name = 1 + reg;
+        else if (opcode == 0x8B && reg >= 8)
+            name = 1 + (p66 ? 24 : 16) + reg - 8;
+        else if (opcode == 0x8A && reg >= 8)
+            name = 1 + 32 + reg - 8;
+        *target = *target << 6 | name;
+        return MOVE;
+    }
+    return info & TESTCMP || rule == 'n' ? NEUTRAL : CLEARS;
+}
+
+/* One instruction decoded and classified by capstone: its class, or FALLBACK when capstone
+ * cannot decode it (then *error is capstone's errno). */
+static int capstone_classify(size_t handle, const uint8_t *code, size_t avail,
+                             uint64_t address, uint64_t start, uint64_t end, int absolute,
+                             size_t *length, uint64_t *target, int *error) {
+    void *insn = NULL;
+    if (cs_disasm_p(handle, code, avail, address, 1, &insn) == 0) {
+        *error = cs_errno_p(handle);
+        return FALLBACK;
+    }
+    uint16_t size;
+    memcpy(&size, (const char *)insn + size_at, sizeof size);
+    *length = size;
+    int kind = classify((const char *)insn, absolute, start, end, target);
+    cs_free_p(insn, 1);
+    return kind;
+}
+
+static int check_init(void) {
+    if (cs_disasm_p == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_x86scan.init was not called");
+        return -1;
+    }
+    return 0;
+}
+
+static unsigned long long fast_count, capstone_count; /* for `stats` */
+
+/* scan(handle, code, offset, address, count, start, end, absolute, fast)
+ *   -> (decoded, bounds, events, last_clear, error)
+ * Decodes at most `count` instructions of code[offset:] placed at `address`, by the
+ * tables where `fast` is set and they know the instruction, else by capstone. `bounds`
+ * holds decoded + 1 native uint32 offsets from `offset`: where each instruction starts,
+ * then where the last one ends. `events` is a flat list of three numbers for each
+ * instruction the walker must see: its index, the index of the last clearing
+ * instruction before it (-1: none), and -1 when the walker must read it, else
+ * value * 4 + tag (BRANCH, BRANCH_CLEARS, REFERS: the target; MOVE: see `registers`). `last_clear` is that of the whole
+ * run; `error` capstone's errno when nothing was decoded. */
 static PyObject *scan(PyObject *self, PyObject *args) {
     unsigned long long handle, address, start, end;
     Py_buffer code;
     Py_ssize_t offset, count;
-    int absolute;
-    if (!PyArg_ParseTuple(args, "Ky*nKnKKp", &handle, &code, &offset, &address, &count,
-                          &start, &end, &absolute))
+    int absolute, fast;
+    if (!PyArg_ParseTuple(args, "Ky*nKnKKpp", &handle, &code, &offset, &address, &count,
+                          &start, &end, &absolute, &fast))
         return NULL;
-    if (cs_disasm_p == NULL) {
+    if (check_init() < 0 || offset < 0 || offset > code.len || count < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "offset outside the code");
         PyBuffer_Release(&code);
-        PyErr_SetString(PyExc_RuntimeError, "_x86scan.init was not called");
         return NULL;
     }
-    if (offset < 0 || offset > code.len) {
+    const uint8_t *base = (const uint8_t *)code.buf + offset;
+    size_t avail = (size_t)(code.len - offset);
+    if (avail > UINT32_MAX)
+        avail = UINT32_MAX; /* offsets stay 32-bit; the next run goes on */
+    if ((size_t)count > avail)
+        count = (Py_ssize_t)avail;
+    PyObject *bounds = PyBytes_FromStringAndSize(NULL, (count + 1) * (Py_ssize_t)sizeof(uint32_t));
+    int64_t *found = PyMem_RawMalloc(((size_t)count * 3 + 1) * sizeof(int64_t));
+    if (bounds == NULL || found == NULL) {
         PyBuffer_Release(&code);
-        PyErr_SetString(PyExc_ValueError, "offset outside the code");
+        Py_XDECREF(bounds);
+        PyMem_RawFree(found);
+        return PyErr_NoMemory();
+    }
+    uint32_t *bound = (uint32_t *)PyBytes_AS_STRING(bounds);
+    size_t decoded = 0, position = 0, events = 0, tabled = 0;
+    Py_ssize_t last_clear = -1;
+    int error = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (decoded < (size_t)count && position < avail) {
+        const uint8_t *at = base + position;
+        size_t length = 0;
+        uint64_t target = 0;
+        int kind = fast ? fast_classify(at, avail - position, address + position, start, end,
+                                        absolute, &length, &target)
+                        : FALLBACK;
+        if (kind != FALLBACK)
+            tabled++;
+        else {
+            kind = capstone_classify((size_t)handle, at, avail - position, address + position,
+                                     start, end, absolute, &length, &target, &error);
+            if (kind == FALLBACK)
+                break; /* undecodable: the run ends before it */
+        }
+        bound[decoded] = (uint32_t)position;
+        position += length;
+        if (kind == CLEARS)
+            last_clear = (Py_ssize_t)decoded;
+        else if (kind != NEUTRAL) {
+            found[events++] = (int64_t)decoded;
+            found[events++] = last_clear;
+            found[events++] = kind == SEEN ? -1 : (int64_t)((target << 2) | (uint64_t)kind);
+        }
+        decoded++;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&code);
+    fast_count += tabled;
+    capstone_count += decoded - tabled;
+    bound[decoded] = (uint32_t)position;
+    PyObject *list = PyList_New((Py_ssize_t)events);
+    for (size_t i = 0; list != NULL && i < events; i++) {
+        PyObject *item = PyLong_FromLongLong(found[i]);
+        if (item == NULL)
+            Py_CLEAR(list);
+        else
+            PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+    }
+    PyMem_RawFree(found);
+    if (list == NULL || _PyBytes_Resize(&bounds, (Py_ssize_t)(decoded + 1) * 4) < 0) {
+        Py_XDECREF(list);
+        Py_XDECREF(bounds);
+        return NULL;
+    }
+    return Py_BuildValue("(nNNni)", (Py_ssize_t)decoded, bounds, list, last_clear,
+                         decoded ? 0 : error);
+}
+
+/* text(handle, code, offset, address) -> (mnemonic, operands) of the instruction at
+ * code[offset:], as capstone prints it, or None where capstone cannot decode it */
+static PyObject *text(PyObject *self, PyObject *args) {
+    unsigned long long handle, address;
+    Py_buffer code;
+    Py_ssize_t offset;
+    if (!PyArg_ParseTuple(args, "Ky*nK", &handle, &code, &offset, &address))
+        return NULL;
+    if (check_init() < 0 || offset < 0 || offset > code.len) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "offset outside the code");
+        PyBuffer_Release(&code);
         return NULL;
     }
     void *insn = NULL;
-    size_t decoded;
-    Py_BEGIN_ALLOW_THREADS
-    decoded = cs_disasm_p((size_t)handle, (const uint8_t *)code.buf + offset,
-                          (size_t)(code.len - offset), address, (size_t)count, &insn);
-    Py_END_ALLOW_THREADS
+    size_t decoded = cs_disasm_p((size_t)handle, (const uint8_t *)code.buf + offset,
+                                 (size_t)(code.len - offset), address, 1, &insn);
     PyBuffer_Release(&code);
-    if (decoded == 0) {
-        int error = cs_errno_p((size_t)handle);
-        return Py_BuildValue("(ny[]ni)", (Py_ssize_t)0, "", (Py_ssize_t)-1, error);
-    }
-    PyObject *records = PyBytes_FromStringAndSize((const char *)insn,
-                                                  (Py_ssize_t)decoded * record_size);
-    PyObject *events = PyList_New(0);
-    if (records == NULL || events == NULL)
-        goto fail;
-    Py_ssize_t last_clear = -1;
-    const char *base = (const char *)insn;
-    for (size_t i = 0; i < decoded; i++) {
-        const char *record = base + i * record_size;
-        uint64_t target = 0;
-        int kind = classify(record, absolute, start, end, &target);
-        if (kind == CLEARS) {
-            last_clear = (Py_ssize_t)i;
-            continue;
-        }
-        if (kind == NEUTRAL)
-            continue;
-        PyObject *item[3] = {
-            PyLong_FromSsize_t((Py_ssize_t)i),
-            PyLong_FromSsize_t(last_clear),
-            kind == SEEN ? PyLong_FromLong(-1) : PyLong_FromUnsignedLongLong((target << 2) | kind),
-        };
-        int failed = 0;
-        for (int k = 0; k < 3; k++) {
-            failed = failed || item[k] == NULL || PyList_Append(events, item[k]) < 0;
-            Py_XDECREF(item[k]);
-        }
-        if (failed)
-            goto fail;
-    }
+    if (decoded == 0)
+        Py_RETURN_NONE;
+    PyObject *result = Py_BuildValue("(ss)", (const char *)insn + mnemonic_at,
+                                     (const char *)insn + ops_at);
     cs_free_p(insn, decoded);
-    return Py_BuildValue("(nNNni)", (Py_ssize_t)decoded, records, events, last_clear, 0);
-fail:
-    cs_free_p(insn, decoded);
-    Py_XDECREF(records);
-    Py_XDECREF(events);
-    return NULL;
+    return result;
+}
+
+/* compare(handle, code, address, start, end, absolute, stride)
+ *   -> (decoded, claimed, mismatches)
+ * Checks the tables against capstone: with stride 0 along code as capstone decodes it
+ * (one byte on where it cannot), else at each multiple of `stride`, each slot alone.
+ * `decoded` counts the instructions capstone decoded, `claimed` those the tables
+ * decoded; `mismatches` lists
+ * (offset, (length, class, target) of the tables, (length, class, target) of capstone,
+ * length 0 where it cannot decode). Targets are 0 where the class has none. */
+static PyObject *compare(PyObject *self, PyObject *args) {
+    unsigned long long handle, address, start, end;
+    Py_buffer code;
+    Py_ssize_t stride;
+    int absolute;
+    if (!PyArg_ParseTuple(args, "Ky*KKKpn", &handle, &code, &address, &start, &end, &absolute,
+                          &stride))
+        return NULL;
+    PyObject *mismatches = check_init() < 0 || stride < 0 ? NULL : PyList_New(0);
+    if (mismatches == NULL && !PyErr_Occurred())
+        PyErr_SetString(PyExc_ValueError, "negative stride");
+    size_t decoded = 0, claimed = 0, total = (size_t)code.len;
+    const uint8_t *bytes = code.buf;
+    for (size_t position = 0; mismatches != NULL && position < total;) {
+        size_t avail = stride ? (size_t)stride : total - position;
+        if (avail > total - position)
+            avail = total - position;
+        size_t fast_length = 0, cs_length = 0;
+        uint64_t fast_target = 0, cs_target = 0;
+        int error = 0;
+        int fast = fast_classify(bytes + position, avail, address + position, start, end,
+                                 absolute, &fast_length, &fast_target);
+        int slow = capstone_classify((size_t)handle, bytes + position, avail,
+                                     address + position, start, end, absolute, &cs_length,
+                                     &cs_target, &error);
+        if (slow == FALLBACK)
+            cs_length = 0;
+        else
+            decoded++;
+        if (fast != FALLBACK) {
+            claimed++;
+            if (fast > MOVE)
+                fast_target = 0;
+            if (slow == FALLBACK || slow > MOVE)
+                cs_target = 0;
+            if (fast != slow || fast_length != cs_length || fast_target != cs_target) {
+                PyObject *item = Py_BuildValue("(n(nik)(nik))", (Py_ssize_t)position,
+                                               (Py_ssize_t)fast_length, fast,
+                                               (unsigned long long)fast_target,
+                                               (Py_ssize_t)cs_length, slow,
+                                               (unsigned long long)cs_target);
+                if (item == NULL || PyList_Append(mismatches, item) < 0)
+                    Py_CLEAR(mismatches);
+                Py_XDECREF(item);
+            }
+        }
+        position += stride ? (size_t)stride : cs_length ? cs_length : 1;
+    }
+    PyBuffer_Release(&code);
+    if (mismatches == NULL)
+        return NULL;
+    return Py_BuildValue("(nnN)", (Py_ssize_t)decoded, (Py_ssize_t)claimed, mismatches);
+}
+
+/* registers() -> the names of `registers`, in order */
+static PyObject *names(PyObject *self, PyObject *args) {
+    PyObject *result = PyTuple_New(REGISTERS);
+    for (size_t i = 0; result != NULL && i < REGISTERS; i++) {
+        PyObject *name = PyUnicode_FromString(registers[i]);
+        if (name == NULL)
+            Py_CLEAR(result);
+        else
+            PyTuple_SET_ITEM(result, (Py_ssize_t)i, name);
+    }
+    return result;
+}
+
+/* stats() -> (instructions decoded by the tables, by capstone) since the module loaded */
+static PyObject *stats(PyObject *self, PyObject *args) {
+    return Py_BuildValue("(KK)", fast_count, capstone_count);
 }
 
 static PyMethodDef methods[] = {
     {"init", init, METH_VARARGS, "Set capstone's cs_disasm, cs_free, cs_errno and layout."},
     {"scan", scan, METH_VARARGS, "Decode a run of x86-64 code and list what matters."},
+    {"text", text, METH_VARARGS, "Capstone's (mnemonic, operands) of one instruction."},
+    {"compare", compare, METH_VARARGS, "Check the decoding tables against capstone."},
+    {"registers", names, METH_NOARGS, "The registers a MOVE event names, in order."},
+    {"stats", stats, METH_NOARGS, "Instructions decoded by the tables and by capstone."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_x86scan", "capstone decoding sorted for the call-graph walker",
+    PyModuleDef_HEAD_INIT, "_x86scan", "x86-64 decoding sorted for the call-graph walker",
     -1, methods,
 };
 

@@ -6,7 +6,10 @@ with `struct` (symbols, relocations, PLT, dynamic section: no lief, no disassemb
 `CallGraph.reach` walks on demand from the roots: only the functions that are reached are
 disassembled (capstone's light mode), each once per graph, and the walk stops at a bound.
 On x86-64 the compiled sorter `_x86scan` (when built) hands the walker only the
-instructions it must read; the results are the same without it.
+instructions it must read: it decodes common encodings itself, by tables giving each
+one's length and what the walker would make of capstone's text of it, leaves the rest
+to capstone one instruction at a time, and has capstone print an instruction's text only
+when the walker reads it. The results are the same without it.
 
 - Function starts: defined functions of .dynsym and .symtab, and the FDE starts of
   .eh_frame_hdr, or of .eh_frame itself when a static link left no header
@@ -194,6 +197,7 @@ class CallGraph:
         self._pointed_to: set[int] = set()  # data addresses some pointer holds: object starts
         self._strings: frozenset[str] | None = None
         self._names: dict[int, str] = {}
+        self._branches: dict[int, str | int | None] = {}  # `_branch`'s target -> resolved
         self.constructors: list[tuple[str, int]] = []
         self._functions: dict[int, _Function] = {}
         self.disassembled = 0  # instructions disassembled so far, over all walks
@@ -545,9 +549,12 @@ class CallGraph:
 
     def _branch(self, result: _Function, target: int) -> None:
         """A call or jump (or address taken) to `target`, outside the current function."""
-        resolved = self._plt_target(target)
-        if resolved is None and self._in_code(target):
-            resolved = target
+        resolved = self._branches.get(target, self)  # self: not resolved yet (hot path)
+        if resolved is self:
+            resolved = self._plt_target(target)
+            if resolved is None and self._in_code(target):
+                resolved = target
+            self._branches[target] = resolved
         self._add(result, resolved)
 
     def _slot(self, result: _Function, slot: int) -> bool:
@@ -789,32 +796,40 @@ _FAMILIES = {
 
 
 _INSN = capstone._cs_insn  # capstone's record of one decoded instruction (ctypes)
-_RECORD, _MNEMONIC, _OPS = ctypes.sizeof(_INSN), _INSN.mnemonic.offset, _INSN.op_str.offset
-_ADDRESS_AT, _SIZE_AT = _INSN.address.offset, _INSN.size.offset
-_BRANCH_CLEARS, _REFERS = 1, 2  # _x86scan.c's event tags (BRANCH is 0)
+_BRANCH_CLEARS, _REFERS, _MOVE = 1, 2, 3  # _x86scan.c's event tags (BRANCH is 0)
 _SORTED_BELOW = 1 << 61  # the sorter's addresses are 64-bit (and targets * 4): above, Python
-_ADDRESS = struct.Struct("<Q")
-_SIZE = struct.Struct("<H")
+_FAST_DECODE = True  # the sorter decodes common instructions itself (else all by capstone)
 if _x86scan is not None:
     _x86scan.init(
         *(ctypes.cast(f, ctypes.c_void_p).value for f in (
             capstone._cs.cs_disasm, capstone._cs.cs_free, capstone._cs.cs_errno
         )),
-        _RECORD,
-        _ADDRESS_AT,
-        _SIZE_AT,
-        _MNEMONIC,
-        _OPS,
+        ctypes.sizeof(_INSN),
+        _INSN.address.offset,
+        _INSN.size.offset,
+        _INSN.mnemonic.offset,
+        _INSN.op_str.offset,
     )  # fmt: skip
+    # a MOVE event's register (the operands `_operand` reads: "" for none named "r...")
+    _MOVE_OPS = ("", *(f"{name}," for name in _x86scan.registers()))
 
 
 class _Run:
-    """One `_x86scan.scan` run of decoded instructions (capstone's records, copied),
-    read back as the walker asks; `before` are the six kept from the runs before it."""
+    """One `_x86scan.scan` run of decoded instructions: where each starts (`bounds`, from
+    code[position:]), read back as the walker asks; capstone's text of an instruction is
+    decoded when first asked for. `previous` gives the six instructions before the run."""
 
-    def __init__(self, records: bytes, previous: _Run | None) -> None:
-        self.records = records
-        self.before = previous.recent(len(previous.records) // _RECORD) if previous else []
+    def __init__(
+        self, handle: int, code: bytes, position: int, address: int, bounds: bytes,
+        previous: _Run | None,
+    ) -> None:  # fmt: skip
+        self.handle, self.code, self.position, self.address = handle, code, position, address
+        self.bounds = memoryview(bounds).cast("I")
+        self.count = len(self.bounds) - 1
+        self.texts: dict[int, tuple[str, str]] = {}
+        if previous is not None and previous.count >= 6:
+            previous.previous = None  # its own six are its own: keep the chain short
+        self.previous = previous
 
     def instruction(self, index: int) -> tuple[int, int, str, str]:
         """(address, size, mnemonic, operands) as capstone's disasm_lite gives them."""
@@ -822,20 +837,19 @@ class _Run:
 
     def span(self, index: int) -> tuple[int, int]:
         """(address, size) of the instruction at `index`."""
-        base = index * _RECORD
-        return (
-            _ADDRESS.unpack_from(self.records, base + _ADDRESS_AT)[0],
-            _SIZE.unpack_from(self.records, base + _SIZE_AT)[0],
-        )
+        at = self.bounds[index]
+        return self.address + at, self.bounds[index + 1] - at
 
     def text(self, index: int) -> tuple[str, str]:
         """(mnemonic, operands) of the instruction at `index`."""
-        base, records = index * _RECORD, self.records
-        mnemonic, ops = base + _MNEMONIC, base + _OPS
-        return (
-            records[mnemonic : records.index(0, mnemonic)].decode("ascii"),
-            records[ops : records.index(0, ops)].decode("ascii"),
-        )
+        found = self.texts.get(index)
+        if found is None:
+            assert _x86scan is not None
+            at = self.bounds[index]
+            found = _x86scan.text(self.handle, self.code, self.position + at, self.address + at)
+            assert found is not None  # the run decoded it
+            self.texts[index] = found
+        return found
 
     def recent(self, index: int) -> list[tuple[str, str]]:
         """The six instructions before `index` as the walker's `recent` keeps them."""
@@ -845,7 +859,9 @@ class _Run:
             if mnemonic[0] in "cjlbnt" or "rip" in ops:
                 mnemonic = mnemonic.rsplit(" ", 1)[-1]
             kept.append((mnemonic, ops))
-        return (self.before + kept)[-6:]
+        if index >= 6 or self.previous is None:
+            return kept
+        return (self.previous.recent(self.previous.count) + kept)[-6:]
 
 
 class _X86Walker:
@@ -889,52 +905,59 @@ class _X86Walker:
         the walker's loaded register is cleared where the sorter says one cleared it."""
         assert _x86scan is not None
         handle, absolute = self.disassembler.csh.value, self.absolute
-        position, previous = 0, None
+        position, previous, fast = 0, None, _FAST_DECODE
+        graph, result = self.graph, self.result
         while position < len(code):
             address = self.start + position
-            decoded, records, events, last_clear, error = _x86scan.scan(
-                handle, code, position, address, CHUNK, self.start, self.end, absolute
+            decoded, bounds, events, last_clear, error = _x86scan.scan(
+                handle, code, position, address, CHUNK, self.start, self.end, absolute, fast
             )
             if not decoded:
                 if error:
                     raise capstone.CsError(error)
                 position += 1  # undecodable byte: skip it
                 continue
-            self.result.instructions += decoded
-            run = _Run(records, previous)
-            done, at, events_left = -1, 0, len(events)
-            while True:
-                if self.pending is not None:
-                    if done + 1 >= decoded:
-                        break
-                    done += 1
-                elif at < events_left:
-                    index, clear, branch = events[at : at + 3]
-                    at += 3
-                    if index <= done:
-                        continue
-                    if clear > done:
-                        self.loaded = None
-                    done = index
-                    if branch >= 0:  # sorted already: target * 4 + what it does
-                        target, tag = branch >> 2, branch & 3
-                        if tag == _REFERS:  # `lea reg, [rip + N]`
-                            self.loaded = None
-                            self._operand("lea", "", target)
-                            continue
-                        self.graph._branch(self.result, target)  # a call, a jump out
-                        if tag == _BRANCH_CLEARS:  # call, jmp
-                            self.loaded = None
-                        continue
+            result.instructions += decoded
+            run = _Run(handle, code, position, address, bounds, previous)
+            done = self._pending(run, -1) if self.pending is not None else -1
+            events_ = iter(events)
+            for index, clear, branch in zip(events_, events_, events_, strict=True):
+                if index <= done:
+                    continue  # read while an import address was pending
+                if clear > done:
+                    self.loaded = None
+                done = index
+                if branch < 0:
+                    self._read(run, index)
+                elif branch & 3 == _REFERS:  # `lea reg, [rip + N]`: target * 4 + tag
+                    self.loaded = None
+                    self._operand("lea", "", branch >> 2)
+                elif branch & 3 == _MOVE:  # `mov reg, [rip + N]`: (target * 64 + reg) * 4 + 3
+                    self.loaded = None
+                    self._operand("mov", _MOVE_OPS[(branch >> 2) & 63], branch >> 8)
                 else:
-                    break
-                self.recent = functools.partial(run.recent, done)
-                self._step(*run.instruction(done))
+                    graph._branch(result, branch >> 2)  # a call, a jump out
+                    if branch & 3 == _BRANCH_CLEARS:  # call, jmp
+                        self.loaded = None
+                if self.pending is not None:
+                    done = self._pending(run, done)
             if last_clear > done:
                 self.loaded = None
-            last, size = run.span(decoded - 1)
-            position = last + size - self.start
+            position += run.bounds[decoded]
             previous = run
+
+    def _read(self, run: _Run, index: int) -> None:
+        """`_step` on the instruction at `index` of `run`."""
+        self.recent = functools.partial(run.recent, index)
+        self._step(*run.instruction(index))
+
+    def _pending(self, run: _Run, done: int) -> int:
+        """Reads the instructions after `done` while an import address is pending;
+        returns the index of the last one read."""
+        while self.pending is not None and done + 1 < run.count:
+            done += 1
+            self._read(run, done)
+        return done
 
     def _step(self, at: int, size: int, mnemonic: str, ops: str) -> str:
         """One instruction; returns its mnemonic as `recent` keeps it."""
