@@ -676,30 +676,34 @@ class CallGraph:
         walked = instructions = 0
         indirect = False
         status = COMPLETE
+        functions, budget = self._functions, self.budget
         while queue:
             if walked >= max_functions or instructions >= max_instructions:
                 status = BOUND
                 break
-            if self.disassembled >= self.budget:
+            if self.disassembled >= budget:
                 status = BOUND
                 break
             node = queue.popleft()
-            function = self._function(node)
+            function = functions.get(node) or self._function(node)
             walked += 1
             instructions += function.instructions
             indirect = indirect or function.indirect
             for name in function.imports:
-                first.setdefault(name, (node, False))
+                if name not in first:
+                    first[name] = (node, False)
             for target in function.calls:
                 if target not in parent:
                     parent[target] = (node, "call")
                     queue.append(target)
-            for target in self._pointed(function.data, objects) if function.data else ():
-                if isinstance(target, str):
-                    first.setdefault(target, (node, True))
-                elif target not in parent:
-                    parent[target] = (node, INDIRECT)
-                    queue.append(target)
+            if function.data:
+                for target in self._pointed(function.data, objects):
+                    if type(target) is str:
+                        if target not in first:
+                            first[target] = (node, True)
+                    elif target not in parent:
+                        parent[target] = (node, INDIRECT)
+                        queue.append(target)
         chains = {
             name: (*self._chain(node, parent), *((INDIRECT,) if via else ()), name)
             for name, (node, via) in sorted(first.items())
@@ -725,18 +729,22 @@ class CallGraph:
             frozenset(parent) if keep_functions and status == COMPLETE else frozenset(),
         )
 
-    def _pointed(self, addresses: list[int], objects: set[int]) -> Iterable[int | str]:
+    def _pointed(self, addresses: list[int], objects: set[int]) -> list[int | str]:
         """The functions and imports that the data objects at `addresses` point to,
         following pointers from data to data; `objects` are those taken already."""
+        found: list[int | str] = []
         pending = [a for a in addresses if a not in objects]
+        known = self._object_targets
         while pending:
             address = pending.pop()
             if address in objects:
                 continue
             objects.add(address)
-            targets, inner = self._object_pointers(address)
-            yield from targets
-            pending += [a for a in inner if a not in objects]
+            targets, inner = known.get(address) or self._object_pointers(address)
+            found += targets
+            if inner:
+                pending += [a for a in inner if a not in objects]
+        return found
 
     def _object_pointers(self, address: int) -> tuple[tuple[int | str, ...], tuple[int, ...]]:
         """What the object at `address` points to: (functions and imports, data)."""
