@@ -85,8 +85,7 @@ def encode(value: Any) -> Any:
         return value.to_dict()
     if isinstance(plan, tuple):
         return {
-            name: (v if type(v := getattr(value, name)) in _SCALARS else encode(v))
-            for name in plan
+            name: (v if type(v := getattr(value, name)) in _SCALARS else encode(v)) for name in plan
         }
     if isinstance(value, enum.Enum):
         return value.value

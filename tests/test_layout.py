@@ -82,9 +82,7 @@ def test_every_module_belongs_to_a_stage() -> None:
 
 
 def test_no_stage_imports_a_later_one() -> None:
-    backwards = sorted(
-        f"{a} -> {b}" for a, b in _graph().edges if _stage(b) > _stage(a)
-    )
+    backwards = sorted(f"{a} -> {b}" for a, b in _graph().edges if _stage(b) > _stage(a))
     assert backwards == []
 
 

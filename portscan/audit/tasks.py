@@ -169,5 +169,3 @@ def assemble_image(task: ImageTask, layers: list[bytes]) -> ImageOutcome:
             walks.store.close()
     verdicts = {target: entry["verdict"] for target, entry in summary["targets"].items()}
     return ImageOutcome(digest, document, summary, verdicts, round(time.monotonic() - started, 3))
-
-

@@ -16,9 +16,7 @@ SHELLS = ("bash", "zsh", "fish")
 
 @click.command("config")
 @click.argument("command", nargs=-1)
-@click.option(
-    "--format", "output_format", type=click.Choice(["table", "json"]), default="table"
-)
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table")
 @click.pass_context
 def config_command(ctx: click.Context, command: tuple[str, ...], output_format: str) -> None:
     """Print the effective settings of every command (or of COMMAND) and where each
@@ -107,9 +105,7 @@ def data_snapshot() -> dict[str, Any]:
 
 
 @click.command("version")
-@click.option(
-    "--format", "output_format", type=click.Choice(["text", "json"]), default="text"
-)
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text")
 def version_command(output_format: str) -> None:
     """Print portscan's version and its data snapshot: the signatures digest and the
     wasi-libc and wasix-libc commits and dates the verdicts are judged against."""

@@ -162,8 +162,7 @@ def parse_document(data: bytes, media_type: str | None, where: str) -> ImageMani
         if not isinstance(entries, list):
             raise CorruptImageError(f"{where}: index has no manifests list")
         descriptors = [
-            Descriptor.from_json(e, where, f"manifests[{i}]")
-            for i, e in enumerate(entries)
+            Descriptor.from_json(e, where, f"manifests[{i}]") for i, e in enumerate(entries)
         ]
         return ImageIndex(kind, descriptors, warnings)
     if kind in MANIFEST_TYPES:
@@ -176,9 +175,7 @@ def parse_document(data: bytes, media_type: str | None, where: str) -> ImageMani
                 f"{where}: config blob {config.digest} is {config.size} bytes, "
                 f"more than the {MAX_DOCUMENT_BYTES} allowed for a config"
             )
-        descriptors = [
-            Descriptor.from_json(e, where, f"layers[{i}]") for i, e in enumerate(layers)
-        ]
+        descriptors = [Descriptor.from_json(e, where, f"layers[{i}]") for i, e in enumerate(layers)]
         if not descriptors and kind == OCI_MANIFEST:  # the image spec's schema: minItems 1
             raise CorruptImageError(f"{where}: the manifest's layers list is empty")
         if not descriptors:

@@ -59,6 +59,7 @@ class OciArchiveImage(BlobImageSource):
         index = parse_document(index_bytes, OCI_INDEX, f"{where}: index.json")
         if not isinstance(index, ImageIndex):
             raise CorruptImageError(f"{where}: index.json is an image manifest, not an index")
+
         def read_blob(digest: str, what: str) -> bytes:
             return self._blob_document(digest, what, where)
 

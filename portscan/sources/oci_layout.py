@@ -157,6 +157,7 @@ def open_oci_layout_image(ref: ImageRef, options: SourceOptions) -> OciLayoutIma
     root = Path(ref.path)
     where = f"OCI layout {root}"
     index = _read_index(root)
+
     def read_blob(digest: str, what: str) -> bytes:
         return _read_small_blob(root, digest, what)
 

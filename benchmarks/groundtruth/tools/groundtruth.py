@@ -28,6 +28,7 @@ Classification of the wasm32-wasi result, per case:
                     (-D_WASI_EMULATED_{SIGNAL,MMAN,PROCESS_CLOCKS,GETPID} + -lwasi-emulated-*)
     blocked         fails to compile or link even with them, or traps / misbehaves at run time
 """
+
 import argparse
 import concurrent.futures
 import os
@@ -68,7 +69,7 @@ ZIG_CACHE = "build/zig-cache"
 # commits are not); the other 9 carry zig patches (malloc and close() come from zig's own libzigc).
 ZIG_WASI_LIBC = {
     "0.17.1": "WebAssembly/wasi-libc c89896107d7b57aef69dcadede47409ee4f702ee (2025-08-15) + zig patches"
-              " (identified by file comparison, not recorded by zig)",
+    " (identified by file comparison, not recorded by zig)",
 }
 ZIG_BASE = ["-target", "wasm32-wasi", "-O2"]
 
@@ -83,6 +84,7 @@ class Toolchain:
 
 def zig_dir():
     import importlib.util
+
     spec = importlib.util.find_spec("ziglang")
     return spec.submodule_search_locations[0] if spec and spec.submodule_search_locations else None
 
@@ -96,8 +98,16 @@ def zig_env():
 
 CLANG14 = Toolchain("clang14", [CC_WASM], [CXX_WASM], WASM_BASE, "build", "wasm", "wasm")
 # zig's wasm modules stay in build/zig/ (about 1 MB each: zig cc keeps DWARF by default).
-ZIG = Toolchain("zig", [sys.executable, "-m", "ziglang", "cc"], [sys.executable, "-m", "ziglang", "c++"],
-                ZIG_BASE, "build/zig", "build/zig/wasm", "zig", env=zig_env())
+ZIG = Toolchain(
+    "zig",
+    [sys.executable, "-m", "ziglang", "cc"],
+    [sys.executable, "-m", "ziglang", "c++"],
+    ZIG_BASE,
+    "build/zig",
+    "build/zig/wasm",
+    "zig",
+    env=zig_env(),
+)
 
 EMULATIONS = [  # (short name, macro, library)
     ("signal", "_WASI_EMULATED_SIGNAL", "wasi-emulated-signal"),
@@ -106,15 +116,16 @@ EMULATIONS = [  # (short name, macro, library)
     ("getpid", "_WASI_EMULATED_GETPID", "wasi-emulated-getpid"),
 ]
 
-ARGS = ["alpha", "beta"]          # every case gets the same argv[1:]
-GT_VAR = "groundtruth"            # and GT_VAR in its environment
+ARGS = ["alpha", "beta"]  # every case gets the same argv[1:]
+GT_VAR = "groundtruth"  # and GT_VAR in its environment
 NATIVE_TIMEOUT = 30
 WASM_TIMEOUT = 90
-WASM_RUNS = 5   # a wasm build counts as passing only if all runs pass (poll_select is flaky)
+WASM_RUNS = 5  # a wasm build counts as passing only if all runs pass (poll_select is flaky)
 ERR_RE = re.compile(r"(^|\s)(fatal )?error:")
 
 
 # ----------------------------------------------------------------------------- helpers
+
 
 def sanitize(text: str, *extra_paths: str) -> str:
     zd = zig_dir()
@@ -134,8 +145,16 @@ def one_line(text: str) -> str:
 def run(cmd, cwd=ROOT, timeout=300, **kw):
     """Run cmd; return (rc, combined output). rc is None on timeout."""
     try:
-        p = subprocess.run(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           text=True, errors="replace", timeout=timeout, **kw)
+        p = subprocess.run(
+            cmd,
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            **kw,
+        )
         return p.returncode, p.stdout
     except subprocess.TimeoutExpired as e:
         out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
@@ -186,6 +205,7 @@ class EchoServer:
 
 # ----------------------------------------------------------------------------- running
 
+
 def execute(case: str, kind: str, binary: str, logprefix: str = ""):
     """Run a built case (kind 'native' or 'wasm') in a fresh sandbox directory.
 
@@ -204,8 +224,14 @@ def execute(case: str, kind: str, binary: str, logprefix: str = ""):
                 # native children see the real /tmp and the real filesystem
             else:
                 env["HOME"] = "/"
-                cmd = [sys.executable, str(ROOT / "tools" / "wasmrun.py"),
-                       "--dir", f"{sandbox}::/", "--stdin", "/dev/null"]
+                cmd = [
+                    sys.executable,
+                    str(ROOT / "tools" / "wasmrun.py"),
+                    "--dir",
+                    f"{sandbox}::/",
+                    "--stdin",
+                    "/dev/null",
+                ]
                 cmd += [x for k, v in sorted(env.items()) for x in ("--env", f"{k}={v}")]
                 cmd += [str(ROOT / binary), *ARGS]
                 timeout = WASM_TIMEOUT
@@ -213,9 +239,15 @@ def execute(case: str, kind: str, binary: str, logprefix: str = ""):
             # child left behind by a case (daemonize) cannot hold the harness's pipe open.
             with tempfile.TemporaryFile() as fo, tempfile.TemporaryFile() as fe:
                 try:
-                    p = subprocess.run(cmd, cwd=sandbox, env=env if kind == "native" else None,
-                                       stdin=subprocess.DEVNULL, stdout=fo, stderr=fe,
-                                       timeout=timeout)
+                    p = subprocess.run(
+                        cmd,
+                        cwd=sandbox,
+                        env=env if kind == "native" else None,
+                        stdin=subprocess.DEVNULL,
+                        stdout=fo,
+                        stderr=fe,
+                        timeout=timeout,
+                    )
                     rc = p.returncode
                 except subprocess.TimeoutExpired:
                     rc = None
@@ -223,8 +255,11 @@ def execute(case: str, kind: str, binary: str, logprefix: str = ""):
                 fe.seek(0)
                 out = fo.read().decode(errors="replace")
                 err = fe.read().decode(errors="replace")
-        log(case, f"{logprefix or kind}-run-{Path(binary).name}",
-            sanitize(f"$ {' '.join(cmd)}\nrc={rc}\n--- stdout\n{out}--- stderr\n{err}", sandbox))
+        log(
+            case,
+            f"{logprefix or kind}-run-{Path(binary).name}",
+            sanitize(f"$ {' '.join(cmd)}\nrc={rc}\n--- stdout\n{out}--- stderr\n{err}", sandbox),
+        )
         lines = [ln for ln in out.splitlines() if ln.strip()]
         if rc == 0 and lines and lines[-1].strip() == f"OK {case}":
             return True, ""
@@ -237,7 +272,9 @@ def execute(case: str, kind: str, binary: str, logprefix: str = ""):
         if fail:
             return False, f"exit {rc}: {sanitize(fail.strip(), sandbox)}"
         errl = [ln for ln in err.splitlines() if ln.strip()]
-        return False, sanitize(f"exit {rc}: " + (errl[0] if errl else (lines[-1] if lines else "no output")), sandbox)
+        return False, sanitize(
+            f"exit {rc}: " + (errl[0] if errl else (lines[-1] if lines else "no output")), sandbox
+        )
     finally:
         shutil.rmtree(sandbox, ignore_errors=True)
 
@@ -252,12 +289,15 @@ class _Null:
 
 # ----------------------------------------------------------------------------- building
 
+
 def native_build(case: str, src: str, ldflags: list, static: bool):
     cc = CXX_NATIVE if src.endswith(".cpp") else CC_NATIVE
     out = f"native/{case}" + (".static" if static else "")
     cmd = [cc, "-O2", *(["-static"] if static else []), "-o", out, f"cases/{src}", *ldflags]
     rc, text = run(cmd)
-    log(case, "native-build" + ("-static" if static else ""), f"$ {' '.join(cmd)}\n{sanitize(text)}")
+    log(
+        case, "native-build" + ("-static" if static else ""), f"$ {' '.join(cmd)}\n{sanitize(text)}"
+    )
     return (rc == 0), out, ("" if rc == 0 else sanitize(first_error(text)))
 
 
@@ -347,6 +387,7 @@ def classify(case: str, src: str, tc: Toolchain = CLANG14):
 
 # ----------------------------------------------------------------------------- main
 
+
 def load_manifest():
     rows = []
     lines = (ROOT / "cases" / "manifest.tsv").read_text().splitlines()
@@ -368,11 +409,18 @@ def setup_sysroot():
     sr = ROOT / SYSROOT
     (sr / "include").mkdir(parents=True, exist_ok=True)
     (sr / "lib").mkdir(parents=True, exist_ok=True)
-    for link, target in ((sr / "include" / "wasm32-wasi", WASI_INCLUDE), (sr / "lib" / "wasm32-wasi", WASI_LIB)):
+    for link, target in (
+        (sr / "include" / "wasm32-wasi", WASI_INCLUDE),
+        (sr / "lib" / "wasm32-wasi", WASI_LIB),
+    ):
         if link.is_symlink() or link.exists():
             link.unlink()
         link.symlink_to(target)
-    for p in (WASI_INCLUDE + "/stdio.h", WASI_LIB + "/libc.a", WASI_LIB + "/libwasi-emulated-signal.a"):
+    for p in (
+        WASI_INCLUDE + "/stdio.h",
+        WASI_LIB + "/libc.a",
+        WASI_LIB + "/libwasi-emulated-signal.a",
+    ):
         if not os.path.exists(p):
             sys.exit(f"missing {p}: install Debian's wasi-libc package (build.sh does)")
 
@@ -384,18 +432,31 @@ def setup_zig():
         sys.exit("missing the `ziglang` PyPI package (build.sh installs it)")
     d = ROOT / "build" / "zig" / "warmup"
     d.mkdir(parents=True, exist_ok=True)
-    (d / "hello.c").write_text('#include <stdio.h>\nint main(void) { puts("OK hello"); return 0; }\n')
-    (d / "hello.cpp").write_text('#include <string>\n#include <cstdio>\n'
-                                 'int main() { std::string s("OK hello"); std::puts(s.c_str()); return 0; }\n')
+    (d / "hello.c").write_text(
+        '#include <stdio.h>\nint main(void) { puts("OK hello"); return 0; }\n'
+    )
+    (d / "hello.cpp").write_text(
+        "#include <string>\n#include <cstdio>\n"
+        'int main() { std::string s("OK hello"); std::puts(s.c_str()); return 0; }\n'
+    )
     libs = [f"-l{l}" for (_, _, l) in EMULATIONS]
     text_all = ""
     for cc, src in ((ZIG.cc, "hello.c"), (ZIG.cxx, "hello.cpp")):
-        cmd = [*cc, *ZIG.base, "-o", f"build/zig/warmup/{src}.wasm", f"build/zig/warmup/{src}", *libs]
+        cmd = [
+            *cc,
+            *ZIG.base,
+            "-o",
+            f"build/zig/warmup/{src}.wasm",
+            f"build/zig/warmup/{src}",
+            *libs,
+        ]
         rc, text = run(cmd, env=ZIG.env, timeout=1800)
         text_all += f"$ {' '.join(cmd)}\nrc={rc}\n{sanitize(text)}\n"
         if rc != 0:
             log("_zig", "warmup", text_all)
-            sys.exit(f"zig cc does not work for wasm32-wasi (see build/logs/_zig.warmup.log):\n{sanitize(text)}")
+            sys.exit(
+                f"zig cc does not work for wasm32-wasi (see build/logs/_zig.warmup.log):\n{sanitize(text)}"
+            )
     log("_zig", "warmup", text_all)
 
 
@@ -459,14 +520,18 @@ def main() -> int:
     with concurrent.futures.ThreadPoolExecutor(ns.jobs) as ex:
         results = list(ex.map(process, recs))
 
-    labels = ["case\tcapability\tnative_imports\twasi_p1_2022_result\tfirst_error"
-              "\twasi_p1_zig_result\tzig_first_error"]
-    details = ["case\tnative_build\tnative_run\twasm_plain_stage\twasm_plain_error\twasm_plain_undefined"
-               "\twasm_plain_runs_passed\twasm_emu_stage\twasm_emu_error\twasm_emu_undefined"
-               "\twasm_emu_runs_passed\temulations_needed\tresult"
-               "\tzig_plain_stage\tzig_plain_error\tzig_plain_undefined\tzig_plain_runs_passed"
-               "\tzig_emu_stage\tzig_emu_error\tzig_emu_undefined\tzig_emu_runs_passed"
-               "\tzig_emulations_needed\tzig_result"]
+    labels = [
+        "case\tcapability\tnative_imports\twasi_p1_2022_result\tfirst_error"
+        "\twasi_p1_zig_result\tzig_first_error"
+    ]
+    details = [
+        "case\tnative_build\tnative_run\twasm_plain_stage\twasm_plain_error\twasm_plain_undefined"
+        "\twasm_plain_runs_passed\twasm_emu_stage\twasm_emu_error\twasm_emu_undefined"
+        "\twasm_emu_runs_passed\temulations_needed\tresult"
+        "\tzig_plain_stage\tzig_plain_error\tzig_plain_undefined\tzig_plain_runs_passed"
+        "\tzig_emu_stage\tzig_emu_error\tzig_emu_undefined\tzig_emu_runs_passed"
+        "\tzig_emulations_needed\tzig_result"
+    ]
     bad_native = []
     for r in results:
         rec = r["rec"]
@@ -474,16 +539,28 @@ def main() -> int:
         ferr = first_error_col(r)
         zr = r["zig"]
         zcols = [zr["result"], first_error_col(zr)]
-        labels.append("\t".join([rec["case"], rec["capability"], r["native_imports"], r["result"], ferr, *zcols]))
-        details.append("\t".join([rec["case"], r["native_build"], r["native_run"], *detail_cols(r),
-                                   *detail_cols(zr)]))
+        labels.append(
+            "\t".join(
+                [rec["case"], rec["capability"], r["native_imports"], r["result"], ferr, *zcols]
+            )
+        )
+        details.append(
+            "\t".join(
+                [rec["case"], r["native_build"], r["native_run"], *detail_cols(r), *detail_cols(zr)]
+            )
+        )
         if r["native_run"] != "ok":
             bad_native.append(f"{rec['case']}: {r['native_build']} / {r['native_run']}")
         if rec["static"]:
             sc = rec["case"] + ".static"
-            labels.append("\t".join([sc, rec["capability"], r["static_imports"], r["result"], ferr, *zcols]))
-            details.append("\t".join([sc, r["static_build"], r["static_run"], *detail_cols(r),
-                                       *detail_cols(zr)]))
+            labels.append(
+                "\t".join([sc, rec["capability"], r["static_imports"], r["result"], ferr, *zcols])
+            )
+            details.append(
+                "\t".join(
+                    [sc, r["static_build"], r["static_run"], *detail_cols(r), *detail_cols(zr)]
+                )
+            )
             if r["static_run"] != "ok":
                 bad_native.append(f"{sc}: {r['static_build']} / {r['static_run']}")
     if not ns.only:
@@ -493,16 +570,26 @@ def main() -> int:
     else:
         print("\n".join(labels))
 
-    for title, get in (("clang-14 + 2022 wasi-libc", lambda r: r), ("zig + bundled wasi-libc", lambda r: r["zig"])):
+    for title, get in (
+        ("clang-14 + 2022 wasi-libc", lambda r: r),
+        ("zig + bundled wasi-libc", lambda r: r["zig"]),
+    ):
         counts = {}
         for r in results:
             counts[get(r)["result"]] = counts.get(get(r)["result"], 0) + 1
-        print(f"results ({title}):", ", ".join(f"{k}={v}" for k, v in sorted(counts.items())),
-              f"(of {len(results)} cases)")
+        print(
+            f"results ({title}):",
+            ", ".join(f"{k}={v}" for k, v in sorted(counts.items())),
+            f"(of {len(results)} cases)",
+        )
         for r in results:
             g = get(r)
             extra = f" [{','.join(g['needed'])}]" if g["needed"] else ""
-            err = "" if g["result"] == "as-is" else f"  {g['asis']['stage']}: {one_line(g['asis']['error'])[:110]}"
+            err = (
+                ""
+                if g["result"] == "as-is"
+                else f"  {g['asis']['stage']}: {one_line(g['asis']['error'])[:110]}"
+            )
             print(f"  {r['rec']['case']:<20} {g['result']}{extra}{err}")
     diff = [r for r in results if r["result"] != r["zig"]["result"]]
     print(f"label differs between clang-14/2022 and zig ({len(diff)} cases):")
@@ -522,9 +609,18 @@ def first_error_col(r) -> str:
 
 def detail_cols(r) -> list:
     asis, emu = r["asis"], r["emu"] or {}
-    return [asis["stage"], one_line(asis["error"]), asis["undefined"], asis["runs"],
-            emu.get("stage", "-"), one_line(emu.get("error", "")), emu.get("undefined", ""),
-            emu.get("runs", "-"), ",".join(r["needed"]), r["result"]]
+    return [
+        asis["stage"],
+        one_line(asis["error"]),
+        asis["undefined"],
+        asis["runs"],
+        emu.get("stage", "-"),
+        one_line(emu.get("error", "")),
+        emu.get("undefined", ""),
+        emu.get("runs", "-"),
+        ",".join(r["needed"]),
+        r["result"],
+    ]
 
 
 def toolchain() -> str:
@@ -537,20 +633,32 @@ def toolchain() -> str:
         return t.strip() if rc == 0 else "not installed"
 
     import importlib.metadata as md
+
     lines = [
         f"clang-14: {ver(['clang-14', '--version'])}",
         f"gcc: {ver(['gcc', '--version'])}",
         f"ldd (glibc): {ver(['ldd', '--version'])}",
     ]
-    for pkg in ("wasi-libc", "clang-14", "lld-14", "libclang-rt-14-dev-wasm32", "libc++-14-dev-wasm32",
-                "libc++abi-14-dev-wasm32", "gcc-12", "libc6-dev", "binutils"):
+    for pkg in (
+        "wasi-libc",
+        "clang-14",
+        "lld-14",
+        "libclang-rt-14-dev-wasm32",
+        "libc++-14-dev-wasm32",
+        "libc++abi-14-dev-wasm32",
+        "gcc-12",
+        "libc6-dev",
+        "binutils",
+    ):
         lines.append(f"debian {pkg}: {deb(pkg)}")
     lines.append(f"pypi wasmtime: {md.version('wasmtime')}")
     zv = md.version("ziglang")
     lines.append(f"pypi ziglang: {zv}")
     lines.append(f"zig: {ver([*ZIG.cc[:-1], 'version'], ZIG.env)}")
     lines.append(f"zig cc: {ver([*ZIG.cc, '--version'], ZIG.env)}")
-    lines.append(f"zig wasi-libc: {ZIG_WASI_LIBC.get(zv, 'unknown (zig records no version in lib/libc/wasi)')}")
+    lines.append(
+        f"zig wasi-libc: {ZIG_WASI_LIBC.get(zv, 'unknown (zig records no version in lib/libc/wasi)')}"
+    )
     lines.append(f"python: {sys.version.split()[0]}")
     return "\n".join(lines) + "\n"
 

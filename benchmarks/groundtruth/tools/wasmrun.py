@@ -15,6 +15,7 @@ proc_exit (or returns from main); 134 when it traps; 125 when the module cannot
 be loaded or instantiated.  A one-line diagnosis goes to stderr, prefixed with
 "wasmrun:".
 """
+
 import argparse
 import os
 import sys
@@ -24,8 +25,9 @@ import wasmtime
 
 def main() -> int:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--dir", action="append", default=[],
-                    help="HOST::GUEST directory to preopen (read/write)")
+    ap.add_argument(
+        "--dir", action="append", default=[], help="HOST::GUEST directory to preopen (read/write)"
+    )
     ap.add_argument("--env", action="append", default=[], help="K=V")
     ap.add_argument("--stdin", default=None)
     ap.add_argument("module")
@@ -68,7 +70,9 @@ def main() -> int:
         lines = [ln for ln in str(e).splitlines() if ln.strip()]
         # wasmtime puts the backtrace first and the cause ("wasm trap: ...")
         # or the host error last; report the cause.
-        cause = next((ln for ln in lines if "trap" in ln.lower() and "backtrace" not in ln.lower()), None)
+        cause = next(
+            (ln for ln in lines if "trap" in ln.lower() and "backtrace" not in ln.lower()), None
+        )
         cause = cause or (lines[-1] if lines else "unknown trap")
         print(f"wasmrun: trap: {cause.strip()}", file=sys.stderr)
         sys.stderr.write("".join("wasmrun:   " + ln + "\n" for ln in lines[:12]))

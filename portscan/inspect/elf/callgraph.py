@@ -784,8 +784,10 @@ _RIP = re.compile(r"\[rip ([+-]) (0x[0-9a-f]+|\d+)\]")
 _REGISTER_ONLY = re.compile(r"^[a-z0-9]+$")
 _HEX = re.compile(r"0x[0-9a-f]+")
 _IDENTIFIER = re.compile(rb"(?<![\x21-\x7e])[A-Za-z_][A-Za-z0-9_]{2,127}(?=\x00)")
-_REGISTERS = re.compile(r"\b(?:[re]?[abcd]x|[abcd][lh]|[re]?(?:si|di|sp|bp)|(?:si|di|sp|bp)l"
-                        r"|r(?:8|9|1[0-5])[dwb]?)\b")
+_REGISTERS = re.compile(
+    r"\b(?:[re]?[abcd]x|[abcd][lh]|[re]?(?:si|di|sp|bp)|(?:si|di|sp|bp)l"
+    r"|r(?:8|9|1[0-5])[dwb]?)\b"
+)
 _ARGUMENT_REGISTERS = frozenset({"rdi", "rsi", "rdx", "rcx", "r8", "r9"})
 _CALLEE_SAVED = frozenset({"rbx", "rbp", "r12", "r13", "r14", "r15", "rsp"})
 
