@@ -192,21 +192,26 @@ def judge_symbols(
         tuple(dict.fromkeys(symbols)), tuple(targets), as_of, assume_libc, wasix_libc, origin
     )
     findings = []
+    made: dict[_Plain, Evidence] = {}  # the targets' findings share their equal evidence
     for group in plan:
         if group.items:
-            evidence = [
-                Evidence(
-                    file,
-                    symbol=raw,
-                    package=package,
-                    layer=layer,
-                    detail=("reached" if len(chain := chains.get(raw, ())) > 2 else origin)
-                    + rest
-                    + (f"; {note}" if note else ""),
-                    chain=chain,
-                )
-                for raw, rest, note in group.items
-            ]
+            evidence = []
+            for item in group.items:
+                found = made.get(item)
+                if found is None:
+                    raw, rest, note = item
+                    chain = chains.get(raw, ())
+                    found = made[item] = Evidence(
+                        file,
+                        symbol=raw,
+                        package=package,
+                        layer=layer,
+                        detail=("reached" if len(chain) > 2 else origin)
+                        + rest
+                        + (f"; {note}" if note else ""),
+                        chain=chain,
+                    )
+                evidence.append(found)
         else:  # ready names: one evidence for all, named in the message
             evidence = [Evidence(file, package=package, layer=layer, detail=group.summary)]
         findings.append(
