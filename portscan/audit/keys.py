@@ -23,7 +23,7 @@ Layers are cached under the digest of the blob as stored, which `read_layer` ver
 while reading, never under the config's `diff_id`, which nothing verifies before the
 layer is read: an image cannot borrow another layer's analysis by claiming its diff_id.
 
-A layer result is stored as `zlib(pickle(LayerResult))`: entries with their kept bytes
+A layer result is stored as `zstd(pickle(LayerResult))`: entries with their kept bytes
 and analyser facts, whiteouts, opaque directories and skipped entries. Pickle is fast
 and exact for these dataclasses; it trusts its input, so the store belongs in a
 directory only its user writes (the XDG cache dir by default).
@@ -41,12 +41,13 @@ import os
 import pickle
 import sys
 import types
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path, PurePath
 from typing import Any
+
+import zstandard
 
 import portscan
 from portscan import __version__, layers, model
@@ -58,8 +59,9 @@ from portscan.scan import ScanOptions
 
 # Bump when LayerResult's meaning changes without a change of shape, or when a keep
 # policy starts keeping bytes it did not keep before (cached layers would lack them).
-LAYER_FORMAT = 1
-_COMPRESSION = 6
+LAYER_FORMAT = 2  # 2: zstd, not zlib
+# zstd's level 3: nginx's three layers in 0.016 s at 1.0 MB (zlib's level 6: 0.105 s, 1.1 MB)
+_COMPRESSION = 3
 
 
 def _digest(parts: Any) -> str:
@@ -126,13 +128,14 @@ def result_key(layer: str, signatures: str, options: dict[str, str]) -> str:
 
 def encode_layer(result: LayerResult) -> bytes:
     """The stored form of a layer result."""
-    return zlib.compress(pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL), _COMPRESSION)
+    data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+    return zstandard.ZstdCompressor(level=_COMPRESSION).compress(data)
 
 
 def decode_layer(blob: bytes) -> LayerResult:
     """A fresh `LayerResult` from its stored form (merging changes the objects it is
     given, so every image gets its own copy)."""
-    result = pickle.loads(zlib.decompress(blob))
+    result = pickle.loads(zstandard.ZstdDecompressor().decompress(blob))
     if not isinstance(result, LayerResult):
         raise TypeError(f"a stored layer decoded to a {type(result).__name__}")
     return result
