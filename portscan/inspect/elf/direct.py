@@ -32,15 +32,17 @@ Python undecodable (an rpath or interpreter that is not UTF-8).
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import accumulate, repeat
+from operator import add
 from typing import NamedTuple
 
 from portscan.inspect.elf.layout import PT_DYNAMIC, PT_INTERP, PT_LOAD, Bytes, ElfLayout, Segment
 
 PT_NOTE = 4
 SHT_SYMTAB, SHT_NOTE, SHT_DYNSYM = 2, 7, 11
-DT_NULL, DT_NEEDED, DT_HASH, DT_STRTAB, DT_SYMTAB = 0, 1, 4, 5, 6
+DT_NULL, DT_NEEDED, DT_HASH, DT_STRTAB, DT_SYMTAB, DT_STRSZ = 0, 1, 4, 5, 6, 10
 DT_RELA, DT_RELASZ, DT_SONAME, DT_RPATH, DT_REL, DT_RELSZ = 7, 8, 14, 15, 17, 18
 DT_PLTREL, DT_JMPREL, DT_RUNPATH = 20, 23, 29
 DT_PLTRELSZ = 2
@@ -51,6 +53,14 @@ ET_CORE = 4
 STB_GLOBAL, STB_WEAK = 1, 2
 STT_OBJECT, STT_FUNC, STT_GNU_IFUNC = 1, 2, 10
 NT_GNU_BUILD_ID = 3
+
+# st_info values (type in the low nibble, binding in the high one) of the symbols lief
+# may call imported or exported: functions, indirect functions and objects, global or weak
+_TYPED = tuple(
+    info & 0xF in (STT_FUNC, STT_GNU_IFUNC, STT_OBJECT) and info >> 4 in (STB_GLOBAL, STB_WEAK)
+    for info in range(256)
+)
+MAX_STRING_TABLE = 64 << 20  # bytes of a string table copied for `_StringTable`
 
 # lief's limits (include/LIEF/ELF/Parser.hpp, Note.cpp)
 MAX_DYNAMIC_ENTRIES = 1000
@@ -76,6 +86,7 @@ NOTE_TYPES: dict[bytes, frozenset[int]] = {
     b"QNX": frozenset({3}),
 }
 NT_GNU_PROPERTY_TYPE_0 = 5
+_SYMBOL64 = struct.Struct("<IBxHQQ")  # Elf64_Sym without st_other
 
 
 class DynamicSymbol(NamedTuple):
@@ -146,6 +157,42 @@ def _text(value: bytes) -> str:
     return value.decode("utf-8", "replace")
 
 
+class _StringTable:
+    """A string table's names by offset, as `_Reader._string` reads them, decoded with
+    `_text`: the table (`size` bytes from `start`, as its dynamic entry or section header
+    says) is copied and split at its NULs once, so that a name that starts a string is
+    a dictionary look-up. Any other offset (inside a string, past the table, or in its
+    last string, which no NUL in the table ends) is read by `_string`, whose rules
+    (lief's peek_string_at, the end of the file included) are the answer throughout:
+    a string the table ends with a NUL at `start + at + n` reads the same from the
+    file, its first NUL from `start + at` being that one."""
+
+    def __init__(self, reader: _Reader, start: int, size: int) -> None:
+        self.reader = reader
+        self.start = start
+        size = max(min(size, len(reader.data) - start, MAX_STRING_TABLE), 0)
+        blob = bytes(reader.data[start : start + size])
+        pieces = blob.split(b"\0")
+        pieces.pop()  # the bytes after the last NUL: not a whole string
+        # where each piece starts: the one before's start, length and NUL (all in C)
+        offsets = accumulate(map(add, map(len, pieces), repeat(1)), initial=0)
+        names: Iterable[str]
+        if blob.isascii():  # one decode for all; an ASCII piece is as many characters
+            names = blob.decode("ascii").split("\0")
+            names.pop()
+        else:
+            names = map(_text, pieces)
+        # `offsets` has one more (where the tail starts), which zip leaves
+        self.names = dict(zip(offsets, names, strict=False))
+
+    def text(self, at: int) -> str:
+        """The name at `at` bytes into the table, as `_text(_string(start + at))`."""
+        name = self.names.get(at)
+        if name is None:
+            name = _text(self.reader._string(self.start + at))
+        return name
+
+
 class _Reader:
     def __init__(self, data: Bytes, layout: ElfLayout) -> None:
         self.data = data
@@ -155,16 +202,20 @@ class _Reader:
         self.sym = struct.Struct("<IBBHQQ" if self.wide else "<IIIBBH")
         self.dyn = struct.Struct("<qQ" if self.wide else "<iI")
         self.entries: list[tuple[int, int]] = []
+        self.tags: dict[int, int] = {}  # each tag's first value
 
     def facts(self) -> ElfFacts:
         self.entries = self._dynamic_entries()
+        for tag, value in self.entries:
+            self.tags.setdefault(tag, value)
         strtab = self._string_table()
         dynamic = self._dynamic(strtab)
         notes = list(self._notes())
+        names = _StringTable(self, strtab, self._tag(DT_STRSZ) or 0) if strtab else None
         return ElfFacts(
             dynamic=dynamic,
             interpreter=self._interpreter(),
-            dynamic_symbols=self._dynamic_symbols(strtab),
+            dynamic_symbols=self._dynamic_symbols(names),
             symtab_functions=self._symtab_functions(),
             note_owners=frozenset(owner for owner, _ in notes if owner is not None),
             build_id=next((bytes(d).hex() for _, d in notes if d is not None), None),
@@ -189,7 +240,8 @@ class _Reader:
         return bytes(self.data[offset:nul] if nul >= 0 else self.data[offset : end - 1])
 
     def _tag(self, tag: int) -> int | None:
-        return next((value for t, value in self.entries if t == tag), None)
+        """The value of the first entry with `tag`, None without one."""
+        return self.tags.get(tag)
 
     # -- dynamic section -------------------------------------------------------------
 
@@ -261,37 +313,41 @@ class _Reader:
 
     # -- dynamic symbols -------------------------------------------------------------
 
-    def _dynamic_symbols(self, strtab: int) -> list[DynamicSymbol]:
+    def _dynamic_symbols(self, names: _StringTable | None) -> list[DynamicSymbol]:
         address = self._tag(DT_SYMTAB)
         offset = self._offset(address) if address is not None else None
-        if offset is None or strtab == 0:
+        if offset is None or names is None:
             return []
         count = min(self._symbol_count(), max(len(self.data) - offset, 0) // self.sym.size)
-        raw = list(self._symbols(offset, count))
-        versions = self._versions(len(raw), strtab)
+        versions = self._versions(count, names)
         anywhere = self.layout.machine in IMPORTS_WITH_ADDRESS
+        known, typed, new = names.names.get, _TYPED, tuple.__new__
         symbols = []
-        for index, (name_at, info, shndx, value, size) in enumerate(raw):
-            name = _text(self._string(strtab + name_at)) if name_at else ""
-            kind, bind = info & 0xF, info >> 4
-            typed = kind in (STT_FUNC, STT_GNU_IFUNC, STT_OBJECT) and bind in (STB_GLOBAL, STB_WEAK)
-            imported = typed and shndx == 0 and (anywhere or value == 0) and name != ""
-            exported = typed and shndx != 0 and (value != 0 or size > 0)
-            version = versions[index] if versions is not None else ""
-            symbols.append(
-                DynamicSymbol(name, imported, exported, f"{name}@{version}" if version else name)
-            )
+        for (name_at, info, shndx, value, size), version in zip(
+            self._symbols(offset, count),
+            repeat("") if versions is None else versions,
+            strict=False,
+        ):
+            name = (known(name_at) or names.text(name_at)) if name_at else ""
+            imported = exported = False
+            if typed[info]:
+                if shndx == 0:
+                    imported = (anywhere or value == 0) and name != ""
+                else:
+                    exported = value != 0 or size > 0
+            versioned = f"{name}@{version}" if version else name
+            symbols.append(new(DynamicSymbol, (name, imported, exported, versioned)))
         return symbols
 
-    def _symbols(self, offset: int, count: int) -> Iterator[tuple[int, int, int, int, int]]:
+    def _symbols(self, offset: int, count: int) -> Iterable[tuple[int, int, int, int, int]]:
         """(st_name, st_info, st_shndx, st_value, st_size) of `count` entries."""
         raw = self.data[offset : offset + count * self.sym.size]
-        if self.wide:
-            for name, info, _other, shndx, value, size in self.sym.iter_unpack(raw):
-                yield name, info, shndx, value, size
-        else:
-            for name, value, size, info, _other, shndx in self.sym.iter_unpack(raw):
-                yield name, info, shndx, value, size
+        if self.wide:  # the fields in this order already, st_other skipped
+            return _SYMBOL64.iter_unpack(raw)
+        return (
+            (name, info, shndx, value, size)
+            for name, value, size, info, _other, shndx in self.sym.iter_unpack(raw)
+        )
 
     def _symbol_count(self) -> int:
         """lief's AUTO count of dynamic symbols (Parser.tcc get_numberof_dynamic_symbols)."""
@@ -311,7 +367,7 @@ class _Reader:
         return candidate
 
     def _count_from_hash(self) -> int:
-        if any(t == DT_HASH for t, _ in self.entries):
+        if DT_HASH in self.tags:
             offset = self._offset(self._tag(DT_HASH) or 0)
             if offset is None or offset + 8 > len(self.data):
                 return 0
@@ -350,13 +406,10 @@ class _Reader:
         if maskwords & (maskwords - 1):
             return 0
         position = at + 16 + (8 if self.wide else 4) * maskwords
-        max_bucket = 0
-        for _ in range(nbuckets):
-            bucket = word(position)
-            if bucket is None:
-                break
-            position += 4
-            max_bucket = max(max_bucket, bucket)
+        readable = min(nbuckets, max(size - position, 0) // 4)  # the buckets in the segment
+        buckets = struct.unpack_from(f"<{readable}I", self.data, base + position)
+        max_bucket = max(buckets, default=0)
+        position += 4 * readable
         if max_bucket == 0 or max_bucket < symndx:
             return 0
         position += 4 * (max_bucket - symndx)
@@ -397,7 +450,7 @@ class _Reader:
 
     # -- symbol versions -------------------------------------------------------------
 
-    def _versions(self, count: int, strtab: int) -> list[str] | None:
+    def _versions(self, count: int, names: _StringTable) -> list[str] | None:
         """Each dynamic symbol's version name ("" for none), or None when lief links no
         version to the symbols (no DT_VERSYM, or a table shorter than .dynsym)."""
         address = self._tag(DT_VERSYM)
@@ -408,19 +461,22 @@ class _Reader:
         if available < count:
             return None
         table = struct.unpack_from(f"<{count}H", self.data, offset)
-        names = self._version_names(strtab)
-        return [names.get(value & 0x7FFF, "") for value in table]
+        by_index: dict[int, str] = {}  # by the whole value: with the hidden bit and without
+        for index, name in self._version_names(names).items():
+            if index <= 0x7FFF:  # no value masked with 0x7FFF reaches the others
+                by_index[index] = by_index[index | 0x8000] = name
+        return list(map(by_index.get, table, repeat("")))
 
-    def _version_names(self, strtab: int) -> dict[int, str]:
+    def _version_names(self, names: _StringTable) -> dict[int, str]:
         """Version index -> name: DT_VERNEED's (the last for an index wins), then
         DT_VERDEF's first name for indexes above 1 not named yet."""
-        names: dict[int, str] = {}
-        for other, name in self._requirements(strtab):
-            names[other] = name
-        for index, name in self._definitions(strtab):
+        by_index: dict[int, str] = {}
+        for other, name in self._requirements(names):
+            by_index[other] = name
+        for index, name in self._definitions(names):
             if index > 1:
-                names.setdefault(index, name)
-        return names
+                by_index.setdefault(index, name)
+        return by_index
 
     def _peek(self, fmt: str, offset: int) -> tuple[int, ...] | None:
         if offset < 0 or offset + struct.calcsize(fmt) > len(self.data):
@@ -440,7 +496,7 @@ class _Reader:
                 return
             at += record[-1]
 
-    def _requirements(self, strtab: int) -> Iterator[tuple[int, str]]:
+    def _requirements(self, names: _StringTable) -> Iterator[tuple[int, str]]:
         address, number = self._tag(DT_VERNEED), self._tag(DT_VERNEEDNUM)
         offset = self._offset(address) if address is not None and number is not None else None
         if offset is None or number is None:
@@ -450,9 +506,9 @@ class _Reader:
             if cnt > 0 and aux > 0:
                 for _, entry in self._linked("<IHHII", at + aux, cnt):
                     _hash, _flags, other, name, _next = entry
-                    yield other, _text(self._string(strtab + name)) if strtab else ""
+                    yield other, names.text(name)
 
-    def _definitions(self, strtab: int) -> Iterator[tuple[int, str]]:
+    def _definitions(self, names: _StringTable) -> Iterator[tuple[int, str]]:
         address, number = self._tag(DT_VERDEF), self._tag(DT_VERDEFNUM)
         offset = self._offset(address) if address is not None and number is not None else None
         if offset is None or number is None:
@@ -460,8 +516,7 @@ class _Reader:
         for at, header in self._linked("<HHHHIII", offset, min(MAX_SYMBOLS, number & 0xFFFFFFFF)):
             _version, _flags, index, cnt, _hash, aux, _next = header
             for _, (name, _next) in self._linked("<II", at + aux, cnt):
-                if strtab:
-                    yield index, _text(self._string(strtab + name))
+                yield index, names.text(name)
 
     # -- .symtab -------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ import mmap
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from portscan.inspect.elf.spec import ELF_MAGIC
 from portscan.model import Binary
@@ -178,12 +179,11 @@ def _read_segments(
     entry = struct.Struct(order + ("IIQQQQQQ" if wide else "IIIIIIII"))
     _table_bounds(data, "program header", phoff, phentsize, phnum, entry.size)
     segments = []
-    for index in range(phnum):
-        fields = entry.unpack_from(data, phoff + index * phentsize)
+    for index, values in enumerate(_entries(data, entry, phoff, phentsize, phnum)):
         if wide:
-            p_type, p_flags, offset, vaddr, _paddr, filesz, memsz, _align = fields
+            p_type, p_flags, offset, vaddr, _paddr, filesz, memsz, _align = values
         else:
-            p_type, offset, vaddr, _paddr, filesz, memsz, p_flags, _align = fields
+            p_type, offset, vaddr, _paddr, filesz, memsz, p_flags, _align = values
         if p_type in (PT_LOAD, PT_DYNAMIC, PT_INTERP) and offset + filesz > len(data):
             raise MalformedElf(
                 f"segment {index} (type {p_type}) ends at byte {offset + filesz}, past the end "
@@ -193,6 +193,16 @@ def _read_segments(
     return tuple(segments)
 
 
+def _entries(
+    data: Bytes, entry: struct.Struct, offset: int, size: int, count: int
+) -> list[tuple[Any, ...]]:
+    """The `count` table entries of `size` bytes from `offset`, each read as `entry`
+    (which may be shorter than an entry); `_table_bounds` checked they are in the file."""
+    if size == entry.size:
+        return list(entry.iter_unpack(data[offset : offset + size * count]))
+    return [entry.unpack_from(data, offset + index * size) for index in range(count)]
+
+
 def _read_sections(
     data: Bytes, order: str, wide: bool, shoff: int, shentsize: int, shnum: int, shstrndx: int
 ) -> tuple[Section, ...]:
@@ -200,7 +210,7 @@ def _read_sections(
         return ()  # no section headers (stripped with sstrip) or extended numbering
     entry = struct.Struct(order + ("IIQQQQIIQQ" if wide else "IIIIIIIIII"))
     _table_bounds(data, "section header", shoff, shentsize, shnum, entry.size)
-    raw = [entry.unpack_from(data, shoff + i * shentsize) for i in range(shnum)]
+    raw = _entries(data, entry, shoff, shentsize, shnum)
     for index, (_n, sh_type, _f, _a, offset, size, *_rest) in enumerate(raw):
         if sh_type != SHT_NOBITS and offset + size > len(data):
             raise MalformedElf(

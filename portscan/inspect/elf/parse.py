@@ -260,15 +260,8 @@ def _versioned(symbol: lief.ELF.Symbol) -> str:
 
 def _dynamic_symbols(symbols: list[DynamicSymbol]) -> tuple[list[str], list[str]]:
     """(imported, exported) dynamic symbols as `name@VERSION` strings, sorted."""
-    imported: set[str] = set()
-    exported: set[str] = set()
-    for symbol in symbols:
-        if not symbol.name:
-            continue
-        if symbol.imported:
-            imported.add(symbol.versioned)
-        elif symbol.exported:
-            exported.add(symbol.versioned)
+    imported = {s.versioned for s in symbols if s.imported and s.name}
+    exported = {s.versioned for s in symbols if s.exported and not s.imported and s.name}
     return sorted(imported), sorted(exported)
 
 

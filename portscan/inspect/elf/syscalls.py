@@ -316,6 +316,8 @@ class _Candidate:
 
 
 BRANCH_BLOCK = 1 << 16  # bytes of code searched with one pattern
+X86_BRANCH_OPCODES = (b"\xe8", b"\xe9")  # call rel32, jmp rel32
+X86_BRANCH_SIZE = 5
 
 
 def _branches_to(
@@ -325,8 +327,8 @@ def _branches_to(
 
     A branch's displacement is target minus its own address, so within one 64 KiB
     block of code the displacement's high half can take only two values per target.
-    Each block is searched with one regex (opcode, two free bytes, one of those high
-    halves), in C; only the rare matches are checked in Python.
+    Each block is searched for those high halves after the opcode, in C; only the
+    rare matches are checked in Python.
     """
     arm = arch is AARCH64
     block = BRANCH_BLOCK * (4 if arm else 1)
@@ -337,10 +339,11 @@ def _branches_to(
         if start > code.start:  # the block searched before: its pages go back
             release(data, start - block, block)
         end = min(start + block, code.end)
-        pattern = _block_pattern(code, start, end, targets, arm)
+        tails = _block_tails(code, start, end, targets, arm)
         # finditer does not overlap matches: a branch starting inside a false match
         # (same high half, other low bytes) is missed, which needs both to be rare
-        if arm:
+        if arm:  # matched at byte 2 of the word; step back
+            pattern = _compiled(b"(?:" + tails + b")")
             for match in pattern.finditer(data, start + 2, min(end + 2, code.end)):
                 offset = match.start() - 2
                 if (offset - code.start) % 4:
@@ -351,16 +354,34 @@ def _branches_to(
                 if target in targets and value >> 26 in (0x25, 0x05):  # BL, B
                     yield offset, 4, target
         else:
-            for match in pattern.finditer(data, start, min(end + 4, code.end)):
-                offset = match.start()
-                target = offset + to_address + 5 + rel32(data, offset + 1)[0]
+            resume = start  # where the search goes on: past the last match
+            for offset in _x86_matches(data, start, min(end + 4, code.end), tails):
+                if offset < resume:
+                    continue  # inside the match before
+                resume = offset + X86_BRANCH_SIZE
+                target = offset + to_address + X86_BRANCH_SIZE + rel32(data, offset + 1)[0]
                 if target in targets and offset < end:
-                    yield offset, 5, target
+                    yield offset, X86_BRANCH_SIZE, target
 
 
-def _block_pattern(
-    code: _Code, start: int, end: int, targets: dict[int, Any], arm: bool
-) -> re.Pattern[bytes]:
+def _x86_matches(data: bytes, start: int, stop: int, tails: bytes) -> list[int]:
+    """Every offset in [start, stop) where an opcode of X86_BRANCH_OPCODES, two bytes,
+    and one of the `tails` alternatives lie before `stop`, overlapping ones too, in order.
+    One search per opcode: a pattern that starts with a literal byte is searched for
+    with a fast scan, one that starts with a set of bytes is tried at every byte. The
+    caller skips the offsets inside a match before, as one search with both opcodes
+    (`[\xe8\xe9]..(?:tails)`) would not see them."""
+    found: list[int] = []
+    for opcode in X86_BRANCH_OPCODES:
+        pattern = _compiled(re.escape(opcode) + b"(?=..(?:" + tails + b"))")
+        found.extend(map(re.Match.start, pattern.finditer(data, start, stop)))
+    found.sort()
+    return found
+
+
+def _block_tails(code: _Code, start: int, end: int, targets: dict[int, Any], arm: bool) -> bytes:
+    """The alternatives (a regex) for the two bytes a branch from [start, end) to a
+    target holds at the end of its displacement."""
     low, high = code.address_of(start), code.address_of(end - 1)
     tails: set[bytes] = set()
     for target in targets:
@@ -373,10 +394,7 @@ def _block_pattern(
             for address in (low, high):
                 rel = (target - address - 5) & 0xFFFFFFFF
                 tails.add((rel >> 16).to_bytes(2, "little"))
-    alternatives = b"|".join(re.escape(t) for t in sorted(tails))
-    if arm:  # matched at byte 2 of the word; the caller steps back
-        return _compiled(b"(?:" + alternatives + b")")
-    return _compiled(b"[\xe8\xe9]..(?:" + alternatives + b")")
+    return b"|".join(re.escape(t) for t in sorted(tails))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -518,8 +536,10 @@ def _is_kernel_entry(insn: Any) -> bool:
     return bool(insn.mnemonic == "svc" and insn.op_str == "#0")
 
 
+@functools.lru_cache(maxsize=1 << 13)
 def is_wrapper_name(function: str) -> bool:
-    """True for a function that takes the syscall number as an argument."""
+    """True for a function that takes the syscall number as an argument. Cached: every
+    dynamic program's imports are asked about, and most are the same libc names."""
     return _wrapper_base(function) in _wrapper_symbols()
 
 
