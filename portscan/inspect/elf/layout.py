@@ -23,19 +23,23 @@ from portscan.model import Binary
 
 Bytes = bytes | bytearray | mmap.mmap  # a file's bytes: in memory or mapped read-only
 
+# a search through a mapped file hands its pages back this far behind it (`find_all`)
+RELEASE_BEHIND = 8 << 20
+
 
 def release(data: Bytes, start: int = 0, length: int | None = None) -> None:
     """Hand back the pages of a mapped file read so far (they count in the process's
     RSS until unmapped, and are read again from the page cache if touched again); a
-    no-op for bytes in memory."""
-    if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED") and start < len(data):
+    no-op for bytes in memory, and for a map no larger than RELEASE_BEHIND (a search
+    keeps that much resident behind it anyway): its pages go when it is unmapped, and
+    the several searches of one file (runtime markers, syscall opcodes, path strings)
+    do not each fault them in again."""
+    if len(data) <= RELEASE_BEHIND or not isinstance(data, mmap.mmap):
+        return
+    if hasattr(mmap, "MADV_DONTNEED") and start < len(data):
         size = len(data) - start if length is None else min(length, len(data) - start)
         aligned = start - start % mmap.PAGESIZE  # madvise takes whole pages
         data.madvise(mmap.MADV_DONTNEED, aligned, size + start - aligned)
-
-
-# a search through a mapped file hands its pages back this far behind it (`find_all`)
-RELEASE_BEHIND = 8 << 20
 
 
 def find_all(data: Bytes, needle: bytes, start: int, end: int) -> Iterator[int]:
@@ -93,7 +97,12 @@ class MalformedElf(ValueError):
     """The bytes start like ELF but do not hold a well-formed ELF file."""
 
 
-@dataclass(frozen=True)
+# Segment and Section are frozen dataclasses with an __init__ of their own: the generated
+# one sets each field through object.__setattr__, which takes twice as long, and every ELF
+# file of an image has its tens of headers read. Each writes all its fields, in order.
+
+
+@dataclass(frozen=True, init=False)
 class Segment:
     type: int
     flags: int
@@ -102,8 +111,19 @@ class Segment:
     address: int
     memory_size: int
 
+    def __init__(
+        self, type: int, flags: int, offset: int, file_size: int, address: int, memory_size: int
+    ) -> None:
+        fields = self.__dict__
+        fields["type"] = type
+        fields["flags"] = flags
+        fields["offset"] = offset
+        fields["file_size"] = file_size
+        fields["address"] = address
+        fields["memory_size"] = memory_size
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, init=False)
 class Section:
     name: str
     type: int
@@ -112,6 +132,18 @@ class Section:
     offset: int
     size: int
     link: int = 0  # sh_link: the section this one refers to (a symbol table's strings)
+
+    def __init__(
+        self, name: str, type: int, flags: int, address: int, offset: int, size: int, link: int = 0
+    ) -> None:
+        fields = self.__dict__
+        fields["name"] = name
+        fields["type"] = type
+        fields["flags"] = flags
+        fields["address"] = address
+        fields["offset"] = offset
+        fields["size"] = size
+        fields["link"] = link
 
     @property
     def in_file(self) -> bool:
@@ -211,20 +243,19 @@ def _read_sections(
     entry = struct.Struct(order + ("IIQQQQIIQQ" if wide else "IIIIIIIIII"))
     _table_bounds(data, "section header", shoff, shentsize, shnum, entry.size)
     raw = _entries(data, entry, shoff, shentsize, shnum)
-    for index, (_n, sh_type, _f, _a, offset, size, *_rest) in enumerate(raw):
+    names = ""  # latin-1: a character per byte, so offsets into it are the table's
+    if 0 < shstrndx < shnum:
+        _n, _t, _f, _a, str_offset, str_size, *_ = raw[shstrndx]
+        names = data[str_offset : str_offset + str_size].decode("latin-1")
+    sections = []
+    for index, (name_offset, sh_type, flags, address, offset, size, link, *_) in enumerate(raw):
         if sh_type != SHT_NOBITS and offset + size > len(data):
             raise MalformedElf(
                 f"section {index} ends at byte {offset + size}, past the end of the file "
                 f"({len(data)} bytes): truncated or corrupt"
             )
-    names = b""
-    if 0 < shstrndx < shnum:
-        _n, _t, _f, _a, str_offset, str_size, *_ = raw[shstrndx]
-        names = data[str_offset : str_offset + str_size]
-    sections = []
-    for name_offset, sh_type, flags, address, offset, size, link, *_ in raw:
-        end = names.find(b"\0", name_offset)
-        name = names[name_offset:end].decode("latin-1") if 0 <= name_offset < end else ""
+        end = names.find("\0", name_offset)
+        name = names[name_offset:end] if 0 <= name_offset < end else ""
         sections.append(Section(name, sh_type, flags, address, offset, size, link))
     return tuple(sections)
 
@@ -249,7 +280,9 @@ class ElfView:
         """Record function symbols (start address, size or 0 when unknown, name)."""
         self.functions = sorted(functions)
         self._starts = [f[0] for f in self.functions]
-        self._all_starts = sorted(set(self._starts) | set(eh_frame_starts(self)))
+        # two sorted runs (the .eh_frame_hdr table is sorted too): sorting them whole is
+        # a merge, and the sorted list loses its repeats in one pass
+        self._all_starts = list(dict.fromkeys(sorted([*self._starts, *eh_frame_starts(self)])))
 
     def function_containing(self, address: int) -> tuple[int, int, str] | None:
         """(start, size, name) of the named function holding `address`; a symbol of
