@@ -168,7 +168,7 @@ def _describe(view: ElfView, facts: ElfFacts) -> tuple[Binary, RuntimeClues]:
         view=view,
         soname=dynamic.soname,
         needed=dynamic.needed,
-        symbols=frozenset(_bare(exported)) | frozenset(f[2] for f in view.functions),
+        symbols=frozenset([*_bare(exported), *(name for _start, _size, name in view.functions)]),
         comments=toolchain,
         note_owners=facts.note_owners,
     )
@@ -184,14 +184,22 @@ def _issues_syscalls(binary: Binary, is_go: bool) -> bool:
         return False
     if binary.linkage.startswith("static") or is_go:
         return True
-    return any(is_wrapper_name(name) for name in _bare(binary.imported_symbols))
+    return any(map(_imports_wrapper, binary.imported_symbols))
+
+
+@functools.lru_cache(maxsize=1 << 13)
+def _imports_wrapper(symbol: str) -> bool:
+    """Whether an imported `name@VERSION` is a syscall wrapper (`is_wrapper_name` of its
+    name). Cached: every dynamic file's imports are asked about, most of them libc's."""
+    return is_wrapper_name(symbol.partition("@")[0])
 
 
 def _functions(facts: ElfFacts, view: ElfView, imported: list[str]) -> list[tuple[int, int, str]]:
     """Functions from .symtab, plus the PLT stubs of imported syscall wrappers
     (`syscall@plt`) so that the syscall scan can follow calls to them."""
     functions = list(facts.symtab_functions)
-    if wrapper_spellings().intersection(_bare(imported)):
+    # a wrapper's spelling is a wrapper's name: most files import none, and skip the rest
+    if any(map(_imports_wrapper, imported)) and wrapper_spellings().intersection(_bare(imported)):
         wrappers = {
             index: symbol.name
             for index, symbol in enumerate(facts.dynamic_symbols)
