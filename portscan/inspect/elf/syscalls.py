@@ -41,6 +41,7 @@ WIDE_WINDOW = 256  # second try when the walk ran off the first window
 LEAD_IN = 128  # x86: bytes decoded before a candidate to synchronise on instruction starts
 RETRIES = 16  # x86: later starting points tried when a start does not decode
 MAX_INSTRUCTION = 15  # bytes in the longest x86 instruction
+TAIL = 6  # instructions decoded in detail first (the site and those just before it)
 
 Target = str | tuple[str, int]  # a register family, or (base register, displacement)
 
@@ -447,17 +448,17 @@ class SyscallScanner:
         """Disassemble before the candidate; file it as a site if it is an instruction."""
         code, offset = candidate.code, candidate.offset
         address = code.address_of(offset)
-        insns = self._window(candidate, WINDOW)
-        if not insns:
+        window = self._window(candidate, WINDOW)
+        if window is None:
             return  # the bytes are not an instruction boundary: not a site
-        site = insns[-1]
+        site = window.tail[-1]
         if candidate.wrapper is None and not _is_kernel_entry(site):
             return
-        number, ran_off = self.walk.value(insns[:-1], candidate.target)
-        if number is None and ran_off and insns[0].address > code.address:
+        number, ran_off = self._walk_back(candidate, window)
+        if number is None and ran_off and code.address_of(window.starts[0]) > code.address:
             wide = self._window(candidate, WIDE_WINDOW)
-            if wide:
-                number, _ = self.walk.value(wide[:-1], candidate.target)
+            if wide is not None:
+                number, _ = self._walk_back(candidate, wide)
         function = self.view.function_containing(address)
         entry = SyscallSite(
             address=address,
@@ -476,56 +477,97 @@ class SyscallScanner:
         else:
             report.unresolved.append(entry)
 
-    def _window(self, candidate: _Candidate, width: int) -> list[Any]:
-        """Fully decoded instructions from about `width` bytes before the candidate up to
-        and including it; [] when the candidate is not an instruction boundary."""
-        start = self._window_start(candidate, width)
-        if start is None:
-            return []
+    def _walk_back(self, candidate: _Candidate, window: _Window) -> tuple[int | None, bool]:
+        """`_Walk.value` over the instructions of the window before the candidate: over
+        its tail first, and over all of them when the walk runs off the tail (a walk
+        reads the instructions last to first, so what it decides in the tail it decides
+        in the whole window)."""
+        number, ran_off = self.walk.value(window.tail[:-1], candidate.target)
+        if number is None and ran_off and len(window.tail) < len(window.starts):
+            whole = self._decode(candidate, window.starts[0])
+            if whole:
+                number, ran_off = self.walk.value(whole[:-1], candidate.target)
+        return number, ran_off
+
+    def _window(self, candidate: _Candidate, width: int) -> _Window | None:
+        """The instructions from about `width` bytes before the candidate up to and
+        including it (the last TAIL of them decoded in detail); None when the candidate
+        is not an instruction boundary."""
+        starts = self._window_starts(candidate, width)
+        if starts is None:
+            return None
+        if len(starts) > TAIL:  # x86, whose instructions' starts the lead-in decoding found
+            tail = self._decode(candidate, starts[-TAIL])
+            return _Window(starts, tail) if tail else None
+        insns = self._decode(candidate, starts[0])
+        if not insns:
+            return None
+        if self.arch.alignment > 1:  # fixed width: the decoded instructions say where
+            code = candidate.code
+            starts = tuple(code.start + insn.address - code.address for insn in insns)
+        return _Window(starts, insns)
+
+    def _decode(self, candidate: _Candidate, start: int) -> list[Any]:
+        """The instructions decoded in detail from file offset `start` up to and
+        including the candidate; [] when decoding does not land on it."""
         code, end = candidate.code, candidate.offset + candidate.size
         insns = list(self.full.disasm(self.view.data[start:end], code.address_of(start)))
         if not insns or insns[-1].address != code.address_of(candidate.offset):
             return []
         return insns
 
-    def _window_start(self, candidate: _Candidate, width: int) -> int | None:
-        """A file offset from which decoding lands exactly on the candidate.
+    def _window_starts(self, candidate: _Candidate, width: int) -> tuple[int, ...] | None:
+        """File offsets from which decoding lands exactly on the candidate: x86, the
+        start of each instruction of the window; fixed-width code, the window's first
+        aligned offset only.
 
-        Fixed-width code: any aligned offset. x86: decode from the containing
-        function's start when it is within `LEAD_IN` bytes, else from `LEAD_IN` bytes
-        before; x86 decoding resynchronises within a few instructions, so bytes inside
-        another instruction are not landed on. A start that runs into bytes that do not
-        decode (mid-instruction, data) is moved forward a byte, up to `RETRIES` times.
+        x86: decode from the containing function's start when it is within `LEAD_IN`
+        bytes, else from `LEAD_IN` bytes before; x86 decoding resynchronises within a
+        few instructions, so bytes inside another instruction are not landed on. A
+        start that runs into bytes that do not decode (mid-instruction, data) is moved
+        forward a byte, up to `RETRIES` times.
         """
         code, offset = candidate.code, candidate.offset
         lowest = max(code.start, offset - width)
         if self.arch.alignment > 1:
-            return lowest + (offset - lowest) % self.arch.alignment
+            return (lowest + (offset - lowest) % self.arch.alignment,)
         address = code.address_of(offset)
         start = max(code.start, offset - LEAD_IN)
         function = self.view.function_start(address)
         if function is not None and address - function <= LEAD_IN:
             start = max(start, offset - (address - function))
         for attempt in range(start, min(start + RETRIES, offset) + 1):
-            verdict = self._boundary_from(attempt, candidate, lowest)
+            verdict = self._boundaries_from(attempt, candidate, lowest)
             if verdict != "undecodable":
-                return verdict if isinstance(verdict, int) else None
+                return verdict if isinstance(verdict, tuple) else None
         return None
 
-    def _boundary_from(self, start: int, candidate: _Candidate, lowest: int) -> int | str:
-        """Decode from `start`: the first instruction boundary at or after `lowest` when
-        decoding lands on the candidate, else "overshoot" or "undecodable"."""
+    def _boundaries_from(
+        self, start: int, candidate: _Candidate, lowest: int
+    ) -> tuple[int, ...] | str:
+        """Decode from `start`: the instruction boundaries from `lowest` on, the
+        candidate last, when decoding lands on the candidate, else "overshoot" or
+        "undecodable"."""
         code, target = candidate.code, candidate.offset
         chunk = self.view.data[start : min(target + MAX_INSTRUCTION, code.end)]
-        first: int | None = None
+        boundaries: list[int] = []
         base = code.address_of(start)
         for insn_address, _size, _mnemonic, _ops in self.lite.disasm_lite(chunk, base):
             at = start + insn_address - base
-            if at >= lowest and first is None:
-                first = at
+            if at >= lowest:
+                boundaries.append(at)
             if at >= target:
-                return first if at == target and first is not None else "overshoot"
+                return tuple(boundaries) if at == target else "overshoot"
         return "undecodable"
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The instructions before a candidate: where each starts (file offsets, the
+    candidate last) and the last of them decoded in detail."""
+
+    starts: tuple[int, ...]
+    tail: list[Any]
 
 
 def _is_kernel_entry(insn: Any) -> bool:
