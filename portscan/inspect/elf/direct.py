@@ -34,8 +34,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import accumulate, repeat
-from operator import add
+from itertools import repeat
 from typing import NamedTuple
 
 from portscan.inspect.elf.layout import PT_DYNAMIC, PT_INTERP, PT_LOAD, Bytes, ElfLayout, Segment
@@ -160,37 +159,31 @@ def _text(value: bytes) -> str:
 class _StringTable:
     """A string table's names by offset, as `_Reader._string` reads them, decoded with
     `_text`: the table (`size` bytes from `start`, as its dynamic entry or section header
-    says) is copied and split at its NULs once, so that a name that starts a string is
-    a dictionary look-up. Any other offset (inside a string, past the table, or in its
-    last string, which no NUL in the table ends) is read by `_string`, whose rules
-    (lief's peek_string_at, the end of the file included) are the answer throughout:
-    a string the table ends with a NUL at `start + at + n` reads the same from the
-    file, its first NUL from `start + at` being that one."""
+    says) is copied once and, when it is ASCII (as good as always), decoded once, so that
+    a name is the text from its offset to the next NUL. An offset after which the table
+    holds no NUL (past the table, or in its last string) is read by `_string`, whose
+    rules (lief's peek_string_at, the end of the file included) are the answer
+    throughout: a string the table ends with a NUL reads the same from the file, its
+    first NUL from `start + at` being that one."""
 
     def __init__(self, reader: _Reader, start: int, size: int) -> None:
         self.reader = reader
         self.start = start
         size = max(min(size, len(reader.data) - start, MAX_STRING_TABLE), 0)
-        blob = bytes(reader.data[start : start + size])
-        pieces = blob.split(b"\0")
-        pieces.pop()  # the bytes after the last NUL: not a whole string
-        # where each piece starts: the one before's start, length and NUL (all in C)
-        offsets = accumulate(map(add, map(len, pieces), repeat(1)), initial=0)
-        names: Iterable[str]
-        if blob.isascii():  # one decode for all; an ASCII piece is as many characters
-            names = blob.decode("ascii").split("\0")
-            names.pop()
-        else:
-            names = map(_text, pieces)
-        # `offsets` has one more (where the tail starts), which zip leaves
-        self.names = dict(zip(offsets, names, strict=False))
+        self.raw = bytes(reader.data[start : start + size])
+        self.ascii = self.raw.decode("ascii") if self.raw.isascii() else None
 
     def text(self, at: int) -> str:
         """The name at `at` bytes into the table, as `_text(_string(start + at))`."""
-        name = self.names.get(at)
-        if name is None:
-            name = _text(self.reader._string(self.start + at))
-        return name
+        if self.ascii is not None:
+            end = self.ascii.find("\0", at)
+            if end >= 0:
+                return self.ascii[at:end]
+        else:
+            end = self.raw.find(b"\0", at)
+            if end >= 0:
+                return _text(self.raw[at:end])
+        return _text(self.reader._string(self.start + at))
 
 
 class _Reader:
@@ -321,14 +314,14 @@ class _Reader:
         count = min(self._symbol_count(), max(len(self.data) - offset, 0) // self.sym.size)
         versions = self._versions(count, names)
         anywhere = self.layout.machine in IMPORTS_WITH_ADDRESS
-        known, typed, new = names.names.get, _TYPED, tuple.__new__
+        text, typed, new = names.text, _TYPED, tuple.__new__
         symbols = []
         for (name_at, info, shndx, value, size), version in zip(
             self._symbols(offset, count),
             repeat("") if versions is None else versions,
             strict=False,
         ):
-            name = (known(name_at) or names.text(name_at)) if name_at else ""
+            name = text(name_at) if name_at else ""
             imported = exported = False
             if typed[info]:
                 if shndx == 0:
