@@ -35,7 +35,6 @@ import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import repeat
-from typing import NamedTuple
 
 from portscan.inspect.elf.layout import PT_DYNAMIC, PT_INTERP, PT_LOAD, Bytes, ElfLayout, Segment
 
@@ -88,14 +87,15 @@ NT_GNU_PROPERTY_TYPE_0 = 5
 _SYMBOL64 = struct.Struct("<IBxHQQ")  # Elf64_Sym without st_other
 
 
-class DynamicSymbol(NamedTuple):
-    """One .dynsym entry as parse.py uses it: lief's `imported` / `exported` and the
-    name with its version (`name@VERSION`, or the bare name)."""
+@dataclass
+class DynamicSymbols:
+    """The dynamic symbols as parse.py uses them: lief's `imported` / `exported` ones with
+    a name, each as `name@VERSION` (or the bare name), sorted (an imported symbol is
+    not also exported); and the names of the imported ones by .dynsym index (r_info's)."""
 
-    name: str
-    imported: bool
-    exported: bool
-    versioned: str
+    imported: list[str] = field(default_factory=list)
+    exported: list[str] = field(default_factory=list)
+    imported_names: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -115,7 +115,7 @@ class ElfFacts:
 
     dynamic: DynamicFacts
     interpreter: str | None
-    dynamic_symbols: list[DynamicSymbol]  # in .dynsym order: the index is r_info's
+    dynamic_symbols: DynamicSymbols
     symtab_functions: list[tuple[int, int, str]]  # (address, size, name)
     note_owners: frozenset[str]
     build_id: str | None
@@ -306,30 +306,40 @@ class _Reader:
 
     # -- dynamic symbols -------------------------------------------------------------
 
-    def _dynamic_symbols(self, names: _StringTable | None) -> list[DynamicSymbol]:
+    def _dynamic_symbols(self, names: _StringTable | None) -> DynamicSymbols:
+        """lief's imported and exported dynamic symbols (Symbol.cpp `is_imported` /
+        `is_exported`: a function, indirect function or object, global or weak, undefined
+        and without an address, or defined with an address or a size)."""
+        symbols = DynamicSymbols()
         address = self._tag(DT_SYMTAB)
         offset = self._offset(address) if address is not None else None
         if offset is None or names is None:
-            return []
+            return symbols
         count = min(self._symbol_count(), max(len(self.data) - offset, 0) // self.sym.size)
         versions = self._versions(count, names)
         anywhere = self.layout.machine in IMPORTS_WITH_ADDRESS
-        text, typed, new = names.text, _TYPED, tuple.__new__
-        symbols = []
-        for (name_at, info, shndx, value, size), version in zip(
-            self._symbols(offset, count),
-            repeat("") if versions is None else versions,
-            strict=False,
+        imported: set[str] = set()
+        exported: set[str] = set()
+        text, typed = names.text, _TYPED
+        for index, ((name_at, info, shndx, value, size), version) in enumerate(
+            zip(
+                self._symbols(offset, count),
+                repeat("") if versions is None else versions,
+                strict=False,
+            )
         ):
-            name = text(name_at) if name_at else ""
-            imported = exported = False
-            if typed[info]:
-                if shndx == 0:
-                    imported = (anywhere or value == 0) and name != ""
-                else:
-                    exported = value != 0 or size > 0
-            versioned = f"{name}@{version}" if version else name
-            symbols.append(new(DynamicSymbol, (name, imported, exported, versioned)))
+            if not typed[info] or not name_at:
+                continue  # neither imported nor exported, or without a name
+            name = text(name_at)
+            if not name:
+                continue
+            if shndx == 0:
+                if anywhere or value == 0:
+                    imported.add(f"{name}@{version}" if version else name)
+                    symbols.imported_names[index] = name
+            elif value != 0 or size > 0:
+                exported.add(f"{name}@{version}" if version else name)
+        symbols.imported, symbols.exported = sorted(imported), sorted(exported)
         return symbols
 
     def _symbols(self, offset: int, count: int) -> Iterable[tuple[int, int, int, int, int]]:
