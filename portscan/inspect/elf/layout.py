@@ -12,7 +12,9 @@ contains an address.
 from __future__ import annotations
 
 import bisect
+import functools
 import mmap
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -48,13 +50,32 @@ def find_all(data: Bytes, needle: bytes, start: int, end: int) -> Iterator[int]:
     once searched (`release`), so a search through a large mapped file never makes it
     resident whole. A page read again comes back from the page cache: what is found is
     the same."""
+    pattern = _short_literal(needle)
     for part in range(start, end, RELEASE_BEHIND):
         stop = min(part + RELEASE_BEHIND + len(needle) - 1, end)
-        offset = data.find(needle, part, stop)
-        while 0 <= offset < part + RELEASE_BEHIND:  # one starting past it is the next part's
-            yield offset
-            offset = data.find(needle, offset + 1, stop)
+        if pattern is not None:
+            for match in pattern.finditer(data, part, stop):
+                if match.start() >= part + RELEASE_BEHIND:
+                    break  # the next part's
+                yield match.start()
+        else:
+            offset = data.find(needle, part, stop)
+            while 0 <= offset < part + RELEASE_BEHIND:  # one starting past it is the next part's
+                yield offset
+                offset = data.find(needle, offset + 1, stop)
         release(data, part, RELEASE_BEHIND)
+
+
+@functools.lru_cache(maxsize=64)
+def _short_literal(needle: bytes) -> re.Pattern[bytes] | None:
+    """A regex for a needle of two to four bytes that cannot overlap itself (no prefix
+    is also a suffix), such as an opcode: its matches are then all its occurrences, and
+    the regex engine finds them in code about twice as fast as `find` (whose skip
+    tables gain little on so short a needle with a common first byte). None for any
+    other needle."""
+    if not 2 <= len(needle) <= 4 or any(needle[:k] == needle[-k:] for k in range(1, len(needle))):
+        return None
+    return re.compile(re.escape(needle))
 
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
