@@ -40,6 +40,7 @@ from portscan.inspect.elf.syscalls import (
     scan_syscalls,
     wrapper_spellings,
 )
+from portscan.knowledge import tables as signatures
 from portscan.knowledge.platform import is_platform_library
 from portscan.model import Binary
 
@@ -184,6 +185,7 @@ def _issues_syscalls(binary: Binary, is_go: bool) -> bool:
     return any(map(_imports_wrapper, binary.imported_symbols))
 
 
+@signatures.register_cache
 @functools.lru_cache(maxsize=1 << 13)
 def _imports_wrapper(symbol: str) -> bool:
     """Whether an imported `name@VERSION` is a syscall wrapper (`is_wrapper_name` of its

@@ -578,6 +578,7 @@ def _is_kernel_entry(insn: Any) -> bool:
     return bool(insn.mnemonic == "svc" and insn.op_str == "#0")
 
 
+@signatures.register_cache
 @functools.lru_cache(maxsize=1 << 13)
 def is_wrapper_name(function: str) -> bool:
     """True for a function that takes the syscall number as an argument. Cached: every
