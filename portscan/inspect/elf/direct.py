@@ -528,15 +528,16 @@ class _Reader:
         symtab = next((s for s in sections if s.type == SHT_SYMTAB), None)
         if symtab is None or not 0 < symtab.link < len(sections):
             return []
-        strings = sections[symtab.link].offset
+        strings = sections[symtab.link]
+        names = _StringTable(self, strings.offset, strings.size)
         functions = []
         for name_at, info, shndx, value, size in self._symbols(
             symtab.offset, symtab.size // self.sym.size
         ):
             if info & 0xF in (STT_FUNC, STT_GNU_IFUNC) and shndx != 0:
-                name = self._string(strings + name_at)
+                name = names.text(name_at)
                 if name:
-                    functions.append((value, size, _text(name)))
+                    functions.append((value, size, name))
         return functions
 
     # -- notes ---------------------------------------------------------------------
