@@ -261,15 +261,17 @@ def _read_sections(
 ) -> tuple[Section, ...]:
     if shoff == 0 or shnum == 0:
         return ()  # no section headers (stripped with sstrip) or extended numbering
-    entry = struct.Struct(order + ("IIQQQQIIQQ" if wide else "IIIIIIIIII"))
+    # sh_name, sh_type, sh_flags, sh_addr, sh_offset, sh_size, sh_link (sh_info,
+    # sh_addralign and sh_entsize skipped)
+    entry = struct.Struct(order + ("IIQQQQI20x" if wide else "IIIIIII12x"))
     _table_bounds(data, "section header", shoff, shentsize, shnum, entry.size)
     raw = _entries(data, entry, shoff, shentsize, shnum)
     names = ""  # latin-1: a character per byte, so offsets into it are the table's
     if 0 < shstrndx < shnum:
-        _n, _t, _f, _a, str_offset, str_size, *_ = raw[shstrndx]
+        _n, _t, _f, _a, str_offset, str_size, _l = raw[shstrndx]
         names = data[str_offset : str_offset + str_size].decode("latin-1")
     sections = []
-    for index, (name_offset, sh_type, flags, address, offset, size, link, *_) in enumerate(raw):
+    for index, (name_offset, sh_type, flags, address, offset, size, link) in enumerate(raw):
         if sh_type != SHT_NOBITS and offset + size > len(data):
             raise MalformedElf(
                 f"section {index} ends at byte {offset + size}, past the end of the file "
