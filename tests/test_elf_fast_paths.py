@@ -1,8 +1,8 @@
 """The ELF analysis's fast paths against the plain rules they stand for: a dynamic name
 read from the decoded string table is what `_Reader._string` reads from the file (lief's
-peek_string_at, the end of the file included), and the branch search, one literal-led
-search per opcode, finds what one search with both opcodes finds (finditer's matches,
-which do not overlap)."""
+peek_string_at, the end of the file included), and the x86 branch search, span by span
+by the displacement's nibble, finds what one search of each block with both opcodes
+finds (finditer's matches, which do not overlap)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def _reference_branches(data: bytes, code: syscalls._Code, targets: dict[int, No
     rel32 = struct.Struct("<i").unpack_from
     for start in range(code.start, code.end, syscalls.BRANCH_BLOCK):
         end = min(start + syscalls.BRANCH_BLOCK, code.end)
-        tails = syscalls._block_tails(code, start, end, targets, False)
+        tails = b"|".join(map(re.escape, syscalls._block_tails(code, start, end, targets, False)))
         pattern = re.compile(b"[\xe8\xe9]..(?:" + tails + b")", re.DOTALL)
         for match in pattern.finditer(data, start, min(end + 4, code.end)):
             offset = match.start()

@@ -32,7 +32,7 @@ import capstone
 from capstone import arm64 as cs_arm64
 from capstone import x86 as cs_x86
 
-from portscan.inspect.elf.layout import ElfView, find_all, release
+from portscan.inspect.elf.layout import Bytes, ElfView, find_all, release
 from portscan.knowledge import tables as signatures
 from portscan.model import SyscallReport, SyscallSite
 
@@ -317,72 +317,146 @@ class _Candidate:
 
 
 BRANCH_BLOCK = 1 << 16  # bytes of code searched with one pattern
-X86_BRANCH_OPCODES = (b"\xe8", b"\xe9")  # call rel32, jmp rel32
+X86_BRANCH_OPCODES = (0xE8, 0xE9)  # call rel32, jmp rel32
 X86_BRANCH_SIZE = 5
+X86_SPAN = 1 << 12  # x86: positions over which a displacement's bits 12 and up stay
 
 
 def _branches_to(
-    data: bytes, code: _Code, targets: dict[int, Any], arch: Arch
+    data: Bytes, code: _Code, targets: dict[int, Any], arch: Arch
 ) -> Iterator[tuple[int, int, int]]:
     """(offset, size, target) of each direct call or jump from `code` to a target.
 
     A branch's displacement is target minus its own address, so within one 64 KiB
     block of code the displacement's high half can take only two values per target.
-    Each block is searched for those high halves after the opcode, in C; only the
-    rare matches are checked in Python.
+    Each block is searched for those high halves after the opcode (aarch64), or for
+    what they narrow down to (x86, `_x86_branches`), in C; only the matches are
+    checked in Python.
     """
     arm = arch is AARCH64
     block = BRANCH_BLOCK * (4 if arm else 1)
     to_address = code.address - code.start
-    rel32 = struct.Struct("<i").unpack_from
     word = struct.Struct("<I").unpack_from
     for start in range(code.start, code.end, block):
         if start > code.start:  # the block searched before: its pages go back
             release(data, start - block, block)
         end = min(start + block, code.end)
         tails = _block_tails(code, start, end, targets, arm)
+        if not arm:
+            yield from _x86_branches(data, code, start, end, targets, tails)
+            continue
         # finditer does not overlap matches: a branch starting inside a false match
         # (same high half, other low bytes) is missed, which needs both to be rare
-        if arm:  # matched at byte 2 of the word; step back
-            pattern = _compiled(b"(?:" + tails + b")")
-            for match in pattern.finditer(data, start + 2, min(end + 2, code.end)):
-                offset = match.start() - 2
-                if (offset - code.start) % 4:
-                    continue
-                value = word(data, offset)[0]
-                imm = value & 0x3FFFFFF
-                target = offset + to_address + (imm - (1 << 26) if imm & (1 << 25) else imm) * 4
-                if target in targets and value >> 26 in (0x25, 0x05):  # BL, B
-                    yield offset, 4, target
-        else:
-            resume = start  # where the search goes on: past the last match
-            for offset in _x86_matches(data, start, min(end + 4, code.end), tails):
-                if offset < resume:
-                    continue  # inside the match before
-                resume = offset + X86_BRANCH_SIZE
-                target = offset + to_address + X86_BRANCH_SIZE + rel32(data, offset + 1)[0]
-                if target in targets and offset < end:
-                    yield offset, X86_BRANCH_SIZE, target
+        pattern = _compiled(b"(?:" + b"|".join(re.escape(t) for t in tails) + b")")
+        for match in pattern.finditer(data, start + 2, min(end + 2, code.end)):
+            offset = match.start() - 2  # matched at byte 2 of the word
+            if (offset - code.start) % 4:
+                continue
+            value = word(data, offset)[0]
+            imm = value & 0x3FFFFFF
+            target = offset + to_address + (imm - (1 << 26) if imm & (1 << 25) else imm) * 4
+            if target in targets and value >> 26 in (0x25, 0x05):  # BL, B
+                yield offset, 4, target
 
 
-def _x86_matches(data: bytes, start: int, stop: int, tails: bytes) -> list[int]:
-    """Every offset in [start, stop) where an opcode of X86_BRANCH_OPCODES, two bytes,
-    and one of the `tails` alternatives lie before `stop`, overlapping ones too, in order.
-    One search per opcode: a pattern that starts with a literal byte is searched for
-    with a fast scan, one that starts with a set of bytes is tried at every byte. The
-    caller skips the offsets inside a match before, as one search with both opcodes
-    (`[\xe8\xe9]..(?:tails)`) would not see them."""
-    found: list[int] = []
-    for opcode in X86_BRANCH_OPCODES:
-        pattern = _compiled(re.escape(opcode) + b"(?=..(?:" + tails + b"))")
-        found.extend(map(re.Match.start, pattern.finditer(data, start, stop)))
-    found.sort()
-    return found
+def _x86_branches(
+    data: Bytes, code: _Code, start: int, end: int, targets: dict[int, Any], tails: list[bytes]
+) -> Iterator[tuple[int, int, int]]:
+    """The branches to a target from the block [start, end), as one search of the block
+    for an opcode, two bytes and one of the block's `tails` (its matches, which do not
+    overlap) finds them: a branch starting inside such a match is not one (which needs
+    a false match, and both to be rare).
+
+    The branches are found by their displacement: at offset p, a branch to T holds
+    T - 5 - address(p), which falls by one from each byte to the next, so over a span
+    of X86_SPAN offsets its bits 12 and up stay the same, and with them the high
+    nibble of its second byte. Each span is searched for the opcode followed by a byte
+    with that nibble (`_nibble_pattern`): about a sixteenth of the branches nearby,
+    where the high halves the block shares match every one. A branch found is then
+    kept if the block's search would have matched it (`_matched_alone`).
+    """
+    to_address = code.address - code.start
+    stop = min(end + 4, code.end)  # a branch starting in the block may end past it
+    rel32 = struct.Struct("<i").unpack_from
+    found = set()
+    for target in targets:
+        expected = target - X86_BRANCH_SIZE - to_address  # less the offset: the rel32
+        span = start
+        while span < end:
+            rel = (expected - span) & 0xFFFFFFFF
+            span_end = min(end, span + rel % X86_SPAN + 1)  # while rel // X86_SPAN stays
+            nibble = (rel >> 12) & 0xF
+            for opcode in X86_BRANCH_OPCODES:
+                pattern = _nibble_pattern(opcode, nibble)
+                for match in pattern.finditer(data, span, min(span_end + 4, stop)):
+                    offset = match.start()
+                    if (
+                        offset + to_address + X86_BRANCH_SIZE + rel32(data, offset + 1)[0]
+                        in targets
+                    ):
+                        found.add(offset)
+            span = span_end
+    tail_set = frozenset(tails)
+    for offset in sorted(found):
+        if _matched_alone(data, offset, start, stop, tail_set):
+            yield (
+                offset,
+                X86_BRANCH_SIZE,
+                offset + to_address + X86_BRANCH_SIZE + rel32(data, offset + 1)[0],
+            )
 
 
-def _block_tails(code: _Code, start: int, end: int, targets: dict[int, Any], arm: bool) -> bytes:
-    """The alternatives (a regex) for the two bytes a branch from [start, end) to a
-    target holds at the end of its displacement."""
+def _matched_alone(
+    data: Bytes, offset: int, start: int, stop: int, tails: frozenset[bytes]
+) -> bool:
+    """Whether a search of [start, stop) for an opcode, two bytes and one of `tails`,
+    whose matches do not overlap, matches at `offset` (one of its matches). Decided
+    from the matches before it: back to one with none in the four bytes before it
+    (a match, whatever came earlier), then forward as the search goes."""
+
+    def matches(at: int) -> bool:
+        return (
+            start <= at
+            and at + X86_BRANCH_SIZE <= stop
+            and data[at] in X86_BRANCH_OPCODES
+            and bytes(data[at + 3 : at + 5]) in tails
+        )
+
+    first = offset
+    while True:
+        before = [at for at in range(first - X86_BRANCH_SIZE + 1, first) if matches(at)]
+        if not before:
+            break
+        first = before[0]
+    resume = first
+    for at in range(first, offset + 1):
+        if at >= resume and matches(at):
+            if at == offset:
+                return True
+            resume = at + X86_BRANCH_SIZE
+    return False
+
+
+@functools.lru_cache(maxsize=64)
+def _nibble_pattern(opcode: int, nibble: int) -> re.Pattern[bytes]:
+    """The opcode, then a byte whose high nibble is `nibble`, then three more bytes."""
+    low, high = nibble << 4, (nibble << 4) | 0xF
+    return re.compile(
+        re.escape(bytes([opcode]))
+        + b"(?=.["
+        + re.escape(bytes([low]))
+        + b"-"
+        + re.escape(bytes([high]))
+        + b"]..)",
+        re.DOTALL,
+    )
+
+
+def _block_tails(
+    code: _Code, start: int, end: int, targets: dict[int, Any], arm: bool
+) -> list[bytes]:
+    """The two bytes a branch from [start, end) to a target may hold at the end of its
+    displacement (x86), or at the top of its instruction word (aarch64), sorted."""
     low, high = code.address_of(start), code.address_of(end - 1)
     tails: set[bytes] = set()
     for target in targets:
@@ -395,7 +469,7 @@ def _block_tails(code: _Code, start: int, end: int, targets: dict[int, Any], arm
             for address in (low, high):
                 rel = (target - address - 5) & 0xFFFFFFFF
                 tails.add((rel >> 16).to_bytes(2, "little"))
-    return b"|".join(re.escape(t) for t in sorted(tails))
+    return sorted(tails)
 
 
 @functools.lru_cache(maxsize=4096)
