@@ -321,6 +321,7 @@ class _Reader:
         imported: set[str] = set()
         exported: set[str] = set()
         text, typed = names.text, _TYPED
+        table = names.ascii or ""  # `text` inlined for an ASCII table, the usual case
         for index, ((name_at, info, shndx, value, size), version) in enumerate(
             zip(
                 self._symbols(offset, count),
@@ -330,7 +331,8 @@ class _Reader:
         ):
             if not typed[info] or not name_at:
                 continue  # neither imported nor exported, or without a name
-            name = text(name_at)
+            end = table.find("\0", name_at)
+            name = table[name_at:end] if end >= 0 else text(name_at)
             if not name:
                 continue
             if shndx == 0:
