@@ -32,15 +32,15 @@ Python undecodable (an rpath or interpreter that is not UTF-8).
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from itertools import repeat
 
 from portscan.inspect.elf.layout import PT_DYNAMIC, PT_INTERP, PT_LOAD, Bytes, ElfLayout, Segment
 
 PT_NOTE = 4
 SHT_SYMTAB, SHT_NOTE, SHT_DYNSYM = 2, 7, 11
-DT_NULL, DT_NEEDED, DT_HASH, DT_STRTAB, DT_SYMTAB = 0, 1, 4, 5, 6
+DT_NULL, DT_NEEDED, DT_HASH, DT_STRTAB, DT_SYMTAB, DT_STRSZ = 0, 1, 4, 5, 6, 10
 DT_RELA, DT_RELASZ, DT_SONAME, DT_RPATH, DT_REL, DT_RELSZ = 7, 8, 14, 15, 17, 18
 DT_PLTREL, DT_JMPREL, DT_RUNPATH = 20, 23, 29
 DT_PLTRELSZ = 2
@@ -51,6 +51,14 @@ ET_CORE = 4
 STB_GLOBAL, STB_WEAK = 1, 2
 STT_OBJECT, STT_FUNC, STT_GNU_IFUNC = 1, 2, 10
 NT_GNU_BUILD_ID = 3
+
+# st_info values (type in the low nibble, binding in the high one) of the symbols lief
+# may call imported or exported: functions, indirect functions and objects, global or weak
+_TYPED = tuple(
+    info & 0xF in (STT_FUNC, STT_GNU_IFUNC, STT_OBJECT) and info >> 4 in (STB_GLOBAL, STB_WEAK)
+    for info in range(256)
+)
+MAX_STRING_TABLE = 64 << 20  # bytes of a string table copied for `_StringTable`
 
 # lief's limits (include/LIEF/ELF/Parser.hpp, Note.cpp)
 MAX_DYNAMIC_ENTRIES = 1000
@@ -76,16 +84,18 @@ NOTE_TYPES: dict[bytes, frozenset[int]] = {
     b"QNX": frozenset({3}),
 }
 NT_GNU_PROPERTY_TYPE_0 = 5
+_SYMBOL64 = struct.Struct("<IBxHQQ")  # Elf64_Sym without st_other
 
 
-class DynamicSymbol(NamedTuple):
-    """One .dynsym entry as parse.py uses it: lief's `imported` / `exported` and the
-    name with its version (`name@VERSION`, or the bare name)."""
+@dataclass
+class DynamicSymbols:
+    """The dynamic symbols as parse.py uses them: lief's `imported` / `exported` ones with
+    a name, each as `name@VERSION` (or the bare name), sorted (an imported symbol is
+    not also exported); and the names of the imported ones by .dynsym index (r_info's)."""
 
-    name: str
-    imported: bool
-    exported: bool
-    versioned: str
+    imported: list[str] = field(default_factory=list)
+    exported: list[str] = field(default_factory=list)
+    imported_names: dict[int, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -105,7 +115,7 @@ class ElfFacts:
 
     dynamic: DynamicFacts
     interpreter: str | None
-    dynamic_symbols: list[DynamicSymbol]  # in .dynsym order: the index is r_info's
+    dynamic_symbols: DynamicSymbols
     symtab_functions: list[tuple[int, int, str]]  # (address, size, name)
     note_owners: frozenset[str]
     build_id: str | None
@@ -146,6 +156,36 @@ def _text(value: bytes) -> str:
     return value.decode("utf-8", "replace")
 
 
+class _StringTable:
+    """A string table's names by offset, as `_Reader._string` reads them, decoded with
+    `_text`: the table (`size` bytes from `start`, as its dynamic entry or section header
+    says) is copied once and, when it is ASCII (as good as always), decoded once, so that
+    a name is the text from its offset to the next NUL. An offset after which the table
+    holds no NUL (past the table, or in its last string) is read by `_string`, whose
+    rules (lief's peek_string_at, the end of the file included) are the answer
+    throughout: a string the table ends with a NUL reads the same from the file, its
+    first NUL from `start + at` being that one."""
+
+    def __init__(self, reader: _Reader, start: int, size: int) -> None:
+        self.reader = reader
+        self.start = start
+        size = max(min(size, len(reader.data) - start, MAX_STRING_TABLE), 0)
+        self.raw = bytes(reader.data[start : start + size])
+        self.ascii = self.raw.decode("ascii") if self.raw.isascii() else None
+
+    def text(self, at: int) -> str:
+        """The name at `at` bytes into the table, as `_text(_string(start + at))`."""
+        if self.ascii is not None:
+            end = self.ascii.find("\0", at)
+            if end >= 0:
+                return self.ascii[at:end]
+        else:
+            end = self.raw.find(b"\0", at)
+            if end >= 0:
+                return _text(self.raw[at:end])
+        return _text(self.reader._string(self.start + at))
+
+
 class _Reader:
     def __init__(self, data: Bytes, layout: ElfLayout) -> None:
         self.data = data
@@ -155,16 +195,20 @@ class _Reader:
         self.sym = struct.Struct("<IBBHQQ" if self.wide else "<IIIBBH")
         self.dyn = struct.Struct("<qQ" if self.wide else "<iI")
         self.entries: list[tuple[int, int]] = []
+        self.tags: dict[int, int] = {}  # each tag's first value
 
     def facts(self) -> ElfFacts:
         self.entries = self._dynamic_entries()
+        for tag, value in self.entries:
+            self.tags.setdefault(tag, value)
         strtab = self._string_table()
         dynamic = self._dynamic(strtab)
         notes = list(self._notes())
+        names = _StringTable(self, strtab, self._tag(DT_STRSZ) or 0) if strtab else None
         return ElfFacts(
             dynamic=dynamic,
             interpreter=self._interpreter(),
-            dynamic_symbols=self._dynamic_symbols(strtab),
+            dynamic_symbols=self._dynamic_symbols(names),
             symtab_functions=self._symtab_functions(),
             note_owners=frozenset(owner for owner, _ in notes if owner is not None),
             build_id=next((bytes(d).hex() for _, d in notes if d is not None), None),
@@ -189,7 +233,8 @@ class _Reader:
         return bytes(self.data[offset:nul] if nul >= 0 else self.data[offset : end - 1])
 
     def _tag(self, tag: int) -> int | None:
-        return next((value for t, value in self.entries if t == tag), None)
+        """The value of the first entry with `tag`, None without one."""
+        return self.tags.get(tag)
 
     # -- dynamic section -------------------------------------------------------------
 
@@ -261,37 +306,53 @@ class _Reader:
 
     # -- dynamic symbols -------------------------------------------------------------
 
-    def _dynamic_symbols(self, strtab: int) -> list[DynamicSymbol]:
+    def _dynamic_symbols(self, names: _StringTable | None) -> DynamicSymbols:
+        """lief's imported and exported dynamic symbols (Symbol.cpp `is_imported` /
+        `is_exported`: a function, indirect function or object, global or weak, undefined
+        and without an address, or defined with an address or a size)."""
+        symbols = DynamicSymbols()
         address = self._tag(DT_SYMTAB)
         offset = self._offset(address) if address is not None else None
-        if offset is None or strtab == 0:
-            return []
+        if offset is None or names is None:
+            return symbols
         count = min(self._symbol_count(), max(len(self.data) - offset, 0) // self.sym.size)
-        raw = list(self._symbols(offset, count))
-        versions = self._versions(len(raw), strtab)
+        versions = self._versions(count, names)
         anywhere = self.layout.machine in IMPORTS_WITH_ADDRESS
-        symbols = []
-        for index, (name_at, info, shndx, value, size) in enumerate(raw):
-            name = _text(self._string(strtab + name_at)) if name_at else ""
-            kind, bind = info & 0xF, info >> 4
-            typed = kind in (STT_FUNC, STT_GNU_IFUNC, STT_OBJECT) and bind in (STB_GLOBAL, STB_WEAK)
-            imported = typed and shndx == 0 and (anywhere or value == 0) and name != ""
-            exported = typed and shndx != 0 and (value != 0 or size > 0)
-            version = versions[index] if versions is not None else ""
-            symbols.append(
-                DynamicSymbol(name, imported, exported, f"{name}@{version}" if version else name)
+        imported: set[str] = set()
+        exported: set[str] = set()
+        text, typed = names.text, _TYPED
+        table = names.ascii or ""  # `text` inlined for an ASCII table, the usual case
+        for index, ((name_at, info, shndx, value, size), version) in enumerate(
+            zip(
+                self._symbols(offset, count),
+                repeat("") if versions is None else versions,
+                strict=False,
             )
+        ):
+            if not typed[info] or not name_at:
+                continue  # neither imported nor exported, or without a name
+            end = table.find("\0", name_at)
+            name = table[name_at:end] if end >= 0 else text(name_at)
+            if not name:
+                continue
+            if shndx == 0:
+                if anywhere or value == 0:
+                    imported.add(f"{name}@{version}" if version else name)
+                    symbols.imported_names[index] = name
+            elif value != 0 or size > 0:
+                exported.add(f"{name}@{version}" if version else name)
+        symbols.imported, symbols.exported = sorted(imported), sorted(exported)
         return symbols
 
-    def _symbols(self, offset: int, count: int) -> Iterator[tuple[int, int, int, int, int]]:
+    def _symbols(self, offset: int, count: int) -> Iterable[tuple[int, int, int, int, int]]:
         """(st_name, st_info, st_shndx, st_value, st_size) of `count` entries."""
         raw = self.data[offset : offset + count * self.sym.size]
-        if self.wide:
-            for name, info, _other, shndx, value, size in self.sym.iter_unpack(raw):
-                yield name, info, shndx, value, size
-        else:
-            for name, value, size, info, _other, shndx in self.sym.iter_unpack(raw):
-                yield name, info, shndx, value, size
+        if self.wide:  # the fields in this order already, st_other skipped
+            return _SYMBOL64.iter_unpack(raw)
+        return (
+            (name, info, shndx, value, size)
+            for name, value, size, info, _other, shndx in self.sym.iter_unpack(raw)
+        )
 
     def _symbol_count(self) -> int:
         """lief's AUTO count of dynamic symbols (Parser.tcc get_numberof_dynamic_symbols)."""
@@ -311,7 +372,7 @@ class _Reader:
         return candidate
 
     def _count_from_hash(self) -> int:
-        if any(t == DT_HASH for t, _ in self.entries):
+        if DT_HASH in self.tags:
             offset = self._offset(self._tag(DT_HASH) or 0)
             if offset is None or offset + 8 > len(self.data):
                 return 0
@@ -350,13 +411,10 @@ class _Reader:
         if maskwords & (maskwords - 1):
             return 0
         position = at + 16 + (8 if self.wide else 4) * maskwords
-        max_bucket = 0
-        for _ in range(nbuckets):
-            bucket = word(position)
-            if bucket is None:
-                break
-            position += 4
-            max_bucket = max(max_bucket, bucket)
+        readable = min(nbuckets, max(size - position, 0) // 4)  # the buckets in the segment
+        buckets = struct.unpack_from(f"<{readable}I", self.data, base + position)
+        max_bucket = max(buckets, default=0)
+        position += 4 * readable
         if max_bucket == 0 or max_bucket < symndx:
             return 0
         position += 4 * (max_bucket - symndx)
@@ -397,7 +455,7 @@ class _Reader:
 
     # -- symbol versions -------------------------------------------------------------
 
-    def _versions(self, count: int, strtab: int) -> list[str] | None:
+    def _versions(self, count: int, names: _StringTable) -> list[str] | None:
         """Each dynamic symbol's version name ("" for none), or None when lief links no
         version to the symbols (no DT_VERSYM, or a table shorter than .dynsym)."""
         address = self._tag(DT_VERSYM)
@@ -408,19 +466,22 @@ class _Reader:
         if available < count:
             return None
         table = struct.unpack_from(f"<{count}H", self.data, offset)
-        names = self._version_names(strtab)
-        return [names.get(value & 0x7FFF, "") for value in table]
+        by_index: dict[int, str] = {}  # by the whole value: with the hidden bit and without
+        for index, name in self._version_names(names).items():
+            if index <= 0x7FFF:  # no value masked with 0x7FFF reaches the others
+                by_index[index] = by_index[index | 0x8000] = name
+        return list(map(by_index.get, table, repeat("")))
 
-    def _version_names(self, strtab: int) -> dict[int, str]:
+    def _version_names(self, names: _StringTable) -> dict[int, str]:
         """Version index -> name: DT_VERNEED's (the last for an index wins), then
         DT_VERDEF's first name for indexes above 1 not named yet."""
-        names: dict[int, str] = {}
-        for other, name in self._requirements(strtab):
-            names[other] = name
-        for index, name in self._definitions(strtab):
+        by_index: dict[int, str] = {}
+        for other, name in self._requirements(names):
+            by_index[other] = name
+        for index, name in self._definitions(names):
             if index > 1:
-                names.setdefault(index, name)
-        return names
+                by_index.setdefault(index, name)
+        return by_index
 
     def _peek(self, fmt: str, offset: int) -> tuple[int, ...] | None:
         if offset < 0 or offset + struct.calcsize(fmt) > len(self.data):
@@ -440,7 +501,7 @@ class _Reader:
                 return
             at += record[-1]
 
-    def _requirements(self, strtab: int) -> Iterator[tuple[int, str]]:
+    def _requirements(self, names: _StringTable) -> Iterator[tuple[int, str]]:
         address, number = self._tag(DT_VERNEED), self._tag(DT_VERNEEDNUM)
         offset = self._offset(address) if address is not None and number is not None else None
         if offset is None or number is None:
@@ -450,9 +511,9 @@ class _Reader:
             if cnt > 0 and aux > 0:
                 for _, entry in self._linked("<IHHII", at + aux, cnt):
                     _hash, _flags, other, name, _next = entry
-                    yield other, _text(self._string(strtab + name)) if strtab else ""
+                    yield other, names.text(name)
 
-    def _definitions(self, strtab: int) -> Iterator[tuple[int, str]]:
+    def _definitions(self, names: _StringTable) -> Iterator[tuple[int, str]]:
         address, number = self._tag(DT_VERDEF), self._tag(DT_VERDEFNUM)
         offset = self._offset(address) if address is not None and number is not None else None
         if offset is None or number is None:
@@ -460,8 +521,7 @@ class _Reader:
         for at, header in self._linked("<HHHHIII", offset, min(MAX_SYMBOLS, number & 0xFFFFFFFF)):
             _version, _flags, index, cnt, _hash, aux, _next = header
             for _, (name, _next) in self._linked("<II", at + aux, cnt):
-                if strtab:
-                    yield index, _text(self._string(strtab + name))
+                yield index, names.text(name)
 
     # -- .symtab -------------------------------------------------------------------
 
@@ -470,15 +530,16 @@ class _Reader:
         symtab = next((s for s in sections if s.type == SHT_SYMTAB), None)
         if symtab is None or not 0 < symtab.link < len(sections):
             return []
-        strings = sections[symtab.link].offset
+        strings = sections[symtab.link]
+        names = _StringTable(self, strings.offset, strings.size)
         functions = []
         for name_at, info, shndx, value, size in self._symbols(
             symtab.offset, symtab.size // self.sym.size
         ):
             if info & 0xF in (STT_FUNC, STT_GNU_IFUNC) and shndx != 0:
-                name = self._string(strings + name_at)
+                name = names.text(name_at)
                 if name:
-                    functions.append((value, size, _text(name)))
+                    functions.append((value, size, name))
         return functions
 
     # -- notes ---------------------------------------------------------------------

@@ -12,29 +12,36 @@ contains an address.
 from __future__ import annotations
 
 import bisect
+import functools
 import mmap
+import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from portscan.inspect.elf.spec import ELF_MAGIC
 from portscan.model import Binary
 
 Bytes = bytes | bytearray | mmap.mmap  # a file's bytes: in memory or mapped read-only
 
+# a search through a mapped file hands its pages back this far behind it (`find_all`)
+RELEASE_BEHIND = 8 << 20
+
 
 def release(data: Bytes, start: int = 0, length: int | None = None) -> None:
     """Hand back the pages of a mapped file read so far (they count in the process's
     RSS until unmapped, and are read again from the page cache if touched again); a
-    no-op for bytes in memory."""
-    if isinstance(data, mmap.mmap) and hasattr(mmap, "MADV_DONTNEED") and start < len(data):
+    no-op for bytes in memory, and for a map no larger than RELEASE_BEHIND (a search
+    keeps that much resident behind it anyway): its pages go when it is unmapped, and
+    the several searches of one file (runtime markers, syscall opcodes, path strings)
+    do not each fault them in again."""
+    if len(data) <= RELEASE_BEHIND or not isinstance(data, mmap.mmap):
+        return
+    if hasattr(mmap, "MADV_DONTNEED") and start < len(data):
         size = len(data) - start if length is None else min(length, len(data) - start)
         aligned = start - start % mmap.PAGESIZE  # madvise takes whole pages
         data.madvise(mmap.MADV_DONTNEED, aligned, size + start - aligned)
-
-
-# a search through a mapped file hands its pages back this far behind it (`find_all`)
-RELEASE_BEHIND = 8 << 20
 
 
 def find_all(data: Bytes, needle: bytes, start: int, end: int) -> Iterator[int]:
@@ -43,13 +50,32 @@ def find_all(data: Bytes, needle: bytes, start: int, end: int) -> Iterator[int]:
     once searched (`release`), so a search through a large mapped file never makes it
     resident whole. A page read again comes back from the page cache: what is found is
     the same."""
+    pattern = _short_literal(needle)
     for part in range(start, end, RELEASE_BEHIND):
         stop = min(part + RELEASE_BEHIND + len(needle) - 1, end)
-        offset = data.find(needle, part, stop)
-        while 0 <= offset < part + RELEASE_BEHIND:  # one starting past it is the next part's
-            yield offset
-            offset = data.find(needle, offset + 1, stop)
+        if pattern is not None:
+            for match in pattern.finditer(data, part, stop):
+                if match.start() >= part + RELEASE_BEHIND:
+                    break  # the next part's
+                yield match.start()
+        else:
+            offset = data.find(needle, part, stop)
+            while 0 <= offset < part + RELEASE_BEHIND:  # one starting past it is the next part's
+                yield offset
+                offset = data.find(needle, offset + 1, stop)
         release(data, part, RELEASE_BEHIND)
+
+
+@functools.lru_cache(maxsize=64)
+def _short_literal(needle: bytes) -> re.Pattern[bytes] | None:
+    """A regex for a needle of two to four bytes that cannot overlap itself (no prefix
+    is also a suffix), such as an opcode: its matches are then all its occurrences, and
+    the regex engine finds them in code about twice as fast as `find` (whose skip
+    tables gain little on so short a needle with a common first byte). None for any
+    other needle."""
+    if not 2 <= len(needle) <= 4 or any(needle[:k] == needle[-k:] for k in range(1, len(needle))):
+        return None
+    return re.compile(re.escape(needle))
 
 
 PT_LOAD, PT_DYNAMIC, PT_INTERP = 1, 2, 3
@@ -92,7 +118,12 @@ class MalformedElf(ValueError):
     """The bytes start like ELF but do not hold a well-formed ELF file."""
 
 
-@dataclass(frozen=True)
+# Segment and Section are frozen dataclasses with an __init__ of their own: the generated
+# one sets each field through object.__setattr__, which takes twice as long, and every ELF
+# file of an image has its tens of headers read. Each writes all its fields, in order.
+
+
+@dataclass(frozen=True, init=False)
 class Segment:
     type: int
     flags: int
@@ -101,8 +132,19 @@ class Segment:
     address: int
     memory_size: int
 
+    def __init__(
+        self, type: int, flags: int, offset: int, file_size: int, address: int, memory_size: int
+    ) -> None:
+        fields = self.__dict__
+        fields["type"] = type
+        fields["flags"] = flags
+        fields["offset"] = offset
+        fields["file_size"] = file_size
+        fields["address"] = address
+        fields["memory_size"] = memory_size
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, init=False)
 class Section:
     name: str
     type: int
@@ -111,6 +153,18 @@ class Section:
     offset: int
     size: int
     link: int = 0  # sh_link: the section this one refers to (a symbol table's strings)
+
+    def __init__(
+        self, name: str, type: int, flags: int, address: int, offset: int, size: int, link: int = 0
+    ) -> None:
+        fields = self.__dict__
+        fields["name"] = name
+        fields["type"] = type
+        fields["flags"] = flags
+        fields["address"] = address
+        fields["offset"] = offset
+        fields["size"] = size
+        fields["link"] = link
 
     @property
     def in_file(self) -> bool:
@@ -178,12 +232,11 @@ def _read_segments(
     entry = struct.Struct(order + ("IIQQQQQQ" if wide else "IIIIIIII"))
     _table_bounds(data, "program header", phoff, phentsize, phnum, entry.size)
     segments = []
-    for index in range(phnum):
-        fields = entry.unpack_from(data, phoff + index * phentsize)
+    for index, values in enumerate(_entries(data, entry, phoff, phentsize, phnum)):
         if wide:
-            p_type, p_flags, offset, vaddr, _paddr, filesz, memsz, _align = fields
+            p_type, p_flags, offset, vaddr, _paddr, filesz, memsz, _align = values
         else:
-            p_type, offset, vaddr, _paddr, filesz, memsz, p_flags, _align = fields
+            p_type, offset, vaddr, _paddr, filesz, memsz, p_flags, _align = values
         if p_type in (PT_LOAD, PT_DYNAMIC, PT_INTERP) and offset + filesz > len(data):
             raise MalformedElf(
                 f"segment {index} (type {p_type}) ends at byte {offset + filesz}, past the end "
@@ -193,28 +246,39 @@ def _read_segments(
     return tuple(segments)
 
 
+def _entries(
+    data: Bytes, entry: struct.Struct, offset: int, size: int, count: int
+) -> list[tuple[Any, ...]]:
+    """The `count` table entries of `size` bytes from `offset`, each read as `entry`
+    (which may be shorter than an entry); `_table_bounds` checked they are in the file."""
+    if size == entry.size:
+        return list(entry.iter_unpack(data[offset : offset + size * count]))
+    return [entry.unpack_from(data, offset + index * size) for index in range(count)]
+
+
 def _read_sections(
     data: Bytes, order: str, wide: bool, shoff: int, shentsize: int, shnum: int, shstrndx: int
 ) -> tuple[Section, ...]:
     if shoff == 0 or shnum == 0:
         return ()  # no section headers (stripped with sstrip) or extended numbering
-    entry = struct.Struct(order + ("IIQQQQIIQQ" if wide else "IIIIIIIIII"))
+    # sh_name, sh_type, sh_flags, sh_addr, sh_offset, sh_size, sh_link (sh_info,
+    # sh_addralign and sh_entsize skipped)
+    entry = struct.Struct(order + ("IIQQQQI20x" if wide else "IIIIIII12x"))
     _table_bounds(data, "section header", shoff, shentsize, shnum, entry.size)
-    raw = [entry.unpack_from(data, shoff + i * shentsize) for i in range(shnum)]
-    for index, (_n, sh_type, _f, _a, offset, size, *_rest) in enumerate(raw):
+    raw = _entries(data, entry, shoff, shentsize, shnum)
+    names = ""  # latin-1: a character per byte, so offsets into it are the table's
+    if 0 < shstrndx < shnum:
+        _n, _t, _f, _a, str_offset, str_size, _l = raw[shstrndx]
+        names = data[str_offset : str_offset + str_size].decode("latin-1")
+    sections = []
+    for index, (name_offset, sh_type, flags, address, offset, size, link) in enumerate(raw):
         if sh_type != SHT_NOBITS and offset + size > len(data):
             raise MalformedElf(
                 f"section {index} ends at byte {offset + size}, past the end of the file "
                 f"({len(data)} bytes): truncated or corrupt"
             )
-    names = b""
-    if 0 < shstrndx < shnum:
-        _n, _t, _f, _a, str_offset, str_size, *_ = raw[shstrndx]
-        names = data[str_offset : str_offset + str_size]
-    sections = []
-    for name_offset, sh_type, flags, address, offset, size, link, *_ in raw:
-        end = names.find(b"\0", name_offset)
-        name = names[name_offset:end].decode("latin-1") if 0 <= name_offset < end else ""
+        end = names.find("\0", name_offset)
+        name = names[name_offset:end] if 0 <= name_offset < end else ""
         sections.append(Section(name, sh_type, flags, address, offset, size, link))
     return tuple(sections)
 
@@ -239,7 +303,9 @@ class ElfView:
         """Record function symbols (start address, size or 0 when unknown, name)."""
         self.functions = sorted(functions)
         self._starts = [f[0] for f in self.functions]
-        self._all_starts = sorted(set(self._starts) | set(eh_frame_starts(self)))
+        # two sorted runs (the .eh_frame_hdr table is sorted too): sorting them whole is
+        # a merge, and the sorted list loses its repeats in one pass
+        self._all_starts = list(dict.fromkeys(sorted([*self._starts, *eh_frame_starts(self)])))
 
     def function_containing(self, address: int) -> tuple[int, int, str] | None:
         """(start, size, name) of the named function holding `address`; a symbol of

@@ -22,7 +22,7 @@ import io
 import posixpath
 from typing import TYPE_CHECKING, Any
 
-from portscan.inspect.elf.direct import DynamicFacts, DynamicSymbol, ElfFacts, read_direct
+from portscan.inspect.elf.direct import DynamicFacts, DynamicSymbols, ElfFacts, read_direct
 from portscan.inspect.elf.layout import (
     ET_NAMES,
     Bytes,
@@ -40,6 +40,7 @@ from portscan.inspect.elf.syscalls import (
     scan_syscalls,
     wrapper_spellings,
 )
+from portscan.knowledge import tables as signatures
 from portscan.knowledge.platform import is_platform_library
 from portscan.model import Binary
 
@@ -129,10 +130,7 @@ def _lief_facts(data: Bytes, file: str | None) -> ElfFacts | None:
     return ElfFacts(
         dynamic=_read_dynamic(elf),
         interpreter=_text(elf.interpreter) if elf.has_interpreter else None,
-        dynamic_symbols=[
-            DynamicSymbol(_text(s.name), s.imported, s.exported, _versioned(s))
-            for s in elf.dynamic_symbols
-        ],
+        dynamic_symbols=_lief_dynamic_symbols(elf),
         symtab_functions=_symtab_functions(elf),
         note_owners=_note_owners(elf),
         build_id=_build_id(elf),
@@ -144,7 +142,7 @@ def _describe(view: ElfView, facts: ElfFacts) -> tuple[Binary, RuntimeClues]:
     layout = view.layout
     dynamic, interpreter = facts.dynamic, facts.interpreter
     file_type = _file_type(layout, dynamic, interpreter)
-    imported, exported = _dynamic_symbols(facts.dynamic_symbols)
+    imported, exported = facts.dynamic_symbols.imported, facts.dynamic_symbols.exported
     view.set_functions(_functions(facts, view, imported))
     toolchain = _comment(view)
     binary = Binary(
@@ -168,7 +166,7 @@ def _describe(view: ElfView, facts: ElfFacts) -> tuple[Binary, RuntimeClues]:
         view=view,
         soname=dynamic.soname,
         needed=dynamic.needed,
-        symbols=frozenset(_bare(exported)) | frozenset(f[2] for f in view.functions),
+        symbols=frozenset([*_bare(exported), *(name for _start, _size, name in view.functions)]),
         comments=toolchain,
         note_owners=facts.note_owners,
     )
@@ -184,18 +182,27 @@ def _issues_syscalls(binary: Binary, is_go: bool) -> bool:
         return False
     if binary.linkage.startswith("static") or is_go:
         return True
-    return any(is_wrapper_name(name) for name in _bare(binary.imported_symbols))
+    return any(map(_imports_wrapper, binary.imported_symbols))
+
+
+@signatures.register_cache
+@functools.lru_cache(maxsize=1 << 13)
+def _imports_wrapper(symbol: str) -> bool:
+    """Whether an imported `name@VERSION` is a syscall wrapper (`is_wrapper_name` of its
+    name). Cached: every dynamic file's imports are asked about, most of them libc's."""
+    return is_wrapper_name(symbol.partition("@")[0])
 
 
 def _functions(facts: ElfFacts, view: ElfView, imported: list[str]) -> list[tuple[int, int, str]]:
     """Functions from .symtab, plus the PLT stubs of imported syscall wrappers
     (`syscall@plt`) so that the syscall scan can follow calls to them."""
     functions = list(facts.symtab_functions)
-    if wrapper_spellings().intersection(_bare(imported)):
+    # a wrapper's spelling is a wrapper's name: most files import none, and skip the rest
+    if any(map(_imports_wrapper, imported)) and wrapper_spellings().intersection(_bare(imported)):
         wrappers = {
-            index: symbol.name
-            for index, symbol in enumerate(facts.dynamic_symbols)
-            if symbol.imported and is_wrapper_name(symbol.name)
+            index: name
+            for index, name in facts.dynamic_symbols.imported_names.items()
+            if is_wrapper_name(name)
         }
         functions += plt_stubs(view, wrappers)
     return functions
@@ -258,18 +265,22 @@ def _versioned(symbol: lief.ELF.Symbol) -> str:
     return name
 
 
-def _dynamic_symbols(symbols: list[DynamicSymbol]) -> tuple[list[str], list[str]]:
-    """(imported, exported) dynamic symbols as `name@VERSION` strings, sorted."""
+def _lief_dynamic_symbols(elf: lief.ELF.Binary) -> DynamicSymbols:
+    """lief's imported and exported dynamic symbols with a name (`name@VERSION`)."""
+    symbols = DynamicSymbols()
     imported: set[str] = set()
     exported: set[str] = set()
-    for symbol in symbols:
-        if not symbol.name:
+    for index, symbol in enumerate(elf.dynamic_symbols):
+        name = _text(symbol.name)
+        if not name:
             continue
         if symbol.imported:
-            imported.add(symbol.versioned)
+            imported.add(_versioned(symbol))
+            symbols.imported_names[index] = name
         elif symbol.exported:
-            exported.add(symbol.versioned)
-    return sorted(imported), sorted(exported)
+            exported.add(_versioned(symbol))
+    symbols.imported, symbols.exported = sorted(imported), sorted(exported)
+    return symbols
 
 
 def _bare(symbols: list[str]) -> list[str]:

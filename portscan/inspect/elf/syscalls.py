@@ -32,7 +32,7 @@ import capstone
 from capstone import arm64 as cs_arm64
 from capstone import x86 as cs_x86
 
-from portscan.inspect.elf.layout import ElfView, find_all, release
+from portscan.inspect.elf.layout import Bytes, ElfView, find_all, release
 from portscan.knowledge import tables as signatures
 from portscan.model import SyscallReport, SyscallSite
 
@@ -41,6 +41,7 @@ WIDE_WINDOW = 256  # second try when the walk ran off the first window
 LEAD_IN = 128  # x86: bytes decoded before a candidate to synchronise on instruction starts
 RETRIES = 16  # x86: later starting points tried when a start does not decode
 MAX_INSTRUCTION = 15  # bytes in the longest x86 instruction
+TAIL = 6  # instructions decoded in detail first (the site and those just before it)
 
 Target = str | tuple[str, int]  # a register family, or (base register, displacement)
 
@@ -316,51 +317,146 @@ class _Candidate:
 
 
 BRANCH_BLOCK = 1 << 16  # bytes of code searched with one pattern
+X86_BRANCH_OPCODES = (0xE8, 0xE9)  # call rel32, jmp rel32
+X86_BRANCH_SIZE = 5
+X86_SPAN = 1 << 12  # x86: positions over which a displacement's bits 12 and up stay
 
 
 def _branches_to(
-    data: bytes, code: _Code, targets: dict[int, Any], arch: Arch
+    data: Bytes, code: _Code, targets: dict[int, Any], arch: Arch
 ) -> Iterator[tuple[int, int, int]]:
     """(offset, size, target) of each direct call or jump from `code` to a target.
 
     A branch's displacement is target minus its own address, so within one 64 KiB
     block of code the displacement's high half can take only two values per target.
-    Each block is searched with one regex (opcode, two free bytes, one of those high
-    halves), in C; only the rare matches are checked in Python.
+    Each block is searched for those high halves after the opcode (aarch64), or for
+    what they narrow down to (x86, `_x86_branches`), in C; only the matches are
+    checked in Python.
     """
     arm = arch is AARCH64
     block = BRANCH_BLOCK * (4 if arm else 1)
     to_address = code.address - code.start
-    rel32 = struct.Struct("<i").unpack_from
     word = struct.Struct("<I").unpack_from
     for start in range(code.start, code.end, block):
         if start > code.start:  # the block searched before: its pages go back
             release(data, start - block, block)
         end = min(start + block, code.end)
-        pattern = _block_pattern(code, start, end, targets, arm)
+        tails = _block_tails(code, start, end, targets, arm)
+        if not arm:
+            yield from _x86_branches(data, code, start, end, targets, tails)
+            continue
         # finditer does not overlap matches: a branch starting inside a false match
         # (same high half, other low bytes) is missed, which needs both to be rare
-        if arm:
-            for match in pattern.finditer(data, start + 2, min(end + 2, code.end)):
-                offset = match.start() - 2
-                if (offset - code.start) % 4:
-                    continue
-                value = word(data, offset)[0]
-                imm = value & 0x3FFFFFF
-                target = offset + to_address + (imm - (1 << 26) if imm & (1 << 25) else imm) * 4
-                if target in targets and value >> 26 in (0x25, 0x05):  # BL, B
-                    yield offset, 4, target
-        else:
-            for match in pattern.finditer(data, start, min(end + 4, code.end)):
-                offset = match.start()
-                target = offset + to_address + 5 + rel32(data, offset + 1)[0]
-                if target in targets and offset < end:
-                    yield offset, 5, target
+        pattern = _compiled(b"(?:" + b"|".join(re.escape(t) for t in tails) + b")")
+        for match in pattern.finditer(data, start + 2, min(end + 2, code.end)):
+            offset = match.start() - 2  # matched at byte 2 of the word
+            if (offset - code.start) % 4:
+                continue
+            value = word(data, offset)[0]
+            imm = value & 0x3FFFFFF
+            target = offset + to_address + (imm - (1 << 26) if imm & (1 << 25) else imm) * 4
+            if target in targets and value >> 26 in (0x25, 0x05):  # BL, B
+                yield offset, 4, target
 
 
-def _block_pattern(
+def _x86_branches(
+    data: Bytes, code: _Code, start: int, end: int, targets: dict[int, Any], tails: list[bytes]
+) -> Iterator[tuple[int, int, int]]:
+    """The branches to a target from the block [start, end), as one search of the block
+    for an opcode, two bytes and one of the block's `tails` (its matches, which do not
+    overlap) finds them: a branch starting inside such a match is not one (which needs
+    a false match, and both to be rare).
+
+    The branches are found by their displacement: at offset p, a branch to T holds
+    T - 5 - address(p), which falls by one from each byte to the next, so over a span
+    of X86_SPAN offsets its bits 12 and up stay the same, and with them the high
+    nibble of its second byte. Each span is searched for the opcode followed by a byte
+    with that nibble (`_nibble_pattern`): about a sixteenth of the branches nearby,
+    where the high halves the block shares match every one. A branch found is then
+    kept if the block's search would have matched it (`_matched_alone`).
+    """
+    to_address = code.address - code.start
+    stop = min(end + 4, code.end)  # a branch starting in the block may end past it
+    rel32 = struct.Struct("<i").unpack_from
+    found = set()
+    for target in targets:
+        expected = target - X86_BRANCH_SIZE - to_address  # less the offset: the rel32
+        span = start
+        while span < end:
+            rel = (expected - span) & 0xFFFFFFFF
+            span_end = min(end, span + rel % X86_SPAN + 1)  # while rel // X86_SPAN stays
+            nibble = (rel >> 12) & 0xF
+            for opcode in X86_BRANCH_OPCODES:
+                pattern = _nibble_pattern(opcode, nibble)
+                for match in pattern.finditer(data, span, min(span_end + 4, stop)):
+                    offset = match.start()
+                    if (
+                        offset + to_address + X86_BRANCH_SIZE + rel32(data, offset + 1)[0]
+                        in targets
+                    ):
+                        found.add(offset)
+            span = span_end
+    tail_set = frozenset(tails)
+    for offset in sorted(found):
+        if _matched_alone(data, offset, start, stop, tail_set):
+            yield (
+                offset,
+                X86_BRANCH_SIZE,
+                offset + to_address + X86_BRANCH_SIZE + rel32(data, offset + 1)[0],
+            )
+
+
+def _matched_alone(
+    data: Bytes, offset: int, start: int, stop: int, tails: frozenset[bytes]
+) -> bool:
+    """Whether a search of [start, stop) for an opcode, two bytes and one of `tails`,
+    whose matches do not overlap, matches at `offset` (one of its matches). Decided
+    from the matches before it: back to one with none in the four bytes before it
+    (a match, whatever came earlier), then forward as the search goes."""
+
+    def matches(at: int) -> bool:
+        return (
+            start <= at
+            and at + X86_BRANCH_SIZE <= stop
+            and data[at] in X86_BRANCH_OPCODES
+            and bytes(data[at + 3 : at + 5]) in tails
+        )
+
+    first = offset
+    while True:
+        before = [at for at in range(first - X86_BRANCH_SIZE + 1, first) if matches(at)]
+        if not before:
+            break
+        first = before[0]
+    resume = first
+    for at in range(first, offset + 1):
+        if at >= resume and matches(at):
+            if at == offset:
+                return True
+            resume = at + X86_BRANCH_SIZE
+    return False
+
+
+@functools.lru_cache(maxsize=64)
+def _nibble_pattern(opcode: int, nibble: int) -> re.Pattern[bytes]:
+    """The opcode, then a byte whose high nibble is `nibble`, then three more bytes."""
+    low, high = nibble << 4, (nibble << 4) | 0xF
+    return re.compile(
+        re.escape(bytes([opcode]))
+        + b"(?=.["
+        + re.escape(bytes([low]))
+        + b"-"
+        + re.escape(bytes([high]))
+        + b"]..)",
+        re.DOTALL,
+    )
+
+
+def _block_tails(
     code: _Code, start: int, end: int, targets: dict[int, Any], arm: bool
-) -> re.Pattern[bytes]:
+) -> list[bytes]:
+    """The two bytes a branch from [start, end) to a target may hold at the end of its
+    displacement (x86), or at the top of its instruction word (aarch64), sorted."""
     low, high = code.address_of(start), code.address_of(end - 1)
     tails: set[bytes] = set()
     for target in targets:
@@ -373,10 +469,7 @@ def _block_pattern(
             for address in (low, high):
                 rel = (target - address - 5) & 0xFFFFFFFF
                 tails.add((rel >> 16).to_bytes(2, "little"))
-    alternatives = b"|".join(re.escape(t) for t in sorted(tails))
-    if arm:  # matched at byte 2 of the word; the caller steps back
-        return _compiled(b"(?:" + alternatives + b")")
-    return _compiled(b"[\xe8\xe9]..(?:" + alternatives + b")")
+    return sorted(tails)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -429,17 +522,17 @@ class SyscallScanner:
         """Disassemble before the candidate; file it as a site if it is an instruction."""
         code, offset = candidate.code, candidate.offset
         address = code.address_of(offset)
-        insns = self._window(candidate, WINDOW)
-        if not insns:
+        window = self._window(candidate, WINDOW)
+        if window is None:
             return  # the bytes are not an instruction boundary: not a site
-        site = insns[-1]
+        site = window.tail[-1]
         if candidate.wrapper is None and not _is_kernel_entry(site):
             return
-        number, ran_off = self.walk.value(insns[:-1], candidate.target)
-        if number is None and ran_off and insns[0].address > code.address:
+        number, ran_off = self._walk_back(candidate, window)
+        if number is None and ran_off and code.address_of(window.starts[0]) > code.address:
             wide = self._window(candidate, WIDE_WINDOW)
-            if wide:
-                number, _ = self.walk.value(wide[:-1], candidate.target)
+            if wide is not None:
+                number, _ = self._walk_back(candidate, wide)
         function = self.view.function_containing(address)
         entry = SyscallSite(
             address=address,
@@ -458,56 +551,97 @@ class SyscallScanner:
         else:
             report.unresolved.append(entry)
 
-    def _window(self, candidate: _Candidate, width: int) -> list[Any]:
-        """Fully decoded instructions from about `width` bytes before the candidate up to
-        and including it; [] when the candidate is not an instruction boundary."""
-        start = self._window_start(candidate, width)
-        if start is None:
-            return []
+    def _walk_back(self, candidate: _Candidate, window: _Window) -> tuple[int | None, bool]:
+        """`_Walk.value` over the instructions of the window before the candidate: over
+        its tail first, and over all of them when the walk runs off the tail (a walk
+        reads the instructions last to first, so what it decides in the tail it decides
+        in the whole window)."""
+        number, ran_off = self.walk.value(window.tail[:-1], candidate.target)
+        if number is None and ran_off and len(window.tail) < len(window.starts):
+            whole = self._decode(candidate, window.starts[0])
+            if whole:
+                number, ran_off = self.walk.value(whole[:-1], candidate.target)
+        return number, ran_off
+
+    def _window(self, candidate: _Candidate, width: int) -> _Window | None:
+        """The instructions from about `width` bytes before the candidate up to and
+        including it (the last TAIL of them decoded in detail); None when the candidate
+        is not an instruction boundary."""
+        starts = self._window_starts(candidate, width)
+        if starts is None:
+            return None
+        if len(starts) > TAIL:  # x86, whose instructions' starts the lead-in decoding found
+            tail = self._decode(candidate, starts[-TAIL])
+            return _Window(starts, tail) if tail else None
+        insns = self._decode(candidate, starts[0])
+        if not insns:
+            return None
+        if self.arch.alignment > 1:  # fixed width: the decoded instructions say where
+            code = candidate.code
+            starts = tuple(code.start + insn.address - code.address for insn in insns)
+        return _Window(starts, insns)
+
+    def _decode(self, candidate: _Candidate, start: int) -> list[Any]:
+        """The instructions decoded in detail from file offset `start` up to and
+        including the candidate; [] when decoding does not land on it."""
         code, end = candidate.code, candidate.offset + candidate.size
         insns = list(self.full.disasm(self.view.data[start:end], code.address_of(start)))
         if not insns or insns[-1].address != code.address_of(candidate.offset):
             return []
         return insns
 
-    def _window_start(self, candidate: _Candidate, width: int) -> int | None:
-        """A file offset from which decoding lands exactly on the candidate.
+    def _window_starts(self, candidate: _Candidate, width: int) -> tuple[int, ...] | None:
+        """File offsets from which decoding lands exactly on the candidate: x86, the
+        start of each instruction of the window; fixed-width code, the window's first
+        aligned offset only.
 
-        Fixed-width code: any aligned offset. x86: decode from the containing
-        function's start when it is within `LEAD_IN` bytes, else from `LEAD_IN` bytes
-        before; x86 decoding resynchronises within a few instructions, so bytes inside
-        another instruction are not landed on. A start that runs into bytes that do not
-        decode (mid-instruction, data) is moved forward a byte, up to `RETRIES` times.
+        x86: decode from the containing function's start when it is within `LEAD_IN`
+        bytes, else from `LEAD_IN` bytes before; x86 decoding resynchronises within a
+        few instructions, so bytes inside another instruction are not landed on. A
+        start that runs into bytes that do not decode (mid-instruction, data) is moved
+        forward a byte, up to `RETRIES` times.
         """
         code, offset = candidate.code, candidate.offset
         lowest = max(code.start, offset - width)
         if self.arch.alignment > 1:
-            return lowest + (offset - lowest) % self.arch.alignment
+            return (lowest + (offset - lowest) % self.arch.alignment,)
         address = code.address_of(offset)
         start = max(code.start, offset - LEAD_IN)
         function = self.view.function_start(address)
         if function is not None and address - function <= LEAD_IN:
             start = max(start, offset - (address - function))
         for attempt in range(start, min(start + RETRIES, offset) + 1):
-            verdict = self._boundary_from(attempt, candidate, lowest)
+            verdict = self._boundaries_from(attempt, candidate, lowest)
             if verdict != "undecodable":
-                return verdict if isinstance(verdict, int) else None
+                return verdict if isinstance(verdict, tuple) else None
         return None
 
-    def _boundary_from(self, start: int, candidate: _Candidate, lowest: int) -> int | str:
-        """Decode from `start`: the first instruction boundary at or after `lowest` when
-        decoding lands on the candidate, else "overshoot" or "undecodable"."""
+    def _boundaries_from(
+        self, start: int, candidate: _Candidate, lowest: int
+    ) -> tuple[int, ...] | str:
+        """Decode from `start`: the instruction boundaries from `lowest` on, the
+        candidate last, when decoding lands on the candidate, else "overshoot" or
+        "undecodable"."""
         code, target = candidate.code, candidate.offset
         chunk = self.view.data[start : min(target + MAX_INSTRUCTION, code.end)]
-        first: int | None = None
+        boundaries: list[int] = []
         base = code.address_of(start)
         for insn_address, _size, _mnemonic, _ops in self.lite.disasm_lite(chunk, base):
             at = start + insn_address - base
-            if at >= lowest and first is None:
-                first = at
+            if at >= lowest:
+                boundaries.append(at)
             if at >= target:
-                return first if at == target and first is not None else "overshoot"
+                return tuple(boundaries) if at == target else "overshoot"
         return "undecodable"
+
+
+@dataclass(frozen=True)
+class _Window:
+    """The instructions before a candidate: where each starts (file offsets, the
+    candidate last) and the last of them decoded in detail."""
+
+    starts: tuple[int, ...]
+    tail: list[Any]
 
 
 def _is_kernel_entry(insn: Any) -> bool:
@@ -518,8 +652,11 @@ def _is_kernel_entry(insn: Any) -> bool:
     return bool(insn.mnemonic == "svc" and insn.op_str == "#0")
 
 
+@signatures.register_cache
+@functools.lru_cache(maxsize=1 << 13)
 def is_wrapper_name(function: str) -> bool:
-    """True for a function that takes the syscall number as an argument."""
+    """True for a function that takes the syscall number as an argument. Cached: every
+    dynamic program's imports are asked about, and most are the same libc names."""
     return _wrapper_base(function) in _wrapper_symbols()
 
 
