@@ -12,9 +12,13 @@ are analysed in-process (slower, same facts) and the next scan starts a new work
 
 With a `content_dir`, each ELF file is also written there once under its sha256
 (`Binary.sha256`), where the reachability stage (graph/reach.py) reads the libraries
-it walks after the merge: bytes on disk, not in memory. The worker writes each file
-to disk as it arrives and lets lief read it from there (`serve`), so its peak memory
-holds one copy of the largest file (lief's), not two.
+it walks after the merge: bytes on disk, not in memory. The layer reader writes it
+there itself (hashing and writing let go of the GIL, and it waits for the worker
+anyway) and hands the worker its path: the worker, the critical path of reading an
+image, neither reads it from a pipe nor writes it (nginx: 1.2 -> 0.9 s). Without one,
+the bytes go through the pipe and the worker spools them to a scratch file. Either
+way lief reads the file from disk (`serve`), so the worker's peak memory holds one
+copy of the largest file (lief's), not two.
 """
 
 from __future__ import annotations
@@ -367,6 +371,11 @@ class ElfAnalyser:
     def analyse(self, path: str, data: bytes | bytearray) -> Binary | Future[Any]:
         if not _enabled():
             return _analyse_here(path, data, self.content_dir)
+        if self.content_dir is not None:  # kept anyway: the worker reads it from there
+            sha256 = hashlib.sha256(data).hexdigest()  # (hashing and writing let go of the
+            store_content(self.content_dir, sha256, data)  # GIL: the tar walk goes on)
+            file = os.path.join(self.content_dir, sha256)
+            return _get_worker().submit(path, b"", self.content_dir, file, sha256)
         return _get_worker().submit(path, data, self.content_dir)
 
     def analyse_stream(self, path: str, chunks: Iterable[bytes]) -> Binary | Future[Any]:
