@@ -174,7 +174,8 @@ class _Symbols:
 
     def __init__(self, binaries: Mapping[str, Binary]) -> None:
         self.binaries = binaries
-        self._exports: dict[str, dict[str, set[str | None]]] = {}
+        self._exports: dict[str, dict[str, tuple[str | None, ...]]] = {}
+        self._versions: dict[str | None, tuple[str | None]] = {}
         self._imports: dict[str, dict[str, str]] = {}
         self._dlsym: dict[str, bool] = {}
         self._steps: dict[tuple[str, str], ChainStep] = {}
@@ -182,7 +183,7 @@ class _Symbols:
         self._scopes: dict[tuple[str, ...], _Scope] = {}
 
     def split(self, symbol: str) -> tuple[str, str | None]:
-        """`split_version(symbol)`, each symbol split once for the image."""
+        """`split_version(symbol)`, each symbol bound split once for the image."""
         found = self._split.get(symbol)
         if found is None:
             found = self._split[symbol] = split_version(symbol)
@@ -197,14 +198,19 @@ class _Symbols:
             found = self._scopes[key] = _Scope(members, self)
         return found
 
-    def exports(self, path: str) -> dict[str, set[str | None]]:
-        """name -> the versions `path` exports it under (None: unversioned)."""
+    def exports(self, path: str) -> dict[str, tuple[str | None, ...]]:
+        """name -> the versions `path` exports it under (None: unversioned). Tuples, not
+        sets: most names have one version, and an image's indexes hold some 100k names."""
         found = self._exports.get(path)
         if found is None:
             found = self._exports[path] = {}
             for symbol in self.binaries[path].exported_symbols:
-                name, version = self.split(symbol)
-                found.setdefault(name, set()).add(version)
+                name, version = split_version(symbol)  # once per file: not kept in `split`
+                known = found.get(name)
+                if known is None:  # one tuple (and version string) per version, shared
+                    found[name] = self._versions.setdefault(version, (version,))
+                elif version not in known:
+                    found[name] = (*known, version)
         return found
 
     def step(self, file: str, function: str) -> ChainStep:
@@ -220,7 +226,7 @@ class _Symbols:
         found = self._dlsym.get(path)
         if found is None:
             imports = self.binaries[path].imported_symbols
-            found = self._dlsym[path] = any(self.split(s)[0] in DLSYM for s in imports)
+            found = self._dlsym[path] = any(split_version(s)[0] in DLSYM for s in imports)
         return found
 
     def imported(self, path: str, name: str) -> str:
@@ -229,7 +235,7 @@ class _Symbols:
         if found is None:
             found = self._imports[path] = {}
             for symbol in self.binaries[path].imported_symbols:
-                found.setdefault(self.split(symbol)[0], symbol)
+                found.setdefault(split_version(symbol)[0], symbol)
         return found.get(name, name)
 
 
