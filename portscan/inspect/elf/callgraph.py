@@ -204,6 +204,7 @@ class CallGraph:
         self.budget = GRAPH_BUDGET  # beyond it, every further walk is BOUND
         self._plt_starts: list[int] = []
         self._code_starts: list[int] = []
+        self._code_low = self._code_high = 0  # the span of `code`
         self._named_starts: list[int] = []
 
     # --- building ---------------------------------------------------------------------
@@ -235,6 +236,8 @@ class CallGraph:
             if s.flags & SHF_EXECINSTR and s.in_file and s.size and s.name not in plt_names
         )
         self._code_starts = [c[0] for c in self.code]
+        if self.code:  # most addresses asked about are data, past the code: answered at once
+            self._code_low, self._code_high = self.code[0][0], max(c[1] for c in self.code)
         symbols = self.symbols
         for section in layout.sections:
             if section.type == SHT_DYNSYM:
@@ -481,6 +484,8 @@ class CallGraph:
     # --- addresses --------------------------------------------------------------------
 
     def _in_code(self, address: int) -> bool:
+        if not self._code_low <= address < self._code_high:
+            return False
         index = bisect.bisect_right(self._code_starts, address) - 1
         return index >= 0 and address < self.code[index][1]
 
