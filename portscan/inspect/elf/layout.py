@@ -18,7 +18,7 @@ import re
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from portscan.inspect.elf.spec import ELF_MAGIC
 from portscan.model import Binary
@@ -118,13 +118,11 @@ class MalformedElf(ValueError):
     """The bytes start like ELF but do not hold a well-formed ELF file."""
 
 
-# Segment and Section are frozen dataclasses with an __init__ of their own: the generated
-# one sets each field through object.__setattr__, which takes twice as long, and every ELF
-# file of an image has its tens of headers read. Each writes all its fields, in order.
+class Segment(NamedTuple):
+    """A program header. Segment and Section are named tuples, not frozen dataclasses:
+    every ELF file of an image has its tens of headers read, and a frozen dataclass sets
+    each field through object.__setattr__, twice as slow."""
 
-
-@dataclass(frozen=True, init=False)
-class Segment:
     type: int
     flags: int
     offset: int
@@ -132,20 +130,10 @@ class Segment:
     address: int
     memory_size: int
 
-    def __init__(
-        self, type: int, flags: int, offset: int, file_size: int, address: int, memory_size: int
-    ) -> None:
-        fields = self.__dict__
-        fields["type"] = type
-        fields["flags"] = flags
-        fields["offset"] = offset
-        fields["file_size"] = file_size
-        fields["address"] = address
-        fields["memory_size"] = memory_size
 
+class Section(NamedTuple):
+    """A section header (a tuple, as `Segment`)."""
 
-@dataclass(frozen=True, init=False)
-class Section:
     name: str
     type: int
     flags: int
@@ -153,18 +141,6 @@ class Section:
     offset: int
     size: int
     link: int = 0  # sh_link: the section this one refers to (a symbol table's strings)
-
-    def __init__(
-        self, name: str, type: int, flags: int, address: int, offset: int, size: int, link: int = 0
-    ) -> None:
-        fields = self.__dict__
-        fields["name"] = name
-        fields["type"] = type
-        fields["flags"] = flags
-        fields["address"] = address
-        fields["offset"] = offset
-        fields["size"] = size
-        fields["link"] = link
 
     @property
     def in_file(self) -> bool:
