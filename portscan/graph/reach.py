@@ -190,8 +190,8 @@ class _Symbols:
         return found
 
     def scope(self, members: list[str]) -> _Scope:
-        """The one _Scope of these members for the image: units loading the same
-        libraries share it, and what it has bound."""
+        """The one _Scope of these libraries (a load order) for the image: units loading
+        the same libraries share it, and what it has bound."""
         key = tuple(members)
         found = self._scopes.get(key)
         if found is None:
@@ -240,7 +240,8 @@ class _Symbols:
 
 
 class _Scope:
-    """A unit's global lookup scope: the unit, then its libraries in load order."""
+    """The libraries of a unit's global lookup scope, in load order (the unit itself is
+    looked up before them: `_reach_unit`'s `provider`)."""
 
     def __init__(self, members: list[str], symbols: _Symbols) -> None:
         binaries = symbols.binaries
@@ -254,16 +255,22 @@ class _Scope:
         if symbol in self._bound:
             return self._bound[symbol]
         name, version = self._split(symbol)
-        found = None
-        for member, exports in zip(self.members, self.exports, strict=True):
-            versions = exports.get(name)
-            if versions is None:
-                continue
-            if version is None or version in versions or None in versions:
-                found = member
-                break
+        found = next(
+            (
+                member
+                for member, exports in zip(self.members, self.exports, strict=True)
+                if _exports_version(exports.get(name), version)
+            ),
+            None,
+        )
         self._bound[symbol] = found
         return found
+
+
+def _exports_version(versions: tuple[str | None, ...] | None, version: str | None) -> bool:
+    """Whether a file exporting a name under `versions` (None: not at all) provides it
+    for an import of `version` (None: unversioned)."""
+    return versions is not None and (version is None or version in versions or None in versions)
 
 
 def reach_image(
@@ -317,8 +324,15 @@ def _walkable_unit(path: str, binary: Binary) -> bool:
 def _reach_unit(path: str, order: list[str], symbols: _Symbols, graphs: _Graphs) -> UnitReach:
     """What the unit at `path` reaches, its libraries loaded in `order` (`load_order`)."""
     binaries = symbols.binaries
-    scope = symbols.scope([path, *order])
+    scope = symbols.scope(order)
     split = symbols.split
+    own = symbols.exports(path)
+
+    def provider_of(symbol: str) -> str | None:
+        """The first of the unit and its scope to export `symbol`, as the loader binds."""
+        name, version = split(symbol)
+        return path if _exports_version(own.get(name), version) else scope.bind(symbol)
+
     unit = UnitReach(path, libraries=[
         lib for lib in order
         if lib in binaries and not binaries[lib].error
@@ -334,7 +348,7 @@ def _reach_unit(path: str, order: list[str], symbols: _Symbols, graphs: _Graphs)
 
     def bind(symbol: str, chain: tuple[ChainStep, ...], library: str | None = None) -> None:
         """Bind `symbol`, reached by `chain` (in `library`'s code, or the unit's)."""
-        provider = scope.bind(symbol)
+        provider = provider_of(symbol)
         if provider in application:
             key = (provider, split(symbol)[0])
             if key not in done:
