@@ -17,15 +17,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
 
+from portscan.graph.digraph import DiGraph, descendants
 from portscan.knowledge import tables as sig
 from portscan.knowledge.ruleids import APPLICATION_CODE
 from portscan.knowledge.rules import get_rule, runtime_rules, superseding_ids
 from portscan.model import IMAGE, Component, Finding, MigrationStep, Target, TargetSummary, Verdict
-
-if TYPE_CHECKING:  # networkx loads where a graph is walked: a report from a stored result
-    import networkx as nx  # (the scan cache's) renders without it
 
 POINTS = {
     Verdict.READY: 100,
@@ -63,26 +60,21 @@ def ported(component: Component, target: Target) -> bool:
     return any(f.target is target and f.rule_id in superseding for f in component.findings)
 
 
-def _replaced(components: Sequence[Component], graph: nx.DiGraph, target: Target) -> set[str]:
+def _replaced(components: Sequence[Component], graph: DiGraph, target: Target) -> set[str]:
     """Reachable components that the image reaches on `target` only through the libraries
     of ported programs: the port brings its own, so they are not ported themselves."""
-    import networkx as nx
-
     ported_ids = {c.id for c in components if ported(c, target)}
     if not ported_ids or IMAGE not in graph:
         return set()
-    view = nx.restricted_view(
-        graph,
-        [],
-        [(a, b) for a, b, kind in graph.edges(data="kind") if a in ported_ids and kind == "needed"],
+    cut = frozenset(
+        (a, b) for a, b, kind in graph.edges(data="kind") if a in ported_ids and kind == "needed"
     )
-    still = nx.descendants(view, IMAGE)
+    still = descendants(graph, IMAGE, hidden=cut)
     return {c.id for c in components if c.reachable and c.id not in still}
 
 
-def flow_verdicts(components: Sequence[Component], graph: nx.DiGraph) -> None:
+def flow_verdicts(components: Sequence[Component], graph: DiGraph) -> None:
     """Set `verdicts` (and `inherited`) from own findings and flowing dependencies."""
-    import networkx as nx
 
     by_node = {c.id: c for c in components}
     own: dict[str, dict[Target, Verdict]] = {}
@@ -94,12 +86,12 @@ def flow_verdicts(components: Sequence[Component], graph: nx.DiGraph) -> None:
             target: Verdict.worst(f.verdict for f in deciding(component, target))
             for target in Target
         }
-    flow_graph = nx.DiGraph(
+    flow_graph = DiGraph(
         (a, b) for a, b, kind in graph.edges(data="kind") if kind in _FLOW_EDGES and b in by_node
     )
     # A program judged on what it reaches has judged its libraries' reached functions
     # itself: what flows into it is what its interpreter and extensions bring.
-    reach_flow = nx.DiGraph(
+    reach_flow = DiGraph(
         (a, b) for a, b in flow_graph.edges if graph.edges[a, b]["kind"] != "needed"
     )
     for component in components:
@@ -111,7 +103,7 @@ def flow_verdicts(components: Sequence[Component], graph: nx.DiGraph) -> None:
             if component.judged_on == "reach" and component.kind != "library"
             else flow_graph
         )
-        below = nx.descendants(flows, component.id) if component.id in flows else set()
+        below = descendants(flows, component.id) if component.id in flows else set()
         verdicts: dict[Target, Verdict] = {}
         for target in Target:
             mine = own[component.id][target]
@@ -129,7 +121,7 @@ def flow_verdicts(components: Sequence[Component], graph: nx.DiGraph) -> None:
 def summarise(
     components: Sequence[Component],
     image_findings: Sequence[Finding],
-    graph: nx.DiGraph | None = None,
+    graph: DiGraph | None = None,
 ) -> dict[Target, TargetSummary]:
     """The image's verdict, score, verdict counts and top blockers per target. With the
     `graph`, libraries that only ported programs load (the port brings its own) are left
@@ -160,15 +152,13 @@ def summarise(
     return summaries
 
 
-def _run(graph: nx.DiGraph | None) -> set[str]:
+def _run(graph: DiGraph | None) -> set[str]:
     """The components the image runs: what its entrypoint, the scripts it execs and the
     runtimes' applications start, not the libraries they load."""
-    import networkx as nx
-
     if graph is None or IMAGE not in graph:
         return set()
-    started = nx.DiGraph((a, b) for a, b, kind in graph.edges(data="kind") if kind in _RUN_EDGES)
-    return nx.descendants(started, IMAGE) if IMAGE in started else set()
+    started = DiGraph((a, b) for a, b, kind in graph.edges(data="kind") if kind in _RUN_EDGES)
+    return descendants(started, IMAGE) if IMAGE in started else set()
 
 
 def _blockers(
@@ -282,7 +272,7 @@ def _reasons(decided: Sequence[Finding], verdict: Verdict) -> list[str]:
     return list(dict.fromkeys(named))
 
 
-def finish_components(components: Sequence[Component], graph: nx.DiGraph) -> None:
+def finish_components(components: Sequence[Component], graph: DiGraph) -> None:
     """Flow verdicts through the graph, plan each component, and say in the plans of
     applications and runtimes what decided them."""
     flow_verdicts(components, graph)
@@ -313,7 +303,7 @@ def _layer_text(findings: Sequence[Finding], subject: str, runtime: bool = False
 
 
 def _runtime_findings(
-    component: Component, graph: nx.DiGraph, by_id: dict[str, Component], target: Target
+    component: Component, graph: DiGraph, by_id: dict[str, Component], target: Target
 ) -> list[Finding]:
     """The runtime rule's findings at the component's verdict: its own (a Go binary) or
     those of the interpreter it needs (an application) when that one is as bad."""
@@ -339,7 +329,7 @@ def _runtime_findings(
 
 
 def _decided_by(
-    component: Component, graph: nx.DiGraph, by_id: dict[str, Component], target: Target
+    component: Component, graph: DiGraph, by_id: dict[str, Component], target: Target
 ) -> str:
     """Which layers hold the component at its verdict on `target` ("" when none says)."""
     verdict = component.verdicts.get(target)
@@ -359,7 +349,7 @@ def _decided_by(
     return f"{verdict} on {target} because of " + " and ".join(layers) if layers else ""
 
 
-def explain_plans(components: Sequence[Component], graph: nx.DiGraph) -> None:
+def explain_plans(components: Sequence[Component], graph: DiGraph) -> None:
     """Say in the plan of each application and runtime binary (a Go program, node,
     python) which layer decided its verdict on wasip1 and on the plan's target: the
     program's own code, the runtime it moves to, or both."""

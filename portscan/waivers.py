@@ -44,8 +44,8 @@ from portscan.sources import SourceOptions, open_image
 from portscan.sources.base import BlobImageSource
 from portscan.sources.refs import parse_reference
 
-if TYPE_CHECKING:  # networkx and scoring load when a verdict is made, not to read waivers
-    import networkx as nx
+if TYPE_CHECKING:  # the graph and scoring load when a verdict is made, not to read waivers
+    from portscan.graph.digraph import DiGraph
 
 IMAGE_CONFIG_PATH = "(image config)"
 _KEYS = frozenset({"rule", "reason", "path", "target", "expires"})
@@ -226,7 +226,7 @@ def read_base(reference: str, image: ImageMeta, options: SourceOptions) -> tuple
 def judge(
     components: Sequence[Component],
     image_findings: Sequence[Finding],
-    graph: nx.DiGraph,
+    graph: DiGraph,
     base: BaseImage | None = None,
 ) -> dict[Target, TargetSummary]:
     """Verdicts, plans and the image's summary as `score` makes them, from the findings
@@ -261,11 +261,10 @@ def rejudge(result: ScanResult, waivers: Sequence[Waiver]) -> ScanResult:
     result's own dependency graph, as the scan would have. Unused waivers are warnings."""
     if not waivers:
         return result
-    import networkx as nx
-
     from portscan.graph.build import judged_graph
+    from portscan.graph.digraph import DiGraph
 
-    graph = nx.DiGraph()
+    graph = DiGraph()
     graph.add_nodes_from(c.id for c in result.components)
     graph.add_edges_from((d.source, d.target, {"kind": d.kind}) for d in result.dependencies)
     result.warnings += apply_waivers(result.components, result.image_findings, waivers)

@@ -1,4 +1,4 @@
-"""The dependency graph of an image, from its entrypoint down to packages (networkx).
+"""The dependency graph of an image, from its entrypoint down to packages (graph/digraph.py).
 
 Nodes are keyed by strings: `image`, `file:/abs/path`, `missing:NAME`, `pkg:PURL`.
 Edges carry a `kind`:
@@ -19,8 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-import networkx as nx
-
+from portscan.graph.digraph import DiGraph, descendants
 from portscan.graph.ldpath import LoaderContext, find_library, loader_context, search_dirs
 from portscan.inspect.commands import CommandWalker, Step, is_shell_command
 from portscan.knowledge.platform import runtime_platforms
@@ -43,7 +42,7 @@ class _Builder:
     def __init__(self, inputs: GraphInputs) -> None:
         self.inputs = inputs
         self.tree = inputs.tree
-        self.graph = nx.DiGraph()
+        self.graph = DiGraph()
         self.walker = CommandWalker(inputs.tree, inputs.config, inputs.scripts)
         self.workdir = self.walker.workdir
         self.env = inputs.config.env_dict()
@@ -144,7 +143,7 @@ class _Builder:
         return self._found[key]
 
 
-def build_graph(inputs: GraphInputs) -> nx.DiGraph:
+def build_graph(inputs: GraphInputs) -> DiGraph:
     """The image's dependency graph; see the module docstring for nodes and edges."""
     builder = _Builder(inputs)
     graph = builder.graph
@@ -163,12 +162,12 @@ def build_graph(inputs: GraphInputs) -> nx.DiGraph:
     return graph
 
 
-def reachable(graph: nx.DiGraph) -> set[str]:
+def reachable(graph: DiGraph) -> set[str]:
     """Nodes the image's entrypoint reaches (packages included)."""
-    return nx.descendants(graph, IMAGE) if IMAGE in graph else set()
+    return descendants(graph, IMAGE) if IMAGE in graph else set()
 
 
-def unresolved(graph: nx.DiGraph) -> list[tuple[str, str]]:
+def unresolved(graph: DiGraph) -> list[tuple[str, str]]:
     """(who, missing name) for every command, interpreter or library not found."""
     return sorted(
         (source, graph.nodes[target]["name"])
@@ -177,7 +176,7 @@ def unresolved(graph: nx.DiGraph) -> list[tuple[str, str]]:
     )
 
 
-def link_applications(graph: nx.DiGraph, applications: list[Application]) -> None:
+def link_applications(graph: DiGraph, applications: list[Application]) -> None:
     """Put each application into the graph: the image runs it (`application` edge), it
     needs its runtime (`interpreter` edge) and loads its native extension modules
     (`extension` edge); the verdicts of both flow into it."""
@@ -199,7 +198,7 @@ def link_applications(graph: nx.DiGraph, applications: list[Application]) -> Non
             graph.add_edge(node, extension, kind="extension")
 
 
-def judged_graph(graph: nx.DiGraph, binaries: Mapping[str, Binary]) -> nx.DiGraph:
+def judged_graph(graph: DiGraph, binaries: Mapping[str, Binary]) -> DiGraph:
     """The graph as the verdicts see it: the libraries a language runtime loads (libuv
     and OpenSSL under node, libexpat under python) are the runtime's, replaced with it,
     so the `needed` edges out of runtime binaries are cut. What else loads them still

@@ -30,8 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-import networkx as nx
-
+from portscan.graph.digraph import DiGraph
 from portscan.inspect.elf.callgraph import CallGraph, Reach
 from portscan.inspect.elf.content import content_path
 from portscan.knowledge.platform import is_platform_library, runtime_platforms, split_version
@@ -151,7 +150,7 @@ _REACH_CACHE: dict[tuple[str, str | None], Reach] = {}
 _REACH_CACHE_SIZE = 200_000
 
 
-def load_order(graph: nx.DiGraph, path: str) -> list[str]:
+def load_order(graph: DiGraph, path: str) -> list[str]:
     """The libraries `path` loads, breadth-first over DT_NEEDED as the loader does."""
     order: list[str] = []
     seen = {file_node(path)}
@@ -274,7 +273,7 @@ def _exports_version(versions: tuple[str | None, ...] | None, version: str | Non
 
 
 def reach_image(
-    graph: nx.DiGraph,
+    graph: DiGraph,
     binaries: Mapping[str, Binary],
     content_dir: str | None,
     reached: set[str] | frozenset[str] = frozenset(),

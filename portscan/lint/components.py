@@ -29,8 +29,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
-import networkx as nx
-
+from portscan.graph.digraph import DiGraph, descendants
 from portscan.graph.reach import ImageReach
 from portscan.inspect.packages import purl
 from portscan.knowledge import rules
@@ -74,10 +73,10 @@ def exported_names(binary: Binary) -> frozenset[str]:
     return frozenset(split_version(s)[0] for s in binary.exported_symbols)
 
 
-def _application_libraries(graph: nx.DiGraph, path: str) -> list[str]:
+def _application_libraries(graph: DiGraph, path: str) -> list[str]:
     """The non-platform libraries `path` loads, directly or through others."""
     libraries = []
-    for node in nx.descendants(graph, file_node(path)):
+    for node in descendants(graph, file_node(path)):
         library = graph.nodes[node].get("path")
         if graph.nodes[node].get("kind") == "library" and not is_platform_library(library):
             libraries.append(library)
@@ -85,7 +84,7 @@ def _application_libraries(graph: nx.DiGraph, path: str) -> list[str]:
 
 
 def _own_imports(
-    binary: Binary, path: str, graph: nx.DiGraph, binaries: Mapping[str, Binary]
+    binary: Binary, path: str, graph: DiGraph, binaries: Mapping[str, Binary]
 ) -> list[str]:
     """Imports not satisfied by the component's own libraries (those are theirs to
     answer for). Versioned names are kept: the version tag names their library."""
@@ -100,7 +99,7 @@ def _own_imports(
 def lint_binary(
     binary: Binary,
     where: Where,
-    graph: nx.DiGraph,
+    graph: DiGraph,
     binaries: Mapping[str, Binary],
     as_of: str | None = None,
     go_uses: Sequence[ApiUse] = (),
@@ -166,7 +165,7 @@ def _older(version: str, floor: str) -> bool:
 def _native_findings(
     binary: Binary,
     where: Where,
-    graph: nx.DiGraph,
+    graph: DiGraph,
     binaries: Mapping[str, Binary],
     as_of: str | None,
     go_uses: Sequence[ApiUse],
@@ -239,7 +238,7 @@ def _native_findings(
 def _judged_imports(
     binary: Binary,
     where: Where,
-    graph: nx.DiGraph,
+    graph: DiGraph,
     binaries: Mapping[str, Binary],
     reach: ImageReach | None,
 ) -> tuple[list[str], Mapping[str, tuple[ChainStep, ...]], list[Finding]]:
@@ -271,7 +270,7 @@ def _judged_imports(
     return [s for s in own if s in library.imports], library.imports, notes
 
 
-def _missing_libraries(where: Where, graph: nx.DiGraph) -> list[Finding]:
+def _missing_libraries(where: Where, graph: DiGraph) -> list[Finding]:
     node = file_node(where.path)
     if node not in graph:
         return []
@@ -298,7 +297,7 @@ def lint_script(script: Script, where: Where) -> list[Finding]:
 
 def lint_image(
     config: ImageConfig,
-    graph: nx.DiGraph,
+    graph: DiGraph,
     binaries: Mapping[str, Binary],
     scripts: Mapping[str, Script],
     owner_of: Mapping[str, str],

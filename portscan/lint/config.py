@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import networkx as nx
-
+from portscan.graph.digraph import DiGraph
 from portscan.knowledge.ruleids import SHELL_ENTRYPOINT
 from portscan.knowledge.rules import all_rules
 from portscan.lint.findings import Where, rule_findings
@@ -14,7 +13,7 @@ from portscan.model import IMAGE, Finding, ImageConfig, Script
 
 
 def lint_config(
-    config: ImageConfig, graph: nx.DiGraph, scripts: Mapping[str, Script]
+    config: ImageConfig, graph: DiGraph, scripts: Mapping[str, Script]
 ) -> list[Finding]:
     """Findings of the image configuration itself."""
     image = Where("(image config)", None, None)
