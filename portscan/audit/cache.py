@@ -55,8 +55,10 @@ from portscan.audit.keys import (
     encode_layer,
     layer_key,
     library_versions,
+    pack,
     scan_result_key,
     sha256_layers,
+    unpack,
 )
 from portscan.audit.store import LayerRow, ResultRow, Store, default_path
 from portscan.codec import EncodedResult, document_parts
@@ -84,6 +86,8 @@ if TYPE_CHECKING:  # the call-graph code (and capstone) loads when a walk is ask
 REACH_FORMAT = 2  # bump when a stored Reach changes meaning or form without a code change
 # (2: zstd, not zlib)
 _CONSTRUCTORS = "\0constructors"  # the stored root of a constructors walk (root None)
+# zstd's level 1: nginx's 3,600 walks in 0.03 s (zlib's level 1: 0.24 s), about as small
+_WALK_COMPRESSION = 1
 
 
 def reach_key() -> str:
@@ -108,11 +112,6 @@ class StoredWalks:
         self.store = store
         self._new_walks: list[tuple[str, str, bytes]] = []
         self.walks_reused = 0
-        # a stored walk is zstd(pickle(Reach)): level 1 compresses nginx's 3,600 walks in
-        # 0.03 s (zlib's level 1: 0.24 s) to about the same size. One pair per object:
-        # zstandard's (de)compressors are not to be shared between threads.
-        self._deflate = zstandard.ZstdCompressor(level=1)
-        self._inflate = zstandard.ZstdDecompressor()
 
     @functools.cached_property
     def reach_key(self) -> str:
@@ -125,14 +124,14 @@ class StoredWalks:
         data = self.store.reach(digest, _CONSTRUCTORS if root is None else root, self.reach_key)
         if data is None:
             return None
-        found = pickle.loads(self._inflate.decompress(data))
+        found = unpack(data)
         if not isinstance(found, Reach):
             return None
         self.walks_reused += 1
         return found
 
     def put_reach(self, digest: str, root: str | None, reach: Reach) -> None:
-        data = self._deflate.compress(pickle.dumps(reach, protocol=pickle.HIGHEST_PROTOCOL))
+        data = pack(reach, _WALK_COMPRESSION)
         self._new_walks.append((digest, _CONSTRUCTORS if root is None else root, data))
 
     def flush(self) -> None:
@@ -330,7 +329,7 @@ def _unpickled(data: bytes, scanned_at: str, seconds: float) -> ScanResult:
     collecting = gc.isenabled()
     gc.disable()  # else the collector walks the growing result again and again (nginx: 5x)
     try:
-        result = pickle.loads(zstandard.ZstdDecompressor().decompressobj().decompress(data))
+        result = unpack(data)
     finally:
         if collecting:
             gc.enable()

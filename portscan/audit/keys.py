@@ -40,6 +40,7 @@ import json
 import os
 import pickle
 import sys
+import threading
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -126,16 +127,34 @@ def result_key(layer: str, signatures: str, options: dict[str, str]) -> str:
     )
 
 
+@functools.lru_cache(maxsize=32)
+def _zstd(thread: int, level: int) -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
+    """One thread's (de)compressor: zstandard's are not to be shared between threads,
+    and making one per call doubles the cost of storing an image's thousands of walks."""
+    return zstandard.ZstdCompressor(level=level), zstandard.ZstdDecompressor()
+
+
+def pack(value: Any, level: int = _COMPRESSION) -> bytes:
+    """The stored form of a layer result or a walk: zstd(pickle(value)) at `level`."""
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return _zstd(threading.get_ident(), level)[0].compress(data)
+
+
+def unpack(blob: bytes) -> Any:
+    """What `pack` stored (or a zstd(pickle) written as a stream: a whole result's)."""
+    inflate = _zstd(threading.get_ident(), _COMPRESSION)[1]
+    return pickle.loads(inflate.decompressobj().decompress(blob))
+
+
 def encode_layer(result: LayerResult) -> bytes:
     """The stored form of a layer result."""
-    data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-    return zstandard.ZstdCompressor(level=_COMPRESSION).compress(data)
+    return pack(result)
 
 
 def decode_layer(blob: bytes) -> LayerResult:
     """A fresh `LayerResult` from its stored form (merging changes the objects it is
     given, so every image gets its own copy)."""
-    result = pickle.loads(zstandard.ZstdDecompressor().decompress(blob))
+    result = unpack(blob)
     if not isinstance(result, LayerResult):
         raise TypeError(f"a stored layer decoded to a {type(result).__name__}")
     return result

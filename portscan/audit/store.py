@@ -655,15 +655,16 @@ class Store:
             " COALESCE(SUM(result_key != ?), 0) FROM images",
             (result_key,),
         ).fetchone()
+        # `x != NULL` is NULL, which SUM skips: without a key nothing counts as stale
         results, result_bytes, stale_results = db.execute(
             "SELECT COUNT(*), COALESCE(SUM(LENGTH(data) + LENGTH(head) + LENGTH(tail)), 0),"
             " COALESCE(SUM(code_key != ?), 0) FROM results",
-            (code_key or "",),
+            (code_key,),
         ).fetchone()
         walks, walk_bytes, stale_walks = db.execute(
             "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0), COALESCE(SUM(reach_key != ?), 0)"
             " FROM reach",
-            (reach_key or "",),
+            (reach_key,),
         ).fetchone()
         audits, unfinished = db.execute(
             "SELECT COUNT(*), COALESCE(SUM(finished IS NULL), 0) FROM audits"
@@ -676,16 +677,12 @@ class Store:
             for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm"))
             if p.exists()
         )
-        kept = [p.stat().st_size for p in self._content_path.glob("*")] if (
-            self._content_path.is_dir()
-        ) else []  # fmt: skip
+        kept = [p.stat().st_size for p in self._content_path.glob("*")]  # none: no folder
         return StoreStats(
             self.path, file_bytes, layers, layer_bytes, stale_layers, images, image_bytes,
             stale_images, audits, unfinished, last,
-            results=results, result_bytes=result_bytes,
-            stale_results=stale_results if code_key is not None else 0,
-            walks=walks, walk_bytes=walk_bytes,
-            stale_walks=stale_walks if reach_key is not None else 0,
+            results=results, result_bytes=result_bytes, stale_results=stale_results,
+            walks=walks, walk_bytes=walk_bytes, stale_walks=stale_walks,
             files=len(kept), file_content_bytes=sum(kept),
         )  # fmt: skip
 

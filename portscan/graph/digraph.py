@@ -151,7 +151,7 @@ def _edge_tuples(
     if data is False:
         return ((s, t) for s, t, _ in edges)
     if data is True:
-        return iter(list(edges))
+        return iter(edges)
     return ((s, t, a.get(data)) for s, t, a in edges)
 
 

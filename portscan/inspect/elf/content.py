@@ -8,20 +8,23 @@ temporary directory, or the audit store's), and the later stage maps it from the
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 
 
-def store_content(content_dir: str, sha256: str, data: bytes | bytearray) -> None:
-    """Write `data` as `content_dir/sha256` unless it is there: through a temporary name
-    and a rename, so concurrent scans sharing the directory never see half a file."""
+def store_content(content_dir: str, data: bytes | bytearray) -> tuple[str, str]:
+    """Keep `data` as `content_dir/SHA256` unless it is there: through a temporary name
+    and a rename, so concurrent scans sharing the directory never see half a file.
+    (its path, SHA256)."""
+    sha256 = hashlib.sha256(data).hexdigest()
     target = os.path.join(content_dir, sha256)
-    if os.path.exists(target):
-        return
-    temporary = f"{target}.{os.getpid()}.{threading.get_ident()}.tmp"
-    with open(temporary, "wb") as out:
-        out.write(data)
-    os.replace(temporary, target)
+    if not os.path.exists(target):
+        temporary = f"{target}.{os.getpid()}.{threading.get_ident()}.tmp"
+        with open(temporary, "wb") as out:
+            out.write(data)
+        os.replace(temporary, target)
+    return target, sha256
 
 
 def content_path(content_dir: str, sha256: str | None) -> str | None:

@@ -109,11 +109,11 @@ def _analyse_here(path: str, data: bytes | bytearray, content_dir: str | None = 
     and the file's copy in `content_dir`, else in a temporary file: lief reads it from
     disk, so the file is in memory twice at most (`data` and lief's copy), never copied
     to bytes."""
-    sha256 = hashlib.sha256(data).hexdigest()
     if content_dir is not None:
-        store_content(content_dir, sha256, data)
-        binary = _elf_facts(path, data, os.path.join(content_dir, sha256))
+        kept, sha256 = store_content(content_dir, data)
+        binary = _elf_facts(path, data, kept)
     else:
+        sha256 = hashlib.sha256(data).hexdigest()
         with tempfile.NamedTemporaryFile(prefix="portscan-elf-") as file:
             file.write(data)
             file.flush()
@@ -372,9 +372,8 @@ class ElfAnalyser:
         if not _enabled():
             return _analyse_here(path, data, self.content_dir)
         if self.content_dir is not None:  # kept anyway: the worker reads it from there
-            sha256 = hashlib.sha256(data).hexdigest()  # (hashing and writing let go of the
-            store_content(self.content_dir, sha256, data)  # GIL: the tar walk goes on)
-            file = os.path.join(self.content_dir, sha256)
+            # (hashing and writing let go of the GIL: the tar walk goes on meanwhile)
+            file, sha256 = store_content(self.content_dir, data)
             return _get_worker().submit(path, b"", self.content_dir, file, sha256)
         return _get_worker().submit(path, data, self.content_dir)
 
