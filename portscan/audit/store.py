@@ -645,27 +645,18 @@ class Store:
         """Counts and sizes; rows not under the current keys count as stale (whole
         results under `code_key`, walks under `reach_key`, when given)."""
         db = self._db
-        layers, layer_bytes, stale_layers = db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0), COALESCE(SUM(layer_key != ?), 0)"
-            " FROM layers",
-            (layer_key,),
-        ).fetchone()
-        images, image_bytes, stale_images = db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(result) + LENGTH(meta)), 0),"
-            " COALESCE(SUM(result_key != ?), 0) FROM images",
-            (result_key,),
-        ).fetchone()
-        # `x != NULL` is NULL, which SUM skips: without a key nothing counts as stale
-        results, result_bytes, stale_results = db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(data) + LENGTH(head) + LENGTH(tail)), 0),"
-            " COALESCE(SUM(code_key != ?), 0) FROM results",
-            (code_key,),
-        ).fetchone()
-        walks, walk_bytes, stale_walks = db.execute(
-            "SELECT COUNT(*), COALESCE(SUM(LENGTH(data)), 0), COALESCE(SUM(reach_key != ?), 0)"
-            " FROM reach",
-            (reach_key,),
-        ).fetchone()
+        layers, layer_bytes, stale_layers = self._counts(
+            "layers", "LENGTH(data)", "layer_key", layer_key
+        )
+        images, image_bytes, stale_images = self._counts(
+            "images", "LENGTH(result) + LENGTH(meta)", "result_key", result_key
+        )
+        results, result_bytes, stale_results = self._counts(
+            "results", "LENGTH(data) + LENGTH(head) + LENGTH(tail)", "code_key", code_key
+        )
+        walks, walk_bytes, stale_walks = self._counts(
+            "reach", "LENGTH(data)", "reach_key", reach_key
+        )
         audits, unfinished = db.execute(
             "SELECT COUNT(*), COALESCE(SUM(finished IS NULL), 0) FROM audits"
         ).fetchone()
@@ -685,6 +676,18 @@ class Store:
             walks=walks, walk_bytes=walk_bytes, stale_walks=stale_walks,
             files=len(kept), file_content_bytes=sum(kept),
         )  # fmt: skip
+
+    def _counts(
+        self, table: str, size: str, key_column: str, key: str | None
+    ) -> tuple[int, int, int]:
+        """(rows, bytes by the SQL expression `size`, rows whose `key_column` is not
+        `key`) of one table. `x != NULL` is NULL, which SUM skips: without a key
+        nothing is stale."""
+        return self._db.execute(
+            f"SELECT COUNT(*), COALESCE(SUM({size}), 0),"
+            f" COALESCE(SUM({key_column} != ?), 0) FROM {table}",
+            (key,),
+        ).fetchone()
 
     def gc(
         self,
