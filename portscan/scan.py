@@ -165,8 +165,11 @@ def scan_image(
     warnings += [f"layer {info.index}: {reason}" for info in infos for reason in info.skipped]
     stage = time.monotonic()
     facts = inspect.inspect_tree(scanned.tree, meta.config)
-    worker.stop()  # every ELF file is analysed: the worker's memory goes back now,
-    worker.release_free_memory()  # and so do the layers' freed buffers
+    # every ELF file is analysed: the worker makes half the call-graph walks next, or
+    # stops, and its memory goes back now
+    helper = worker.handoff() if options.reach else None
+    worker.stop()
+    worker.release_free_memory()  # the layers' freed buffers go back too
     log.debug("inspected the tree in %.2f s", time.monotonic() - stage)
     if options.sbom == "syft":
         facts.packages, syft_warnings = enrich_with_syft(
@@ -188,7 +191,9 @@ def scan_image(
     reached = reachable(judged)
     reach = None
     if options.reach:
-        reach = reach_image(graph, facts.binaries, options.content_dir, reached, reach_store)
+        reach = reach_image(
+            graph, facts.binaries, options.content_dir, reached, reach_store, helper
+        )
     sources = {path for app in facts.applications for path in (*app.files, *app.unread)}
     layer_of = {path: entry.layer for path in facts.binaries.keys() | facts.scripts.keys() | sources
                 if (entry := scanned.tree.get(path)) is not None}  # fmt: skip

@@ -23,22 +23,20 @@ several programs, or by several images of an audit, are walked once; with a
 
 from __future__ import annotations
 
-import mmap
 import os
-from collections import deque
-from collections.abc import Mapping
+import subprocess
+from collections import Counter, deque
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from portscan.graph.digraph import DiGraph
-from portscan.inspect.elf.callgraph import CallGraph, Reach
+from portscan.inspect.elf.callgraph import Reach
 from portscan.inspect.elf.content import content_path
+from portscan.inspect.elf.walks import WalkHelper, Walks
 from portscan.knowledge.platform import is_platform_library, runtime_platforms, split_version
 from portscan.model import WHOLE, Binary, ChainStep, file_node
 
-# A file larger than this is judged whole without building its call graph: its tables
-# alone (symbols, relocations) cost hundreds of MiB (libLLVM: 110 MB file, ~280 MiB).
-MAX_WALKED_BYTES = 64 << 20
 CONSTRUCTORS = "<constructors>"  # the root label of a library's constructors
 
 
@@ -81,69 +79,131 @@ class ReachStore(Protocol):
 
 
 class _Graphs:
-    """Call graphs of the libraries walked, by content digest, and per-root reach."""
+    """The walks of an image's libraries, by content digest and root: from the process's
+    cache, the store, else made in batches (`walk`), each file's in this process or in
+    the helper (inspect/elf/walks.py), whichever has its graph open."""
 
-    def __init__(self, content_dir: str | None, store: ReachStore | None = None) -> None:
-        self.content_dir = content_dir
+    def __init__(
+        self,
+        content_dir: str | None,
+        store: ReachStore | None = None,
+        helper: subprocess.Popen[bytes] | None = None,
+    ) -> None:
         self.store = store
-        self.graphs: dict[str, CallGraph | str] = {}  # digest -> graph, or why none
+        self.here = Walks(content_dir)
+        self.helper = None if helper is None else WalkHelper(content_dir, helper, self.here.budget)
+        self.side: dict[str, int] = {}  # digest -> where its graph is: 0 here, 1 the helper
+        self.load = [0, 0]  # the sizes of the files walked here, and in the helper
+        self.unwalked: dict[str, str] = {}  # digest -> why it has no graph
         self.kept: set[tuple[str, str | None]] = set()  # process-cached walks seen in `store`
 
-    def graph(self, binary: Binary) -> CallGraph | str:
+    def strings(self, binary: Binary) -> frozenset[str] | None:
+        """`CallGraph.strings` of the file, None when it has no call graph: asked of
+        the side that has its graph open."""
         digest = binary.sha256 or ""
-        if digest not in self.graphs:
-            self.graphs[digest] = self._open(digest)
-        return self.graphs[digest]
-
-    def _open(self, digest: str) -> CallGraph | str:
-        path = content_path(self.content_dir, digest) if self.content_dir else None
-        if path is None:
-            return "its bytes were not kept (the layer came from a store without them)"
-        size = os.path.getsize(path)
-        if size > MAX_WALKED_BYTES:
-            return f"{size >> 20} MiB, over the {MAX_WALKED_BYTES >> 20} MiB walked at most"
-        with open(path, "rb") as file:
+        if self.side.get(digest) == 1 and self.helper is not None:
             try:
-                data: bytes | mmap.mmap = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-            except ValueError:  # an empty file cannot be mapped
-                data = b""
-        graph = CallGraph.from_bytes(data)
-        return graph if graph.status == "complete" else f"{graph.status}: {graph.note}"
+                return self.helper.strings(digest)
+            except EOFError:
+                self._lost()
+        return self.here.strings(digest)
+
+    def _lost(self) -> None:
+        """The helper died: its files' graphs open here from now on."""
+        if self.helper is not None:
+            self.helper.close()
+            self.helper = None
 
     def release(self, digests: list[str]) -> None:
         """Forget the call graphs of `digests`: no later walk opens them (their walks
         stay cached), so an image's memory holds the graphs still needed, not all."""
-        for digest in digests:
-            self.graphs.pop(digest, None)
+        self.here.release(digests)
+        if self.helper is not None:
+            self.helper.release([d for d in digests if self.side.get(d) == 1])
 
-    def reach(self, binary: Binary, root: str | None) -> Reach | str:
-        """What `root` (None: the constructors) reaches in `binary`, or why unknown."""
-        key = (binary.sha256 or "", root)
+    def close(self) -> None:
+        if self.helper is not None:
+            self.helper.close()
+            self.helper = None
+
+    def known(self, digest: str, root: str | None) -> Reach | str | None:
+        """What `root` (None: the constructors) reaches in the file of this digest, or
+        why unknown; None while the walk is still to be made (`walk`)."""
+        if not digest:
+            return "its bytes were not kept (the layer came from a store without them)"
+        reason = self.unwalked.get(digest)
+        if reason is not None:
+            return reason
+        key = (digest, root)
         cached = _REACH_CACHE.get(key)
-        if cached is not None and self.store is not None and key[0] and key not in self.kept:
+        if cached is not None and self.store is not None and key not in self.kept:
             self.kept.add(key)  # walked earlier in this process: the store keeps it too
-            if self.store.get_reach(key[0], root) is None:
-                self.store.put_reach(key[0], root, cached)
+            if self.store.get_reach(digest, root) is None:
+                self.store.put_reach(digest, root, cached)
+        if cached is None and self.store is not None:
+            cached = self.store.get_reach(digest, root)
+            if cached is not None:
+                self._remember(key, cached)
         if cached is None:
-            store = self.store if key[0] else None
-            cached = store.get_reach(key[0], root) if store is not None else None
-            if cached is None:
-                graph = self.graph(binary)
-                if isinstance(graph, str):
-                    return graph
-                if root is None:
-                    cached = graph.reach((), constructors=True)
-                else:
-                    cached = graph.reach((root,), constructors=False)
-                if store is not None:
-                    store.put_reach(key[0], root, cached)
-            if len(_REACH_CACHE) >= _REACH_CACHE_SIZE:
-                _REACH_CACHE.pop(next(iter(_REACH_CACHE)))
-            _REACH_CACHE[key] = cached
-            self.kept.add(key)
+            return None
         if not cached.complete:
             return f"{cached.status}: {cached.note}"
         return cached
+
+    def walk(self, walks: set[tuple[str, str | None]]) -> None:
+        """Make those of these walks not made yet, in one fixed order (each file's by
+        root, its constructors first) whatever the split, a file's where its graph is."""
+        batch = sorted(
+            (w for w in walks if self.known(*w) is None),
+            key=lambda w: (w[0], w[1] is not None, w[1] or ""),
+        )
+        self._share({w[0] for w in batch if w[0] not in self.side})
+        there = [w for w in batch if self._there(w[0])]
+        here = [w for w in batch if not self._there(w[0])]
+        if there and self.helper is not None:
+            self.helper.send(there)
+        for walk in here:
+            self._settle(walk, self.here.walk(*walk))
+        if there and self.helper is not None:
+            try:
+                answers = self.helper.receive()
+            except EOFError:
+                self._lost()
+                answers = [self.here.walk(*walk) for walk in there]
+            for walk, answer in zip(there, answers, strict=True):
+                self._settle(walk, answer)
+
+    def _share(self, digests: set[str]) -> None:
+        """Give each of these files, first walked now, to a side: the largest first, each
+        to the side whose files' sizes (up to `_COST_CAP` each) add up to less."""
+        paths = {d: content_path(self.here.content_dir, d) for d in digests}
+        sizes = {d: min(os.path.getsize(p), _COST_CAP) if p else 0 for d, p in paths.items()}
+        for digest in sorted(sizes, key=lambda d: (-sizes[d], d)):
+            side = self.side[digest] = int(self.helper is not None and self.load[1] < self.load[0])
+            self.load[side] += sizes[digest]
+
+    def _there(self, digest: str) -> bool:
+        """Whether the helper walks this file (`_share`)."""
+        return self.side[digest] == 1 and self.helper is not None
+
+    def _settle(self, walk: tuple[str, str | None], answer: Reach | str) -> None:
+        if isinstance(answer, str):
+            self.unwalked[walk[0]] = answer
+            return
+        self._remember(walk, answer)
+        if self.store is not None:
+            self.store.put_reach(walk[0], walk[1], answer)
+
+    def _remember(self, key: tuple[str, str | None], reach: Reach) -> None:
+        if len(_REACH_CACHE) >= _REACH_CACHE_SIZE:
+            _REACH_CACHE.pop(next(iter(_REACH_CACHE)))
+        _REACH_CACHE[key] = reach
+        self.kept.add(key)
+
+
+# What a file's walks cost grows with its size up to about this: past it, the budget of
+# instructions disassembled (callgraph.GRAPH_BUDGET) ends them (postgres: 1 to 23 MiB).
+_COST_CAP = 4 << 20
 
 
 _REACH_CACHE: dict[tuple[str, str | None], Reach] = {}
@@ -278,12 +338,19 @@ def reach_image(
     content_dir: str | None,
     reached: set[str] | frozenset[str] = frozenset(),
     store: ReachStore | None = None,
+    helper: subprocess.Popen[bytes] | None = None,
 ) -> ImageReach:
     """Walk every unit of the image (see the module docstring). `reached` are the graph
     nodes the image's entry reaches: a library they load is judged by what they reach
     of it, another by what every unit that loads it reaches. `store` keeps and returns
-    walks across processes."""
-    graphs = _Graphs(content_dir, store)
+    walks across processes. `helper`, a process serving walks (inspect/elf/walks.py),
+    makes about half of them, and is stopped at the end.
+
+    The units run side by side, round by round: each goes as far as the walks made
+    allow, and waits for the ones its queue needs next; those of every waiting unit are
+    then made at once (`_Graphs.walk`). A unit's answer depends only on the walks, and
+    the walks only on the rounds, not on the process that made them."""
+    graphs = _Graphs(content_dir, store, helper)
     symbols = _Symbols(binaries)
     loaded = {
         graph.nodes[b].get("path")
@@ -293,15 +360,38 @@ def reach_image(
     result = ImageReach()
     units = [p for p in sorted(binaries) if p not in loaded and _walkable_unit(p, binaries[p])]
     orders = {path: load_order(graph, path) for path in units}
-    # the content digests each unit's walk may open, and the last unit to open each
+    # the content digests each unit's walk may open, and how many unfinished units may
     opens = {
         path: {d for m in (path, *orders[path]) if m in binaries and (d := binaries[m].sha256)}
         for path in units
     }
-    last = {digest: path for path in units for digest in opens[path]}
-    for path in units:
-        result.units[path] = _reach_unit(path, orders[path], symbols, graphs)
-        graphs.release([d for d in opens[path] if last[d] == path])
+    unfinished = Counter(d for path in units for d in opens[path])
+    running: dict[str, Generator[set[tuple[str, str | None]], None, UnitReach]] = {}
+    walks: set[tuple[str, str | None]] = set()
+    done: dict[str, UnitReach] = {}
+
+    def advance(path: str) -> None:
+        """Run the unit until it waits for walks (added to `walks`) or is done."""
+        try:
+            walks.update(next(running[path]))
+        except StopIteration as stop:
+            done[path] = stop.value
+            del running[path]
+            unfinished.subtract(opens[path])
+            graphs.release([d for d in opens[path] if unfinished[d] == 0])
+
+    try:
+        for path in units:
+            running[path] = _reach_unit(path, orders[path], symbols, graphs)
+            advance(path)
+        while running:  # a round: the walks every waiting unit needs, then each goes on
+            graphs.walk(walks)
+            walks.clear()
+            for path in list(running):
+                advance(path)
+    finally:
+        graphs.close()
+    result.units = {path: done[path] for path in units}
     users: dict[str, list[UnitReach]] = {}
     for unit in result.units.values():
         for library in unit.libraries:
@@ -320,8 +410,12 @@ def _walkable_unit(path: str, binary: Binary) -> bool:
     return not (binary.runtime is not None and binary.runtime.name in runtime_platforms())
 
 
-def _reach_unit(path: str, order: list[str], symbols: _Symbols, graphs: _Graphs) -> UnitReach:
-    """What the unit at `path` reaches, its libraries loaded in `order` (`load_order`)."""
+def _reach_unit(
+    path: str, order: list[str], symbols: _Symbols, graphs: _Graphs
+) -> Generator[set[tuple[str, str | None]], None, UnitReach]:
+    """What the unit at `path` reaches, its libraries loaded in `order` (`load_order`).
+    Where the walk it needs next is not made yet, it yields the walks its queue needs
+    that are not made ((digest, root) pairs) and goes on once they are."""
     binaries = symbols.binaries
     scope = symbols.scope(order)
     split = symbols.split
@@ -369,9 +463,13 @@ def _reach_unit(path: str, order: list[str], symbols: _Symbols, graphs: _Graphs)
     looked_up = False
     while True:
         while queue:
-            library, root, chain = queue.popleft()
+            library, root, chain = queue[0]
             binary = binaries[library]
-            found = graphs.reach(binary, root)
+            found = graphs.known(binary.sha256 or "", root)
+            if found is None:  # what the queue holds (`walk` skips the walks made)
+                yield {(binaries[lib].sha256 or "", r) for lib, r, _ in queue}
+                continue
+            queue.popleft()
             label = root if root is not None else CONSTRUCTORS
             if isinstance(found, str):
                 if library in unit.whole:
@@ -418,10 +516,9 @@ def _dlsym_names(
     ]
     found: dict[str, str] = {}
     for path in callers:
-        graph = graphs.graph(symbols.binaries[path])
-        if isinstance(graph, str):
+        strings = graphs.strings(symbols.binaries[path])
+        if strings is None:
             continue
-        strings = graph.strings()
         for member, exports in zip(scope.members, scope.exports, strict=True):
             if member in application and member != path:
                 for text in strings & exports.keys():

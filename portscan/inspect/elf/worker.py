@@ -59,6 +59,8 @@ _WORKER_MAIN = (
 )
 
 
+_HANDOFF = -1  # the task id that turns the worker into a walk helper (`handoff`)
+
 TEST_FAIL = "PORTSCAN_TEST_FAIL_ANALYSIS"  # test hook: a glob of image paths whose analysis
 TEST_CRASH = "PORTSCAN_TEST_CRASH_ANALYSIS"  # raises / crashes the worker (docs/security.md)
 # what a crash in lief or capstone ends the worker with (SIGKILL is the OOM killer, or a user)
@@ -238,7 +240,10 @@ class _Worker:
         self._outbox = queue.SimpleQueue()
         self.alive = True
         threading.Thread(target=self._write_loop, name="portscan-elf-send", daemon=True).start()
-        threading.Thread(target=self._read_loop, name="portscan-elf-recv", daemon=True).start()
+        self._reader = threading.Thread(
+            target=self._read_loop, name="portscan-elf-recv", daemon=True
+        )
+        self._reader.start()
 
     def submit(
         self,
@@ -270,6 +275,9 @@ class _Worker:
         try:
             while (item := self._outbox.get()) is not None:
                 task_id, task = item
+                if task_id == _HANDOFF:  # the last frame: stdin stays open for the walks
+                    _write_frame(stdin, (_HANDOFF, "", None, None, ""))
+                    return
                 header = (task_id, task.path, task.content_dir, task.file, task.sha256)
                 _write_frame(stdin, header, task.data)
             stdin.close()
@@ -282,6 +290,8 @@ class _Worker:
         try:
             while True:
                 (task_id, ok, value), _ = _read_frame(stdout)
+                if task_id == _HANDOFF:  # what comes next is walks' (`handoff`)
+                    return
                 with self._room:
                     task = self._pending.pop(task_id)
                     self._in_flight -= len(task.data)
@@ -316,6 +326,13 @@ class _Worker:
             except BaseException as exc:  # handed to whoever waits for the facts
                 task.future.set_exception(exc)
 
+    def handoff(self) -> subprocess.Popen[bytes] | None:
+        """Turn the worker, its files all answered, into a walk helper
+        (inspect/elf/walks.py): its process, or None if it is gone."""
+        self._outbox.put((_HANDOFF, None))  # type: ignore[arg-type]
+        self._reader.join()  # it ends at the worker's answer, or settles if it died
+        return self.process if self.alive else None
+
     def stop(self) -> None:
         self._outbox.put(None)
         try:
@@ -343,6 +360,15 @@ def start() -> None:
     """Start the worker now, so its imports overlap the image's download."""
     if _enabled():
         _get_worker()
+
+
+def handoff() -> subprocess.Popen[bytes] | None:
+    """The worker's process, now making call-graph walks (`walks.serve`) for the
+    reachability stage, so it need not start a helper (a new interpreter and its
+    imports); None when no worker runs. Its files are all analysed by then."""
+    global _worker
+    worker, _worker = _worker, None
+    return worker.handoff() if worker is not None and worker.alive else None
 
 
 def stop() -> None:
@@ -405,6 +431,13 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
         while True:
             try:
                 (task_id, path, content_dir, file, sha256), size = _read_header(stdin)
+                if task_id == _HANDOFF:
+                    _write_frame(stdout, (_HANDOFF, True, None))
+                    release_free_memory()
+                    from portscan.inspect.elf.walks import serve as serve_walks
+
+                    serve_walks(stdin, stdout)
+                    return
                 spooled = file is None  # else the layer reader spooled it (a large file)
                 if spooled:
                     file, sha256 = _spool(_pieces(stdin, size), content_dir or scratch)

@@ -1,0 +1,176 @@
+"""Walks of the call graphs of kept ELF files, by content digest, here or in a helper.
+
+The reachability stage (graph/reach.py) asks, round after round, for batches of walks:
+(digest of a file in the content directory, root name or None for its constructors).
+`Walks` answers them in this process; `WalkHelper` answers its share in a second
+interpreter (`serve`), so an image's walks use both cores. A file's walks always run
+where its graph is open: the graph caches the functions it disassembled, and its budget
+(`callgraph.GRAPH_BUDGET`) counts over every walk of the file, so which of a file's
+walks complete depends on the order they come in. The caller gives each batch in a
+fixed order and sends a file's walks to one place, so results do not depend on where
+they ran. Facts go back as pickled `Reach` objects, or the reason a file has no graph.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+import os
+import subprocess
+import sys
+from collections.abc import Iterable
+from typing import BinaryIO
+
+from portscan.inspect.elf import callgraph
+from portscan.inspect.elf.callgraph import CallGraph, Reach
+from portscan.inspect.elf.content import content_path
+from portscan.inspect.elf.worker import _read_frame, _write_frame
+
+# A file larger than this is judged whole without building its call graph: its tables
+# alone (symbols, relocations) cost hundreds of MiB (libLLVM: 110 MB file, ~280 MiB).
+MAX_WALKED_BYTES = 64 << 20
+
+Walk = tuple[str, str | None]  # (content digest, root name or None: the constructors)
+
+_HELPER_MAIN = (
+    "import sys; from portscan.inspect.elf.walks import serve; "
+    "serve(sys.stdin.buffer, sys.stdout.buffer)"
+)
+
+
+class Walks:
+    """The call graphs open in this process, by digest, and the walks made in them."""
+
+    def __init__(self, content_dir: str | None, budget: int | None = None) -> None:
+        self.content_dir = content_dir
+        self.budget = callgraph.GRAPH_BUDGET if budget is None else budget
+        self.graphs: dict[str, CallGraph | str] = {}  # digest -> graph, or why none
+
+    def graph(self, digest: str) -> CallGraph | str:
+        """The call graph of the kept file `digest`, or why it has none."""
+        found = self.graphs.get(digest)
+        if found is None:
+            found = self.graphs[digest] = open_graph(self.content_dir, digest)
+            if not isinstance(found, str):
+                found.budget = self.budget
+        return found
+
+    def walk(self, digest: str, root: str | None) -> Reach | str:
+        """What `root` (None: the constructors) reaches in the file, or why its graph
+        cannot say. A bound hit is a Reach that is not complete."""
+        graph = self.graph(digest)
+        if isinstance(graph, str):
+            return graph
+        if root is None:
+            return graph.reach((), constructors=True)
+        return graph.reach((root,), constructors=False)
+
+    def strings(self, digest: str) -> frozenset[str] | None:
+        """The identifier-like strings of the file's read-only data (`CallGraph.strings`),
+        None when it has no call graph."""
+        graph = self.graph(digest)
+        return None if isinstance(graph, str) else graph.strings()
+
+    def release(self, digests: Iterable[str]) -> None:
+        """Close these files' graphs: no later walk needs them."""
+        for digest in digests:
+            self.graphs.pop(digest, None)
+
+
+def open_graph(content_dir: str | None, digest: str) -> CallGraph | str:
+    """The call graph of the file kept under `digest`, or why there is none."""
+    path = content_path(content_dir, digest) if content_dir else None
+    if path is None:
+        return "its bytes were not kept (the layer came from a store without them)"
+    size = os.path.getsize(path)
+    if size > MAX_WALKED_BYTES:
+        return f"{size >> 20} MiB, over the {MAX_WALKED_BYTES >> 20} MiB walked at most"
+    with open(path, "rb") as file:
+        try:
+            data: bytes | mmap.mmap = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # an empty file cannot be mapped
+            data = b""
+    graph = CallGraph.from_bytes(data)
+    return graph if graph.status == "complete" else f"{graph.status}: {graph.note}"
+
+
+class WalkHelper:
+    """A second process making walks (`serve`): `send` a batch, do other work, then
+    `receive` its answers in the batch's order. If it dies, `receive` raises EOFError
+    and the caller makes the walks itself. It is the ELF worker the scan read its
+    layers with (worker.handoff), else a new interpreter."""
+
+    def __init__(
+        self,
+        content_dir: str | None,
+        process: subprocess.Popen[bytes] | None = None,
+        budget: int | None = None,
+    ) -> None:
+        self.content_dir = content_dir
+        self.budget = callgraph.GRAPH_BUDGET if budget is None else budget  # as here
+        self.process = process or subprocess.Popen(
+            [sys.executable, "-c", _HELPER_MAIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+
+    def send(self, batch: list[Walk]) -> None:
+        """Walks to make (`receive` answers them)."""
+        self._send("walk", batch)
+
+    def strings(self, digest: str) -> frozenset[str] | None:
+        """`Walks.strings` of a file whose graph the helper has open (EOFError if it died)."""
+        self._send("strings", [digest])
+        return self.receive()[0]
+
+    def _send(self, kind: str, items: list) -> None:
+        assert self.process.stdin is not None
+        with contextlib.suppress(BrokenPipeError, OSError, ValueError):  # `receive` sees it died
+            _write_frame(self.process.stdin, (kind, self.content_dir, self.budget, items))
+
+    def receive(self) -> list:
+        assert self.process.stdout is not None
+        try:
+            answers, _ = _read_frame(self.process.stdout)
+        except (OSError, ValueError) as exc:
+            raise EOFError(str(exc)) from None
+        return answers
+
+    def release(self, digests: list[str]) -> None:
+        """Close these files' graphs (no answer)."""
+        if digests:
+            self._send("release", digests)
+
+    def close(self) -> None:
+        """Stop the helper (its graphs go with it)."""
+        with contextlib.suppress(BrokenPipeError, OSError, ValueError):
+            assert self.process.stdin is not None
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
+    """The helper's loop: batches of walks in, their answers out, until stdin closes.
+    Whatever fails here (a bug, memory) ends the helper quietly: the caller makes the
+    walks itself, and meets the failure as a scan without a helper would."""
+    walks: Walks | None = None
+    while True:
+        try:
+            (kind, content_dir, budget, items), _ = _read_frame(stdin)
+        except EOFError:
+            return
+        if walks is None:
+            walks = Walks(content_dir, budget)
+        try:
+            if kind == "release":
+                walks.release(items)
+            elif kind == "strings":
+                _write_frame(stdout, [walks.strings(digest) for digest in items])
+            else:
+                _write_frame(stdout, [walks.walk(digest, root) for digest, root in items])
+        except Exception:  # the caller makes the walks again (see above)
+            return

@@ -1,0 +1,131 @@
+"""The reachability stage's walks, split between this process and a helper process
+(graph/reach.py, inspect/elf/walks.py), give what they give in one process: on programs
+linking real Debian libraries (libcurl, libssl, libcrypto, libsystemd, liblzma, libz),
+with a budget small enough that files run out of it, a helper that dies, and the ELF
+worker handed over as the helper."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from portscan.graph import reach
+from portscan.inspect.elf import callgraph, walks, worker
+from portscan.scan import ScanOptions, scan_image
+from tests.test_reach import PROGRAMS, _install, _root
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, ...]:
+    """reach_image's arguments for an image of the test_reach programs, their files
+    kept in a content directory that outlives the scan."""
+    if shutil.which("gcc") is None:
+        pytest.skip("gcc is not installed")
+    build = tmp_path_factory.mktemp("walks-build")
+    root = _root(tmp_path_factory.mktemp("walks-root"))
+    for name, (flag, source) in PROGRAMS.items():
+        (build / f"{name}.c").write_text(source + "\n")
+        program = root / "usr/bin" / name
+        subprocess.run(["gcc", "-O1", "-o", str(program), str(build / f"{name}.c"), flag],
+                       check=True)  # fmt: skip
+        _install(root, program)
+    content = tmp_path_factory.mktemp("walks-content")
+    captured: list[tuple[Any, ...]] = []
+    original = reach.reach_image
+
+    def capture(*args: Any) -> reach.ImageReach:
+        captured.append(args[:5])  # without the helper
+        return original(*args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(reach, "reach_image", capture)
+        scan_image(f"dir:{root}", ScanOptions(content_dir=str(content)))
+    (args,) = captured
+    return args
+
+
+def _fields(found: reach.ImageReach) -> tuple[object, ...]:
+    """Everything an ImageReach holds, units and libraries in their order."""
+    return (
+        [(path, dataclasses.astuple(unit)) for path, unit in found.units.items()],
+        [(path, dataclasses.astuple(lib)) for path, lib in found.libraries.items()],
+    )
+
+
+def _helper() -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-c", walks._HELPER_MAIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+
+
+def _reach(inputs: tuple[Any, ...], helper: subprocess.Popen[bytes] | None) -> reach.ImageReach:
+    reach._REACH_CACHE.clear()  # as in a new process
+    return reach.reach_image(*inputs, helper=helper)
+
+
+@pytest.fixture
+def sent(monkeypatch: pytest.MonkeyPatch) -> list[walks.Walk]:
+    """The walks handed to a helper, as they are sent."""
+    handed: list[walks.Walk] = []
+    send = walks.WalkHelper.send
+
+    def spy(self: walks.WalkHelper, batch: list[walks.Walk]) -> None:
+        handed.extend(batch)
+        send(self, batch)
+
+    monkeypatch.setattr(walks.WalkHelper, "send", spy)
+    return handed
+
+
+def test_a_helper_makes_the_walks_this_process_would(
+    inputs: tuple[Any, ...], sent: list[walks.Walk]
+) -> None:
+    alone = _reach(inputs, None)
+    assert any(unit.platform for unit in alone.units.values())
+    assert not sent
+    helper = _helper()
+    helped = _reach(inputs, helper)
+    assert sent, "the helper was given no walk"
+    assert helper.poll() is not None, "the stage stops its helper"
+    assert _fields(helped) == _fields(alone)
+
+
+@pytest.mark.parametrize("cap", [reach._COST_CAP, 1])
+def test_files_out_of_budget_answer_the_same_wherever_they_are_walked(
+    inputs: tuple[Any, ...], sent: list[walks.Walk], monkeypatch: pytest.MonkeyPatch, cap: int
+) -> None:
+    """Which of a file's walks complete depends on their order, not on the process:
+    with a budget libcurl and libcrypto run out of, the split (by size, or one file
+    each way in turn) changes nothing."""
+    monkeypatch.setattr(callgraph, "GRAPH_BUDGET", 4000)  # the helper is told it too
+    monkeypatch.setattr(reach, "_COST_CAP", cap)
+    alone = _reach(inputs, None)
+    whole = {why for unit in alone.units.values() for why in unit.whole.values()}
+    assert any("over the budget of 4000" in why for why in whole)
+    helped = _reach(inputs, _helper())
+    assert {digest for digest, _ in sent} and _fields(helped) == _fields(alone)
+
+
+def test_walks_go_on_here_when_the_helper_dies(inputs: tuple[Any, ...]) -> None:
+    alone = _reach(inputs, None)
+    helper = _helper()
+    helper.kill()
+    helper.wait()
+    assert _fields(_reach(inputs, helper)) == _fields(alone)
+
+
+def test_the_elf_worker_becomes_the_helper(inputs: tuple[Any, ...]) -> None:
+    """worker.handoff: the layers' worker, its imports made, serves the walks."""
+    alone = _reach(inputs, None)
+    worker.start()
+    helper = worker.handoff()
+    if helper is None:
+        pytest.skip("PORTSCAN_WORKERS=0: no worker runs")
+    assert worker._worker is None  # the next scan starts its own
+    assert _fields(_reach(inputs, helper)) == _fields(alone)
+    assert helper.poll() is not None
