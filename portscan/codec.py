@@ -331,13 +331,20 @@ class EncodedResult:
 
     def pieces(self) -> Iterator[str]:
         """The document's text: byte for byte what `render_pieces(self.result())` gives."""
-        yield self.head + times_text(self.scanned_at, self.duration_seconds)
-        inflate = zstandard.ZstdDecompressor().decompressobj()
-        text = codecs.getincrementaldecoder("utf-8")()
-        view = memoryview(self.tail)
-        for start in range(0, len(view), _CHUNK):
-            yield text.decode(inflate.decompress(view[start : start + _CHUNK]))
-        yield text.decode(b"", final=True)
+        return encoded_pieces(self.head, self.tail, self.scanned_at, self.duration_seconds)
+
+
+def encoded_pieces(
+    head: str, tail: bytes, scanned_at: str, duration_seconds: float
+) -> Iterator[str]:
+    """The text of a document encoded as `EncodedResult` holds it, with these times."""
+    yield head + times_text(scanned_at, duration_seconds)
+    inflate = zstandard.ZstdDecompressor().decompressobj()
+    text = codecs.getincrementaldecoder("utf-8")()
+    view = memoryview(tail)
+    for start in range(0, len(view), _CHUNK):
+        yield text.decode(inflate.decompress(view[start : start + _CHUNK]))
+    yield text.decode(b"", final=True)
 
 
 _CHUNK = 1 << 18  # compressed bytes decompressed at a time (several MB of text)

@@ -94,6 +94,40 @@ def test_a_table_scan_stores_no_document_and_a_json_rescan_adds_it(
     assert SCANNED_IN.sub(b"", again) == SCANNED_IN.sub(b"", table.stdout)
 
 
+def test_a_json_scan_stores_no_pickle_and_another_format_decodes_the_document(
+    oci_layout: Path, tmp_path: Path
+) -> None:
+    """A cold scan writing only JSON stores its document, not the pickled result (0.25 s
+    of nginx's scan); a rescan in another format decodes the document, stores the pickle
+    and renders what a scan without the cache renders, and so does the next; a JSON scan
+    with a gate stores both."""
+    env = cached_env(tmp_path / "xdg")
+    store = tmp_path / "xdg" / "portscan" / "store.db"
+    reference = f"oci:{oci_layout}"
+
+    def stored() -> tuple[int, int]:
+        with Store(store) as opened:
+            return opened._db.execute("SELECT length(data), length(tail) FROM results").fetchone()
+
+    assert _portscan(env, reference, "--format", "json").returncode == 0
+    assert stored()[0] == 0 and stored()[1] > 0
+    fresh = _portscan(env, reference, "--format", "sarif", "--no-cache").stdout
+    for _ in range(2):
+        warm = _portscan(env, reference, "--format", "sarif")
+        assert warm.returncode == 0, warm.stderr
+        assert stored()[0] > 0
+        scanned = re.compile(rb'"scannedAt": "[^"]*"')
+        assert scanned.sub(b"", warm.stdout) == scanned.sub(b"", fresh)
+    gated = cached_env(tmp_path / "gated")
+    cold = _portscan(gated, reference, "--format", "json", "--min-score", "100")
+    warm = _portscan(gated, reference, "--format", "json", "--min-score", "100")
+    assert cold.returncode == warm.returncode == EXIT_GATE_FAILED, cold.stderr
+    assert cold.stderr == warm.stderr
+    with Store(tmp_path / "gated" / "portscan" / "store.db") as opened:
+        row = opened._db.execute("SELECT length(data), length(tail) FROM results").fetchone()
+    assert row[0] > 0 and row[1] > 0
+
+
 def test_the_spliced_document_is_the_encoded_result(oci_layout: Path, tmp_path: Path) -> None:
     """Cold and warm, the document the scan cache hands out is byte for byte what
     encoding its result gives; the warm result is the cold one with new times."""

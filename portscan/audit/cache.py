@@ -23,8 +23,11 @@ store.db, portscan.audit.store), and reuses its machinery:
   libraries it asks, the signatures/ data, the analysers). A hit reads no layer and
   judges nothing: it is the stored result with a new `scanned_at` and
   `duration_seconds`, its JSON document stored encoded (codec.EncodedResult: the same
-  bytes as encoding the result) and the result itself unpickled only for another
-  format or a gate. A miss scans as below and stores both.
+  bytes as encoding the result) and the result itself loaded only for another format
+  or a gate. A miss scans as below and stores the form it was asked for: the document
+  (`--format json`), else the result pickled. The other form is made when a hit first
+  asks for it, and stored then: a document is encoded from the result, a result decoded
+  from the document (pickling nginx's result cost a cold scan 0.25 s).
 
 Every write is one SQLite transaction (WAL mode) and every content file lands by rename,
 so concurrent scans share the cache safely. A new portscan or signatures version
@@ -38,6 +41,7 @@ import dataclasses
 import functools
 import gc
 import hashlib
+import json
 import logging
 import os
 import pickle
@@ -61,7 +65,7 @@ from portscan.audit.keys import (
     unpack,
 )
 from portscan.audit.store import LayerRow, ResultRow, Store, default_path
-from portscan.codec import EncodedResult, document_parts
+from portscan.codec import EncodedResult, document_parts, encoded_pieces, from_dict
 from portscan.errors import PortscanError
 from portscan.inspect.elf import worker
 from portscan.inspect.elf.content import content_path
@@ -193,14 +197,17 @@ class ScanCache(StoredWalks):
         options: ScanOptions,
         progress: ScanProgress | None = None,
         document: bool = True,
+        needed: bool = True,
     ) -> ScanResult | EncodedResult:
         """The result of scanning `reference`: the stored one when the store holds it
         under its keys.scan_result_key, else `scan`'s, then stored. `document`: the
-        caller writes the JSON document, so it is made (or taken) encoded, stored with
-        the result, and returned as an EncodedResult; else only the result is stored
-        (a scan printing a table does not pay for a 34 MB document) and a later call
-        that asks for the document adds it. An image or options without a key are
-        scanned and nothing whole is stored."""
+        caller writes the JSON document, so it is made (or taken) encoded, stored, and
+        returned as an EncodedResult. `needed`: the caller also reads the result itself
+        (another format, a gate), so it is stored pickled; a JSON-only scan stores the
+        document alone (pickling nginx's result costs 0.25 s), and a table scan the
+        pickle alone (a 34 MB document costs more). A later call that wants the other
+        form makes it (from the result, or decoded from the document) and stores it.
+        An image or options without a key are scanned and nothing whole is stored."""
         started = time.monotonic()
         scanned_at = timestamp()
         options = dataclasses.replace(options, content_dir=self.content_dir)
@@ -220,14 +227,7 @@ class ScanCache(StoredWalks):
             self.results_reused += 1
             seconds = round(time.monotonic() - started, 3)
             log.debug("reused the stored result %s in %.2f s", key, seconds)
-            load = functools.partial(_unpickled, stored.data, scanned_at, seconds)
-            if stored.tail:  # the document was stored with it
-                return EncodedResult(scanned_at, seconds, stored.head, stored.tail, load)
-            if not document:
-                return load()
-            encoded = _encoded(load())
-            self.store.put_result(dataclasses.replace(stored, head=encoded.head, tail=encoded.tail))
-            return encoded
+            return self._reused(stored, scanned_at, seconds, document, needed)
         result = self._scan(reference, options, progress, source)
         if key is None:
             return result
@@ -236,13 +236,38 @@ class ScanCache(StoredWalks):
             key,
             code_key(options.analysers, options.keep),
             reference,
-            _pickled(result),
+            _pickled(result) if needed or not document else b"",
             encoded.head if encoded else "",
             encoded.tail if encoded else b"",  # empty: no document stored (yet)
             result.duration_seconds,
         )
         self.store.put_result(row)
         return encoded or result
+
+    def _reused(
+        self, stored: ResultRow, scanned_at: str, seconds: float, document: bool, needed: bool
+    ) -> ScanResult | EncodedResult:
+        """A stored result, with the times of its reuse, in the forms asked for; a form
+        the row lacks is made from the other and stored."""
+        loaded = None
+        if needed or not document or not stored.tail:
+            loaded = _stored_whole(stored, scanned_at, seconds)
+            if not stored.data:
+                stored = dataclasses.replace(stored, data=_pickled(loaded))
+                self.store.put_result(stored)
+        if not document:
+            assert loaded is not None
+            return loaded
+        if not stored.tail:
+            assert loaded is not None
+            encoded = _encoded(loaded)
+            self.store.put_result(dataclasses.replace(stored, head=encoded.head, tail=encoded.tail))
+            return encoded
+        if loaded is not None:
+            load = functools.partial(_same, loaded)
+        else:  # not wanted: made on demand, and not stored (the store may be closed by then)
+            load = functools.partial(_stored_whole, stored, scanned_at, seconds)
+        return EncodedResult(scanned_at, seconds, stored.head, stored.tail, load)
 
     def scan(
         self, reference: str, options: ScanOptions, progress: ScanProgress | None = None
@@ -335,6 +360,34 @@ def _unpickled(data: bytes, scanned_at: str, seconds: float) -> ScanResult:
             gc.enable()
     if not isinstance(result, ScanResult):
         raise TypeError(f"a stored result decoded to a {type(result).__name__}")
+    return dataclasses.replace(result, scanned_at=scanned_at, duration_seconds=seconds)
+
+
+def _stored_whole(stored: ResultRow, scanned_at: str, seconds: float) -> ScanResult:
+    """The result a stored row holds, with the times of its reuse: unpickled, else
+    decoded from its document."""
+    if stored.data:
+        return _unpickled(stored.data, scanned_at, seconds)
+    text = "".join(encoded_pieces(stored.head, stored.tail, scanned_at, seconds))
+    return _from_document(text, scanned_at, seconds)
+
+
+def _same(result: ScanResult) -> ScanResult:
+    return result
+
+
+def _from_document(text: str, scanned_at: str, seconds: float) -> ScanResult:
+    """A stored JSON document as a result, with the times of its reuse. The document
+    holds all of it but the bytes of the small files a scan keeps to read (`files[].data`,
+    which nothing after the scan reads): every format renders it as it renders the
+    result that was encoded (tests/test_result_cache.py)."""
+    collecting = gc.isenabled()
+    gc.disable()  # as `_unpickled`
+    try:
+        result = from_dict(json.loads(text), "a stored result")
+    finally:
+        if collecting:
+            gc.enable()
     return dataclasses.replace(result, scanned_at=scanned_at, duration_seconds=seconds)
 
 

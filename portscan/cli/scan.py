@@ -161,8 +161,14 @@ def image_command(
                 try:
                     cache = stack.enter_context(ScanCache())
                     document = any(name == "json" for name, _ in planned)
+                    needed = (  # the result itself: another format, or a gate
+                        any(name != "json" for name, _ in planned)
+                        or html_path is not None
+                        or fail_on is not None
+                        or min_score is not None
+                    )
                     scan = functools.partial(
-                        cache.result, reference, scan_options, document=document
+                        cache.result, reference, scan_options, document=document, needed=needed
                     )
                 except StoreError as exc:  # e.g. a read-only home: scan, just slower
                     click.echo(f"portscan: warning: no scan cache: {exc}", err=True)
