@@ -84,12 +84,23 @@ class LocalExecutor:
         workers = self._workers()
         self._pool.shutdown(wait=False)
         _end(workers, EXIT_GRACE)
+        self._settle()
 
     def abort(self) -> None:
         """Cancel what waits and end the workers now (their units are not stored)."""
         workers = self._workers()
         self._pool.shutdown(wait=False, cancel_futures=True)
         _end(workers, 0)
+        self._settle()
+
+    def _settle(self) -> None:
+        """Wait (5 s at most) for the pool's manager thread to close its wake-up pipe:
+        at exit, concurrent.futures wakes every manager thread, and one closing its pipe
+        meanwhile made that write fail ("Exception ignored ... Bad file descriptor" after
+        an interrupted audit, seen once under load)."""
+        manager = getattr(self._pool, "_executor_manager_thread", None)
+        if manager is not None:
+            manager.join(timeout=5)
 
     def _workers(self) -> list[BaseProcess]:
         # the pool's own processes (public as terminate_workers() only from Python 3.14)

@@ -24,7 +24,7 @@ from typing import BinaryIO
 from portscan.inspect.elf import callgraph
 from portscan.inspect.elf.callgraph import CallGraph, Reach
 from portscan.inspect.elf.content import content_path
-from portscan.inspect.elf.worker import _read_frame, _write_frame
+from portscan.inspect.elf.frames import read_frame, write_frame
 
 # A file larger than this is judged whole without building its call graph: its tables
 # alone (symbols, relocations) cost hundreds of MiB (libLLVM: 110 MB file, ~280 MiB).
@@ -124,12 +124,12 @@ class WalkHelper:
     def _send(self, kind: str, items: list) -> None:
         assert self.process.stdin is not None
         with contextlib.suppress(BrokenPipeError, OSError, ValueError):  # `receive` sees it died
-            _write_frame(self.process.stdin, (kind, self.content_dir, self.budget, items))
+            write_frame(self.process.stdin, (kind, self.content_dir, self.budget, items))
 
     def receive(self) -> list:
         assert self.process.stdout is not None
         try:
-            answers, _ = _read_frame(self.process.stdout)
+            answers, _ = read_frame(self.process.stdout)
         except (OSError, ValueError) as exc:
             raise EOFError(str(exc)) from None
         return answers
@@ -160,7 +160,7 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
     walks: Walks | None = None
     while True:
         try:
-            (kind, content_dir, budget, items), _ = _read_frame(stdin)
+            (kind, content_dir, budget, items), _ = read_frame(stdin)
         except EOFError:
             return
         if walks is None:
@@ -169,8 +169,8 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
             if kind == "release":
                 walks.release(items)
             elif kind == "strings":
-                _write_frame(stdout, [walks.strings(digest) for digest in items])
+                write_frame(stdout, [walks.strings(digest) for digest in items])
             else:
-                _write_frame(stdout, [walks.walk(digest, root) for digest, root in items])
+                write_frame(stdout, [walks.walk(digest, root) for digest, root in items])
         except Exception:  # the caller makes the walks again (see above)
             return

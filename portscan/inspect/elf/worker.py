@@ -33,7 +33,6 @@ import os
 import pickle
 import queue
 import signal
-import struct
 import subprocess
 import sys
 import tempfile
@@ -45,11 +44,11 @@ from typing import Any, BinaryIO
 
 from portscan.inspect.elf import spec
 from portscan.inspect.elf.content import store_content
+from portscan.inspect.elf.frames import read_frame, read_header, write_frame
 from portscan.inspect.elf.layout import Bytes, header_only
 from portscan.layers import AnalysisFailed, failure_reason
 from portscan.model import Binary
 
-_HEADER = struct.Struct("<Q")
 MAX_IN_FLIGHT = 16 << 20  # bytes of ELF files handed over and not yet answered
 _SPOOL_CHUNK = 1 << 20  # the worker copies a file from its stdin to disk in pieces this big
 _TRIM_AFTER = 16 << 20  # after a file this large, the worker returns free heap to the system
@@ -131,37 +130,6 @@ def _analyse_file(path: str, file: str, sha256: str) -> Binary:
         binary = _elf_facts(path, data, file)
     binary.sha256 = sha256
     return binary
-
-
-def _write_frame(stream: BinaryIO, message: Any, raw: bytes = b"") -> None:
-    """A pickled message, then `raw` bytes as they are (a file is not copied by pickle)."""
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(payload)) + _HEADER.pack(len(raw)))
-    stream.write(payload)
-    if raw:
-        stream.write(raw)
-    stream.flush()
-
-
-def _read_header(stream: BinaryIO) -> tuple[Any, int]:
-    """A frame's message and the size of the raw bytes that follow it."""
-    header = stream.read(2 * _HEADER.size)
-    if len(header) < 2 * _HEADER.size:
-        raise EOFError
-    size = _HEADER.unpack_from(header)[0]
-    raw_size = _HEADER.unpack_from(header, _HEADER.size)[0]
-    payload = stream.read(size)
-    if len(payload) < size:
-        raise EOFError
-    return pickle.loads(payload), raw_size
-
-
-def _read_frame(stream: BinaryIO) -> tuple[Any, bytes]:
-    message, raw_size = _read_header(stream)
-    raw = stream.read(raw_size) if raw_size else b""
-    if len(raw) < raw_size:
-        raise EOFError
-    return message, raw
 
 
 def _spool(chunks: Iterable[bytes], directory: str) -> tuple[str, str]:
@@ -276,10 +244,10 @@ class _Worker:
             while (item := self._outbox.get()) is not None:
                 task_id, task = item
                 if task_id == _HANDOFF:  # the last frame: stdin stays open for the walks
-                    _write_frame(stdin, (_HANDOFF, "", None, None, ""))
+                    write_frame(stdin, (_HANDOFF, "", None, None, ""))
                     return
                 header = (task_id, task.path, task.content_dir, task.file, task.sha256)
-                _write_frame(stdin, header, task.data)
+                write_frame(stdin, header, task.data)
             stdin.close()
         except (BrokenPipeError, OSError, ValueError):
             pass  # the reader sees the worker gone and settles what is pending
@@ -289,7 +257,7 @@ class _Worker:
         assert stdout is not None
         try:
             while True:
-                (task_id, ok, value), _ = _read_frame(stdout)
+                (task_id, ok, value), _ = read_frame(stdout)
                 if task_id == _HANDOFF:  # what comes next is walks' (`handoff`)
                     return
                 with self._room:
@@ -430,9 +398,9 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
     with tempfile.TemporaryDirectory(prefix="portscan-elf-") as scratch:
         while True:
             try:
-                (task_id, path, content_dir, file, sha256), size = _read_header(stdin)
+                (task_id, path, content_dir, file, sha256), size = read_header(stdin)
                 if task_id == _HANDOFF:
-                    _write_frame(stdout, (_HANDOFF, True, None))
+                    write_frame(stdout, (_HANDOFF, True, None))
                     release_free_memory()
                     from portscan.inspect.elf.walks import serve as serve_walks
 
@@ -456,7 +424,7 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
                 if content_dir is None:
                     with contextlib.suppress(OSError):
                         os.unlink(file)
-            _write_frame(stdout, message)
+            write_frame(stdout, message)
             if size >= _TRIM_AFTER:
                 release_free_memory()
 
