@@ -164,6 +164,7 @@ class _Graphs:
             self.helper.send(there)
         for walk in here:
             self._settle(walk, self.here.walk(*walk))
+        self.here.drop_pages()
         if there and self.helper is not None:
             try:
                 answers = self.helper.receive()
@@ -204,6 +205,10 @@ class _Graphs:
 # What a file's walks cost grows with its size up to about this: past it, the budget of
 # instructions disassembled (callgraph.GRAPH_BUDGET) ends them (postgres: 1 to 23 MiB).
 _COST_CAP = 4 << 20
+# Units walked side by side, in path order, a wave at a time: more units share rounds
+# (and the helper's answers), fewer keep fewer call graphs open at once (a graph is
+# dropped when its last unit is done). postgres: 32 -> 232 MiB, all at once 276 MiB.
+_WAVE = 32
 
 
 _REACH_CACHE: dict[tuple[str, str | None], Reach] = {}
@@ -381,14 +386,15 @@ def reach_image(
             graphs.release([d for d in opens[path] if unfinished[d] == 0])
 
     try:
-        for path in units:
-            running[path] = _reach_unit(path, orders[path], symbols, graphs)
-            advance(path)
-        while running:  # a round: the walks every waiting unit needs, then each goes on
-            graphs.walk(walks)
-            walks.clear()
-            for path in list(running):
+        for start in range(0, len(units), _WAVE):
+            for path in units[start : start + _WAVE]:
+                running[path] = _reach_unit(path, orders[path], symbols, graphs)
                 advance(path)
+            while running:  # a round: the walks every waiting unit needs, then each goes on
+                graphs.walk(walks)
+                walks.clear()
+                for path in list(running):
+                    advance(path)
     finally:
         graphs.close()
     result.units = {path: done[path] for path in units}

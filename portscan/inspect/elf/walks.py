@@ -71,6 +71,15 @@ class Walks:
         graph = self.graph(digest)
         return None if isinstance(graph, str) else graph.strings()
 
+    def drop_pages(self) -> None:
+        """Let the open files' mapped pages go (read again from the page cache when a
+        walk needs them): they count in the process's resident memory meanwhile."""
+        advice = getattr(mmap, "MADV_DONTNEED", None)
+        for graph in self.graphs.values():
+            data = None if isinstance(graph, str) else graph.data
+            if advice is not None and isinstance(data, mmap.mmap):
+                data.madvise(advice)
+
     def release(self, digests: Iterable[str]) -> None:
         """Close these files' graphs: no later walk needs them."""
         for digest in digests:
@@ -172,5 +181,6 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
                 write_frame(stdout, [walks.strings(digest) for digest in items])
             else:
                 write_frame(stdout, [walks.walk(digest, root) for digest, root in items])
+                walks.drop_pages()
         except Exception:  # the caller makes the walks again (see above)
             return
