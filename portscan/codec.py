@@ -12,7 +12,6 @@ fields this version does not know are ignored.
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 import enum
 import functools
@@ -329,22 +328,21 @@ class EncodedResult:
             self._loaded = self.load()
         return self._loaded
 
-    def pieces(self) -> Iterator[str]:
-        """The document's text: byte for byte what `render_pieces(self.result())` gives."""
+    def pieces(self) -> Iterator[bytes]:
+        """The document's UTF-8 bytes: byte for byte `render_pieces(self.result())`,
+        encoded (the stored bytes go out as they are, never decoded)."""
         return encoded_pieces(self.head, self.tail, self.scanned_at, self.duration_seconds)
 
 
 def encoded_pieces(
     head: str, tail: bytes, scanned_at: str, duration_seconds: float
-) -> Iterator[str]:
-    """The text of a document encoded as `EncodedResult` holds it, with these times."""
-    yield head + times_text(scanned_at, duration_seconds)
+) -> Iterator[bytes]:
+    """The UTF-8 bytes of a document encoded as `EncodedResult` holds it, with these times."""
+    yield (head + times_text(scanned_at, duration_seconds)).encode()
     inflate = zstandard.ZstdDecompressor().decompressobj()
-    text = codecs.getincrementaldecoder("utf-8")()
     view = memoryview(tail)
     for start in range(0, len(view), _CHUNK):
-        yield text.decode(inflate.decompress(view[start : start + _CHUNK]))
-    yield text.decode(b"", final=True)
+        yield inflate.decompress(view[start : start + _CHUNK])
 
 
 _CHUNK = 1 << 18  # compressed bytes decompressed at a time (several MB of text)

@@ -140,7 +140,7 @@ def test_the_spliced_document_is_the_encoded_result(oci_layout: Path, tmp_path: 
         assert cache.results_reused == 1 and cache.layers_reused == cache.layers_read == 0
     assert isinstance(cold, EncodedResult) and isinstance(warm, EncodedResult)
     for encoded in (cold, warm):
-        assert "".join(encoded.pieces()) == codec.render(encoded.result())
+        assert b"".join(encoded.pieces()) == codec.render(encoded.result()).encode()
     warm_result = warm.result()
     assert warm_result.scanned_at == warm.scanned_at
     assert warm_result.duration_seconds == warm.duration_seconds
@@ -255,7 +255,7 @@ def test_concurrent_scans_store_one_result(oci_layout: Path, tmp_path: Path) -> 
         with ScanCache(tmp_path / "store.db") as cache:
             result = cache.result(reference, ScanOptions())
             assert isinstance(result, EncodedResult)
-            return _masked("".join(result.pieces()).encode()).decode()
+            return _masked(b"".join(result.pieces())).decode()
 
     with ThreadPoolExecutor(3) as pool:
         documents = list(pool.map(lambda _: scan(), range(3)))

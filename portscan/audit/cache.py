@@ -368,15 +368,15 @@ def _stored_whole(stored: ResultRow, scanned_at: str, seconds: float) -> ScanRes
     decoded from its document."""
     if stored.data:
         return _unpickled(stored.data, scanned_at, seconds)
-    text = "".join(encoded_pieces(stored.head, stored.tail, scanned_at, seconds))
-    return _from_document(text, scanned_at, seconds)
+    document = b"".join(encoded_pieces(stored.head, stored.tail, scanned_at, seconds))
+    return _from_document(document, scanned_at, seconds)
 
 
 def _same(result: ScanResult) -> ScanResult:
     return result
 
 
-def _from_document(text: str, scanned_at: str, seconds: float) -> ScanResult:
+def _from_document(document: bytes, scanned_at: str, seconds: float) -> ScanResult:
     """A stored JSON document as a result, with the times of its reuse. The document
     holds all of it but the bytes of the small files a scan keeps to read (`files[].data`,
     which nothing after the scan reads): every format renders it as it renders the
@@ -384,7 +384,7 @@ def _from_document(text: str, scanned_at: str, seconds: float) -> ScanResult:
     collecting = gc.isenabled()
     gc.disable()  # as `_unpickled`
     try:
-        result = from_dict(json.loads(text), "a stored result")
+        result = from_dict(json.loads(document), "a stored result")
     finally:
         if collecting:
             gc.enable()

@@ -52,18 +52,25 @@ def run_guarded(action: Callable[[], None], debug: bool) -> None:
         )
 
 
-def save(text: str | Iterable[str], path: Path | None) -> None:
-    """Write UTF-8 text (or its pieces, in order) to `path`, or to stdout when None."""
+def save(text: str | Iterable[str] | Iterable[bytes], path: Path | None) -> None:
+    """Write UTF-8 text (or its pieces in order, text or UTF-8 bytes, such as a stored
+    document's) to `path`, or to stdout when None."""
     pieces = [text] if isinstance(text, str) else text
     if path is None:
+        stdout = getattr(sys.stdout, "buffer", None)  # None: a text-only stream (tests)
+        if stdout is not None:
+            sys.stdout.flush()
         for piece in pieces:
-            sys.stdout.write(piece)
-        sys.stdout.flush()
+            if stdout is not None:
+                stdout.write(piece if isinstance(piece, bytes) else piece.encode())
+            else:
+                sys.stdout.write(piece.decode() if isinstance(piece, bytes) else piece)
+        (stdout or sys.stdout).flush()
         return
     try:
-        with path.open("w", encoding="utf-8") as out:
+        with path.open("wb") as out:
             for piece in pieces:
-                out.write(piece)
+                out.write(piece if isinstance(piece, bytes) else piece.encode())
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from None
 

@@ -26,10 +26,10 @@ def renderer(name: str) -> Callable[[ScanResult], str]:
 _MODULES = {"json": "portscan.codec"}
 
 
-def rendered(name: str, result: ScanResult | EncodedResult) -> Iterable[str]:
+def rendered(name: str, result: ScanResult | EncodedResult) -> Iterable[str] | Iterable[bytes]:
     """`renderer(name)(result)` in pieces to write one after another: JSON a section at
     a time (codec.render_pieces), so that a large document is never held whole, or as
-    the scan cache encoded it already (codec.EncodedResult: the same text)."""
+    the scan cache encoded it already (codec.EncodedResult: the same text, as bytes)."""
     from portscan import codec
 
     if name == "json":
