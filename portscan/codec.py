@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import zstandard
 
 from portscan.errors import ResultFormatError
@@ -253,14 +254,23 @@ def summary_counts(result: ScanResult) -> dict[str, int]:
 
 
 def render(result: ScanResult) -> str:
-    """Compact JSON on one line: json's C encoder is 4x faster than its indenting one,
-    and an nginx result is 17 MB instead of 24 (pipe it to `jq .` to read it)."""
+    """Compact JSON on one line (`_compact`): an nginx result is 17 MB instead of 24
+    indented (pipe it to `jq .` to read it)."""
     return "".join(render_pieces(result))
 
 
-# json.dumps(value, separators=(",", ":")), its encoder made once; a result's document is
-# a tree (no list or dict holds itself), so it need not look for cycles: a tenth faster.
-_COMPACT = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+def _compact(value: Any) -> str:
+    """`value` as compact JSON text, non-ASCII characters as they are (UTF-8 once
+    written): orjson, five times json's C encoder on a result's components; json's
+    (made once) for the one thing orjson refuses, an integer past 64 bits."""
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:
+        return _STDLIB(value)
+
+
+# a result's document is a tree (no list or dict holds itself): no looking for cycles
+_STDLIB = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
 
 
 def render_pieces(result: ScanResult) -> Iterator[str]:
@@ -277,11 +287,11 @@ def _pieces(sections: list[tuple[str, Callable[[], Any]]], first: bool) -> Itera
         head = f"{'{' if first and index == 0 else ','}{json.dumps(key)}:"
         value = make()
         if not isinstance(value, types.GeneratorType):
-            yield head + _COMPACT(value)
+            yield head + _compact(value)
             continue
         yield head + "["  # a long list, an item at a time
         for position, item in enumerate(value):
-            yield ("," if position else "") + _COMPACT(item)
+            yield ("," if position else "") + _compact(item)
         yield "]"
 
 

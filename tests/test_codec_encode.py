@@ -52,3 +52,17 @@ def test_encode_takes_every_kind_of_value_apart() -> None:
     assert encode([None, True, 3, (1, 2), {5: FileKind.FILE}]) == [
         None, True, 3, [1, 2], {"5": "file"},
     ]  # fmt: skip
+
+
+def test_the_document_text_is_utf8_json_with_json_s_values() -> None:
+    """`_compact` (orjson) writes what json.loads reads back as the same values: non-ASCII
+    as it is, not escaped; an integer past 64 bits (which orjson refuses) through json."""
+    import json
+
+    from portscan.codec import _compact
+
+    value = {"name": "gojq.funcNameArity·2", "size": 2**64 - 1, "score": 0.1, "none": None}
+    text = _compact(value)
+    assert "·" in text and "\\u" not in text and json.loads(text) == value
+    huge = {"address": 2**70, "name": "é"}
+    assert json.loads(_compact(huge)) == huge and "é" in _compact(huge)

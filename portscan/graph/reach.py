@@ -245,6 +245,7 @@ class _Symbols:
         self._steps: dict[tuple[str, str], ChainStep] = {}
         self._split: dict[str, tuple[str, str | None]] = {}
         self._scopes: dict[tuple[str, ...], _Scope] = {}
+        self._walked: dict[tuple[str, str], tuple[Reach, list]] = {}
 
     def split(self, symbol: str) -> tuple[str, str | None]:
         """`split_version(symbol)`, each symbol bound split once for the image."""
@@ -284,6 +285,23 @@ class _Symbols:
         if found is None:
             found = self._steps[key] = ChainStep(file, function)
         return found
+
+    def walked(
+        self, library: str, label: str, found: Reach
+    ) -> list[tuple[str, str, tuple[ChainStep, ...]]]:
+        """What the walk `found` from `label` in `library` imports, by name: (name, the
+        import as `library` spells it, the steps from the root to the call), made once
+        per (library, walk) for all the units that take it."""
+        key = (library, label)
+        made = self._walked.get(key)
+        if made is None or made[0] is not found:
+            entries = []
+            for name in sorted(found.imports):
+                inner = found.chains[name][1:-1]  # without the root label and the import
+                steps = (self.step(library, label), *(self.step(library, f) for f in inner))
+                entries.append((name, self.imported(library, name), steps))
+            made = self._walked[key] = (found, entries)
+        return made[1]
 
     def calls_dlsym(self, path: str) -> bool:
         """Whether `path` imports dlsym or dlvsym."""
@@ -485,13 +503,11 @@ def _reach_unit(
                     steps = (step(library, label), step(library, WHOLE))
                     bind(symbol, (*chain, *steps), library)
                 continue
-            for name in sorted(found.imports):
+            for name, symbol, steps in symbols.walked(library, label, found):
                 if (library, name) in seen:  # bound already, by a chain at most as long
                     continue
                 seen.add((library, name))
-                inner = found.chains[name][1:-1]  # without the root label and the import
-                steps = (step(library, label), *(step(library, f) for f in inner))
-                bind(symbols.imported(library, name), (*chain, *steps), library)
+                bind(symbol, (*chain, *steps), library)
         looked = [s for s in unit.platform if split(s)[0] in DLSYM]
         if looked_up or not looked:
             return unit
