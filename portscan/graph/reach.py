@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections import Counter, deque
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
@@ -94,13 +95,16 @@ class _Graphs:
         self.helper = None if helper is None else WalkHelper(content_dir, helper, self.here.budget)
         self.side: dict[str, int] = {}  # digest -> where its graph is: 0 here, 1 the helper
         self.load = [0, 0]  # the sizes of the files walked here, and in the helper
+        self.spent = [0.0, 0.0]  # seconds of walks made here, and in the helper
         self.unwalked: dict[str, str] = {}  # digest -> why it has no graph
+        self.sent: list[tuple[str, str | None]] = []  # walks the helper is making
         self.kept: set[tuple[str, str | None]] = set()  # process-cached walks seen in `store`
 
     def strings(self, binary: Binary) -> frozenset[str] | None:
         """`CallGraph.strings` of the file, None when it has no call graph: asked of
         the side that has its graph open."""
         digest = binary.sha256 or ""
+        self.finish()  # its answers come first
         if self.side.get(digest) == 1 and self.helper is not None:
             try:
                 return self.helper.strings(digest)
@@ -150,38 +154,56 @@ class _Graphs:
             return f"{cached.status}: {cached.note}"
         return cached
 
-    def walk(self, walks: set[tuple[str, str | None]]) -> None:
+    def start(self, walks: set[tuple[str, str | None]]) -> None:
         """Make those of these walks not made yet, in one fixed order (each file's by
-        root, its constructors first) whatever the split, a file's where its graph is."""
+        root, its constructors first) whatever the split, a file's where its graph is:
+        the helper's are handed to it, this side's made now; `finish` takes the
+        helper's answers (the caller goes on meanwhile with what this side's allow)."""
+        self.finish()
         batch = sorted(
             (w for w in walks if self.known(*w) is None),
             key=lambda w: (w[0], w[1] is not None, w[1] or ""),
         )
         self._share({w[0] for w in batch if w[0] not in self.side})
         there = [w for w in batch if self._there(w[0])]
-        here = [w for w in batch if not self._there(w[0])]
         if there and self.helper is not None:
             self.helper.send(there)
-        for walk in here:
-            self._settle(walk, self.here.walk(*walk))
+            self.sent = there
+        began = time.perf_counter()
+        for walk in batch:
+            if not self._there(walk[0]):
+                self._settle(walk, self.here.walk(*walk))
+        self.spent[0] += time.perf_counter() - began
         self.here.drop_pages()
-        if there and self.helper is not None:
-            try:
-                answers = self.helper.receive()
-            except EOFError:
-                self._lost()
-                answers = [self.here.walk(*walk) for walk in there]
-            for walk, answer in zip(there, answers, strict=True):
-                self._settle(walk, answer)
+
+    def finish(self) -> None:
+        """Take the helper's answers to the walks `start` handed it, if any."""
+        there, self.sent = self.sent, []
+        if not there or self.helper is None:
+            return
+        try:
+            answers, seconds = self.helper.receive()
+            self.spent[1] += seconds
+        except EOFError:
+            self._lost()
+            answers = [self.here.walk(*walk) for walk in there]
+        for walk, answer in zip(there, answers, strict=True):
+            self._settle(walk, answer)
 
     def _share(self, digests: set[str]) -> None:
         """Give each of these files, first walked now, to a side: the largest first, each
-        to the side whose files' sizes (up to `_COST_CAP` each) add up to less."""
+        to the side that has spent less time walking so far, counting what the files
+        given it this round may cost (their sizes up to `_COST_CAP`, at the seconds per
+        byte walked so far). Where a file goes changes no answer, only the time."""
         paths = {d: content_path(self.here.content_dir, d) for d in digests}
         sizes = {d: min(os.path.getsize(p), _COST_CAP) if p else 0 for d, p in paths.items()}
+        rate = sum(self.spent) / sum(self.load) if sum(self.load) else _SECONDS_PER_BYTE
+        expected = list(self.spent)
         for digest in sorted(sizes, key=lambda d: (-sizes[d], d)):
-            side = self.side[digest] = int(self.helper is not None and self.load[1] < self.load[0])
+            side = int(self.helper is not None and expected[1] < expected[0])
+            self.side[digest] = side
             self.load[side] += sizes[digest]
+            expected[side] += sizes[digest] * rate
 
     def _there(self, digest: str) -> bool:
         """Whether the helper walks this file (`_share`)."""
@@ -205,6 +227,7 @@ class _Graphs:
 # What a file's walks cost grows with its size up to about this: past it, the budget of
 # instructions disassembled (callgraph.GRAPH_BUDGET) ends them (postgres: 1 to 23 MiB).
 _COST_CAP = 4 << 20
+_SECONDS_PER_BYTE = 0.1 / (1 << 20)  # a first guess of what walking a file costs
 # Units walked side by side, in path order, a wave at a time: more units share rounds
 # (and the helper's answers), fewer keep fewer call graphs open at once (a graph is
 # dropped when its last unit is done). postgres: 32 -> 232 MiB, all at once 276 MiB.
@@ -389,17 +412,18 @@ def reach_image(
         for path in units
     }
     unfinished = Counter(d for path in units for d in opens[path])
-    running: dict[str, Generator[set[tuple[str, str | None]], None, UnitReach]] = {}
-    walks: set[tuple[str, str | None]] = set()
+    running: dict[str, Generator[_Queue, None, UnitReach]] = {}
+    waiting: dict[str, _Queue] = {}  # the queue of each unit waiting for a walk
     done: dict[str, UnitReach] = {}
 
     def advance(path: str) -> None:
-        """Run the unit until it waits for walks (added to `walks`) or is done."""
+        """Run the unit until it waits for a walk (`waiting`) or is done."""
         try:
-            walks.update(next(running[path]))
+            waiting[path] = next(running[path])
         except StopIteration as stop:
             done[path] = stop.value
             del running[path]
+            waiting.pop(path, None)
             unfinished.subtract(opens[path])
             graphs.release([d for d in opens[path] if unfinished[d] == 0])
 
@@ -408,9 +432,13 @@ def reach_image(
             for path in units[start : start + _WAVE]:
                 running[path] = _reach_unit(path, orders[path], symbols, graphs)
                 advance(path)
-            while running:  # a round: the walks every waiting unit needs, then each goes on
-                graphs.walk(walks)
-                walks.clear()
+            while running:  # a round: the walks the waiting units' queues hold
+                graphs.start(
+                    {(binaries[lib].sha256 or "", r) for q in waiting.values() for lib, r, _ in q}
+                )
+                for path in list(running):  # as far as this side's walks allow, meanwhile
+                    advance(path)
+                graphs.finish()
                 for path in list(running):
                     advance(path)
     finally:
@@ -436,10 +464,10 @@ def _walkable_unit(path: str, binary: Binary) -> bool:
 
 def _reach_unit(
     path: str, order: list[str], symbols: _Symbols, graphs: _Graphs
-) -> Generator[set[tuple[str, str | None]], None, UnitReach]:
+) -> Generator[_Queue, None, UnitReach]:
     """What the unit at `path` reaches, its libraries loaded in `order` (`load_order`).
-    Where the walk it needs next is not made yet, it yields the walks its queue needs
-    that are not made ((digest, root) pairs) and goes on once they are."""
+    Where the walk it needs next is not made yet, it yields its queue (the walks it
+    needs are among those of its items) and goes on once the walk is made."""
     binaries = symbols.binaries
     scope = symbols.scope(order)
     split = symbols.split
@@ -458,8 +486,7 @@ def _reach_unit(
     application = set(unit.libraries)
     step = symbols.step
     start = (step(path, ""),)
-    # (library, root or None for its constructors, chain so far), breadth-first
-    queue: deque[tuple[str, str | None, tuple[ChainStep, ...]]] = deque()
+    queue: _Queue = deque()
     done: set[tuple[str, str | None]] = set()  # (library, root) walked
     seen: set[tuple[str, str]] = set()  # (library, import) bound
 
@@ -490,8 +517,8 @@ def _reach_unit(
             library, root, chain = queue[0]
             binary = binaries[library]
             found = graphs.known(binary.sha256 or "", root)
-            if found is None:  # what the queue holds (`walk` skips the walks made)
-                yield {(binaries[lib].sha256 or "", r) for lib, r, _ in queue}
+            if found is None:  # wait: the next round makes what the queue needs
+                yield queue
                 continue
             queue.popleft()
             label = root if root is not None else CONSTRUCTORS
@@ -517,6 +544,8 @@ def _reach_unit(
 
 
 DLSYM = frozenset({"dlsym", "dlvsym"})
+# a unit's walks to take: (library, root or None for its constructors, chain so far)
+_Queue = deque[tuple[str, str | None, tuple[ChainStep, ...]]]
 
 
 def _dlsym_names(

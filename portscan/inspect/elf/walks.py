@@ -18,8 +18,9 @@ import mmap
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterable
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from portscan.inspect.elf import callgraph
 from portscan.inspect.elf.callgraph import CallGraph, Reach
@@ -122,7 +123,7 @@ class WalkHelper:
         )
 
     def send(self, batch: list[Walk]) -> None:
-        """Walks to make (`receive` answers them)."""
+        """Walks to make: `receive` answers them, and says how long they took."""
         self._send("walk", batch)
 
     def strings(self, digest: str) -> frozenset[str] | None:
@@ -135,7 +136,7 @@ class WalkHelper:
         with contextlib.suppress(BrokenPipeError, OSError, ValueError):  # `receive` sees it died
             write_frame(self.process.stdin, (kind, self.content_dir, self.budget, items))
 
-    def receive(self) -> list:
+    def receive(self) -> Any:
         assert self.process.stdout is not None
         try:
             answers, _ = read_frame(self.process.stdout)
@@ -180,7 +181,9 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
             elif kind == "strings":
                 write_frame(stdout, [walks.strings(digest) for digest in items])
             else:
-                write_frame(stdout, [walks.walk(digest, root) for digest, root in items])
+                began = time.perf_counter()
+                answers = [walks.walk(digest, root) for digest, root in items]
+                write_frame(stdout, (answers, time.perf_counter() - began))
                 walks.drop_pages()
         except Exception:  # the caller makes the walks again (see above)
             return
