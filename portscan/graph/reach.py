@@ -19,6 +19,8 @@ reached, and says so.
 Results per (library digest, root) are cached for the process, so libraries shared by
 several programs, or by several images of an audit, are walked once; with a
 `ReachStore` (the scan cache, portscan.audit.cache) they outlive the process too.
+The units are walked side by side in rounds, the walks of each round in two processes
+(`reach_image`; docs/reachability.md says how and why the answers stay the same).
 """
 
 from __future__ import annotations
@@ -81,7 +83,7 @@ class ReachStore(Protocol):
 
 class _Graphs:
     """The walks of an image's libraries, by content digest and root: from the process's
-    cache, the store, else made in batches (`walk`), each file's in this process or in
+    cache, the store, else made in batches (`start`, `finish`), each file's here or in
     the helper (inspect/elf/walks.py), whichever has its graph open."""
 
     def __init__(
@@ -132,7 +134,7 @@ class _Graphs:
 
     def known(self, digest: str, root: str | None) -> Reach | str | None:
         """What `root` (None: the constructors) reaches in the file of this digest, or
-        why unknown; None while the walk is still to be made (`walk`)."""
+        why unknown; None while the walk is still to be made (`start`)."""
         if not digest:
             return "its bytes were not kept (the layer came from a store without them)"
         reason = self.unwalked.get(digest)
@@ -394,7 +396,7 @@ def reach_image(
 
     The units run side by side, round by round: each goes as far as the walks made
     allow, and waits for the ones its queue needs next; those of every waiting unit are
-    then made at once (`_Graphs.walk`). A unit's answer depends only on the walks, and
+    then made at once (`_Graphs.start`). A unit's answer depends only on the walks, and
     the walks only on the rounds, not on the process that made them."""
     graphs = _Graphs(content_dir, store, helper)
     symbols = _Symbols(binaries)
