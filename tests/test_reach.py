@@ -99,8 +99,9 @@ def _install(root: Path, program: Path) -> None:
             shutil.copyfile(library.resolve(), target)
 
 
-@pytest.fixture(scope="module")
-def scanned(tmp_path_factory: pytest.TempPathFactory) -> ScanResult:
+def build_programs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A root filesystem holding PROGRAMS, built against the Debian libraries they
+    link, and those libraries (tests/test_walks.py uses it too)."""
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed")
     build = tmp_path_factory.mktemp("reach-build")
@@ -113,7 +114,12 @@ def scanned(tmp_path_factory: pytest.TempPathFactory) -> ScanResult:
         if done.returncode != 0:
             pytest.fail(f"cannot build {name} ({flag}: install its -dev package): {done.stderr}")
         _install(root, program)
-    return scan_image(f"dir:{root}")
+    return root
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory: pytest.TempPathFactory) -> ScanResult:
+    return scan_image(f"dir:{build_programs(tmp_path_factory)}")
 
 
 def _component(result: ScanResult, path: str) -> Component:

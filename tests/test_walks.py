@@ -7,7 +7,6 @@ worker handed over as the helper."""
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import subprocess
 import sys
 from typing import Any
@@ -17,23 +16,14 @@ import pytest
 from portscan.graph import reach
 from portscan.inspect.elf import callgraph, walks, worker
 from portscan.scan import ScanOptions, scan_image
-from tests.test_reach import PROGRAMS, _install, _root
+from tests.test_reach import build_programs
 
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, ...]:
     """reach_image's arguments for an image of the test_reach programs, their files
     kept in a content directory that outlives the scan."""
-    if shutil.which("gcc") is None:
-        pytest.skip("gcc is not installed")
-    build = tmp_path_factory.mktemp("walks-build")
-    root = _root(tmp_path_factory.mktemp("walks-root"))
-    for name, (flag, source) in PROGRAMS.items():
-        (build / f"{name}.c").write_text(source + "\n")
-        program = root / "usr/bin" / name
-        subprocess.run(["gcc", "-O1", "-o", str(program), str(build / f"{name}.c"), flag],
-                       check=True)  # fmt: skip
-        _install(root, program)
+    root = build_programs(tmp_path_factory)
     content = tmp_path_factory.mktemp("walks-content")
     captured: list[tuple[Any, ...]] = []
     original = reach.reach_image
