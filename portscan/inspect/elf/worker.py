@@ -8,7 +8,9 @@ worker and facts come back as length-prefixed pickle frames over its stdin and s
 a LayerResult always holds plain facts. A plain subprocess rather than multiprocessing:
 it never re-imports the caller's main module. If the worker dies, the files in flight
 are analysed in-process (slower, same facts) and the next scan starts a new worker.
-`PORTSCAN_WORKERS=0` analyses in-process throughout.
+`PORTSCAN_WORKERS=0` analyses in-process throughout. Once a scan's files are analysed,
+`handoff` turns the worker into the reachability stage's walk helper (walks.py) rather
+than stopping it: its interpreter and imports are ready, and the second core is idle.
 
 With a `content_dir`, each ELF file is also written there once under its sha256
 (`Binary.sha256`), where the reachability stage (graph/reach.py) reads the libraries
