@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -47,12 +46,6 @@ def _fields(found: reach.ImageReach) -> tuple[object, ...]:
     )
 
 
-def _helper() -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-c", walks._HELPER_MAIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    )
-
-
 def _reach(inputs: tuple[Any, ...], helper: subprocess.Popen[bytes] | None) -> reach.ImageReach:
     reach._REACH_CACHE.clear()  # as in a new process
     return reach.reach_image(*inputs, helper=helper)
@@ -78,7 +71,7 @@ def test_a_helper_makes_the_walks_this_process_would(
     alone = _reach(inputs, None)
     assert any(unit.platform for unit in alone.units.values())
     assert not sent
-    helper = _helper()
+    helper = walks.start_helper()
     helped = _reach(inputs, helper)
     assert sent, "the helper was given no walk"
     assert helper.poll() is not None, "the stage stops its helper"
@@ -97,13 +90,13 @@ def test_files_out_of_budget_answer_the_same_wherever_they_are_walked(
     alone = _reach(inputs, None)
     whole = {why for unit in alone.units.values() for why in unit.whole.values()}
     assert any("over the budget of 4000" in why for why in whole)
-    helped = _reach(inputs, _helper())
+    helped = _reach(inputs, walks.start_helper())
     assert {digest for digest, _ in sent} and _fields(helped) == _fields(alone)
 
 
 def test_walks_go_on_here_when_the_helper_dies(inputs: tuple[Any, ...]) -> None:
     alone = _reach(inputs, None)
-    helper = _helper()
+    helper = walks.start_helper()
     helper.kill()
     helper.wait()
     assert _fields(_reach(inputs, helper)) == _fields(alone)

@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import click
 
@@ -57,22 +57,26 @@ def save(text: str | Iterable[str] | Iterable[bytes], path: Path | None) -> None
     document's) to `path`, or to stdout when None."""
     pieces = [text] if isinstance(text, str) else text
     if path is None:
-        stdout = getattr(sys.stdout, "buffer", None)  # None: a text-only stream (tests)
-        if stdout is not None:
-            sys.stdout.flush()
-        for piece in pieces:
-            if stdout is not None:
-                stdout.write(piece if isinstance(piece, bytes) else piece.encode())
-            else:
+        stdout = getattr(sys.stdout, "buffer", None)
+        if stdout is None:  # a text-only stream (tests)
+            for piece in pieces:
                 sys.stdout.write(piece.decode() if isinstance(piece, bytes) else piece)
-        (stdout or sys.stdout).flush()
+            sys.stdout.flush()
+            return
+        sys.stdout.flush()  # what was written as text goes first
+        _write(stdout, pieces)
+        stdout.flush()
         return
     try:
         with path.open("wb") as out:
-            for piece in pieces:
-                out.write(piece if isinstance(piece, bytes) else piece.encode())
+            _write(out, pieces)
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+
+
+def _write(out: BinaryIO, pieces: Iterable[str] | Iterable[bytes]) -> None:
+    for piece in pieces:
+        out.write(piece if isinstance(piece, bytes) else piece.encode())
 
 
 def open_output(path: Path) -> Any:

@@ -36,7 +36,7 @@ from typing import Protocol
 from portscan.graph.digraph import DiGraph
 from portscan.inspect.elf.callgraph import Reach
 from portscan.inspect.elf.content import content_path
-from portscan.inspect.elf.walks import WalkHelper, Walks
+from portscan.inspect.elf.walks import NOT_KEPT, WalkHelper, Walks
 from portscan.knowledge.platform import is_platform_library, runtime_platforms, split_version
 from portscan.model import WHOLE, Binary, ChainStep, file_node
 
@@ -96,7 +96,7 @@ class _Graphs:
         self.here = Walks(content_dir)
         self.helper = None if helper is None else WalkHelper(content_dir, helper, self.here.budget)
         self.side: dict[str, int] = {}  # digest -> where its graph is: 0 here, 1 the helper
-        self.load = [0, 0]  # the sizes of the files walked here, and in the helper
+        self.shared = 0  # the sizes of the files shared out so far (`_share`)
         self.spent = [0.0, 0.0]  # seconds of walks made here, and in the helper
         self.unwalked: dict[str, str] = {}  # digest -> why it has no graph
         self.sent: list[tuple[str, str | None]] = []  # walks the helper is making
@@ -136,7 +136,7 @@ class _Graphs:
         """What `root` (None: the constructors) reaches in the file of this digest, or
         why unknown; None while the walk is still to be made (`start`)."""
         if not digest:
-            return "its bytes were not kept (the layer came from a store without them)"
+            return NOT_KEPT
         reason = self.unwalked.get(digest)
         if reason is not None:
             return reason
@@ -199,12 +199,12 @@ class _Graphs:
         byte walked so far). Where a file goes changes no answer, only the time."""
         paths = {d: content_path(self.here.content_dir, d) for d in digests}
         sizes = {d: min(os.path.getsize(p), _COST_CAP) if p else 0 for d, p in paths.items()}
-        rate = sum(self.spent) / sum(self.load) if sum(self.load) else _SECONDS_PER_BYTE
+        rate = sum(self.spent) / self.shared if self.shared else _SECONDS_PER_BYTE
         expected = list(self.spent)
         for digest in sorted(sizes, key=lambda d: (-sizes[d], d)):
             side = int(self.helper is not None and expected[1] < expected[0])
             self.side[digest] = side
-            self.load[side] += sizes[digest]
+            self.shared += sizes[digest]
             expected[side] += sizes[digest] * rate
 
     def _there(self, digest: str) -> bool:

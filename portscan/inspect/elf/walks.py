@@ -32,6 +32,7 @@ from portscan.inspect.elf.frames import read_frame, write_frame
 MAX_WALKED_BYTES = 64 << 20
 
 Walk = tuple[str, str | None]  # (content digest, root name or None: the constructors)
+NOT_KEPT = "its bytes were not kept (the layer came from a store without them)"
 
 _HELPER_MAIN = (
     "import sys; from portscan.inspect.elf.walks import serve; "
@@ -91,7 +92,7 @@ def open_graph(content_dir: str | None, digest: str) -> CallGraph | str:
     """The call graph of the file kept under `digest`, or why there is none."""
     path = content_path(content_dir, digest) if content_dir else None
     if path is None:
-        return "its bytes were not kept (the layer came from a store without them)"
+        return NOT_KEPT
     size = os.path.getsize(path)
     if size > MAX_WALKED_BYTES:
         return f"{size >> 20} MiB, over the {MAX_WALKED_BYTES >> 20} MiB walked at most"
@@ -104,23 +105,27 @@ def open_graph(content_dir: str | None, digest: str) -> CallGraph | str:
     return graph if graph.status == "complete" else f"{graph.status}: {graph.note}"
 
 
+def start_helper() -> subprocess.Popen[bytes]:
+    """A walk helper in a new interpreter (`serve`), where no ELF worker can be handed
+    over (worker.handoff)."""
+    return subprocess.Popen(
+        [sys.executable, "-c", _HELPER_MAIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+
+
 class WalkHelper:
     """A second process making walks (`serve`): `send` a batch, do other work, then
     `receive` its answers in the batch's order. If it dies, `receive` raises EOFError
-    and the caller makes the walks itself. It is the ELF worker the scan read its
-    layers with (worker.handoff), else a new interpreter."""
+    and the caller makes the walks itself. The process is the ELF worker the scan read
+    its layers with (worker.handoff), or `start_helper`'s; `budget` is the caller's
+    GRAPH_BUDGET, which the helper's graphs take too."""
 
     def __init__(
-        self,
-        content_dir: str | None,
-        process: subprocess.Popen[bytes] | None = None,
-        budget: int | None = None,
+        self, content_dir: str | None, process: subprocess.Popen[bytes], budget: int
     ) -> None:
         self.content_dir = content_dir
-        self.budget = callgraph.GRAPH_BUDGET if budget is None else budget  # as here
-        self.process = process or subprocess.Popen(
-            [sys.executable, "-c", _HELPER_MAIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-        )
+        self.budget = budget
+        self.process = process
 
     def send(self, batch: list[Walk]) -> None:
         """Walks to make: `receive` answers them, and says how long they took."""
