@@ -349,12 +349,20 @@ def _encoded(result: ScanResult) -> EncodedResult:
     )
 
 
-def _unpickled(data: bytes, scanned_at: str, seconds: float) -> ScanResult:
-    """A stored result, with the times of its reuse."""
+def _stored_whole(stored: ResultRow, scanned_at: str, seconds: float) -> ScanResult:
+    """The result a stored row holds, with the times of its reuse: unpickled, else
+    decoded from its JSON document. The document holds all of it but the bytes of the
+    small files a scan keeps to read (`files[].data`, which nothing after the scan
+    reads): every format renders it as it renders the result that was encoded
+    (tests/test_result_cache.py)."""
     collecting = gc.isenabled()
     gc.disable()  # else the collector walks the growing result again and again (nginx: 5x)
     try:
-        result = unpack(data)
+        if stored.data:
+            result = unpack(stored.data)
+        else:
+            document = b"".join(encoded_pieces(stored.head, stored.tail, scanned_at, seconds))
+            result = from_dict(json.loads(document), "a stored result")
     finally:
         if collecting:
             gc.enable()
@@ -363,32 +371,8 @@ def _unpickled(data: bytes, scanned_at: str, seconds: float) -> ScanResult:
     return dataclasses.replace(result, scanned_at=scanned_at, duration_seconds=seconds)
 
 
-def _stored_whole(stored: ResultRow, scanned_at: str, seconds: float) -> ScanResult:
-    """The result a stored row holds, with the times of its reuse: unpickled, else
-    decoded from its document."""
-    if stored.data:
-        return _unpickled(stored.data, scanned_at, seconds)
-    document = b"".join(encoded_pieces(stored.head, stored.tail, scanned_at, seconds))
-    return _from_document(document, scanned_at, seconds)
-
-
 def _same(result: ScanResult) -> ScanResult:
     return result
-
-
-def _from_document(document: bytes, scanned_at: str, seconds: float) -> ScanResult:
-    """A stored JSON document as a result, with the times of its reuse. The document
-    holds all of it but the bytes of the small files a scan keeps to read (`files[].data`,
-    which nothing after the scan reads): every format renders it as it renders the
-    result that was encoded (tests/test_result_cache.py)."""
-    collecting = gc.isenabled()
-    gc.disable()  # as `_unpickled`
-    try:
-        result = from_dict(json.loads(document), "a stored result")
-    finally:
-        if collecting:
-            gc.enable()
-    return dataclasses.replace(result, scanned_at=scanned_at, duration_seconds=seconds)
 
 
 def _replayed(descriptor: LayerDescriptor, progress: ScanProgress | None) -> None:
