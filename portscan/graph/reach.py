@@ -31,7 +31,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from portscan.graph.digraph import DiGraph
 from portscan.inspect.elf.callgraph import Reach
@@ -267,10 +267,11 @@ class _Symbols:
         self._versions: dict[str | None, tuple[str | None]] = {}
         self._imports: dict[str, dict[str, str]] = {}
         self._dlsym: dict[str, bool] = {}
-        self._steps: dict[tuple[str, str], ChainStep] = {}
+        self._steps: dict[str, dict[str, ChainStep]] = {}  # file -> function -> its step
         self._split: dict[str, tuple[str, str | None]] = {}
         self._scopes: dict[tuple[str, ...], _Scope] = {}
         self._walked: dict[tuple[str, str], tuple[Reach, list]] = {}
+        self._named: dict[tuple[str, str], frozenset[str]] = {}  # `named`
 
     def split(self, symbol: str) -> tuple[str, str | None]:
         """`split_version(symbol)`, each symbol bound split once for the image."""
@@ -305,10 +306,12 @@ class _Symbols:
 
     def step(self, file: str, function: str) -> ChainStep:
         """The one ChainStep of (file, function) for the image: units' chains share them."""
-        key = (file, function)
-        found = self._steps.get(key)
+        steps = self._steps.get(file)
+        if steps is None:
+            steps = self._steps[file] = {}
+        found = steps.get(function)
         if found is None:
-            found = self._steps[key] = ChainStep(file, function)
+            found = steps[function] = ChainStep(file, function)
         return found
 
     def walked(
@@ -321,12 +324,25 @@ class _Symbols:
         made = self._walked.get(key)
         if made is None or made[0] is not found:
             entries = []
+            step = self.step
+            root = step(library, label)
+            of_file = self._steps[library]  # `step`'s, for this file
             for name in sorted(found.imports):
                 inner = found.chains[name][1:-1]  # without the root label and the import
-                steps = (self.step(library, label), *(self.step(library, f) for f in inner))
+                steps = (root, *(of_file.get(f) or step(library, f) for f in inner))
                 entries.append((name, self.imported(library, name), steps))
             made = self._walked[key] = (found, entries)
         return made[1]
+
+    def named(
+        self, path: str, member: str, strings: frozenset[str], exports: Mapping[str, object]
+    ) -> frozenset[str]:
+        """The `strings` of `path` that `member` exports (`exports`), once per pair."""
+        key = (path, member)
+        found = self._named.get(key)
+        if found is None:
+            found = self._named[key] = strings.intersection(exports)
+        return found
 
     def calls_dlsym(self, path: str) -> bool:
         """Whether `path` imports dlsym or dlvsym."""
@@ -359,8 +375,9 @@ class _Scope:
 
     def bind(self, symbol: str) -> str | None:
         """The member that provides `symbol` (`name` or `name@VERSION`), if any."""
-        if symbol in self._bound:
-            return self._bound[symbol]
+        found = self._bound.get(symbol, _UNBOUND)
+        if found is not _UNBOUND:
+            return found
         name, version = self._split(symbol)
         found = next(
             (
@@ -372,6 +389,9 @@ class _Scope:
         )
         self._bound[symbol] = found
         return found
+
+
+_UNBOUND: Any = object()  # `_Scope.bind`: a symbol not bound yet
 
 
 def _exports_version(versions: tuple[str | None, ...] | None, version: str | None) -> bool:
@@ -475,11 +495,6 @@ def _reach_unit(
     split = symbols.split
     own = symbols.exports(path)
 
-    def provider_of(symbol: str) -> str | None:
-        """The first of the unit and its scope to export `symbol`, as the loader binds."""
-        name, version = split(symbol)
-        return path if _exports_version(own.get(name), version) else scope.bind(symbol)
-
     unit = UnitReach(path, libraries=[
         lib for lib in order
         if lib in binaries and not binaries[lib].error
@@ -490,23 +505,35 @@ def _reach_unit(
     start = (step(path, ""),)
     queue: _Queue = deque()
     done: set[tuple[str, str | None]] = set()  # (library, root) walked
-    seen: set[tuple[str, str]] = set()  # (library, import) bound
+    seen: dict[str, set[str]] = {}  # library -> its imports bound
 
-    def bind(symbol: str, chain: tuple[ChainStep, ...], library: str | None = None) -> None:
-        """Bind `symbol`, reached by `chain` (in `library`'s code, or the unit's)."""
-        provider = provider_of(symbol)
+    def bind(
+        symbol: str,
+        chain: tuple[ChainStep, ...],
+        steps: tuple[ChainStep, ...] = (),
+        library: str | None = None,
+    ) -> None:
+        """Bind `symbol`, reached by `chain` then `steps` (in `library`'s code, or the
+        unit's). The chain is put together only where it is kept. The provider is the
+        first of the unit and its scope to export `symbol`, as the loader binds."""
+        name, version = split(symbol)
+        provider = path if _exports_version(own.get(name), version) else scope.bind(symbol)
         if provider in application:
-            key = (provider, split(symbol)[0])
+            key = (provider, name)
             if key not in done:
                 done.add(key)
-                queue.append((provider, key[1], chain))
+                queue.append((provider, name, (*chain, *steps)))
         elif provider != path:  # the unit's own code is judged whole already
-            full = (*chain, step(provider or "", split(symbol)[0]))
             known = unit.platform.get(symbol)
-            if known is None or len(full) < len(known):  # the shortest chain wins
-                unit.platform[symbol] = full
-            if library is not None:
-                unit.inside.setdefault(library, {}).setdefault(symbol, full)
+            # the shortest chain wins
+            shorter = known is None or len(chain) + len(steps) + 1 < len(known)
+            inside = None if library is None else unit.inside.setdefault(library, {})
+            if shorter or (inside is not None and symbol not in inside):
+                full = (*chain, *steps, step(provider or "", name))
+                if shorter:
+                    unit.platform[symbol] = full
+                if inside is not None:
+                    inside.setdefault(symbol, full)
 
     for symbol in binaries[path].imported_symbols:
         bind(symbol, start)
@@ -528,15 +555,18 @@ def _reach_unit(
                 if library in unit.whole:
                     continue  # every import of it is bound already
                 unit.whole[library] = found
+                steps = (step(library, label), step(library, WHOLE))
                 for symbol in binary.imported_symbols:
-                    steps = (step(library, label), step(library, WHOLE))
-                    bind(symbol, (*chain, *steps), library)
+                    bind(symbol, chain, steps, library)
                 continue
+            bound = seen.get(library)
+            if bound is None:
+                bound = seen[library] = set()
             for name, symbol, steps in symbols.walked(library, label, found):
-                if (library, name) in seen:  # bound already, by a chain at most as long
+                if name in bound:  # bound already, by a chain at most as long
                     continue
-                seen.add((library, name))
-                bind(symbol, (*chain, *steps), library)
+                bound.add(name)
+                bind(symbol, chain, steps, library)
         looked = [s for s in unit.platform if split(s)[0] in DLSYM]
         if looked_up or not looked:
             return unit
@@ -574,7 +604,7 @@ def _dlsym_names(
             continue
         for member, exports in zip(scope.members, scope.exports, strict=True):
             if member in application and member != path:
-                for text in strings & exports.keys():
+                for text in symbols.named(path, member, strings, exports):
                     found.setdefault(text, path)
     return sorted(found.items())
 
