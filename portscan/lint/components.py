@@ -244,9 +244,8 @@ def _judged_imports(
 ) -> tuple[list[str], Mapping[str, tuple[ChainStep, ...]], list[Finding]]:
     """The imports a component is judged by, the chains that reach them, and the notes
     (PS908, PS909) that say how they were chosen."""
-    own = _own_imports(binary, where.path, graph, binaries)
     if reach is None:
-        return own, {}, []
+        return _own_imports(binary, where.path, graph, binaries), {}, []
     unit = reach.units.get(where.path)
     if unit is not None:
         notes = []
@@ -255,6 +254,7 @@ def _judged_imports(
             message = f"{where.path}: {why}; judged on everything it imports"
             notes = rule_findings(JUDGED_WHOLE, where, message, why)
         return list(unit.platform), unit.platform, notes
+    own = _own_imports(binary, where.path, graph, binaries)
     library = reach.libraries.get(where.path)
     if library is None or library.whole:
         why = library.whole if library else "no program whose reach was worked out loads it"
