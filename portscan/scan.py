@@ -146,7 +146,7 @@ def scan_image(
     )
     from portscan.graph.reach import reach_image
     from portscan.inspect.sbom import enrich_with_syft
-    from portscan.lint.components import lint_image
+    from portscan.lint.components import EarlyJudge, lint_image
     from portscan.waivers import apply_waivers, exclude, judge, read_base
 
     options = options or ScanOptions()
@@ -189,14 +189,15 @@ def scan_image(
     link_applications(graph, facts.applications)
     judged = judged_graph(graph, facts.binaries)  # a runtime's own libraries are the runtime's
     reached = reachable(judged)
-    reach = None
-    if options.reach:
-        reach = reach_image(
-            graph, facts.binaries, options.content_dir, reached, reach_store, helper
-        )
     sources = {path for app in facts.applications for path in (*app.files, *app.unread)}
     layer_of = {path: entry.layer for path in facts.binaries.keys() | facts.scripts.keys() | sources
                 if (entry := scanned.tree.get(path)) is not None}  # fmt: skip
+    reach = None
+    early = EarlyJudge(graph, facts.binaries, facts.owner_of, layer_of,
+                       options.wasi_libc_as_of, facts.go_uses, options.wasix_libc)  # fmt: skip
+    if options.reach:  # programs are judged while the walk helper works (EarlyJudge)
+        reach = reach_image(graph, facts.binaries, options.content_dir, reached, reach_store,
+                            helper, early.done, early.step)  # fmt: skip
     log.debug("built the graph in %.2f s", time.monotonic() - stage)
     stage = time.monotonic()
     components, image_findings = lint_image(
@@ -212,6 +213,7 @@ def scan_image(
         facts.go_uses,
         options.wasix_libc,
         reach,
+        early.findings,
     )
     log.debug("linted in %.2f s", time.monotonic() - stage)
     notes = exclude(components, options.exclude)

@@ -29,7 +29,7 @@ import os
 import subprocess
 import time
 from collections import Counter, deque
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -91,8 +91,10 @@ class _Graphs:
         content_dir: str | None,
         store: ReachStore | None = None,
         helper: subprocess.Popen[bytes] | None = None,
+        idle: Callable[[], bool] | None = None,
     ) -> None:
         self.store = store
+        self.idle = idle  # other work, a piece a call, while the helper works (False: none)
         self.here = Walks(content_dir)
         self.helper = None if helper is None else WalkHelper(content_dir, helper, self.here.budget)
         self.side: dict[str, int] = {}  # digest -> where its graph is: 0 here, 1 the helper
@@ -183,6 +185,8 @@ class _Graphs:
         there, self.sent = self.sent, []
         if not there or self.helper is None:
             return
+        while self.idle is not None and not self.helper.answered() and self.idle():
+            pass  # other work meanwhile
         try:
             answers, seconds = self.helper.receive()
             self.spent[1] += seconds
@@ -407,18 +411,22 @@ def reach_image(
     reached: set[str] | frozenset[str] = frozenset(),
     store: ReachStore | None = None,
     helper: subprocess.Popen[bytes] | None = None,
+    done: Callable[[str, UnitReach], None] | None = None,
+    idle: Callable[[], bool] | None = None,
 ) -> ImageReach:
     """Walk every unit of the image (see the module docstring). `reached` are the graph
     nodes the image's entry reaches: a library they load is judged by what they reach
     of it, another by what every unit that loads it reaches. `store` keeps and returns
     walks across processes. `helper`, a process serving walks (inspect/elf/walks.py),
-    makes about half of them, and is stopped at the end.
+    makes about half of them, and is stopped at the end. `done(path, unit)` is told
+    each unit's reach once it is known; `idle()` does a piece of other work while this
+    process waits for the helper (False: it has none), such as judging those units.
 
     The units run side by side, round by round: each goes as far as the walks made
     allow, and waits for the ones its queue needs next; those of every waiting unit are
     then made at once (`_Graphs.start`). A unit's answer depends only on the walks, and
     the walks only on the rounds, not on the process that made them."""
-    graphs = _Graphs(content_dir, store, helper)
+    graphs = _Graphs(content_dir, store, helper, idle)
     symbols = _Symbols(binaries)
     loaded = {
         graph.nodes[b].get("path")
@@ -436,14 +444,16 @@ def reach_image(
     unfinished = Counter(d for path in units for d in opens[path])
     running: dict[str, Generator[_Queue, None, UnitReach]] = {}
     waiting: dict[str, _Queue] = {}  # the queue of each unit waiting for a walk
-    done: dict[str, UnitReach] = {}
+    finished: dict[str, UnitReach] = {}
 
     def advance(path: str) -> None:
         """Run the unit until it waits for a walk (`waiting`) or is done."""
         try:
             waiting[path] = next(running[path])
         except StopIteration as stop:
-            done[path] = stop.value
+            finished[path] = stop.value
+            if done is not None:
+                done(path, stop.value)
             del running[path]
             waiting.pop(path, None)
             unfinished.subtract(opens[path])
@@ -465,7 +475,7 @@ def reach_image(
                     advance(path)
     finally:
         graphs.close()
-    result.units = {path: done[path] for path in units}
+    result.units = {path: finished[path] for path in units}
     users: dict[str, list[UnitReach]] = {}
     for unit in result.units.values():
         for library in unit.libraries:

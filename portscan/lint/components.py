@@ -27,10 +27,11 @@ A component is an ELF file or a script. What is judged (DESIGN.md, "What is judg
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Mapping, Sequence
 
 from portscan.graph.digraph import DiGraph, descendants
-from portscan.graph.reach import ImageReach
+from portscan.graph.reach import ImageReach, UnitReach
 from portscan.inspect.packages import purl
 from portscan.knowledge import rules
 from portscan.knowledge import tables as sig
@@ -308,14 +309,18 @@ def lint_image(
     go_uses: Mapping[str, Sequence[ApiUse]] | None = None,
     wasix_libc: str | None = None,
     reach: ImageReach | None = None,
+    early: Mapping[str, list[Finding]] | None = None,
 ) -> tuple[list[Component], list[Finding]]:
     """Every ELF file and script as a `Component` with its findings, every application
     as one of kind `application` (at its entry file: a script there becomes it), plus
     the findings of the image config. Verdicts and plans are score.py's. `as_of` (ISO
     date) judges against wasi-libc as it was then (signatures/wasi-libc-notes.json);
     `wasix_libc` judges wasix by that wasix-libc flavour (signatures/wasix-libc.json);
-    `reach` judges programs and libraries by what the programs reach (graph/reach.py)."""
+    `reach` judges programs and libraries by what the programs reach (graph/reach.py).
+    `early` holds the findings of files judged already, with the same inputs
+    (`EarlyJudge`)."""
     components = []
+    early = early or {}
     for path in sorted({*binaries, *scripts}):
         where = Where(path, owner_of.get(path), layer_of.get(path))
         binary = binaries.get(path)
@@ -324,7 +329,11 @@ def lint_image(
             platform = not binary.error and is_platform_library(path, binary.soname)
             kind = "platform" if platform else _elf_kind(binary)
             uses = (go_uses or {}).get(path, ())
-            findings = lint_binary(binary, where, graph, binaries, as_of, uses, wasix_libc, reach)
+            findings = early.get(path)
+            if findings is None:
+                findings = lint_binary(
+                    binary, where, graph, binaries, as_of, uses, wasix_libc, reach
+                )
             runtime = binary.runtime.name if binary.runtime else None
             if reach is not None and path in reach.units:
                 judged_on = "reach" if binary.file_type != "shared-library" else "whole"
@@ -363,6 +372,46 @@ def lint_image(
         component.kind = "application"
         component.findings += findings
     return components, lint_config(config, graph, scripts)
+
+
+class EarlyJudge:
+    """Programs judged as soon as their reach is known (graph/reach.py's `done`), a
+    piece at a time while the reachability stage waits for its helper (`step`), so the
+    process's waits judge what `lint_image` would judge after: `findings`, by path. A
+    program's findings depend on its own reach alone, so they are the same whenever
+    they are made."""
+
+    def __init__(
+        self,
+        graph: DiGraph,
+        binaries: Mapping[str, Binary],
+        owner_of: Mapping[str, str],
+        layer_of: Mapping[str, int],
+        as_of: str | None = None,
+        go_uses: Mapping[str, Sequence[ApiUse]] | None = None,
+        wasix_libc: str | None = None,
+    ) -> None:
+        self._inputs = (graph, binaries, owner_of, layer_of, as_of, go_uses or {}, wasix_libc)
+        self._ready: deque[tuple[str, UnitReach]] = deque()
+        self.findings: dict[str, list[Finding]] = {}
+
+    def done(self, path: str, unit: UnitReach) -> None:
+        """`path`'s reach is known: it can be judged."""
+        self._ready.append((path, unit))
+
+    def step(self) -> bool:
+        """Judge one program whose reach is known; False when none waits."""
+        if not self._ready:
+            return False
+        path, unit = self._ready.popleft()
+        graph, binaries, owner_of, layer_of, as_of, go_uses, wasix_libc = self._inputs
+        where = Where(path, owner_of.get(path), layer_of.get(path))
+        reach = ImageReach(units={path: unit})
+        uses = go_uses.get(path, ())
+        self.findings[path] = lint_binary(
+            binaries[path], where, graph, binaries, as_of, uses, wasix_libc, reach
+        )
+        return True
 
 
 def _elf_kind(binary: Binary) -> str:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import select
 import subprocess
 import sys
 import time
@@ -140,6 +141,14 @@ class WalkHelper:
         assert self.process.stdin is not None
         with contextlib.suppress(BrokenPipeError, OSError, ValueError):  # `receive` sees it died
             write_frame(self.process.stdin, (kind, self.content_dir, self.budget, items))
+
+    def answered(self) -> bool:
+        """Whether the answers to the walks sent are there to `receive` (or it died)."""
+        assert self.process.stdout is not None
+        try:
+            return bool(select.select([self.process.stdout], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True  # `receive` meets why
 
     def receive(self) -> Any:
         assert self.process.stdout is not None
