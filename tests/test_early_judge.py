@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 
+from portscan.graph import reach
+from portscan.inspect.elf import walks, worker
 from portscan.lint import components
 from portscan.scan import ScanOptions, scan_image
 from tests.test_reach import build_programs
@@ -47,3 +49,29 @@ def test_programs_judged_early_have_the_findings_judged_after(
     judged, _ = components.lint_image(*lint_inputs, early.findings)
     assert judged == after
     assert not early.step()
+
+
+def test_a_scan_judges_programs_while_it_waits_for_its_walk_helper(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """scan.py wires EarlyJudge to the reachability stage: with the helper's answers
+    taken as never there before it is asked (so every wait judges what it can), the
+    programs finished by then reach `lint_image` judged."""
+    if worker.os.environ.get("PORTSCAN_WORKERS", "1") == "0":
+        pytest.skip("PORTSCAN_WORKERS=0: no walk helper runs")
+    root = build_programs(tmp_path_factory)
+    monkeypatch.setattr(reach, "_REACH_CACHE", {})  # as in a new process: walks to make
+    monkeypatch.setattr(walks.WalkHelper, "answered", lambda self: False)
+    handed: list[Any] = []
+    original = components.lint_image
+
+    def capture(*args: Any) -> Any:
+        handed.append(args[12])
+        return original(*args)
+
+    monkeypatch.setattr(components, "lint_image", capture)
+    result = scan_image(f"dir:{root}", ScanOptions())
+    (early,) = handed
+    assert early, "no program was judged while the helper walked"
+    judged = {c.path: c.findings for c in result.components}
+    assert all(judged[path] == findings for path, findings in early.items())
