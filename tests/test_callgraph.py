@@ -4,6 +4,7 @@ on real Debian libraries of this machine when they are present."""
 
 from __future__ import annotations
 
+import bisect
 import re
 from pathlib import Path
 
@@ -223,3 +224,50 @@ def test_testing_a_weak_import_does_not_reach_it(build: ElfBuilder) -> None:
     assert "pthread_create" not in graph.reach(["threads_loaded"], constructors=False).imports
     assert "pthread_create" in graph.reach(["handed_on"], constructors=False).imports
     assert "pthread_create" in graph.reach(["started"], constructors=False).imports
+
+
+LIBCRYPTO = Path("/usr/lib/x86_64-linux-gnu/libcrypto.so.3")
+
+
+def _run_of_pointers(graph: CallGraph, address: int) -> tuple[int, ...]:
+    """The documented run rule of `object_slots`, one address at a time: pointers from
+    within 64 bytes of `address` on, each at most OBJECT_GAP bytes after the last,
+    until an address some pointer holds (another object's start) lies between two."""
+    from portscan.inspect.elf.callgraph import MAX_OBJECT_SLOTS, OBJECT_GAP
+
+    slots = sorted(graph.pointers)
+    run: list[int] = []
+    at = bisect.bisect_left(slots, address)
+    while at < len(slots) and len(run) < MAX_OBJECT_SLOTS:
+        gap = slots[at] - (run[-1] if run else address)
+        if gap > (OBJECT_GAP if run else 64):
+            break
+        if run and any(a in graph._pointed_to for a in range(run[-1] + 1, slots[at] + 1)):
+            break
+        run.append(slots[at])
+        at += 1
+    return tuple(run)
+
+
+@pytest.mark.parametrize("library", [LIBCRYPTO, LIBSYSTEMD], ids=lambda p: p.name)
+def test_runs_of_pointers_end_where_another_object_starts(library: Path) -> None:
+    """object_slots on real libraries' data, against the rule read naively: on the
+    addresses that pointers hold outside sized symbols and the GOT (libcrypto's method
+    tables, libsystemd's vtables), runs end at the next object's start."""
+    if not library.exists():
+        pytest.skip(f"no {library.name} on this machine")
+    graph = CallGraph.from_bytes(library.read_bytes())
+    starts = graph._object_starts
+    unsized = [
+        a
+        for a in sorted(graph._pointed_to)
+        if not graph._in_got(a)
+        and not ((i := bisect.bisect_right(starts, a) - 1) >= 0 and a < graph._objects[i][1])
+    ]
+    assert len(unsized) > 100
+    ended = 0
+    for address in unsized[:: max(1, len(unsized) // 1500)]:
+        expected = _run_of_pointers(graph, address)
+        assert graph.object_slots(address) == expected, hex(address)
+        ended += bool(expected) and len(expected) < 4096
+    assert ended > 50

@@ -195,6 +195,7 @@ class CallGraph:
         self._object_slots: dict[int, tuple[int, ...]] = {}
         self._object_targets: dict[int, tuple[tuple[int | str, ...], tuple[int, ...]]] = {}
         self._pointed_to: set[int] = set()  # data addresses some pointer holds: object starts
+        self._pointed_sorted: list[int] | None = None  # the same, sorted (`_starts_after`)
         self._strings: frozenset[str] | None = None
         self._names: dict[int, str] = {}
         self._branches: dict[int, str | int | None] = {}  # `_branch`'s target -> resolved
@@ -577,9 +578,11 @@ class CallGraph:
         if not self._in_code(address):
             result.data.append(address)
 
-    def _starts_near(self, slot: int) -> Iterable[int]:
-        """Object starts (`_pointed_to`) in the OBJECT_GAP bytes after `slot`."""
-        return (a for a in range(slot + 1, slot + OBJECT_GAP + 1) if a in self._pointed_to)
+    def _starts_after(self) -> list[int]:
+        """`_pointed_to`, sorted (made on first use)."""
+        if self._pointed_sorted is None:
+            self._pointed_sorted = sorted(self._pointed_to)
+        return self._pointed_sorted
 
     def _in_got(self, address: int) -> bool:
         for start, end in self._got:  # noqa: SIM110 (hot: a loop is twice as fast as any())
@@ -607,12 +610,15 @@ class CallGraph:
             else:
                 at = bisect.bisect_left(slots, address)
                 run: list[int] = []
+                starts = self._starts_after()
                 while at < len(slots) and len(run) < MAX_OBJECT_SLOTS:
                     gap = slots[at] - (run[-1] if run else address)
                     if gap > (OBJECT_GAP if run else 64):
                         break
-                    if run and any(run[-1] < a <= slots[at] for a in self._starts_near(run[-1])):
-                        break  # another object starts here: a pointer elsewhere holds it
+                    if run:  # another object starts after the last slot, by this one?
+                        after = bisect.bisect_right(starts, run[-1])
+                        if after < len(starts) and starts[after] <= slots[at]:
+                            break  # a pointer elsewhere holds its address
                     run.append(slots[at])
                     at += 1
                 found = tuple(run)
