@@ -213,7 +213,7 @@ def scan_image(
         facts.go_uses,
         options.wasix_libc,
         reach,
-        early.findings,
+        early,
     )
     log.debug("linted in %.2f s", time.monotonic() - stage)
     notes = exclude(components, options.exclude)

@@ -236,13 +236,14 @@ def _run_of_pointers(graph: CallGraph, address: int) -> tuple[int, ...]:
     from portscan.inspect.elf.callgraph import MAX_OBJECT_SLOTS, OBJECT_GAP
 
     slots = sorted(graph.pointers)
+    held = set(graph._object_starts_held())
     run: list[int] = []
     at = bisect.bisect_left(slots, address)
     while at < len(slots) and len(run) < MAX_OBJECT_SLOTS:
         gap = slots[at] - (run[-1] if run else address)
         if gap > (OBJECT_GAP if run else 64):
             break
-        if run and any(a in graph._pointed_to for a in range(run[-1] + 1, slots[at] + 1)):
+        if run and any(a in held for a in range(run[-1] + 1, slots[at] + 1)):
             break
         run.append(slots[at])
         at += 1
@@ -260,7 +261,7 @@ def test_runs_of_pointers_end_where_another_object_starts(library: Path) -> None
     starts = graph._object_starts
     unsized = [
         a
-        for a in sorted(graph._pointed_to)
+        for a in graph._object_starts_held()
         if not graph._in_got(a)
         and not ((i := bisect.bisect_right(starts, a) - 1) >= 0 and a < graph._objects[i][1])
     ]

@@ -46,7 +46,7 @@ def test_programs_judged_early_have_the_findings_judged_after(
         pass
     assert set(early.findings) == set(reach.units)
     assert any(early.findings.values()), "no program had a finding to compare"
-    judged, _ = components.lint_image(*lint_inputs, early.findings)
+    judged, _ = components.lint_image(*lint_inputs, early)
     assert judged == after
     assert not early.step()
 
@@ -72,6 +72,6 @@ def test_a_scan_judges_programs_while_it_waits_for_its_walk_helper(
     monkeypatch.setattr(components, "lint_image", capture)
     result = scan_image(f"dir:{root}", ScanOptions())
     (early,) = handed
-    assert early, "no program was judged while the helper walked"
+    assert early.findings, "no program was judged while the helper walked"
     judged = {c.path: c.findings for c in result.components}
-    assert all(judged[path] == findings for path, findings in early.items())
+    assert all(judged[path] == findings for path, findings in early.findings.items())

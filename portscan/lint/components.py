@@ -309,7 +309,7 @@ def lint_image(
     go_uses: Mapping[str, Sequence[ApiUse]] | None = None,
     wasix_libc: str | None = None,
     reach: ImageReach | None = None,
-    early: Mapping[str, list[Finding]] | None = None,
+    early: EarlyJudge | None = None,
 ) -> tuple[list[Component], list[Finding]]:
     """Every ELF file and script as a `Component` with its findings, every application
     as one of kind `application` (at its entry file: a script there becomes it), plus
@@ -317,10 +317,9 @@ def lint_image(
     date) judges against wasi-libc as it was then (signatures/wasi-libc-notes.json);
     `wasix_libc` judges wasix by that wasix-libc flavour (signatures/wasix-libc.json);
     `reach` judges programs and libraries by what the programs reach (graph/reach.py).
-    `early` holds the findings of files judged already, with the same inputs
-    (`EarlyJudge`)."""
+    `early`, made with the same inputs, holds programs judged already (scan.py)."""
     components = []
-    early = early or {}
+    judge = early or EarlyJudge(graph, binaries, owner_of, layer_of, as_of, go_uses, wasix_libc)
     for path in sorted({*binaries, *scripts}):
         where = Where(path, owner_of.get(path), layer_of.get(path))
         binary = binaries.get(path)
@@ -328,12 +327,9 @@ def lint_image(
         if binary is not None:
             platform = not binary.error and is_platform_library(path, binary.soname)
             kind = "platform" if platform else _elf_kind(binary)
-            uses = (go_uses or {}).get(path, ())
-            findings = early.get(path)
+            findings = judge.findings.get(path)
             if findings is None:
-                findings = lint_binary(
-                    binary, where, graph, binaries, as_of, uses, wasix_libc, reach
-                )
+                findings = judge.judge(path, reach)
             runtime = binary.runtime.name if binary.runtime else None
             if reach is not None and path in reach.units:
                 judged_on = "reach" if binary.file_type != "shared-library" else "whole"
@@ -375,8 +371,9 @@ def lint_image(
 
 
 class EarlyJudge:
-    """Programs judged as soon as their reach is known (graph/reach.py's `done`), a
-    piece at a time while the reachability stage waits for its helper (`step`), so the
+    """How an image's ELF files are judged (`judge`, which `lint_image` calls), and
+    programs judged as soon as their reach is known (graph/reach.py's `done`), a piece
+    at a time while the reachability stage waits for its helper (`step`), so the
     process's waits judge what `lint_image` would judge after: `findings`, by path. A
     program's findings depend on its own reach alone, so they are the same whenever
     they are made."""
@@ -404,14 +401,15 @@ class EarlyJudge:
         if not self._ready:
             return False
         path, unit = self._ready.popleft()
+        self.findings[path] = self.judge(path, ImageReach(units={path: unit}))
+        return True
+
+    def judge(self, path: str, reach: ImageReach | None) -> list[Finding]:
+        """`lint_binary` of the ELF file at `path`, with this image's inputs."""
         graph, binaries, owner_of, layer_of, as_of, go_uses, wasix_libc = self._inputs
         where = Where(path, owner_of.get(path), layer_of.get(path))
-        reach = ImageReach(units={path: unit})
         uses = go_uses.get(path, ())
-        self.findings[path] = lint_binary(
-            binaries[path], where, graph, binaries, as_of, uses, wasix_libc, reach
-        )
-        return True
+        return lint_binary(binaries[path], where, graph, binaries, as_of, uses, wasix_libc, reach)
 
 
 def _elf_kind(binary: Binary) -> str:

@@ -194,8 +194,8 @@ class CallGraph:
         self._object_starts: list[int] = []
         self._object_slots: dict[int, tuple[int, ...]] = {}
         self._object_targets: dict[int, tuple[tuple[int | str, ...], tuple[int, ...]]] = {}
-        self._pointed_to: set[int] = set()  # data addresses some pointer holds: object starts
-        self._pointed_sorted: list[int] | None = None  # the same, sorted (`_starts_after`)
+        # the data addresses some pointer holds (object starts), sorted: `_object_starts_held`
+        self._held: list[int] | None = None
         self._strings: frozenset[str] | None = None
         self._names: dict[int, str] = {}
         self._branches: dict[int, str | int | None] = {}  # `_branch`'s target -> resolved
@@ -252,9 +252,6 @@ class CallGraph:
         if layout.e_type == ET_EXEC:
             self._read_data_pointers()
         self._pointer_slots = sorted(self.pointers)
-        self._pointed_to = {
-            t for t in self.pointers.values() if isinstance(t, int) and not self._in_code(t)
-        }
         self._got = [
             (s.address, s.address + s.size) for s in layout.sections if s.name in GOT_SECTIONS
         ]
@@ -578,11 +575,13 @@ class CallGraph:
         if not self._in_code(address):
             result.data.append(address)
 
-    def _starts_after(self) -> list[int]:
-        """`_pointed_to`, sorted (made on first use)."""
-        if self._pointed_sorted is None:
-            self._pointed_sorted = sorted(self._pointed_to)
-        return self._pointed_sorted
+    def _object_starts_held(self) -> list[int]:
+        """The data addresses some pointer holds (where objects start), sorted; made on
+        first use (a walk may never follow a data object without a size)."""
+        if self._held is None:
+            pointed = self.pointers.values()
+            self._held = sorted({t for t in pointed if isinstance(t, int) and not self._in_code(t)})
+        return self._held
 
     def _in_got(self, address: int) -> bool:
         for start, end in self._got:  # noqa: SIM110 (hot: a loop is twice as fast as any())
@@ -610,7 +609,7 @@ class CallGraph:
             else:
                 at = bisect.bisect_left(slots, address)
                 run: list[int] = []
-                starts = self._starts_after()
+                starts = self._object_starts_held()
                 while at < len(slots) and len(run) < MAX_OBJECT_SLOTS:
                     gap = slots[at] - (run[-1] if run else address)
                     if gap > (OBJECT_GAP if run else 64):
