@@ -166,6 +166,16 @@ def test_real_libraries_are_summarised_alike(
     assert assert_sorted_alike(library.read_bytes(), monkeypatch, callgraph.CHUNK) > 10_000
 
 
+def test_a_static_program_is_summarised_alike(
+    build: ElfBuilder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A position-dependent static program: Debian's libc.a linked in, whose numbers the
+    sorter hands over as possible addresses (ABSOLUTE events) instead of the text."""
+    source = SWITCH + "int main(int c, char **v) { return pick(c, *v); }\n"
+    path = build.c("static-fast", source, "-static", "-no-pie", "-fno-pie", "-O2")
+    assert assert_sorted_alike(path.read_bytes(), monkeypatch, callgraph.CHUNK) > 100_000
+
+
 @pytest.mark.parametrize("fast", [True, False], ids=["tables", "capstone"])
 def test_the_sorter_leaves_what_python_would_compute_differently_to_python(fast: bool) -> None:
     """`lea rax, [rip + 0x20]`: at an ordinary address the sorter reads its target; where
@@ -176,12 +186,12 @@ def test_the_sorter_leaves_what_python_would_compute_differently_to_python(fast:
     handle = callgraph._X86Walker.disassembler.csh.value
     lea = bytes.fromhex("488d0520000000")  # 7 bytes
     decoded, _bounds, events, _clear, _error = sorter.scan(
-        handle, lea, 0, 0x1000, 1, 0x1000, 0x1007, False, fast
+        handle, lea, 0, 0x1000, 1, 0x1000, 0x1007, False, fast, 0, 0
     )
     assert decoded == 1 and events == [0, -1, ((0x1007 + 0x20) << 2) | callgraph._REFERS]
     top = (1 << 64) - 16
     decoded, _bounds, events, _clear, _error = sorter.scan(
-        handle, lea, 0, top, 1, top, top + 7, False, fast
+        handle, lea, 0, top, 1, top, top + 7, False, fast, 0, 0
     )
     assert decoded == 1 and events == [0, -1, -1]
 
@@ -221,7 +231,7 @@ def test_the_tables_decode_real_libraries_as_capstone_does(library: Path) -> Non
     """Every instruction of every function the tables decode has capstone's length and
     `classify`'s class and target, as read in a position-independent file and as read
     in a position-dependent one; and a scan by the tables lists the same instructions,
-    bounds and events as a scan by capstone alone."""
+    bounds and events as a scan by capstone alone, in either kind of file."""
     if not library.exists():
         pytest.skip(f"no {library} on this machine")
     sorter = callgraph._x86scan
@@ -233,15 +243,17 @@ def test_the_tables_decode_real_libraries_as_capstone_does(library: Path) -> Non
             counts = compare(code, start, absolute, 0)
             if not absolute:
                 decoded, claimed = decoded + counts[0], claimed + counts[1]
-        position = 0
-        while position < len(code):
-            scans = [
-                sorter.scan(HANDLE, code, position, start + position, 64, start, end, False, fast)
-                for fast in (True, False)
-            ]
-            assert scans[0] == scans[1], f"{start + position:#x}"
-            count, bounds = scans[0][:2]
-            position += memoryview(bounds).cast("I")[count] if count else 1
+        for absolute in (False, True):
+            position = 0
+            while position < len(code):
+                scans = [
+                    sorter.scan(HANDLE, code, position, start + position, 64, start, end,
+                                absolute, fast, graph._code_low, graph._code_high)
+                    for fast in (True, False)
+                ]  # fmt: skip
+                assert scans[0] == scans[1], f"{start + position:#x}"
+                count, bounds = scans[0][:2]
+                position += memoryview(bounds).cast("I")[count] if count else 1
     assert decoded > 10_000 and claimed > 0.9 * decoded  # the tables know most of it
 
 

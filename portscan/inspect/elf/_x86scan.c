@@ -78,18 +78,58 @@ static int rip_target(const char *ops, uint64_t next, uint64_t *target) {
     return (*target >> 61) == 0;
 }
 
+/* The numbers a position-dependent file's instruction names that may be addresses
+ * (callgraph._HEX's matches in its operands, as `_X86Walker._absolute` reads them): those
+ * at or above 0x1000 or inside [low, high), the span of the file's code; the walker
+ * checks each (an ABSOLUTE event). */
+#define MAX_ABSOLUTE 4
+typedef struct {
+    uint64_t low, high;              /* in: the code's span */
+    int count;                       /* out: how many values */
+    int branch;                      /* out: the mnemonic is call or j* (no prefix) */
+    uint64_t values[MAX_ABSOLUTE];
+} absolutes;
+
+/* Fills `found` from `ops`; 0 where Python decides (too many numbers, or one that is
+ * not below 2**61, which an event cannot carry). */
+static int absolute_values(const char *ops, absolutes *found) {
+    found->count = 0;
+    for (const char *at = strstr(ops, "0x"); at != NULL; at = strstr(at, "0x")) {
+        const char *digits = at + 2;
+        size_t count = strspn(digits, "0123456789abcdef");
+        if (count == 0) {
+            at++;
+            continue;
+        }
+        if (count > 16)
+            return 0;
+        uint64_t value = strtoull(digits, NULL, 16);
+        at = digits + count;
+        if (value < 0x1000 && (value < found->low || value >= found->high))
+            continue; /* neither data nor code: the walker does nothing with it */
+        if (value >> 61 || found->count == MAX_ABSOLUTE)
+            return 0;
+        found->values[found->count++] = value;
+    }
+    return 1;
+}
+
 /* What the walker does with one instruction while no import address is pending:
  * nothing (NEUTRAL), clear its loaded register (CLEARS), branch to *target (a direct
  * call or a jump out of the function) and clear it or not, clear it and refer to
  * *target (`lea reg, [rip + N]`, or any other instruction with that operand but `mov`,
  * `cmp` and `test`: REFERS), the same for a `mov` (MOVE: *target is as the tag says),
  * or look at it (SEEN). The walker's `_step`, `_instruction` and `_operand` in C. */
-static int classify(const char *record, int absolute, uint64_t start, uint64_t end,
+static int classify(const char *record, absolutes *absolute, uint64_t start, uint64_t end,
                     uint64_t *target) {
     const char *mnemonic = record + mnemonic_at, *ops = record + ops_at;
     int rip = strstr(ops, "rip") != NULL;
-    if (absolute && strstr(ops, "0x") != NULL)
-        return SEEN;
+    if (absolute != NULL) {
+        absolute->count = 0;
+        absolute->branch = strcmp(mnemonic, "call") == 0 || mnemonic[0] == 'j';
+        if (strstr(ops, "0x") != NULL && (mnemonic[0] == '\0' || !absolute_values(ops, absolute)))
+            return SEEN;
+    }
     if (mnemonic[0] == '\0')
         return rip ? SEEN : CLEARS;
     if (!rip && strchr("cjlbnt", mnemonic[0]) == NULL)
@@ -413,9 +453,10 @@ static int fast_classify(const uint8_t *code, size_t avail, uint64_t address, ui
 }
 
 /* One instruction decoded and classified by capstone: its class, or FALLBACK when capstone
- * cannot decode it (then *error is capstone's errno). */
+ * cannot decode it (then *error is capstone's errno). `absolute` is NULL in a
+ * position-independent file, else gets the numbers that may be addresses. */
 static int capstone_classify(size_t handle, const uint8_t *code, size_t avail,
-                             uint64_t address, uint64_t start, uint64_t end, int absolute,
+                             uint64_t address, uint64_t start, uint64_t end, absolutes *absolute,
                              size_t *length, uint64_t *target, int *error) {
     void *insn = NULL;
     if (cs_disasm_p(handle, code, avail, address, 1, &insn) == 0) {
@@ -440,7 +481,7 @@ static int check_init(void) {
 
 static unsigned long long fast_count, capstone_count; /* for `stats` */
 
-/* scan(handle, code, offset, address, count, start, end, absolute, fast)
+/* scan(handle, code, offset, address, count, start, end, absolute, fast, low, high)
  *   -> (decoded, bounds, events, last_clear, error)
  * Decodes at most `count` instructions of code[offset:] placed at `address`, by the
  * tables where `fast` is set and they know the instruction, else by capstone. `bounds`
@@ -448,15 +489,19 @@ static unsigned long long fast_count, capstone_count; /* for `stats` */
  * then where the last one ends. `events` is a flat list of three numbers for each
  * instruction the walker must see: its index, the index of the last clearing
  * instruction before it (-1: none), and -1 when the walker must read it, else
- * value * 4 + tag (BRANCH, BRANCH_CLEARS, REFERS: the target; MOVE: see `registers`). `last_clear` is that of the whole
- * run; `error` capstone's errno when nothing was decoded. */
+ * value * 4 + tag (BRANCH, BRANCH_CLEARS, REFERS: the target; MOVE: see `registers`).
+ * In a position-dependent file (`absolute`), each number of an instruction that may be
+ * an address (`absolutes`; [low, high) is the code's span) comes first as an event of
+ * its own, -(value * 2 + 1 if the instruction is a call or j*, else + 0) - 2.
+ * `last_clear` is that of the whole run; `error` capstone's errno when nothing was
+ * decoded. */
 static PyObject *scan(PyObject *self, PyObject *args) {
-    unsigned long long handle, address, start, end;
+    unsigned long long handle, address, start, end, low, high;
     Py_buffer code;
     Py_ssize_t offset, count;
     int absolute, fast;
-    if (!PyArg_ParseTuple(args, "Ky*nKnKKpp", &handle, &code, &offset, &address, &count,
-                          &start, &end, &absolute, &fast))
+    if (!PyArg_ParseTuple(args, "Ky*nKnKKppKK", &handle, &code, &offset, &address, &count,
+                          &start, &end, &absolute, &fast, &low, &high))
         return NULL;
     if (check_init() < 0 || offset < 0 || offset > code.len || count < 0) {
         if (!PyErr_Occurred())
@@ -471,7 +516,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     if ((size_t)count > avail)
         count = (Py_ssize_t)avail;
     PyObject *bounds = PyBytes_FromStringAndSize(NULL, (count + 1) * (Py_ssize_t)sizeof(uint32_t));
-    int64_t *found = PyMem_RawMalloc(((size_t)count * 3 + 1) * sizeof(int64_t));
+    size_t per = absolute ? 3 * (1 + MAX_ABSOLUTE) : 3; /* the events of one instruction */
+    int64_t *found = PyMem_RawMalloc(((size_t)count * per + 1) * sizeof(int64_t));
     if (bounds == NULL || found == NULL) {
         PyBuffer_Release(&code);
         Py_XDECREF(bounds);
@@ -482,6 +528,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
     size_t decoded = 0, position = 0, events = 0, tabled = 0;
     Py_ssize_t last_clear = -1;
     int error = 0;
+    absolutes numbers = {.low = low, .high = high};
     Py_BEGIN_ALLOW_THREADS
     while (decoded < (size_t)count && position < avail) {
         const uint8_t *at = base + position;
@@ -494,9 +541,15 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             tabled++;
         else {
             kind = capstone_classify((size_t)handle, at, avail - position, address + position,
-                                     start, end, absolute, &length, &target, &error);
+                                     start, end, absolute ? &numbers : NULL, &length, &target,
+                                     &error);
             if (kind == FALLBACK)
                 break; /* undecodable: the run ends before it */
+            for (int i = 0; absolute && kind != SEEN && i < numbers.count; i++) {
+                found[events++] = (int64_t)decoded;
+                found[events++] = last_clear;
+                found[events++] = -(int64_t)(numbers.values[i] << 1 | numbers.branch) - 2;
+            }
         }
         bound[decoded] = (uint32_t)position;
         position += length;
@@ -588,8 +641,10 @@ static PyObject *compare(PyObject *self, PyObject *args) {
         int error = 0;
         int fast = fast_classify(bytes + position, avail, address + position, start, end,
                                  absolute, &fast_length, &fast_target);
+        absolutes numbers = {0};
         int slow = capstone_classify((size_t)handle, bytes + position, avail,
-                                     address + position, start, end, absolute, &cs_length,
+                                     address + position, start, end,
+                                     absolute ? &numbers : NULL, &cs_length,
                                      &cs_target, &error);
         if (slow == FALLBACK)
             cs_length = 0;

@@ -930,8 +930,9 @@ class _X86Walker:
         while position < len(code):
             address = self.start + position
             decoded, bounds, events, last_clear, error = _x86scan.scan(
-                handle, code, position, address, CHUNK, self.start, self.end, absolute, fast
-            )
+                handle, code, position, address, CHUNK, self.start, self.end, absolute, fast,
+                graph._code_low, graph._code_high,
+            )  # fmt: skip
             if not decoded:
                 if error:
                     raise capstone.CsError(error)
@@ -946,6 +947,10 @@ class _X86Walker:
                     continue  # read while an import address was pending
                 if clear > done:
                     self.loaded = None
+                if branch < -1:  # a number that may be an address: the instruction's
+                    number = -branch - 2  # own event (if any) follows
+                    self._number(number >> 1, number & 1)
+                    continue
                 done = index
                 if branch < 0:
                     self._read(run, index)
@@ -1070,15 +1075,18 @@ class _X86Walker:
     def _absolute(self, mnemonic: str, ops: str) -> None:
         """Immediates of a position-dependent file that are addresses: of data (a table:
         its pointers are taken) or, outside a branch, of a function (address taken)."""
-        graph = self.graph
         branch = mnemonic == "call" or mnemonic.startswith("j")
         for text in _HEX.findall(ops):
-            value = int(text, 16)
-            if graph._in_code(value):
-                if not branch and not self.start <= value < self.end:
-                    graph._branch(self.result, value)
-            elif value >= 0x1000:
-                graph._data(self.result, value)
+            self._number(int(text, 16), branch)
+
+    def _number(self, value: int, branch: bool | int) -> None:
+        """One number of `_absolute`'s."""
+        graph = self.graph
+        if graph._in_code(value):
+            if not branch and not self.start <= value < self.end:
+                graph._branch(self.result, value)
+        elif value >= 0x1000:
+            graph._data(self.result, value)
 
     @staticmethod
     def _rip_target(at: int, size: int, rip: re.Match) -> int:
