@@ -9,8 +9,11 @@
  * would give capstone's text of them; anything else, or anything in doubt, is decoded
  * by capstone itself (the library, handle and record layout of the Python binding,
  * through `init`), one instruction at a time: x86 decoding carries no state from one
- * instruction to the next. `text` gives capstone's text of one instruction on demand,
- * and `compare` checks the tables against capstone (tests/test_callgraph_fast.py).
+ * instruction to the next. `settle` then does what the walker would with the listed
+ * instructions that touch only the call graph's tables (branches, references, numbers
+ * that may be addresses), up to the next one the walker must read itself. `text` gives
+ * capstone's text of one instruction on demand, and `compare` checks the tables against
+ * capstone (tests/test_callgraph_fast.py).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -585,6 +588,250 @@ static PyObject *scan(PyObject *self, PyObject *args) {
                          decoded ? 0 : error);
 }
 
+/* ---- Settling events -------------------------------------------------------------------
+ * What the walker does with most events touches only the call graph's tables, never its
+ * own state but the loaded register: `settle` does it here, in the walker's order. A
+ * call graph's tables are given once (`context`); the walker's own methods say what each
+ * step means (callgraph._X86Walker._operand, _number; CallGraph._branch, _slot, _data,
+ * _in_code, _in_got). */
+typedef struct {
+    uint64_t *code;     /* (start, end) of each code section, sorted by start */
+    Py_ssize_t code_count;
+    uint64_t *got;      /* (start, end) of each GOT section */
+    Py_ssize_t got_count;
+    uint64_t low, high; /* the code's span */
+    PyObject *slots;    /* CallGraph.got: slot -> import name or address */
+    PyObject *branches; /* CallGraph._branches: target -> what it resolves to */
+    PyObject *resolve;  /* CallGraph._resolved, during a `settle`: a target not in
+                           `branches` yet (given per call: the graph holds the context) */
+} context;
+
+static void context_release(context *graph) {
+    PyMem_Free(graph->code);
+    PyMem_Free(graph->got);
+    Py_XDECREF(graph->slots);
+    Py_XDECREF(graph->branches);
+    PyMem_Free(graph);
+}
+
+static void context_free(PyObject *capsule) {
+    context *graph = PyCapsule_GetPointer(capsule, "_x86scan.context");
+    if (graph != NULL)
+        context_release(graph);
+}
+
+/* A copy of a buffer of native uint64 (start, end) pairs */
+static uint64_t *pairs(Py_buffer *buffer, Py_ssize_t *count) {
+    *count = buffer->len / (Py_ssize_t)(2 * sizeof(uint64_t));
+    uint64_t *copy = PyMem_Malloc((size_t)(*count ? *count : 1) * 2 * sizeof(uint64_t));
+    if (copy != NULL)
+        memcpy(copy, buffer->buf, (size_t)*count * 2 * sizeof(uint64_t));
+    return copy;
+}
+
+/* context(code, got, slots, branches) -> a capsule for `settle` */
+static PyObject *make_context(PyObject *self, PyObject *args) {
+    Py_buffer code, got;
+    PyObject *slots, *branches;
+    if (!PyArg_ParseTuple(args, "y*y*O!O!", &code, &got, &PyDict_Type, &slots, &PyDict_Type,
+                          &branches))
+        return NULL;
+    context *graph = PyMem_Calloc(1, sizeof(context));
+    if (graph != NULL) {
+        graph->code = pairs(&code, &graph->code_count);
+        graph->got = pairs(&got, &graph->got_count);
+    }
+    PyBuffer_Release(&code);
+    PyBuffer_Release(&got);
+    if (graph == NULL || graph->code == NULL || graph->got == NULL) {
+        if (graph != NULL)
+            context_release(graph);
+        return PyErr_NoMemory();
+    }
+    if (graph->code_count) {
+        graph->low = graph->code[0];
+        for (Py_ssize_t i = 0; i < graph->code_count; i++)
+            if (graph->code[2 * i + 1] > graph->high)
+                graph->high = graph->code[2 * i + 1];
+    }
+    Py_INCREF(slots);
+    Py_INCREF(branches);
+    graph->slots = slots;
+    graph->branches = branches;
+    PyObject *capsule = PyCapsule_New(graph, "_x86scan.context", context_free);
+    if (capsule == NULL)
+        context_release(graph);
+    return capsule;
+}
+
+static int in_code(const context *graph, uint64_t address) {
+    if (address < graph->low || address >= graph->high)
+        return 0;
+    Py_ssize_t low = 0, high = graph->code_count; /* bisect_right over the starts */
+    while (low < high) {
+        Py_ssize_t middle = (low + high) / 2;
+        if (address < graph->code[2 * middle])
+            high = middle;
+        else
+            low = middle + 1;
+    }
+    return low > 0 && address < graph->code[2 * (low - 1) + 1];
+}
+
+static int in_got(const context *graph, uint64_t address) {
+    for (Py_ssize_t i = 0; i < graph->got_count; i++)
+        if (graph->got[2 * i] <= address && address < graph->got[2 * i + 1])
+            return 1;
+    return 0;
+}
+
+/* The lists one function's walk fills (callgraph._Function) */
+typedef struct {
+    PyObject *calls, *imports, *data;
+} function;
+
+/* CallGraph._add: an import name or an address (None: nothing) */
+static int add(function *result, PyObject *target) {
+    if (PyUnicode_Check(target))
+        return PyList_Append(result->imports, target);
+    return target == Py_None ? 0 : PyList_Append(result->calls, target);
+}
+
+/* CallGraph._branch */
+static int branch(const context *graph, function *result, uint64_t target) {
+    PyObject *key = PyLong_FromUnsignedLongLong(target);
+    if (key == NULL)
+        return -1;
+    PyObject *resolved = PyDict_GetItemWithError(graph->branches, key);
+    int status;
+    if (resolved != NULL)
+        status = add(result, resolved);
+    else if (PyErr_Occurred())
+        status = -1;
+    else {
+        resolved = PyObject_CallOneArg(graph->resolve, key);
+        status = resolved == NULL ? -1 : add(result, resolved);
+        Py_XDECREF(resolved);
+    }
+    Py_DECREF(key);
+    return status;
+}
+
+/* CallGraph._data */
+static int data(const context *graph, function *result, uint64_t address) {
+    if (in_code(graph, address))
+        return 0;
+    PyObject *key = PyLong_FromUnsignedLongLong(address);
+    int status = key == NULL ? -1 : PyList_Append(result->data, key);
+    Py_XDECREF(key);
+    return status;
+}
+
+/* What the GOT slot at `address` holds (borrowed), NULL where it is no GOT slot that
+ * holds something; -1 in *error on a Python error */
+static PyObject *held(const context *graph, uint64_t address, int *error) {
+    PyObject *key = PyLong_FromUnsignedLongLong(address);
+    if (key == NULL) {
+        *error = -1;
+        return NULL;
+    }
+    PyObject *found = PyDict_GetItemWithError(graph->slots, key);
+    Py_DECREF(key);
+    if (found == NULL && PyErr_Occurred())
+        *error = -1;
+    if (found == Py_None || !in_got(graph, address))
+        return NULL;
+    return found;
+}
+
+/* CallGraph._slot: 1 when a GOT slot names a function, 0 else, -1 on an error */
+static int slot(const context *graph, function *result, uint64_t address) {
+    int error = 0;
+    PyObject *target = held(graph, address, &error);
+    if (error)
+        return -1;
+    if (target != NULL)
+        return add(result, target) < 0 ? -1 : 1;
+    return data(graph, result, address) < 0 ? -1 : 0;
+}
+
+/* settle(context, resolve, events, at, done, start, end, calls, imports, data)
+ *   -> (at, done, loaded)
+ * Does what the walker does with the events from the one at events[at] on (`scan`'s
+ * triples), until one the walker must do itself: an instruction to read, or a `mov`
+ * loading an import's GOT slot into a register (it becomes pending). `at` is then that
+ * event's place (else the list's length), its clearing not applied yet; `done` the last
+ * instruction done; `loaded` what became of the walker's loaded register: -1 nothing,
+ * 0 cleared, else `registers`' name at loaded - 1. */
+static PyObject *settle(PyObject *self, PyObject *args) {
+    PyObject *capsule, *resolve, *events;
+    Py_ssize_t at, done;
+    unsigned long long start, end;
+    function result;
+    if (!PyArg_ParseTuple(args, "OOO!nnKKO!O!O!", &capsule, &resolve, &PyList_Type, &events,
+                          &at, &done, &start, &end, &PyList_Type, &result.calls, &PyList_Type,
+                          &result.imports, &PyList_Type, &result.data))
+        return NULL;
+    context *graph = PyCapsule_GetPointer(capsule, "_x86scan.context");
+    if (graph == NULL)
+        return NULL;
+    graph->resolve = resolve; /* borrowed for this call */
+    Py_ssize_t count = PyList_GET_SIZE(events) / 3 * 3;
+    long loaded = -1;
+    for (; at >= 0 && at < count; at += 3) {
+        long long index = PyLong_AsLongLong(PyList_GET_ITEM(events, at));
+        long long clear = PyLong_AsLongLong(PyList_GET_ITEM(events, at + 1));
+        long long code = PyLong_AsLongLong(PyList_GET_ITEM(events, at + 2));
+        if (PyErr_Occurred())
+            return NULL;
+        if (index <= done)
+            continue;
+        if (code == -1)
+            break; /* the walker reads it */
+        uint64_t number = code < -1 ? (uint64_t)(-code - 2) : 0; /* value * 2 + call/j* */
+        uint64_t target = code < -1 ? number >> 1 : (uint64_t)code >> 2;
+        unsigned tag = code < -1 ? 4 : (unsigned)(code & 3);
+        if (tag == MOVE) {
+            int error = 0;
+            target = (uint64_t)code >> 8;
+            PyObject *name = held(graph, target, &error);
+            if (error)
+                return NULL;
+            if (name != NULL && PyUnicode_Check(name) && ((code >> 2) & 63) != 0)
+                break; /* the import is pending: the walker's `_operand` */
+        }
+        if (clear > done)
+            loaded = 0;
+        int status = 0;
+        if (tag == 4) { /* _number: a number that may be an address */
+            if (in_code(graph, target)) {
+                if ((number & 1) == 0 && (target < start || target >= end))
+                    status = branch(graph, &result, target);
+            } else if (target >= 0x1000)
+                status = data(graph, &result, target);
+            if (status < 0)
+                return NULL;
+            continue; /* the instruction's own event, if any, follows */
+        }
+        done = (Py_ssize_t)index;
+        if (tag == BRANCH || tag == BRANCH_CLEARS) {
+            status = branch(graph, &result, target);
+            if (tag == BRANCH_CLEARS)
+                loaded = 0;
+        } else { /* REFERS, MOVE: _operand */
+            loaded = 0;
+            status = slot(graph, &result, target);
+            if (status == 1 && tag == MOVE && ((code >> 2) & 63) != 0)
+                loaded = (long)((code >> 2) & 63);
+            else if (status == 0 && (target < start || target >= end) && in_code(graph, target))
+                status = branch(graph, &result, target);
+        }
+        if (status < 0)
+            return NULL;
+    }
+    return Py_BuildValue("(nnl)", at < count ? at : PyList_GET_SIZE(events), done, loaded);
+}
+
 /* text(handle, code, offset, address) -> (mnemonic, operands) of the instruction at
  * code[offset:], as capstone prints it, or None where capstone cannot decode it */
 static PyObject *text(PyObject *self, PyObject *args) {
@@ -697,6 +944,8 @@ static PyMethodDef methods[] = {
     {"init", init, METH_VARARGS, "Set capstone's cs_disasm, cs_free, cs_errno and layout."},
     {"scan", scan, METH_VARARGS, "Decode a run of x86-64 code and list what matters."},
     {"text", text, METH_VARARGS, "Capstone's (mnemonic, operands) of one instruction."},
+    {"context", make_context, METH_VARARGS, "A call graph's tables, for `settle`."},
+    {"settle", settle, METH_VARARGS, "Do what the walker does with a run of events."},
     {"compare", compare, METH_VARARGS, "Check the decoding tables against capstone."},
     {"registers", names, METH_NOARGS, "The registers a MOVE event names, in order."},
     {"stats", stats, METH_NOARGS, "Instructions decoded by the tables and by capstone."},

@@ -42,6 +42,7 @@ each from a root to an import, with `INDIRECT` where the walk went through a poi
 
 from __future__ import annotations
 
+import array
 import bisect
 import ctypes
 import functools
@@ -199,6 +200,7 @@ class CallGraph:
         self._strings: frozenset[str] | None = None
         self._names: dict[int, str] = {}
         self._branches: dict[int, str | int | None] = {}  # `_branch`'s target -> resolved
+        self._context: object | None = None  # the tables `_x86scan.settle` reads
         self.constructors: list[tuple[str, int]] = []
         self._functions: dict[int, _Function] = {}
         self.disassembled = 0  # instructions disassembled so far, over all walks
@@ -554,11 +556,25 @@ class CallGraph:
         """A call or jump (or address taken) to `target`, outside the current function."""
         resolved = self._branches.get(target, self)  # self: not resolved yet (hot path)
         if resolved is self:
-            resolved = self._plt_target(target)
-            if resolved is None and self._in_code(target):
-                resolved = target
-            self._branches[target] = resolved
+            resolved = self._resolved(target)
         self._add(result, resolved)
+
+    def _resolved(self, target: int) -> str | int | None:
+        """What a branch to `target` reaches (a PLT stub's import, a function), kept."""
+        resolved = self._plt_target(target)
+        if resolved is None and self._in_code(target):
+            resolved = target
+        self._branches[target] = resolved
+        return resolved
+
+    def _settle_context(self) -> object:
+        """The tables `_x86scan.settle` reads, made on first use."""
+        if self._context is None:
+            assert _x86scan is not None
+            code = array.array("Q", [a for start, end, _ in self.code for a in (start, end)])
+            got = array.array("Q", [a for pair in self._got for a in pair])
+            self._context = _x86scan.context(code, got, self.got, self._branches)
+        return self._context
 
     def _slot(self, result: _Function, slot: int) -> bool:
         """A reference to a GOT or data slot; True when a GOT slot names a function (the
@@ -832,6 +848,7 @@ if _x86scan is not None:
     )  # fmt: skip
     # a MOVE event's register (the operands `_operand` reads: "" for none named "r...")
     _MOVE_OPS = ("", *(f"{name}," for name in _x86scan.registers()))
+    _LOADED = (None, *_x86scan.registers())  # the walker's loaded register after `settle`
 
 
 class _Run:
@@ -922,11 +939,13 @@ class _X86Walker:
     def _walk_sorted(self, code: bytes) -> None:
         """`walk` with the compiled sorter (_x86scan.c): only the instructions it lists
         (and every one while an import address is pending) reach `_step`; between them,
-        the walker's loaded register is cleared where the sorter says one cleared it."""
+        the walker's loaded register is cleared where the sorter says one cleared it.
+        `_x86scan.settle` does the listed ones that touch only the graph's tables."""
         assert _x86scan is not None
         handle, absolute = self.disassembler.csh.value, self.absolute
         position, previous, fast = 0, None, _FAST_DECODE
         graph, result = self.graph, self.result
+        context, resolve = graph._settle_context(), graph._resolved
         while position < len(code):
             address = self.start + position
             decoded, bounds, events, last_clear, error = _x86scan.scan(
@@ -941,29 +960,26 @@ class _X86Walker:
             result.instructions += decoded
             run = _Run(handle, code, position, address, bounds, previous)
             done = self._pending(run, -1) if self.pending is not None else -1
-            events_ = iter(events)
-            for index, clear, branch in zip(events_, events_, events_, strict=True):
-                if index <= done:
-                    continue  # read while an import address was pending
+            at, count = 0, len(events)
+            while at < count:  # the sorter does what it can; the walker the rest
+                at, done, loaded = _x86scan.settle(
+                    context, resolve, events, at, done, self.start, self.end,
+                    result.calls, result.imports, result.data,
+                )  # fmt: skip
+                if loaded >= 0:
+                    self.loaded = _LOADED[loaded]
+                if at == count:
+                    break
+                index, clear, branch = events[at : at + 3]
+                at += 3
                 if clear > done:
                     self.loaded = None
-                if branch < -1:  # a number that may be an address: the instruction's
-                    number = -branch - 2  # own event (if any) follows
-                    self._number(number >> 1, number & 1)
-                    continue
                 done = index
-                if branch < 0:
+                if branch < 0:  # an instruction to read
                     self._read(run, index)
-                elif branch & 3 == _REFERS:  # `lea reg, [rip + N]`: target * 4 + tag
-                    self.loaded = None
-                    self._operand("lea", "", branch >> 2)
-                elif branch & 3 == _MOVE:  # `mov reg, [rip + N]`: (target * 64 + reg) * 4 + 3
+                else:  # `mov reg, [rip + N]` of an import's GOT slot: (N * 64 + reg) * 4 + 3
                     self.loaded = None
                     self._operand("mov", _MOVE_OPS[(branch >> 2) & 63], branch >> 8)
-                else:
-                    graph._branch(result, branch >> 2)  # a call, a jump out
-                    if branch & 3 == _BRANCH_CLEARS:  # call, jmp
-                        self.loaded = None
                 if self.pending is not None:
                     done = self._pending(run, done)
             if last_clear > done:
