@@ -176,6 +176,31 @@ def test_a_static_program_is_summarised_alike(
     assert assert_sorted_alike(path.read_bytes(), monkeypatch, callgraph.CHUNK) > 100_000
 
 
+@pytest.mark.parametrize("library", LIBRARIES, ids=lambda p: p.name)
+def test_walks_are_alike_with_and_without_the_compiled_parts(
+    library: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whole walks, data pointers followed (`_x86scan.pointed`) and chains kept, answer
+    alike in Python alone: from every 7th export, and from the constructors."""
+    if not library.exists():
+        pytest.skip(f"no {library} on this machine")
+    data = library.read_bytes()
+    roots = sorted(CallGraph.from_bytes(data).symbols.exports)[::7]
+
+    def walks() -> list[callgraph.Reach]:
+        graph = CallGraph.from_bytes(data)
+        found = [graph.reach((), constructors=True)]
+        return found + [graph.reach((root,), constructors=False) for root in roots]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(callgraph, "_x86scan", None)
+        exact = walks()
+    compiled = walks()
+    assert sum(len(r.chains) for r in exact) > 50 and sum(r.functions_walked for r in exact) > 100
+    for one, other in zip(exact, compiled, strict=True):
+        assert one == other, one.roots
+
+
 @pytest.mark.parametrize("fast", [True, False], ids=["tables", "capstone"])
 def test_the_sorter_leaves_what_python_would_compute_differently_to_python(fast: bool) -> None:
     """`lea rax, [rip + 0x20]`: at an ordinary address the sorter reads its target; where

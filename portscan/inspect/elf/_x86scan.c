@@ -13,7 +13,8 @@
  * instructions that touch only the call graph's tables (branches, references, numbers
  * that may be addresses), up to the next one the walker must read itself. `text` gives
  * capstone's text of one instruction on demand, and `compare` checks the tables against
- * capstone (tests/test_callgraph_fast.py).
+ * capstone (tests/test_callgraph_fast.py). `pointed`, the walk's search through data
+ * pointers, is the one part of any machine's walk here.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -832,6 +833,76 @@ static PyObject *settle(PyObject *self, PyObject *args) {
     return Py_BuildValue("(nnl)", at < count ? at : PyList_GET_SIZE(events), done, loaded);
 }
 
+/* pointed(addresses, objects, known, compute) -> [function or import, ...]
+ * CallGraph._pointed: what the data objects at `addresses` point to, following pointers
+ * from data to data, depth first from the last address; `objects` (a set) are the ones
+ * taken already and gets those taken now; `known` maps an object's address to (its
+ * functions and imports, its data pointers), and `compute(address)` gives that entry
+ * where `known` has none. */
+static PyObject *pointed(PyObject *self, PyObject *args) {
+    PyObject *addresses, *objects, *known, *compute;
+    if (!PyArg_ParseTuple(args, "O!O!O!O", &PyList_Type, &addresses, &PySet_Type, &objects,
+                          &PyDict_Type, &known, &compute))
+        return NULL;
+    PyObject *found = PyList_New(0), *pending = PyList_New(0);
+    if (found == NULL || pending == NULL)
+        goto failed;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(addresses); i++) {
+        PyObject *address = PyList_GET_ITEM(addresses, i);
+        int taken = PySet_Contains(objects, address);
+        if (taken < 0 || (!taken && PyList_Append(pending, address) < 0))
+            goto failed;
+    }
+    while (PyList_GET_SIZE(pending) > 0) {
+        Py_ssize_t last = PyList_GET_SIZE(pending) - 1;
+        PyObject *address = PyList_GET_ITEM(pending, last);
+        Py_INCREF(address);
+        if (PyList_SetSlice(pending, last, last + 1, NULL) < 0) {
+            Py_DECREF(address);
+            goto failed;
+        }
+        int taken = PySet_Contains(objects, address);
+        if (taken != 0 || PySet_Add(objects, address) < 0) {
+            Py_DECREF(address);
+            if (taken > 0)
+                continue;
+            goto failed;
+        }
+        PyObject *entry = PyDict_GetItemWithError(known, address);
+        if (entry != NULL)
+            Py_INCREF(entry);
+        else if (!PyErr_Occurred())
+            entry = PyObject_CallOneArg(compute, address);
+        Py_DECREF(address);
+        if (entry == NULL)
+            goto failed;
+        if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2 ||
+            !PyTuple_Check(PyTuple_GET_ITEM(entry, 0)) ||
+            !PyTuple_Check(PyTuple_GET_ITEM(entry, 1))) {
+            Py_DECREF(entry);
+            PyErr_SetString(PyExc_TypeError, "an object's entry is not (targets, inner)");
+            goto failed;
+        }
+        PyObject *targets = PyTuple_GET_ITEM(entry, 0), *inner = PyTuple_GET_ITEM(entry, 1);
+        Py_ssize_t size = PyList_GET_SIZE(found);
+        int status = PyList_SetSlice(found, size, size, targets);
+        for (Py_ssize_t i = 0; status == 0 && i < PyTuple_GET_SIZE(inner); i++) {
+            PyObject *next = PyTuple_GET_ITEM(inner, i);
+            int seen = PySet_Contains(objects, next);
+            status = seen < 0 ? -1 : seen ? 0 : PyList_Append(pending, next);
+        }
+        Py_DECREF(entry);
+        if (status < 0)
+            goto failed;
+    }
+    Py_DECREF(pending);
+    return found;
+failed:
+    Py_XDECREF(found);
+    Py_XDECREF(pending);
+    return NULL;
+}
+
 /* text(handle, code, offset, address) -> (mnemonic, operands) of the instruction at
  * code[offset:], as capstone prints it, or None where capstone cannot decode it */
 static PyObject *text(PyObject *self, PyObject *args) {
@@ -946,6 +1017,7 @@ static PyMethodDef methods[] = {
     {"text", text, METH_VARARGS, "Capstone's (mnemonic, operands) of one instruction."},
     {"context", make_context, METH_VARARGS, "A call graph's tables, for `settle`."},
     {"settle", settle, METH_VARARGS, "Do what the walker does with a run of events."},
+    {"pointed", pointed, METH_VARARGS, "What data objects point to, data to data."},
     {"compare", compare, METH_VARARGS, "Check the decoding tables against capstone."},
     {"registers", names, METH_NOARGS, "The registers a MOVE event names, in order."},
     {"stats", stats, METH_NOARGS, "Instructions decoded by the tables and by capstone."},

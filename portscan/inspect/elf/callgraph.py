@@ -757,7 +757,10 @@ class CallGraph:
 
     def _pointed(self, addresses: list[int], objects: set[int]) -> list[int | str]:
         """The functions and imports that the data objects at `addresses` point to,
-        following pointers from data to data; `objects` are those taken already."""
+        following pointers from data to data; `objects` are those taken already.
+        `_x86scan.pointed` does the same, where it is built (the walk's inner loop)."""
+        if _x86scan is not None:
+            return _x86scan.pointed(addresses, objects, self._object_targets, self._object_pointers)
         found: list[int | str] = []
         pending = [a for a in addresses if a not in objects]
         known = self._object_targets
