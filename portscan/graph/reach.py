@@ -271,7 +271,7 @@ class _Symbols:
         self._versions: dict[str | None, tuple[str | None]] = {}
         self._imports: dict[str, dict[str, str]] = {}
         self._dlsym: dict[str, bool] = {}
-        self._steps: dict[str, dict[str, ChainStep]] = {}  # file -> function -> its step
+        self._steps: dict[str, _Steps] = {}  # file -> function -> its step
         self._split: dict[str, tuple[str, str | None]] = {}
         self._scopes: dict[tuple[str, ...], _Scope] = {}
         self._walked: dict[tuple[str, str], tuple[Reach, list]] = {}
@@ -310,12 +310,13 @@ class _Symbols:
 
     def step(self, file: str, function: str) -> ChainStep:
         """The one ChainStep of (file, function) for the image: units' chains share them."""
-        steps = self._steps.get(file)
-        if steps is None:
-            steps = self._steps[file] = {}
-        found = steps.get(function)
+        return self.steps(file)[function]
+
+    def steps(self, file: str) -> _Steps:
+        """The ChainSteps of `file`'s functions, by name (`step`)."""
+        found = self._steps.get(file)
         if found is None:
-            found = steps[function] = ChainStep(file, function)
+            found = self._steps[file] = _Steps(file)
         return found
 
     def walked(
@@ -328,12 +329,11 @@ class _Symbols:
         made = self._walked.get(key)
         if made is None or made[0] is not found:
             entries = []
-            step = self.step
-            root = step(library, label)
-            of_file = self._steps[library]  # `step`'s, for this file
+            of_file = self.steps(library)
+            root = of_file[label]
             for name in sorted(found.imports):
                 inner = found.chains[name][1:-1]  # without the root label and the import
-                steps = (root, *(of_file.get(f) or step(library, f) for f in inner))
+                steps = (root, *map(of_file.__getitem__, inner))
                 entries.append((name, self.imported(library, name), steps))
             made = self._walked[key] = (found, entries)
         return made[1]
@@ -364,6 +364,18 @@ class _Symbols:
             for symbol in self.binaries[path].imported_symbols:
                 found.setdefault(split_version(symbol)[0], symbol)
         return found.get(name, name)
+
+
+class _Steps(dict[str, ChainStep]):
+    """One file's ChainSteps by function name, each made when first asked for."""
+
+    def __init__(self, file: str) -> None:
+        super().__init__()
+        self.file = file
+
+    def __missing__(self, function: str) -> ChainStep:
+        found = self[function] = ChainStep(self.file, function)
+        return found
 
 
 class _Scope:
