@@ -100,6 +100,7 @@ class _Graphs:
         self.side: dict[str, int] = {}  # digest -> where its graph is: 0 here, 1 the helper
         self.shared = 0  # the sizes of the files shared out so far (`_share`)
         self.spent = [0.0, 0.0]  # seconds of walks made here, and in the helper
+        self.other = 0.0  # seconds of other work here while the helper walked (`idle`)
         self.unwalked: dict[str, str] = {}  # digest -> why it has no graph
         self.sent: list[tuple[str, str | None]] = []  # walks the helper is making
         self.kept: set[tuple[str, str | None]] = set()  # process-cached walks seen in `store`
@@ -185,8 +186,10 @@ class _Graphs:
         there, self.sent = self.sent, []
         if not there or self.helper is None:
             return
+        began = time.perf_counter()
         while self.idle is not None and not self.helper.answered() and self.idle():
             pass  # other work meanwhile
+        self.other += time.perf_counter() - began
         try:
             answers, seconds = self.helper.receive()
             self.spent[1] += seconds
@@ -198,13 +201,14 @@ class _Graphs:
 
     def _share(self, digests: set[str]) -> None:
         """Give each of these files, first walked now, to a side: the largest first, each
-        to the side that has spent less time walking so far, counting what the files
-        given it this round may cost (their sizes up to `_COST_CAP`, at the seconds per
-        byte walked so far). Where a file goes changes no answer, only the time."""
+        to the side that has been busy for less time so far (walking, and here the other
+        work done while the helper walked), counting what the files given it this round
+        may cost (their sizes up to `_COST_CAP`, at the seconds per byte walked so far).
+        Where a file goes changes no answer, only the time."""
         paths = {d: content_path(self.here.content_dir, d) for d in digests}
         sizes = {d: min(os.path.getsize(p), _COST_CAP) if p else 0 for d, p in paths.items()}
         rate = sum(self.spent) / self.shared if self.shared else _SECONDS_PER_BYTE
-        expected = list(self.spent)
+        expected = [self.spent[0] + self.other, self.spent[1]]
         for digest in sorted(sizes, key=lambda d: (-sizes[d], d)):
             side = int(self.helper is not None and expected[1] < expected[0])
             self.side[digest] = side
