@@ -593,7 +593,7 @@ static PyObject *scan(PyObject *self, PyObject *args) {
  * What the walker does with most events touches only the call graph's tables, never its
  * own state but the loaded register: `settle` does it here, in the walker's order. A
  * call graph's tables are given once (`context`); the walker's own methods say what each
- * step means (callgraph._X86Walker._operand, _number; CallGraph._branch, _slot, _data,
+ * step means (callgraph._X86Walker._operand, _absolute; CallGraph._branch, _slot, _data,
  * _in_code, _in_got). */
 typedef struct {
     uint64_t *code;     /* (start, end) of each code section, sorted by start */
@@ -804,7 +804,7 @@ static PyObject *settle(PyObject *self, PyObject *args) {
         if (clear > done)
             loaded = 0;
         int status = 0;
-        if (tag == 4) { /* _number: a number that may be an address */
+        if (tag == 4) { /* _absolute's check of a number that may be an address */
             if (in_code(graph, target)) {
                 if ((number & 1) == 0 && (target < start || target >= end))
                     status = branch(graph, &result, target);

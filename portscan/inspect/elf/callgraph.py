@@ -1094,18 +1094,15 @@ class _X86Walker:
     def _absolute(self, mnemonic: str, ops: str) -> None:
         """Immediates of a position-dependent file that are addresses: of data (a table:
         its pointers are taken) or, outside a branch, of a function (address taken)."""
+        graph = self.graph
         branch = mnemonic == "call" or mnemonic.startswith("j")
         for text in _HEX.findall(ops):
-            self._number(int(text, 16), branch)
-
-    def _number(self, value: int, branch: bool | int) -> None:
-        """One number of `_absolute`'s."""
-        graph = self.graph
-        if graph._in_code(value):
-            if not branch and not self.start <= value < self.end:
-                graph._branch(self.result, value)
-        elif value >= 0x1000:
-            graph._data(self.result, value)
+            value = int(text, 16)
+            if graph._in_code(value):
+                if not branch and not self.start <= value < self.end:
+                    graph._branch(self.result, value)
+            elif value >= 0x1000:
+                graph._data(self.result, value)
 
     @staticmethod
     def _rip_target(at: int, size: int, rip: re.Match) -> int:
