@@ -8,16 +8,19 @@ whole tree (packages, scripts).
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from portscan.inspect import packages
-from portscan.inspect.apps.find import find_applications, is_app_source
-from portscan.inspect.apps.go import go_uses
 from portscan.inspect.elf import spec
 from portscan.inspect.elf.worker import ElfAnalyser
-from portscan.inspect.scripts import inspect_scripts
-from portscan.layers import Analyser, Tree
+from portscan.layers import Analyser
 from portscan.model import ApiUse, Application, Binary, ImageConfig, Package, Script
+
+if TYPE_CHECKING:  # the inspectors load when a scan reads its first layer: a rescan
+    # whose whole result the scan cache holds needs none of them (portscan.audit.cache)
+    from portscan.layers import Tree
 
 ANALYSERS: tuple[Analyser, ...] = (ElfAnalyser(),)
 LOADER_CONFIG_PREFIXES = ("/etc/ld.so.conf", "/etc/ld-musl-")  # ld.so.conf(.d/), musl path
@@ -28,12 +31,22 @@ def keep(path: str, head: bytes) -> bool:
     file a package cataloger reads, and application sources (.py outside the standard
     library, .js outside node_modules: apps.is_app_source). ELF bytes are not kept: the
     `elf` analyser has read them on the way."""
+    needs_bytes, is_app_source = _kept_by_inspectors()
     return (
         head.startswith(b"#!")
         or path.startswith(LOADER_CONFIG_PREFIXES)
-        or packages.needs_bytes(path)
+        or needs_bytes(path)
         or is_app_source(path)
     )
+
+
+@functools.cache
+def _kept_by_inspectors() -> tuple[Callable[[str], bool], Callable[[str], bool]]:
+    """The catalogers' and the application finder's keep tests, loaded on first use."""
+    from portscan.inspect.apps.find import is_app_source
+    from portscan.inspect.packages import needs_bytes
+
+    return needs_bytes, is_app_source
 
 
 @dataclass
@@ -51,6 +64,11 @@ class Inspection:
 
 def inspect_tree(tree: Tree, config: ImageConfig) -> Inspection:
     """Collect the analysers' facts and run the whole-tree inspectors."""
+    from portscan.inspect import packages
+    from portscan.inspect.apps.find import find_applications
+    from portscan.inspect.apps.go import go_uses
+    from portscan.inspect.scripts import inspect_scripts
+
     binaries = {
         entry.path: entry.facts[spec.NAME] for entry in tree.files() if spec.NAME in entry.facts
     }
