@@ -112,10 +112,11 @@ def syft_program() -> str:
     return program if os.access(program, os.X_OK) else executable("syft")
 
 
-def portscan_runs(ref: str, repeat: int) -> tuple[float, int, float, int]:
-    """(cold s, cold peak KiB, warm s, cache bytes): each cold run with an empty scan
-    cache of its own, then warm runs on the cache the last cold run filled."""
-    command = [executable("portscan"), "image", ref, "--format", "json", "-q", "-o", os.devnull]
+def portscan_runs(portscan: str, ref: str, repeat: int) -> tuple[float, int, float, int]:
+    """(cold s, cold peak KiB, warm s, cache bytes) of the `portscan` program: each cold
+    run with an empty scan cache of its own, then warm runs on the cache the last cold
+    run filled."""
+    command = [portscan, "image", ref, "--format", "json", "-q", "-o", os.devnull]
     cold_runs = []
     with tempfile.TemporaryDirectory(prefix="bench-syft-cache-") as scratch:
         for index in range(repeat):
@@ -173,9 +174,8 @@ def main() -> int:
         "1 GiB), from OCI layouts, with seconds per 10k files and per GiB",
     )
     args = parser.parse_args()
-    syft = syft_program()
-    for tool in ("portscan", "gzip"):
-        executable(tool)
+    syft, portscan = syft_program(), executable("portscan")
+    executable("gzip")
     syft_env = {
         **os.environ,
         "SYFT_REGISTRY_INSECURE_USE_HTTP": "true",
@@ -190,7 +190,7 @@ def main() -> int:
         gunzip = gunzip_time(layer_blobs(name, tag), args.repeat)
         ref = f"{REGISTRY}/corpus/{name}:{tag}"
         syft_run = median_run([syft, f"registry:{ref}", "-o", "json", "-q"], args.repeat, syft_env)
-        ours = portscan_runs(f"registry:{ref}", args.repeat)
+        ours = portscan_runs(portscan, f"registry:{ref}", args.repeat)
         print(row(image, gunzip, syft_run, ours), flush=True)
     if args.synthetic:
         sys.path.insert(0, str(Path(__file__).parent))
@@ -201,7 +201,7 @@ def main() -> int:
             layout = synthetic_layout(CORPUS, name)
             gunzip = gunzip_time(layer_blobs_of(layout), args.repeat)
             syft_run = median_run([syft, f"oci-dir:{layout}", "-o", "json", "-q"], args.repeat)
-            ours = portscan_runs(f"oci:{layout}", args.repeat)
+            ours = portscan_runs(portscan, f"oci:{layout}", args.repeat)
             print(row(name, gunzip, syft_run, ours), flush=True)
             scaled.append((name, *layout_stats(layout), gunzip, syft_run[0], ours[0]))
         print(f"\n{'image':<16} {'unit':>9} {'gunzip':>7} {'syft':>7} {'portscan':>9}")

@@ -268,7 +268,6 @@ def test_the_tables_decode_real_libraries_as_capstone_does(library: Path) -> Non
             counts = compare(code, start, absolute, 0)
             if not absolute:
                 decoded, claimed = decoded + counts[0], claimed + counts[1]
-        for absolute in (False, True):
             position = 0
             while position < len(code):
                 scans = [

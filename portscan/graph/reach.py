@@ -537,11 +537,12 @@ def _reach_unit(
         symbol: str,
         chain: tuple[ChainStep, ...],
         steps: tuple[ChainStep, ...] = (),
-        library: str | None = None,
+        inside: dict[str, tuple[ChainStep, ...]] | None = None,
     ) -> None:
-        """Bind `symbol`, reached by `chain` then `steps` (in `library`'s code, or the
-        unit's). The chain is put together only where it is kept. The provider is the
-        first of the unit and its scope to export `symbol`, as the loader binds."""
+        """Bind `symbol`, reached by `chain` then `steps` (in a library's code, whose
+        `unit.inside` entry is `inside`, or the unit's). The chain is put together only
+        where it is kept. The provider is the first of the unit and its scope to export
+        `symbol`, as the loader binds."""
         name, version = split(symbol)
         provider = path if _exports_version(own.get(name), version) else scope.bind(symbol)
         if provider in application:
@@ -553,7 +554,6 @@ def _reach_unit(
             known = unit.platform.get(symbol)
             # the shortest chain wins
             shorter = known is None or len(chain) + len(steps) + 1 < len(known)
-            inside = None if library is None else unit.inside.setdefault(library, {})
             if shorter or (inside is not None and symbol not in inside):
                 full = (*chain, *steps, step(provider or "", name))
                 if shorter:
@@ -582,17 +582,19 @@ def _reach_unit(
                     continue  # every import of it is bound already
                 unit.whole[library] = found
                 steps = (step(library, label), step(library, WHOLE))
+                inside = unit.inside.setdefault(library, {})
                 for symbol in binary.imported_symbols:
-                    bind(symbol, chain, steps, library)
+                    bind(symbol, chain, steps, inside)
                 continue
             bound = seen.get(library)
             if bound is None:
                 bound = seen[library] = set()
+            inside = unit.inside.setdefault(library, {})
             for name, symbol, steps in symbols.walked(library, label, found):
                 if name in bound:  # bound already, by a chain at most as long
                     continue
                 bound.add(name)
-                bind(symbol, chain, steps, library)
+                bind(symbol, chain, steps, inside)
         looked = [s for s in unit.platform if split(s)[0] in DLSYM]
         if looked_up or not looked:
             return unit

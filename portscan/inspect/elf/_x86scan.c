@@ -603,8 +603,6 @@ typedef struct {
     uint64_t low, high; /* the code's span */
     PyObject *slots;    /* CallGraph.got: slot -> import name or address */
     PyObject *branches; /* CallGraph._branches: target -> what it resolves to */
-    PyObject *resolve;  /* CallGraph._resolved, during a `settle`: a target not in
-                           `branches` yet (given per call: the graph holds the context) */
 } context;
 
 static void context_release(context *graph) {
@@ -686,9 +684,11 @@ static int in_got(const context *graph, uint64_t address) {
     return 0;
 }
 
-/* The lists one function's walk fills (callgraph._Function) */
+/* The lists one function's walk fills (callgraph._Function), and CallGraph._resolved
+ * for a branch target not in the context's `branches` yet (given per call: the graph
+ * holds the context, so the context holds nothing of the graph) */
 typedef struct {
-    PyObject *calls, *imports, *data;
+    PyObject *calls, *imports, *data, *resolve;
 } function;
 
 /* CallGraph._add: an import name or an address (None: nothing) */
@@ -710,7 +710,7 @@ static int branch(const context *graph, function *result, uint64_t target) {
     else if (PyErr_Occurred())
         status = -1;
     else {
-        resolved = PyObject_CallOneArg(graph->resolve, key);
+        resolved = PyObject_CallOneArg(result->resolve, key);
         status = resolved == NULL ? -1 : add(result, resolved);
         Py_XDECREF(resolved);
     }
@@ -745,17 +745,6 @@ static PyObject *held(const context *graph, uint64_t address, int *error) {
     return found;
 }
 
-/* CallGraph._slot: 1 when a GOT slot names a function, 0 else, -1 on an error */
-static int slot(const context *graph, function *result, uint64_t address) {
-    int error = 0;
-    PyObject *target = held(graph, address, &error);
-    if (error)
-        return -1;
-    if (target != NULL)
-        return add(result, target) < 0 ? -1 : 1;
-    return data(graph, result, address) < 0 ? -1 : 0;
-}
-
 /* settle(context, resolve, events, at, done, start, end, calls, imports, data)
  *   -> (at, done, loaded)
  * Does what the walker does with the events from the one at events[at] on (`scan`'s
@@ -765,18 +754,17 @@ static int slot(const context *graph, function *result, uint64_t address) {
  * instruction done; `loaded` what became of the walker's loaded register: -1 nothing,
  * 0 cleared, else `registers`' name at loaded - 1. */
 static PyObject *settle(PyObject *self, PyObject *args) {
-    PyObject *capsule, *resolve, *events;
+    PyObject *capsule, *events;
     Py_ssize_t at, done;
     unsigned long long start, end;
     function result;
-    if (!PyArg_ParseTuple(args, "OOO!nnKKO!O!O!", &capsule, &resolve, &PyList_Type, &events,
-                          &at, &done, &start, &end, &PyList_Type, &result.calls, &PyList_Type,
-                          &result.imports, &PyList_Type, &result.data))
+    if (!PyArg_ParseTuple(args, "OOO!nnKKO!O!O!", &capsule, &result.resolve, &PyList_Type,
+                          &events, &at, &done, &start, &end, &PyList_Type, &result.calls,
+                          &PyList_Type, &result.imports, &PyList_Type, &result.data))
         return NULL;
-    context *graph = PyCapsule_GetPointer(capsule, "_x86scan.context");
+    const context *graph = PyCapsule_GetPointer(capsule, "_x86scan.context");
     if (graph == NULL)
         return NULL;
-    graph->resolve = resolve; /* borrowed for this call */
     Py_ssize_t count = PyList_GET_SIZE(events) / 3 * 3;
     long loaded = -1;
     for (; at >= 0 && at < count; at += 3) {
@@ -792,13 +780,16 @@ static PyObject *settle(PyObject *self, PyObject *args) {
         uint64_t number = code < -1 ? (uint64_t)(-code - 2) : 0; /* value * 2 + call/j* */
         uint64_t target = code < -1 ? number >> 1 : (uint64_t)code >> 2;
         unsigned tag = code < -1 ? 4 : (unsigned)(code & 3);
-        if (tag == MOVE) {
+        unsigned reg = tag == MOVE ? (unsigned)((code >> 2) & 63) : 0; /* `registers`' + 1 */
+        PyObject *slot = NULL; /* what the GOT slot a REFERS or MOVE names holds */
+        if (tag == REFERS || tag == MOVE) {
             int error = 0;
-            target = (uint64_t)code >> 8;
-            PyObject *name = held(graph, target, &error);
+            if (tag == MOVE)
+                target = (uint64_t)code >> 8;
+            slot = held(graph, target, &error);
             if (error)
                 return NULL;
-            if (name != NULL && PyUnicode_Check(name) && ((code >> 2) & 63) != 0)
+            if (slot != NULL && PyUnicode_Check(slot) && reg != 0)
                 break; /* the import is pending: the walker's `_operand` */
         }
         if (clear > done)
@@ -819,12 +810,13 @@ static PyObject *settle(PyObject *self, PyObject *args) {
             status = branch(graph, &result, target);
             if (tag == BRANCH_CLEARS)
                 loaded = 0;
-        } else { /* REFERS, MOVE: _operand */
+        } else if (slot != NULL) { /* REFERS, MOVE: _operand, a GOT slot (_slot) */
+            status = add(&result, slot);
+            loaded = reg; /* 0 (cleared) but for a `mov` into a named register */
+        } else { /* a data reference, or a function's address taken */
             loaded = 0;
-            status = slot(graph, &result, target);
-            if (status == 1 && tag == MOVE && ((code >> 2) & 63) != 0)
-                loaded = (long)((code >> 2) & 63);
-            else if (status == 0 && (target < start || target >= end) && in_code(graph, target))
+            status = data(graph, &result, target);
+            if (status == 0 && (target < start || target >= end) && in_code(graph, target))
                 status = branch(graph, &result, target);
         }
         if (status < 0)

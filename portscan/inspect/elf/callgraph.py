@@ -835,7 +835,7 @@ _FAMILIES = {
 
 
 _INSN = capstone._cs_insn  # capstone's record of one decoded instruction (ctypes)
-_BRANCH_CLEARS, _REFERS, _MOVE = 1, 2, 3  # _x86scan.c's event tags (BRANCH is 0)
+_REFERS = 2  # _x86scan.c's event tag of a rip reference (BRANCH 0, BRANCH_CLEARS 1, MOVE 3)
 _SORTED_BELOW = 1 << 61  # the sorter's addresses are 64-bit (and targets * 4): above, Python
 _FAST_DECODE = True  # the sorter decodes common instructions itself (else all by capstone)
 if _x86scan is not None:
