@@ -1,7 +1,9 @@
-"""The compiled part of portscan: one optional extension (portscan/inspect/elf/_x86scan.c).
+"""The compiled parts of portscan: two optional extensions.
 
-Without a C compiler the build skips it and the call-graph walker sorts instructions in
-Python instead: the same results, about twice the time (docs/reachability.md).
+- portscan/inspect/elf/_x86scan.c: without it the call-graph walker sorts instructions
+  in Python instead: the same results, about twice the time (docs/reachability.md);
+- portscan/_tarscan.c: without it every tar header is read by Python's tarfile: the
+  same results, some 17 us more a header (layers.py).
 """
 
 from setuptools import Extension, setup
@@ -12,6 +14,7 @@ setup(
             "portscan.inspect.elf._x86scan",
             ["portscan/inspect/elf/_x86scan.c"],
             optional=True,
-        )
+        ),
+        Extension("portscan._tarscan", ["portscan/_tarscan.c"], optional=True),
     ]
 )

@@ -48,6 +48,11 @@ from portscan.errors import CorruptImageError, PortscanError, UsageError
 from portscan.model import FileEntry, FileKind, LayerDescriptor
 from portscan.sources.validate import verifiable
 
+try:  # plain tar headers read in C (_tarscan.c), if it was built; else all by tarfile
+    from portscan._tarscan import header as _plain_header
+except ImportError:  # pragma: no cover - built with portscan where a C compiler is
+    _plain_header = None
+
 HEAD_BYTES = 64  # what keep policies and analysers see before deciding
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -590,10 +595,12 @@ def _read_tar(
     result = LayerResult(digest=descriptor.digest)
     try:
         with tarfile.open(fileobj=stream, mode="r:", errorlevel=1) as archive:
-            while (member := archive.next()) is not None:
+            member: tarfile.TarInfo | _Header | None = archive.next()
+            while member is not None:
                 archive.members.clear()  # tarfile keeps every header it read otherwise
                 budget.count_entry()
                 _add_member(stream, member, result, keep, analysers, budget)
+                member = _next_member(archive, stream)
     except tarfile.TarError as exc:
         raise CorruptImageError(
             f"layer {name} is not a valid tar archive: {exc}",
@@ -617,6 +624,44 @@ def _read_tar(
     result.compressed_bytes = source.count
     result.uncompressed_bytes = stream.count
     return result
+
+
+class _Header:
+    """The fields `_add_member` reads of a plain tar header (`_next_member`)."""
+
+    __slots__ = ("gid", "linkname", "mode", "name", "offset_data", "size", "type", "uid")
+
+    def __init__(self, fields: tuple[str, str, bytes, int, int, int, int], data: int) -> None:
+        self.name, self.linkname, self.type, self.mode, self.uid, self.gid, self.size = fields
+        self.offset_data = data
+
+
+_DATA_FOLLOWS = frozenset({tarfile.REGTYPE, tarfile.AREGTYPE, tarfile.CONTTYPE})
+_TEXT = ("utf-8", "surrogateescape")  # how _tarscan decodes names, as tarfile does here
+
+
+def _next_member(
+    archive: tarfile.TarFile, stream: _Decompressor
+) -> tarfile.TarInfo | _Header | None:
+    """`archive.next()`, with a plain header (a ustar or GNU header of a file, link,
+    directory or device, plain octal numbers, no pax header in force) read in C: the
+    same fields, stream position and next offset as tarfile's, in a fraction of the
+    time. Any other header, and every refusal, is tarfile's own."""
+    if _plain_header is None or archive.pax_headers or (archive.encoding, archive.errors) != _TEXT:
+        return archive.next()
+    offset = archive.offset
+    if offset > stream.count:  # past the member's data, as tarfile.next moves
+        stream.seek(offset - 1)
+        if not stream.read_data(1):
+            raise tarfile.ReadError("unexpected end of data")
+    fields = _plain_header(stream.peek(tarfile.BLOCKSIZE)) if offset == stream.count else None
+    if fields is None:
+        return archive.next()
+    stream.read_data(tarfile.BLOCKSIZE)  # the last header read (_check_end)
+    data = offset + tarfile.BLOCKSIZE
+    blocks = -(-fields[6] // tarfile.BLOCKSIZE) if fields[2] in _DATA_FOLLOWS else 0
+    archive.offset = data + blocks * tarfile.BLOCKSIZE
+    return _Header(fields, data)
 
 
 def _check_end(stream: _Decompressor, name: str) -> None:
@@ -688,7 +733,7 @@ def _settle(
 
 def _add_member(
     stream: _Decompressor,
-    member: tarfile.TarInfo,
+    member: tarfile.TarInfo | _Header,
     result: LayerResult,
     keep: KeepPolicy,
     analysers: Sequence[Analyser],
@@ -743,7 +788,7 @@ def _shared(number: int) -> int:
 
 def _read_contents(
     stream: _Decompressor,
-    member: tarfile.TarInfo,
+    member: tarfile.TarInfo | _Header,
     entry: FileEntry,
     keep: KeepPolicy,
     analysers: Sequence[Analyser],
