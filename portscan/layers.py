@@ -858,6 +858,9 @@ class Tree:
     def __init__(self) -> None:
         self._entries: dict[str, FileEntry] = {}
         self._children: dict[str, set[str]] = {"/": set()}  # directory -> child paths
+        # directories found to have no symlink in their path, with their ancestors
+        # (`_canonical`); a symlink placed at one of them empties it (`_place`)
+        self._plain: set[str] = set()
 
     # -- queries
     def __len__(self) -> int:
@@ -921,6 +924,8 @@ class Tree:
         return current
 
     def _place(self, entry: FileEntry) -> None:
+        if entry.kind is FileKind.SYMLINK and entry.path in self._plain:
+            self._plain.clear()  # paths below it now lead elsewhere
         parent = posixpath.dirname(entry.path)
         self._ensure_dir(parent, entry.layer)
         self._children.setdefault(parent, set()).add(entry.path)
@@ -964,10 +969,13 @@ class Tree:
     def _canonical(self, path: str) -> str | None:
         """`path` with its parent directories resolved through symlinks in the tree."""
         parent, base = posixpath.split(path)
-        if parent == "/":
+        if parent == "/" or parent in self._plain:
             return path
         real_parent = self._resolve(parent, follow_last=True)
         if real_parent == parent:
+            while parent != "/" and parent not in self._plain:
+                self._plain.add(parent)
+                parent = posixpath.dirname(parent)
             return path  # the common case keeps the entry's own string
         return None if real_parent is None else posixpath.join(real_parent, base)
 

@@ -160,6 +160,25 @@ def test_symlinks_resolve_inside_the_tree() -> None:
     assert tree.get("/bin").kind is FileKind.SYMLINK
 
 
+def test_a_directory_turned_symlink_sends_later_entries_through_it() -> None:
+    """Paths already seen to hold no symlink are remembered (Tree._canonical) until a
+    symlink replaces one of them, in the same layer or a later one."""
+    tree = merged(
+        [
+            ib.file("opt/app/lib/a", "a"),  # opt, opt/app, opt/app/lib seen plain
+            ib.file("var/x/f", "f"),
+            ib.directory("data"),
+            ib.symlink("opt/app", "/data"),  # replaces a directory seen plain
+            ib.file("opt/app/lib/b", "b"),
+        ],
+        [ib.symlink("var/x", "/srv"), ib.file("var/x/g", "g")],  # seen plain a layer ago
+    )
+    assert tree.read("/data/lib/b") == b"b"
+    assert tree.get("/opt/app/lib/b") is None and tree.get("/opt/app/lib/a") is None
+    assert tree.read("/srv/g") == b"g"
+    assert tree.get("/var/x/g") is None and tree.get("/var/x/f") is None
+
+
 # --------------------------------------------------------------------------- reading
 
 

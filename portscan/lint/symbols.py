@@ -123,19 +123,25 @@ def judge_function(
     return Judgement(UNKNOWN_SYMBOL, Verdict.UNKNOWN, None)
 
 
+_Row = tuple[tuple["_Key", bool, str], ...]  # per target: group key, ready?, note
+
+
 @sig.register_cache
 @functools.lru_cache(maxsize=65536)
-def _judgements(
+def _row(
     function: str,
     targets: tuple[Target, ...],
     platform: bool,
     as_of: str | None,
     wasix_libc: str | None,
     alone: bool,
-) -> tuple[Judgement, ...]:
-    """`judge_function` for each of `targets`."""
-    return tuple(
-        judge_function(
+) -> _Row:
+    """`judge_function` for each of `targets`, as `_symbol_plan` groups it: the key of
+    the group the function goes in there, whether it is ready (named in the message,
+    no evidence of its own), and the judgement's note."""
+    row = []
+    for target in targets:
+        j = judge_function(
             function,
             target,
             platform=platform,
@@ -143,8 +149,10 @@ def _judgements(
             wasix_libc=wasix_libc,
             bookkeeping_alone=alone,
         )
-        for target in targets
-    )
+        row.append(
+            ((target, j.rule_id, j.capability, j.verdict), j.verdict is Verdict.READY, j.note)
+        )
+    return tuple(row)
 
 
 def _message(rule_id: str, target: Target, names: list[str], verdict: Verdict) -> str:
@@ -261,7 +269,7 @@ def _symbol_plan(
 
     # Judge each name once for every target, then batch the names of one function
     # (judged alike): a batch is handled in one step.
-    batches: dict[tuple[str, bool, bool], tuple[tuple[Judgement, ...], list[Name]]] = {}
+    batches: dict[tuple[str, bool, bool], tuple[_Row, list[Name]]] = {}
     functions = frozenset(n.function for n in names)
     for name in names:
         platform = bool(name.platform) or assume_libc
@@ -270,25 +278,26 @@ def _symbol_plan(
         alone = books and not info.created_by(functions)  # type: ignore[union-attr]
         batch = batches.get((name.function, platform, alone))
         if batch is None:
-            judgements = _judgements(name.function, targets, platform, as_of, wasix_libc, alone)
-            batch = batches[name.function, platform, alone] = (judgements, [])
+            row = _row(name.function, targets, platform, as_of, wasix_libc, alone)
+            batch = batches[name.function, platform, alone] = (row, [])
         batch[1].append(name)
 
+    # a group per (target, rule, capability, verdict); for one target, in the order of
+    # the batches, which `_ordered` keeps among equals
     groups: dict[_Key, _Items[_Plain]] = {}
-    for index, target in enumerate(targets):
-        for judgements, batch in batches.values():
-            judgement = judgements[index]
-            key = (target, judgement.rule_id, judgement.capability, judgement.verdict)
+    for row, batch in batches.values():
+        function = batch[0].function
+        named: list[tuple[str, str]] | None = None
+        for key, ready, note in row:
             group = groups.get(key)
             if group is None:
                 group = groups[key] = ({}, [])
-            function = batch[0].function
             group[0][function] = None  # a name seen before keeps its place
-            if judgement.verdict is Verdict.READY:  # the message names them
+            if ready:  # the message names them
                 continue
-            for name in batch:
-                rest = "" if function == name.name else f", as {function}"
-                group[1].append((name.raw, rest, judgement.note))
+            if named is None:
+                named = [(n.raw, "" if function == n.name else f", as {function}") for n in batch]
+            group[1].extend([(raw, rest, note) for raw, rest in named])
 
     plan = []
     for (target, rule_id, capability, verdict), names, items in _ordered(groups):
