@@ -26,6 +26,7 @@ from portscan.audit.keys import decode_layer
 from portscan.audit.run import AuditOptions, Keys, rebuild_result, run_audit
 from portscan.audit.store import Store
 from portscan.codec import to_dict
+from portscan.inspect.elf import content
 from portscan.scan import ScanOptions, scan_image
 from portscan.sources import SourceOptions
 from tests import imagebuild as ib
@@ -299,7 +300,7 @@ def test_the_audit_keeps_its_reachability_walks_in_the_store(
     path, _ = main_audit
     with Store(path) as store:
         rows = store._db.execute("SELECT DISTINCT digest, reach_key FROM reach").fetchall()
-        kept = {p.name for p in Path(store.content_dir).iterdir()}
+        kept = set(content.kept(store.content_dir))
     assert rows, "no walk was kept"
     assert {key for _, key in rows} == {reach_key()}
     assert {digest for digest, _ in rows} <= kept  # walks of ELF files the audit kept

@@ -116,7 +116,7 @@ def test_the_analysis_of_a_dynamic_program_does_not_import_lief(tmp_path: Path) 
     code = (
         "import sys\n"
         "from portscan.inspect.elf.worker import _analyse_file\n"
-        f"binary = _analyse_file('/usr/bin/true', {str(path)!r}, 'x')\n"
+        f"binary = _analyse_file('/usr/bin/true', ({str(path)!r}, 0, {path.stat().st_size}), 'x')\n"
         "assert binary.error is None and binary.imported_symbols, binary\n"
         "print('lief' in sys.modules)\n"
     )

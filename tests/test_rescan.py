@@ -20,7 +20,7 @@ from portscan.audit.cache import ScanCache
 from portscan.codec import to_dict
 from portscan.errors import CorruptImageError, PortscanError
 from portscan.graph import reach
-from portscan.inspect.elf import worker
+from portscan.inspect.elf import content, worker
 from portscan.model import ScanResult
 from portscan.scan import ScanOptions, scan_image
 from tests.conftest import cached_env
@@ -85,13 +85,13 @@ def test_a_cached_layer_whose_elf_bytes_are_gone_is_read_again(
     reference = f"oci:{oci_layout}"
     with ScanCache(tmp_path / "store.db") as cache:
         cold = cache.scan(reference, ScanOptions())
-        for path in Path(cache.content_dir).iterdir():
-            path.unlink()
+        assert content.kept(cache.content_dir)
+        shutil.rmtree(cache.content_dir)
     reach._REACH_CACHE.clear()
     with ScanCache(tmp_path / "store.db") as cache:
         warm = cache.scan(reference, ScanOptions())
         assert cache.layers_read == 2  # the layers holding ELF files; the third has none
-        assert any(Path(cache.content_dir).iterdir())
+        assert content.kept(cache.content_dir)
     assert _document(cold) == _document(warm)
 
 
@@ -168,6 +168,13 @@ def test_an_unusable_cache_is_a_warning_not_a_failure(oci_layout: Path, tmp_path
     assert json.loads(done.stdout)["targets"]
 
 
+def _age(directory: str) -> None:
+    """Date every file of a content directory back past the grace period."""
+    for path in Path(directory).rglob("*"):
+        if path.is_file():
+            os.utime(path, (0, 0))
+
+
 def test_gc_drops_the_walks_and_elf_files_no_layer_needs(oci_layout: Path, tmp_path: Path) -> None:
     """`portscan store gc` after `portscan image` filled the scan cache (no audited
     image uses its layers, so they go): their walks go with them, and their kept ELF
@@ -176,19 +183,19 @@ def test_gc_drops_the_walks_and_elf_files_no_layer_needs(oci_layout: Path, tmp_p
 
     with ScanCache(tmp_path / "store.db") as cache:
         cache.scan(f"oci:{oci_layout}", ScanOptions())
-        content = Path(cache.content_dir)
-        files = sorted(p.name for p in content.iterdir())
+        kept = cache.content_dir
+        files = sorted(content.kept(kept))
         walks = cache.store._db.execute("SELECT COUNT(*) FROM reach").fetchone()[0]
         reach_key = cache.reach_key
     assert files and walks
     with store_module.Store(tmp_path / "store.db") as store:
         report = store.gc("any layer key", "any result key", None, reach_key)
         assert (report.layers, report.walks, report.files) == (3, walks, 0)  # too young
-        assert sorted(p.name for p in content.iterdir()) == files
-        for path in content.iterdir():
-            os.utime(path, (0, 0))  # older than the grace period
+        assert sorted(content.kept(kept)) == files
+        _age(kept)  # older than the grace period
         report = store.gc("any layer key", "any result key", None, reach_key)
-        assert report.files == len(files) and not list(content.iterdir())
+        assert report.files == len(files) and not content.kept(kept)
+        assert not [p for p in Path(kept).rglob("*") if p.is_file()]
         assert report.freed_bytes > 0
         assert store._db.execute("SELECT COUNT(*) FROM reach").fetchone()[0] == 0
 
@@ -201,15 +208,14 @@ def test_gc_keeps_what_a_stored_layer_needs(oci_layout: Path, tmp_path: Path) ->
 
     with ScanCache(tmp_path / "store.db") as cache:
         cache.scan(f"oci:{oci_layout}", ScanOptions())
-        content = Path(cache.content_dir)
-        files = sorted(p.name for p in content.iterdir())
+        kept = cache.content_dir
+        files = sorted(content.kept(kept))
         walks = cache.store._db.execute("SELECT COUNT(*) FROM reach").fetchone()[0]
         reach_key = cache.reach_key
         layer_rows = cache.store._db.execute(
             "SELECT digest, layer_key, data FROM layers"
         ).fetchall()
-    for path in content.iterdir():
-        os.utime(path, (0, 0))
+    _age(kept)
     needed = set()
     for _digest, _key, blob in layer_rows:
         needed |= keys_module.content_digests(keys_module.decode_layer(blob))
@@ -223,6 +229,6 @@ def test_gc_keeps_what_a_stored_layer_needs(oci_layout: Path, tmp_path: Path) ->
         )
         report = store.gc(layer_key, "r", None, reach_key)
         assert (report.layers, report.walks, report.files) == (0, 0, 0)
-        assert sorted(p.name for p in content.iterdir()) == files
+        assert sorted(content.kept(kept)) == files
         report = store.gc(layer_key, "r", None, "new call-graph code")
         assert (report.walks, report.files) == (walks, 0)

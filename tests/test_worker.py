@@ -170,7 +170,9 @@ def test_a_spooled_file_in_flight_when_the_worker_dies_is_analysed_here(
     dead = worker._Worker()
     dead.process.kill()
     dead.process.wait()
-    binary = dead.submit("/usr/bin/big", b"", None, file, sha256).result(timeout=60)
+    binary = dead.submit("/usr/bin/big", b"", None, (file, 0, len(large)), sha256).result(
+        timeout=60
+    )
     assert binary.error is None and binary.sha256 == worker._analyse_here("/x", large).sha256
     assert binary.needed == ["libgreet.so.1", "libc.so.6"]
     assert not Path(file).exists()  # a file outside the content directory is removed

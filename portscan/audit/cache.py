@@ -29,10 +29,11 @@ store.db, portscan.audit.store), and reuses its machinery:
   asks for it, and stored then: a document is encoded from the result, a result decoded
   from the document (pickling nginx's result cost a cold scan 0.25 s).
 
-Every write is one SQLite transaction (WAL mode) and every content file lands by rename,
-so concurrent scans share the cache safely. A new portscan or signatures version
-changes the keys; what was stored under old keys is ignored (`portscan store gc`
-removes it). Nothing in the scan result depends on whether the cache was used.
+Every write is one SQLite transaction (WAL mode) and each process keeps ELF bytes in a
+pack of its own (inspect/elf/content.py), so concurrent scans share the cache safely.
+A new portscan or signatures version changes the keys; what was stored under old keys
+is ignored (`portscan store gc` removes it). Nothing in the scan result depends on
+whether the cache was used.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ from portscan.audit.store import LayerRow, ResultRow, Store, default_path
 from portscan.codec import EncodedResult, document_parts, encoded_pieces, from_dict
 from portscan.errors import PortscanError
 from portscan.inspect.elf import worker
-from portscan.inspect.elf.content import content_path
+from portscan.inspect.elf.content import disk_bytes, locate
 from portscan.inspect.elf.worker import ElfAnalyser
 from portscan.model import ImageMeta, LayerDescriptor, LayerResult, ProgressFn, ScanResult
 from portscan.scan import ScanOptions, scan_image, timestamp
@@ -173,7 +174,7 @@ class ScanCache(StoredWalks):
             return None
         result = decode_layer(data)
         for sha256 in content_digests(result):
-            if content_path(self.content_dir, sha256) is None:
+            if locate(self.content_dir, sha256) is None:
                 return None
         return result
 
@@ -442,6 +443,4 @@ def cache_bytes(cache: ScanCache) -> int:
         for p in (cache.store.path, Path(f"{cache.store.path}-wal"))
         if os.path.exists(p)
     )
-    for entry in os.scandir(cache.content_dir):
-        total += entry.stat().st_size
-    return total
+    return total + disk_bytes(cache.content_dir)

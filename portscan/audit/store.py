@@ -22,7 +22,6 @@ Tables (docs/registry-audit.md shows them with every column):
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
@@ -39,6 +38,7 @@ from typing import Any
 
 from portscan.audit.keys import content_digests, decode_layer
 from portscan.errors import StoreError
+from portscan.inspect.elf import content
 from portscan.model import ImageMeta
 
 SCHEMA_VERSION = 1
@@ -668,13 +668,13 @@ class Store:
             for p in (self.path, Path(f"{self.path}-wal"), Path(f"{self.path}-shm"))
             if p.exists()
         )
-        kept = [p.stat().st_size for p in self._content_path.glob("*")]  # none: no folder
+        kept = content.kept(str(self._content_path))  # none: no folder
         return StoreStats(
             self.path, file_bytes, layers, layer_bytes, stale_layers, images, image_bytes,
             stale_images, audits, unfinished, last,
             results=results, result_bytes=result_bytes, stale_results=stale_results,
             walks=walks, walk_bytes=walk_bytes, stale_walks=stale_walks,
-            files=len(kept), file_content_bytes=sum(kept),
+            files=len(kept), file_content_bytes=content.disk_bytes(str(self._content_path)),
         )  # fmt: skip
 
     def _counts(
@@ -744,23 +744,7 @@ class Store:
         return report
 
     def _drop_content(self, kept: set[str]) -> tuple[int, int]:
-        """Remove the files of the content directory that are not in `kept`, except
+        """Remove the ELF files of the content directory that are not in `kept`, except
         those written in the last `CONTENT_GRACE` seconds (a scan running now may not
         have stored the layer that needs them yet); (files removed, their bytes)."""
-        path = self._content_path
-        if not path.is_dir():
-            return 0, 0
-        files = size = 0
-        recent = time.time() - CONTENT_GRACE
-        for entry in os.scandir(path):
-            name = entry.name.split(".", 1)[0]  # a `.tmp` of a scan that died, too
-            if name in kept or not entry.is_file(follow_symlinks=False):
-                continue
-            stat = entry.stat(follow_symlinks=False)
-            if stat.st_mtime > recent:
-                continue
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(entry.path)
-                files += 1
-                size += stat.st_size
-        return files, size
+        return content.drop(str(self._content_path), kept, CONTENT_GRACE)

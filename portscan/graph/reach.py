@@ -25,7 +25,6 @@ The units are walked side by side in rounds, the walks of each round in two proc
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 from collections import Counter, deque
@@ -35,7 +34,7 @@ from typing import Any, Protocol
 
 from portscan.graph.digraph import DiGraph
 from portscan.inspect.elf.callgraph import Reach
-from portscan.inspect.elf.content import content_path
+from portscan.inspect.elf.content import locate
 from portscan.inspect.elf.walks import NOT_KEPT, WalkHelper, Walks
 from portscan.knowledge.platform import is_platform_library, runtime_platforms, split_version
 from portscan.model import WHOLE, Binary, ChainStep, file_node
@@ -205,8 +204,8 @@ class _Graphs:
         work done while the helper walked), counting what the files given it this round
         may cost (their sizes up to `_COST_CAP`, at the seconds per byte walked so far).
         Where a file goes changes no answer, only the time."""
-        paths = {d: content_path(self.here.content_dir, d) for d in digests}
-        sizes = {d: min(os.path.getsize(p), _COST_CAP) if p else 0 for d, p in paths.items()}
+        kept = {d: locate(self.here.content_dir, d) for d in digests}
+        sizes = {d: min(k[2], _COST_CAP) if k else 0 for d, k in kept.items()}
         rate = sum(self.spent) / self.shared if self.shared else _SECONDS_PER_BYTE
         expected = [self.spent[0] + self.other, self.spent[1]]
         for digest in sorted(sizes, key=lambda d: (-sizes[d], d)):

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import mmap
-import os
 import select
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from typing import Any, BinaryIO
 
 from portscan.inspect.elf import callgraph
 from portscan.inspect.elf.callgraph import CallGraph, Reach
-from portscan.inspect.elf.content import content_path
+from portscan.inspect.elf.content import locate, mapped
 from portscan.inspect.elf.frames import read_frame, write_frame
 
 # A file larger than this is judged whole without building its call graph: its tables
@@ -91,17 +90,16 @@ class Walks:
 
 def open_graph(content_dir: str | None, digest: str) -> CallGraph | str:
     """The call graph of the file kept under `digest`, or why there is none."""
-    path = content_path(content_dir, digest) if content_dir else None
-    if path is None:
+    location = locate(content_dir, digest)
+    if location is None:
         return NOT_KEPT
-    size = os.path.getsize(path)
+    size = location[2]
     if size > MAX_WALKED_BYTES:
         return f"{size >> 20} MiB, over the {MAX_WALKED_BYTES >> 20} MiB walked at most"
-    with open(path, "rb") as file:
-        try:
-            data: bytes | mmap.mmap = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-        except ValueError:  # an empty file cannot be mapped
-            data = b""
+    try:
+        data = mapped(location)
+    except OSError:  # dropped since it was found (`portscan store gc`)
+        return NOT_KEPT
     graph = CallGraph.from_bytes(data)
     return graph if graph.status == "complete" else f"{graph.status}: {graph.note}"
 

@@ -12,15 +12,15 @@ are analysed in-process (slower, same facts) and the next scan starts a new work
 `handoff` turns the worker into the reachability stage's walk helper (walks.py) rather
 than stopping it: its interpreter and imports are ready, and the second core is idle.
 
-With a `content_dir`, each ELF file is also written there once under its sha256
-(`Binary.sha256`), where the reachability stage (graph/reach.py) reads the libraries
-it walks after the merge: bytes on disk, not in memory. The layer reader writes it
-there itself (hashing and writing let go of the GIL, and it waits for the worker
-anyway) and hands the worker its path: the worker, the critical path of reading an
-image, neither reads it from a pipe nor writes it (nginx: 1.2 -> 0.9 s). Without one,
-the bytes go through the pipe and the worker spools them to a scratch file. Either
-way lief reads the file from disk (`serve`), so the worker's peak memory holds one
-copy of the largest file (lief's), not two.
+With a `content_dir`, each ELF file is also kept there once by its sha256
+(`Binary.sha256`, content.py: in a pack of this process), where the reachability
+stage (graph/reach.py) maps the libraries it walks after the merge: bytes on disk, not
+in memory. The layer reader keeps it there itself (hashing and writing let go of the
+GIL, and it waits for the worker anyway) and hands the worker where it is: the worker,
+the critical path of reading an image, neither reads it from a pipe nor writes it
+(nginx: 1.2 -> 0.9 s). Without one, the bytes go through the pipe and the worker spools
+them to a scratch file. Either way the worker reads the file from disk (`serve`), so
+its heap never holds the whole of a large file but in lief's copy.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from portscan.inspect.elf import spec
-from portscan.inspect.elf.content import store_content
+from portscan.inspect.elf.content import Location, mapped, store_content, whole_file
 from portscan.inspect.elf.frames import read_frame, read_header, write_frame
 from portscan.inspect.elf.layout import Bytes, header_only
 from portscan.layers import AnalysisFailed, failure_reason
@@ -109,12 +109,10 @@ def _failure(reason: str, head: bytes) -> AnalysisFailed:
 
 def _analyse_here(path: str, data: bytes | bytearray, content_dir: str | None = None) -> Binary:
     """The ELF analysis in this process (lief and capstone are imported on first use),
-    and the file's copy in `content_dir`, else in a temporary file: lief reads it from
-    disk, so the file is in memory twice at most (`data` and lief's copy), never copied
-    to bytes."""
+    and the file's copy in `content_dir`, else in a temporary file lief reads it from."""
     if content_dir is not None:
         kept, sha256 = store_content(content_dir, data)
-        binary = _elf_facts(path, data, kept)
+        binary = _elf_facts(path, data, whole_file(kept))
     else:
         sha256 = hashlib.sha256(data).hexdigest()
         with tempfile.NamedTemporaryFile(prefix="portscan-elf-") as file:
@@ -125,11 +123,16 @@ def _analyse_here(path: str, data: bytes | bytearray, content_dir: str | None = 
     return binary
 
 
-def _analyse_file(path: str, file: str, sha256: str) -> Binary:
-    """The ELF analysis of a file on disk: lief reads it from there and the byte scans
-    go over a read-only map of it, so no copy of it lives in this process's heap."""
-    with open(file, "rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        binary = _elf_facts(path, data, file)
+def _analyse_file(path: str, location: Location, sha256: str) -> Binary:
+    """The ELF analysis of a file kept on disk (content.py): the byte scans go over a
+    read-only map of it, so no copy of it lives in this process's heap, and lief reads
+    a file of its own from there (one kept in a pack, from the map)."""
+    data = mapped(location)
+    try:
+        binary = _elf_facts(path, data, whole_file(location))
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
     binary.sha256 = sha256
     return binary
 
@@ -168,7 +171,7 @@ class _Task:
     path: str
     content_dir: str | None
     data: bytes | bytearray = b""
-    file: str | None = None  # spooled already, with this sha256
+    file: Location | None = None  # on disk already (kept, or spooled), with this sha256
     sha256: str = ""
 
     def head(self) -> bytes:
@@ -179,7 +182,7 @@ class _Task:
         """Remove the spooled file, if it is not in the content directory."""
         if self.file is not None and self.content_dir is None:
             with contextlib.suppress(OSError):
-                os.unlink(self.file)
+                os.unlink(self.file[0])
 
     def analyse_here(self) -> Binary:
         """The same facts, in this process (the worker is gone or disabled)."""
@@ -189,7 +192,7 @@ class _Task:
             return _analyse_file(self.path, self.file, self.sha256)
         finally:
             if self.content_dir is None:
-                os.unlink(self.file)
+                os.unlink(self.file[0])
 
 
 class _Worker:
@@ -220,7 +223,7 @@ class _Worker:
         path: str,
         data: bytes | bytearray,
         content_dir: str | None,
-        file: str | None = None,
+        file: Location | None = None,
         sha256: str = "",
     ) -> Future[Any]:
         """Hand a file over: its bytes, or (`file`, `sha256`) where it is on disk."""
@@ -369,8 +372,8 @@ class ElfAnalyser:
             return _analyse_here(path, data, self.content_dir)
         if self.content_dir is not None:  # kept anyway: the worker reads it from there
             # (hashing and writing let go of the GIL: the tar walk goes on meanwhile)
-            file, sha256 = store_content(self.content_dir, data)
-            return _get_worker().submit(path, b"", self.content_dir, file, sha256)
+            kept, sha256 = store_content(self.content_dir, data)
+            return _get_worker().submit(path, b"", self.content_dir, kept, sha256)
         return _get_worker().submit(path, data, self.content_dir)
 
     def analyse_stream(self, path: str, chunks: Iterable[bytes]) -> Binary | Future[Any]:
@@ -381,17 +384,19 @@ class ElfAnalyser:
         file, sha256 = _spool(chunks, directory)
         if self.content_dir is not None:
             file = _place(file, os.path.join(self.content_dir, sha256))
+        kept = (file, 0, os.path.getsize(file))
         if not _enabled():
-            return _Task(Future(), path, self.content_dir, file=file, sha256=sha256).analyse_here()
-        return _get_worker().submit(path, b"", self.content_dir, file, sha256)
+            return _Task(Future(), path, self.content_dir, file=kept, sha256=sha256).analyse_here()
+        return _get_worker().submit(path, b"", self.content_dir, kept, sha256)
 
 
 def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
     """The worker's loop: a file in, its facts out, until stdin closes. Each file goes
     from the pipe to disk (the content directory, else a scratch one) in 1 MiB pieces,
-    or is on disk already (a large file the layer reader spooled), and is analysed from
-    there: the worker never holds a file's bytes in its heap, only lief's one copy while
-    lief reads it. A file outside the content directory is removed once analysed."""
+    or is on disk already (kept by the layer reader, or a large file it spooled), and is
+    analysed from there: the worker's heap never holds a file's bytes, but where lief
+    reads one (its own copy; for a file kept in a pack, under 16 MiB as a rule, also the
+    copy lief is handed). A file outside the content directory is removed once analysed."""
     import portscan.inspect.elf.program  # noqa: F401  (lief and capstone, imported once)
 
     global _in_worker
@@ -408,15 +413,16 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
 
                     serve_walks(stdin, stdout)
                     return
-                spooled = file is None  # else the layer reader spooled it (a large file)
+                spooled = file is None  # else the layer reader kept or spooled it
                 if spooled:
-                    file, sha256 = _spool(_pieces(stdin, size), content_dir or scratch)
+                    spool, sha256 = _spool(_pieces(stdin, size), content_dir or scratch)
+                    file = (spool, 0, size)
             except EOFError:
                 return
             try:
                 if spooled and content_dir is not None:
-                    file = _place(file, os.path.join(content_dir, sha256))
-                size = os.path.getsize(file)
+                    file = (_place(file[0], os.path.join(content_dir, sha256)), 0, file[2])
+                size = file[2]
                 message = (task_id, True, _analyse_file(path, file, sha256))
             except MemoryError as exc:  # ends the scan, as it would in-process
                 message = (task_id, False, MemoryError(f"{path}: {exc}"))
@@ -425,16 +431,17 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
             finally:
                 if content_dir is None:
                     with contextlib.suppress(OSError):
-                        os.unlink(file)
+                        os.unlink(file[0])
             write_frame(stdout, message)
             if size >= _TRIM_AFTER:
                 release_free_memory()
 
 
-def _head(file: str) -> bytes:
-    """The first bytes of `file` (none if it cannot be read)."""
-    with contextlib.suppress(OSError), open(file, "rb") as handle:
-        return handle.read(20)
+def _head(file: Location) -> bytes:
+    """The first bytes of the file (none if it cannot be read)."""
+    with contextlib.suppress(OSError), open(file[0], "rb") as handle:
+        handle.seek(file[1])
+        return handle.read(min(20, file[2]))
     return b""
 
 
@@ -447,8 +454,8 @@ def release_free_memory() -> None:
 
 
 def _place(temporary: str, target: str) -> str:
-    """Move a spooled file to its name by digest, unless a file of that name is there
-    (the same bytes, from another layer or scan): `store_content`'s rule."""
+    """Move a spooled file to its name by digest (a loose file, content.py), unless a
+    file of that name is there: the same bytes, from another layer or scan."""
     if os.path.exists(target):
         os.unlink(temporary)
     else:
