@@ -120,3 +120,34 @@ def test_a_pack_dropped_under_a_process_is_not_taken_for_kept(tmp_path: Path) ->
     again, _ = content.store_content(directory, _elf(8))
     assert again[0] != first[0] and bytes(content.mapped(again)) == _elf(8)
     assert content.locate(directory, sha256) == again
+
+
+def test_drop_moves_the_few_needed_files_of_a_pack_and_frees_the_rest(tmp_path: Path) -> None:
+    """A pack mostly unneeded: its needed files go to a new pack, found there by this
+    process (which had them in the old one) and by another; a pack mostly needed stays."""
+    directory = _fresh(tmp_path)
+    sizes = (8_000, 30_000, 30_000)
+    made = [content.store_content(directory, _elf(20 + n, size)) for n, size in enumerate(sizes)]
+    old, needed = made[0][0][0], made[0][1]
+    for path in Path(directory).rglob("*"):
+        os.utime(path, (0, 0))
+    before = content.disk_bytes(directory)
+    files, freed = content.drop(directory, {needed}, grace=3600)
+    assert files == 2 and 60_000 <= freed < before
+    assert not Path(old).exists() and set(content.kept(directory)) == {needed}
+    moved = content.locate(directory, needed)
+    assert moved is not None and moved[0] != old
+    assert bytes(content.mapped(moved)) == _elf(20, 8_000)
+    out = subprocess.run(
+        [sys.executable, "-c", _OTHER, directory, needed],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    ).stdout.splitlines()
+    assert out[0] == str(moved[1:])
+    for path in Path(directory).rglob("*"):
+        os.utime(path, (0, 0))
+    # the other process's pack goes; the one needed is most of its pack, which stays
+    assert content.drop(directory, {needed}, grace=3600)[0] == 1
+    assert content.locate(directory, needed) == moved

@@ -17,7 +17,8 @@ or the results store's), and the later stages map it from there by its sha256:
   half of it), as every file was before packs.
 
 `locate` finds a digest in either, `mapped` maps what it found, `kept` lists every digest
-kept and `drop` removes what no stored layer needs (`portscan store gc`). Several
+kept and `drop` removes what no stored layer needs (`portscan store gc`), moving the few
+needed files of a mostly unneeded pack to a new one first. Several
 processes may share a directory (an audit's workers, concurrent scans): each reads the
 others' indexes when it looks for a digest it does not know.
 """
@@ -28,13 +29,12 @@ import contextlib
 import hashlib
 import mmap
 import os
-import secrets
 import threading
 import time
 from collections.abc import Iterable
 
 PACKS = "packs"
-PACK_BYTES = 256 << 20  # a pack this large is closed and the next file starts a new one
+PACK_BYTES = 64 << 20  # a pack this large is closed and the next file starts a new one
 _PAGE = mmap.ALLOCATIONGRANULARITY
 
 Location = tuple[str, int, int]  # the file holding the bytes, their offset, their size
@@ -53,13 +53,14 @@ class _Content:
         self._pack: tuple[int, int, int, str] | None = None  # pid, pack fd, index fd, path
         self._end = 0  # where the next file goes in the pack
 
-    def add(self, data: bytes | bytearray) -> tuple[Location, str]:
-        """Keep `data` unless it is kept already: (where it is, its sha256)."""
+    def add(self, data: bytes | bytearray, anew: bool = False) -> tuple[Location, str]:
+        """Keep `data` unless it is kept already (`anew`: even then, in this process's
+        pack): (where it is, its sha256)."""
         sha256 = hashlib.sha256(data).hexdigest()
         with self._lock:
             if not self._read:
                 self._refresh()  # what other scans kept, once
-            found = self._present(sha256)
+            found = None if anew else self._present(sha256)
             if found is not None:
                 return found, sha256
             pack, index, path = self._writer(len(data))
@@ -79,10 +80,9 @@ class _Content:
             here = os.path.exists(self._pack[3])  # else dropped under this process's feet
             if here and (self._next() + size <= PACK_BYTES or not self._end):
                 return self._pack[1], self._pack[2], self._pack[3]
-            os.close(self._pack[1])
-            os.close(self._pack[2])
+            self.close_pack()
         os.makedirs(self.packs, exist_ok=True)
-        name = os.path.join(self.packs, f"{os.getpid()}-{secrets.token_hex(6)}")
+        name = os.path.join(self.packs, f"{os.getpid()}-{os.urandom(6).hex()}")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         pack = os.open(f"{name}.pack", flags, 0o644)
         index = os.open(f"{name}.idx", flags | os.O_APPEND, 0o644)
@@ -90,6 +90,14 @@ class _Content:
         self._end = 0
         self._read[f"{name}.idx"] = 0  # its lines are known as they are written
         return pack, index, self._pack[3]
+
+    def close_pack(self, path: str | None = None) -> None:
+        """Write no more to this process's pack (to the pack at `path` only)."""
+        if self._pack is not None and path in (None, self._pack[3]):
+            if self._pack[0] == os.getpid():
+                os.close(self._pack[1])
+                os.close(self._pack[2])
+            self._pack = None
 
     def _next(self) -> int:
         """Where the next file goes in the pack: the first page boundary past the last."""
@@ -128,7 +136,9 @@ class _Content:
         with contextlib.suppress(FileNotFoundError):
             for entry in os.scandir(self.packs):
                 if entry.name.endswith(".idx"):
-                    self._read_index(entry.path)
+                    with contextlib.suppress(OSError):
+                        if entry.stat().st_size > self._read.get(entry.path, 0):
+                            self._read_index(entry.path)
 
     def _read_index(self, index: str) -> None:
         start = self._read.get(index, 0)
@@ -216,30 +226,39 @@ def disk_bytes(directory: str) -> int:
 def drop(directory: str, needed: set[str], grace: float) -> tuple[int, int]:
     """Remove what holds no digest in `needed` and was written more than `grace`
     seconds ago (a scan running now may not have stored the layer that needs it yet):
-    a pack whose files are all unneeded, with its index; a loose file. A pack with one
-    needed file stays whole. (files removed, bytes freed)."""
+    a pack whose files are all unneeded, with its index; a loose file. A pack whose
+    needed files take less than half of it has them copied to a new pack first (a
+    process that had them in the old one finds them there: `_present`). (files
+    removed, bytes freed)."""
     recent = time.time() - grace
-    files = size = 0
+    files, before = 0, disk_bytes(directory)
     for pack, entries in _packs(directory):
-        if any(sha256 in needed for sha256, _, _ in entries):
-            continue
         index = pack[: -len(".pack")] + ".idx"
         parts = [p for p in (pack, index) if os.path.exists(p)]
         if any(os.path.getmtime(p) > recent for p in parts):
             continue
+        keep = [entry for entry in entries if entry[0] in needed]
+        if keep and 2 * sum(length for _, _, length in keep) >= os.path.getsize(pack):
+            continue  # mostly needed: it stays whole
+        if keep:
+            copier = _content(directory)
+            with copier._lock:
+                copier.close_pack(pack)  # not into the pack being dropped
+            with open(pack, "rb") as handle:
+                for _, offset, length in keep:
+                    handle.seek(offset)
+                    copier.add(handle.read(length), anew=True)
         for part in parts:
             with contextlib.suppress(FileNotFoundError):
-                size += os.path.getsize(part)
                 os.unlink(part)
-        files += len(entries)
-    for name, length, mtime in _loose(directory):
+        files += len(entries) - len(keep)
+    for name, _, mtime in _loose(directory):
         if name.split(".", 1)[0] in needed or mtime > recent:
             continue
         with contextlib.suppress(FileNotFoundError):
             os.unlink(os.path.join(directory, name))
             files += 1
-            size += length
-    return files, size
+    return files, max(0, before - disk_bytes(directory))
 
 
 def _packs(directory: str) -> Iterable[tuple[str, list[tuple[str, int, int]]]]:

@@ -90,16 +90,19 @@ class Walks:
 
 def open_graph(content_dir: str | None, digest: str) -> CallGraph | str:
     """The call graph of the file kept under `digest`, or why there is none."""
-    location = locate(content_dir, digest)
-    if location is None:
-        return NOT_KEPT
-    size = location[2]
-    if size > MAX_WALKED_BYTES:
-        return f"{size >> 20} MiB, over the {MAX_WALKED_BYTES >> 20} MiB walked at most"
-    try:
-        data = mapped(location)
-    except OSError:  # dropped since it was found (`portscan store gc`)
-        return NOT_KEPT
+    for again in (False, True):  # a pack dropped since it was found: where it went now
+        location = locate(content_dir, digest)
+        if location is None:
+            return NOT_KEPT
+        size = location[2]
+        if size > MAX_WALKED_BYTES:
+            return f"{size >> 20} MiB, over the {MAX_WALKED_BYTES >> 20} MiB walked at most"
+        try:
+            data = mapped(location)
+            break
+        except OSError:
+            if again:
+                return NOT_KEPT
     graph = CallGraph.from_bytes(data)
     return graph if graph.status == "complete" else f"{graph.status}: {graph.note}"
 
