@@ -51,18 +51,29 @@ print(location[0])
 """
 
 
-def test_another_process_finds_these_files_and_writes_a_pack_of_its_own(
-    tmp_path: Path,
-) -> None:
-    directory = _fresh(tmp_path)
-    mine, sha256 = content.store_content(directory, _elf(3))
-    out = subprocess.run(
+def _other_process(directory: str, sha256: str) -> list[str]:
+    """What another process finds of `sha256` (offset, size), and the pack it writes."""
+    return subprocess.run(
         [sys.executable, "-c", _OTHER, directory, sha256],
         capture_output=True,
         text=True,
         check=True,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
     ).stdout.splitlines()
+
+
+def _age(directory: str) -> None:
+    """Date every file of the directory back past any grace period."""
+    for path in Path(directory).rglob("*"):
+        os.utime(path, (0, 0))
+
+
+def test_another_process_finds_these_files_and_writes_a_pack_of_its_own(
+    tmp_path: Path,
+) -> None:
+    directory = _fresh(tmp_path)
+    mine, sha256 = content.store_content(directory, _elf(3))
+    out = _other_process(directory, sha256)
     assert out[0] == str(mine[1:])
     assert out[1] != mine[0] and out[1].endswith(".pack")
     theirs = hashlib.sha256(b"\x7fELF other process").hexdigest()
@@ -99,8 +110,7 @@ def test_drop_keeps_a_pack_holding_a_needed_file_and_what_is_recent(tmp_path: Pa
     loose.write_bytes(_elf(7))
     Path(directory, f"{'cd' * 32}.1.2.tmp").write_bytes(b"half")  # a spool that died
     assert content.drop(directory, set(), grace=3600) == (0, 0)  # all of it is recent
-    for path in Path(directory).rglob("*"):
-        os.utime(path, (0, 0))
+    _age(directory)
     assert content.drop(directory, {needed, "ab" * 32}, grace=3600) == (1, 4)  # the .tmp
     assert set(content.kept(directory)) == {needed, "ab" * 32}
     files, freed = content.drop(directory, set(), grace=3600)
@@ -129,8 +139,7 @@ def test_drop_moves_the_few_needed_files_of_a_pack_and_frees_the_rest(tmp_path: 
     sizes = (8_000, 30_000, 30_000)
     made = [content.store_content(directory, _elf(20 + n, size)) for n, size in enumerate(sizes)]
     old, needed = made[0][0][0], made[0][1]
-    for path in Path(directory).rglob("*"):
-        os.utime(path, (0, 0))
+    _age(directory)
     before = content.disk_bytes(directory)
     files, freed = content.drop(directory, {needed}, grace=3600)
     assert files == 2 and 60_000 <= freed < before
@@ -138,16 +147,9 @@ def test_drop_moves_the_few_needed_files_of_a_pack_and_frees_the_rest(tmp_path: 
     moved = content.locate(directory, needed)
     assert moved is not None and moved[0] != old
     assert bytes(content.mapped(moved)) == _elf(20, 8_000)
-    out = subprocess.run(
-        [sys.executable, "-c", _OTHER, directory, needed],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
-    ).stdout.splitlines()
+    out = _other_process(directory, needed)
     assert out[0] == str(moved[1:])
-    for path in Path(directory).rglob("*"):
-        os.utime(path, (0, 0))
+    _age(directory)
     # the other process's pack goes; the one needed is most of its pack, which stays
     assert content.drop(directory, {needed}, grace=3600)[0] == 1
     assert content.locate(directory, needed) == moved
