@@ -201,6 +201,31 @@ def test_walks_are_alike_with_and_without_the_compiled_parts(
         assert one == other, one.roots
 
 
+@pytest.mark.parametrize("library", LIBRARIES, ids=lambda p: p.name)
+def test_data_objects_are_read_alike_in_c_and_in_python(library: Path) -> None:
+    """Every data object's entry (`_object_pointers`: what its slots point to, by
+    `object_slots`' rule) made by `_x86scan.pointed` itself equals Python's, at every
+    pointer slot, sized object, object start and the addresses around them."""
+    if not library.exists():
+        pytest.skip(f"no {library} on this machine")
+    graph = CallGraph.from_bytes(library.read_bytes())
+    table = graph._objects_context()
+    assert table is not None
+    near = [*graph._pointer_slots, *graph._object_starts, *graph._object_starts_held()]
+    addresses = sorted({a + d for a in near for d in (-65, -8, 0, 1, 8, 24, 64) if a + d >= 0})
+    made: dict[int, object] = {}
+
+    def refuse(address: int) -> object:
+        raise AssertionError(f"{address:#x} left to Python")
+
+    callgraph._x86scan.pointed(addresses, set(), made, refuse, table)
+    assert len(made) == len(addresses) > 200
+    for address, entry in made.items():
+        assert entry == graph._object_pointers(address), hex(address)
+    assert sum(len(targets) for targets, _ in made.values()) > 300  # functions and imports
+    assert sum(len(inner) for _, inner in made.values()) > 1000  # data to data
+
+
 @pytest.mark.parametrize("fast", [True, False], ids=["tables", "capstone"])
 def test_the_sorter_leaves_what_python_would_compute_differently_to_python(fast: bool) -> None:
     """`lea rax, [rip + 0x20]`: at an ordinary address the sorter reads its target; where

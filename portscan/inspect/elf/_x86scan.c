@@ -825,16 +825,247 @@ static PyObject *settle(PyObject *self, PyObject *args) {
     return Py_BuildValue("(nnl)", at < count ? at : PyList_GET_SIZE(events), done, loaded);
 }
 
-/* pointed(addresses, objects, known, compute) -> [function or import, ...]
+/* ---- Data objects ----------------------------------------------------------------------
+ * CallGraph.object_slots and _object_pointers: the pointer slots of the data object at an
+ * address and what they point to. A call graph's tables for them are given once
+ * (`objects`); the settle context brings the code and GOT spans. */
+typedef struct {
+    PyObject *spans;          /* the settle context's capsule (code and GOT spans) */
+    uint64_t *starts, *ends;  /* CallGraph._objects (sized symbols), sorted */
+    Py_ssize_t object_count;
+    uint64_t *slots;          /* CallGraph._pointer_slots */
+    Py_ssize_t slot_count;
+    uint64_t *held;           /* CallGraph._object_starts_held(), within 64 bits */
+    Py_ssize_t held_count;
+    PyObject *pointers;       /* CallGraph.pointers: slot -> address or import name */
+    uint64_t gap, most;       /* OBJECT_GAP, MAX_OBJECT_SLOTS */
+} objects_context;
+
+static void objects_release(objects_context *table) {
+    PyMem_Free(table->starts);
+    PyMem_Free(table->ends);
+    PyMem_Free(table->slots);
+    PyMem_Free(table->held);
+    Py_XDECREF(table->spans);
+    Py_XDECREF(table->pointers);
+    PyMem_Free(table);
+}
+
+static void objects_free(PyObject *capsule) {
+    objects_context *table = PyCapsule_GetPointer(capsule, "_x86scan.objects");
+    if (table != NULL)
+        objects_release(table);
+}
+
+/* A copy of a buffer of native uint64 */
+static uint64_t *words(Py_buffer *buffer, Py_ssize_t *count) {
+    *count = buffer->len / (Py_ssize_t)sizeof(uint64_t);
+    uint64_t *copy = PyMem_Malloc((size_t)(*count ? *count : 1) * sizeof(uint64_t));
+    if (copy != NULL)
+        memcpy(copy, buffer->buf, (size_t)*count * sizeof(uint64_t));
+    return copy;
+}
+
+static int ascending(const void *a, const void *b) {
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The addresses `pointers` holds outside the code, sorted, once each: where objects
+ * start (CallGraph._object_starts_held; values past 64 bits never end a run) */
+static uint64_t *held_starts(const context *graph, PyObject *pointers, Py_ssize_t *count) {
+    uint64_t *held = PyMem_Malloc((size_t)(PyDict_GET_SIZE(pointers) + 1) * sizeof(uint64_t));
+    Py_ssize_t position = 0, used = 0;
+    PyObject *key, *value;
+    if (held == NULL)
+        return NULL;
+    while (PyDict_Next(pointers, &position, &key, &value)) {
+        if (!PyLong_Check(value))
+            continue;
+        uint64_t address = PyLong_AsUnsignedLongLong(value);
+        if (address == (uint64_t)-1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            continue;
+        }
+        if (!in_code(graph, address))
+            held[used++] = address;
+    }
+    qsort(held, (size_t)used, sizeof(uint64_t), ascending);
+    Py_ssize_t unique = 0;
+    for (Py_ssize_t i = 0; i < used; i++)
+        if (unique == 0 || held[unique - 1] != held[i])
+            held[unique++] = held[i];
+    *count = unique;
+    return held;
+}
+
+/* objects(spans, starts, ends, slots, pointers, gap, most) -> a capsule for `pointed` */
+static PyObject *make_objects(PyObject *self, PyObject *args) {
+    PyObject *spans, *pointers;
+    Py_buffer starts, ends, slots;
+    unsigned long long gap, most;
+    if (!PyArg_ParseTuple(args, "O!y*y*y*O!KK", &PyCapsule_Type, &spans, &starts, &ends, &slots,
+                          &PyDict_Type, &pointers, &gap, &most))
+        return NULL;
+    const context *graph = PyCapsule_GetPointer(spans, "_x86scan.context");
+    objects_context *table = graph == NULL ? NULL : PyMem_Calloc(1, sizeof(objects_context));
+    Py_ssize_t ends_count = 0;
+    if (table != NULL) {
+        table->starts = words(&starts, &table->object_count);
+        table->ends = words(&ends, &ends_count);
+        table->slots = words(&slots, &table->slot_count);
+        table->held = held_starts(graph, pointers, &table->held_count);
+        table->gap = gap;
+        table->most = most;
+        Py_INCREF(spans);
+        Py_INCREF(pointers);
+        table->spans = spans;
+        table->pointers = pointers;
+    }
+    PyBuffer_Release(&starts);
+    PyBuffer_Release(&ends);
+    PyBuffer_Release(&slots);
+    if (graph == NULL)
+        return NULL;
+    if (table == NULL || table->starts == NULL || table->ends == NULL || table->slots == NULL ||
+        table->held == NULL || ends_count != table->object_count) {
+        int bad_shape = table != NULL && ends_count != table->object_count;
+        if (table != NULL)
+            objects_release(table);
+        if (bad_shape) {
+            PyErr_SetString(PyExc_ValueError, "as many object ends as starts");
+            return NULL;
+        }
+        return PyErr_Occurred() ? NULL : PyErr_NoMemory();
+    }
+    PyObject *capsule = PyCapsule_New(table, "_x86scan.objects", objects_free);
+    if (capsule == NULL)
+        objects_release(table);
+    return capsule;
+}
+
+/* bisect_right / bisect_left over a sorted uint64 array */
+static Py_ssize_t right_of(const uint64_t *sorted, Py_ssize_t count, uint64_t value) {
+    Py_ssize_t low = 0, high = count;
+    while (low < high) {
+        Py_ssize_t middle = (low + high) / 2;
+        if (value < sorted[middle])
+            high = middle;
+        else
+            low = middle + 1;
+    }
+    return low;
+}
+
+static Py_ssize_t left_of(const uint64_t *sorted, Py_ssize_t count, uint64_t value) {
+    Py_ssize_t low = 0, high = count;
+    while (low < high) {
+        Py_ssize_t middle = (low + high) / 2;
+        if (sorted[middle] < value)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return low;
+}
+
+/* CallGraph._object_pointers(address) for an address within 64 bits: (functions and
+ * imports, data) of the object's slots, in slot order (object_slots' rule) */
+static PyObject *object_entry(const objects_context *table, uint64_t address) {
+    const context *graph = PyCapsule_GetPointer(table->spans, "_x86scan.context");
+    const uint64_t *slots = table->slots;
+    Py_ssize_t first = 0, count = 0, n = table->slot_count;
+    uint64_t alone = address;
+    const uint64_t *taken = slots;
+    if (graph == NULL)
+        return NULL;
+    if (in_got(graph, address)) {
+        PyObject *key = PyLong_FromUnsignedLongLong(address);
+        if (key == NULL)
+            return NULL;
+        int present = PyDict_Contains(table->pointers, key);
+        Py_DECREF(key);
+        if (present < 0)
+            return NULL;
+        taken = &alone;
+        count = present;
+    } else {
+        Py_ssize_t index = right_of(table->starts, table->object_count, address) - 1;
+        if (index >= 0 && address < table->ends[index]) {
+            first = left_of(slots, n, table->starts[index]);
+            Py_ssize_t high = left_of(slots, n, table->ends[index]);
+            count = high - first;
+            if ((uint64_t)count > table->most)
+                count = (Py_ssize_t)table->most;
+            if (count < 0)
+                count = 0;
+        } else {
+            first = left_of(slots, n, address);
+            Py_ssize_t at = first;
+            while (at < n && (uint64_t)count < table->most) {
+                uint64_t previous = count ? slots[at - 1] : address;
+                if (slots[at] - previous > (count ? table->gap : 64))
+                    break;
+                if (count) { /* another object starts after the last slot, by this one? */
+                    Py_ssize_t after = right_of(table->held, table->held_count, slots[at - 1]);
+                    if (after < table->held_count && table->held[after] <= slots[at])
+                        break;
+                }
+                count++;
+                at++;
+            }
+        }
+        taken = slots + first;
+    }
+    PyObject *targets = PyList_New(0), *inner = PyList_New(0);
+    if (targets == NULL || inner == NULL)
+        goto failed;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *key = PyLong_FromUnsignedLongLong(taken[i]);
+        if (key == NULL)
+            goto failed;
+        PyObject *target = PyDict_GetItemWithError(table->pointers, key);
+        Py_DECREF(key);
+        if (target == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_KeyError, "a pointer slot without a pointer");
+            goto failed;
+        }
+        int code = 0;
+        if (PyLong_Check(target)) {
+            uint64_t value = PyLong_AsUnsignedLongLong(target);
+            if (value == (uint64_t)-1 && PyErr_Occurred())
+                PyErr_Clear(); /* past 64 bits, or negative: never code */
+            else
+                code = in_code(graph, value);
+        }
+        if (PyList_Append(PyUnicode_Check(target) || code ? targets : inner, target) < 0)
+            goto failed;
+    }
+    PyObject *entry = Py_BuildValue("(NN)", PyList_AsTuple(targets), PyList_AsTuple(inner));
+    Py_DECREF(targets);
+    Py_DECREF(inner);
+    return entry;
+failed:
+    Py_XDECREF(targets);
+    Py_XDECREF(inner);
+    return NULL;
+}
+
+/* pointed(addresses, objects, known, compute, table=None) -> [function or import, ...]
  * CallGraph._pointed: what the data objects at `addresses` point to, following pointers
  * from data to data, depth first from the last address; `objects` (a set) are the ones
  * taken already and gets those taken now; `known` maps an object's address to (its
- * functions and imports, its data pointers), and `compute(address)` gives that entry
- * where `known` has none. */
+ * functions and imports, its data pointers), and where it has none, `table` (an
+ * `objects` capsule) makes the entry and keeps it in `known`, else (or for an address
+ * past 64 bits) `compute(address)` gives it. */
 static PyObject *pointed(PyObject *self, PyObject *args) {
-    PyObject *addresses, *objects, *known, *compute;
-    if (!PyArg_ParseTuple(args, "O!O!O!O", &PyList_Type, &addresses, &PySet_Type, &objects,
-                          &PyDict_Type, &known, &compute))
+    PyObject *addresses, *objects, *known, *compute, *capsule = Py_None;
+    if (!PyArg_ParseTuple(args, "O!O!O!O|O", &PyList_Type, &addresses, &PySet_Type, &objects,
+                          &PyDict_Type, &known, &compute, &capsule))
+        return NULL;
+    const objects_context *table = NULL;
+    if (capsule != Py_None && (table = PyCapsule_GetPointer(capsule, "_x86scan.objects")) == NULL)
         return NULL;
     PyObject *found = PyList_New(0), *pending = PyList_New(0);
     if (found == NULL || pending == NULL)
@@ -863,8 +1094,15 @@ static PyObject *pointed(PyObject *self, PyObject *args) {
         PyObject *entry = PyDict_GetItemWithError(known, address);
         if (entry != NULL)
             Py_INCREF(entry);
-        else if (!PyErr_Occurred())
-            entry = PyObject_CallOneArg(compute, address);
+        else if (!PyErr_Occurred()) {
+            uint64_t at = table == NULL ? 0 : PyLong_AsUnsignedLongLong(address);
+            if (table == NULL || (at == (uint64_t)-1 && PyErr_Occurred())) {
+                PyErr_Clear();
+                entry = PyObject_CallOneArg(compute, address);
+            } else if ((entry = object_entry(table, at)) != NULL &&
+                       PyDict_SetItem(known, address, entry) < 0)
+                Py_CLEAR(entry);
+        }
         Py_DECREF(address);
         if (entry == NULL)
             goto failed;
@@ -1009,6 +1247,7 @@ static PyMethodDef methods[] = {
     {"text", text, METH_VARARGS, "Capstone's (mnemonic, operands) of one instruction."},
     {"context", make_context, METH_VARARGS, "A call graph's tables, for `settle`."},
     {"settle", settle, METH_VARARGS, "Do what the walker does with a run of events."},
+    {"objects", make_objects, METH_VARARGS, "A call graph's data objects, for `pointed`."},
     {"pointed", pointed, METH_VARARGS, "What data objects point to, data to data."},
     {"compare", compare, METH_VARARGS, "Check the decoding tables against capstone."},
     {"registers", names, METH_NOARGS, "The registers a MOVE event names, in order."},

@@ -201,6 +201,7 @@ class CallGraph:
         self._names: dict[int, str] = {}
         self._branches: dict[int, str | int | None] = {}  # `_branch`'s target -> resolved
         self._context: object | None = None  # the tables `_x86scan.settle` reads
+        self._objects_table: object | None = None  # those `_x86scan.pointed` reads
         self.constructors: list[tuple[str, int]] = []
         self._functions: dict[int, _Function] = {}
         self.disassembled = 0  # instructions disassembled so far, over all walks
@@ -591,6 +592,25 @@ class CallGraph:
         if not self._in_code(address):
             result.data.append(address)
 
+    def _objects_context(self) -> object | None:
+        """The tables `_x86scan.pointed` reads to make an object's entry itself (what
+        `_object_pointers` makes), made on first use; None where a number of them is
+        past 64 bits (crafted symbols): `_object_pointers` makes every entry then."""
+        if self._objects_table is None:
+            assert _x86scan is not None
+            try:
+                starts = array.array("Q", self._object_starts)
+                ends = array.array("Q", [end for _, end in self._objects])
+                slots = array.array("Q", self._pointer_slots)
+            except OverflowError:
+                self._objects_table = False
+            else:
+                context = self._settle_context()
+                self._objects_table = _x86scan.objects(
+                    context, starts, ends, slots, self.pointers, OBJECT_GAP, MAX_OBJECT_SLOTS
+                )
+        return self._objects_table or None
+
     def _object_starts_held(self) -> list[int]:
         """The data addresses some pointer holds (where objects start), sorted; made on
         first use (a walk may never follow a data object without a size)."""
@@ -760,7 +780,9 @@ class CallGraph:
         following pointers from data to data; `objects` are those taken already.
         `_x86scan.pointed` does the same, where it is built (the walk's inner loop)."""
         if _x86scan is not None:
-            return _x86scan.pointed(addresses, objects, self._object_targets, self._object_pointers)
+            table = self._objects_context()
+            known, compute = self._object_targets, self._object_pointers
+            return _x86scan.pointed(addresses, objects, known, compute, table)
         found: list[int | str] = []
         pending = [a for a in addresses if a not in objects]
         known = self._object_targets
