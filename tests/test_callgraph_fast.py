@@ -177,26 +177,39 @@ def test_a_static_program_is_summarised_alike(
 
 
 @pytest.mark.parametrize("library", LIBRARIES, ids=lambda p: p.name)
+@pytest.mark.parametrize("bounded", [False, True], ids=["whole", "budget-bound"])
 def test_walks_are_alike_with_and_without_the_compiled_parts(
-    library: Path, monkeypatch: pytest.MonkeyPatch
+    library: Path, bounded: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Whole walks, data pointers followed (`_x86scan.pointed`) and chains kept, answer
-    alike in Python alone: from every 7th export, and from the constructors."""
+    """Whole walks (`_x86scan.walk`), data pointers followed (`_x86scan.pointed`) and
+    chains kept, answer alike in Python alone: from every 7th export, and from the
+    constructors; also with the graph's budget half of what they take, so that it runs
+    out partway through one walk and the later ones are bound."""
     if not library.exists():
         pytest.skip(f"no {library} on this machine")
     data = library.read_bytes()
     roots = sorted(CallGraph.from_bytes(data).symbols.exports)[::7]
 
-    def walks() -> list[callgraph.Reach]:
+    def walks(budget: int | None = None) -> tuple[list[callgraph.Reach], int]:
         graph = CallGraph.from_bytes(data)
+        if budget is not None:
+            graph.budget = budget
         found = [graph.reach((), constructors=True)]
-        return found + [graph.reach((root,), constructors=False) for root in roots]
+        found += [graph.reach((root,), constructors=False) for root in roots]
+        return found, graph.disassembled
 
+    budget = walks()[1] // 2 if bounded else None
     with monkeypatch.context() as patch:
         patch.setattr(callgraph, "_x86scan", None)
-        exact = walks()
-    compiled = walks()
-    assert sum(len(r.chains) for r in exact) > 50 and sum(r.functions_walked for r in exact) > 100
+        exact, _ = walks(budget)
+    compiled, _ = walks(budget)
+    statuses = {r.status for r in exact}
+    if bounded:  # some walks complete before the budget runs out, and some are bound
+        assert statuses == {callgraph.COMPLETE, callgraph.BOUND}
+        assert any(r.status == callgraph.BOUND and r.functions_walked for r in exact)
+    else:
+        assert sum(len(r.chains) for r in exact) > 50
+        assert sum(r.functions_walked for r in exact) > 100
     for one, other in zip(exact, compiled, strict=True):
         assert one == other, one.roots
 

@@ -1052,24 +1052,13 @@ failed:
     return NULL;
 }
 
-/* pointed(addresses, objects, known, compute, table=None) -> [function or import, ...]
- * CallGraph._pointed: what the data objects at `addresses` point to, following pointers
- * from data to data, depth first from the last address; `objects` (a set) are the ones
- * taken already and gets those taken now; `known` maps an object's address to (its
- * functions and imports, its data pointers), and where it has none, `table` (an
- * `objects` capsule) makes the entry and keeps it in `known`, else (or for an address
- * past 64 bits) `compute(address)` gives it. */
-static PyObject *pointed(PyObject *self, PyObject *args) {
-    PyObject *addresses, *objects, *known, *compute, *capsule = Py_None;
-    if (!PyArg_ParseTuple(args, "O!O!O!O|O", &PyList_Type, &addresses, &PySet_Type, &objects,
-                          &PyDict_Type, &known, &compute, &capsule))
-        return NULL;
-    const objects_context *table = NULL;
-    if (capsule != Py_None && (table = PyCapsule_GetPointer(capsule, "_x86scan.objects")) == NULL)
-        return NULL;
-    PyObject *found = PyList_New(0), *pending = PyList_New(0);
-    if (found == NULL || pending == NULL)
-        goto failed;
+/* The body of `pointed`: appends to `found` (a list) what the objects at `addresses` (a
+ * list) point to */
+static int follow(PyObject *found, PyObject *addresses, PyObject *objects, PyObject *known,
+                  PyObject *compute, const objects_context *table) {
+    PyObject *pending = PyList_New(0);
+    if (pending == NULL)
+        return -1;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(addresses); i++) {
         PyObject *address = PyList_GET_ITEM(addresses, i);
         int taken = PySet_Contains(objects, address);
@@ -1126,10 +1115,187 @@ static PyObject *pointed(PyObject *self, PyObject *args) {
             goto failed;
     }
     Py_DECREF(pending);
-    return found;
+    return 0;
 failed:
+    Py_DECREF(pending);
+    return -1;
+}
+
+static int objects_table(PyObject *capsule, const objects_context **table) {
+    *table = NULL;
+    if (capsule == Py_None)
+        return 0;
+    *table = PyCapsule_GetPointer(capsule, "_x86scan.objects");
+    return *table == NULL ? -1 : 0;
+}
+
+/* pointed(addresses, objects, known, compute, table=None) -> [function or import, ...]
+ * CallGraph._pointed: what the data objects at `addresses` point to, following pointers
+ * from data to data, depth first from the last address; `objects` (a set) are the ones
+ * taken already and gets those taken now; `known` maps an object's address to (its
+ * functions and imports, its data pointers), and where it has none, `table` (an
+ * `objects` capsule) makes the entry and keeps it in `known`, else (or for an address
+ * past 64 bits) `compute(address)` gives it. */
+static PyObject *pointed(PyObject *self, PyObject *args) {
+    PyObject *addresses, *objects, *known, *compute, *capsule = Py_None;
+    const objects_context *table;
+    if (!PyArg_ParseTuple(args, "O!O!O!O|O", &PyList_Type, &addresses, &PySet_Type, &objects,
+                          &PyDict_Type, &known, &compute, &capsule) ||
+        objects_table(capsule, &table) < 0)
+        return NULL;
+    PyObject *found = PyList_New(0);
+    if (found == NULL || follow(found, addresses, objects, known, compute, table) < 0) {
+        Py_XDECREF(found);
+        return NULL;
+    }
+    return found;
+}
+
+/* walk(graph, queue, parent, functions, limits, known, table) ->
+ *     (first, walked, instructions, indirect, bound)
+ * CallGraph._walk's breadth-first loop: `queue` (a list) holds the starts, `parent` maps
+ * each to (None, its label) and gets every function reached, as (its parent, "call" or
+ * INDIRECT); `functions` maps a start to its _Function, and graph._function(start) makes
+ * one where it has none (counting graph.disassembled, checked against graph.budget);
+ * `limits` is (max functions, max instructions, "call", INDIRECT); `first` maps each
+ * import reached to (the function reaching it, whether through a data pointer). */
+/* An attribute by a name interned once */
+static PyObject *attribute(PyObject *object, PyObject **name, const char *text) {
+    if (*name == NULL && (*name = PyUnicode_InternFromString(text)) == NULL)
+        return NULL;
+    return PyObject_GetAttr(object, *name);
+}
+
+static PyObject *walk(PyObject *self, PyObject *args) {
+    static PyObject *s_instructions, *s_indirect, *s_imports, *s_calls, *s_data, *s_disassembled;
+    PyObject *graph, *queue, *parent, *functions, *known, *capsule, *how_call, *how_pointer;
+    long long max_functions, max_instructions;
+    const objects_context *table;
+    if (!PyArg_ParseTuple(args, "OO!O!O!(LLUU)O!O", &graph, &PyList_Type, &queue, &PyDict_Type,
+                          &parent, &PyDict_Type, &functions, &max_functions, &max_instructions,
+                          &how_call, &how_pointer, &PyDict_Type, &known, &capsule) ||
+        objects_table(capsule, &table) < 0)
+        return NULL;
+    PyObject *first = PyDict_New(), *objects = PySet_New(NULL), *found = PyList_New(0);
+    PyObject *make = PyObject_GetAttrString(graph, "_function");
+    PyObject *compute = PyObject_GetAttrString(graph, "_object_pointers");
+    long long walked = 0, instructions = 0, disassembled = 0, budget = 0;
+    int indirect = 0, bound = 0;
+    Py_ssize_t head = 0;
+    if (first == NULL || objects == NULL || found == NULL || make == NULL || compute == NULL)
+        goto failed;
+#define READ_LONG(name, into)                                                                  \
+    do {                                                                                       \
+        PyObject *value_ = attribute(graph, &s_disassembled, name);                            \
+        into = value_ == NULL ? -1 : PyLong_AsLongLong(value_);                                \
+        Py_XDECREF(value_);                                                                    \
+        if (into == -1 && PyErr_Occurred())                                                    \
+            goto failed;                                                                       \
+    } while (0)
+    READ_LONG("disassembled", disassembled);
+    PyObject *limit = PyObject_GetAttrString(graph, "budget");
+    budget = limit == NULL ? -1 : PyLong_AsLongLong(limit);
+    Py_XDECREF(limit);
+    if (budget == -1 && PyErr_Occurred())
+        goto failed;
+    while (head < PyList_GET_SIZE(queue)) {
+        if (walked >= max_functions || instructions >= max_instructions || disassembled >= budget) {
+            bound = 1;
+            break;
+        }
+        PyObject *node = PyList_GET_ITEM(queue, head++);
+        PyObject *function = PyDict_GetItemWithError(functions, node);
+        if (function != NULL)
+            Py_INCREF(function);
+        else if (PyErr_Occurred() || (function = PyObject_CallOneArg(make, node)) == NULL)
+            goto failed;
+        else
+            READ_LONG("disassembled", disassembled);
+        PyObject *count = attribute(function, &s_instructions, "instructions");
+        PyObject *unresolved = attribute(function, &s_indirect, "indirect");
+        PyObject *imports = attribute(function, &s_imports, "imports");
+        PyObject *calls = attribute(function, &s_calls, "calls");
+        PyObject *data = attribute(function, &s_data, "data");
+        Py_DECREF(function);
+        int status = count && unresolved && imports && calls && data && PyList_Check(imports) &&
+                             PyList_Check(calls) && PyList_Check(data)
+                         ? 0
+                         : -1;
+        if (status == 0) {
+            long long more = PyLong_AsLongLong(count);
+            int truth = PyObject_IsTrue(unresolved);
+            if ((more == -1 && PyErr_Occurred()) || truth < 0)
+                status = -1;
+            walked++;
+            instructions += more;
+            indirect = indirect || truth > 0;
+        }
+        for (Py_ssize_t i = 0; status == 0 && i < PyList_GET_SIZE(imports); i++) {
+            PyObject *name = PyList_GET_ITEM(imports, i);
+            int has = PyDict_Contains(first, name);
+            if (has < 0)
+                status = -1;
+            else if (!has) {
+                PyObject *pair = PyTuple_Pack(2, node, Py_False);
+                status = pair == NULL ? -1 : PyDict_SetItem(first, name, pair);
+                Py_XDECREF(pair);
+            }
+        }
+        for (Py_ssize_t i = 0; status == 0 && i < PyList_GET_SIZE(calls); i++) {
+            PyObject *target = PyList_GET_ITEM(calls, i);
+            int has = PyDict_Contains(parent, target);
+            if (has < 0)
+                status = -1;
+            else if (!has) {
+                PyObject *pair = PyTuple_Pack(2, node, how_call);
+                status = pair == NULL || PyDict_SetItem(parent, target, pair) < 0 ||
+                                 PyList_Append(queue, target) < 0
+                             ? -1
+                             : 0;
+                Py_XDECREF(pair);
+            }
+        }
+        if (status == 0 && PyList_GET_SIZE(data) > 0) {
+            status = PyList_SetSlice(found, 0, PyList_GET_SIZE(found), NULL);
+            if (status == 0)
+                status = follow(found, data, objects, known, compute, table);
+            for (Py_ssize_t i = 0; status == 0 && i < PyList_GET_SIZE(found); i++) {
+                PyObject *target = PyList_GET_ITEM(found, i);
+                int text = PyUnicode_CheckExact(target);
+                PyObject *into = text ? first : parent;
+                int has = PyDict_Contains(into, target);
+                if (has < 0)
+                    status = -1;
+                else if (!has) {
+                    PyObject *pair = PyTuple_Pack(2, node, text ? Py_True : how_pointer);
+                    status = pair == NULL || PyDict_SetItem(into, target, pair) < 0 ||
+                                     (!text && PyList_Append(queue, target) < 0)
+                                 ? -1
+                                 : 0;
+                    Py_XDECREF(pair);
+                }
+            }
+        }
+        Py_XDECREF(count);
+        Py_XDECREF(unresolved);
+        Py_XDECREF(imports);
+        Py_XDECREF(calls);
+        Py_XDECREF(data);
+        if (status < 0)
+            goto failed;
+    }
+#undef READ_LONG
+    Py_DECREF(objects);
+    Py_DECREF(found);
+    Py_DECREF(make);
+    Py_DECREF(compute);
+    return Py_BuildValue("(NLLii)", first, walked, instructions, indirect, bound);
+failed:
+    Py_XDECREF(first);
+    Py_XDECREF(objects);
     Py_XDECREF(found);
-    Py_XDECREF(pending);
+    Py_XDECREF(make);
+    Py_XDECREF(compute);
     return NULL;
 }
 
@@ -1249,6 +1415,7 @@ static PyMethodDef methods[] = {
     {"settle", settle, METH_VARARGS, "Do what the walker does with a run of events."},
     {"objects", make_objects, METH_VARARGS, "A call graph's data objects, for `pointed`."},
     {"pointed", pointed, METH_VARARGS, "What data objects point to, data to data."},
+    {"walk", walk, METH_VARARGS, "A call graph's breadth-first walk, its loop."},
     {"compare", compare, METH_VARARGS, "Check the decoding tables against capstone."},
     {"registers", names, METH_NOARGS, "The registers a MOVE event names, in order."},
     {"stats", stats, METH_NOARGS, "Instructions decoded by the tables and by capstone."},

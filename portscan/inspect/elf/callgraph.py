@@ -9,7 +9,9 @@ On x86-64 the compiled sorter `_x86scan` (when built) hands the walker only the
 instructions it must read: it decodes common encodings itself, by tables giving each
 one's length and what the walker would make of capstone's text of it, leaves the rest
 to capstone one instruction at a time, and has capstone print an instruction's text only
-when the walker reads it. The results are the same without it.
+when the walker reads it; it also runs the walk's breadth-first loop and the search
+through data pointers (`_x86scan.walk`, for either architecture). The results are the
+same without it.
 
 - Function starts: defined functions of .dynsym and .symtab, and the FDE starts of
   .eh_frame_hdr, or of .eh_frame itself when a static link left no header
@@ -201,7 +203,7 @@ class CallGraph:
         self._names: dict[int, str] = {}
         self._branches: dict[int, str | int | None] = {}  # `_branch`'s target -> resolved
         self._context: object | None = None  # the tables `_x86scan.settle` reads
-        self._objects_table: object | None = None  # those `_x86scan.pointed` reads
+        self._objects_table: object | None = None  # those `_x86scan.walk` reads
         self.constructors: list[tuple[str, int]] = []
         self._functions: dict[int, _Function] = {}
         self.disassembled = 0  # instructions disassembled so far, over all walks
@@ -593,7 +595,7 @@ class CallGraph:
             result.data.append(address)
 
     def _objects_context(self) -> object | None:
-        """The tables `_x86scan.pointed` reads to make an object's entry itself (what
+        """The tables `_x86scan.walk` reads to make an object's entry itself (what
         `_object_pointers` makes), made on first use; None where a number of them is
         past 64 bits (crafted symbols): `_object_pointers` makes every entry then."""
         if self._objects_table is None:
@@ -723,37 +725,48 @@ class CallGraph:
         indirect = False
         status = COMPLETE
         functions, budget = self._functions, self.budget
-        while queue:
-            if walked >= max_functions or instructions >= max_instructions:
-                status = BOUND
-                break
-            if self.disassembled >= budget:
-                status = BOUND
-                break
-            node = queue.popleft()
-            function = functions.get(node) or self._function(node)
-            walked += 1
-            instructions += function.instructions
-            indirect = indirect or function.indirect
-            for name in function.imports:
-                if name not in first:
-                    first[name] = (node, False)
-            for target in function.calls:
-                if target not in parent:
-                    parent[target] = (node, "call")
-                    queue.append(target)
-            if function.data:
-                for target in self._pointed(function.data, objects):
-                    if type(target) is str:
-                        if target not in first:
-                            first[target] = (node, True)
-                    elif target not in parent:
-                        parent[target] = (node, INDIRECT)
+        if _x86scan is not None:  # the loop below, in C
+            limits = (max_functions, max_instructions, "call", INDIRECT)
+            known, table = self._object_targets, self._objects_context()
+            first, walked, instructions, unresolved, bound = _x86scan.walk(
+                self, list(queue), parent, functions, limits, known, table
+            )
+            indirect, status = bool(unresolved), BOUND if bound else COMPLETE
+        else:
+            while queue:
+                if walked >= max_functions or instructions >= max_instructions:
+                    status = BOUND
+                    break
+                if self.disassembled >= budget:
+                    status = BOUND
+                    break
+                node = queue.popleft()
+                function = functions.get(node) or self._function(node)
+                walked += 1
+                instructions += function.instructions
+                indirect = indirect or function.indirect
+                for name in function.imports:
+                    if name not in first:
+                        first[name] = (node, False)
+                for target in function.calls:
+                    if target not in parent:
+                        parent[target] = (node, "call")
                         queue.append(target)
-        chains = {
-            name: (*self._chain(node, parent), *((INDIRECT,) if via else ()), name)
-            for name, (node, via) in sorted(first.items())
-        }
+                if function.data:
+                    for target in self._pointed(function.data, objects):
+                        if type(target) is str:
+                            if target not in first:
+                                first[target] = (node, True)
+                        elif target not in parent:
+                            parent[target] = (node, INDIRECT)
+                            queue.append(target)
+        made: dict[int, list[str]] = {}  # node -> its chain: imports often share one
+        chains = {}
+        for name, (node, via) in sorted(first.items()):
+            chain = made.get(node)
+            if chain is None:
+                chain = made[node] = self._chain(node, parent)
+            chains[name] = (*chain, *((INDIRECT,) if via else ()), name)
         note = ""
         if status == BOUND and self.disassembled >= self.budget:
             note = self._over_budget() + "; judge the library whole"
@@ -778,11 +791,8 @@ class CallGraph:
     def _pointed(self, addresses: list[int], objects: set[int]) -> list[int | str]:
         """The functions and imports that the data objects at `addresses` point to,
         following pointers from data to data; `objects` are those taken already.
-        `_x86scan.pointed` does the same, where it is built (the walk's inner loop)."""
-        if _x86scan is not None:
-            table = self._objects_context()
-            known, compute = self._object_targets, self._object_pointers
-            return _x86scan.pointed(addresses, objects, known, compute, table)
+        `_x86scan.walk` does the same in C, where it is built (`_x86scan.pointed` alone
+        is what its tests call)."""
         found: list[int | str] = []
         pending = [a for a in addresses if a not in objects]
         known = self._object_targets
