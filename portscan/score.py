@@ -60,10 +60,26 @@ def ported(component: Component, target: Target) -> bool:
     return any(f.target is target and f.rule_id in superseding for f in component.findings)
 
 
-def _replaced(components: Sequence[Component], graph: DiGraph, target: Target) -> set[str]:
+def _ports(components: Sequence[Component]) -> dict[str, frozenset[Target]]:
+    """The targets on which a superseding finding decides each component (`ported`),
+    worked out once for all targets."""
+    superseding = superseding_ids()
+    return {
+        c.id: frozenset(f.target for f in c.findings if f.rule_id in superseding)
+        for c in components
+    }
+
+
+def _replaced(
+    components: Sequence[Component],
+    graph: DiGraph,
+    target: Target,
+    ports: dict[str, frozenset[Target]],
+) -> set[str]:
     """Reachable components that the image reaches on `target` only through the libraries
-    of ported programs: the port brings its own, so they are not ported themselves."""
-    ported_ids = {c.id for c in components if ported(c, target)}
+    of ported programs (`ports`): the port brings its own, so they are not ported
+    themselves."""
+    ported_ids = {c.id for c in components if target in ports[c.id]}
     if not ported_ids or IMAGE not in graph:
         return set()
     cut = frozenset(
@@ -77,6 +93,7 @@ def flow_verdicts(components: Sequence[Component], graph: DiGraph) -> None:
     """Set `verdicts` (and `inherited`) from own findings and flowing dependencies."""
 
     by_node = {c.id: c for c in components}
+    ports = _ports(components)
     own: dict[str, dict[Target, Verdict]] = {}
     for component in components:
         if component.kind == "platform":
@@ -107,7 +124,7 @@ def flow_verdicts(components: Sequence[Component], graph: DiGraph) -> None:
         verdicts: dict[Target, Verdict] = {}
         for target in Target:
             mine = own[component.id][target]
-            below_here = () if ported(component, target) else below  # the port brings its own
+            below_here = () if target in ports[component.id] else below  # the port brings its own
             inherited = {n: own[n][target] for n in below_here if by_node[n].kind != "platform"}
             worst = Verdict.worst([mine, *inherited.values()])
             verdicts[target] = worst
@@ -129,9 +146,10 @@ def summarise(
     judged = [c for c in components if c.kind != "platform"]
     reached = [c for c in judged if c.reachable] or judged
     run = _run(graph)  # the programs the image runs: their reasons lead
+    ports = _ports(components) if graph is not None else {}
     summaries = {}
     for target in Target:
-        replaced = _replaced(components, graph, target) if graph is not None else set()
+        replaced = _replaced(components, graph, target, ports) if graph is not None else set()
         scope = [c for c in reached if c.id not in replaced]
         verdicts = [c.verdicts[target] for c in scope]
         config = [f.verdict for f in image_findings if f.target is target]
