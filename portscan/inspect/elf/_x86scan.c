@@ -619,12 +619,19 @@ static void context_free(PyObject *capsule) {
         context_release(graph);
 }
 
+/* A copy of a buffer of native uint64 */
+static uint64_t *words(Py_buffer *buffer, Py_ssize_t *count) {
+    *count = buffer->len / (Py_ssize_t)sizeof(uint64_t);
+    uint64_t *copy = PyMem_Malloc((size_t)(*count ? *count : 1) * sizeof(uint64_t));
+    if (copy != NULL)
+        memcpy(copy, buffer->buf, (size_t)*count * sizeof(uint64_t));
+    return copy;
+}
+
 /* A copy of a buffer of native uint64 (start, end) pairs */
 static uint64_t *pairs(Py_buffer *buffer, Py_ssize_t *count) {
-    *count = buffer->len / (Py_ssize_t)(2 * sizeof(uint64_t));
-    uint64_t *copy = PyMem_Malloc((size_t)(*count ? *count : 1) * 2 * sizeof(uint64_t));
-    if (copy != NULL)
-        memcpy(copy, buffer->buf, (size_t)*count * 2 * sizeof(uint64_t));
+    uint64_t *copy = words(buffer, count);
+    *count /= 2;
     return copy;
 }
 
@@ -855,15 +862,6 @@ static void objects_free(PyObject *capsule) {
     objects_context *table = PyCapsule_GetPointer(capsule, "_x86scan.objects");
     if (table != NULL)
         objects_release(table);
-}
-
-/* A copy of a buffer of native uint64 */
-static uint64_t *words(Py_buffer *buffer, Py_ssize_t *count) {
-    *count = buffer->len / (Py_ssize_t)sizeof(uint64_t);
-    uint64_t *copy = PyMem_Malloc((size_t)(*count ? *count : 1) * sizeof(uint64_t));
-    if (copy != NULL)
-        memcpy(copy, buffer->buf, (size_t)*count * sizeof(uint64_t));
-    return copy;
 }
 
 static int ascending(const void *a, const void *b) {
