@@ -153,3 +153,21 @@ def test_drop_moves_the_few_needed_files_of_a_pack_and_frees_the_rest(tmp_path: 
     # the other process's pack goes; the one needed is most of its pack, which stays
     assert content.drop(directory, {needed}, grace=3600)[0] == 1
     assert content.locate(directory, needed) == moved
+
+
+def test_drop_leaves_a_pack_shorter_than_its_index_and_clears_a_lone_index(
+    tmp_path: Path,
+) -> None:
+    """A pack cut short (a disk that filled) keeps its needed file where the index says,
+    rather than copy less than it; an index whose pack has gone is removed alone."""
+    directory = _fresh(tmp_path)
+    content.store_content(directory, _elf(30, 40_000))
+    where, needed = content.store_content(directory, _elf(31, 4_000))
+    with open(where[0], "r+b") as pack:
+        pack.truncate(where[1] + 1_000)  # the needed file is cut
+    _age(directory)
+    assert content.drop(directory, {needed}, grace=3600) == (0, 0)
+    assert content.locate(directory, needed) == where
+    Path(where[0]).unlink()
+    assert content.drop(directory, {needed}, grace=3600)[0] == 0
+    assert not list(Path(directory, content.PACKS).iterdir())

@@ -237,21 +237,16 @@ def drop(directory: str, needed: set[str], grace: float) -> tuple[int, int]:
         parts = [p for p in (pack, index) if os.path.exists(p)]
         if any(os.path.getmtime(p) > recent for p in parts):
             continue
-        keep = [entry for entry in entries if entry[0] in needed]
+        here = pack in parts  # else only its index is left: nothing to keep or count
+        keep = [entry for entry in entries if entry[0] in needed] if here else []
         if keep and 2 * sum(length for _, _, length in keep) >= os.path.getsize(pack):
             continue  # mostly needed: it stays whole
-        if keep:
-            copier = _content(directory)
-            with copier._lock:
-                copier.close_pack(pack)  # not into the pack being dropped
-            with open(pack, "rb") as handle:
-                for _, offset, length in keep:
-                    handle.seek(offset)
-                    copier.add(handle.read(length), anew=True)
+        if keep and not _copy(directory, pack, keep):
+            continue  # cut short: it stays as it is
         for part in parts:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(part)
-        files += len(entries) - len(keep)
+        files += len(entries) - len(keep) if here else 0
     for name, _, mtime in _loose(directory):
         if name.split(".", 1)[0] in needed or mtime > recent:
             continue
@@ -259,6 +254,24 @@ def drop(directory: str, needed: set[str], grace: float) -> tuple[int, int]:
             os.unlink(os.path.join(directory, name))
             files += 1
     return files, max(0, before - disk_bytes(directory))
+
+
+def _copy(directory: str, pack: str, keep: list[tuple[str, int, int]]) -> bool:
+    """Keep these files of `pack` anew in a pack of this process (never `pack` itself);
+    False, copying nothing, when the pack holds less than its index says."""
+    with open(pack, "rb") as handle:
+        files = []
+        for _, offset, length in keep:
+            handle.seek(offset)
+            files.append(handle.read(length))
+            if len(files[-1]) != length:
+                return False
+    copier = _content(directory)
+    with copier._lock:
+        copier.close_pack(pack)
+    for data in files:
+        copier.add(data, anew=True)
+    return True
 
 
 def _packs(directory: str) -> Iterable[tuple[str, list[tuple[str, int, int]]]]:
