@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from portscan import knowledge
 from portscan.audit.keys import signatures_digest
 from portscan.cli.config import commands, env_names, settings_of
 from portscan.cli.main import cli
@@ -170,7 +171,7 @@ def test_version_shows_the_data_snapshot(home: Path) -> None:
     result = run("version", "--format", "json", home=home)
     assert result.returncode == 0, result.stderr
     doc = json.loads(result.stdout)
-    assert doc["signatures"]["digest"] == signatures_digest(tables.signatures_dir())
+    assert doc["signatures"]["digest"] == signatures_digest(knowledge.signatures_dir())
     wasi = tables.load("wasi-libc.json")["source"]
     assert doc["wasi-libc"]["commit"] == wasi["commit"]
     assert doc["wasi-libc"]["committed"] == wasi["committed"]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from portscan import knowledge
 from portscan.errors import SignaturesError
 from portscan.knowledge import tables as sig
 from portscan.model import Target
@@ -63,7 +64,7 @@ def ports_doc(tmp_path: Path, monkeypatch) -> Iterator:
     """Write a changed ports.json into a copy of signatures/ and load it."""
     for path in SIGNATURES.glob("*.json"):
         (tmp_path / path.name).write_text(path.read_text())
-    monkeypatch.setenv(sig.SIGNATURES_ENV, str(tmp_path))
+    monkeypatch.setenv(knowledge.SIGNATURES_ENV, str(tmp_path))
 
     def write(change) -> None:
         doc = _raw()
@@ -72,7 +73,7 @@ def ports_doc(tmp_path: Path, monkeypatch) -> Iterator:
         sig.clear_cache()
 
     yield write
-    monkeypatch.delenv(sig.SIGNATURES_ENV)
+    monkeypatch.delenv(knowledge.SIGNATURES_ENV)
     sig.clear_cache()
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from portscan import knowledge
 from portscan.graph.build import GraphInputs, build_graph, reachable
 from portscan.graph.reach import ImageReach, LibraryReach, reach_image
 from portscan.knowledge import ruleids, rules
@@ -67,21 +68,21 @@ def _without_wasix_list(lint: Callable[[], list[Finding]]) -> list[Finding]:
     """`lint()` with signature data that names no C-library list for wasix: every shipped
     target has one, so PS906 needs a copy of signatures/ without it."""
     with tempfile.TemporaryDirectory() as copy:
-        for path in sig.signatures_dir().glob("*.json"):
+        for path in knowledge.signatures_dir().glob("*.json"):
             doc = json.loads(path.read_text())
             if path.name == "wasix-libc.json":
                 doc["list_for_target"] = {}
             (Path(copy) / path.name).write_text(json.dumps(doc))
-        previous = os.environ.get(sig.SIGNATURES_ENV)
-        os.environ[sig.SIGNATURES_ENV] = copy
+        previous = os.environ.get(knowledge.SIGNATURES_ENV)
+        os.environ[knowledge.SIGNATURES_ENV] = copy
         sig.clear_cache()
         try:
             findings = lint()
         finally:
             if previous is None:
-                del os.environ[sig.SIGNATURES_ENV]
+                del os.environ[knowledge.SIGNATURES_ENV]
             else:
-                os.environ[sig.SIGNATURES_ENV] = previous
+                os.environ[knowledge.SIGNATURES_ENV] = previous
             sig.clear_cache()
     missing = [e.detail for f in findings if f.rule_id == "PS906" for e in f.evidence]
     assert missing and all("no defined-symbol list of wasix's C library" in d for d in missing)

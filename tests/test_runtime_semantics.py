@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from portscan import knowledge
 from portscan.knowledge import rules
 from portscan.knowledge import tables as sig
 from portscan.lint.findings import Where
@@ -78,10 +79,10 @@ def signatures_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator
     """A copy of signatures/ that a test may break; the real data is reloaded afterwards."""
     for path in SIGNATURES.glob("*.json"):
         (tmp_path / path.name).write_text(path.read_text())
-    monkeypatch.setenv(sig.SIGNATURES_ENV, str(tmp_path))
+    monkeypatch.setenv(knowledge.SIGNATURES_ENV, str(tmp_path))
     sig.clear_cache()
     yield tmp_path
-    monkeypatch.delenv(sig.SIGNATURES_ENV)
+    monkeypatch.delenv(knowledge.SIGNATURES_ENV)
     sig.clear_cache()
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from portscan import knowledge
 from portscan.knowledge import tables as sig
 from portscan.knowledge.rules import all_rules
 from portscan.model import Target, Verdict
@@ -270,24 +271,24 @@ def test_another_signatures_directory_can_be_used(tmp_path: Path, monkeypatch) -
     doc = json.loads((tmp_path / "paths.json").read_text())
     doc["paths"] = doc["paths"][:1]
     (tmp_path / "paths.json").write_text(json.dumps(doc))
-    monkeypatch.setenv(sig.SIGNATURES_ENV, str(tmp_path))
+    monkeypatch.setenv(knowledge.SIGNATURES_ENV, str(tmp_path))
     sig.clear_cache()
     try:
         assert len(sig.path_signatures()) == 1
     finally:
-        monkeypatch.delenv(sig.SIGNATURES_ENV)
+        monkeypatch.delenv(knowledge.SIGNATURES_ENV)
         sig.clear_cache()
     assert len(sig.path_signatures()) > 1
 
 
 def test_missing_data_is_a_portscan_error(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv(sig.SIGNATURES_ENV, str(tmp_path))
+    monkeypatch.setenv(knowledge.SIGNATURES_ENV, str(tmp_path))
     sig.clear_cache()
     try:
         with pytest.raises(sig.SignaturesError, match="cannot read signature data"):
             sig.capability_map()
     finally:
-        monkeypatch.delenv(sig.SIGNATURES_ENV)
+        monkeypatch.delenv(knowledge.SIGNATURES_ENV)
         sig.clear_cache()
 
 

@@ -53,7 +53,7 @@ import zstandard
 import portscan
 from portscan import __version__, layers, model
 from portscan.inspect.elf import spec as elf_spec
-from portscan.knowledge import tables as signatures
+from portscan.knowledge import signatures_dir
 from portscan.layers import Analyser, KeepPolicy
 from portscan.model import ImageMeta, LayerResult
 from portscan.scan import ScanOptions
@@ -181,7 +181,7 @@ class Keys:
     @classmethod
     def of(cls, options: ScanOptions) -> Keys:
         layers = layer_key(options.analysers, options.keep)
-        sigs = signatures_digest(signatures.signatures_dir())
+        sigs = signatures_digest(signatures_dir())
         judged = {
             f.name: _stable(getattr(options, f.name))
             for f in dataclasses.fields(options)
@@ -284,7 +284,7 @@ def code_key(analysers: Sequence[Analyser], keep: KeepPolicy) -> str:
             "portscan": __version__,
             "code": code_digest(),
             "libraries": library_versions(),
-            "signatures": signatures_digest(signatures.signatures_dir()),
+            "signatures": signatures_digest(signatures_dir()),
             "layer": layer_key(analysers, keep),
         }
     )

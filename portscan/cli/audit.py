@@ -132,10 +132,9 @@ def registry_command(
         from portscan.errors import UsageError
         from portscan.report import audit as audit_report
         from portscan.scan import ScanOptions
-        from portscan.waivers import load_waivers
 
         policy = TagPolicy.parse(tags_text)
-        waivers = load_waivers(waivers_path) if waivers_path is not None else ()
+        waivers = options.load_waivers(waivers_path)
         if (target is None) == (images_from is None):
             raise UsageError(
                 "give a registry HOST[/PREFIX] or --images-from FILE"

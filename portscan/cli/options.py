@@ -119,6 +119,16 @@ def source_options(
     )
 
 
+def load_waivers(path: Path | None) -> tuple[Any, ...]:
+    """The waivers of `--waivers PATH` (portscan.waivers, loaded only then: a rescan the
+    scan cache answers judges nothing), none without it."""
+    if path is None:
+        return ()
+    from portscan.waivers import load_waivers as load
+
+    return load(path)
+
+
 def apply(*decorators: Decorator) -> Decorator:
     """Several options as one decorator, listed in the order --help shows them."""
 

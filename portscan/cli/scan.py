@@ -125,10 +125,9 @@ def image_command(
 
         parse_reference(reference)  # a malformed reference fails before the heavy imports
         from portscan.scan import ScanOptions, scan_image
-        from portscan.waivers import load_waivers
 
         planned = options.plan_outputs(output_format, outputs, FORMATS, "table")
-        waivers = load_waivers(waivers_path) if waivers_path is not None else ()
+        waivers = options.load_waivers(waivers_path)
         if wasix_libc is not None:  # a flavour wasix-libc.json lacks fails before the scan
             from portscan.knowledge import tables
             from portscan.model import Target
@@ -215,11 +214,11 @@ def report_command(
 
     def body() -> None:
         from portscan.codec import load_result
-        from portscan.waivers import load_waivers, rejudge
+        from portscan.waivers import rejudge
 
         default = None if html_path and not outputs else "table"
         planned = options.plan_outputs(output_format, outputs, FORMATS, default)
-        waivers = load_waivers(waivers_path) if waivers_path is not None else ()
+        waivers = options.load_waivers(waivers_path)
         result = rejudge(load_result(result_file), waivers)
         write_reports(result, planned, html_path, (fail_on, min_score, gate_targets))
 
@@ -279,9 +278,9 @@ def diff_command(
         from portscan.codec import is_saved_result, load_result
         from portscan.report import diff
         from portscan.scan import ScanOptions, scan_image
-        from portscan.waivers import load_waivers, rejudge
+        from portscan.waivers import rejudge
 
-        waivers = load_waivers(waivers_path) if waivers_path is not None else ()
+        waivers = options.load_waivers(waivers_path)
         source = options.source_options(
             platform_text,
             insecure,

@@ -85,9 +85,9 @@ def data_snapshot() -> dict[str, Any]:
     """The version and the data it judges with: the signatures digest, and the commit
     and date of the wasi-libc and wasix-libc lists."""
     from portscan.audit.keys import signatures_digest
-    from portscan.knowledge import tables
+    from portscan.knowledge import signatures_dir, tables
 
-    directory = tables.signatures_dir()
+    directory = signatures_dir()
     snapshot: dict[str, Any] = {
         "portscan": __version__,
         "signatures": {"dir": str(directory), "digest": signatures_digest(directory)},

@@ -9,25 +9,14 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from portscan.errors import SignaturesError, UsageError
+from portscan.knowledge import SIGNATURES_ENV, signatures_dir
 from portscan.model import Capability, Target, Verdict
-
-SIGNATURES_ENV = "PORTSCAN_SIGNATURES"
-_PACKAGED_DIR = Path(__file__).resolve().parents[1] / "_signatures"  # inside an installed wheel
-_SOURCE_DIR = Path(__file__).resolve().parents[2] / "signatures"  # a source checkout
-DEFAULT_DIR = _PACKAGED_DIR if _PACKAGED_DIR.is_dir() else _SOURCE_DIR
-
-
-def signatures_dir() -> Path:
-    """The directory the data is read from."""
-    return Path(os.environ.get(SIGNATURES_ENV) or DEFAULT_DIR)
 
 
 @functools.cache
