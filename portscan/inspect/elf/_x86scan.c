@@ -1203,12 +1203,11 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         }
         PyObject *node = PyList_GET_ITEM(queue, head++);
         PyObject *function = PyDict_GetItemWithError(functions, node);
+        int made = function == NULL;
         if (function != NULL)
             Py_INCREF(function);
         else if (PyErr_Occurred() || (function = PyObject_CallOneArg(make, node)) == NULL)
             goto failed;
-        else
-            READ_LONG("disassembled", disassembled);
         PyObject *count = attribute(function, &s_instructions, "instructions");
         PyObject *unresolved = attribute(function, &s_indirect, "indirect");
         PyObject *imports = attribute(function, &s_imports, "imports");
@@ -1219,6 +1218,13 @@ static PyObject *walk(PyObject *self, PyObject *args) {
                              PyList_Check(calls) && PyList_Check(data)
                          ? 0
                          : -1;
+        if (status == 0 && made) { /* graph._function counted what it disassembled */
+            PyObject *value = attribute(graph, &s_disassembled, "disassembled");
+            disassembled = value == NULL ? -1 : PyLong_AsLongLong(value);
+            Py_XDECREF(value);
+            if (disassembled == -1 && PyErr_Occurred())
+                status = -1;
+        }
         if (status == 0) {
             long long more = PyLong_AsLongLong(count);
             int truth = PyObject_IsTrue(unresolved);
