@@ -56,18 +56,19 @@ def deciding(component: Component, target: Target) -> list[Finding]:
 def ported(component: Component, target: Target) -> bool:
     """Whether a superseding finding (a port of the program) decides `target`: the port
     then replaces the binary and what it loads."""
+    return target in port_targets(component)
+
+
+def port_targets(component: Component) -> frozenset[Target]:
+    """The targets on which a superseding finding decides the component (`ported`, for
+    all targets at once)."""
     superseding = superseding_ids()
-    return any(f.target is target and f.rule_id in superseding for f in component.findings)
+    return frozenset(f.target for f in component.findings if f.rule_id in superseding)
 
 
 def _ports(components: Sequence[Component]) -> dict[str, frozenset[Target]]:
-    """The targets on which a superseding finding decides each component (`ported`),
-    worked out once for all targets."""
-    superseding = superseding_ids()
-    return {
-        c.id: frozenset(f.target for f in c.findings if f.rule_id in superseding)
-        for c in components
-    }
+    """`port_targets` of each component, by id."""
+    return {c.id: port_targets(c) for c in components}
 
 
 def _replaced(
