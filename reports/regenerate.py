@@ -8,20 +8,26 @@
   image's own report beside it (fleet-images/);
 - screenshots of an image report, its print layout and the fleet page (screenshots/);
 - README.md: the Markdown summaries, the screenshots and the report benchmark's block
-  (benchmarks/bench_report.py writes it; kept as it is here).
+  (benchmarks/bench_report.py writes it; kept as it is here);
+- corpus.json: the identity of the corpus build they were made from (each layout's
+  digests and sizes, `corpus_identity`).
 
     bash tools/corpus/registry.sh start && bash tools/corpus/build_corpus.sh
     python3 reports/regenerate.py            # rewrite reports/
     python3 reports/regenerate.py --check    # regenerate into a temporary directory and
                                              # compare (run-dependent values masked)
 
-tests/test_report_examples.py runs the check, so the examples cannot go stale.
+tests/test_report_examples.py runs the check, so the examples cannot go stale. A corpus
+built on another day has other digests and compressed sizes (its layers carry the build's
+timestamps) but the same files: the check reads the old digests and sizes in
+corpus.json as the new ones (`renamed`), so only what portscan wrote can differ.
 """
 
 from __future__ import annotations
 
 import argparse
 import filecmp
+import json
 import os
 import re
 import shutil
@@ -174,25 +180,82 @@ def generate(out: Path, shots: bool = True) -> None:
     summaries = image_reports(out)
     fleet_page(out)
     readme(out, summaries, bench)
+    identity = json.dumps(corpus_identity(), indent=1) + "\n"
+    (out / "corpus.json").write_text(identity, encoding="utf-8")
     if shots:
         screenshots(out)
 
 
-def _masked(path: Path) -> str:
+def corpus_identity() -> dict[str, list[str]]:
+    """Each corpus layout's build identity, in a fixed order: every digest its index,
+    manifests and configs name (index, manifest, config, layer, diff_id) and every size
+    (each blob's, and each image's layers summed), as strings."""
+    identity = {}
+    for layout in sorted(CORPUS.iterdir()):
+        values: list[str] = []
+        stack = list(reversed(json.loads((layout / "index.json").read_text())["manifests"]))
+        while stack:
+            descriptor = stack.pop()
+            values += [descriptor["digest"], str(descriptor["size"])]
+            algorithm, _, hexdigest = descriptor["digest"].partition(":")
+            document = json.loads((layout / "blobs" / algorithm / hexdigest).read_bytes())
+            if "manifests" in document:  # an index
+                stack += reversed(document["manifests"])
+                continue
+            if "layers" not in document:  # a config
+                values += document.get("rootfs", {}).get("diff_ids", [])
+                continue
+            stack.append(document["config"])
+            for layer in document["layers"]:
+                values += [layer["digest"], str(layer["size"])]
+            values.append(str(sum(layer["size"] for layer in document["layers"])))
+        identity[layout.name] = values
+    return identity
+
+
+def renamed(recorded: dict[str, list[str]], current: dict[str, list[str]]) -> dict[str, str] | None:
+    """What each recorded value of the corpus's identity is called in `current`: digests
+    in full and by their 12-digit short form, sizes of 5 digits or more (shorter numbers
+    are too common in a report to replace). None when the layouts differ in shape."""
+    if recorded.keys() != current.keys():
+        return None
+    names: dict[str, str] = {}
+    for layout, old_values in recorded.items():
+        if len(old_values) != len(current[layout]):
+            return None
+        for old, new in zip(old_values, current[layout], strict=True):
+            if old == new:
+                continue
+            if ":" in old:
+                names[old] = new
+                names[old.partition(":")[2][:12]] = new.partition(":")[2][:12]
+            elif len(old) >= 5:
+                names[old] = new
+    return names
+
+
+def _masked(path: Path, names: dict[str, str] | None = None) -> str:
     text = path.read_text(encoding="utf-8")
+    if names:
+        alternatives = "|".join(re.escape(old) for old in sorted(names, key=len, reverse=True))
+        text = re.sub(rf"(?<![0-9a-f])({alternatives})(?![0-9a-f])", lambda m: names[m[1]], text)
     for pattern, replacement in MASKS:
         text = pattern.sub(replacement, text)
     return text
 
 
 def compare(expected: Path, actual: Path) -> list[str]:
-    """Files that differ (masked), or exist on one side only; screenshots only need to be
-    there, since pixels vary with fonts."""
-    problems = []
+    """Files that differ (masked, the expected side's corpus identity read as the
+    actual's), or exist on one side only; screenshots only need to be there, since
+    pixels vary with fonts."""
+    recorded = expected / "corpus.json"
+    current = json.loads((actual / "corpus.json").read_text())
+    names = renamed(json.loads(recorded.read_text()), current) if recorded.is_file() else {}
+    problems = [] if names is not None else ["corpus.json: not the recorded corpus's shape"]
     for name in SCREENSHOTS:
         if not (expected / "screenshots" / name).is_file():
             problems.append(f"screenshots/{name}: missing")
-    ignored = {"regenerate.py", "screenshots", "__pycache__"}
+    ignored = {"regenerate.py", "screenshots", "__pycache__", "corpus.json"}
     stack = [Path()]
     while stack:
         rel = stack.pop()
@@ -200,7 +263,7 @@ def compare(expected: Path, actual: Path) -> list[str]:
         problems += [f"{rel / n}: only in reports/" for n in cmp.left_only]
         problems += [f"{rel / n}: not in reports/" for n in cmp.right_only]
         for name in cmp.common_files:
-            if _masked(expected / rel / name) != _masked(actual / rel / name):
+            if _masked(expected / rel / name, names) != _masked(actual / rel / name):
                 problems.append(f"{rel / name}: differs")
         stack += [rel / d for d in cmp.common_dirs]
     return sorted(problems)

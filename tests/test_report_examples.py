@@ -4,6 +4,8 @@ temporary directory and compares, with timestamps, durations and UUIDs masked.""
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +35,37 @@ def test_the_readme_shows_every_example_and_the_timings() -> None:
     for shot in ("nginx.png", "nginx-print.png", "fleet.png"):
         assert f"(screenshots/{shot})" in readme and (ROOT / "reports/screenshots" / shot).is_file()
     assert "| 10000 |" in readme  # benchmarks/bench_report.py's figures
+
+
+def _load_regenerate():  # reports/ is not a package
+    spec = importlib.util.spec_from_file_location("regenerate", ROOT / "reports" / "regenerate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_corpus_built_another_day_reads_as_the_recorded_one(tmp_path: Path) -> None:
+    """The check reads the recorded corpus's digests and sizes as the current build's, in
+    full and short, and still sees any other change."""
+    regenerate = _load_regenerate()
+    old = {"nginx-latest": ["sha256:" + "a" * 64, "58393684", "sha256:" + "b" * 64, "491"]}
+    new = {"nginx-latest": ["sha256:" + "c" * 64, "58393835", "sha256:" + "b" * 64, "495"]}
+    expected, actual = tmp_path / "expected", tmp_path / "actual"
+    for folder, identity in ((expected, old), (actual, new)):
+        folder.mkdir()
+        (folder / "screenshots").mkdir()
+        for shot in regenerate.SCREENSHOTS:
+            (folder / "screenshots" / shot).write_bytes(b"")
+        (folder / "corpus.json").write_text(json.dumps(identity))
+        full, size = identity["nginx-latest"][:2]
+        short = full[7:19]
+        (folder / "nginx.md").write_text(f"of nginx (`{short}`), {size} bytes, {full}, 491\n")
+    assert regenerate.compare(expected, actual) == []
+    (actual / "nginx.md").write_text((actual / "nginx.md").read_text().replace("bytes", "B"))
+    assert regenerate.compare(expected, actual) == ["nginx.md: differs"]
+    (actual / "nginx.md").write_text((actual / "nginx.md").read_text().replace("491", "495"))
+    assert "nginx.md: differs" in regenerate.compare(expected, actual)  # short sizes stay
+    new["nginx-latest"].append("sha256:" + "d" * 64)  # a layer more: not the same corpus
+    (actual / "corpus.json").write_text(json.dumps(new))
+    assert regenerate.renamed(old, new) is None
+    assert "corpus.json: not the recorded corpus's shape" in regenerate.compare(expected, actual)
