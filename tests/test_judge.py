@@ -158,6 +158,22 @@ def test_unknown_names_depend_on_what_the_caller_knows() -> None:
     assert _rules(mixed, Target.WASIP1) == {"PS600": Verdict.READY, "PS903": Verdict.UNKNOWN}
 
 
+def test_bookkeeping_alone_is_judged_as_a_plain_function() -> None:
+    """pthread_join with no pthread_create has no thread to join: the threads capability
+    is decided by what creates a thread, in whichever order the names come."""
+    alone = judge.judge_symbols(["pthread_join@GLIBC_2.34", "printf@GLIBC_2.2.5"], file="x")
+    assert not any(f.capability == "threads" for f in alone)
+    assert _rules(alone, Target.WASIP1) == {"PS600": Verdict.READY}
+    for names in (
+        ["pthread_join@GLIBC_2.34", "pthread_create@GLIBC_2.34"],
+        ["pthread_create@GLIBC_2.34", "pthread_join@GLIBC_2.34"],
+    ):
+        findings = judge.judge_symbols(names, file="x")
+        threads = [f for f in findings if f.target is Target.WASIP1 and f.capability == "threads"]
+        assert [f.verdict for f in threads] == [Verdict.REWORK]
+        assert {e.symbol for e in threads[0].evidence} == set(names)
+
+
 def test_a_missing_function_of_a_ready_capability_is_a_link_error() -> None:
     findings = judge.judge_symbols(["getrandom@GLIBC_2.25"], file="x")
     p1 = next(f for f in findings if f.target is Target.WASIP1)

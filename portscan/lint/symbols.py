@@ -18,7 +18,7 @@ from typing import TypeVar
 
 from portscan.knowledge import rules
 from portscan.knowledge import tables as sig
-from portscan.knowledge.platform import Name, capability_of, parse_name
+from portscan.knowledge.platform import capability_of, parse_name
 from portscan.knowledge.ruleids import (
     LIBC_AVAILABLE,
     LIBC_EMULATED,
@@ -262,42 +262,39 @@ def _symbol_plan(
 ) -> tuple[_Group, ...]:
     """`judge_symbols`' findings for distinct `symbols`, without the file: components of
     an image often import the same set."""
-    names = [parse_name(s) for s in symbols]
-    names = [n for n in names if n.ignored is None and n.platform is not False]
+    names = [n for s in symbols if (n := _judged_name(s)) is not None]
     if assume_libc is None:
-        assume_libc = not any(n.platform for n in names)
+        assume_libc = not any(n[2] for n in names)
 
     # Judge each name once for every target, then batch the names of one function
     # (judged alike): a batch is handled in one step.
-    batches: dict[tuple[str, bool, bool], tuple[_Row, list[Name]]] = {}
-    functions = frozenset(n.function for n in names)
-    for name in names:
-        platform = bool(name.platform) or assume_libc
-        info = capability_of(name.function)
-        books = info is not None and name.function in info.bookkeeping
-        alone = books and not info.created_by(functions)  # type: ignore[union-attr]
-        batch = batches.get((name.function, platform, alone))
+    batches: dict[tuple[str, bool, bool], tuple[_Row, list[tuple[str, str]]]] = {}
+    functions = None  # made only when a bookkeeping function asks
+    for function, named, platform, bookkeeping in names:
+        platform = platform or assume_libc
+        alone = False
+        if bookkeeping is not None:
+            functions = functions or frozenset(n[0] for n in names)
+            alone = not bookkeeping.created_by(functions)
+        batch = batches.get((function, platform, alone))
         if batch is None:
-            row = _row(name.function, targets, platform, as_of, wasix_libc, alone)
-            batch = batches[name.function, platform, alone] = (row, [])
-        batch[1].append(name)
+            row = _row(function, targets, platform, as_of, wasix_libc, alone)
+            batch = batches[function, platform, alone] = (row, [])
+        batch[1].append(named)
 
     # a group per (target, rule, capability, verdict); for one target, in the order of
     # the batches, which `_ordered` keeps among equals
     groups: dict[_Key, _Items[_Plain]] = {}
-    for row, batch in batches.values():
-        function = batch[0].function
-        named: list[tuple[str, str]] | None = None
+    for (function, _, _), (row, batch) in batches.items():
         for key, ready, note in row:
             group = groups.get(key)
             if group is None:
                 group = groups[key] = ({}, [])
             group[0][function] = None  # a name seen before keeps its place
-            if ready:  # the message names them
-                continue
-            if named is None:
-                named = [(n.raw, "" if function == n.name else f", as {function}") for n in batch]
-            group[1].extend([(raw, rest, note) for raw, rest in named])
+            if not ready:  # (the message names the ready ones)
+                items = group[1]
+                for raw, rest in batch:
+                    items.append((raw, rest, note))
 
     plan = []
     for (target, rule_id, capability, verdict), names, items in _ordered(groups):
@@ -306,6 +303,26 @@ def _symbol_plan(
         message = _message(rule_id, target, names, verdict)
         plan.append(_Group(target, rule_id, capability, verdict, message, tuple(items), summary))
     return tuple(plan)
+
+
+@sig.register_cache
+@functools.lru_cache(maxsize=65536)
+def _judged_name(
+    symbol: str,
+) -> tuple[str, tuple[str, str], bool, sig.CapabilityInfo | None] | None:
+    """What `_symbol_plan` needs of an imported symbol, worked out once: its function,
+    (the symbol, its evidence's detail after the origin), whether its version tag is
+    the C library's, and the capability it keeps books on (pthread_join: judged so only
+    next to a function creating it); None for a symbol that says nothing (ignored, or
+    versioned by another library)."""
+    name = parse_name(symbol)
+    if name.ignored is not None or name.platform is False:
+        return None
+    function = name.function
+    info = capability_of(function)
+    bookkeeping = info if info is not None and function in info.bookkeeping else None
+    rest = "" if function == name.name else f", as {function}"
+    return function, (symbol, rest), bool(name.platform), bookkeeping
 
 
 _Key = tuple[Target, str, Capability | None, Verdict]
