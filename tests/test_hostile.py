@@ -452,6 +452,25 @@ def test_one_file_whose_analysis_fails_does_not_fail_the_scan(
     assert judged["/usr/bin/hello"]["verdicts"] and judged["/usr/bin/hello-static"]["verdicts"]
 
 
+def test_an_answer_of_the_worker_that_does_not_unpickle_is_analysed_here(
+    native_bins: dict[str, bytes], tmp_path: Path
+) -> None:
+    """A frame from the ELF worker that cannot be read (a garbled stream: the bytes of
+    a pickled string that is not UTF-8) stops the worker, and what it had not answered
+    is analysed in this process: the scan ends normally with the same facts, never a
+    reader thread dead on UnicodeDecodeError and a scan waiting for ever."""
+    layout = _three_programs(native_bins, tmp_path)
+    garbled = scanned(
+        layout.ref, tmp_path, PORTSCAN_TEST_GARBLE_ANALYSIS="*/hello", PORTSCAN_WORKERS="1"
+    )
+    here = scanned(layout.ref, tmp_path, PORTSCAN_WORKERS="0")
+    assert garbled["binaries"] == here["binaries"]
+    assert garbled["binaries"]["/usr/bin/hello"]["error"] is None
+    assert [c["verdicts"] for c in garbled["components"]] == [
+        c["verdicts"] for c in here["components"]
+    ]
+
+
 RSS_BUDGET_MIB = 300  # docs/security.md, "Memory"
 
 

@@ -32,7 +32,6 @@ import fnmatch
 import hashlib
 import mmap
 import os
-import pickle
 import queue
 import signal
 import subprocess
@@ -64,6 +63,7 @@ _HANDOFF = -1  # the task id that turns the worker into a walk helper (`handoff`
 
 TEST_FAIL = "PORTSCAN_TEST_FAIL_ANALYSIS"  # test hook: a glob of image paths whose analysis
 TEST_CRASH = "PORTSCAN_TEST_CRASH_ANALYSIS"  # raises / crashes the worker (docs/security.md)
+TEST_GARBLE = "PORTSCAN_TEST_GARBLE_ANALYSIS"  # / has the worker send an unreadable answer
 # what a crash in lief or capstone ends the worker with (SIGKILL is the OOM killer, or a user)
 _CRASH_SIGNALS = frozenset(
     {signal.SIGSEGV, signal.SIGBUS, signal.SIGILL, signal.SIGFPE, signal.SIGABRT}
@@ -74,12 +74,17 @@ _in_worker = False  # set by `serve`: the crash hook only ever kills the worker
 def _test_hooks(path: str) -> None:
     """Test hooks, read only here and named PORTSCAN_TEST_*: fail (or, in the worker,
     crash) the analysis of the image paths matching a glob, as a bug in portscan or a
-    lief crash on crafted bytes would (tests/test_hostile.py)."""
+    lief crash on crafted bytes would, or have the worker put a frame on its stdout that
+    does not unpickle, as a garbled stream would (tests/test_hostile.py)."""
     failing, crashing = os.environ.get(TEST_FAIL), os.environ.get(TEST_CRASH)
     if failing and fnmatch.fnmatchcase(path, failing):
         raise RuntimeError(f"{TEST_FAIL} matches {path}")
     if crashing and _in_worker and fnmatch.fnmatchcase(path, crashing):
         os.kill(os.getpid(), signal.SIGSEGV)
+    garbling = os.environ.get(TEST_GARBLE)
+    if garbling and _in_worker and fnmatch.fnmatchcase(path, garbling):
+        payload = b"\x80\x05\x8c\x02\xff\xfe\x94."  # a pickled str that is not UTF-8
+        os.write(1, len(payload).to_bytes(8, "little") + bytes(8) + payload)
 
 
 def _elf_facts(path: str, data: Bytes, file: str) -> Binary:
@@ -273,7 +278,11 @@ class _Worker:
                     task.future.set_result(value)
                 else:
                     task.future.set_exception(value)
-        except (EOFError, OSError, pickle.UnpicklingError):
+        except (EOFError, OSError):
+            self._settle_in_process()
+        except Exception:  # an answer that does not unpickle: nothing after it is trusted
+            with contextlib.suppress(OSError):
+                self.process.kill()
             self._settle_in_process()
 
     def _settle_in_process(self) -> None:
