@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -37,8 +38,9 @@ def test_the_readme_shows_every_example_and_the_timings() -> None:
     assert "| 10000 |" in readme  # benchmarks/bench_report.py's figures
 
 
-def _load_regenerate():  # reports/ is not a package
+def _load_regenerate() -> ModuleType:  # reports/ is not a package
     spec = importlib.util.spec_from_file_location("regenerate", ROOT / "reports" / "regenerate.py")
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
