@@ -231,6 +231,8 @@ def _sections(result: ScanResult) -> list[tuple[str, Callable[[], Any]]]:
 
 
 def to_dict(result: ScanResult) -> dict[str, Any]:
+    """The result's document as values `_compact` writes (a dataclass such as a chain's
+    ChainStep stays one: written as an object of its fields)."""
     return {key: _whole(make()) for key, make in _sections(result)}
 
 
@@ -262,15 +264,25 @@ def render(result: ScanResult) -> str:
 def _compact(value: Any) -> str:
     """`value` as compact JSON text, non-ASCII characters as they are (UTF-8 once
     written): orjson, five times json's C encoder on a result's components; json's
-    (made once) for the one thing orjson refuses, an integer past 64 bits."""
+    (made once) for the one thing orjson refuses, an integer past 64 bits. A dataclass
+    is an object of its fields in both."""
     try:
         return orjson.dumps(value).decode()
     except TypeError:
         return _STDLIB(value)
 
 
+def _fields(value: Any) -> dict[str, Any]:
+    """A dataclass as orjson writes it: its fields, in order (json's `default`)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 # a result's document is a tree (no list or dict holds itself): no looking for cycles
-_STDLIB = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, check_circular=False).encode
+_STDLIB = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, check_circular=False, default=_fields
+).encode
 
 
 def render_pieces(result: ScanResult) -> Iterator[str]:

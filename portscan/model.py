@@ -510,7 +510,9 @@ class Evidence:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form without the empty fields (None, "", no chain), `line` second. Field by
-        field (a number is kept when 0): a report has one per symbol judged."""
+        field (a number is kept when 0): a report has one per symbol judged. The chain's
+        steps stay ChainSteps, which the document's writers (codec) write as objects of
+        their fields, {"file", "function"}: nginx's document has 180,000 of them."""
         doc: dict[str, Any] = {"file": self.file} if self.file else {}
         if self.line is not None:
             doc["line"] = self.line
@@ -527,7 +529,7 @@ class Evidence:
         if self.detail:
             doc["detail"] = self.detail
         if self.chain:
-            doc["chain"] = [{"file": s.file, "function": s.function} for s in self.chain]
+            doc["chain"] = self.chain
         return doc
 
 

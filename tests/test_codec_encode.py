@@ -6,7 +6,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 from portscan.codec import encode
-from portscan.model import Evidence, FileKind, Target
+from portscan.model import ChainStep, Evidence, FileKind, Target
 
 
 @dataclass
@@ -66,3 +66,21 @@ def test_the_document_text_is_utf8_json_with_json_s_values() -> None:
     assert "·" in text and "\\u" not in text and json.loads(text) == value
     huge = {"address": 2**70, "name": "é"}
     assert json.loads(_compact(huge)) == huge and "é" in _compact(huge)
+
+
+def test_a_chain_is_written_as_objects_of_its_steps_fields_by_both_encoders() -> None:
+    """Evidence keeps its chain's ChainSteps: orjson writes each as {"file", "function"},
+    and json (for a document with an integer past 64 bits) the same."""
+    import json
+
+    from portscan.codec import _compact, encode
+
+    chain = (ChainStep("/usr/bin/hello"), ChainStep("/usr/lib/libgreet.so.1", "greet"))
+    evidence = Evidence("/usr/bin/hello", symbol="greet", chain=chain)
+    written = [
+        {"file": "/usr/bin/hello", "function": ""},
+        {"file": "/usr/lib/libgreet.so.1", "function": "greet"},
+    ]
+    assert json.loads(_compact(encode(evidence)))["chain"] == written
+    huge = {"address": 2**70, "evidence": encode(evidence)}
+    assert json.loads(_compact(huge))["evidence"]["chain"] == written

@@ -14,7 +14,6 @@ audit of thousands.
 from __future__ import annotations
 
 import contextlib
-import json
 import threading
 import time
 import zlib
@@ -26,7 +25,7 @@ from portscan.audit.cache import StoredWalks
 from portscan.audit.fleet import image_summary
 from portscan.audit.keys import decode_layer, encode_layer
 from portscan.audit.store import Store
-from portscan.codec import to_dict
+from portscan.codec import render
 from portscan.errors import StoreError, describe
 from portscan.layers import read_layer
 from portscan.model import ImageMeta, LayerDescriptor
@@ -132,7 +131,7 @@ class ImageTask:
 @dataclass
 class ImageOutcome:
     digest: str
-    result: bytes = b""  # zlib-compressed JSON of report.json.to_dict
+    result: bytes = b""  # zlib-compressed JSON document (codec.render)
     summary: dict[str, Any] | None = None
     verdicts: dict[str, str] | None = None
     seconds: float = 0.0
@@ -158,7 +157,7 @@ def assemble_image(task: ImageTask, layers: list[bytes]) -> ImageOutcome:
     try:
         source = StoredLayersImage(task.meta, [decode_layer(blob) for blob in layers])
         result = scan_image(task.meta.reference, task.options, source=source, reach_store=walks)
-        document = zlib.compress(json.dumps(to_dict(result), separators=(",", ":")).encode())
+        document = zlib.compress(render(result).encode())
         summary = image_summary(result)
     except Exception as exc:
         return ImageOutcome(digest, error=describe(exc))
