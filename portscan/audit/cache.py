@@ -116,6 +116,7 @@ class StoredWalks:
     def __init__(self, store: Store) -> None:
         self.store = store
         self._new_walks: list[tuple[str, str, bytes]] = []
+        self._stored: dict[str, bool] = {}  # digest -> whether the store holds walks of it
         self.walks_reused = 0
 
     @functools.cached_property
@@ -126,6 +127,11 @@ class StoredWalks:
     def get_reach(self, digest: str, root: str | None) -> Reach | None:
         from portscan.inspect.elf.callgraph import Reach
 
+        stored = self._stored.get(digest)
+        if stored is None:  # asked once a file: a cold scan's thousands of walks ask nothing
+            stored = self._stored[digest] = self.store.has_reaches(digest, self.reach_key)
+        if not stored:
+            return None
         data = self.store.reach(digest, _CONSTRUCTORS if root is None else root, self.reach_key)
         if data is None:
             return None
@@ -143,6 +149,7 @@ class StoredWalks:
         """Store the walks made since the last flush."""
         if self._new_walks:
             self.store.put_reaches(self.reach_key, self._new_walks)
+            self._stored.update((digest, True) for digest, _, _ in self._new_walks)
             self._new_walks = []
 
 

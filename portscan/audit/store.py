@@ -396,6 +396,13 @@ class Store:
         ).fetchone()
         return None if row is None else bytes(row[0])
 
+    def has_reaches(self, digest: str, reach_key: str) -> bool:
+        """Whether any walk of the file of this digest is stored under `reach_key`."""
+        row = self._db.execute(
+            "SELECT 1 FROM reach WHERE digest = ? AND reach_key = ? LIMIT 1", (digest, reach_key)
+        ).fetchone()
+        return row is not None
+
     def put_reaches(self, reach_key: str, walks: Iterable[tuple[str, str, bytes]]) -> None:
         """Store (digest, root, data) walks made under `reach_key`, in one transaction."""
         with self.transaction() as db:
