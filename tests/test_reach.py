@@ -17,6 +17,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
+from portscan.graph import reach
 from portscan.inspect.elf.program import analyse_elf_facts
 from portscan.lint.components import lint_binary
 from portscan.lint.findings import Where
@@ -118,8 +119,27 @@ def build_programs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def scanned(tmp_path_factory: pytest.TempPathFactory) -> ScanResult:
-    return scan_image(f"dir:{build_programs(tmp_path_factory)}")
+def programs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_programs(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def scanned(programs: Path) -> ScanResult:
+    return scan_image(f"dir:{programs}")
+
+
+def test_walks_answered_by_a_frame_that_does_not_unpickle_are_made_here(
+    programs: Path, scanned: ScanResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The walk helper's first batch answered by a frame that cannot be read (a garbled
+    stream; test hook PORTSCAN_TEST_GARBLE_WALKS): the helper is stopped and the walks
+    are made in this process, to the same result (was: an internal error)."""
+    monkeypatch.setenv("PORTSCAN_TEST_GARBLE_WALKS", "1")
+    monkeypatch.setattr(reach, "_REACH_CACHE", {})  # walks made anew, not the first scan's
+    garbled = scan_image(f"dir:{programs}")
+    assert [(c.path, c.verdicts, c.findings) for c in garbled.components] == [
+        (c.path, c.verdicts, c.findings) for c in scanned.components
+    ]
 
 
 def _component(result: ScanResult, path: str) -> Component:

@@ -22,6 +22,16 @@ def write_frame(stream: BinaryIO, message: Any, raw: bytes = b"") -> None:
     stream.flush()
 
 
+def garbled_frame(message: bytes) -> bytes:
+    """A frame whose header is right and whose `message` does not unpickle: what the
+    test hooks (PORTSCAN_TEST_GARBLE_*) send for a garbled stream."""
+    return _HEADER.pack(len(message)) + _HEADER.pack(0) + message
+
+
+NOT_UTF8 = b"\x80\x05\x8c\x02\xff\xfe\x94."  # a pickled str that is not UTF-8
+NOT_PICKLE = b"\x80\x05\x95garbled"  # pickle.UnpicklingError
+
+
 def read_header(stream: BinaryIO) -> tuple[Any, int]:
     """A frame's message and the size of the raw bytes that follow it."""
     header = stream.read(2 * _HEADER.size)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import mmap
+import os
 import select
 import subprocess
 import sys
@@ -25,7 +26,7 @@ from typing import Any, BinaryIO
 from portscan.inspect.elf import callgraph
 from portscan.inspect.elf.callgraph import CallGraph, Reach
 from portscan.inspect.elf.content import locate, mapped
-from portscan.inspect.elf.frames import read_frame, write_frame
+from portscan.inspect.elf.frames import NOT_PICKLE, garbled_frame, read_frame, write_frame
 
 # A file larger than this is judged whole without building its call graph: its tables
 # alone (symbols, relocations) cost hundreds of MiB (libLLVM: 110 MB file, ~280 MiB).
@@ -34,6 +35,7 @@ MAX_WALKED_BYTES = 64 << 20
 Walk = tuple[str, str | None]  # (content digest, root name or None: the constructors)
 NOT_KEPT = "its bytes were not kept (the layer came from a store without them)"
 
+TEST_GARBLE_WALKS = "PORTSCAN_TEST_GARBLE_WALKS"  # test hook (`serve`), docs/configuration.md
 _HELPER_MAIN = (
     "import sys; from portscan.inspect.elf.walks import serve; "
     "serve(sys.stdin.buffer, sys.stdout.buffer)"
@@ -117,10 +119,11 @@ def start_helper() -> subprocess.Popen[bytes]:
 
 class WalkHelper:
     """A second process making walks (`serve`): `send` a batch, do other work, then
-    `receive` its answers in the batch's order. If it dies, `receive` raises EOFError
-    and the caller makes the walks itself. The process is the ELF worker the scan read
-    its layers with (worker.handoff), or `start_helper`'s; `budget` is the caller's
-    GRAPH_BUDGET, which the helper's graphs take too."""
+    `receive` its answers in the batch's order. If it dies, or an answer does not
+    unpickle (a garbled stream), `receive` raises EOFError and the caller makes the
+    walks itself. The process is the ELF worker the scan read its layers with
+    (worker.handoff), or `start_helper`'s; `budget` is the caller's GRAPH_BUDGET, which
+    the helper's graphs take too."""
 
     def __init__(
         self, content_dir: str | None, process: subprocess.Popen[bytes], budget: int
@@ -155,7 +158,7 @@ class WalkHelper:
         assert self.process.stdout is not None
         try:
             answers, _ = read_frame(self.process.stdout)
-        except (OSError, ValueError) as exc:
+        except Exception as exc:  # gone, or an answer that does not unpickle
             raise EOFError(str(exc)) from None
         return answers
 
@@ -181,8 +184,11 @@ class WalkHelper:
 def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
     """The helper's loop: batches of walks in, their answers out, until stdin closes.
     Whatever fails here (a bug, memory) ends the helper quietly: the caller makes the
-    walks itself, and meets the failure as a scan without a helper would."""
+    walks itself, and meets the failure as a scan without a helper would. Test hook:
+    with PORTSCAN_TEST_GARBLE_WALKS set, the first batch is answered by a frame that is
+    not a pickle (tests/test_reach.py)."""
     walks: Walks | None = None
+    garble = bool(os.environ.get(TEST_GARBLE_WALKS))
     while True:
         try:
             (kind, content_dir, budget, items), _ = read_frame(stdin)
@@ -198,6 +204,11 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
             else:
                 began = time.perf_counter()
                 answers = [walks.walk(digest, root) for digest, root in items]
+                if garble:
+                    garble = False
+                    stdout.write(garbled_frame(NOT_PICKLE))
+                    stdout.flush()
+                    continue
                 write_frame(stdout, (answers, time.perf_counter() - began))
                 walks.drop_pages()
         except Exception:  # the caller makes the walks again (see above)

@@ -45,7 +45,13 @@ from typing import Any, BinaryIO
 
 from portscan.inspect.elf import spec
 from portscan.inspect.elf.content import Location, mapped, store_content, whole_file
-from portscan.inspect.elf.frames import read_frame, read_header, write_frame
+from portscan.inspect.elf.frames import (
+    NOT_UTF8,
+    garbled_frame,
+    read_frame,
+    read_header,
+    write_frame,
+)
 from portscan.inspect.elf.layout import Bytes, header_only
 from portscan.layers import AnalysisFailed, failure_reason
 from portscan.model import Binary
@@ -83,8 +89,7 @@ def _test_hooks(path: str) -> None:
         os.kill(os.getpid(), signal.SIGSEGV)
     garbling = os.environ.get(TEST_GARBLE)
     if garbling and _in_worker and fnmatch.fnmatchcase(path, garbling):
-        payload = b"\x80\x05\x8c\x02\xff\xfe\x94."  # a pickled str that is not UTF-8
-        os.write(1, len(payload).to_bytes(8, "little") + bytes(8) + payload)
+        os.write(1, garbled_frame(NOT_UTF8))  # stdout: the frames, flushed after each
 
 
 def _elf_facts(path: str, data: Bytes, file: str) -> Binary:
