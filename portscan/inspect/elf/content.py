@@ -31,7 +31,7 @@ import mmap
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 PACKS = "packs"
 PACK_BYTES = 64 << 20  # a pack this large is closed and the next file starts a new one
@@ -151,10 +151,16 @@ class _Content:
         complete = text[: text.rfind(b"\n") + 1]  # a line being written waits
         self._read[index] = start + len(complete)
         pack = index[: -len(".idx")] + ".pack"
-        for line in complete.decode("ascii", "replace").splitlines():
-            fields = line.split()
-            if len(fields) == 3 and fields[1].isdigit() and fields[2].isdigit():
-                self._known.setdefault(fields[0], (pack, int(fields[1]), int(fields[2])))
+        for sha256, offset, size in _entries(complete):
+            self._known.setdefault(sha256, (pack, offset, size))
+
+
+def _entries(text: bytes) -> Iterator[tuple[str, int, int]]:
+    """The (sha256, offset, size) of each well-formed line of an index's text."""
+    for line in text.decode("ascii", "replace").splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[1].isdigit() and fields[2].isdigit():
+            yield fields[0], int(fields[1]), int(fields[2])
 
 
 _DIRECTORIES: dict[str, _Content] = {}
@@ -283,12 +289,9 @@ def _packs(directory: str) -> Iterable[tuple[str, list[tuple[str, int, int]]]]:
         return
     stems = {n.rsplit(".", 1)[0] for n in names if n.endswith((".pack", ".idx"))}
     for stem in sorted(stems):
-        entries = []
+        entries: list[tuple[str, int, int]] = []
         with contextlib.suppress(OSError), open(os.path.join(folder, f"{stem}.idx"), "rb") as f:
-            for line in f.read().decode("ascii", "replace").splitlines():
-                fields = line.split()
-                if len(fields) == 3 and fields[1].isdigit() and fields[2].isdigit():
-                    entries.append((fields[0], int(fields[1]), int(fields[2])))
+            entries = list(_entries(f.read()))
         yield os.path.join(folder, f"{stem}.pack"), entries
 
 
