@@ -299,9 +299,20 @@ def observed(path: Path, out: Path) -> set[str]:
     strace = require("strace")
     subprocess.run([strace, "-f", "-c", "-o", str(out), str(path)], check=True, capture_output=True)
     names = set()
+    in_table = False
     for line in out.read_text().splitlines():
+        # Only the summary table's rows: with -f, strace may also write a thread's
+        # "PID call(... <unfinished ...>" line to the file when the program exits
+        # under it, whose first field is a number too (seen once in CI).
+        in_table = in_table or line.startswith("% time")
         fields = line.split()
-        if fields and re.fullmatch(r"[\d.]+", fields[0]) and fields[-1] != "total":
+        if (
+            in_table
+            and len(fields) in (5, 6)
+            and all(re.fullmatch(r"[\d.]+", f) for f in fields[:-1])
+            and re.fullmatch(r"[a-z_][a-z0-9_]*", fields[-1])
+            and fields[-1] != "total"
+        ):
             names.add(fields[-1])
     return names - {"execve"}
 
