@@ -74,7 +74,7 @@ def one_run(reference: str) -> dict[str, float]:
     """Time one scan in this process; the stages' seconds, `total` and `other`."""
     started = time.perf_counter()
     spent: dict[str, float] = {}
-    from portscan.cli.main import main as run_cli  # the imports a command needs first
+    from portscan.cli.main import run as run_cli  # the imports a command needs first
 
     spent["imports"] = time.perf_counter() - started
     for name, spot in STAGES:
@@ -83,10 +83,11 @@ def one_run(reference: str) -> dict[str, float]:
     # portscan.scan imports reach_image when a scan reaches the stage: the wrapped one
     sys.argv = ["portscan", "image", reference, "--format", "json", "-o", os.devnull, "-q"]
     try:
-        run_cli()
+        code = run_cli()
     except SystemExit as exc:
-        if exc.code not in (0, None):
-            raise
+        code = exc.code
+    if code not in (0, None):
+        raise SystemExit(f"bench_stages: the scan failed with exit code {code}")
     spent["total"] = time.perf_counter() - started
     counted = sum(v for k, v in spent.items() if k not in NESTED and k != "total")
     spent["other"] = spent["total"] - counted

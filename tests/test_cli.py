@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -134,3 +135,42 @@ def test_corrupt_blob_is_an_error_not_a_result(oci_layout: Path, tmp_path: Path)
 def test_unwritable_output(oci_layout: Path) -> None:
     result = portscan("image", f"oci:{oci_layout}", "-o", "/nonexistent/dir/out.json")
     assert_one_line_error(result, 2, "/nonexistent/dir/out.json")
+
+
+def _leaving(body: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Run `body` in a new interpreter, then `portscan.cli.main.leave(3)`."""
+    imports = "import atexit, sys, threading, time"
+    script = f"{imports}\n{body}\nfrom portscan.cli.main import leave\nleave(3)\n"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # block-buffered
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        env=env,
+    )
+
+
+def test_leaving_keeps_the_exit_code_the_output_and_the_exit_handlers(tmp_path: Path) -> None:
+    """The exit without teardown (`leave`) still flushes what was printed to a pipe
+    (block-buffered), runs the exit handlers (the ELF worker's stop is one), and exits
+    with the code."""
+    result = _leaving(
+        "print('out', end=''); atexit.register(lambda: open('ran', 'w').close())", tmp_path
+    )
+    assert result.returncode == 3, result.stderr
+    assert result.stdout == "out"
+    assert (tmp_path / "ran").exists()
+
+
+def test_leaving_waits_for_a_thread_still_running(tmp_path: Path) -> None:
+    """With another thread running, the usual exit is taken: it waits for the thread,
+    where ending the process at once would cut its work short."""
+    body = (
+        "def late():\n    time.sleep(0.5)\n    open('late', 'w').close()\n"
+        "threading.Thread(target=late).start()"
+    )
+    result = _leaving(body, tmp_path)
+    assert result.returncode == 3, result.stderr
+    assert (tmp_path / "late").exists()

@@ -7,10 +7,13 @@ command module defines only its own options); the settings of the config file an
 
 from __future__ import annotations
 
+import atexit
 import gc
 import os
 import sys
+import threading
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -151,9 +154,18 @@ for _command in COMMANDS:
 GC_THRESHOLDS = (50_000, 20, 100)
 
 
-def main() -> None:
+def main() -> NoReturn:
     """Console-script entry point. A bad command line is one line and exit 2, as every
     other error (`portscan image --help` shows the options)."""
+    try:
+        code = run()
+    except SystemExit as exc:
+        code = exc.code
+    leave(code)
+
+
+def run() -> int:
+    """Run the command line in `sys.argv`; its exit code (an error exits, SystemExit)."""
     gc.set_threshold(*GC_THRESHOLDS)
     try:
         code = cli.main(prog_name="portscan", standalone_mode=False)
@@ -167,7 +179,27 @@ def main() -> None:
         options.fail(exc.format_message(), exc.exit_code)
     except click.Abort:
         options.fail("interrupted", EXIT_INTERRUPTED)
-    sys.exit(code if isinstance(code, int) else 0)
+    return code if isinstance(code, int) else 0
+
+
+def leave(code: object) -> NoReturn:
+    """Exit with `code` as `sys.exit` does, but without the interpreter's teardown,
+    which frees a scan's millions of objects one by one for nobody (0.15 s of nginx's
+    scan, 0.3 s of postgres's): the output is flushed and the exit handlers run (the
+    ELF worker's stop, logging's flush, temporary files' removal), then the process
+    ends. Every file portscan writes is closed by then (each is written in a `with`).
+    Where another thread still runs, or the output cannot be flushed (a closed pipe),
+    the usual exit is taken."""
+    if not isinstance(code, int | None) or threading.active_count() > 1:
+        sys.exit(code)
+    try:
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:  # None: started with the descriptor closed
+                stream.flush()
+    except (OSError, ValueError):
+        sys.exit(code)
+    atexit._run_exitfuncs()  # what the teardown would run first (CPython's own hook)
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":
