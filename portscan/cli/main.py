@@ -7,11 +7,9 @@ command module defines only its own options); the settings of the config file an
 
 from __future__ import annotations
 
-import atexit
 import gc
 import os
 import sys
-import threading
 from pathlib import Path
 from typing import NoReturn
 
@@ -31,6 +29,7 @@ from portscan.cli.config import CONFIG_ENV  # noqa: E402
 from portscan.cli.rules import explain_command, rules_command  # noqa: E402
 from portscan.cli.scan import diff_command, image_command, report_command  # noqa: E402
 from portscan.cli.tools import completion_command, config_command, version_command  # noqa: E402
+from portscan.ending import leave  # noqa: E402
 from portscan.errors import EXIT_INTERRUPTED, UsageError  # noqa: E402
 
 _DEFERRED = "portscan.settings_error"
@@ -180,26 +179,6 @@ def run() -> int:
     except click.Abort:
         options.fail("interrupted", EXIT_INTERRUPTED)
     return code if isinstance(code, int) else 0
-
-
-def leave(code: object) -> NoReturn:
-    """Exit with `code` as `sys.exit` does, but without the interpreter's teardown,
-    which frees a scan's millions of objects one by one for nobody (0.15 s of nginx's
-    scan, 0.3 s of postgres's): the output is flushed and the exit handlers run (the
-    ELF worker's stop, logging's flush, temporary files' removal), then the process
-    ends. Every file portscan writes is closed by then (each is written in a `with`).
-    Where another thread still runs, or the output cannot be flushed (a closed pipe),
-    the usual exit is taken."""
-    if not isinstance(code, int | None) or threading.active_count() > 1:
-        sys.exit(code)
-    try:
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:  # None: started with the descriptor closed
-                stream.flush()
-    except (OSError, ValueError):
-        sys.exit(code)
-    atexit._run_exitfuncs()  # what the teardown would run first (CPython's own hook)
-    os._exit(code or 0)
 
 
 if __name__ == "__main__":
