@@ -138,9 +138,9 @@ def test_unwritable_output(oci_layout: Path) -> None:
 
 
 def _leaving(body: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
-    """Run `body` in a new interpreter, then `portscan.ending.leave(3)`."""
+    """Run `body` in a new interpreter, then `portscan.lifecycle.leave(3)`."""
     imports = "import atexit, sys, threading, time"
-    script = f"{imports}\n{body}\nfrom portscan.ending import leave\nleave(3)\n"
+    script = f"{imports}\n{body}\nfrom portscan.lifecycle import leave\nleave(3)\n"
     env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}  # block-buffered
     return subprocess.run(
         [sys.executable, "-c", script],

@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "portscan"
 STAGES = (
     "__init__",  # the version
     "errors",
-    "ending",
+    "lifecycle",
     "model",
     "knowledge",
     "codec",

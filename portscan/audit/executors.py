@@ -21,6 +21,7 @@ from multiprocessing.process import BaseProcess
 from typing import Any, Protocol
 
 from portscan.errors import SchedulerError, UsageError
+from portscan.lifecycle import collect_rarely
 
 Tag = tuple[str, str]  # (kind of task, what it is about)
 Outcome = tuple[Tag, Any]
@@ -173,7 +174,9 @@ def init_worker() -> None:
     """Local worker initialiser. Ctrl-C is the client's to handle (it ends the workers),
     and a worker whose client died (kill -9) exits instead of lingering. The pool has a
     process per core already, so ELF files are analysed in the worker itself rather
-    than in a helper process of its own (`PORTSCAN_WORKERS=0`, see inspect.worker)."""
+    than in a helper process of its own (`PORTSCAN_WORKERS=0`, see inspect.worker). Its
+    collector runs as the command's (`lifecycle.collect_rarely`)."""
+    collect_rarely()
     os.environ.setdefault("PORTSCAN_WORKERS", "0")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     parent = os.getppid()

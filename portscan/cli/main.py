@@ -7,7 +7,6 @@ command module defines only its own options); the settings of the config file an
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 from pathlib import Path
@@ -29,8 +28,8 @@ from portscan.cli.config import CONFIG_ENV  # noqa: E402
 from portscan.cli.rules import explain_command, rules_command  # noqa: E402
 from portscan.cli.scan import diff_command, image_command, report_command  # noqa: E402
 from portscan.cli.tools import completion_command, config_command, version_command  # noqa: E402
-from portscan.ending import leave  # noqa: E402
 from portscan.errors import EXIT_INTERRUPTED, UsageError  # noqa: E402
+from portscan.lifecycle import collect_rarely, leave  # noqa: E402
 
 _DEFERRED = "portscan.settings_error"
 
@@ -146,17 +145,6 @@ for _command in COMMANDS:
     cli.add_command(_command)
 
 
-# A scan makes millions of objects that live to its end (the tree, facts, findings) and
-# few reference cycles: with CPython's default first threshold (700 allocations) the
-# collector runs thousands of times over them for little garbage. At 50,000 it still ran
-# 25 times in nginx's scan (0.09 s) and 30 in postgres's (0.13 s), each time over the
-# objects made since, to find cycles that hold a few MiB in all (a scan without the
-# collector: 108,000 and 203,000 objects in cycles at its end, its peak the same within
-# 2 MiB). At 1,000,000 it does not run in a scan of either; a larger image, or a
-# registry audit's scans one after another, still have their cycles collected.
-GC_THRESHOLDS = (1_000_000, 20, 100)
-
-
 def main() -> NoReturn:
     """Console-script entry point. A bad command line is one line and exit 2, as every
     other error (`portscan image --help` shows the options)."""
@@ -169,7 +157,7 @@ def main() -> NoReturn:
 
 def run() -> int:
     """Run the command line in `sys.argv`; its exit code (an error exits, SystemExit)."""
-    gc.set_threshold(*GC_THRESHOLDS)
+    collect_rarely()
     try:
         code = cli.main(prog_name="portscan", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:

@@ -36,9 +36,10 @@ Walk = tuple[str, str | None]  # (content digest, root name or None: the constru
 NOT_KEPT = "its bytes were not kept (the layer came from a store without them)"
 
 TEST_GARBLE_WALKS = "PORTSCAN_TEST_GARBLE_WALKS"  # test hook (`serve`), docs/configuration.md
-_HELPER_MAIN = (  # the process ends without the interpreter's teardown (portscan.ending)
-    "import sys; from portscan.inspect.elf.walks import serve; "
-    "from portscan.ending import leave; serve(sys.stdin.buffer, sys.stdout.buffer); leave(0)"
+_HELPER_MAIN = (  # the collector and the end of a portscan process (portscan.lifecycle)
+    "import sys; from portscan.lifecycle import collect_rarely, leave; collect_rarely(); "
+    "from portscan.inspect.elf.walks import serve; serve(sys.stdin.buffer, sys.stdout.buffer); "
+    "leave(0)"
 )
 
 

@@ -59,9 +59,10 @@ from portscan.model import Binary
 MAX_IN_FLIGHT = 16 << 20  # bytes of ELF files handed over and not yet answered
 _SPOOL_CHUNK = 1 << 20  # the worker copies a file from its stdin to disk in pieces this big
 _TRIM_AFTER = 16 << 20  # after a file this large, the worker returns free heap to the system
-_WORKER_MAIN = (  # the process ends without the interpreter's teardown (portscan.ending)
-    "import sys; from portscan.inspect.elf.worker import serve; "
-    "from portscan.ending import leave; serve(sys.stdin.buffer, sys.stdout.buffer); leave(0)"
+_WORKER_MAIN = (  # the collector and the end of a portscan process (portscan.lifecycle)
+    "import sys; from portscan.lifecycle import collect_rarely, leave; collect_rarely(); "
+    "from portscan.inspect.elf.worker import serve; serve(sys.stdin.buffer, sys.stdout.buffer); "
+    "leave(0)"
 )
 
 
