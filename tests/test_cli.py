@@ -174,3 +174,28 @@ def test_leaving_waits_for_a_thread_still_running(tmp_path: Path) -> None:
     result = _leaving(body, tmp_path)
     assert result.returncode == 3, result.stderr
     assert (tmp_path / "late").exists()
+
+
+def _without_stdout(*args: str) -> subprocess.CompletedProcess[str]:
+    """`portscan ARGS` started with its standard output closed (`>&-`)."""
+    return subprocess.run(
+        [sys.executable, "-m", "portscan", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=120,
+        preexec_fn=lambda: os.close(1),  # the child has no threads yet
+    )
+
+
+def test_a_closed_standard_output_is_a_usage_error_only_where_written(
+    oci_layout: Path, tmp_path: Path
+) -> None:
+    """Started with stdout closed, a command that prints there fails in one line with
+    exit 2 (it was an internal error, exit 1); one that writes a file runs."""
+    for args in (("version",), ("--version",)):
+        assert_one_line_error(_without_stdout(*args), 2, "standard output", "closed")
+    out = tmp_path / "out.json"
+    result = _without_stdout("image", f"oci:{oci_layout}", "--format", "json", "-q", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert json.loads(out.read_text())["files"]

@@ -28,7 +28,7 @@ from portscan.cli.config import CONFIG_ENV  # noqa: E402
 from portscan.cli.rules import explain_command, rules_command  # noqa: E402
 from portscan.cli.scan import diff_command, image_command, report_command  # noqa: E402
 from portscan.cli.tools import completion_command, config_command, version_command  # noqa: E402
-from portscan.errors import EXIT_INTERRUPTED, UsageError  # noqa: E402
+from portscan.errors import EXIT_INTERRUPTED, PortscanError, UsageError  # noqa: E402
 from portscan.lifecycle import collect_rarely, leave  # noqa: E402
 
 _DEFERRED = "portscan.settings_error"
@@ -155,9 +155,23 @@ def main() -> NoReturn:
     leave(code)
 
 
+class _ClosedOutput:
+    """Standard output when portscan started without one (`>&-`): what a command would
+    print there is a usage error of one line, not an internal one; a command that
+    prints nothing there (`image -o FILE`) runs as usual."""
+
+    def write(self, text: str) -> int:
+        raise UsageError("cannot write to standard output: it is closed")
+
+    def flush(self) -> None:
+        pass
+
+
 def run() -> int:
     """Run the command line in `sys.argv`; its exit code (an error exits, SystemExit)."""
     collect_rarely()
+    if sys.stdout is None:
+        sys.stdout = _ClosedOutput()  # type: ignore[assignment]
     try:
         code = cli.main(prog_name="portscan", standalone_mode=False)
     except click.exceptions.NoArgsIsHelpError as exc:
@@ -170,6 +184,8 @@ def run() -> int:
         options.fail(exc.format_message(), exc.exit_code)
     except click.Abort:
         options.fail("interrupted", EXIT_INTERRUPTED)
+    except PortscanError as exc:  # raised outside a command's body (--help, --version)
+        options.fail(str(exc), exc.exit_code)
     return code if isinstance(code, int) else 0
 
 
