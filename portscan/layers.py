@@ -861,6 +861,8 @@ class Tree:
         # directories found to have no symlink in their path, with their ancestors
         # (`_canonical`); a symlink placed at one of them empties it (`_place`)
         self._plain: set[str] = set()
+        # every path, sorted, once the tree is read (`entries`); a change forgets it
+        self._sorted: list[str] | None = None
 
     # -- queries
     def __len__(self) -> int:
@@ -873,8 +875,11 @@ class Tree:
         return self._entries.get(path)
 
     def entries(self) -> Iterable[FileEntry]:
-        """Every entry, sorted by path."""
-        return (self._entries[p] for p in sorted(self._entries))
+        """Every entry, sorted by path (sorted once: each inspector walks them all)."""
+        paths = self._sorted
+        if paths is None:
+            paths = self._sorted = sorted(self._entries)
+        return map(self._entries.__getitem__, paths)
 
     def files(self) -> Iterator[FileEntry]:
         """Regular files and hard links, sorted by path."""
@@ -924,6 +929,7 @@ class Tree:
         return current
 
     def _place(self, entry: FileEntry) -> None:
+        self._sorted = None
         if entry.kind is FileKind.SYMLINK and entry.path in self._plain:
             self._plain.clear()  # paths below it now lead elsewhere
         parent = posixpath.dirname(entry.path)
@@ -958,6 +964,7 @@ class Tree:
 
     def _remove_children(self, directory: str) -> None:
         """Remove everything below `directory` (iteratively, as `_ensure_dir`)."""
+        self._sorted = None
         pending = list(self._children.pop(directory, ()))
         while pending:
             path = pending.pop()

@@ -443,3 +443,20 @@ def test_a_tar_entry_costs_a_bounded_number_of_bytes(per_dir: int) -> None:
         tracemalloc.stop()
     assert len(result.entries) == count and len(list(tree.files())) == count
     assert held / count < ENTRY_BYTES_BOUND, f"{held / count:.0f} bytes per entry"
+
+
+def test_the_sorted_entries_follow_every_later_change() -> None:
+    """`Tree.entries` sorts the paths once and keeps them: a layer applied after it was
+    read (an entry added, one whited out, a directory made opaque or replaced by a
+    file) must show in the next reading."""
+    tree = merged([ib.file("b/x", "x"), ib.file("b/y", "y"), ib.file("d/z", "z")])
+    assert [e.path for e in tree.entries()] == ["/b", "/b/x", "/b/y", "/d", "/d/z"]
+    changes = [
+        ([ib.file("a", "a")], ["/a", "/b", "/b/x", "/b/y", "/d", "/d/z"]),
+        ([ib.whiteout("b/x")], ["/a", "/b", "/b/y", "/d", "/d/z"]),
+        ([ib.opaque("d")], ["/a", "/b", "/b/y", "/d"]),
+        ([ib.file("b", "now a file")], ["/a", "/b", "/d"]),
+    ]
+    for index, (entries, expected) in enumerate(changes, start=1):
+        tree.apply(index, read(ib.layer_tar(entries)))
+        assert [e.path for e in tree.entries()] == expected

@@ -12,6 +12,7 @@ import subprocess
 import zipfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -573,6 +574,15 @@ def test_purl_build_matches_the_specification_examples(args: tuple, expected: st
     # examples from the purl spec's PURL-TYPES; the last one as syft 1.18 writes it
     assert purl.build(*args) == expected
     assert purl.key(expected)[1:] == (args[3], args[1], args[2])
+
+
+def test_purl_components_are_encoded_as_quote_encodes_them() -> None:
+    """`purl._enc` passes plain text through without `quote`: every ASCII character
+    alone and in a name, and some non-ASCII text, come out as `quote(text, safe=":")`."""
+    samples = [chr(c) for c in range(128)] + [f"a{chr(c)}1.0" for c in range(128)]
+    samples += ["", "1:2.38.1-5+deb12u3", "@scope", "naïve", "日本", "a b", "100%", "x~y_z"]
+    for text in samples:
+        assert purl._enc(text) == quote(text, safe=":"), repr(text)
 
 
 def test_purl_key_normalises_pypi_names() -> None:

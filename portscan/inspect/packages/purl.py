@@ -7,11 +7,15 @@ are sorted by key and empty values are dropped, which is the canonical form.
 
 from __future__ import annotations
 
+import re
 from urllib.parse import quote, unquote
+
+# what `quote(text, safe=":")` leaves as it is: most names and versions, as they are
+_AS_IS = re.compile(r"[A-Za-z0-9_.~:-]*")
 
 
 def _enc(text: str) -> str:
-    return quote(text, safe=":")
+    return text if _AS_IS.fullmatch(text) else quote(text, safe=":")
 
 
 def build(
