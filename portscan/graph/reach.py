@@ -25,6 +25,7 @@ The units are walked side by side in rounds, the walks of each round in two proc
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import time
 from collections import Counter, deque
@@ -103,12 +104,18 @@ class _Graphs:
         self.unwalked: dict[str, str] = {}  # digest -> why it has no graph
         self.sent: list[tuple[str, str | None]] = []  # walks the helper is making
         self.kept: set[tuple[str, str | None]] = set()  # process-cached walks seen in `store`
+        self._strings: dict[str, frozenset[str] | None] = {}  # digest -> `strings`
 
     def strings(self, binary: Binary) -> frozenset[str] | None:
         """`CallGraph.strings` of the file, None when it has no call graph: asked of
-        the side that has its graph open."""
+        the side that has its graph open, once while the file is needed (`release`)."""
         digest = binary.sha256 or ""
-        self.finish()  # its answers come first
+        if digest not in self._strings:
+            self.finish()  # its answers come first
+            self._strings[digest] = self._ask_strings(digest)
+        return self._strings[digest]
+
+    def _ask_strings(self, digest: str) -> frozenset[str] | None:
         if self.side.get(digest) == 1 and self.helper is not None:
             try:
                 return self.helper.strings(digest)
@@ -126,6 +133,8 @@ class _Graphs:
         """Forget the call graphs of `digests`: no later walk opens them (their walks
         stay cached), so an image's memory holds the graphs still needed, not all."""
         self.here.release(digests)
+        for digest in digests:
+            self._strings.pop(digest, None)
         if self.helper is not None:
             self.helper.release([d for d in digests if self.side.get(d) == 1])
 
@@ -342,13 +351,19 @@ class _Symbols:
         return made[1]
 
     def named(
-        self, path: str, member: str, strings: frozenset[str], exports: Mapping[str, object]
+        self,
+        path: str,
+        member: str,
+        exports: Mapping[str, object],
+        strings: Callable[[], frozenset[str] | None],
     ) -> frozenset[str]:
-        """The `strings` of `path` that `member` exports (`exports`), once per pair."""
+        """The `strings()` of `path` (None: it has none) that `member` exports
+        (`exports`), once per pair: the strings are asked for only then."""
         key = (path, member)
         found = self._named.get(key)
         if found is None:
-            found = self._named[key] = strings.intersection(exports)
+            text = strings()
+            found = self._named[key] = frozenset() if text is None else text.intersection(exports)
         return found
 
     def calls_dlsym(self, path: str) -> bool:
@@ -626,12 +641,10 @@ def _dlsym_names(
     ]
     found: dict[str, str] = {}
     for path in callers:
-        strings = graphs.strings(symbols.binaries[path])
-        if strings is None:
-            continue
+        strings = functools.partial(graphs.strings, symbols.binaries[path])
         for member, exports in zip(scope.members, scope.exports, strict=True):
             if member in application and member != path:
-                for text in symbols.named(path, member, strings, exports):
+                for text in symbols.named(path, member, exports, strings):
                     found.setdefault(text, path)
     return sorted(found.items())
 
