@@ -176,15 +176,15 @@ def test_leaving_waits_for_a_thread_still_running(tmp_path: Path) -> None:
     assert (tmp_path / "late").exists()
 
 
-def _without_stdout(*args: str) -> subprocess.CompletedProcess[str]:
-    """`portscan ARGS` started with its standard output closed (`>&-`)."""
+def _without_stdout(*args: str, fd: int = 1) -> subprocess.CompletedProcess[str]:
+    """`portscan ARGS` started with its standard output (or `fd`) closed (`>&-`)."""
     return subprocess.run(
         [sys.executable, "-m", "portscan", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE if fd != 1 else subprocess.DEVNULL,
+        stderr=subprocess.PIPE if fd != 2 else subprocess.DEVNULL,
         text=True,
         timeout=120,
-        preexec_fn=lambda: os.close(1),  # the child has no threads yet
+        preexec_fn=lambda: os.close(fd),  # the child has no threads yet
     )
 
 
@@ -199,3 +199,12 @@ def test_a_closed_standard_output_is_a_usage_error_only_where_written(
     result = _without_stdout("image", f"oci:{oci_layout}", "--format", "json", "-q", "-o", str(out))
     assert result.returncode == 0, result.stderr
     assert json.loads(out.read_text())["files"]
+
+
+def test_a_closed_standard_error_keeps_the_exit_codes() -> None:
+    """Started with stderr closed, an error has nowhere to be said, but its exit code
+    is still its own (a bad reference: 2), and a command that succeeds prints: the end
+    without teardown (`leave`) flushes only the streams the process has."""
+    assert _without_stdout("image", "bad ref!!", fd=2).returncode == 2
+    result = _without_stdout("version", fd=2)
+    assert result.returncode == 0 and "portscan" in result.stdout
