@@ -273,9 +273,11 @@ def _compact(value: Any) -> str:
 
 
 def _fields(value: Any) -> dict[str, Any]:
-    """A dataclass as orjson writes it: its fields, in order (json's `default`)."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    """A dataclass as orjson writes it: its fields, in order (json's `default`; the
+    fields as `encode` lists them, `_plan`)."""
+    plan = _plan(type(value))
+    if isinstance(plan, tuple):
+        return {name: getattr(value, name) for name in plan}
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 

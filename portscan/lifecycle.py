@@ -28,6 +28,16 @@ from typing import NoReturn
 THRESHOLDS = (1_000_000, 20, 100)  # the collector's (gc.set_threshold), see above
 
 
+def serving(module: str) -> str:
+    """The `python -c` program of a portscan child process (the ELF worker, the walk
+    helper): the collector set as here, `module.serve` on its standard streams, then
+    `leave`."""
+    return (
+        "import sys; from portscan.lifecycle import collect_rarely, leave; collect_rarely(); "
+        f"from {module} import serve; serve(sys.stdin.buffer, sys.stdout.buffer); leave(0)"
+    )
+
+
 def collect_rarely() -> None:
     """Set the collector's thresholds for a process that scans (`THRESHOLDS`)."""
     gc.set_threshold(*THRESHOLDS)

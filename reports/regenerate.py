@@ -34,6 +34,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -234,11 +235,18 @@ def renamed(recorded: dict[str, list[str]], current: dict[str, list[str]]) -> di
     return names
 
 
-def _masked(path: Path, names: dict[str, str] | None = None) -> str:
-    text = path.read_text(encoding="utf-8")
-    if names:
-        alternatives = "|".join(re.escape(old) for old in sorted(names, key=len, reverse=True))
-        text = re.sub(rf"(?<![0-9a-f])({alternatives})(?![0-9a-f])", lambda m: names[m[1]], text)
+def _renaming(names: dict[str, str]) -> Callable[[str], str]:
+    """A text with each of `names`' keys (a whole digest, short digest or size) replaced
+    by its value: one pattern, made once for a comparison."""
+    if not names:
+        return lambda text: text
+    alternatives = "|".join(re.escape(old) for old in sorted(names, key=len, reverse=True))
+    pattern = re.compile(rf"(?<![0-9a-f])({alternatives})(?![0-9a-f])")
+    return lambda text: pattern.sub(lambda m: names[m[1]], text)
+
+
+def _masked(path: Path, rename: Callable[[str], str] = lambda text: text) -> str:
+    text = rename(path.read_text(encoding="utf-8"))
     for pattern, replacement in MASKS:
         text = pattern.sub(replacement, text)
     return text
@@ -252,6 +260,7 @@ def compare(expected: Path, actual: Path) -> list[str]:
     current = json.loads((actual / "corpus.json").read_text())
     names = renamed(json.loads(recorded.read_text()), current) if recorded.is_file() else {}
     problems = [] if names is not None else ["corpus.json: not the recorded corpus's shape"]
+    rename = _renaming(names or {})
     for name in SCREENSHOTS:
         if not (expected / "screenshots" / name).is_file():
             problems.append(f"screenshots/{name}: missing")
@@ -263,7 +272,7 @@ def compare(expected: Path, actual: Path) -> list[str]:
         problems += [f"{rel / n}: only in reports/" for n in cmp.left_only]
         problems += [f"{rel / n}: not in reports/" for n in cmp.right_only]
         for name in cmp.common_files:
-            if _masked(expected / rel / name, names) != _masked(actual / rel / name):
+            if _masked(expected / rel / name, rename) != _masked(actual / rel / name):
                 problems.append(f"{rel / name}: differs")
         stack += [rel / d for d in cmp.common_dirs]
     return sorted(problems)

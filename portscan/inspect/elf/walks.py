@@ -27,6 +27,7 @@ from portscan.inspect.elf import callgraph
 from portscan.inspect.elf.callgraph import CallGraph, Reach
 from portscan.inspect.elf.content import locate, mapped
 from portscan.inspect.elf.frames import NOT_PICKLE, garbled_frame, read_frame, write_frame
+from portscan.lifecycle import serving
 
 # A file larger than this is judged whole without building its call graph: its tables
 # alone (symbols, relocations) cost hundreds of MiB (libLLVM: 110 MB file, ~280 MiB).
@@ -36,11 +37,7 @@ Walk = tuple[str, str | None]  # (content digest, root name or None: the constru
 NOT_KEPT = "its bytes were not kept (the layer came from a store without them)"
 
 TEST_GARBLE_WALKS = "PORTSCAN_TEST_GARBLE_WALKS"  # test hook (`serve`), docs/configuration.md
-_HELPER_MAIN = (  # the collector and the end of a portscan process (portscan.lifecycle)
-    "import sys; from portscan.lifecycle import collect_rarely, leave; collect_rarely(); "
-    "from portscan.inspect.elf.walks import serve; serve(sys.stdin.buffer, sys.stdout.buffer); "
-    "leave(0)"
-)
+_HELPER_MAIN = serving(__name__)  # the process's program (portscan.lifecycle)
 
 
 class Walks:

@@ -54,16 +54,13 @@ from portscan.inspect.elf.frames import (
 )
 from portscan.inspect.elf.layout import Bytes, header_only
 from portscan.layers import AnalysisFailed, failure_reason
+from portscan.lifecycle import serving
 from portscan.model import Binary
 
 MAX_IN_FLIGHT = 16 << 20  # bytes of ELF files handed over and not yet answered
 _SPOOL_CHUNK = 1 << 20  # the worker copies a file from its stdin to disk in pieces this big
 _TRIM_AFTER = 16 << 20  # after a file this large, the worker returns free heap to the system
-_WORKER_MAIN = (  # the collector and the end of a portscan process (portscan.lifecycle)
-    "import sys; from portscan.lifecycle import collect_rarely, leave; collect_rarely(); "
-    "from portscan.inspect.elf.worker import serve; serve(sys.stdin.buffer, sys.stdout.buffer); "
-    "leave(0)"
-)
+_WORKER_MAIN = serving(__name__)  # the process's program (portscan.lifecycle)
 
 
 _HANDOFF = -1  # the task id that turns the worker into a walk helper (`handoff`)
