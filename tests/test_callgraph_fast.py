@@ -109,6 +109,24 @@ def assert_sorted_alike(data: bytes, monkeypatch: pytest.MonkeyPatch, chunk: int
     return sum(s[4] for s in exact)
 
 
+def assert_made_alike(data: bytes) -> float:
+    """Every function `_x86scan.function` makes itself (what `_x86scan.walk` does before
+    it asks the graph) equals the walker's; the share it makes."""
+    graph = CallGraph.from_bytes(data)
+    quick = graph._quick()
+    assert quick is not None and callgraph._x86scan is not None
+    summary, resolve, code, fast = quick
+    made = 0
+    for start in graph.starts:
+        mine = callgraph._x86scan.function(summary, resolve, code, start, fast)
+        graph._functions.clear()
+        exact = graph._disassemble(start)
+        if mine is not None:
+            made += 1
+            assert mine == exact, f"function {start:#x} differs"
+    return made / len(graph.starts)
+
+
 def test_the_compiled_sorter_is_built() -> None:
     """pip builds it where a C compiler and Python's headers are (as in CI); without
     them the walker is about twice as slow, so this install would be too."""
@@ -137,6 +155,7 @@ def test_crafted_programs_are_summarised_alike(
     for name, (source, *flags) in sources.items():
         path = build.c(name, source, *flags)
         assert assert_sorted_alike(path.read_bytes(), monkeypatch, chunk) > 0
+        assert assert_made_alike(path.read_bytes()) > 0.5, name
 
 
 def test_the_edge_cases_mean_what_they_say(build: ElfBuilder) -> None:
@@ -155,6 +174,12 @@ def test_the_edge_cases_mean_what_they_say(build: ElfBuilder) -> None:
     assert function["bad_byte"].imports == ["getpid"]  # decoding went on past the byte
     assert not function["loads_r9"].indirect  # `call r9` calls what r9 was loaded with
     assert graph.resolve("target_fn") in function["loads_r9"].calls
+    # and C makes each of them itself, alike (the test above compares): the switch's
+    # movsxd read back, the register loaded and called, the byte skipped
+    summary, resolve, code, fast = graph._quick() or ()
+    for name, exact in function.items():
+        mine = callgraph._x86scan.function(summary, resolve, code, graph.resolve(name), fast)
+        assert mine == exact, name
 
 
 @pytest.mark.parametrize("library", LIBRARIES, ids=lambda p: p.name)
@@ -164,6 +189,7 @@ def test_real_libraries_are_summarised_alike(
     if not library.exists():
         pytest.skip(f"no {library} on this machine")
     assert assert_sorted_alike(library.read_bytes(), monkeypatch, callgraph.CHUNK) > 10_000
+    assert assert_made_alike(library.read_bytes()) > 0.95  # the walker reads next to none
 
 
 def test_a_static_program_is_summarised_alike(
@@ -174,6 +200,7 @@ def test_a_static_program_is_summarised_alike(
     source = SWITCH + "int main(int c, char **v) { return pick(c, *v); }\n"
     path = build.c("static-fast", source, "-static", "-no-pie", "-fno-pie", "-O2")
     assert assert_sorted_alike(path.read_bytes(), monkeypatch, callgraph.CHUNK) > 100_000
+    assert assert_made_alike(path.read_bytes()) > 0.5
 
 
 @pytest.mark.parametrize("library", LIBRARIES, ids=lambda p: p.name)

@@ -13,8 +13,11 @@
  * instructions that touch only the call graph's tables (branches, references, numbers
  * that may be addresses), up to the next one the walker must read itself. `text` gives
  * capstone's text of one instruction on demand, and `compare` checks the tables against
- * capstone (tests/test_callgraph_fast.py). `pointed`, the walk's search through data
- * pointers, is the one part of any machine's walk here.
+ * capstone (tests/test_callgraph_fast.py). `function` makes a whole function's summary
+ * from those, reading itself the few instructions the walker would (indirect branches,
+ * compares), where no import address is pending; `walk` asks it before the graph.
+ * `pointed`, the walk's search through data pointers, is the one part of any machine's
+ * walk here.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -499,42 +502,28 @@ static unsigned long long fast_count, capstone_count; /* for `stats` */
  * its own, -(value * 2 + 1 if the instruction is a call or j*, else + 0) - 2.
  * `last_clear` is that of the whole run; `error` capstone's errno when nothing was
  * decoded. */
-static PyObject *scan(PyObject *self, PyObject *args) {
-    unsigned long long handle, address, start, end, low, high;
-    Py_buffer code;
-    Py_ssize_t offset, count;
-    int absolute, fast;
-    if (!PyArg_ParseTuple(args, "Ky*nKnKKppKK", &handle, &code, &offset, &address, &count,
-                          &start, &end, &absolute, &fast, &low, &high))
-        return NULL;
-    if (check_init() < 0 || offset < 0 || offset > code.len || count < 0) {
-        if (!PyErr_Occurred())
-            PyErr_SetString(PyExc_ValueError, "offset outside the code");
-        PyBuffer_Release(&code);
-        return NULL;
-    }
-    const uint8_t *base = (const uint8_t *)code.buf + offset;
-    size_t avail = (size_t)(code.len - offset);
-    if (avail > UINT32_MAX)
-        avail = UINT32_MAX; /* offsets stay 32-bit; the next run goes on */
-    if ((size_t)count > avail)
-        count = (Py_ssize_t)avail;
-    PyObject *bounds = PyBytes_FromStringAndSize(NULL, (count + 1) * (Py_ssize_t)sizeof(uint32_t));
-    size_t per = absolute ? 3 * (1 + MAX_ABSOLUTE) : 3; /* the events of one instruction */
-    int64_t *found = PyMem_RawMalloc(((size_t)count * per + 1) * sizeof(int64_t));
-    if (bounds == NULL || found == NULL) {
-        PyBuffer_Release(&code);
-        Py_XDECREF(bounds);
-        PyMem_RawFree(found);
-        return PyErr_NoMemory();
-    }
-    uint32_t *bound = (uint32_t *)PyBytes_AS_STRING(bounds);
+/* What one run of `scan_run` decoded */
+typedef struct {
+    size_t decoded;        /* instructions */
+    size_t length;         /* their bytes */
+    size_t events;         /* numbers in `found` (three per event) */
+    size_t tabled;         /* instructions decoded by the tables (the rest: capstone) */
+    Py_ssize_t last_clear; /* the last clearing instruction, -1: none */
+    int error;             /* capstone's errno where nothing was decoded */
+} run_t;
+
+/* `scan`'s decoding, without the GIL's help: fills `bound` (count + 1 entries) and
+ * `found` (count * (absolute ? 3 * (1 + MAX_ABSOLUTE) : 3) numbers at most) */
+static void scan_run(size_t handle, const uint8_t *base, size_t avail, uint64_t address,
+                     size_t count, uint64_t start, uint64_t end, int absolute, int fast,
+                     uint64_t low, uint64_t high, uint32_t *bound, int64_t *found, run_t *run) {
     size_t decoded = 0, position = 0, events = 0, tabled = 0;
     Py_ssize_t last_clear = -1;
     int error = 0;
     absolutes numbers = {.low = low, .high = high};
-    Py_BEGIN_ALLOW_THREADS
-    while (decoded < (size_t)count && position < avail) {
+    if (avail > UINT32_MAX)
+        avail = UINT32_MAX; /* offsets stay 32-bit; the next run goes on */
+    while (decoded < count && position < avail) {
         const uint8_t *at = base + position;
         size_t length = 0;
         uint64_t target = 0;
@@ -544,9 +533,8 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         if (kind != FALLBACK)
             tabled++;
         else {
-            kind = capstone_classify((size_t)handle, at, avail - position, address + position,
-                                     start, end, absolute ? &numbers : NULL, &length, &target,
-                                     &error);
+            kind = capstone_classify(handle, at, avail - position, address + position, start,
+                                     end, absolute ? &numbers : NULL, &length, &target, &error);
             if (kind == FALLBACK)
                 break; /* undecodable: the run ends before it */
             for (int i = 0; absolute && kind != SEEN && i < numbers.count; i++) {
@@ -566,13 +554,70 @@ static PyObject *scan(PyObject *self, PyObject *args) {
         }
         decoded++;
     }
+    bound[decoded] = (uint32_t)position;
+    run->decoded = decoded;
+    run->tabled = tabled;
+    run->length = position;
+    run->events = events;
+    run->last_clear = last_clear;
+    run->error = decoded ? 0 : error;
+}
+
+/* The events one instruction may have at most */
+static size_t events_per(int absolute) { return absolute ? 3 * (1 + MAX_ABSOLUTE) : 3; }
+
+/* scan(handle, code, offset, address, count, start, end, absolute, fast, low, high)
+ *   -> (decoded, bounds, events, last_clear, error)
+ * Decodes at most `count` instructions of code[offset:] placed at `address`, by the
+ * tables where `fast` is set and they know the instruction, else by capstone. `bounds`
+ * holds decoded + 1 native uint32 offsets from `offset`: where each instruction starts,
+ * then where the last one ends. `events` is a flat list of three numbers for each
+ * instruction the walker must see: its index, the index of the last clearing
+ * instruction before it (-1: none), and -1 when the walker must read it, else
+ * value * 4 + tag (BRANCH, BRANCH_CLEARS, REFERS: the target; MOVE: see `registers`).
+ * In a position-dependent file (`absolute`), each number of an instruction that may be
+ * an address (`absolutes`; [low, high) is the code's span) comes first as an event of
+ * its own, -(value * 2 + 1 if the instruction is a call or j*, else + 0) - 2.
+ * `last_clear` is that of the whole run; `error` capstone's errno when nothing was
+ * decoded. */
+static PyObject *scan(PyObject *self, PyObject *args) {
+    unsigned long long handle, address, start, end, low, high;
+    Py_buffer code;
+    Py_ssize_t offset, count;
+    int absolute, fast;
+    if (!PyArg_ParseTuple(args, "Ky*nKnKKppKK", &handle, &code, &offset, &address, &count,
+                          &start, &end, &absolute, &fast, &low, &high))
+        return NULL;
+    if (check_init() < 0 || offset < 0 || offset > code.len || count < 0) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "offset outside the code");
+        PyBuffer_Release(&code);
+        return NULL;
+    }
+    const uint8_t *base = (const uint8_t *)code.buf + offset;
+    size_t avail = (size_t)(code.len - offset);
+    if (avail > UINT32_MAX)
+        avail = UINT32_MAX;
+    if ((size_t)count > avail)
+        count = (Py_ssize_t)avail;
+    PyObject *bounds = PyBytes_FromStringAndSize(NULL, (count + 1) * (Py_ssize_t)sizeof(uint32_t));
+    int64_t *found = PyMem_RawMalloc(((size_t)count * events_per(absolute) + 1) * sizeof(int64_t));
+    if (bounds == NULL || found == NULL) {
+        PyBuffer_Release(&code);
+        Py_XDECREF(bounds);
+        PyMem_RawFree(found);
+        return PyErr_NoMemory();
+    }
+    run_t run;
+    Py_BEGIN_ALLOW_THREADS
+    scan_run((size_t)handle, base, avail, address, (size_t)count, start, end, absolute, fast,
+             low, high, (uint32_t *)PyBytes_AS_STRING(bounds), found, &run);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&code);
-    fast_count += tabled;
-    capstone_count += decoded - tabled;
-    bound[decoded] = (uint32_t)position;
-    PyObject *list = PyList_New((Py_ssize_t)events);
-    for (size_t i = 0; list != NULL && i < events; i++) {
+    fast_count += run.tabled;
+    capstone_count += run.decoded - run.tabled;
+    PyObject *list = PyList_New((Py_ssize_t)run.events);
+    for (size_t i = 0; list != NULL && i < run.events; i++) {
         PyObject *item = PyLong_FromLongLong(found[i]);
         if (item == NULL)
             Py_CLEAR(list);
@@ -580,13 +625,13 @@ static PyObject *scan(PyObject *self, PyObject *args) {
             PyList_SET_ITEM(list, (Py_ssize_t)i, item);
     }
     PyMem_RawFree(found);
-    if (list == NULL || _PyBytes_Resize(&bounds, (Py_ssize_t)(decoded + 1) * 4) < 0) {
+    if (list == NULL || _PyBytes_Resize(&bounds, (Py_ssize_t)(run.decoded + 1) * 4) < 0) {
         Py_XDECREF(list);
         Py_XDECREF(bounds);
         return NULL;
     }
-    return Py_BuildValue("(nNNni)", (Py_ssize_t)decoded, bounds, list, last_clear,
-                         decoded ? 0 : error);
+    return Py_BuildValue("(nNNni)", (Py_ssize_t)run.decoded, bounds, list, run.last_clear,
+                         run.error);
 }
 
 /* ---- Settling events -------------------------------------------------------------------
@@ -752,34 +797,33 @@ static PyObject *held(const context *graph, uint64_t address, int *error) {
     return found;
 }
 
-/* settle(context, resolve, events, at, done, start, end, calls, imports, data)
- *   -> (at, done, loaded)
- * Does what the walker does with the events from the one at events[at] on (`scan`'s
- * triples), until one the walker must do itself: an instruction to read, or a `mov`
- * loading an import's GOT slot into a register (it becomes pending). `at` is then that
- * event's place (else the list's length), its clearing not applied yet; `done` the last
- * instruction done; `loaded` what became of the walker's loaded register: -1 nothing,
- * 0 cleared, else `registers`' name at loaded - 1. */
-static PyObject *settle(PyObject *self, PyObject *args) {
-    PyObject *capsule, *events;
-    Py_ssize_t at, done;
-    unsigned long long start, end;
-    function result;
-    if (!PyArg_ParseTuple(args, "OOO!nnKKO!O!O!", &capsule, &result.resolve, &PyList_Type,
-                          &events, &at, &done, &start, &end, &PyList_Type, &result.calls,
-                          &PyList_Type, &result.imports, &PyList_Type, &result.data))
-        return NULL;
-    const context *graph = PyCapsule_GetPointer(capsule, "_x86scan.context");
-    if (graph == NULL)
-        return NULL;
-    Py_ssize_t count = PyList_GET_SIZE(events) / 3 * 3;
+/* Events as `scan` lists them (a Python list) or `scan_run` leaves them (an array) */
+typedef struct {
+    PyObject *list;
+    const int64_t *array;
+} events_t;
+
+static int event_at(const events_t *events, Py_ssize_t i, long long *value) {
+    if (events->array != NULL) {
+        *value = events->array[i];
+        return 0;
+    }
+    *value = PyLong_AsLongLong(PyList_GET_ITEM(events->list, i));
+    return *value == -1 && PyErr_Occurred() ? -1 : 0;
+}
+
+/* `settle`'s loop over the `count` numbers of `events` from *at: -1 on a Python error */
+static int settle_run(const context *graph, function *result, const events_t *events,
+                      Py_ssize_t count, Py_ssize_t *at_, Py_ssize_t *done_, uint64_t start,
+                      uint64_t end, long *loaded_) {
+    Py_ssize_t at = *at_, done = *done_;
     long loaded = -1;
+    int status = 0;
     for (; at >= 0 && at < count; at += 3) {
-        long long index = PyLong_AsLongLong(PyList_GET_ITEM(events, at));
-        long long clear = PyLong_AsLongLong(PyList_GET_ITEM(events, at + 1));
-        long long code = PyLong_AsLongLong(PyList_GET_ITEM(events, at + 2));
-        if (PyErr_Occurred())
-            return NULL;
+        long long index, clear, code;
+        if (event_at(events, at, &index) < 0 || event_at(events, at + 1, &clear) < 0 ||
+            event_at(events, at + 2, &code) < 0)
+            return -1;
         if (index <= done)
             continue;
         if (code == -1)
@@ -795,41 +839,440 @@ static PyObject *settle(PyObject *self, PyObject *args) {
                 target = (uint64_t)code >> 8;
             slot = held(graph, target, &error);
             if (error)
-                return NULL;
+                return -1;
             if (slot != NULL && PyUnicode_Check(slot) && reg != 0)
                 break; /* the import is pending: the walker's `_operand` */
         }
         if (clear > done)
             loaded = 0;
-        int status = 0;
         if (tag == 4) { /* _absolute's check of a number that may be an address */
             if (in_code(graph, target)) {
                 if ((number & 1) == 0 && (target < start || target >= end))
-                    status = branch(graph, &result, target);
+                    status = branch(graph, result, target);
             } else if (target >= 0x1000)
-                status = data(graph, &result, target);
+                status = data(graph, result, target);
             if (status < 0)
-                return NULL;
+                return -1;
             continue; /* the instruction's own event, if any, follows */
         }
         done = (Py_ssize_t)index;
         if (tag == BRANCH || tag == BRANCH_CLEARS) {
-            status = branch(graph, &result, target);
+            status = branch(graph, result, target);
             if (tag == BRANCH_CLEARS)
                 loaded = 0;
         } else if (slot != NULL) { /* REFERS, MOVE: _operand, a GOT slot (_slot) */
-            status = add(&result, slot);
+            status = add(result, slot);
             loaded = reg; /* 0 (cleared) but for a `mov` into a named register */
         } else { /* a data reference, or a function's address taken */
             loaded = 0;
-            status = data(graph, &result, target);
+            status = data(graph, result, target);
             if (status == 0 && (target < start || target >= end) && in_code(graph, target))
-                status = branch(graph, &result, target);
+                status = branch(graph, result, target);
         }
         if (status < 0)
-            return NULL;
+            return -1;
     }
-    return Py_BuildValue("(nnl)", at < count ? at : PyList_GET_SIZE(events), done, loaded);
+    *at_ = at;
+    *done_ = done;
+    *loaded_ = loaded;
+    return 0;
+}
+
+/* settle(context, resolve, events, at, done, start, end, calls, imports, data)
+ *   -> (at, done, loaded)
+ * Does what the walker does with the events from the one at events[at] on (`scan`'s
+ * triples), until one the walker must do itself: an instruction to read, or a `mov`
+ * loading an import's GOT slot into a register (it becomes pending). `at` is then that
+ * event's place (else the list's length), its clearing not applied yet; `done` the last
+ * instruction done; `loaded` what became of the walker's loaded register: -1 nothing,
+ * 0 cleared, else `registers`' name at loaded - 1. */
+static PyObject *settle(PyObject *self, PyObject *args) {
+    PyObject *capsule;
+    events_t events = {NULL, NULL};
+    Py_ssize_t at, done;
+    unsigned long long start, end;
+    function result;
+    if (!PyArg_ParseTuple(args, "OOO!nnKKO!O!O!", &capsule, &result.resolve, &PyList_Type,
+                          &events.list, &at, &done, &start, &end, &PyList_Type, &result.calls,
+                          &PyList_Type, &result.imports, &PyList_Type, &result.data))
+        return NULL;
+    const context *graph = PyCapsule_GetPointer(capsule, "_x86scan.context");
+    if (graph == NULL)
+        return NULL;
+    Py_ssize_t count = PyList_GET_SIZE(events.list) / 3 * 3;
+    long loaded = -1;
+    if (settle_run(graph, &result, &events, count, &at, &done, start, end, &loaded) < 0)
+        return NULL;
+    return Py_BuildValue("(nnl)", at < count ? at : PyList_GET_SIZE(events.list), done, loaded);
+}
+
+/* ---- Whole functions -------------------------------------------------------------------
+ * CallGraph._function of an x86-64 function whose every event `settle` does: its extent
+ * (CallGraph._extent), its runs decoded and settled in turn (_X86Walker._walk_sorted
+ * without a read), its _Function made. A function with an instruction the walker must
+ * read, or an import's address loaded into a register, is the walker's, from the start:
+ * the answer is the same either way, only the time differs. A graph's tables for it are
+ * given once (`summary`), its bytes on each call (a mapping may be closed in between). */
+#define RUN 4096 /* instructions decoded at a time (callgraph.CHUNK) */
+typedef struct {
+    PyObject *context;   /* the settle context's capsule */
+    uint64_t *offsets;   /* the file offset of each code section, in the context's order */
+    uint64_t *starts;    /* CallGraph.starts */
+    Py_ssize_t start_count;
+    PyObject *sizes;     /* CallGraph.symbols.sizes: start -> size */
+    PyObject *type;      /* callgraph._Function */
+    size_t handle;       /* capstone's handle */
+    int absolute;        /* a position-dependent file */
+    uint64_t most;       /* MAX_FUNCTION_BYTES */
+    uint64_t below;      /* _SORTED_BELOW: a function ending past it is the walker's */
+    uint32_t *bound;     /* a run's buffers */
+    int64_t *found;
+} summary_t;
+
+static void summary_release(summary_t *table) {
+    Py_XDECREF(table->context);
+    Py_XDECREF(table->sizes);
+    Py_XDECREF(table->type);
+    PyMem_Free(table->offsets);
+    PyMem_Free(table->starts);
+    PyMem_Free(table->bound);
+    PyMem_Free(table->found);
+    PyMem_Free(table);
+}
+
+static void summary_free(PyObject *capsule) {
+    summary_t *table = PyCapsule_GetPointer(capsule, "_x86scan.summary");
+    if (table != NULL)
+        summary_release(table);
+}
+
+/* summary(context, offsets, starts, sizes, type, handle, absolute, most, below)
+ *   -> a capsule for `function` and `walk` */
+static PyObject *make_summary(PyObject *self, PyObject *args) {
+    PyObject *capsule, *sizes, *type;
+    Py_buffer offsets, starts;
+    unsigned long long handle, most, below;
+    int absolute;
+    if (!PyArg_ParseTuple(args, "Oy*y*O!OKpKK", &capsule, &offsets, &starts, &PyDict_Type,
+                          &sizes, &type, &handle, &absolute, &most, &below))
+        return NULL;
+    const context *graph = PyCapsule_GetPointer(capsule, "_x86scan.context");
+    summary_t *table = graph == NULL ? NULL : PyMem_Calloc(1, sizeof(summary_t));
+    Py_ssize_t sections = 0;
+    if (table != NULL) {
+        table->offsets = words(&offsets, &sections);
+        table->starts = words(&starts, &table->start_count);
+        table->bound = PyMem_Malloc((RUN + 1) * sizeof(uint32_t));
+        table->found = PyMem_Malloc((RUN * events_per(absolute) + 1) * sizeof(int64_t));
+    }
+    PyBuffer_Release(&offsets);
+    PyBuffer_Release(&starts);
+    if (table == NULL)
+        return graph == NULL ? NULL : PyErr_NoMemory();
+    Py_INCREF(capsule);
+    Py_INCREF(sizes);
+    Py_INCREF(type);
+    table->context = capsule, table->sizes = sizes, table->type = type;
+    table->handle = (size_t)handle, table->absolute = absolute;
+    table->most = most, table->below = below;
+    PyObject *made = NULL;
+    if (table->offsets == NULL || table->starts == NULL || table->bound == NULL ||
+        table->found == NULL)
+        PyErr_NoMemory();
+    else if (sections != graph->code_count)
+        PyErr_SetString(PyExc_ValueError, "an offset for each code section");
+    else
+        made = PyCapsule_New(table, "_x86scan.summary", summary_free);
+    if (made == NULL)
+        summary_release(table);
+    return made;
+}
+
+static uint64_t saturated(uint64_t a, uint64_t b) { return a + b < a ? UINT64_MAX : a + b; }
+
+/* Whether a `jmp` through a register-only or memory operand is a switch's
+ * (_X86Walker._switch): 1 yes, 0 no, -1 where the six instructions before it are not all
+ * in this run (the walker decides then). `bound` holds the run's instruction starts. */
+static int is_switch(const summary_t *table, const char *ops, const uint8_t *code,
+                     size_t avail, const uint32_t *bound, int64_t index, uint64_t address,
+                     int before) {
+    if (strstr(ops, "*8 + 0x") != NULL && strstr(ops, "rip") == NULL)
+        return 1;
+    if (ops[0] == '\0' || strspn(ops, "abcdefghijklmnopqrstuvwxyz0123456789") != strlen(ops))
+        return 0;
+    if (index < 6 && before)
+        return -1;
+    for (int64_t i = index < 6 ? 0 : index - 6; i < index; i++) {
+        void *insn = NULL;
+        if (cs_disasm_p(table->handle, code + bound[i], avail - bound[i], address + bound[i], 1,
+                        &insn) == 0)
+            return -1;
+        const char *mnemonic = (const char *)insn + mnemonic_at;
+        const char *operands = (const char *)insn + ops_at;
+        const char *kept = mnemonic; /* as the walker's `recent` keeps it */
+        if ((mnemonic[0] != '\0' && strchr("cjlbnt", mnemonic[0]) != NULL) ||
+            strstr(operands, "rip") != NULL) {
+            const char *space = strrchr(mnemonic, ' ');
+            kept = space ? space + 1 : mnemonic;
+        }
+        int found = strcmp(kept, "movsxd") == 0 && strstr(operands, "*4]") != NULL;
+        cs_free_p(insn, 1);
+        if (found)
+            return 1;
+    }
+    return 0;
+}
+
+/* _X86Walker._step of the run's instruction at `index`, one `scan` lists for the walker
+ * to read, where no import address is pending: 1 done, 0 where the walker must do it
+ * (an import's address loaded, a number of a position-dependent file, a form the
+ * walker's patterns read differently), -1 on a Python error. `loaded` is the walker's
+ * loaded register (`registers`' at loaded - 1, 0: none), `indirect` its result's flag. */
+static int read_one(const summary_t *table, const context *graph, function *result,
+                    const uint8_t *code, size_t avail, const uint32_t *bound, int64_t index,
+                    uint64_t address, uint64_t start, uint64_t end, int before, int *loaded,
+                    int *indirect) {
+    void *insn = NULL;
+    uint32_t offset = bound[index];
+    if (cs_disasm_p(table->handle, code + offset, avail - offset, address + offset, 1, &insn) ==
+        0)
+        return 0;
+    char mnemonic[32], ops[160];
+    const char *record = insn;
+    uint64_t at;
+    uint16_t size;
+    memcpy(&at, record + address_at, sizeof at);
+    memcpy(&size, record + size_at, sizeof size);
+    int fits = strlen(record + mnemonic_at) < sizeof mnemonic &&
+               strlen(record + ops_at) < sizeof ops;
+    if (fits) {
+        strcpy(mnemonic, record + mnemonic_at);
+        strcpy(ops, record + ops_at);
+    }
+    cs_free_p(insn, 1);
+    if (!fits || mnemonic[0] == '\0' || (table->absolute && strstr(ops, "0x") != NULL))
+        return 0;
+    int rip = strstr(ops, "rip") != NULL;
+    if (!rip && strchr("cjlbnt", mnemonic[0]) == NULL) {
+        *loaded = 0;
+        return 1;
+    }
+    const char *space = strrchr(mnemonic, ' ');
+    const char *name = space ? space + 1 : mnemonic;
+    uint64_t target = 0;
+    if (rip && (at + size < at || !rip_target(ops, at + size, &target)))
+        return 0;
+    int call = strcmp(name, "call") == 0, error = 0;
+    PyObject *slot = rip ? held(graph, target, &error) : NULL;
+    if (error)
+        return -1;
+    if (call || name[0] == 'j' || strncmp(name, "loop", 4) == 0) { /* _instruction's branch */
+        if (ops[0] == '0' && ops[1] == 'x')
+            return 0;
+        if (rip) { /* through a GOT or data slot (_slot) */
+            if (slot != NULL ? add(result, slot) < 0 : data(graph, result, target) < 0)
+                return -1;
+            if (slot == NULL)
+                *indirect = 1;
+        } else if (*loaded && strcmp(ops, registers[*loaded - 1]) == 0) {
+            /* a function's address loaded from its GOT slot: added with the load */
+        } else if (call)
+            *indirect = 1;
+        else {
+            int table_jump = is_switch(table, ops, code, avail, bound, index, address, before);
+            if (table_jump < 0)
+                return 0;
+            if (!table_jump)
+                *indirect = 1;
+        }
+        if (call || strcmp(name, "jmp") == 0)
+            *loaded = 0;
+        return 1;
+    }
+    int compares = strcmp(name, "test") == 0 || strcmp(name, "cmp") == 0;
+    int moves = strcmp(name, "mov") == 0;
+    if (!compares)
+        *loaded = 0;
+    if (!rip)
+        return 1;
+    /* _operand */
+    if (slot != NULL && PyUnicode_Check(slot)) {
+        if (compares)
+            return 1; /* whether the import is linked in, not the import */
+        if (moves && ops[0] == 'r')
+            return 0; /* an import's address loaded: the walker's `pending` */
+    }
+    if (slot != NULL) { /* _slot */
+        if (add(result, slot) < 0)
+            return -1;
+        if (moves && ops[0] == 'r' && strchr(ops, ',') != NULL) {
+            size_t length = strcspn(ops, ","), code_ = 0;
+            while (code_ < REGISTERS && (strlen(registers[code_]) != length ||
+                                         strncmp(registers[code_], ops, length) != 0))
+                code_++;
+            if (code_ == REGISTERS)
+                return 0; /* a register the table lacks: the walker keeps its name */
+            *loaded = (int)code_ + 1;
+        }
+        return 1;
+    }
+    if (data(graph, result, target) < 0)
+        return -1;
+    if ((target < start || target >= end) && in_code(graph, target) &&
+        branch(graph, result, target) < 0)
+        return -1;
+    return 1;
+}
+
+/* The function at `node`, a new _Function; Py_None (a new reference) where the walker
+ * must make it; NULL on a Python error. */
+static PyObject *summarise(summary_t *table, PyObject *resolve, const uint8_t *bytes,
+                           size_t size, PyObject *node, int fast) {
+    const context *graph = PyCapsule_GetPointer(table->context, "_x86scan.context");
+    if (graph == NULL)
+        return NULL;
+    uint64_t start = PyLong_AsUnsignedLongLong(node);
+    if (start == (uint64_t)-1 && PyErr_Occurred()) {
+        PyErr_Clear(); /* not a 64-bit address: the walker's */
+        Py_RETURN_NONE;
+    }
+    PyObject *calls = PyList_New(0), *imports = PyList_New(0), *data_ = PyList_New(0);
+    PyObject *made = NULL;
+    long long instructions = 0;
+    int indirect = 0;
+    if (calls == NULL || imports == NULL || data_ == NULL)
+        goto done;
+    Py_ssize_t low = 0, high = graph->code_count; /* _extent: the section holding it */
+    while (low < high) {
+        Py_ssize_t middle = (low + high) / 2;
+        if (start < graph->code[2 * middle])
+            high = middle;
+        else
+            low = middle + 1;
+    }
+    if (low > 0 && start < graph->code[2 * (low - 1) + 1]) {
+        uint64_t section_start = graph->code[2 * (low - 1)];
+        uint64_t section_end = graph->code[2 * (low - 1) + 1];
+        uint64_t end = 0, length = 0;
+        PyObject *sized = PyDict_GetItemWithError(table->sizes, node);
+        if (sized == NULL && PyErr_Occurred())
+            goto done;
+        if (sized != NULL) {
+            end = PyLong_AsUnsignedLongLong(sized);
+            if (end == (uint64_t)-1 && PyErr_Occurred()) {
+                PyErr_Clear(); /* a size past 64 bits, or negative: the walker's */
+                made = Py_NewRef(Py_None);
+                goto done;
+            }
+        }
+        if (end) /* the symbol's size */
+            end = saturated(start, end);
+        else { /* up to the next function start, else the section's end */
+            Py_ssize_t after = 0, top = table->start_count;
+            while (after < top) {
+                Py_ssize_t middle = (after + top) / 2;
+                if (start < table->starts[middle])
+                    top = middle;
+                else
+                    after = middle + 1;
+            }
+            end = after < table->start_count ? table->starts[after] : section_end;
+        }
+        if (end > section_end)
+            end = section_end;
+        if (end > saturated(start, table->most))
+            end = saturated(start, table->most);
+        if (end >= table->below) {
+            made = Py_NewRef(Py_None);
+            goto done;
+        }
+        uint64_t offset = table->offsets[low - 1];
+        uint64_t at = saturated(offset, start - section_start);
+        if (at < size && at != UINT64_MAX)
+            length = end - start < size - at ? end - start : size - at;
+        function result = {calls, imports, data_, resolve};
+        int loaded = 0, before = 0; /* the walker's loaded register; a run before this one */
+        for (uint64_t position = 0; position < length;) {
+            run_t run;
+            scan_run(table->handle, bytes + at + position, (size_t)(length - position),
+                     start + position, RUN, start, end, table->absolute, fast, graph->low,
+                     graph->high, table->bound, table->found, &run);
+            fast_count += run.tabled;
+            capstone_count += run.decoded - run.tabled;
+            if (!run.decoded) {
+                if (run.error) { /* capstone failed: the walker raises it */
+                    made = Py_NewRef(Py_None);
+                    goto done;
+                }
+                position++; /* an undecodable byte: skipped */
+                before = 1;
+                continue;
+            }
+            instructions += (long long)run.decoded;
+            events_t events = {NULL, table->found};
+            Py_ssize_t next = 0, finished = -1, count = (Py_ssize_t)run.events;
+            const uint8_t *code = bytes + at + position;
+            for (;;) {
+                long now;
+                if (settle_run(graph, &result, &events, count, &next, &finished, start, end,
+                               &now) < 0)
+                    goto done;
+                if (now >= 0)
+                    loaded = (int)now;
+                if (next >= count)
+                    break;
+                const int64_t *event = table->found + next;
+                if (event[2] != -1) { /* an import's GOT slot loaded: pending, the walker's */
+                    made = Py_NewRef(Py_None);
+                    goto done;
+                }
+                if (event[1] > finished)
+                    loaded = 0;
+                finished = (Py_ssize_t)event[0];
+                int read = read_one(table, graph, &result, code, (size_t)(length - position),
+                                    table->bound, event[0], start + position, start, end,
+                                    before, &loaded, &indirect);
+                if (read < 0)
+                    goto done;
+                if (read == 0) {
+                    made = Py_NewRef(Py_None);
+                    goto done;
+                }
+                next += 3;
+            }
+            if (run.last_clear > finished)
+                loaded = 0;
+            position += run.length;
+            before = 1;
+        }
+    }
+    made = PyObject_CallFunction(table->type, "OOOLO", calls, imports,
+                                 indirect ? Py_True : Py_False, instructions, data_);
+done:
+    Py_XDECREF(calls);
+    Py_XDECREF(imports);
+    Py_XDECREF(data_);
+    return made;
+}
+
+static summary_t *summary_table(PyObject *capsule) {
+    return PyCapsule_GetPointer(capsule, "_x86scan.summary");
+}
+
+/* function(summary, resolve, data, start, fast) -> the _Function at `start`, or None
+ * where the walker must make it (what `walk` does before it asks the graph) */
+static PyObject *one_function(PyObject *self, PyObject *args) {
+    PyObject *capsule, *resolve, *node;
+    Py_buffer data;
+    int fast;
+    if (!PyArg_ParseTuple(args, "OOy*Op", &capsule, &resolve, &data, &node, &fast))
+        return NULL;
+    summary_t *table = summary_table(capsule);
+    PyObject *made = table == NULL
+                         ? NULL
+                         : summarise(table, resolve, data.buf, (size_t)data.len, node, fast);
+    PyBuffer_Release(&data);
+    return made;
 }
 
 /* ---- Data objects ----------------------------------------------------------------------
@@ -1167,13 +1610,25 @@ static PyObject *attribute(PyObject *object, PyObject **name, const char *text) 
 static PyObject *walk(PyObject *self, PyObject *args) {
     static PyObject *s_instructions, *s_indirect, *s_imports, *s_calls, *s_data, *s_disassembled;
     PyObject *graph, *queue, *parent, *functions, *known, *capsule, *how_call, *how_pointer;
+    PyObject *quick = Py_None, *summary = NULL, *resolve = NULL, *bytes = NULL;
     long long max_functions, max_instructions;
     const objects_context *table;
-    if (!PyArg_ParseTuple(args, "OO!O!O!(LLUU)O!O", &graph, &PyList_Type, &queue, &PyDict_Type,
-                          &parent, &PyDict_Type, &functions, &max_functions, &max_instructions,
-                          &how_call, &how_pointer, &PyDict_Type, &known, &capsule) ||
+    summary_t *summaries = NULL;
+    int fast = 0;
+    if (!PyArg_ParseTuple(args, "OO!O!O!(LLUU)O!O|O", &graph, &PyList_Type, &queue,
+                          &PyDict_Type, &parent, &PyDict_Type, &functions, &max_functions,
+                          &max_instructions, &how_call, &how_pointer, &PyDict_Type, &known,
+                          &capsule, &quick) ||
         objects_table(capsule, &table) < 0)
         return NULL;
+    /* quick: (summary, resolve, data, fast), the graph's functions made here (`function`) */
+    Py_buffer code = {0};
+    if (quick != Py_None) {
+        if (!PyArg_ParseTuple(quick, "OOOp", &summary, &resolve, &bytes, &fast) ||
+            (summaries = summary_table(summary)) == NULL ||
+            PyObject_GetBuffer(bytes, &code, PyBUF_SIMPLE) < 0)
+            return NULL;
+    }
     PyObject *first = PyDict_New(), *objects = PySet_New(NULL), *found = PyList_New(0);
     PyObject *make = PyObject_GetAttrString(graph, "_function");
     PyObject *compute = PyObject_GetAttrString(graph, "_object_pointers");
@@ -1206,7 +1661,34 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         int made = function == NULL;
         if (function != NULL)
             Py_INCREF(function);
-        else if (PyErr_Occurred() || (function = PyObject_CallOneArg(make, node)) == NULL)
+        else if (PyErr_Occurred())
+            goto failed;
+        else if (summaries != NULL) { /* made here, as the graph's _function would */
+            function = summarise(summaries, resolve, code.buf, (size_t)code.len, node, fast);
+            if (function == NULL)
+                goto failed;
+            if (function == Py_None)
+                Py_CLEAR(function);
+            else {
+                made = 0;
+                PyObject *more = attribute(function, &s_instructions, "instructions");
+                long long count_ = more == NULL ? -1 : PyLong_AsLongLong(more);
+                Py_XDECREF(more);
+                PyObject *total = count_ < 0 ? NULL : PyLong_FromLongLong(disassembled + count_);
+                int status_ = total == NULL ? -1 : PyDict_SetItem(functions, node, function);
+                if (status_ == 0)
+                    status_ = PyObject_SetAttrString(graph, "disassembled", total);
+                Py_XDECREF(total);
+                if (status_ < 0) {
+                    if (!PyErr_Occurred())
+                        PyErr_SetString(PyExc_ValueError, "a function without instructions");
+                    Py_DECREF(function);
+                    goto failed;
+                }
+                disassembled += count_;
+            }
+        }
+        if (function == NULL && (function = PyObject_CallOneArg(make, node)) == NULL)
             goto failed;
         PyObject *count = attribute(function, &s_instructions, "instructions");
         PyObject *unresolved = attribute(function, &s_indirect, "indirect");
@@ -1293,8 +1775,12 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     Py_DECREF(found);
     Py_DECREF(make);
     Py_DECREF(compute);
+    if (summaries != NULL)
+        PyBuffer_Release(&code);
     return Py_BuildValue("(NLLii)", first, walked, instructions, indirect, bound);
 failed:
+    if (summaries != NULL)
+        PyBuffer_Release(&code);
     Py_XDECREF(first);
     Py_XDECREF(objects);
     Py_XDECREF(found);
@@ -1420,6 +1906,8 @@ static PyMethodDef methods[] = {
     {"objects", make_objects, METH_VARARGS, "A call graph's data objects, for `pointed`."},
     {"pointed", pointed, METH_VARARGS, "What data objects point to, data to data."},
     {"walk", walk, METH_VARARGS, "A call graph's breadth-first walk, its loop."},
+    {"summary", make_summary, METH_VARARGS, "A call graph's tables, for `function`."},
+    {"function", one_function, METH_VARARGS, "One function's summary, where no read is needed."},
     {"compare", compare, METH_VARARGS, "Check the decoding tables against capstone."},
     {"registers", names, METH_NOARGS, "The registers a MOVE event names, in order."},
     {"stats", stats, METH_NOARGS, "Instructions decoded by the tables and by capstone."},

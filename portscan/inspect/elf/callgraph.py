@@ -204,6 +204,7 @@ class CallGraph:
         self._branches: dict[int, str | int | None] = {}  # `_branch`'s target -> resolved
         self._context: object | None = None  # the tables `_x86scan.settle` reads
         self._objects_table: object | None = None  # those `_x86scan.walk` reads
+        self._summary: object | None = None  # those `_x86scan.function` reads (`_quick`)
         self.constructors: list[tuple[str, int]] = []
         self._functions: dict[int, _Function] = {}
         self.disassembled = 0  # instructions disassembled so far, over all walks
@@ -613,6 +614,28 @@ class CallGraph:
                 )
         return self._objects_table or None
 
+    def _quick(self) -> tuple[object, Callable[[int], str | int | None], bytes, bool] | None:
+        """What `_x86scan.walk` needs to make an x86-64 function's summary itself where
+        the walker would read none of its instructions (`_x86scan.function`: the same
+        `_Function` as `_function`'s): its tables, made on first use; None where the
+        walker makes every one (another machine, a number past 64 bits)."""
+        if self._summary is None:
+            self._summary = False
+            if _x86scan is not None and self.layout is not None and self.layout.machine == "x86_64":
+                try:
+                    offsets = array.array("Q", [offset for _, _, offset in self.code])
+                    starts = array.array("Q", self.starts)
+                    self._summary = _x86scan.summary(
+                        self._settle_context(), offsets, starts, self.symbols.sizes, _Function,
+                        _X86Walker.disassembler.csh.value, self.layout.e_type == ET_EXEC,
+                        MAX_FUNCTION_BYTES, _SORTED_BELOW,
+                    )  # fmt: skip
+                except OverflowError:
+                    pass
+        if not self._summary:
+            return None
+        return self._summary, self._resolved, self.data, _FAST_DECODE
+
     def _object_starts_held(self) -> list[int]:
         """The data addresses some pointer holds (where objects start), sorted; made on
         first use (a walk may never follow a data object without a size)."""
@@ -729,7 +752,7 @@ class CallGraph:
             limits = (max_functions, max_instructions, "call", INDIRECT)
             known, table = self._object_targets, self._objects_context()
             first, walked, instructions, unresolved, bound = _x86scan.walk(
-                self, list(queue), parent, functions, limits, known, table
+                self, list(queue), parent, functions, limits, known, table, self._quick()
             )
             indirect, status = bool(unresolved), BOUND if bound else COMPLETE
         else:
