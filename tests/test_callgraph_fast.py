@@ -389,3 +389,33 @@ def test_the_tables_agree_with_capstone_on_random_bytes() -> None:
         for _ in range(1 + len(code) // 16):
             mutated[random.randrange(len(code))] = random.randrange(256)
         compare(bytes(mutated), start, random.random() < 0.2, 0)
+
+
+def test_identifiers_are_the_patterns_matches() -> None:
+    """`_x86scan.identifiers` finds what `_IDENTIFIER.findall` does, in order: on random
+    bytes of the characters that decide it (a printable byte before, a run too long,
+    no NUL after) and on the read-only data of real libraries."""
+    sorter = callgraph._x86scan
+    assert sorter is not None
+    pick = Random(14)
+    alphabet = b"\x00\x00\x00 .-_aZz09\x01\x7f\x80\xffAbq_"
+
+    def alike(data: bytes) -> int:
+        expected = [m.decode() for m in callgraph._IDENTIFIER.findall(data)]
+        assert sorter.identifiers(data) == expected, data
+        return len(expected)
+
+    found = 0
+    for _ in range(3000):
+        data = bytes(pick.choice(alphabet) for _ in range(pick.randrange(300)))
+        long = b"x" * pick.randrange(125, 132) + b"\x00" if pick.random() < 0.2 else b""
+        found += alike(long + data)
+    assert found > 1000
+    found = 0
+    for library in LIBRARIES:
+        if library.exists():
+            data = library.read_bytes()
+            for section in callgraph.read_layout(data).sections:
+                if section.name == ".rodata":
+                    found += alike(data[section.offset : section.offset + section.size])
+    assert found > 1000

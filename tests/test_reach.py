@@ -18,6 +18,7 @@ import networkx as nx
 import pytest
 
 from portscan.graph import reach
+from portscan.inspect.elf.callgraph import NO_FUNCTIONS, CallGraph
 from portscan.inspect.elf.program import analyse_elf_facts
 from portscan.lint.components import lint_binary
 from portscan.lint.findings import Where
@@ -287,9 +288,9 @@ int main(void) { return x_print(); }
 """
 
 
-def test_a_name_looked_up_with_dlsym_is_a_root(tmp_path: Path) -> None:
-    """x_spawn (fork) is reached by the program that names it to dlsym, not by the one
-    that only calls x_print: there fork stays latent in libx."""
+def _libx_programs(tmp_path: Path) -> Path:
+    """A root with libx and two programs linking it: looks-up (names x_spawn to dlsym)
+    and calls-only (calls x_print)."""
     if shutil.which("gcc") is None:
         pytest.skip("gcc is not installed")
     root = _root(tmp_path)
@@ -314,7 +315,30 @@ def test_a_name_looked_up_with_dlsym_is_a_root(tmp_path: Path) -> None:
                    "-Wl,--no-as-needed", "-l:libx.so.1", "-ldl"]  # fmt: skip
         subprocess.run(command, check=True)
         _install(root, program)  # the C library; ldd does not find libx outside the root
-    result = scan_image(f"dir:{root}")
+    return root
+
+
+def test_a_name_looked_up_with_dlsym_is_a_root(tmp_path: Path) -> None:
+    """x_spawn (fork) is reached by the program that names it to dlsym, not by the one
+    that only calls x_print: there fork stays latent in libx."""
+    result = scan_image(f"dir:{_libx_programs(tmp_path)}")
     (fork,) = _findings(result, "/usr/bin/looks-up", "PS101")
     assert "dlsym(x_spawn)" in _chain(fork, "fork")
     assert not _findings(result, "/usr/bin/calls-only", "PS101")
+
+
+def test_names_are_read_from_a_program_without_a_call_graph(tmp_path: Path) -> None:
+    """A program whose own call graph cannot be built (stripped, its unwind tables
+    removed: no function starts) is judged whole, and so are the names it hands to
+    dlsym: its read-only strings are read all the same (from its headers and data)."""
+    if shutil.which("objcopy") is None:
+        pytest.skip("objcopy is not installed")
+    root = _libx_programs(tmp_path)
+    program = root / "usr/bin/looks-up"
+    subprocess.run(["strip", str(program)], check=True)
+    sections = ("--remove-section", ".eh_frame", "--remove-section", ".eh_frame_hdr")
+    subprocess.run(["objcopy", *sections, str(program)], check=True)
+    assert CallGraph.from_bytes(program.read_bytes()).status == NO_FUNCTIONS
+    result = scan_image(f"dir:{root}")
+    (fork,) = _findings(result, "/usr/bin/looks-up", "PS101")
+    assert "dlsym(x_spawn)" in _chain(fork, "fork")

@@ -36,7 +36,7 @@ from typing import Any, Protocol
 from portscan.graph.digraph import DiGraph
 from portscan.inspect.elf.callgraph import Reach
 from portscan.inspect.elf.content import locate
-from portscan.inspect.elf.walks import NOT_KEPT, WalkHelper, Walks
+from portscan.inspect.elf.walks import NOT_KEPT, WalkHelper, Walks, kept_strings
 from portscan.knowledge.platform import is_platform_library, runtime_platforms, split_version
 from portscan.model import WHOLE, Binary, ChainStep, file_node
 
@@ -107,21 +107,13 @@ class _Graphs:
         self._strings: dict[str, frozenset[str] | None] = {}  # digest -> `strings`
 
     def strings(self, binary: Binary) -> frozenset[str] | None:
-        """`CallGraph.strings` of the file, None when it has no call graph: asked of
-        the side that has its graph open, once while the file is needed (`release`)."""
+        """The identifier-like strings of the file's read-only data, read here from its
+        headers and that data (walks.kept_strings: no call graph is built for them),
+        once while the file is needed (`release`); None where they cannot be read."""
         digest = binary.sha256 or ""
         if digest not in self._strings:
-            self.finish()  # its answers come first
-            self._strings[digest] = self._ask_strings(digest)
+            self._strings[digest] = kept_strings(self.here.content_dir, digest)
         return self._strings[digest]
-
-    def _ask_strings(self, digest: str) -> frozenset[str] | None:
-        if self.side.get(digest) == 1 and self.helper is not None:
-            try:
-                return self.helper.strings(digest)
-            except EOFError:
-                self._lost()
-        return self.here.strings(digest)
 
     def _lost(self) -> None:
         """The helper died: its files' graphs open here from now on."""

@@ -1879,6 +1879,43 @@ static PyObject *compare(PyObject *self, PyObject *args) {
     return Py_BuildValue("(nnN)", (Py_ssize_t)decoded, (Py_ssize_t)claimed, mismatches);
 }
 
+/* identifiers(data) -> the list of callgraph._IDENTIFIER's matches in `data`, as str:
+ * a letter or underscore, then 2 to 127 letters, digits or underscores, right before a
+ * NUL, and not right after a printable character other than a space (0x21-0x7e). The
+ * regular expression's search: leftmost, then on from the end of each match. */
+static int word_start(uint8_t c) { return c == '_' || (unsigned)((c | 0x20) - 'a') < 26u; }
+static int word_byte(uint8_t c) { return word_start(c) || (unsigned)(c - '0') < 10u; }
+
+static PyObject *identifiers(PyObject *self, PyObject *args) {
+    Py_buffer data;
+    if (!PyArg_ParseTuple(args, "y*", &data))
+        return NULL;
+    const uint8_t *bytes = data.buf;
+    Py_ssize_t size = data.len, at = 0;
+    PyObject *found = PyList_New(0);
+    while (found != NULL && at < size) {
+        /* a match starts at `at` if the byte before is not 0x21-0x7e and a run of word
+         * bytes from `at`, starting with a letter or `_`, is 3-128 long and ends at a NUL;
+         * the regex, failing at `at`, tries `at + 1` */
+        if (word_start(bytes[at]) && (at == 0 || bytes[at - 1] < 0x21 || bytes[at - 1] > 0x7e)) {
+            Py_ssize_t end = at + 1;
+            while (end < size && end - at < 128 && word_byte(bytes[end]))
+                end++;
+            if (end - at >= 3 && end < size && bytes[end] == 0) {
+                PyObject *text = PyUnicode_DecodeASCII((const char *)bytes + at, end - at, NULL);
+                if (text == NULL || PyList_Append(found, text) < 0)
+                    Py_CLEAR(found);
+                Py_XDECREF(text);
+                at = end;
+                continue;
+            }
+        }
+        at++;
+    }
+    PyBuffer_Release(&data);
+    return found;
+}
+
 /* registers() -> the names of `registers`, in order */
 static PyObject *names(PyObject *self, PyObject *args) {
     PyObject *result = PyTuple_New(REGISTERS);
@@ -1911,6 +1948,7 @@ static PyMethodDef methods[] = {
     {"compare", compare, METH_VARARGS, "Check the decoding tables against capstone."},
     {"registers", names, METH_NOARGS, "The registers a MOVE event names, in order."},
     {"stats", stats, METH_NOARGS, "Instructions decoded by the tables and by capstone."},
+    {"identifiers", identifiers, METH_VARARGS, "callgraph._IDENTIFIER's matches in bytes."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -58,6 +58,7 @@ import capstone
 
 from portscan.inspect.elf.layout import (
     SHF_EXECINSTR,
+    Bytes,
     ElfLayout,
     ElfView,
     MalformedElf,
@@ -199,7 +200,6 @@ class CallGraph:
         self._object_targets: dict[int, tuple[tuple[int | str, ...], tuple[int, ...]]] = {}
         # the data addresses some pointer holds (object starts), sorted: `_object_starts_held`
         self._held: list[int] | None = None
-        self._strings: frozenset[str] | None = None
         self._names: dict[int, str] = {}
         self._branches: dict[int, str | int | None] = {}  # `_branch`'s target -> resolved
         self._context: object | None = None  # the tables `_x86scan.settle` reads
@@ -448,19 +448,6 @@ class CallGraph:
                     target = struct.unpack("<Q", word)[0] if word else 0
                 if self._in_code(target):
                     self.constructors.append((f"{name}[{index}]", target))
-
-    def strings(self) -> frozenset[str]:
-        """The identifier-like NUL-terminated strings of the file's read-only data (names
-        a program may hand to dlsym), read once."""
-        if self._strings is None:
-            found: set[str] = set()
-            for section in self.layout.sections if self.layout else ():
-                if section.name != ".rodata" or not section.in_file:
-                    continue
-                raw = bytes(self.data[section.offset : section.offset + section.size])
-                found.update(m.decode() for m in _IDENTIFIER.findall(raw))
-            self._strings = frozenset(found)
-        return self._strings
 
     def reach_entry(self, **bounds: int) -> Reach:
         """What the program's entry point (e_entry) and its constructors reach."""
@@ -1282,6 +1269,21 @@ def _arm_immediate(text: str) -> int | None:
         return int(text, 0)
     except ValueError:
         return None
+
+
+def rodata_strings(data: Bytes, layout: ElfLayout) -> frozenset[str]:
+    """The identifier-like NUL-terminated strings of the file's read-only data (names a
+    program may hand to dlsym): `_IDENTIFIER`'s matches, found by `_x86scan.identifiers`
+    where it was built (the same, 5-8 times faster)."""
+    found: set[str] = set()
+    for section in layout.sections:
+        if section.name == ".rodata" and section.in_file:
+            raw = bytes(data[section.offset : section.offset + section.size])
+            if _x86scan is not None:
+                found.update(_x86scan.identifiers(raw))
+            else:
+                found.update(m.decode() for m in _IDENTIFIER.findall(raw))
+    return frozenset(found)
 
 
 def reachable_imports(data: bytes, roots: Iterable[str], **options: object) -> Reach:

@@ -27,6 +27,7 @@ from portscan.inspect.elf import callgraph
 from portscan.inspect.elf.callgraph import CallGraph, Reach
 from portscan.inspect.elf.content import locate, mapped
 from portscan.inspect.elf.frames import NOT_PICKLE, garbled_frame, read_frame, write_frame
+from portscan.inspect.elf.layout import MalformedElf, read_layout
 from portscan.lifecycle import serving
 
 # A file larger than this is judged whole without building its call graph: its tables
@@ -67,12 +68,6 @@ class Walks:
             return graph.reach((), constructors=True)
         return graph.reach((root,), constructors=False)
 
-    def strings(self, digest: str) -> frozenset[str] | None:
-        """The identifier-like strings of the file's read-only data (`CallGraph.strings`),
-        None when it has no call graph."""
-        graph = self.graph(digest)
-        return None if isinstance(graph, str) else graph.strings()
-
     def drop_pages(self) -> None:
         """Let the open files' mapped pages go (read again from the page cache when a
         walk needs them): they count in the process's resident memory meanwhile."""
@@ -90,6 +85,28 @@ class Walks:
 
 def open_graph(content_dir: str | None, digest: str) -> CallGraph | str:
     """The call graph of the file kept under `digest`, or why there is none."""
+    data = _walkable(content_dir, digest)
+    if isinstance(data, str):
+        return data
+    graph = CallGraph.from_bytes(data)
+    return graph if graph.status == "complete" else f"{graph.status}: {graph.note}"
+
+
+def kept_strings(content_dir: str | None, digest: str) -> frozenset[str] | None:
+    """`callgraph.rodata_strings` of the file kept under `digest`, read without its call
+    graph (from its headers); None where it is not kept, is over MAX_WALKED_BYTES, or
+    its headers do not read."""
+    data = _walkable(content_dir, digest)
+    if isinstance(data, str):
+        return None
+    try:
+        return callgraph.rodata_strings(data, read_layout(data))
+    except MalformedElf:
+        return None
+
+
+def _walkable(content_dir: str | None, digest: str) -> mmap.mmap | bytes | str:
+    """The bytes of the file kept under `digest`, mapped, or why it is not walked."""
     for again in (False, True):  # a pack dropped since it was found: where it went now
         location = locate(content_dir, digest)
         if location is None:
@@ -98,13 +115,11 @@ def open_graph(content_dir: str | None, digest: str) -> CallGraph | str:
         if size > MAX_WALKED_BYTES:
             return f"{size >> 20} MiB, over the {MAX_WALKED_BYTES >> 20} MiB walked at most"
         try:
-            data = mapped(location)
-            break
+            return mapped(location)
         except OSError:
             if again:
                 return NOT_KEPT
-    graph = CallGraph.from_bytes(data)
-    return graph if graph.status == "complete" else f"{graph.status}: {graph.note}"
+    return NOT_KEPT  # (not reached)
 
 
 def start_helper() -> subprocess.Popen[bytes]:
@@ -133,11 +148,6 @@ class WalkHelper:
     def send(self, batch: list[Walk]) -> None:
         """Walks to make: `receive` answers them, and says how long they took."""
         self._send("walk", batch)
-
-    def strings(self, digest: str) -> frozenset[str] | None:
-        """`Walks.strings` of a file whose graph the helper has open (EOFError if it died)."""
-        self._send("strings", [digest])
-        return self.receive()[0]
 
     def _send(self, kind: str, items: list) -> None:
         assert self.process.stdin is not None
@@ -197,8 +207,6 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
         try:
             if kind == "release":
                 walks.release(items)
-            elif kind == "strings":
-                write_frame(stdout, [walks.strings(digest) for digest in items])
             else:
                 began = time.perf_counter()
                 answers = [walks.walk(digest, root) for digest, root in items]
