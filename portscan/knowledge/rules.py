@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from portscan.errors import UnknownRuleError
@@ -76,21 +76,22 @@ class Rule:
         self,
         target: Target,
         verdict: Verdict,
-        names: list[str],
-        shown: str,
+        names: str,
+        count: int,
         support: sig.Support | None = None,
         **fields: str,
     ) -> str:
-        """A finding's message from the rule's template (rules.json "messages"). `support`
-        replaces the rule's own for {remedy} (a runtime-semantics row's); `fields` fill
-        further placeholders ({condition})."""
+        """A finding's message from the rule's template (rules.json "messages"), about
+        `count` names quoted as `names` (`listed`). `support` replaces the rule's own
+        for {remedy} (a runtime-semantics row's); `fields` fill further placeholders
+        ({condition})."""
         ready = verdict in (Verdict.READY, Verdict.NA)
         template = self.messages[0] if ready else self.messages[1]
         remedy = "" if ready else remediation_text(support or self.support[target])
         return template.format(
             title=self.title,
-            names=shown,
-            count=len(names),
+            names=names,
+            count=count,
             target=target.value,
             remedy=remedy,
             **fields,
@@ -99,6 +100,15 @@ class Rule:
     def remediation(self, target: Target) -> str:
         """What to do on `target`, with the flags and libraries a shim needs."""
         return remediation_text(self.support[target])
+
+
+SHOWN = 8  # names a finding's message quotes
+
+
+def listed(names: Sequence[str]) -> str:
+    """The names a message quotes: the first SHOWN, and how many more."""
+    more = len(names) - SHOWN
+    return ", ".join(names[:SHOWN]) + (f" and {more} more" if more > 0 else "")
 
 
 def remediation_text(support: sig.Support) -> str:

@@ -19,8 +19,6 @@ from portscan.knowledge.platform import parse_name
 from portscan.lint.findings import TARGETS, Where
 from portscan.model import ChainStep, Evidence, Finding, Target
 
-_SHOWN = 8  # names quoted in a finding's message
-
 
 def judge_semantics(
     symbols: Iterable[str],
@@ -50,15 +48,14 @@ def judge_semantics(
         if not used:
             continue
         rule = rules.get_rule(row.rule)
-        more = len(used) - _SHOWN
-        shown = ", ".join(used[:_SHOWN]) + (f" and {more} more" if more > 0 else "")
         for target in targets:
             if not row.applies(target, as_of):
                 continue
             support = row.support[target]
             message = rule.message(
-                target, support.verdict, used, shown, support, condition=row.condition
-            )
+                target, support.verdict, rules.listed(used), len(used), support,
+                condition=row.condition,
+            )  # fmt: skip
             evidence = [
                 Evidence(
                     where.path,

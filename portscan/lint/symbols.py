@@ -29,7 +29,6 @@ from portscan.knowledge.ruleids import (
 )
 from portscan.model import Capability, ChainStep, Evidence, Finding, Target, Verdict
 
-_SHOWN = 8  # names quoted in a finding's message
 _Item = TypeVar("_Item")
 _Plain = tuple[str, str, str]  # a symbol, its detail after "imported", its judgement's note
 
@@ -159,9 +158,7 @@ def _message(rule_id: str, target: Target, names: list[str], verdict: Verdict) -
     """One sentence: what was found, then what to do on this target (nothing to do when
     ready: `portscan explain` still tells how the target provides it). The wording is
     the rule's template in signatures/rules.json."""
-    more = len(names) - _SHOWN
-    shown = ", ".join(names[:_SHOWN]) + (f" and {more} more" if more > 0 else "")
-    return rules.get_rule(rule_id).message(target, verdict, names, shown)
+    return rules.get_rule(rule_id).message(target, verdict, rules.listed(names), len(names))
 
 
 def judge_symbols(
