@@ -925,7 +925,7 @@ typedef struct {
     int absolute;        /* a position-dependent file */
     uint64_t most;       /* MAX_FUNCTION_BYTES */
     uint64_t below;      /* _SORTED_BELOW: a function ending past it is the walker's */
-    uint32_t *bound;     /* a run's buffers */
+    uint32_t *bound;     /* a run's buffers (a graph walks one function at a time) */
     int64_t *found;
 } summary_t;
 
@@ -956,7 +956,8 @@ static PyObject *make_summary(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "Oy*y*O!OKpKK", &capsule, &offsets, &starts, &PyDict_Type,
                           &sizes, &type, &handle, &absolute, &most, &below))
         return NULL;
-    const context *graph = PyCapsule_GetPointer(capsule, "_x86scan.context");
+    const context *graph = check_init() < 0 ? NULL
+                                            : PyCapsule_GetPointer(capsule, "_x86scan.context");
     summary_t *table = graph == NULL ? NULL : PyMem_Calloc(1, sizeof(summary_t));
     Py_ssize_t sections = 0;
     if (table != NULL) {
