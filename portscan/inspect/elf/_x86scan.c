@@ -715,10 +715,12 @@ static PyObject *make_context(PyObject *self, PyObject *args) {
     return capsule;
 }
 
-static int in_code(const context *graph, uint64_t address) {
+/* The index of the code section holding `address` (bisect_right over the starts, as
+ * CallGraph._in_code and _extent), -1 where none does */
+static Py_ssize_t code_section(const context *graph, uint64_t address) {
     if (address < graph->low || address >= graph->high)
-        return 0;
-    Py_ssize_t low = 0, high = graph->code_count; /* bisect_right over the starts */
+        return -1;
+    Py_ssize_t low = 0, high = graph->code_count;
     while (low < high) {
         Py_ssize_t middle = (low + high) / 2;
         if (address < graph->code[2 * middle])
@@ -726,7 +728,11 @@ static int in_code(const context *graph, uint64_t address) {
         else
             low = middle + 1;
     }
-    return low > 0 && address < graph->code[2 * (low - 1) + 1];
+    return low > 0 && address < graph->code[2 * (low - 1) + 1] ? low - 1 : -1;
+}
+
+static int in_code(const context *graph, uint64_t address) {
+    return code_section(graph, address) >= 0;
 }
 
 static int in_got(const context *graph, uint64_t address) {
@@ -904,6 +910,31 @@ static PyObject *settle(PyObject *self, PyObject *args) {
     if (settle_run(graph, &result, &events, count, &at, &done, start, end, &loaded) < 0)
         return NULL;
     return Py_BuildValue("(nnl)", at < count ? at : PyList_GET_SIZE(events.list), done, loaded);
+}
+
+/* bisect_right and bisect_left over a sorted array */
+static Py_ssize_t right_of(const uint64_t *sorted, Py_ssize_t count, uint64_t value) {
+    Py_ssize_t low = 0, high = count;
+    while (low < high) {
+        Py_ssize_t middle = (low + high) / 2;
+        if (value < sorted[middle])
+            high = middle;
+        else
+            low = middle + 1;
+    }
+    return low;
+}
+
+static Py_ssize_t left_of(const uint64_t *sorted, Py_ssize_t count, uint64_t value) {
+    Py_ssize_t low = 0, high = count;
+    while (low < high) {
+        Py_ssize_t middle = (low + high) / 2;
+        if (sorted[middle] < value)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return low;
 }
 
 /* ---- Whole functions -------------------------------------------------------------------
@@ -1143,17 +1174,10 @@ static PyObject *summarise(summary_t *table, PyObject *resolve, const uint8_t *b
     int indirect = 0;
     if (calls == NULL || imports == NULL || data_ == NULL)
         goto done;
-    Py_ssize_t low = 0, high = graph->code_count; /* _extent: the section holding it */
-    while (low < high) {
-        Py_ssize_t middle = (low + high) / 2;
-        if (start < graph->code[2 * middle])
-            high = middle;
-        else
-            low = middle + 1;
-    }
-    if (low > 0 && start < graph->code[2 * (low - 1) + 1]) {
-        uint64_t section_start = graph->code[2 * (low - 1)];
-        uint64_t section_end = graph->code[2 * (low - 1) + 1];
+    Py_ssize_t section = code_section(graph, start); /* _extent */
+    if (section >= 0) {
+        uint64_t section_start = graph->code[2 * section];
+        uint64_t section_end = graph->code[2 * section + 1];
         uint64_t end = 0, length = 0;
         PyObject *sized = PyDict_GetItemWithError(table->sizes, node);
         if (sized == NULL && PyErr_Occurred())
@@ -1169,14 +1193,7 @@ static PyObject *summarise(summary_t *table, PyObject *resolve, const uint8_t *b
         if (end) /* the symbol's size */
             end = saturated(start, end);
         else { /* up to the next function start, else the section's end */
-            Py_ssize_t after = 0, top = table->start_count;
-            while (after < top) {
-                Py_ssize_t middle = (after + top) / 2;
-                if (start < table->starts[middle])
-                    top = middle;
-                else
-                    after = middle + 1;
-            }
+            Py_ssize_t after = right_of(table->starts, table->start_count, start);
             end = after < table->start_count ? table->starts[after] : section_end;
         }
         if (end > section_end)
@@ -1187,7 +1204,7 @@ static PyObject *summarise(summary_t *table, PyObject *resolve, const uint8_t *b
             made = Py_NewRef(Py_None);
             goto done;
         }
-        uint64_t offset = table->offsets[low - 1];
+        uint64_t offset = table->offsets[section];
         uint64_t at = saturated(offset, start - section_start);
         if (at < size && at != UINT64_MAX)
             length = end - start < size - at ? end - start : size - at;
@@ -1387,30 +1404,6 @@ static PyObject *make_objects(PyObject *self, PyObject *args) {
 }
 
 /* bisect_right / bisect_left over a sorted uint64 array */
-static Py_ssize_t right_of(const uint64_t *sorted, Py_ssize_t count, uint64_t value) {
-    Py_ssize_t low = 0, high = count;
-    while (low < high) {
-        Py_ssize_t middle = (low + high) / 2;
-        if (value < sorted[middle])
-            high = middle;
-        else
-            low = middle + 1;
-    }
-    return low;
-}
-
-static Py_ssize_t left_of(const uint64_t *sorted, Py_ssize_t count, uint64_t value) {
-    Py_ssize_t low = 0, high = count;
-    while (low < high) {
-        Py_ssize_t middle = (low + high) / 2;
-        if (sorted[middle] < value)
-            low = middle + 1;
-        else
-            high = middle;
-    }
-    return low;
-}
-
 /* CallGraph._object_pointers(address) for an address within 64 bits: (functions and
  * imports, data) of the object's slots, in slot order (object_slots' rule) */
 static PyObject *object_entry(const objects_context *table, uint64_t address) {

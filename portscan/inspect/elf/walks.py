@@ -107,19 +107,16 @@ def kept_strings(content_dir: str | None, digest: str) -> frozenset[str] | None:
 
 def _walkable(content_dir: str | None, digest: str) -> mmap.mmap | bytes | str:
     """The bytes of the file kept under `digest`, mapped, or why it is not walked."""
-    for again in (False, True):  # a pack dropped since it was found: where it went now
+    for _ in range(2):  # a pack dropped since it was found: where it went now
         location = locate(content_dir, digest)
         if location is None:
             return NOT_KEPT
         size = location[2]
         if size > MAX_WALKED_BYTES:
             return f"{size >> 20} MiB, over the {MAX_WALKED_BYTES >> 20} MiB walked at most"
-        try:
+        with contextlib.suppress(OSError):
             return mapped(location)
-        except OSError:
-            if again:
-                return NOT_KEPT
-    return NOT_KEPT  # (not reached)
+    return NOT_KEPT
 
 
 def start_helper() -> subprocess.Popen[bytes]:
