@@ -491,7 +491,11 @@ def chain_text(chain: tuple[ChainStep, ...]) -> str:
     return " → ".join(parts)
 
 
-@dataclass(frozen=True)
+# Hashed by its fields as a frozen dataclass would be, but not frozen, and slotted: a
+# frozen dataclass sets each field through object.__setattr__, and an image's judging
+# makes tens of thousands (postgres: 48,000 Evidence, 36,000 Finding; judging 20% faster
+# with both slotted, and 4 MB less). Nothing changes one once made.
+@dataclass(unsafe_hash=True, slots=True)
 class Evidence:
     """What a finding rests on: the file, and the symbol, syscall site (with its address)
     or string in it, or the line of a source file; the package owning the file and the
@@ -533,7 +537,7 @@ class Evidence:
         return doc
 
 
-@dataclass
+@dataclass(slots=True)
 class Finding:
     """One rule raised for one target: rule id + target + verdict + evidence."""
 
