@@ -16,8 +16,9 @@ rule has exactly one emitter and every id code or patterns name is catalogued.
 from __future__ import annotations
 
 import functools
+import itertools
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from portscan.errors import UnknownRuleError
@@ -105,10 +106,10 @@ class Rule:
 SHOWN = 8  # names a finding's message quotes
 
 
-def listed(names: Sequence[str]) -> str:
+def listed(names: Collection[str]) -> str:
     """The names a message quotes: the first SHOWN, and how many more."""
     more = len(names) - SHOWN
-    return ", ".join(names[:SHOWN]) + (f" and {more} more" if more > 0 else "")
+    return ", ".join(itertools.islice(names, SHOWN)) + (f" and {more} more" if more > 0 else "")
 
 
 def remediation_text(support: sig.Support) -> str:

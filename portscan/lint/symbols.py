@@ -12,7 +12,7 @@ start-up symbols ignored) using signatures/symbol-normalisation.json.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -154,7 +154,7 @@ def _row(
     return tuple(row)
 
 
-def _message(rule_id: str, target: Target, names: list[str], verdict: Verdict) -> str:
+def _message(rule_id: str, target: Target, names: Collection[str], verdict: Verdict) -> str:
     """One sentence: what was found, then what to do on this target (nothing to do when
     ready: `portscan explain` still tells how the target provides it). The wording is
     the rule's template in signatures/rules.json."""
@@ -326,10 +326,12 @@ _Key = tuple[Target, str, Capability | None, Verdict]
 _Items = tuple[dict[str, None], list[_Item]]  # a group's names (in first-seen order), items
 
 
-def _ordered(groups: dict[_Key, _Items[_Item]]) -> list[tuple[_Key, list[str], list[_Item]]]:
+def _ordered(
+    groups: dict[_Key, _Items[_Item]],
+) -> list[tuple[_Key, dict[str, None], list[_Item]]]:
     """Groups per (target, rule, capability, verdict), worst first per target."""
     order = {target: index for index, target in enumerate(Target)}
-    result = [(key, list(labels), items) for key, (labels, items) in groups.items()]
+    result = [(key, labels, items) for key, (labels, items) in groups.items()]
     result.sort(key=lambda g: (order[g[0][0]], g[0][3].rank, g[0][1]))
     return result
 
