@@ -158,7 +158,15 @@ def _message(rule_id: str, target: Target, names: Collection[str], verdict: Verd
     """One sentence: what was found, then what to do on this target (nothing to do when
     ready: `portscan explain` still tells how the target provides it). The wording is
     the rule's template in signatures/rules.json."""
-    return rules.get_rule(rule_id).message(target, verdict, rules.listed(names), len(names))
+    return _worded(rule_id, target, verdict, rules.listed(names), len(names))
+
+
+@sig.register_cache
+@functools.lru_cache(maxsize=16384)
+def _worded(rule_id: str, target: Target, verdict: Verdict, names: str, count: int) -> str:
+    """`_message`'s sentence, made once per wording (an image's components repeat them:
+    nginx 6,400 distinct in 22,000)."""
+    return rules.get_rule(rule_id).message(target, verdict, names, count)
 
 
 def judge_symbols(
