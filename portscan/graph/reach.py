@@ -405,14 +405,12 @@ class _Scope:
         if found is not _UNBOUND:
             return found
         name, version = self._split(symbol)
-        found = next(
-            (
-                member
-                for member, exports in zip(self.members, self.exports, strict=True)
-                if _exports_version(exports.get(name), version)
-            ),
-            None,
-        )
+        found = None
+        for member, exports in zip(self.members, self.exports, strict=True):
+            versions = exports.get(name)
+            if versions is not None and _exports_version(versions, version):
+                found = member
+                break
         self._bound[symbol] = found
         return found
 
