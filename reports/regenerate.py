@@ -216,8 +216,11 @@ def corpus_identity() -> dict[str, list[str]]:
 
 def renamed(recorded: dict[str, list[str]], current: dict[str, list[str]]) -> dict[str, str] | None:
     """What each recorded value of the corpus's identity is called in `current`: digests
-    in full and by their 12-digit short form, sizes of 5 digits or more (shorter numbers
-    are too common in a report to replace). None when the layouts differ in shape."""
+    in full and by their 12-digit short form, sizes of 5 digits or more, and a shorter
+    size as a report writes it, "158 B" (a bare short number is too common in a report
+    to replace; a rebuilt corpus's small layers may differ by a byte: postgres's last
+    one holds directories with the build's times). None when the layouts differ in
+    shape."""
     if recorded.keys() != current.keys():
         return None
     names: dict[str, str] = {}
@@ -232,6 +235,8 @@ def renamed(recorded: dict[str, list[str]], current: dict[str, list[str]]) -> di
                 names[old.partition(":")[2][:12]] = new.partition(":")[2][:12]
             elif len(old) >= 5:
                 names[old] = new
+            else:
+                names[f"{old} B"] = f"{new} B"
     return names
 
 
