@@ -62,7 +62,12 @@ def test_a_corpus_built_another_day_reads_as_the_recorded_one(tmp_path: Path) ->
         full, size = identity["nginx-latest"][:2]
         short = full[7:19]
         (folder / "nginx.md").write_text(f"of nginx (`{short}`), {size} bytes, {full}, 491\n")
+        small = identity["nginx-latest"][3]  # a short size, as a report writes one
+        (folder / "layers.html").write_text(f"<td>{small} B</td><td>1491 B</td>\n")
     assert regenerate.compare(expected, actual) == []
+    (actual / "layers.html").write_text("<td>495 B</td><td>1495 B</td>\n")
+    assert regenerate.compare(expected, actual) == ["layers.html: differs"]
+    (actual / "layers.html").write_text("<td>495 B</td><td>1491 B</td>\n")
     (actual / "nginx.md").write_text((actual / "nginx.md").read_text().replace("bytes", "B"))
     assert regenerate.compare(expected, actual) == ["nginx.md: differs"]
     (actual / "nginx.md").write_text((actual / "nginx.md").read_text().replace("491", "495"))
