@@ -216,7 +216,7 @@ def _sections(result: ScanResult) -> list[tuple[str, Callable[[], Any]]]:
         ("files", lambda: (file_dict(entry) for entry in result.files)),
         ("warnings", lambda: result.warnings),
         ("targets", lambda: {str(t): encode(s) for t, s in result.targets.items()}),
-        ("components", lambda: (encode(c) for c in result.components)),
+        ("components", lambda: (_component(c) for c in result.components)),
         ("image_findings", lambda: encode(result.image_findings)),
         ("binaries", lambda: encode(result.binaries)),
         ("packages", lambda: encode(result.packages)),
@@ -234,6 +234,23 @@ def to_dict(result: ScanResult) -> dict[str, Any]:
     """The result's document as values `_compact` writes (a dataclass such as a chain's
     ChainStep stays one: written as an object of its fields)."""
     return {key: _whole(make()) for key, make in _sections(result)}
+
+
+def _component(component: Component) -> _EnumKeys:
+    """`encode(component)` but its findings, made dicts, left to `_compact` as it is:
+    orjson writes enums, dicts keyed by enums and plain dataclasses (its MigrationStep)
+    as `encode` makes them."""
+    doc = {name: getattr(component, name) for name in _COMPONENT_FIELDS}
+    doc["findings"] = [finding.to_dict() for finding in component.findings]
+    return _EnumKeys(doc)
+
+
+_COMPONENT_FIELDS = tuple(f.name for f in dataclasses.fields(Component))
+
+
+class _EnumKeys(dict[str, Any]):
+    """A dict whose values hold dicts keyed by enums, which `_compact` writes by value,
+    as `encode` does."""
 
 
 def _whole(value: Any) -> Any:
@@ -267,9 +284,11 @@ def _compact(value: Any) -> str:
     (made once) for the one thing orjson refuses, an integer past 64 bits. A dataclass
     is an object of its fields in both."""
     try:
+        if type(value) is _EnumKeys:
+            return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
         return orjson.dumps(value).decode()
     except TypeError:
-        return _STDLIB(value)
+        return _STDLIB(encode(value) if type(value) is _EnumKeys else value)
 
 
 def _fields(value: Any) -> dict[str, Any]:
