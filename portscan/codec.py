@@ -237,11 +237,12 @@ def to_dict(result: ScanResult) -> dict[str, Any]:
 
 
 def _component(component: Component) -> _EnumKeys:
-    """`encode(component)` but its findings, made dicts, left to `_compact` as it is:
-    orjson writes enums, dicts keyed by enums and plain dataclasses (its MigrationStep)
-    as `encode` makes them."""
+    """`encode(component)` but its findings and plan, made dicts, left to `_compact` as
+    it is: orjson writes enums and dicts keyed by enums as `encode` makes them (and
+    they compare equal to the strings they stand for)."""
     doc = {name: getattr(component, name) for name in _COMPONENT_FIELDS}
     doc["findings"] = [finding.to_dict() for finding in component.findings]
+    doc["plan"] = encode(component.plan)
     return _EnumKeys(doc)
 
 
