@@ -30,11 +30,12 @@ THRESHOLDS = (1_000_000, 20, 100)  # the collector's (gc.set_threshold), see abo
 
 def serving(module: str) -> str:
     """The `python -c` program of a portscan child process (the ELF worker, the walk
-    helper): the collector set as here, `module.serve` on its standard streams, then
-    `leave`."""
+    helper): the collector set as here, `module.serve` on its standard streams and the
+    program's arguments, then `leave`."""
     return (
         "import sys; from portscan.lifecycle import collect_rarely, leave; collect_rarely(); "
-        f"from {module} import serve; serve(sys.stdin.buffer, sys.stdout.buffer); leave(0)"
+        f"from {module} import serve; serve(sys.stdin.buffer, sys.stdout.buffer, *sys.argv[1:]); "
+        "leave(0)"
     )
 
 

@@ -438,7 +438,11 @@ def test_one_file_whose_analysis_fails_does_not_fail_the_scan(
     warning naming it; the other files are judged and the scan ends normally. Through
     the test hooks of inspect/elf/worker.py, in the worker and in-process."""
     layout = _three_programs(native_bins, tmp_path)
-    doc = scanned(layout.ref, tmp_path, **{hook: "*/hello-static", "PORTSCAN_WORKERS": workers})
+    scratch = tmp_path / "tmp"  # the scan's temporary directory: empty again at its end
+    scratch.mkdir()
+    hooks = {hook: "*/hello-static", "PORTSCAN_WORKERS": workers, "TMPDIR": str(scratch)}
+    doc = scanned(layout.ref, tmp_path, **hooks)
+    assert list(scratch.iterdir()) == []  # a worker's scratch directory too, if it crashed
     failed = doc["binaries"]["/usr/bin/hello-static"]
     assert failed["error"].startswith("analysis failed (") and reason in failed["error"]
     assert (failed["machine"], failed["elf_class"]) == ("x86_64", 64)  # from its header

@@ -33,6 +33,7 @@ import hashlib
 import mmap
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -207,8 +208,11 @@ class _Worker:
     """One worker process, a writer thread feeding it and a reader thread settling."""
 
     def __init__(self) -> None:
+        # where the worker spools a file handed over in the pipe: this process's, so
+        # that it goes when the worker crashes too (`_forget_scratch`)
+        self.scratch = tempfile.mkdtemp(prefix="portscan-elf-")
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_MAIN],
+            [sys.executable, "-c", _WORKER_MAIN, self.scratch],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
@@ -299,6 +303,7 @@ class _Worker:
             self._room.notify_all()
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)  # its stdout is closed: it has exited, or is exiting
+        self._forget_scratch()
         code = self.process.returncode
         if pending and code is not None and -code in _CRASH_SIGNALS:
             task = pending.pop(min(pending))
@@ -316,6 +321,7 @@ class _Worker:
         (inspect/elf/walks.py): its process, or None if it is gone."""
         self._outbox.put((_HANDOFF, None))  # type: ignore[arg-type]
         self._reader.join()  # it ends at the worker's answer, or settles if it died
+        self._forget_scratch()  # its files are all answered: nothing is spooled any more
         return self.process if self.alive else None
 
     def stop(self) -> None:
@@ -324,6 +330,11 @@ class _Worker:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        self._forget_scratch()
+
+    def _forget_scratch(self) -> None:
+        """Remove the scratch directory, with a file a crashed worker was analysing."""
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
 
 _worker: _Worker | None = None
@@ -402,51 +413,51 @@ class ElfAnalyser:
         return _get_worker().submit(path, b"", self.content_dir, kept, sha256)
 
 
-def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
+def serve(stdin: BinaryIO, stdout: BinaryIO, scratch: str) -> None:
     """The worker's loop: a file in, its facts out, until stdin closes. Each file goes
-    from the pipe to disk (the content directory, else a scratch one) in 1 MiB pieces,
-    or is on disk already (kept by the layer reader, or a large file it spooled), and is
-    analysed from there: the worker's heap never holds a file's bytes, but where lief
-    reads one (its own copy; for a file kept in a pack, under 16 MiB as a rule, also the
-    copy lief is handed). A file outside the content directory is removed once analysed."""
+    from the pipe to disk (the content directory, else `scratch`, a directory the parent
+    made and removes) in 1 MiB pieces, or is on disk already (kept by the layer reader,
+    or a large file it spooled), and is analysed from there: the worker's heap never
+    holds a file's bytes, but where lief reads one (its own copy; for a file kept in a
+    pack, under 16 MiB as a rule, also the copy lief is handed). A file outside the
+    content directory is removed once analysed."""
     import portscan.inspect.elf.program  # noqa: F401  (lief and capstone, imported once)
 
     global _in_worker
     _in_worker = True
 
-    with tempfile.TemporaryDirectory(prefix="portscan-elf-") as scratch:
-        while True:
-            try:
-                (task_id, path, content_dir, file, sha256), size = read_header(stdin)
-                if task_id == _HANDOFF:
-                    write_frame(stdout, (_HANDOFF, True, None))
-                    release_free_memory()
-                    from portscan.inspect.elf.walks import serve as serve_walks
-
-                    serve_walks(stdin, stdout)
-                    return
-                spooled = file is None  # else the layer reader kept or spooled it
-                if spooled:
-                    spool, sha256 = _spool(_pieces(stdin, size), content_dir or scratch)
-                    file = (spool, 0, size)
-            except EOFError:
-                return
-            try:
-                if spooled and content_dir is not None:
-                    file = (_place(file[0], os.path.join(content_dir, sha256)), 0, file[2])
-                size = file[2]
-                message = (task_id, True, _analyse_file(path, file, sha256))
-            except MemoryError as exc:  # ends the scan, as it would in-process
-                message = (task_id, False, MemoryError(f"{path}: {exc}"))
-            except Exception as exc:  # this file's failure (layers.AnalysisFailed), not the scan's
-                message = (task_id, False, _failed(exc, _head(file)))
-            finally:
-                if content_dir is None:
-                    with contextlib.suppress(OSError):
-                        os.unlink(file[0])
-            write_frame(stdout, message)
-            if size >= _TRIM_AFTER:
+    while True:
+        try:
+            (task_id, path, content_dir, file, sha256), size = read_header(stdin)
+            if task_id == _HANDOFF:
+                write_frame(stdout, (_HANDOFF, True, None))
                 release_free_memory()
+                from portscan.inspect.elf.walks import serve as serve_walks
+
+                serve_walks(stdin, stdout)
+                return
+            spooled = file is None  # else the layer reader kept or spooled it
+            if spooled:
+                spool, sha256 = _spool(_pieces(stdin, size), content_dir or scratch)
+                file = (spool, 0, size)
+        except EOFError:
+            return
+        try:
+            if spooled and content_dir is not None:
+                file = (_place(file[0], os.path.join(content_dir, sha256)), 0, file[2])
+            size = file[2]
+            message = (task_id, True, _analyse_file(path, file, sha256))
+        except MemoryError as exc:  # ends the scan, as it would in-process
+            message = (task_id, False, MemoryError(f"{path}: {exc}"))
+        except Exception as exc:  # this file's failure (layers.AnalysisFailed), not the scan's
+            message = (task_id, False, _failed(exc, _head(file)))
+        finally:
+            if content_dir is None:
+                with contextlib.suppress(OSError):
+                    os.unlink(file[0])
+        write_frame(stdout, message)
+        if size >= _TRIM_AFTER:
+            release_free_memory()
 
 
 def _head(file: Location) -> bytes:
