@@ -48,14 +48,14 @@ def judge_semantics(
         if not used:
             continue
         rule = rules.get_rule(row.rule)
+        names = rules.listed(used)  # the same on every target
         for target in targets:
             if not row.applies(target, as_of):
                 continue
             support = row.support[target]
             message = rule.message(
-                target, support.verdict, rules.listed(used), len(used), support,
-                condition=row.condition,
-            )  # fmt: skip
+                target, support.verdict, names, len(used), support, condition=row.condition
+            )
             evidence = [
                 Evidence(
                     where.path,
