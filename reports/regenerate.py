@@ -42,6 +42,7 @@ ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))
 
 from portscan.report.formats import renderer  # noqa: E402
+from portscan.report.view import human_size  # noqa: E402
 from portscan.scan import scan_image  # noqa: E402
 
 CORPUS = Path(os.environ.get("CORPUS_OCI", "/tmp/portscan-corpus/oci"))
@@ -217,7 +218,8 @@ def corpus_identity() -> dict[str, list[str]]:
 def renamed(recorded: dict[str, list[str]], current: dict[str, list[str]]) -> dict[str, str] | None:
     """What each recorded value of the corpus's identity is called in `current`: digests
     in full and by their 12-digit short form, sizes of 5 digits or more, and a shorter
-    size as a report writes it, "158 B" (a bare short number is too common in a report
+    size as a report writes it, "158 B", and a layer's size as the HTML's layers table and
+    chart write it, "<td>1.4 KiB</td>" (a bare short number is too common in a report
     to replace; a rebuilt corpus's small layers may differ by a byte: postgres's last
     one holds directories with the build's times). None when the layouts differ in
     shape."""
@@ -233,10 +235,15 @@ def renamed(recorded: dict[str, list[str]], current: dict[str, list[str]]) -> di
             if ":" in old:
                 names[old] = new
                 names[old.partition(":")[2][:12]] = new.partition(":")[2][:12]
-            elif len(old) >= 5:
+                continue
+            if len(old) >= 5:
                 names[old] = new
             else:
                 names[f"{old} B"] = f"{new} B"
+            before, after = human_size(int(old)), human_size(int(new))
+            if before != after:  # a layer's size in the layers table and its chart
+                for form in ("<td>{}</td>", "<title>{}</title>", ">{}</text>"):
+                    names[form.format(before)] = form.format(after)
     return names
 
 

@@ -50,8 +50,8 @@ def test_a_corpus_built_another_day_reads_as_the_recorded_one(tmp_path: Path) ->
     """The check reads the recorded corpus's digests and sizes as the current build's, in
     full and short, and still sees any other change."""
     regenerate = _load_regenerate()
-    old = {"nginx-latest": ["sha256:" + "a" * 64, "58393684", "sha256:" + "b" * 64, "491"]}
-    new = {"nginx-latest": ["sha256:" + "c" * 64, "58393835", "sha256:" + "b" * 64, "495"]}
+    old = {"nginx-latest": ["sha256:" + "a" * 64, "58393684", "sha256:" + "b" * 64, "491", "1482"]}
+    new = {"nginx-latest": ["sha256:" + "c" * 64, "58393835", "sha256:" + "b" * 64, "495", "1540"]}
     expected, actual = tmp_path / "expected", tmp_path / "actual"
     for folder, identity in ((expected, old), (actual, new)):
         folder.mkdir()
@@ -64,7 +64,12 @@ def test_a_corpus_built_another_day_reads_as_the_recorded_one(tmp_path: Path) ->
         (folder / "nginx.md").write_text(f"of nginx (`{short}`), {size} bytes, {full}, 491\n")
         small = identity["nginx-latest"][3]  # a short size, as a report writes one
         (folder / "layers.html").write_text(f"<td>{small} B</td><td>1491 B</td>\n")
+        layer = "1.4 KiB" if folder is expected else "1.5 KiB"  # 1482 and 1540 bytes
+        (folder / "chart.html").write_text(f"<td>{layer}</td><title>a file · 1.4 KiB</title>\n")
     assert regenerate.compare(expected, actual) == []
+    (actual / "chart.html").write_text("<td>1.5 KiB</td><title>a file · 1.5 KiB</title>\n")
+    assert regenerate.compare(expected, actual) == ["chart.html: differs"]  # not a layer's
+    (actual / "chart.html").write_text("<td>1.5 KiB</td><title>a file · 1.4 KiB</title>\n")
     (actual / "layers.html").write_text("<td>495 B</td><td>1495 B</td>\n")
     assert regenerate.compare(expected, actual) == ["layers.html: differs"]
     (actual / "layers.html").write_text("<td>495 B</td><td>1491 B</td>\n")
