@@ -29,6 +29,11 @@ from portscan.knowledge.ruleids import (
 )
 from portscan.model import Capability, ChainStep, Evidence, Finding, Target, Verdict
 
+try:  # the grouping loops in C (_grouping.c), if it was built; else in Python, alike
+    from portscan.lint._grouping import group as _group
+except ImportError:  # pragma: no cover - built by setup.py; the Python is the fallback
+    _group = None
+
 _Item = TypeVar("_Item")
 _Plain = tuple[str, str, str]  # a symbol, its detail after "imported", its judgement's note
 
@@ -125,8 +130,6 @@ def judge_function(
 _Row = tuple[tuple["_Key", bool, str], ...]  # per target: group key, ready?, note
 
 
-@sig.register_cache
-@functools.lru_cache(maxsize=65536)
 def _row(
     function: str,
     targets: tuple[Target, ...],
@@ -270,25 +273,53 @@ def _symbol_plan(
     names = [n for s in symbols if (n := _judged_name(s)) is not None]
     if assume_libc is None:
         assume_libc = not any(n[2] for n in names)
+    groups = _grouped(names, assume_libc, targets, as_of, wasix_libc)
+    plan = []
+    for (target, rule_id, capability, verdict), names, items in _ordered(groups):
+        listed = f"{len(names)} function(s)"
+        summary = f"{origin}, {listed}" if origin else listed
+        message = _message(rule_id, target, names, verdict)
+        plan.append(_Group(target, rule_id, capability, verdict, message, tuple(items), summary))
+    return tuple(plan)
 
-    # Judge each name once for every target, then batch the names of one function
-    # (judged alike): a batch is handled in one step.
+
+_Name = tuple[str, tuple[str, str], bool, "sig.CapabilityInfo | None"]  # `_judged_name`
+
+
+def _grouped(
+    names: list[_Name],
+    assume_libc: bool,
+    targets: tuple[Target, ...],
+    as_of: str | None,
+    wasix_libc: str | None,
+) -> dict[_Key, _Items[_Plain]]:
+    """`_symbol_plan`'s groups: each name judged once for every target (its function's
+    row), the names of one function (judged alike) batched, then each batch put in its
+    group per (target, rule, capability, verdict), for one target in the order of the
+    batches, which `_ordered` keeps among equals. In C (`_grouping.c`) when built."""
+    rows = _rows(targets, as_of, wasix_libc)
+    functions: frozenset[str] | None = None  # made only when a bookkeeping function asks
+
+    def alone(bookkeeping: sig.CapabilityInfo) -> bool:
+        nonlocal functions
+        functions = functions or frozenset(n[0] for n in names)
+        return not bookkeeping.created_by(functions)
+
+    def make_row(function: str, platform: bool, alone: bool) -> _Row:
+        return _row(function, targets, platform, as_of, wasix_libc, alone)
+
+    if _group is not None:
+        return _group(names, assume_libc, rows, make_row, alone)
     batches: dict[tuple[str, bool, bool], tuple[_Row, list[tuple[str, str]]]] = {}
-    functions = None  # made only when a bookkeeping function asks
     for function, named, platform, bookkeeping in names:
-        platform = platform or assume_libc
-        alone = False
-        if bookkeeping is not None:
-            functions = functions or frozenset(n[0] for n in names)
-            alone = not bookkeeping.created_by(functions)
-        batch = batches.get((function, platform, alone))
+        key = (function, platform or assume_libc, bookkeeping is not None and alone(bookkeeping))
+        batch = batches.get(key)
         if batch is None:
-            row = _row(function, targets, platform, as_of, wasix_libc, alone)
-            batch = batches[function, platform, alone] = (row, [])
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = make_row(*key)
+            batch = batches[key] = (row, [])
         batch[1].append(named)
-
-    # a group per (target, rule, capability, verdict); for one target, in the order of
-    # the batches, which `_ordered` keeps among equals
     groups: dict[_Key, _Items[_Plain]] = {}
     for (function, _, _), (row, batch) in batches.items():
         for key, ready, note in row:
@@ -300,14 +331,17 @@ def _symbol_plan(
                 items = group[1]
                 for raw, rest in batch:
                     items.append((raw, rest, note))
+    return groups
 
-    plan = []
-    for (target, rule_id, capability, verdict), names, items in _ordered(groups):
-        listed = f"{len(names)} function(s)"
-        summary = f"{origin}, {listed}" if origin else listed
-        message = _message(rule_id, target, names, verdict)
-        plan.append(_Group(target, rule_id, capability, verdict, message, tuple(items), summary))
-    return tuple(plan)
+
+@sig.register_cache
+@functools.lru_cache(maxsize=64)
+def _rows(
+    targets: tuple[Target, ...], as_of: str | None, wasix_libc: str | None
+) -> dict[tuple[str, bool, bool], _Row]:
+    """The rows made so far for these targets and options, by (function, platform,
+    alone): `_grouped` fills it, and it goes with the signatures it was judged by."""
+    return {}
 
 
 @sig.register_cache
