@@ -1,11 +1,13 @@
-"""The compiled parts of portscan: three optional extensions.
+"""The compiled parts of portscan: four optional extensions.
 
 - portscan/inspect/elf/_x86scan.c: without it the call-graph walker sorts instructions
   in Python instead: the same results, about twice the time (docs/reachability.md);
 - portscan/_tarscan.c: without it every tar header is read by Python's tarfile: the
   same results, some 17 us more a header (layers.py);
 - portscan/lint/_grouping.c: without it judging groups a symbol set's names in Python:
-  the same findings, some 0.1 s more on nginx (lint/symbols.py).
+  the same findings, some 0.1 s more on nginx (lint/symbols.py);
+- portscan/graph/_binding.c: without it reachability binds what each walk imports in
+  Python: the same reach (graph/reach.py).
 """
 
 from setuptools import Extension, setup
@@ -19,5 +21,6 @@ setup(
         ),
         Extension("portscan._tarscan", ["portscan/_tarscan.c"], optional=True),
         Extension("portscan.lint._grouping", ["portscan/lint/_grouping.c"], optional=True),
+        Extension("portscan.graph._binding", ["portscan/graph/_binding.c"], optional=True),
     ]
 )

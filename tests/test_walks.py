@@ -112,3 +112,42 @@ def test_the_elf_worker_becomes_the_helper(inputs: tuple[Any, ...]) -> None:
     assert worker._worker is None  # the next scan starts its own
     assert _fields(_reach(inputs, helper)) == _fields(alone)
     assert helper.poll() is not None
+
+
+@pytest.mark.parametrize("budget", [callgraph.GRAPH_BUDGET, 4000])
+def test_the_c_binding_binds_as_the_python_does(
+    inputs: tuple[Any, ...], monkeypatch: pytest.MonkeyPatch, tmp_path: Any, budget: int
+) -> None:
+    """graph/_binding.c against the Python of `_reach_unit` it replaces: the same units
+    and libraries, chains and their order, whether the libraries are walked, run out of
+    the budget (taken whole from there), or have no bytes kept (all taken whole)."""
+    if reach._binding is None:
+        pytest.skip("graph/_binding.c was not built")
+    monkeypatch.setattr(callgraph, "GRAPH_BUDGET", budget)
+    unkept = (*inputs[:2], str(tmp_path), *inputs[3:])
+    for arguments in (inputs, unkept):
+        in_c = _reach(arguments, None)
+        with monkeypatch.context() as python:
+            python.setattr(reach, "_binding", None)
+            in_python = _reach(arguments, None)
+        assert _fields(in_c) == _fields(in_python)
+        assert any(unit.platform for unit in in_c.units.values())
+        if arguments is unkept:
+            assert all(unit.whole for unit in in_c.units.values() if unit.libraries)
+
+
+def test_the_c_binding_refuses_what_reach_never_passes() -> None:
+    """Malformed arguments raise TypeError (never a crash of the process)."""
+    if reach._binding is None:
+        pytest.skip("graph/_binding.c was not built")
+    state = ("/p", {}, {}, [], [], {}, str, set(), set(), [], {}, {}, dict)
+    with pytest.raises(TypeError):
+        reach._binding.bind_walked([("name", "symbol")], set(), (), {}, state)
+    with pytest.raises(TypeError):
+        reach._binding.bind_walked([], set(), (), {}, state[:5])
+    with pytest.raises(TypeError):
+        reach._binding.bind_symbols(["f"], (), (), "not a dict", state)
+    with pytest.raises(TypeError):
+        reach._binding.walk_entries(["f"], {"f": ["a", "f"]}, {}, None, {})
+    with pytest.raises(KeyError):
+        reach._binding.walk_entries(["f"], {}, {}, None, {})

@@ -40,6 +40,11 @@ from portscan.inspect.elf.walks import NOT_KEPT, WalkHelper, Walks, kept_strings
 from portscan.knowledge.platform import is_platform_library, runtime_platforms, split_version
 from portscan.model import WHOLE, Binary, ChainStep, file_node
 
+try:  # `_reach_unit`'s binding loops in C (_binding.c), if it was built
+    from portscan.graph import _binding
+except ImportError:  # pragma: no cover - built by setup.py; the Python is the fallback
+    _binding = None
+
 CONSTRUCTORS = "<constructors>"  # the root label of a library's constructors
 
 
@@ -332,13 +337,16 @@ class _Symbols:
         key = (library, label)
         made = self._walked.get(key)
         if made is None or made[0] is not found:
-            entries = []
             of_file = self.steps(library)
-            root = of_file[label]
-            for name in sorted(found.imports):
-                inner = found.chains[name][1:-1]  # without the root label and the import
-                steps = (root, *map(of_file.__getitem__, inner))
-                entries.append((name, self.imported(library, name), steps))
+            root, names, spelled = of_file[label], sorted(found.imports), self.spelled(library)
+            if _binding is not None:
+                entries = _binding.walk_entries(names, found.chains, of_file, root, spelled)
+            else:
+                entries = []
+                for name in names:
+                    inner = found.chains[name][1:-1]  # without the root label and the import
+                    steps = (root, *map(of_file.__getitem__, inner))
+                    entries.append((name, spelled.get(name, name), steps))
             made = self._walked[key] = (found, entries)
         return made[1]
 
@@ -366,14 +374,14 @@ class _Symbols:
             found = self._dlsym[path] = any(split_version(s)[0] in DLSYM for s in imports)
         return found
 
-    def imported(self, path: str, name: str) -> str:
-        """The import `name` of `path` as its facts spell it (with its version tag)."""
+    def spelled(self, path: str) -> dict[str, str]:
+        """name -> the import of `path` as its facts spell it (with its version tag)."""
         found = self._imports.get(path)
         if found is None:
             found = self._imports[path] = {}
             for symbol in self.binaries[path].imported_symbols:
                 found.setdefault(split_version(symbol)[0], symbol)
-        return found.get(name, name)
+        return found
 
 
 class _Steps(dict[str, ChainStep]):
@@ -565,8 +573,25 @@ def _reach_unit(
                 if inside is not None:
                     inside.setdefault(symbol, full)
 
-    for symbol in binaries[path].imported_symbols:
-        bind(symbol, start)
+    state = None if _binding is None else (
+        path, own, scope._bound, scope.members, scope.exports, symbols._split, split,
+        application, done, queue, unit.platform, symbols._steps, symbols.steps,
+    )  # fmt: skip
+
+    def bind_all(
+        imported: list[str],
+        chain: tuple[ChainStep, ...],
+        steps: tuple[ChainStep, ...] = (),
+        inside: dict[str, tuple[ChainStep, ...]] | None = None,
+    ) -> None:
+        """`bind` each of `imported`, in C where it was built."""
+        if state is not None:
+            _binding.bind_symbols(imported, chain, steps, inside, state)
+        else:
+            for symbol in imported:
+                bind(symbol, chain, steps, inside)
+
+    bind_all(binaries[path].imported_symbols, start)
     for library in unit.libraries:  # after the program's own calls: chains through
         done.add((library, None))  # them come first where lengths tie
         queue.append((library, None, start))
@@ -586,15 +611,17 @@ def _reach_unit(
                     continue  # every import of it is bound already
                 unit.whole[library] = found
                 steps = (step(library, label), step(library, WHOLE))
-                inside = unit.inside.setdefault(library, {})
-                for symbol in binary.imported_symbols:
-                    bind(symbol, chain, steps, inside)
+                bind_all(binary.imported_symbols, chain, steps, unit.inside.setdefault(library, {}))
                 continue
             bound = seen.get(library)
             if bound is None:
                 bound = seen[library] = set()
             inside = unit.inside.setdefault(library, {})
-            for name, symbol, steps in symbols.walked(library, label, found):
+            entries = symbols.walked(library, label, found)
+            if state is not None:  # the loop below, in C
+                _binding.bind_walked(entries, bound, chain, inside, state)
+                continue
+            for name, symbol, steps in entries:
                 if name in bound:  # bound already, by a chain at most as long
                     continue
                 bound.add(name)
