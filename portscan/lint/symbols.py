@@ -243,8 +243,8 @@ def judge_symbols(
     return findings
 
 
-@dataclass(frozen=True, slots=True)
-class _Group:
+@dataclass(slots=True)  # not frozen: a frozen __init__ sets each field through
+class _Group:  # object.__setattr__ (nginx: 22,000 groups); nothing changes one
     """One Finding of a symbol set, without the file: `items` (raw symbol, the rest of
     its evidence's detail, its judgement's note) per evidence, or none for ready names,
     which share one evidence detailed `summary`."""
