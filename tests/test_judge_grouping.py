@@ -12,6 +12,7 @@ import os
 import pytest
 
 from portscan.inspect.elf.program import analyse_elf_facts
+from portscan.layers import AnalysisFailed
 from portscan.lint import symbols
 from portscan.model import Target
 
@@ -49,7 +50,10 @@ def _real_sets() -> list[list[str]]:
             data = handle.read()
         if not data.startswith(b"\x7fELF"):
             continue
-        binary = analyse_elf_facts(path, data, path)
+        try:
+            binary = analyse_elf_facts(path, data, path)
+        except AnalysisFailed:  # a file this machine has that portscan cannot read
+            continue
         if binary.imported_symbols:
             found.append(list(binary.imported_symbols))
     assert len(found) >= 20, "too few ELF files to compare on"
