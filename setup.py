@@ -5,9 +5,10 @@
 - portscan/_tarscan.c: without it every tar header is read by Python's tarfile: the
   same results, some 17 us more a header (layers.py);
 - portscan/lint/_grouping.c: without it judging groups a symbol set's names in Python:
-  the same findings, some 0.1 s more on nginx (lint/symbols.py);
+  the same findings, about 8% more of judging's instructions (lint/symbols.py);
 - portscan/graph/_binding.c: without it reachability binds what each walk imports in
-  Python: the same reach (graph/reach.py).
+  Python: the same reach, binding nginx's imports in 0.27 s instead of 0.18
+  (graph/reach.py).
 """
 
 from setuptools import Extension, setup
