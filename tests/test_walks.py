@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -116,7 +117,7 @@ def test_the_elf_worker_becomes_the_helper(inputs: tuple[Any, ...]) -> None:
 
 @pytest.mark.parametrize("budget", [callgraph.GRAPH_BUDGET, 4000])
 def test_the_c_binding_binds_as_the_python_does(
-    inputs: tuple[Any, ...], monkeypatch: pytest.MonkeyPatch, tmp_path: Any, budget: int
+    inputs: tuple[Any, ...], monkeypatch: pytest.MonkeyPatch, tmp_path: Path, budget: int
 ) -> None:
     """graph/_binding.c against the Python of `_reach_unit` it replaces: the same units
     and libraries, chains and their order, whether the libraries are walked, run out of

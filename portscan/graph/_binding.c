@@ -55,16 +55,15 @@ static PyObject *
 split(PyObject **state, PyObject *symbol)
 {
     PyObject *found = PyDict_GetItemWithError(state[S_SPLIT_CACHE], symbol);
-    if (found != NULL || PyErr_Occurred())
-        return found;
-    found = PyObject_CallOneArg(state[S_SPLIT], symbol); /* fills the cache */
-    if (found == NULL)
-        return NULL;
-    Py_DECREF(found);
-    found = PyDict_GetItemWithError(state[S_SPLIT_CACHE], symbol);
-    if (found == NULL && !PyErr_Occurred())
-        PyErr_SetString(PyExc_RuntimeError, "split did not keep its answer");
-    if (found != NULL && (!PyTuple_Check(found) || PyTuple_GET_SIZE(found) != 2)) {
+    if (found == NULL) {
+        if (PyErr_Occurred())
+            return NULL;
+        found = PyObject_CallOneArg(state[S_SPLIT], symbol); /* made and kept */
+        if (found == NULL)
+            return NULL;
+        Py_DECREF(found); /* the cache holds it */
+    }
+    if (!PyTuple_Check(found) || PyTuple_GET_SIZE(found) != 2) {
         PyErr_SetString(PyExc_TypeError, "a split symbol is (name, version)");
         return NULL;
     }

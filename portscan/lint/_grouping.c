@@ -1,13 +1,13 @@
 /* The two loops of judging a symbol set (lint/symbols.py, `_grouped`), in C.
 
-   group(names, assume_libc, rows, make_row, alone) -> groups
+   group(names, assume_libc, rows, make_row, uncreated) -> groups
 
    names:       list of (function, named, platform, bookkeeping), `_judged_name`'s
    assume_libc: whether a name without the C library's version tag is the C library's
    rows:        dict (function, platform, alone) -> row, filled here on a miss
    make_row:    make_row(function, platform, alone) -> row: a tuple, per target, of
                 (group key, ready, note)
-   alone:       alone(bookkeeping) -> whether nothing of the set creates what the
+   uncreated:   uncreated(bookkeeping) -> whether nothing of the set creates what the
                 function keeps books on
 
    groups: dict group key -> ({function: None}, [(symbol, detail, note)]), the names of

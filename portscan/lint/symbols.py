@@ -300,7 +300,8 @@ def _grouped(
     rows = _rows(targets, as_of, wasix_libc)
     functions: frozenset[str] | None = None  # made only when a bookkeeping function asks
 
-    def alone(bookkeeping: sig.CapabilityInfo) -> bool:
+    def uncreated(bookkeeping: sig.CapabilityInfo) -> bool:
+        """Whether nothing of the set creates what `bookkeeping` keeps books on."""
         nonlocal functions
         functions = functions or frozenset(n[0] for n in names)
         return not bookkeeping.created_by(functions)
@@ -309,10 +310,14 @@ def _grouped(
         return _row(function, targets, platform, as_of, wasix_libc, alone)
 
     if _group is not None:
-        return _group(names, assume_libc, rows, make_row, alone)
+        return _group(names, assume_libc, rows, make_row, uncreated)
     batches: dict[tuple[str, bool, bool], tuple[_Row, list[tuple[str, str]]]] = {}
     for function, named, platform, bookkeeping in names:
-        key = (function, platform or assume_libc, bookkeeping is not None and alone(bookkeeping))
+        key = (
+            function,
+            platform or assume_libc,
+            bookkeeping is not None and uncreated(bookkeeping),
+        )
         batch = batches.get(key)
         if batch is None:
             row = rows.get(key)
