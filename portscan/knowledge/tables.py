@@ -218,10 +218,20 @@ class CapabilityMap:
         capability = self.by_symbol.get(name)
         if capability is not None:
             return self.capabilities[capability]
-        for info in self.capabilities.values():
-            if any(p.search(name) for p in info.patterns):
+        for info, pattern in self._patterned:
+            if pattern.search(name):
                 return info
         return None
+
+    @functools.cached_property
+    def _patterned(self) -> tuple[tuple[CapabilityInfo, re.Pattern[str]], ...]:
+        """Each capability that has patterns, in order, with one pattern matching where
+        any of its patterns does (most names are tried against them all)."""
+        return tuple(
+            (info, re.compile("|".join(f"(?:{p.pattern})" for p in info.patterns)))
+            for info in self.capabilities.values()
+            if info.patterns
+        )
 
     def for_syscall(self, name: str) -> tuple[CapabilityInfo, bool] | None:
         """The capability a system call reveals, and whether the evidence is weak."""
