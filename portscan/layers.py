@@ -12,6 +12,9 @@ layer digest):
    go to the `KeepPolicy` (keep the bytes for later stages?) and to the analysers
    (compute facts now, from the bytes, while they stream by). Memory is bounded by
    `Limits`: a file larger than a limit is not read, and says so in `skipped`.
+   Facts an analyser computes in another process arrive later: `settle_facts` waits
+   for them, at the layer's end or, with `settle=False`, when the caller asks (the
+   next layer is read meanwhile).
 2. `merge_layers` applies the results in order: whiteouts (`.wh.NAME`) and opaque
    directories (`.wh..wh..opq`) remove what lower layers wrote; every other entry
    replaces what was at its path. Paths are resolved inside the tree only: `..` that
@@ -561,6 +564,7 @@ def read_layer(
     analysers: Sequence[Analyser] = (),
     progress: ProgressFn | None = None,
     budget: ReadBudget | None = None,
+    settle: bool = True,
 ) -> LayerResult:
     """Read one layer blob once: verify, decompress, walk; see the module docstring.
 
@@ -568,7 +572,8 @@ def read_layer(
     are stored uncompressed, the source passes the diff_id there. The uncompressed
     tar is checked against `diff_id` when the descriptor has one, and its digest is
     in the result's `diff_id` either way. `budget` bounds the bytes kept (one per
-    scan; a fresh one for this layer alone when None).
+    scan; a fresh one for this layer alone when None). With `settle` false, facts an
+    analyser computes elsewhere may still be Futures (`settle_facts`).
     """
     name = descriptor.digest or "(being read)"
     if descriptor.size is not None and descriptor.size < -1:
@@ -580,7 +585,10 @@ def read_layer(
     stream = _Decompressor(source, algorithm)
     budget = budget or ReadBudget()
     with stream:
-        return _read_tar(stream, source, descriptor, name, keep, analysers, budget)
+        result = _read_tar(stream, source, descriptor, name, keep, analysers, budget)
+    if settle:
+        settle_facts(result)
+    return result
 
 
 def _read_tar(
@@ -620,7 +628,6 @@ def _read_tar(
             f"the config's rootfs.diff_ids says {descriptor.diff_id}",
             "the image is corrupt or was tampered with; re-push or re-save it",
         )
-    _resolve_facts(result)
     result.compressed_bytes = source.count
     result.uncompressed_bytes = stream.count
     return result
@@ -682,13 +689,24 @@ def _check_end(stream: _Decompressor, name: str) -> None:
     )
 
 
-def _resolve_facts(result: LayerResult) -> None:
-    """Replace facts that analysers computed elsewhere (Futures) by their values; a
-    file whose analysis failed gets the failure's fact and a warning (`_failed`)."""
+def settle_facts(result: LayerResult) -> None:
+    """Replace facts that analysers computed elsewhere (Futures) by their values, waiting
+    for them; a file whose analysis failed gets the failure's fact and a warning
+    (`_settle`). Settled facts stay as they are."""
     for entry in result.entries:
         for name, value in list(entry.facts.items()):
             if isinstance(value, Future):
                 _settle(entry, name, value.result, result.skipped)
+
+
+def facts_ready(result: LayerResult) -> bool:
+    """Whether `settle_facts` would wait for nothing."""
+    return all(
+        value.done()
+        for entry in result.entries
+        for value in entry.facts.values()
+        if isinstance(value, Future)
+    )
 
 
 def _watched(chunks: Iterator[bytes], broken: list[Exception]) -> Iterator[bytes]:

@@ -18,7 +18,15 @@ from typing import TYPE_CHECKING, BinaryIO
 from portscan import __version__, inspect
 from portscan.inspect.elf import worker
 from portscan.inspect.elf.worker import ElfAnalyser
-from portscan.layers import Analyser, KeepPolicy, ReadBudget, Tree, merge_layers, read_layer
+from portscan.layers import (
+    Analyser,
+    KeepPolicy,
+    ReadBudget,
+    Tree,
+    merge_layers,
+    read_layer,
+    settle_facts,
+)
 from portscan.model import (
     Dependency,
     ImageMeta,
@@ -82,13 +90,15 @@ def read_image(
     source: ImageSource | None = None,
 ) -> ScannedImage:
     """Open `reference` (or take `source`, an image opened already, e.g. one whose
-    layers come from the results store), stream every layer once, and merge them."""
+    layers come from the results store), stream every layer once, and merge them.
+    The ELF worker's facts are waited for once every layer is read: the next layer is
+    read while the worker catches up with the last."""
 
     analysers = analysers_for(options)
     budget = ReadBudget()  # the bytes kept, bounded over all layers of the image
 
     def reader(blob: BinaryIO, descriptor: LayerDescriptor, advance: ProgressFn | None):
-        return read_layer(blob, descriptor, options.keep, analysers, advance, budget)
+        return read_layer(blob, descriptor, options.keep, analysers, advance, budget, False)
 
     opened = source is None  # a source given may read no blob (cached or stored layers)
     if source is None:  # a bad reference or a missing image fails before the worker starts
@@ -97,6 +107,8 @@ def read_image(
         if opened and any(isinstance(a, ElfAnalyser) for a in options.analysers):
             worker.start()  # the ELF worker imports lief while the first layer is read
         meta, layer_results = source.read_layers(reader, progress)
+        for result in layer_results:
+            settle_facts(result)
     return ScannedImage(meta, layer_results, merge_layers(layer_results))
 
 

@@ -16,7 +16,15 @@ import pytest
 import zstandard
 
 from portscan.errors import CorruptImageError
-from portscan.layers import AnalysisFailed, KeepPolicy, Tree, merge_layers, read_layer
+from portscan.layers import (
+    AnalysisFailed,
+    KeepPolicy,
+    Tree,
+    facts_ready,
+    merge_layers,
+    read_layer,
+    settle_facts,
+)
 from portscan.model import FileKind, ImageMeta, LayerDescriptor, LayerResult, ProgressFn
 from portscan.sources.base import ImageSource, LayerReader
 from tests import imagebuild as ib
@@ -361,6 +369,35 @@ def test_one_files_failed_analysis_is_a_warning_not_the_layers_failure(deferred:
     failed = AnalysisFailed("lief gave up", fact=-1)  # an analyser's own record of it
     result = _read_with(FailingAnalyser(failed, deferred))
     assert result.entries[0].facts == {"size": -1} and "(lief gave up)" in result.skipped[0]
+
+
+def test_facts_left_to_settle_are_waited_for_when_asked() -> None:
+    """`settle=False` leaves an analyser's Futures in the result (the next layer is read
+    while they come), `facts_ready` says whether they are in, and `settle_facts` puts
+    their values and failures where the layer's end would have."""
+    pending: Future[int] = Future()
+
+    class Later(FailingAnalyser):
+        def analyse(self, path: str, data: bytes) -> Any:
+            return pending if path == "/good" else super().analyse(path, data)
+
+    tar = ib.layer_tar([ib.file("bad", "xx"), ib.file("good", "abc")])
+    descriptor = LayerDescriptor(ib.sha256(tar), len(tar), TAR)
+    analyser = Later(ValueError("bad bytes"), deferred=True)
+    result = read_layer(io.BytesIO(tar), descriptor, keep_all, [analyser], settle=False)
+    bad, good = result.entries
+    assert isinstance(bad.facts["size"], Future) and good.facts["size"] is pending
+    assert not result.skipped and not facts_ready(result)
+    pending.set_result(3)
+    assert facts_ready(result)
+    settle_facts(result)
+    assert "size" not in bad.facts and good.facts == {"size": 3}
+    assert result.skipped == [
+        "/bad: the size analysis failed (ValueError: bad bytes); "
+        "the file is reported as not analysed"
+    ]
+    settle_facts(result)  # settled facts stay as they are
+    assert good.facts == {"size": 3} and len(result.skipped) == 1
 
 
 @pytest.mark.parametrize("deferred", [False, True])

@@ -154,6 +154,31 @@ def test_a_corrupt_blob_fails_a_cold_cache_and_is_not_kept(
         assert not cache.store.has_layer(digest, keys.layer_key(inspect.ANALYSERS, inspect.keep))
 
 
+def test_the_layers_read_before_a_corrupt_one_are_kept(
+    oci_layout: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Layers are stored once the ELF worker's facts are in, after the last layer; a
+    scan that fails on its last layer still keeps those read before it whose facts are
+    in (here all: no worker, so each file's facts are made as it is read)."""
+    monkeypatch.setenv("PORTSCAN_WORKERS", "0")
+    copy = tmp_path / "corrupt"
+    shutil.copytree(oci_layout, copy)
+    index = json.loads((copy / "index.json").read_text())
+    blobs = copy / "blobs" / "sha256"
+    manifest = json.loads((blobs / index["manifests"][0]["digest"].split(":")[1]).read_text())
+    *earlier, last = [layer["digest"] for layer in manifest["layers"]]
+    blob = blobs / last.split(":")[1]
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    key = keys.layer_key(inspect.ANALYSERS, inspect.keep)
+    with ScanCache(tmp_path / "store.db") as cache:
+        with pytest.raises(CorruptImageError):
+            cache.scan(f"oci:{copy}", ScanOptions())
+        assert earlier and all(cache.store.has_layer(digest, key) for digest in earlier)
+        assert not cache.store.has_layer(last, key)
+
+
 def test_an_unusable_cache_is_a_warning_not_a_failure(oci_layout: Path, tmp_path: Path) -> None:
     (tmp_path / "xdg").write_text("a file where the cache directory should be")
     done = subprocess.run(

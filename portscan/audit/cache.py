@@ -38,6 +38,7 @@ whether the cache was used.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import gc
@@ -71,6 +72,7 @@ from portscan.errors import PortscanError
 from portscan.inspect.elf import worker
 from portscan.inspect.elf.content import disk_bytes, locate
 from portscan.inspect.elf.worker import ElfAnalyser
+from portscan.layers import facts_ready, settle_facts
 from portscan.model import ImageMeta, LayerDescriptor, LayerResult, ProgressFn, ScanResult
 from portscan.scan import ScanOptions, scan_image, timestamp
 from portscan.sources import open_image
@@ -408,23 +410,36 @@ class CachedLayersImage(ImageSource):
     ) -> tuple[ImageMeta, list[LayerResult]]:
         results = []
         check_verifiable(self.inner.meta)
-        for descriptor in self.inner.meta.layers:
-            result = self.cache.layer(descriptor.digest, self.key)
-            if result is not None:
-                self.cache.layers_reused += 1
-                _replayed(descriptor, progress)
-            else:
-                if progress:
-                    progress.layer_started(descriptor)
-                result = self._read(reader, descriptor, progress)
-                if progress:
-                    progress.layer_finished(descriptor)
-            results.append(result)
+        read: list[tuple[LayerResult, float]] = []  # to store once their facts are settled
+        try:
+            for descriptor in self.inner.meta.layers:
+                result = self.cache.layer(descriptor.digest, self.key)
+                if result is not None:
+                    self.cache.layers_reused += 1
+                    _replayed(descriptor, progress)
+                else:
+                    if progress:
+                        progress.layer_started(descriptor)
+                    result = self._read(reader, descriptor, progress, read)
+                    if progress:
+                        progress.layer_finished(descriptor)
+                results.append(result)
+        except BaseException:  # keep the layers read whose facts are in: the next scan
+            # reads no more than the rest (the error, not a failed store, is what is told)
+            with contextlib.suppress(Exception):
+                self._store([(r, seconds) for r, seconds in read if facts_ready(r)])
+            raise
+        self._store(read)
         return self.inner.meta, results
 
     def _read(
-        self, reader: LayerReader, descriptor: LayerDescriptor, progress: ScanProgress | None
+        self,
+        reader: LayerReader,
+        descriptor: LayerDescriptor,
+        progress: ScanProgress | None,
+        read: list[tuple[LayerResult, float]],
     ) -> LayerResult:
+        """Read one layer; one to store goes into `read` with its seconds of reading."""
         advance: ProgressFn | None = None
         if progress:
             advance = lambda n, d=descriptor: progress.layer_advanced(d, n)  # noqa: E731
@@ -435,9 +450,16 @@ class CachedLayersImage(ImageSource):
         with self.inner.open_blob(descriptor) as blob:
             result = reader(blob, self.inner.layer_digest(descriptor), advance)
         if result.digest == descriptor.digest:  # stored before the merge changes it
-            self.cache.put_layer(result, self.key, time.monotonic() - started)
-            self.cache.layers_read += 1
+            read.append((result, time.monotonic() - started))
         return result
+
+    def _store(self, read: list[tuple[LayerResult, float]]) -> None:
+        """Settle the facts of layers read (the reader may leave the ELF worker's to
+        come) and put them in the cache."""
+        for result, seconds in read:
+            settle_facts(result)
+            self.cache.put_layer(result, self.key, seconds)
+            self.cache.layers_read += 1
 
     def close(self) -> None:
         self.inner.close()

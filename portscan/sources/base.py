@@ -18,6 +18,7 @@ from portscan.model import (
 )
 from portscan.sources.validate import verifiable
 
+# Reads one layer blob; the result's facts may still be Futures (layers.settle_facts)
 LayerReader = Callable[[BinaryIO, LayerDescriptor, "ProgressFn | None"], LayerResult]
 
 
