@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from portscan.inspect.elf import parse
+from portscan.inspect.elf import direct, parse
 from portscan.inspect.elf.layout import ElfView, MalformedElf, read_layout
 from portscan.inspect.elf.spec import wants
 from tests.elfbuild import ElfBuilder, builder
@@ -93,6 +93,59 @@ def test_aarch64(build: ElfBuilder, flags: tuple[str, ...]) -> None:
     name = "direct-arm64" + "".join(flags)
     path = build.c(name, HELLO, *flags, compiler="aarch64-linux-gnu-gcc")
     assert assert_same(f"/usr/bin/{name}", path.read_bytes())
+
+
+UNICODE = "int gr\u00fc\u00dfe(void) { return 1; }\nint plain(void) { return 2; }\n"
+
+
+def _machine_libraries(count: int) -> list[Path]:
+    """Up to `count` shared libraries of this machine, spread over its library folder."""
+    found = sorted(Path("/usr/lib/x86_64-linux-gnu").glob("*.so*"))
+    found = [p for p in found if p.is_file() and not p.is_symlink()]
+    found = [p for p in found if p.read_bytes()[:4] == b"\x7fELF"]  # not a linker script
+    return found[:: max(1, len(found) // count)][:count]
+
+
+def test_the_compiled_dynsym_loop_reads_as_the_python_one(
+    build: ElfBuilder, native_bins: dict[str, bytes], tmp_path: Path, monkeypatch
+) -> None:
+    """direct.py's .dynsym loop in C (_dynsym.c) gives the Python loop's symbols, on
+    this machine's libraries, the test programs, an aarch64 one, a library with
+    versioned exports, and one whose string table is not ASCII (a UTF-8 name)."""
+    if direct._dynsym is None:
+        pytest.skip("_dynsym.c is not built")
+    script = tmp_path / "greet.map"
+    script.write_text(VERSIONS)
+    files = [(f"/usr/bin/{name}", data) for name, data in native_bins.items()]
+    built = [
+        build.c("libdirect.so", LIBRARY, "-shared", "-fPIC", f"-Wl,--version-script={script}"),
+        build.c("libunicode.so", UNICODE, "-shared", "-fPIC"),
+        build.c("direct-arm64", HELLO, compiler="aarch64-linux-gnu-gcc"),
+    ]
+    files += [(f"/usr/lib/{p.name}", p.read_bytes()) for p in built]
+    files += [(str(p), p.read_bytes()) for p in _machine_libraries(60)]
+    unicode = parse._read_direct(ElfView("/usr/lib/x.so", built[1].read_bytes(),
+                                         read_layout(built[1].read_bytes())))  # fmt: skip
+    assert unicode is not None and "gr\u00fc\u00dfe" in unicode[0].exported_symbols
+    compiled = [_facts(path, data, direct=True) for path, data in files]
+    monkeypatch.setattr(direct, "_dynsym", None)
+    assert [_facts(path, data, direct=True) for path, data in files] == compiled
+    assert sum(f is not None and bool(f[0].exported_symbols) for f in compiled) > 40
+
+
+def test_the_compiled_dynsym_loop_refuses_malformed_arguments() -> None:
+    if direct._dynsym is None:
+        pytest.skip("_dynsym.c is not built")
+    entry = bytes(24)
+    good = (entry, True, None, {}, "", str, direct._TYPED_BYTES, False, {})
+    assert direct._dynsym.symbols(*good) == (set(), set())
+    for at, bad in ((6, b"short"), (4, "caf\u00e9"), (3, []), (5, lambda at: 1)):
+        arguments = list(good)
+        arguments[at] = bad
+        if at == 5:  # text is asked only for a name the table cannot answer
+            arguments[0] = (1).to_bytes(4, "little") + bytes([0x12]) + bytes(19)
+        with pytest.raises((TypeError, ValueError)):
+            direct._dynsym.symbols(*arguments)
 
 
 def test_lief_is_asked_only_where_direct_declines(

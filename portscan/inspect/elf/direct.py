@@ -38,6 +38,11 @@ from itertools import repeat
 
 from portscan.inspect.elf.layout import PT_DYNAMIC, PT_INTERP, PT_LOAD, Bytes, ElfLayout, Segment
 
+try:  # `_Reader._dynamic_symbols`' loop in C (_dynsym.c), if it was built
+    from portscan.inspect.elf import _dynsym
+except ImportError:  # pragma: no cover - built by setup.py; the Python is the fallback
+    _dynsym = None
+
 PT_NOTE = 4
 SHT_SYMTAB, SHT_NOTE, SHT_DYNSYM = 2, 7, 11
 DT_NULL, DT_NEEDED, DT_HASH, DT_STRTAB, DT_SYMTAB, DT_STRSZ = 0, 1, 4, 5, 6, 10
@@ -58,6 +63,7 @@ _TYPED = tuple(
     info & 0xF in (STT_FUNC, STT_GNU_IFUNC, STT_OBJECT) and info >> 4 in (STB_GLOBAL, STB_WEAK)
     for info in range(256)
 )
+_TYPED_BYTES = bytes(_TYPED)  # as _dynsym.c reads it
 MAX_STRING_TABLE = 64 << 20  # bytes of a string table copied for `_StringTable`
 
 # lief's limits (include/LIEF/ELF/Parser.hpp, Note.cpp)
@@ -318,16 +324,25 @@ class _Reader:
         count = min(self._symbol_count(), max(len(self.data) - offset, 0) // self.sym.size)
         versions = self._versions(count, names)
         anywhere = self.layout.machine in IMPORTS_WITH_ADDRESS
+        if _dynsym is not None:  # the loop below, in C
+            versym, by_index = versions or (None, {})
+            raw = self.data[offset : offset + count * self.sym.size]
+            found = _dynsym.symbols(
+                raw, self.wide, versym, by_index, names.ascii, names.text, _TYPED_BYTES,
+                anywhere, symbols.imported_names,
+            )  # fmt: skip
+            symbols.imported, symbols.exported = sorted(found[0]), sorted(found[1])
+            return symbols
         imported: set[str] = set()
         exported: set[str] = set()
         text, typed = names.text, _TYPED
         table = names.ascii or ""  # `text` inlined for an ASCII table, the usual case
+        named = repeat("")
+        if versions is not None:
+            versym, by_index = versions
+            named = map(by_index.get, struct.unpack(f"<{count}H", versym), repeat(""))
         for index, ((name_at, info, shndx, value, size), version) in enumerate(
-            zip(
-                self._symbols(offset, count),
-                repeat("") if versions is None else versions,
-                strict=False,
-            )
+            zip(self._symbols(offset, count), named, strict=False)
         ):
             if not typed[info] or not name_at:
                 continue  # neither imported nor exported, or without a name
@@ -455,9 +470,10 @@ class _Reader:
 
     # -- symbol versions -------------------------------------------------------------
 
-    def _versions(self, count: int, names: _StringTable) -> list[str] | None:
-        """Each dynamic symbol's version name ("" for none), or None when lief links no
-        version to the symbols (no DT_VERSYM, or a table shorter than .dynsym)."""
+    def _versions(self, count: int, names: _StringTable) -> tuple[bytes, dict[int, str]] | None:
+        """The dynamic symbols' DT_VERSYM entries (16 bits each, `count` of them) and the
+        version name of each entry's value (none: ""), or None when lief links no version
+        to the symbols (no DT_VERSYM, or a table shorter than .dynsym)."""
         address = self._tag(DT_VERSYM)
         offset = self._offset(address) if address is not None else None
         if offset is None:
@@ -465,12 +481,11 @@ class _Reader:
         available = max(len(self.data) - offset, 0) // 2
         if available < count:
             return None
-        table = struct.unpack_from(f"<{count}H", self.data, offset)
         by_index: dict[int, str] = {}  # by the whole value: with the hidden bit and without
         for index, name in self._version_names(names).items():
             if index <= 0x7FFF:  # no value masked with 0x7FFF reaches the others
                 by_index[index] = by_index[index | 0x8000] = name
-        return list(map(by_index.get, table, repeat("")))
+        return bytes(self.data[offset : offset + 2 * count]), by_index
 
     def _version_names(self, names: _StringTable) -> dict[int, str]:
         """Version index -> name: DT_VERNEED's (the last for an index wins), then
