@@ -129,3 +129,39 @@ def test_port_for_python_by_runtime_package_and_binary() -> None:
 def test_port_for_unknown_component_is_none() -> None:
     assert sig.port_for("nginx", "/usr/sbin/nginx", "go") is None
     assert sig.port_for(None, None, None) is None
+
+
+def _row_by_row(package: str | None, path: str | None) -> sig.Port | None:
+    """port_for's answer as the rows give it one by one: package globs, then binaries."""
+    rows = sig.ports()
+    for row in rows if package else ():
+        if row.matches_package(package or ""):
+            return row
+    for row in rows if path else ():
+        if row.matches_binary(path or ""):
+            return row
+    return None
+
+
+def test_port_for_finds_the_first_matching_row_as_row_by_row(ports_doc) -> None:
+    """port_for's one regex per kind answers as the rows tried in order: on names made
+    from every glob of ports.json, and with a row put first whose globs match every
+    name (it must then win everywhere)."""
+
+    def names() -> list[tuple[str | None, str | None]]:
+        made: list[tuple[str | None, str | None]] = [("nginx", "/usr/sbin/nginx")]
+        for row in sig.ports():
+            for glob in row.packages:
+                made.append((glob.replace("*", "x-1").replace("?", "y"), None))
+            for glob in row.binaries:
+                made.append((None, "/usr/bin/" + glob.replace("*", "3.11").replace("?", "z")))
+        return made
+
+    cases = names()
+    found = [sig.port_for(package, path, None) for package, path in cases]
+    assert found == [_row_by_row(package, path) for package, path in cases]
+    assert sum(f is not None for f in found) > 20
+    catch_all = {"id": "catch-all", "title": "every name", "match": {"packages": ["*"],
+                 "binaries": ["*"]}, "targets": _raw()["ports"][0]["targets"]}  # fmt: skip
+    ports_doc(lambda doc: doc["ports"].insert(0, catch_all))
+    assert {sig.port_for(package, path, None).id for package, path in cases} == {"catch-all"}

@@ -748,6 +748,22 @@ class Port:
         return pattern is not None and pattern.match(name) is not None
 
 
+@register_cache
+@functools.cache
+def _port_globs() -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
+    """One regex of every port row's package globs and one of their binary globs, each
+    row's a group `row_INDEX`: a match's group is the first row that matches (the
+    alternatives are tried in order), as `matches_package` / `matches_binary` row by
+    row would find it."""
+
+    def joined(globs: list[tuple[int, tuple[str, ...]]]) -> re.Pattern[str] | None:
+        parts = [f"(?P<row_{i}>{pattern.pattern})" for i, g in globs if (pattern := _globs(g))]
+        return re.compile("|".join(parts)) if parts else None
+
+    rows = list(enumerate(ports()))
+    return joined([(i, r.packages) for i, r in rows]), joined([(i, r.binaries) for i, r in rows])
+
+
 @functools.lru_cache(maxsize=1024)
 def _globs(patterns: tuple[str, ...]) -> re.Pattern[str] | None:
     """One regex that matches what any of the fnmatch `patterns` matches (case-sensitive,
@@ -826,14 +842,15 @@ def port_for(
     """The port row for a component: by package name first, then the binary's basename,
     then the runtime name; None when nothing matches."""
     rows = ports()
-    if package:
-        for row in rows:
-            if row.matches_package(package):
-                return row
-    if binary_path:
-        for row in rows:
-            if row.matches_binary(binary_path):
-                return row
+    packages, binaries = _port_globs()
+    found = None
+    if package and packages is not None:
+        found = packages.match(package)
+    if found is None and binary_path and binaries is not None:
+        found = binaries.match(binary_path.rstrip("/").rsplit("/", 1)[-1])
+    if found is not None:
+        assert found.lastgroup is not None
+        return rows[int(found.lastgroup[4:])]
     if runtime:
         for row in rows:
             if runtime in row.runtimes:

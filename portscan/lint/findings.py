@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from portscan.knowledge import rules
 from portscan.knowledge import tables as sig
-from portscan.knowledge.platform import normalise, split_version
+from portscan.knowledge.platform import parse_name
 from portscan.model import Evidence, Finding, Target
 
 TARGETS: tuple[Target, ...] = tuple(Target)
@@ -44,8 +44,8 @@ def rule_findings(
 
 def pattern_findings(functions: Iterable[str], where: Where) -> list[Finding]:
     """PS50x patterns that the set of function names completes."""
-    names = {split_version(name)[0] for name in functions}
-    names |= {normalise(name)[0] for name in names}
+    parsed = [parse_name(name) for name in functions]
+    names = {n.name for n in parsed} | {n.function for n in parsed}  # as spelled, as meant
     findings = []
     for rule_id, groups in _patterns():
         if all(group & names for group in groups):

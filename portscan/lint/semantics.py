@@ -49,6 +49,7 @@ def judge_semantics(
             continue
         rule = rules.get_rule(row.rule)
         names = rules.listed(used)  # the same on every target
+        evidence: list[Evidence] = []  # the same too: the targets' findings share it
         for target in targets:
             if not row.applies(target, as_of):
                 continue
@@ -56,7 +57,7 @@ def judge_semantics(
             message = rule.message(
                 target, support.verdict, names, len(used), support, condition=row.condition
             )
-            evidence = [
+            evidence = evidence or [
                 Evidence(
                     where.path,
                     symbol=raw,
@@ -69,7 +70,7 @@ def judge_semantics(
                 for raw in raw_by_function[function]
             ]
             findings.append(
-                Finding(rule.id, target, support.verdict, row.capability, message, evidence)
+                Finding(rule.id, target, support.verdict, row.capability, message, list(evidence))
             )
     order = list(Target)
     findings.sort(key=lambda f: (order.index(f.target), f.verdict.rank, f.rule_id))
