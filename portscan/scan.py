@@ -6,10 +6,13 @@ batch audits will call the same function.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import importlib
 import logging
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -139,6 +142,18 @@ def timestamp() -> str:
     return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
 
 
+def _load_stages() -> None:
+    """Import the stages after the layers (some 0.1 s of a core), in a thread of its own
+    while the layers are read: reading leaves this process's GIL free most of the time.
+    An import that fails here fails again, and is told, where the scan imports it."""
+    with contextlib.suppress(Exception):
+        importlib.import_module("portscan.graph.build")
+        importlib.import_module("portscan.graph.reach")
+        importlib.import_module("portscan.inspect.sbom")
+        importlib.import_module("portscan.lint.components")
+        importlib.import_module("portscan.waivers")
+
+
 def scan_image(
     reference: str,
     options: ScanOptions | None = None,
@@ -149,6 +164,15 @@ def scan_image(
     """Scan one image end to end and return the result (nothing is printed).
     `source`, when given, is the image already opened (see `read_image`); `reach_store`
     keeps reachability walks across scans (portscan.audit.cache)."""
+    options = options or ScanOptions()
+    if options.reach and options.content_dir is None:
+        with tempfile.TemporaryDirectory(prefix="portscan-content-") as content_dir:
+            kept = dataclasses.replace(options, content_dir=content_dir)
+            return scan_image(reference, kept, progress, source, reach_store)
+    started = time.monotonic()
+    scanned_at = timestamp()
+    threading.Thread(target=_load_stages, name="portscan-stages", daemon=True).start()
+    scanned = read_image(reference, options, progress, source)
     from portscan.graph.build import (
         GraphInputs,
         build_graph,
@@ -161,14 +185,6 @@ def scan_image(
     from portscan.lint.components import EarlyJudge, lint_image
     from portscan.waivers import apply_waivers, exclude, judge, read_base
 
-    options = options or ScanOptions()
-    if options.reach and options.content_dir is None:
-        with tempfile.TemporaryDirectory(prefix="portscan-content-") as content_dir:
-            kept = dataclasses.replace(options, content_dir=content_dir)
-            return scan_image(reference, kept, progress, source, reach_store)
-    started = time.monotonic()
-    scanned_at = timestamp()
-    scanned = read_image(reference, options, progress, source)
     log.debug("read %d layers in %.2f s", len(scanned.layers), time.monotonic() - started)
     meta = scanned.meta
     infos = layer_infos(meta, scanned.layers)
