@@ -319,10 +319,11 @@ class _Compressed:
     """A write-only file that zstd-compresses what it is given (level 1: nginx's 34 MB
     document in 0.02 s, five times zlib's speed at half its size): a stored form is made
     without its uncompressed bytes ever being held whole (an 18 MB pickle, the
-    document)."""
+    document). zstd compresses in a thread of its own (`threads=1`), beside the Python
+    that makes the next piece: nginx's document 0.175 -> 0.155 s."""
 
     def __init__(self) -> None:
-        self._compress = zstandard.ZstdCompressor(level=1).compressobj()
+        self._compress = zstandard.ZstdCompressor(level=1, threads=1).compressobj()
         self._parts: list[bytes] = []
 
     def write(self, data: bytes) -> int:
