@@ -4,12 +4,14 @@ on real Debian libraries of this machine when they are present."""
 
 from __future__ import annotations
 
+import array
 import bisect
 import re
 from pathlib import Path
 
 import pytest
 
+from portscan.inspect.elf import callgraph
 from portscan.inspect.elf.callgraph import (
     BOUND,
     COMPLETE,
@@ -272,3 +274,59 @@ def test_runs_of_pointers_end_where_another_object_starts(library: Path) -> None
         assert graph.object_slots(address) == expected, hex(address)
         ended += bool(expected) and len(expected) < 4096
     assert ended > 50
+
+
+def _graph_state(graph: CallGraph) -> tuple[object, ...]:
+    """What `CallGraph._read` makes, dicts with their order."""
+    s = graph.symbols
+    tables = (s.names, s.sizes, s.exports, s.locals, graph.pointers, graph.got)
+    return (graph.status, graph.starts, graph.plt, graph.address_taken, s.dynamic,
+            graph._objects, graph.constructors, *[list(t.items()) for t in tables])  # fmt: skip
+
+
+def _elf_files(folder: str, count: int) -> list[Path]:
+    found = sorted(p for p in Path(folder).glob("*.so*") if p.is_file() and not p.is_symlink())
+    found = [p for p in found if p.read_bytes()[:4] == b"\x7fELF"]
+    return found[:: max(1, len(found) // count)][:count]
+
+
+def test_the_compiled_table_loops_read_as_the_python_ones(
+    build: ElfBuilder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`_read`'s symbol-table, relocation and code loops in C (_elftables.c) make the
+    graph the Python loops make, order of every table included: on this machine's
+    libraries (x86-64, and aarch64 ones where the cross toolchain put them), a test
+    library of each architecture and a position-dependent program."""
+    if callgraph._elftables is None:
+        pytest.skip("_elftables.c is not built")
+    files = _elf_files("/usr/lib/x86_64-linux-gnu", 40)
+    files += _elf_files("/usr/aarch64-linux-gnu/lib", 10)
+    arm64 = "aarch64-linux-gnu-gcc"
+    program = CALLBACK_TABLE + "int main(void) { return dispatch(1); }\n"
+    files += [
+        build.c("parity.so", CALLBACK_TABLE, "-shared", "-fPIC"),
+        build.c("parity-arm64.so", HELPER_PLT, "-shared", "-fPIC", compiler=arm64),
+        build.c("parity-exec", program, "-no-pie"),
+    ]
+    compiled = [_graph_state(CallGraph.from_bytes(p.read_bytes())) for p in files]
+    monkeypatch.setattr(callgraph, "_elftables", None)
+    assert [_graph_state(CallGraph.from_bytes(p.read_bytes())) for p in files] == compiled
+    assert sum(state[0] == COMPLETE and bool(state[-2]) for state in compiled) > 30
+
+
+def test_the_compiled_table_loops_refuse_malformed_arguments() -> None:
+    tables = callgraph._elftables
+    if tables is None:
+        pytest.skip("_elftables.c is not built")
+    code = array.array("Q", [0x1000, 0x2000])
+    kinds = (8, 37, 1, 6, 7)
+    with pytest.raises(ValueError):
+        tables.graph_symbols(bytes(23), b"", True, code, [], [], {}, {}, {}, {})
+    with pytest.raises(ValueError):
+        tables.graph_relocations(bytes(24), kinds, [], array.array("Q", [1]), {}, {}, set())
+    symbolic = (0).to_bytes(8, "little") + ((1 << 32) | 1).to_bytes(8, "little") + bytes(8)
+    with pytest.raises(TypeError):  # a .dynsym entry that is not (name, type, value, defined)
+        tables.graph_relocations(symbolic, kinds, [(), "bad"], code, {}, {}, set())
+    assert tables.in_code([0xFFF, 0x1000, 0x1FFF, 0x2000, -1, 1 << 70], code) == [0x1000, 0x1FFF]
+    with pytest.raises(TypeError):
+        tables.in_code(["0x1000"], code)

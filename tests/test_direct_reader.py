@@ -109,11 +109,11 @@ def _machine_libraries(count: int) -> list[Path]:
 def test_the_compiled_dynsym_loop_reads_as_the_python_one(
     build: ElfBuilder, native_bins: dict[str, bytes], tmp_path: Path, monkeypatch
 ) -> None:
-    """direct.py's .dynsym loop in C (_dynsym.c) gives the Python loop's symbols, on
+    """direct.py's .dynsym loop in C (_elftables.c) gives the Python loop's symbols, on
     this machine's libraries, the test programs, an aarch64 one, a library with
     versioned exports, and one whose string table is not ASCII (a UTF-8 name)."""
-    if direct._dynsym is None:
-        pytest.skip("_dynsym.c is not built")
+    if direct._elftables is None:
+        pytest.skip("_elftables.c is not built")
     script = tmp_path / "greet.map"
     script.write_text(VERSIONS)
     files = [(f"/usr/bin/{name}", data) for name, data in native_bins.items()]
@@ -128,24 +128,24 @@ def test_the_compiled_dynsym_loop_reads_as_the_python_one(
                                          read_layout(built[1].read_bytes())))  # fmt: skip
     assert unicode is not None and "gr\u00fc\u00dfe" in unicode[0].exported_symbols
     compiled = [_facts(path, data, direct=True) for path, data in files]
-    monkeypatch.setattr(direct, "_dynsym", None)
+    monkeypatch.setattr(direct, "_elftables", None)
     assert [_facts(path, data, direct=True) for path, data in files] == compiled
     assert sum(f is not None and bool(f[0].exported_symbols) for f in compiled) > 40
 
 
 def test_the_compiled_dynsym_loop_refuses_malformed_arguments() -> None:
-    if direct._dynsym is None:
-        pytest.skip("_dynsym.c is not built")
+    if direct._elftables is None:
+        pytest.skip("_elftables.c is not built")
     entry = bytes(24)
     good = (entry, True, None, {}, "", str, direct._TYPED_BYTES, False, {})
-    assert direct._dynsym.symbols(*good) == (set(), set())
+    assert direct._elftables.dynamic_symbols(*good) == (set(), set())
     for at, bad in ((6, b"short"), (4, "caf\u00e9"), (3, []), (5, lambda at: 1)):
         arguments = list(good)
         arguments[at] = bad
         if at == 5:  # text is asked only for a name the table cannot answer
             arguments[0] = (1).to_bytes(4, "little") + bytes([0x12]) + bytes(19)
         with pytest.raises((TypeError, ValueError)):
-            direct._dynsym.symbols(*arguments)
+            direct._elftables.dynamic_symbols(*arguments)
 
 
 def test_lief_is_asked_only_where_direct_declines(

@@ -72,6 +72,10 @@ try:  # the compiled sorter of x86-64 instructions (_x86scan.c), if it was built
     from portscan.inspect.elf import _x86scan
 except ImportError:  # built without a C compiler: the walker sorts them in Python
     _x86scan = None
+try:  # the symbol-table and relocation loops of `_read` in C (_elftables.c), if built
+    from portscan.inspect.elf import _elftables
+except ImportError:  # pragma: no cover - built by setup.py; the Python is the fallback
+    _elftables = None
 
 
 COMPLETE, BOUND, UNSUPPORTED, NO_FUNCTIONS, MALFORMED = (
@@ -212,6 +216,7 @@ class CallGraph:
         self._plt_starts: list[int] = []
         self._code_starts: list[int] = []
         self._code_low = self._code_high = 0  # the span of `code`
+        self._code_words = array.array("Q")  # `code`'s (start, end) pairs, for the C
         self._named_starts: list[int] = []
 
     # --- building ---------------------------------------------------------------------
@@ -243,6 +248,7 @@ class CallGraph:
             if s.flags & SHF_EXECINSTR and s.in_file and s.size and s.name not in plt_names
         )
         self._code_starts = [c[0] for c in self.code]
+        self._code_words = array.array("Q", [a for c in self.code for a in c[:2]])
         if self.code:  # most addresses asked about are data, past the code: answered at once
             self._code_low, self._code_high = self.code[0][0], max(c[1] for c in self.code)
         symbols = self.symbols
@@ -251,7 +257,11 @@ class CallGraph:
                 self._read_symbols(section.offset, section.size, ".dynstr", dynamic=True)
             elif section.type == SHT_SYMTAB:
                 self._read_symbols(section.offset, section.size, ".strtab", dynamic=False)
-        eh = [a for a in eh_frame_starts(self.view) if self._in_code(a)]
+        eh = eh_frame_starts(self.view)
+        if _elftables is not None:
+            eh = _elftables.in_code(eh, self._code_words)
+        else:
+            eh = [a for a in eh if self._in_code(a)]
         self.starts = sorted(set(symbols.names) | set(eh))
         self._named_starts = sorted(symbols.names)
         self._read_relocations()
@@ -273,8 +283,15 @@ class CallGraph:
         strings = self.data[section.offset : section.offset + section.size]
         symbols = self.symbols
         count = size // 24
+        raw = self.data[offset : offset + count * 24]
+        if _elftables is not None and len(raw) % 24 == 0:  # the loop below, in C
+            _elftables.graph_symbols(
+                raw, strings, dynamic, self._code_words, symbols.dynamic, self._objects,
+                symbols.names, symbols.sizes, symbols.exports, symbols.locals,
+            )  # fmt: skip
+            return
         for index, (name_at, info, _other, shndx, value, sz) in enumerate(
-            struct.iter_unpack("<IBBHQQ", self.data[offset : offset + count * 24])
+            struct.iter_unpack("<IBBHQQ", raw)
         ):
             kind, bind = info & 0xF, info >> 4
             end = strings.find(b"\0", name_at)
@@ -300,19 +317,28 @@ class CallGraph:
             else:
                 symbols.locals.setdefault(name, value)
 
-    def _relocations(self) -> Iterable[tuple[int, int, int, int]]:
-        """(offset, type, symbol index, addend) of the dynamic relocations (RELA, RELR)."""
+    def _read_relocations(self) -> None:
+        """The dynamic relocations (RELA, RELR), section by section (`_relocate`)."""
         assert self.layout is not None
-        relative = RELOCS[self.layout.machine].relative
+        kinds = RELOCS[self.layout.machine]
         for section in self.layout.sections:
             if not (section.flags & SHF_ALLOC and section.in_file):
                 continue
             if section.type == SHT_RELA:  # sliced only here: other sections are not copied
                 raw = self.data[section.offset : section.offset + section.size // 24 * 24]
-                for offset, info, addend in struct.iter_unpack("<QQq", raw):
-                    yield offset, info & 0xFFFFFFFF, info >> 32, addend
+                if _elftables is not None and len(raw) % 24 == 0:  # `_relocate`, in C
+                    _elftables.graph_relocations(
+                        raw,
+                        (kinds.relative, kinds.irelative, kinds.abs64, kinds.glob_dat,
+                         kinds.jump_slot),
+                        self.symbols.dynamic, self._code_words, self.pointers, self.got,
+                        self.address_taken,
+                    )  # fmt: skip
+                    continue
+                entries = struct.iter_unpack("<QQq", raw)
+                self._relocate(((o, i & 0xFFFFFFFF, i >> 32, a) for o, i, a in entries), kinds)
             elif section.type == SHT_RELR:
-                yield from self._relr(section.offset, section.size, relative)
+                self._relocate(self._relr(section.offset, section.size, kinds.relative), kinds)
 
     def _relr(self, at: int, size: int, relative: int) -> Iterable[tuple[int, int, int, int]]:
         """RELR entries, as RELATIVE relocations whose addend is the word in the file."""
@@ -335,11 +361,13 @@ class CallGraph:
         if word is not None:
             yield where, relative, 0, struct.unpack("<Q", word)[0]
 
-    def _read_relocations(self) -> None:
-        assert self.layout is not None
-        kinds = RELOCS[self.layout.machine]
+    def _relocate(
+        self, relocations: Iterable[tuple[int, int, int, int]], kinds: _RelocKinds
+    ) -> None:
+        """Take (offset, type, symbol index, addend) relocations into the pointers, GOT
+        slots and addresses taken."""
         dynamic = self.symbols.dynamic
-        for offset, kind, index, addend in self._relocations():
+        for offset, kind, index, addend in relocations:
             if kind in (kinds.relative, kinds.irelative):
                 self.pointers[offset] = addend
                 if self._in_code(addend):
@@ -562,7 +590,7 @@ class CallGraph:
         """The tables `_x86scan.settle` reads, made on first use."""
         if self._context is None:
             assert _x86scan is not None
-            code = array.array("Q", [a for start, end, _ in self.code for a in (start, end)])
+            code = self._code_words
             got = array.array("Q", [a for pair in self._got for a in pair])
             self._context = _x86scan.context(code, got, self.got, self._branches)
         return self._context

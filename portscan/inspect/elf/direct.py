@@ -38,10 +38,10 @@ from itertools import repeat
 
 from portscan.inspect.elf.layout import PT_DYNAMIC, PT_INTERP, PT_LOAD, Bytes, ElfLayout, Segment
 
-try:  # `_Reader._dynamic_symbols`' loop in C (_dynsym.c), if it was built
-    from portscan.inspect.elf import _dynsym
+try:  # `_Reader._dynamic_symbols`' loop in C (_elftables.c), if it was built
+    from portscan.inspect.elf import _elftables
 except ImportError:  # pragma: no cover - built by setup.py; the Python is the fallback
-    _dynsym = None
+    _elftables = None
 
 PT_NOTE = 4
 SHT_SYMTAB, SHT_NOTE, SHT_DYNSYM = 2, 7, 11
@@ -63,7 +63,7 @@ _TYPED = tuple(
     info & 0xF in (STT_FUNC, STT_GNU_IFUNC, STT_OBJECT) and info >> 4 in (STB_GLOBAL, STB_WEAK)
     for info in range(256)
 )
-_TYPED_BYTES = bytes(_TYPED)  # as _dynsym.c reads it
+_TYPED_BYTES = bytes(_TYPED)  # as _elftables.c reads it
 MAX_STRING_TABLE = 64 << 20  # bytes of a string table copied for `_StringTable`
 
 # lief's limits (include/LIEF/ELF/Parser.hpp, Note.cpp)
@@ -324,10 +324,10 @@ class _Reader:
         count = min(self._symbol_count(), max(len(self.data) - offset, 0) // self.sym.size)
         versions = self._versions(count, names)
         anywhere = self.layout.machine in IMPORTS_WITH_ADDRESS
-        if _dynsym is not None:  # the loop below, in C
+        if _elftables is not None:  # the loop below, in C
             versym, by_index = versions or (None, {})
             raw = self.data[offset : offset + count * self.sym.size]
-            found = _dynsym.symbols(
+            found = _elftables.dynamic_symbols(
                 raw, self.wide, versym, by_index, names.ascii, names.text, _TYPED_BYTES,
                 anywhere, symbols.imported_names,
             )  # fmt: skip
