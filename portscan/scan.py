@@ -171,6 +171,7 @@ def scan_image(
             return scan_image(reference, kept, progress, source, reach_store)
     started = time.monotonic()
     scanned_at = timestamp()
+    inspect.kept_by_inspectors()  # the first layer needs them: loaded before the thread
     threading.Thread(target=_load_stages, name="portscan-stages", daemon=True).start()
     scanned = read_image(reference, options, progress, source)
     from portscan.graph.build import (

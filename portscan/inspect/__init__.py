@@ -31,7 +31,7 @@ def keep(path: str, head: bytes) -> bool:
     file a package cataloger reads, and application sources (.py outside the standard
     library, .js outside node_modules: apps.is_app_source). ELF bytes are not kept: the
     `elf` analyser has read them on the way."""
-    needs_bytes, is_app_source = _kept_by_inspectors()
+    needs_bytes, is_app_source = kept_by_inspectors()
     return (
         head.startswith(b"#!")
         or path.startswith(LOADER_CONFIG_PREFIXES)
@@ -41,7 +41,7 @@ def keep(path: str, head: bytes) -> bool:
 
 
 @functools.cache
-def _kept_by_inspectors() -> tuple[Callable[[str], bool], Callable[[str], bool]]:
+def kept_by_inspectors() -> tuple[Callable[[str], bool], Callable[[str], bool]]:
     """The catalogers' and the application finder's keep tests, loaded on first use."""
     from portscan.inspect.apps.find import is_app_source
     from portscan.inspect.packages import needs_bytes
