@@ -151,7 +151,7 @@ class Analyser(Protocol):
     def wants(self, path: str, head: bytes) -> bool: ...
 
     def analyse(self, path: str, data: bytes | bytearray) -> Any:
-        """The facts, or a concurrent.futures.Future of them (resolved per layer).
+        """The facts, or a concurrent.futures.Future of them (`settle_facts` waits for it).
         `data` is a bytearray for a file that is not also kept."""
         ...
 
