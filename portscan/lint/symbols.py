@@ -247,7 +247,7 @@ def judge_symbols(
 class _Group:  # object.__setattr__ (nginx: 22,000 groups); nothing changes one
     """One Finding of a symbol set, without the file: `items` (raw symbol, the rest of
     its evidence's detail, its judgement's note) per evidence, or none for ready names,
-    which share one evidence detailed `summary`."""
+    which share one evidence detailed `summary` ("" where there are items)."""
 
     target: Target
     rule_id: str
@@ -276,8 +276,10 @@ def _symbol_plan(
     groups = _grouped(names, assume_libc, targets, as_of, wasix_libc)
     plan = []
     for (target, rule_id, capability, verdict), names, items in _ordered(groups):
-        listed = f"{len(names)} function(s)"
-        summary = f"{origin}, {listed}" if origin else listed
+        summary = ""  # ready names' one evidence says how many there are
+        if not items:
+            listed = f"{len(names)} function(s)"
+            summary = f"{origin}, {listed}" if origin else listed
         message = _message(rule_id, target, names, verdict)
         plan.append(_Group(target, rule_id, capability, verdict, message, tuple(items), summary))
     return tuple(plan)
@@ -377,10 +379,13 @@ def _ordered(
     groups: dict[_Key, _Items[_Item]],
 ) -> list[tuple[_Key, dict[str, None], list[_Item]]]:
     """Groups per (target, rule, capability, verdict), worst first per target."""
-    order = {target: index for index, target in enumerate(Target)}
     result = [(key, labels, items) for key, (labels, items) in groups.items()]
-    result.sort(key=lambda g: (order[g[0][0]], g[0][3].rank, g[0][1]))
+    result.sort(key=lambda g: (_TARGET_ORDER[g[0][0]], _RANK[g[0][3]], g[0][1]))
     return result
+
+
+_TARGET_ORDER = {target: index for index, target in enumerate(Target)}
+_RANK = {verdict: verdict.rank for verdict in Verdict}
 
 
 def _collect(judged: Iterable[tuple[Target, Judgement, Evidence, str]]) -> list[Finding]:
