@@ -209,6 +209,7 @@ def judge_symbols(
     )
     findings = []
     made: dict[_Plain, Evidence] = {}  # the targets' findings share their equal evidence
+    ready: dict[str, Evidence] = {}  # and their equal evidence of ready names
     for group in plan:
         if group.items:
             evidence = []
@@ -229,7 +230,12 @@ def judge_symbols(
                     )
                 evidence.append(found)
         else:  # ready names: one evidence for all, named in the message
-            evidence = [Evidence(file, package=package, layer=layer, detail=group.summary)]
+            found = ready.get(group.summary)
+            if found is None:
+                found = ready[group.summary] = Evidence(
+                    file, package=package, layer=layer, detail=group.summary
+                )
+            evidence = [found]
         findings.append(
             Finding(
                 group.rule_id,
