@@ -452,6 +452,8 @@ class Verdict(enum.StrEnum):
 
 
 _VERDICT_RANK = {verdict: rank for rank, verdict in enumerate(Verdict)}
+# each target and verdict as the plain str a document holds (Finding.to_dict)
+_PLAIN: dict[Target | Verdict, str] = {member: str(member) for member in (*Target, *Verdict)}
 
 
 # What a program asks of its platform: an id of signatures/capabilities.json, which says
@@ -553,9 +555,9 @@ class Finding:
         """JSON form; enums become their string values; `waived` only when waived."""
         doc: dict[str, Any] = {
             "rule_id": self.rule_id,
-            "target": str(self.target),
-            "verdict": str(self.verdict),
-            "capability": str(self.capability) if self.capability else None,
+            "target": _PLAIN[self.target],
+            "verdict": _PLAIN[self.verdict],
+            "capability": self.capability or None,
             "message": self.message,
             "evidence": [item.to_dict() for item in self.evidence],
         }
