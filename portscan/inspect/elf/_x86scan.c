@@ -1928,6 +1928,102 @@ static PyObject *stats(PyObject *self, PyObject *args) {
     return Py_BuildValue("(KK)", fast_count, capstone_count);
 }
 
+/* chains(first, parent, names, name, indirect) -> {import: chain}: CallGraph._walk's
+ * chains, each from the root's label through the names of the functions walked (and
+ * `indirect` where the walk went through a pointer) to the import. `first` maps an
+ * import to (node reaching it, via a pointer); `parent` a node to (its parent or None,
+ * how: the root's label for a root); `names` is the graph's name cache, `name(node)` the
+ * method that fills it. The imports in sorted order, a node's chain made once. */
+static PyObject *node_chain(PyObject *node, PyObject *parent, PyObject *names, PyObject *name,
+                            PyObject *indirect) {
+    PyObject *steps = PyList_New(0), *current = node;
+    while (steps != NULL && current != Py_None) {
+        PyObject *entry = PyDict_GetItemWithError(parent, current);
+        if (entry == NULL || !PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_KeyError, "a node without its (parent, how)");
+            Py_CLEAR(steps);
+            break;
+        }
+        PyObject *up = PyTuple_GET_ITEM(entry, 0), *how = PyTuple_GET_ITEM(entry, 1);
+        if (up == Py_None) {
+            if (PyList_Append(steps, how) < 0)
+                Py_CLEAR(steps);
+        } else {
+            PyObject *spelled = PyDict_GetItemWithError(names, current);
+            if (spelled != NULL) {
+                Py_INCREF(spelled);
+            } else if (!PyErr_Occurred()) {
+                spelled = PyObject_CallOneArg(name, current);
+            }
+            int equal = spelled == NULL ? -1 : PyObject_RichCompareBool(how, indirect, Py_EQ);
+            if (equal < 0 || PyList_Append(steps, spelled) < 0 ||
+                (equal && PyList_Append(steps, indirect) < 0))
+                Py_CLEAR(steps);
+            Py_XDECREF(spelled);
+        }
+        current = up;
+    }
+    if (steps != NULL && PyList_Reverse(steps) < 0)
+        Py_CLEAR(steps);
+    return steps;
+}
+
+static PyObject *chains(PyObject *self, PyObject *args) {
+    PyObject *first, *parent, *names, *name, *indirect;
+    if (!PyArg_ParseTuple(args, "O!O!O!OU", &PyDict_Type, &first, &PyDict_Type, &parent,
+                          &PyDict_Type, &names, &name, &indirect))
+        return NULL;
+    PyObject *imports = PyDict_Keys(first), *made = PyDict_New(), *result = PyDict_New();
+    if (imports == NULL || made == NULL || result == NULL || PyList_Sort(imports) < 0)
+        goto failed;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(imports); i++) {
+        PyObject *import = PyList_GET_ITEM(imports, i);
+        PyObject *reached = PyDict_GetItemWithError(first, import);
+        if (reached == NULL || !PyTuple_Check(reached) || PyTuple_GET_SIZE(reached) != 2) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "first maps an import to (node, via)");
+            goto failed;
+        }
+        PyObject *node = PyTuple_GET_ITEM(reached, 0);
+        int via = PyObject_IsTrue(PyTuple_GET_ITEM(reached, 1));
+        if (via < 0)
+            goto failed;
+        PyObject *steps = PyDict_GetItemWithError(made, node);
+        if (steps == NULL) {
+            if (PyErr_Occurred())
+                goto failed;
+            steps = node_chain(node, parent, names, name, indirect);
+            if (steps == NULL || PyDict_SetItem(made, node, steps) < 0) {
+                Py_XDECREF(steps);
+                goto failed;
+            }
+            Py_DECREF(steps); /* `made` holds it */
+        }
+        Py_ssize_t count = PyList_GET_SIZE(steps);
+        PyObject *chain = PyTuple_New(count + via + 1);
+        if (chain == NULL)
+            goto failed;
+        for (Py_ssize_t k = 0; k < count; k++)
+            PyTuple_SET_ITEM(chain, k, Py_NewRef(PyList_GET_ITEM(steps, k)));
+        if (via)
+            PyTuple_SET_ITEM(chain, count, Py_NewRef(indirect));
+        PyTuple_SET_ITEM(chain, count + via, Py_NewRef(import));
+        int failed = PyDict_SetItem(result, import, chain) < 0;
+        Py_DECREF(chain);
+        if (failed)
+            goto failed;
+    }
+    Py_DECREF(imports);
+    Py_DECREF(made);
+    return result;
+failed:
+    Py_XDECREF(imports);
+    Py_XDECREF(made);
+    Py_XDECREF(result);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"init", init, METH_VARARGS, "Set capstone's cs_disasm, cs_free, cs_errno and layout."},
     {"scan", scan, METH_VARARGS, "Decode a run of x86-64 code and list what matters."},
@@ -1937,6 +2033,7 @@ static PyMethodDef methods[] = {
     {"objects", make_objects, METH_VARARGS, "A call graph's data objects, for `pointed`."},
     {"pointed", pointed, METH_VARARGS, "What data objects point to, data to data."},
     {"walk", walk, METH_VARARGS, "A call graph's breadth-first walk, its loop."},
+    {"chains", chains, METH_VARARGS, "A walk's chains, root to import (CallGraph._walk)."},
     {"summary", make_summary, METH_VARARGS, "A call graph's tables, for `function`."},
     {"function", one_function, METH_VARARGS, "One function's summary, where no read is needed."},
     {"compare", compare, METH_VARARGS, "Check the decoding tables against capstone."},

@@ -798,13 +798,16 @@ class CallGraph:
                         elif target not in parent:
                             parent[target] = (node, INDIRECT)
                             queue.append(target)
-        made: dict[int, list[str]] = {}  # node -> its chain: imports often share one
-        chains = {}
-        for name, (node, via) in sorted(first.items()):
-            chain = made.get(node)
-            if chain is None:
-                chain = made[node] = self._chain(node, parent)
-            chains[name] = (*chain, *((INDIRECT,) if via else ()), name)
+        if _x86scan is not None:  # the loop below, in C
+            chains = _x86scan.chains(first, parent, self._names, self.name, INDIRECT)
+        else:
+            made: dict[int, list[str]] = {}  # node -> its chain: imports often share one
+            chains = {}
+            for name, (node, via) in sorted(first.items()):
+                chain = made.get(node)
+                if chain is None:
+                    chain = made[node] = self._chain(node, parent)
+                chains[name] = (*chain, *((INDIRECT,) if via else ()), name)
         note = ""
         if status == BOUND and self.disassembled >= self.budget:
             note = self._over_budget() + "; judge the library whole"
