@@ -443,15 +443,15 @@ class Verdict(enum.StrEnum):
     @property
     def rank(self) -> int:
         """0 for blocked up to 5 for n/a: smaller is worse."""
-        return _VERDICT_RANK[self]
+        return VERDICT_RANK[self]
 
     @classmethod
     def worst(cls, verdicts: Iterable[Verdict]) -> Verdict:
         """The worst of `verdicts`, or `unknown` when there are none."""
-        return min(verdicts, key=_VERDICT_RANK.__getitem__, default=cls.UNKNOWN)
+        return min(verdicts, key=VERDICT_RANK.__getitem__, default=cls.UNKNOWN)
 
 
-_VERDICT_RANK = {verdict: rank for rank, verdict in enumerate(Verdict)}
+VERDICT_RANK = {verdict: rank for rank, verdict in enumerate(Verdict)}  # `Verdict.rank`
 # each target and verdict as the plain str a document holds (Finding.to_dict)
 _PLAIN: dict[Target | Verdict, str] = {member: str(member) for member in (*Target, *Verdict)}
 

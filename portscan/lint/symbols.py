@@ -27,7 +27,15 @@ from portscan.knowledge.ruleids import (
     SYSCALLS_ONLY,
     UNKNOWN_SYMBOL,
 )
-from portscan.model import Capability, ChainStep, Evidence, Finding, Target, Verdict
+from portscan.model import (
+    VERDICT_RANK,
+    Capability,
+    ChainStep,
+    Evidence,
+    Finding,
+    Target,
+    Verdict,
+)
 
 try:  # the grouping loops in C (_grouping.c), if it was built; else in Python, alike
     from portscan.lint._grouping import group as _group
@@ -386,12 +394,11 @@ def _ordered(
 ) -> list[tuple[_Key, dict[str, None], list[_Item]]]:
     """Groups per (target, rule, capability, verdict), worst first per target."""
     result = [(key, labels, items) for key, (labels, items) in groups.items()]
-    result.sort(key=lambda g: (_TARGET_ORDER[g[0][0]], _RANK[g[0][3]], g[0][1]))
+    result.sort(key=lambda g: (_TARGET_ORDER[g[0][0]], VERDICT_RANK[g[0][3]], g[0][1]))
     return result
 
 
 _TARGET_ORDER = {target: index for index, target in enumerate(Target)}
-_RANK = {verdict: verdict.rank for verdict in Verdict}
 
 
 def _collect(judged: Iterable[tuple[Target, Judgement, Evidence, str]]) -> list[Finding]:
