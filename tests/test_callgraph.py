@@ -330,3 +330,24 @@ def test_the_compiled_table_loops_refuse_malformed_arguments() -> None:
     assert tables.in_code([0xFFF, 0x1000, 0x1FFF, 0x2000, -1, 1 << 70], code) == [0x1000, 0x1FFF]
     with pytest.raises(TypeError):
         tables.in_code(["0x1000"], code)
+
+
+def test_the_compiled_chains_refuse_malformed_arguments() -> None:
+    """`_x86scan.chains` (a walk's chains, tests/test_callgraph_fast.py holds them equal
+    to the Python's): a walk's tables that are not what it makes raise, not crash."""
+    scan = callgraph._x86scan
+    if scan is None:
+        pytest.skip("_x86scan.c is not built")
+    parent = {1: (None, "root"), 2: (1, "call")}
+    names = {2: "f"}
+    assert scan.chains({"g": (2, True)}, parent, names, str, "<indirect>") == {
+        "g": ("root", "f", "<indirect>", "g")
+    }
+    named = scan.chains({"g": (2, False)}, parent, {}, lambda at: f"sub_{at:x}", "<indirect>")
+    assert named == {"g": ("root", "sub_2", "g")}  # a name not cached is asked for
+    with pytest.raises(KeyError):  # a node the walk never reached
+        scan.chains({"g": (3, False)}, parent, names, str, "<indirect>")
+    with pytest.raises(TypeError):  # first maps an import to (node, via)
+        scan.chains({"g": 2}, parent, names, str, "<indirect>")
+    with pytest.raises(TypeError):
+        scan.chains({"g": (2, False)}, parent, names, str, 7)
