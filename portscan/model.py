@@ -452,6 +452,7 @@ class Verdict(enum.StrEnum):
 
 
 VERDICT_RANK = {verdict: rank for rank, verdict in enumerate(Verdict)}  # `Verdict.rank`
+TARGET_ORDER = {target: index for index, target in enumerate(Target)}  # findings' order
 # each target and verdict as the plain str a document holds (Finding.to_dict)
 _PLAIN: dict[Target | Verdict, str] = {member: str(member) for member in (*Target, *Verdict)}
 

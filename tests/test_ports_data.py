@@ -4,6 +4,7 @@ capabilities, and is found by package, binary path or runtime."""
 from __future__ import annotations
 
 import datetime
+import fnmatch
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,13 +133,15 @@ def test_port_for_unknown_component_is_none() -> None:
 
 
 def _row_by_row(package: str | None, path: str | None) -> sig.Port | None:
-    """port_for's answer as the rows give it one by one: package globs, then binaries."""
+    """port_for's answer as the rows give it one by one (fnmatch, case-sensitive):
+    package globs, then binary globs on the path's basename."""
     rows = sig.ports()
     for row in rows if package else ():
-        if row.matches_package(package or ""):
+        if any(fnmatch.fnmatchcase(package or "", glob) for glob in row.packages):
             return row
+    name = (path or "").rstrip("/").rsplit("/", 1)[-1]
     for row in rows if path else ():
-        if row.matches_binary(path or ""):
+        if any(fnmatch.fnmatchcase(name, glob) for glob in row.binaries):
             return row
     return None
 

@@ -738,23 +738,13 @@ class Port:
     runtimes: tuple[str, ...]  # runtime ids of language-runtimes.json
     targets: Mapping[Target, PortTarget]
 
-    def matches_package(self, package: str) -> bool:
-        pattern = _globs(self.packages)
-        return pattern is not None and pattern.match(package) is not None
-
-    def matches_binary(self, binary_path: str) -> bool:
-        pattern = _globs(self.binaries)
-        name = binary_path.rstrip("/").rsplit("/", 1)[-1]
-        return pattern is not None and pattern.match(name) is not None
-
 
 @register_cache
 @functools.cache
 def _port_globs() -> tuple[re.Pattern[str] | None, re.Pattern[str] | None]:
     """One regex of every port row's package globs and one of their binary globs, each
-    row's a group `row_INDEX`: a match's group is the first row that matches (the
-    alternatives are tried in order), as `matches_package` / `matches_binary` row by
-    row would find it."""
+    row's a group `row_INDEX`: a match's group is the first row whose globs match (the
+    alternatives are tried in order), as trying the rows one by one would find it."""
 
     def joined(globs: list[tuple[int, tuple[str, ...]]]) -> re.Pattern[str] | None:
         parts = [f"(?P<row_{i}>{pattern.pattern})" for i, g in globs if (pattern := _globs(g))]

@@ -17,7 +17,7 @@ from portscan.knowledge import rules
 from portscan.knowledge import tables as sig
 from portscan.knowledge.platform import parse_name
 from portscan.lint.findings import TARGETS, Where
-from portscan.model import ChainStep, Evidence, Finding, Target
+from portscan.model import TARGET_ORDER, ChainStep, Evidence, Finding, Target
 
 
 def judge_semantics(
@@ -72,6 +72,5 @@ def judge_semantics(
             findings.append(
                 Finding(rule.id, target, support.verdict, row.capability, message, list(evidence))
             )
-    order = list(Target)
-    findings.sort(key=lambda f: (order.index(f.target), f.verdict.rank, f.rule_id))
+    findings.sort(key=lambda f: (TARGET_ORDER[f.target], f.verdict.rank, f.rule_id))
     return findings

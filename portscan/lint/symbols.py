@@ -28,6 +28,7 @@ from portscan.knowledge.ruleids import (
     UNKNOWN_SYMBOL,
 )
 from portscan.model import (
+    TARGET_ORDER,
     VERDICT_RANK,
     Capability,
     ChainStep,
@@ -394,11 +395,8 @@ def _ordered(
 ) -> list[tuple[_Key, dict[str, None], list[_Item]]]:
     """Groups per (target, rule, capability, verdict), worst first per target."""
     result = [(key, labels, items) for key, (labels, items) in groups.items()]
-    result.sort(key=lambda g: (_TARGET_ORDER[g[0][0]], VERDICT_RANK[g[0][3]], g[0][1]))
+    result.sort(key=lambda g: (TARGET_ORDER[g[0][0]], VERDICT_RANK[g[0][3]], g[0][1]))
     return result
-
-
-_TARGET_ORDER = {target: index for index, target in enumerate(Target)}
 
 
 def _collect(judged: Iterable[tuple[Target, Judgement, Evidence, str]]) -> list[Finding]:

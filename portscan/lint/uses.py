@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from portscan.knowledge import rules
 from portscan.knowledge import tables as sig
 from portscan.knowledge.ruleids import APPLICATION_CODE, NATIVE_EXTENSION, UNREAD_SOURCE
-from portscan.model import ApiUse, Application, Evidence, Finding, Target
+from portscan.model import TARGET_ORDER, ApiUse, Application, Evidence, Finding, Target
 
 TABLES = {
     "go": "go-stdlib.json",
@@ -69,8 +69,7 @@ def judge_uses(
             findings.append(
                 Finding(rule.id, target, support.verdict, api.capability, message, list(evidence))
             )
-    order = list(Target)
-    findings.sort(key=lambda f: (order.index(f.target), f.verdict.rank, f.rule_id))
+    findings.sort(key=lambda f: (TARGET_ORDER[f.target], f.verdict.rank, f.rule_id))
     return findings
 
 
