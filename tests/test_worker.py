@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
+import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -34,6 +37,36 @@ def test_files_in_flight_when_the_worker_dies_are_analysed_here(native_bins) -> 
     assert [r.error for r in results] == [None, None, None]
     assert results[0].soname == "libgreet.so.1"
     assert not dead.alive
+
+
+def test_a_worker_started_early_and_given_nothing_is_killed_at_the_end() -> None:
+    """A command starts the worker before it knows a scan is needed (worker.started):
+    a stored result or an error ends it unused, without waiting for its imports, and
+    leaves no thread that would keep the command from its quick exit (lifecycle.leave)."""
+    threads = threading.active_count()
+    with worker.started():
+        started = worker._worker
+        assert started is not None and started.alive
+    assert worker._worker is None
+    assert started.process.returncode == -signal.SIGKILL
+    assert threading.active_count() == threads
+
+
+def test_a_worker_given_a_file_finishes_it_when_stopped(native_bins) -> None:
+    with worker.started():
+        busy = worker._worker
+        assert busy is not None
+        future = busy.submit("/lib/libgreet.so.1", native_bins["libgreet.so.1"], None)
+    assert busy.process.returncode == 0  # stdin closed, its answer written, then it ended
+    assert future.result(timeout=60).soname == "libgreet.so.1"
+
+
+def test_the_workers_answers_have_a_pipe_of_a_mebibyte() -> None:
+    with worker.started():
+        started = worker._worker
+        assert started is not None and started.process.stdout is not None
+        size = fcntl.fcntl(started.process.stdout.fileno(), fcntl.F_GETPIPE_SZ)
+    assert size == worker._PIPE_SIZE
 
 
 def test_the_worker_does_not_import_the_callers_main_module(tmp_path: Path) -> None:

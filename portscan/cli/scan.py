@@ -124,6 +124,7 @@ def image_command(
         from portscan.sources.refs import parse_reference
 
         parse_reference(reference)  # a malformed reference fails before the heavy imports
+        from portscan.inspect.elf import worker
         from portscan.scan import ScanOptions, scan_image
 
         planned = options.plan_outputs(output_format, outputs, FORMATS, "table")
@@ -152,6 +153,7 @@ def image_command(
             base=base,
         )
         with ExitStack() as stack:
+            stack.enter_context(worker.started())
             scan = functools.partial(scan_image, reference, scan_options)
             if not no_cache:
                 from portscan.audit.cache import ScanCache
