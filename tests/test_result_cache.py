@@ -193,6 +193,41 @@ def test_a_changed_option_or_layer_or_portscan_is_a_miss(
     assert _scan(store, reference, ScanOptions())[1] == 0
 
 
+def test_library_versions_are_what_importlib_metadata_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The versions in the code key are read from dist-info names, the first on sys.path
+    winning, as importlib.metadata answers; a library installed otherwise is asked of it."""
+    from importlib import metadata
+
+    keys.library_versions.cache_clear()
+    try:
+        found = keys.library_versions()
+        for name in keys._LIBRARIES:
+            assert found[name] == metadata.version(name), name
+        first = tmp_path / "first"
+        for folder, name, version in (
+            ("Tree_Sitter-9.9.dist-info", "tree-sitter", "9.9"),  # case and separators
+            ("tree_sitter_javascript-8.8.dist-info", "tree-sitter-javascript", "8.8"),
+            ("networkx-0.1.egg-info", "networkx", "0.1"),  # not a dist-info
+        ):
+            (first / folder).mkdir(parents=True)
+            metadata_file = "PKG-INFO" if folder.endswith("egg-info") else "METADATA"
+            (first / folder / metadata_file).write_text(f"Name: {name}\nVersion: {version}\n")
+        monkeypatch.setattr(sys, "path", [str(first), *sys.path])
+        keys.library_versions.cache_clear()
+        found = keys.library_versions()
+        assert found["tree-sitter"] == metadata.version("tree-sitter") == "9.9"
+        assert found["tree-sitter-javascript"] == "8.8"
+        assert found["networkx"] == metadata.version("networkx") == "0.1"  # asked of it
+        assert found["python"] == sys.version
+        monkeypatch.setattr(keys, "_LIBRARIES", ("no-such-library",))
+        keys.library_versions.cache_clear()
+        assert keys.library_versions() == {"python": sys.version, "no-such-library": "absent"}
+    finally:
+        keys.library_versions.cache_clear()
+
+
 def test_a_base_that_moved_is_a_miss(
     oci_layout: Path, tmp_path: Path, native_bins: dict[str, bytes]
 ) -> None:
