@@ -1,0 +1,36 @@
+"""benchmarks/bench_syft.py's measurement: the peak memory of a whole process tree, read
+from /proc without reading every process on the machine."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from benchmarks.bench_syft import _resident, _tree, timed
+
+# a child holding 160 MiB for half a second, under a parent holding little
+_CHILD = "import time; held = b'x' * (160 << 20); time.sleep(0.5)"
+_PARENT = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {_CHILD!r}], check=True)"
+
+
+def test_the_tree_of_a_process_is_it_and_its_descendants() -> None:
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT])
+    try:
+        deadline = time.monotonic() + 30
+        while len(tree := _tree(parent.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert tree[0] == parent.pid and len(tree) == 2
+        time.sleep(0.3)  # the child has touched its 160 MiB by now
+        assert _resident(tree) >= 160 << 20
+        assert _resident([tree[0]]) < 100 << 20  # the parent's own is small
+    finally:
+        parent.wait(timeout=30)
+    assert _tree(parent.pid) == [parent.pid]  # gone: nothing under it
+    assert _resident([parent.pid]) == 0
+
+
+def test_timed_sees_the_childs_memory() -> None:
+    seconds, peak_kib = timed([sys.executable, "-c", _PARENT])
+    assert seconds >= 0.5
+    assert peak_kib >= 160 * 1024
