@@ -28,7 +28,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
-import fcntl
 import fnmatch
 import hashlib
 import mmap
@@ -58,6 +57,11 @@ from portscan.inspect.elf.layout import Bytes, header_only
 from portscan.layers import AnalysisFailed, failure_reason
 from portscan.lifecycle import serving
 from portscan.model import Binary
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: the pipe keeps the system's size
+    fcntl = None  # type: ignore[assignment]
 
 MAX_IN_FLIGHT = 16 << 20  # bytes of ELF files handed over and not yet answered
 # the worker's answers wait in its stdout's pipe for this process's reader, a thread
@@ -221,8 +225,11 @@ class _Worker:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
-        with contextlib.suppress(OSError, AttributeError):  # Linux: 64 KiB -> 1 MiB
-            fcntl.fcntl(self.process.stdout.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
+        assert self.process.stdout is not None
+        resize = getattr(fcntl, "F_SETPIPE_SZ", None)  # Linux's
+        if resize is not None:
+            with contextlib.suppress(OSError):  # 64 KiB -> 1 MiB
+                fcntl.fcntl(self.process.stdout.fileno(), resize, _PIPE_SIZE)
         self._pending: dict[int, _Task] = {}
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)  # caps the bytes in flight
