@@ -41,6 +41,8 @@ import psutil
 
 CORPUS = Path(os.environ.get("CORPUS_ROOT", "/tmp/portscan-corpus"))
 REGISTRY = os.environ.get("REGISTRY", "127.0.0.1:5000")
+# syft reads the loopback registry over plain HTTP and asks nobody for updates
+SYFT_SETTINGS = {"SYFT_REGISTRY_INSECURE_USE_HTTP": "true", "SYFT_CHECK_FOR_APP_UPDATE": "false"}
 
 
 _PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -219,11 +221,7 @@ def main() -> int:
     args = parser.parse_args()
     syft, portscan = syft_program(), executable("portscan")
     executable("gzip")
-    syft_env = {
-        **os.environ,
-        "SYFT_REGISTRY_INSECURE_USE_HTTP": "true",
-        "SYFT_CHECK_FOR_APP_UPDATE": "false",
-    }
+    syft_env = {**os.environ, **SYFT_SETTINGS}
     byte_compile()
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(HEADER)

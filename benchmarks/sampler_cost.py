@@ -24,7 +24,7 @@ from pathlib import Path
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_syft import REGISTRY, executable, syft_program, timed
+from bench_syft import REGISTRY, SYFT_SETTINGS, executable, syft_program, timed
 
 
 def timed_psutil(command: list[str], env: dict[str, str] | None = None) -> float:
@@ -47,11 +47,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     ref = f"registry:{REGISTRY}/corpus/{args.image}"
-    syft_env = {
-        **os.environ,
-        "SYFT_REGISTRY_INSECURE_USE_HTTP": "true",
-        "SYFT_CHECK_FOR_APP_UPDATE": "false",
-    }
+    syft_env = {**os.environ, **SYFT_SETTINGS}
     syft = [syft_program(), ref, "-o", "json", "-q"]
     portscan = [executable("portscan"), "image", ref, "--format", "json", "-q", "-o", os.devnull]
     samplers = {"psutil": timed_psutil, "/proc": lambda c, e: timed(c, e)[0]}
