@@ -342,9 +342,13 @@ class _Worker:
         return self.process if self.alive else None
 
     def stop(self) -> None:
-        """Let the worker finish and end; one never given a file is killed (it has
-        only imported). Its threads are over on return."""
-        if self._next_id == 0:
+        """Let the worker finish its files and end. One never given a file is killed (it
+        has only imported) and its threads waited for, which end at once: a command that
+        needed no scan then exits without the interpreter's teardown (lifecycle.leave).
+        Other threads are not waited for (after an error, the reader may be analysing
+        what the worker left)."""
+        unused = self._next_id == 0
+        if unused:
             with contextlib.suppress(OSError):
                 self.process.kill()
         self._outbox.put(None)
@@ -352,8 +356,9 @@ class _Worker:
             self.process.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self.process.kill()
-        self._writer.join(timeout=5)
-        self._reader.join(timeout=5)
+        if unused:
+            self._writer.join(timeout=5)
+            self._reader.join(timeout=5)
         self._forget_scratch()
 
     def _forget_scratch(self) -> None:
