@@ -3,9 +3,12 @@ from /proc without reading every process on the machine."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
+
+import pytest
 
 from benchmarks.bench_syft import _resident, _tree, timed
 
@@ -14,6 +17,10 @@ _CHILD = "import time; held = b'x' * (160 << 20); time.sleep(0.5)"
 _PARENT = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {_CHILD!r}], check=True)"
 
 
+@pytest.mark.skipif(
+    not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+    reason="a kernel without /proc/PID/task/TID/children (timed falls back to psutil)",
+)
 def test_the_tree_of_a_process_is_it_and_its_descendants() -> None:
     parent = subprocess.Popen([sys.executable, "-c", _PARENT])
     try:
