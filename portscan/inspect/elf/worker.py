@@ -391,9 +391,9 @@ def start() -> None:
 def started() -> Iterator[None]:
     """The worker started at once, for a scan to come, and stopped at the end if the
     scan has not handed it off: its interpreter and imports (some 0.17 s, on the other
-    core) overlap what a command does before the first layer (opening the scan cache,
-    the manifest, the cache's lookup), not the first layer itself. A stored result or
-    an error stops it given nothing: killed then, so neither waits for its imports."""
+    core) run while the command opens the scan cache, reads the manifest and looks for
+    a stored result, rather than while the first layer is read. A stored result or an
+    error stops it given nothing: killed then, so neither waits for its imports."""
     start()
     try:
         yield
