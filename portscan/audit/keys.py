@@ -250,13 +250,22 @@ def _qualified(code: Any) -> str:
 _LIBRARIES = ("lief", "capstone", "networkx", "tree-sitter", "tree-sitter-javascript")
 
 
+def _project(name: str) -> str:
+    """A distribution's name as its dist-info directory spells it, lowercased (PEP 503's
+    runs of -, _ and . as one _)."""
+    return _SEPARATORS.sub("_", name).lower()
+
+
+_SEPARATORS = re.compile(r"[-_.]+")
+
+
 @functools.cache
 def library_versions() -> dict[str, str]:
     """The Python version and the installed version of each of `_LIBRARIES`: read from
     the name of its `NAME-VERSION.dist-info` directory, the first on sys.path, as pip
     installs it; else asked of importlib.metadata (other layouts), whose import alone
     was 15-30 ms of every scan, warm rescans included."""
-    wanted = {re.sub(r"[-_.]+", "_", name).lower(): name for name in _LIBRARIES}
+    wanted = {_project(name): name for name in _LIBRARIES}
     found: dict[str, str | None] = {}  # None: an .egg-info comes first, metadata's to read
     for entry in sys.path:
         try:
@@ -268,7 +277,7 @@ def library_versions() -> dict[str, str]:
             if not dot or kind not in ("dist-info", "egg-info"):
                 continue
             project = stem.rpartition("-")[0] if "-" in stem else stem  # NAME-VERSION
-            name = wanted.get(re.sub(r"[-_.]+", "_", project))
+            name = wanted.get(_project(project))
             if name is not None and name not in found:
                 found[name] = folder[len(project) + 1 : len(stem)] if kind == "dist-info" else None
     versions = {"python": sys.version}
