@@ -500,6 +500,20 @@ def test_blob_stream_gives_up_when_drops_persist(
         read_layer(blob, source.meta.layers[0], keep)
 
 
+def test_blobs_are_read_a_mebibyte_at_a_time(plain_registry: Registry) -> None:
+    """httpcore's own reads are 64 KiB; portscan's are up to a MiB (_READ_SIZE), each one
+    a pass through h11 and httpx in Python, in the thread that feeds the inflater."""
+    image = ib.Image([[ib.file("srv/noise", os.urandom(6 << 20))]], compression="none")
+    plain_registry.push("reads/big", "v1", image)
+    with pull(f"{plain_registry.host}/reads/big:v1") as source:
+        digest = source.meta.layers[0].digest
+        with source._client.open_blob_response(digest) as response:
+            sizes = [len(chunk) for chunk in response.iter_bytes()]
+    assert sum(sizes) > 6 << 20
+    assert max(sizes) > 64 << 10, sizes
+    assert max(sizes) <= registry._READ_SIZE
+
+
 def test_retry_after_parsing() -> None:
     import httpx
 

@@ -49,6 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import httpcore
 import httpx
 
 from portscan import __version__
@@ -93,6 +94,12 @@ RESUME_PROGRESS = 1 << 20  # bytes after which a dropped blob download counts as
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 DOCKER_HUB_ENDPOINT = "registry-1.docker.io"
 _USER_AGENT = f"portscan/{__version__}"
+# httpcore reads an answer 64 KiB at a time, each read passing through h11's parser and
+# httpx's streams in Python: a layer read a MiB at a time costs 40% less CPU (nginx's
+# 51 MB base layer from a loopback registry: 0.10 s -> 0.06 s), in the thread that feeds
+# the inflater (layers.py). Every HTTP/1.1 connection of this process reads so.
+_READ_SIZE = 1 << 20
+httpcore.HTTP11Connection.READ_NUM_BYTES = _READ_SIZE
 
 Scheme = tuple[str, bool]  # ("https" | "http", verify TLS certificates)
 
