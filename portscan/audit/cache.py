@@ -346,15 +346,15 @@ def _encoded(result: ScanResult) -> EncodedResult:
     """`result` with its JSON document encoded (the tail compressed as it is made)."""
     head, after = document_parts(result)
     sink = _Compressed()
-    batch: list[str] = []
+    batch: list[bytes] = []
     size = 0
     for piece in after:
         batch.append(piece)
         size += len(piece)
         if size >= 1 << 20:
-            sink.write("".join(batch).encode())
+            sink.write(b"".join(batch))
             batch, size = [], 0
-    sink.write("".join(batch).encode())
+    sink.write(b"".join(batch))
     return EncodedResult(
         result.scanned_at, result.duration_seconds, head, sink.value(), lambda: result
     )
