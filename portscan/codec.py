@@ -16,6 +16,8 @@ import dataclasses
 import enum
 import functools
 import json
+import pickle
+import threading
 import types
 import typing
 from collections.abc import Callable, Iterator
@@ -495,3 +497,26 @@ def _file(item: dict[str, Any]) -> FileEntry:
         layer=int(item["layer"]),
         link_target=item.get("link_target"),
     )
+
+
+# --------------------------------------------------------------------------- stored forms
+
+
+@functools.lru_cache(maxsize=32)
+def _zstd(thread: int, level: int) -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
+    """One thread's (de)compressor: zstandard's are not to be shared between threads,
+    and making one per call doubles the cost of storing an image's thousands of walks."""
+    return zstandard.ZstdCompressor(level=level), zstandard.ZstdDecompressor()
+
+
+def pack(value: Any, level: int) -> bytes:
+    """The stored form of a layer result or a walk (the scan cache's, portscan.audit):
+    zstd(pickle(value)) at `level`."""
+    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return _zstd(threading.get_ident(), level)[0].compress(data)
+
+
+def unpack(blob: bytes) -> Any:
+    """What `pack` stored (or a zstd(pickle) written as a stream: a whole result's)."""
+    inflate = _zstd(threading.get_ident(), 1)[1]  # the level is the compressor's alone
+    return pickle.loads(inflate.decompressobj().decompress(blob))

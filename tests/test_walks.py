@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from portscan.codec import unpack
 from portscan.graph import reach
 from portscan.inspect.elf import callgraph, walks, worker
 from portscan.scan import ScanOptions, scan_image
@@ -58,9 +59,9 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[walks.Walk]:
     handed: list[walks.Walk] = []
     send = walks.WalkHelper.send
 
-    def spy(self: walks.WalkHelper, batch: list[walks.Walk]) -> None:
+    def spy(self: walks.WalkHelper, batch: list[walks.Walk], level: int | None = None) -> None:
         handed.extend(batch)
-        send(self, batch)
+        send(self, batch, level)
 
     monkeypatch.setattr(walks.WalkHelper, "send", spy)
     return handed
@@ -93,6 +94,40 @@ def test_files_out_of_budget_answer_the_same_wherever_they_are_walked(
     assert any("over the budget of 4000" in why for why in whole)
     helped = _reach(inputs, walks.start_helper())
     assert {digest for digest, _ in sent} and _fields(helped) == _fields(alone)
+
+
+class _KeptWalks:
+    """A reach store (graph/reach.py's ReachStore) that keeps what it is given."""
+
+    walk_level = 1
+
+    def __init__(self) -> None:
+        self.kept: dict[walks.Walk, tuple[callgraph.Reach, bytes | None]] = {}
+
+    def get_reach(self, digest: str, root: str | None) -> callgraph.Reach | None:
+        return None
+
+    def put_reach(
+        self, digest: str, root: str | None, found: callgraph.Reach, packed: bytes | None = None
+    ) -> None:
+        self.kept[(digest, root)] = (found, packed)
+
+
+def test_the_helper_makes_the_stored_form_of_its_walks(
+    inputs: tuple[Any, ...], sent: list[walks.Walk]
+) -> None:
+    """A walk the helper makes comes with its stored form (codec.pack at the store's
+    level), which this process keeps as it is instead of packing the walk itself; one
+    made here comes without. Each stored form decodes to the walk it stands for."""
+    store = _KeptWalks()
+    reach._REACH_CACHE.clear()
+    reach.reach_image(*inputs[:4], store, walks.start_helper())
+    there = set(sent)
+    assert there and there < set(store.kept), "the walks were not split between the sides"
+    for walk, (found, packed) in store.kept.items():
+        assert (packed is not None) == (walk in there), walk
+        if packed is not None:
+            assert unpack(packed) == found
 
 
 def test_walks_go_on_here_when_the_helper_dies(inputs: tuple[Any, ...]) -> None:

@@ -61,13 +61,18 @@ from portscan.audit.keys import (
     encode_layer,
     layer_key,
     library_versions,
-    pack,
     scan_result_key,
     sha256_layers,
-    unpack,
 )
 from portscan.audit.store import LayerRow, ResultRow, Store, default_path
-from portscan.codec import EncodedResult, document_parts, encoded_pieces, from_dict
+from portscan.codec import (
+    EncodedResult,
+    document_parts,
+    encoded_pieces,
+    from_dict,
+    pack,
+    unpack,
+)
 from portscan.errors import PortscanError
 from portscan.inspect.elf import worker
 from portscan.inspect.elf.content import disk_bytes, locate
@@ -115,6 +120,8 @@ class StoredWalks:
     they are asked for, written in one transaction by `flush`. An audit's image tasks
     share them through the store, so each distinct library is walked once per root."""
 
+    walk_level = _WALK_COMPRESSION
+
     def __init__(self, store: Store) -> None:
         self.store = store
         self._new_walks: list[tuple[str, str, bytes]] = []
@@ -143,8 +150,11 @@ class StoredWalks:
         self.walks_reused += 1
         return found
 
-    def put_reach(self, digest: str, root: str | None, reach: Reach) -> None:
-        data = pack(reach, _WALK_COMPRESSION)
+    def put_reach(
+        self, digest: str, root: str | None, reach: Reach, packed: bytes | None = None
+    ) -> None:
+        """Keep a walk (`packed`: its stored form made already, by the walk helper)."""
+        data = pack(reach, self.walk_level) if packed is None else packed
         self._new_walks.append((digest, _CONSTRUCTORS if root is None else root, data))
 
     def flush(self) -> None:

@@ -38,20 +38,17 @@ import hashlib
 import inspect as pyinspect
 import json
 import os
-import pickle
 import re
 import sys
-import threading
 import types
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Any
 
-import zstandard
-
 import portscan
 from portscan import __version__, layers, model
+from portscan.codec import pack, unpack
 from portscan.inspect.elf import spec as elf_spec
 from portscan.knowledge import signatures_dir
 from portscan.layers import Analyser, KeepPolicy
@@ -127,28 +124,9 @@ def result_key(layer: str, signatures: str, options: dict[str, str]) -> str:
     )
 
 
-@functools.lru_cache(maxsize=32)
-def _zstd(thread: int, level: int) -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
-    """One thread's (de)compressor: zstandard's are not to be shared between threads,
-    and making one per call doubles the cost of storing an image's thousands of walks."""
-    return zstandard.ZstdCompressor(level=level), zstandard.ZstdDecompressor()
-
-
-def pack(value: Any, level: int = _COMPRESSION) -> bytes:
-    """The stored form of a layer result or a walk: zstd(pickle(value)) at `level`."""
-    data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    return _zstd(threading.get_ident(), level)[0].compress(data)
-
-
-def unpack(blob: bytes) -> Any:
-    """What `pack` stored (or a zstd(pickle) written as a stream: a whole result's)."""
-    inflate = _zstd(threading.get_ident(), _COMPRESSION)[1]
-    return pickle.loads(inflate.decompressobj().decompress(blob))
-
-
 def encode_layer(result: LayerResult) -> bytes:
     """The stored form of a layer result."""
-    return pack(result)
+    return pack(result, _COMPRESSION)
 
 
 def decode_layer(blob: bytes) -> LayerResult:

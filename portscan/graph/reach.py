@@ -79,11 +79,17 @@ class ImageReach:
 
 
 class ReachStore(Protocol):
-    """Keeps walks across processes: (library digest, root or None) -> `Reach`."""
+    """Keeps walks across processes: (library digest, root or None) -> `Reach`, each in
+    its stored form, `codec.pack(reach, walk_level)`, which the helper makes for the
+    walks it answers (`packed`)."""
+
+    walk_level: int
 
     def get_reach(self, digest: str, root: str | None) -> Reach | None: ...
 
-    def put_reach(self, digest: str, root: str | None, reach: Reach) -> None: ...
+    def put_reach(
+        self, digest: str, root: str | None, reach: Reach, packed: bytes | None = None
+    ) -> None: ...
 
 
 class _Graphs:
@@ -177,7 +183,7 @@ class _Graphs:
         self._share({w[0] for w in batch if w[0] not in self.side})
         there = [w for w in batch if self._there(w[0])]
         if there and self.helper is not None:
-            self.helper.send(there)
+            self.helper.send(there, None if self.store is None else self.store.walk_level)
             self.sent = there
         began = time.perf_counter()
         for walk in batch:
@@ -195,14 +201,15 @@ class _Graphs:
         while self.idle is not None and not self.helper.answered() and self.idle():
             pass  # other work meanwhile
         self.other += time.perf_counter() - began
+        packed: list[bytes | None] | None = None
         try:
-            answers, seconds = self.helper.receive()
+            answers, packed, seconds = self.helper.receive()
             self.spent[1] += seconds
         except EOFError:
             self._lost()
             answers = [self.here.walk(*walk) for walk in there]
-        for walk, answer in zip(there, answers, strict=True):
-            self._settle(walk, answer)
+        for index, (walk, answer) in enumerate(zip(there, answers, strict=True)):
+            self._settle(walk, answer, None if packed is None else packed[index])
 
     def _share(self, digests: set[str]) -> None:
         """Give each of these files, first walked now, to a side: the largest first, each
@@ -224,13 +231,16 @@ class _Graphs:
         """Whether the helper walks this file (`_share`)."""
         return self.side[digest] == 1 and self.helper is not None
 
-    def _settle(self, walk: tuple[str, str | None], answer: Reach | str) -> None:
+    def _settle(
+        self, walk: tuple[str, str | None], answer: Reach | str, packed: bytes | None = None
+    ) -> None:
+        """Keep a walk's answer (`packed`: its stored form, when the helper made it)."""
         if isinstance(answer, str):
             self.unwalked[walk[0]] = answer
             return
         self._remember(walk, answer)
         if self.store is not None:
-            self.store.put_reach(walk[0], walk[1], answer)
+            self.store.put_reach(walk[0], walk[1], answer, packed)
 
     def _remember(self, key: tuple[str, str | None], reach: Reach) -> None:
         if len(_REACH_CACHE) >= _REACH_CACHE_SIZE:

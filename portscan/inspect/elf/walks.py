@@ -21,8 +21,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterable
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
+from portscan.codec import pack
 from portscan.inspect.elf import callgraph
 from portscan.inspect.elf.callgraph import CallGraph, Reach
 from portscan.inspect.elf.content import locate, mapped
@@ -142,14 +143,17 @@ class WalkHelper:
         self.budget = budget
         self.process = process
 
-    def send(self, batch: list[Walk]) -> None:
-        """Walks to make: `receive` answers them, and says how long they took."""
-        self._send("walk", batch)
+    def send(self, batch: list[Walk], level: int | None = None) -> None:
+        """Walks to make: `receive` answers them, and says how long they took. With a
+        `level`, each answer comes in its stored form too, `codec.pack(reach, level)`:
+        the helper, idle for part of the stage, makes it instead of this process."""
+        self._send("walk", batch, level)
 
-    def _send(self, kind: str, items: list) -> None:
+    def _send(self, kind: str, items: list, level: int | None = None) -> None:
         assert self.process.stdin is not None
+        message = (kind, self.content_dir, self.budget, items, level)
         with contextlib.suppress(BrokenPipeError, OSError, ValueError):  # `receive` sees it died
-            write_frame(self.process.stdin, (kind, self.content_dir, self.budget, items))
+            write_frame(self.process.stdin, message)
 
     def answered(self) -> bool:
         """Whether the answers to the walks sent are there to `receive` (or it died)."""
@@ -159,13 +163,16 @@ class WalkHelper:
         except (OSError, ValueError):
             return True  # `receive` meets why
 
-    def receive(self) -> Any:
+    def receive(self) -> tuple[list[Reach | str], list[bytes | None] | None, float]:
+        """The answers to the walks sent, in order: each a Reach or why the file has no
+        graph; their stored forms, None for a reason (or no list, when `send` asked for
+        none); and the seconds the walks took."""
         assert self.process.stdout is not None
         try:
-            answers, _ = read_frame(self.process.stdout)
+            (answers, packed, seconds), _ = read_frame(self.process.stdout)
         except Exception as exc:  # gone, or an answer that does not unpickle
             raise EOFError(str(exc)) from None
-        return answers
+        return answers, packed, seconds
 
     def release(self, digests: list[str]) -> None:
         """Close these files' graphs (no answer)."""
@@ -196,7 +203,7 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
     garble = bool(os.environ.get(TEST_GARBLE_WALKS))
     while True:
         try:
-            (kind, content_dir, budget, items), _ = read_frame(stdin)
+            (kind, content_dir, budget, items, level), _ = read_frame(stdin)
         except EOFError:
             return
         if walks is None:
@@ -212,7 +219,10 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
                     stdout.write(garbled_frame(NOT_PICKLE))
                     stdout.flush()
                     continue
-                write_frame(stdout, (answers, time.perf_counter() - began))
+                packed = None
+                if level is not None:
+                    packed = [None if isinstance(a, str) else pack(a, level) for a in answers]
+                write_frame(stdout, (answers, packed, time.perf_counter() - began))
                 walks.drop_pages()
         except Exception:  # the caller makes the walks again (see above)
             return
