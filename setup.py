@@ -13,7 +13,8 @@
   and a call graph its symbol tables and relocations, in Python: the same facts, the
   ELF analysis of nginx's 734 files some 10% longer (0.50 -> 0.56 s;
   inspect/elf/direct.py), the call graph of postgres's libLLVM (104 MiB) read in
-  0.42 s instead of 0.20 (callgraph.py).
+  0.42 s instead of 0.20 (callgraph.py), and the syscall scanner's search for calls to
+  syscall wrappers in its code 0.2 s instead of 0.06 (syscalls.py).
 """
 
 from setuptools import Extension, setup

@@ -2,7 +2,7 @@
 read from the decoded string table is what `_Reader._string` reads from the file (lief's
 peek_string_at, the end of the file included), and the x86 branch search, span by span
 by the displacement's nibble, finds what one search of each block with both opcodes
-finds (finditer's matches, which do not overlap)."""
+finds (finditer's matches, which do not overlap), and so does the same search in C."""
 
 from __future__ import annotations
 
@@ -56,8 +56,16 @@ def _reference_branches(data: bytes, code: syscalls._Code, targets: dict[int, No
     return found
 
 
+@pytest.mark.parametrize("in_c", [True, False])
 @pytest.mark.parametrize("seed", range(60))
-def test_branch_search_finds_what_one_search_finds(seed: int) -> None:
+def test_branch_search_finds_what_one_search_finds(
+    seed: int, in_c: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In C (_elftables.x86_branches) where it was built, and in Python."""
+    if in_c and syscalls._elftables is None:
+        pytest.skip("portscan/inspect/elf/_elftables.c is not built")
+    if not in_c:
+        monkeypatch.setattr(syscalls, "_elftables", None)
     rng = random.Random(seed)
     size = rng.choice([64, 3000, syscalls.BRANCH_BLOCK + 500])
     alphabet = [0xE8, 0xE9, 0x00, 0xFF, 0x01, 0xFE]

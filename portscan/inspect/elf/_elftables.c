@@ -37,11 +37,20 @@
    graph_relocations(raw, kinds, dynamic, code, pointers, got, taken) -> None
        A call graph's reading of one SHT_RELA section (`CallGraph._read_relocations`):
        `kinds` (relative, irelative, abs64, glob_dat, jump_slot), `dynamic` the .dynsym
-       entries `graph_symbols` made; fills `pointers`, `got` and the set `taken`. */
+       entries `graph_symbols` made; fills `pointers`, `got` and the set `taken`.
+
+   x86_branches(data, start, end, stop, to_address, targets, tails) -> list
+       The syscall scanner's direct calls and jumps to its targets from one block of
+       x86-64 code (inspect/elf/syscalls.py, `_x86_branches`; tests/test_syscalls.py):
+       the search of data[start:stop) for a call or jump rel32 opcode, two bytes and
+       one of `tails` (2-byte bytes), its matches not overlapping, as (offset, target)
+       for each match that starts before `end` and whose target (offset + to_address
+       + 5 + rel32) is one of `targets` (ints). */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 static uint32_t
@@ -497,6 +506,95 @@ done:
     return result;
 }
 
+static int
+compare_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static PyObject *
+x86_branches(PyObject *module, PyObject *args)
+{
+    Py_buffer data;
+    Py_ssize_t start, end, stop;
+    long long to_address;
+    PyObject *targets, *tails;
+    if (!PyArg_ParseTuple(args, "y*nnnLOO", &data, &start, &end, &stop, &to_address, &targets,
+                          &tails))
+        return NULL;
+    PyObject *result = NULL, *iterator = NULL, *item = NULL;
+    int64_t *wanted = NULL;
+    Py_ssize_t count = 0;
+    unsigned char seen[1 << 13] = {0}; /* a bit per 2-byte tail, little endian */
+    if (start < 0 || stop > data.len || end > stop) {
+        PyErr_SetString(PyExc_ValueError, "the block is outside the data");
+        goto done;
+    }
+    iterator = PyObject_GetIter(tails);
+    while (iterator != NULL && (item = PyIter_Next(iterator)) != NULL) {
+        if (!PyBytes_Check(item) || PyBytes_GET_SIZE(item) != 2) {
+            PyErr_SetString(PyExc_TypeError, "a tail is 2 bytes");
+            goto done;
+        }
+        const unsigned char *tail = (const unsigned char *)PyBytes_AS_STRING(item);
+        unsigned bit = (unsigned)tail[0] | (unsigned)tail[1] << 8;
+        seen[bit >> 3] |= (unsigned char)(1u << (bit & 7));
+        Py_CLEAR(item);
+    }
+    Py_CLEAR(iterator);
+    if (PyErr_Occurred())
+        goto done;
+    Py_ssize_t size = PyObject_Length(targets);
+    wanted = size < 0 ? NULL : PyMem_Malloc((size_t)(size ? size : 1) * sizeof(int64_t));
+    if (wanted == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_NoMemory();
+        goto done;
+    }
+    iterator = PyObject_GetIter(targets);
+    while (iterator != NULL && (item = PyIter_Next(iterator)) != NULL) {
+        int overflow;
+        long long target = PyLong_Check(item) ? PyLong_AsLongLongAndOverflow(item, &overflow) : -1;
+        if (!PyLong_Check(item) || PyErr_Occurred()) {
+            if (!PyErr_Occurred())
+                PyErr_SetString(PyExc_TypeError, "a target is an int");
+            goto done;
+        }
+        Py_CLEAR(item);
+        if (overflow || count == size) /* no rel32 reaches past 64 bits */
+            continue;
+        wanted[count++] = target;
+    }
+    Py_CLEAR(iterator);
+    if (PyErr_Occurred())
+        goto done;
+    qsort(wanted, (size_t)count, sizeof(int64_t), compare_i64);
+    result = PyList_New(0);
+    const unsigned char *bytes = data.buf;
+    for (Py_ssize_t at = start; result != NULL && at < end && at + 5 <= stop;) {
+        unsigned tail = (unsigned)bytes[at + 3] | (unsigned)bytes[at + 4] << 8;
+        if ((bytes[at] & 0xFE) != 0xE8 || !(seen[tail >> 3] & (1u << (tail & 7)))) {
+            at++;
+            continue;
+        }
+        int64_t target = (int64_t)at + to_address + 5 + (int32_t)u32(bytes + at + 1);
+        if (bsearch(&target, wanted, (size_t)count, sizeof(int64_t), compare_i64) != NULL) {
+            PyObject *found = Py_BuildValue("(nL)", at, (long long)target);
+            if (found == NULL || PyList_Append(result, found) < 0)
+                Py_CLEAR(result);
+            Py_XDECREF(found);
+        }
+        at += 5; /* the search goes on after its match */
+    }
+done:
+    Py_XDECREF(item);
+    Py_XDECREF(iterator);
+    PyMem_Free(wanted);
+    PyBuffer_Release(&data);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"dynamic_symbols", dynamic_symbols, METH_VARARGS,
      "dynamic_symbols(raw, wide, versym, versions, table, text, typed, anywhere,"
@@ -509,6 +607,9 @@ static PyMethodDef methods[] = {
      " reading of one SHT_RELA section."},
     {"in_code", in_code_of, METH_VARARGS,
      "in_code(addresses, code) -> the addresses in code, in order (CallGraph._in_code)."},
+    {"x86_branches", x86_branches, METH_VARARGS,
+     "x86_branches(data, start, end, stop, to_address, targets, tails) -> [(offset, target)]:"
+     " the syscall scanner's branches to its targets from one block of x86-64 code."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -33,6 +33,11 @@ from capstone import arm64 as cs_arm64
 from capstone import x86 as cs_x86
 
 from portscan.inspect.elf.layout import Bytes, ElfView, find_all, release
+
+try:  # `_x86_branches`' search in C (_elftables.c), if it was built
+    from portscan.inspect.elf import _elftables
+except ImportError:  # pragma: no cover - built by setup.py; the Python is the fallback
+    _elftables = None
 from portscan.knowledge import tables as signatures
 from portscan.model import SyscallReport, SyscallSite
 
@@ -320,6 +325,7 @@ BRANCH_BLOCK = 1 << 16  # bytes of code searched with one pattern
 X86_BRANCH_OPCODES = (0xE8, 0xE9)  # call rel32, jmp rel32
 X86_BRANCH_SIZE = 5
 X86_SPAN = 1 << 12  # x86: positions over which a displacement's bits 12 and up stay
+_IN_C = 1 << 62  # `_x86_branches` in C where an address stays within 64-bit arithmetic
 
 
 def _branches_to(
@@ -367,7 +373,10 @@ def _x86_branches(
     overlap) finds them: a branch starting inside such a match is not one (which needs
     a false match, and both to be rare).
 
-    The branches are found by their displacement: at offset p, a branch to T holds
+    In C (`_elftables.x86_branches`, where it was built) that search is made as it
+    reads, each match's target looked up: libLLVM's 50 MB of code in 0.06 s instead of
+    0.2 (postgres:15, where the layers' end waits for that file's analysis). In Python
+    the branches are found by their displacement: at offset p, a branch to T holds
     T - 5 - address(p), which falls by one from each byte to the next, so over a span
     of X86_SPAN offsets its bits 12 and up stay the same, and with them the high
     nibble of its second byte. Each span is searched for the opcode followed by a byte
@@ -377,6 +386,12 @@ def _x86_branches(
     """
     to_address = code.address - code.start
     stop = min(end + 4, code.end)  # a branch starting in the block may end past it
+    if _elftables is not None and abs(to_address) < _IN_C:  # the block's search, in C
+        for offset, target in _elftables.x86_branches(
+            data, start, end, stop, to_address, targets, tails
+        ):
+            yield offset, X86_BRANCH_SIZE, target
+        return
     rel32 = struct.Struct("<i").unpack_from
     found = set()
     for target in targets:
