@@ -208,8 +208,9 @@ class _Graphs:
         except EOFError:
             self._lost()
             answers = [self.here.walk(*walk) for walk in there]
-        for index, (walk, answer) in enumerate(zip(there, answers, strict=True)):
-            self._settle(walk, answer, None if packed is None else packed[index])
+        stored = [None] * len(answers) if packed is None else packed
+        for walk, answer, form in zip(there, answers, stored, strict=True):
+            self._settle(walk, answer, form)
 
     def _share(self, digests: set[str]) -> None:
         """Give each of these files, first walked now, to a side: the largest first, each
