@@ -28,15 +28,23 @@ from typing import NoReturn
 THRESHOLDS = (1_000_000, 20, 100)  # the collector's (gc.set_threshold), see above
 
 
-def serving(module: str) -> str:
-    """The `python -c` program of a portscan child process (the ELF worker, the walk
-    helper): the collector set as here, `module.serve` on its standard streams and the
-    program's arguments, then `leave`."""
-    return (
-        "import sys; from portscan.lifecycle import collect_rarely, leave; collect_rarely(); "
-        f"from {module} import serve; serve(sys.stdin.buffer, sys.stdout.buffer, *sys.argv[1:]); "
-        "leave(0)"
+def serving(module: str) -> list[str]:
+    """The command of a portscan child process (the ELF worker, the walk helper): this
+    interpreter running `module.serve` on its standard streams and the command's
+    further arguments, the collector set as here, then `leave`. It imports the portscan
+    this process runs: `-P` keeps the working directory off the front of its path, where
+    a `portscan` folder of other code (another checkout, or one planted in the folder a
+    scan runs in) would be imported instead; where this process took portscan from the
+    front of its own path (`python -m portscan` in a checkout), that folder goes first."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    first = os.path.realpath(sys.path[0] or os.getcwd()) if sys.path else ""
+    path = f"sys.path.insert(0, {root!r}); " if os.path.realpath(root) == first else ""
+    program = (
+        f"import sys; {path}from portscan.lifecycle import collect_rarely, leave; "
+        f"collect_rarely(); from {module} import serve; "
+        "serve(sys.stdin.buffer, sys.stdout.buffer, *sys.argv[1:]); leave(0)"
     )
+    return [sys.executable, "-P", "-c", program]
 
 
 def collect_rarely() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import signal
 import subprocess
 import sys
@@ -80,6 +81,32 @@ def test_the_worker_does_not_import_the_callers_main_module(tmp_path: Path) -> N
     out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["ran", "x86_64"]
+
+
+def test_the_worker_runs_this_portscan_not_one_in_the_working_directory(
+    oci_layout: Path, tmp_path: Path
+) -> None:
+    """A `portscan` folder where a scan runs (another checkout, or code planted there)
+    is not what the ELF worker and the walk helper import (they run `python -P`): the
+    scan's facts come from this portscan, and the planted code never runs."""
+    planted = tmp_path / "portscan"
+    planted.mkdir()
+    marker = tmp_path / "planted-code-ran"
+    (planted / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    (planted / "lifecycle.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    command = [sys.executable, "-P", "-m", "portscan", "image", f"oci:{oci_layout}"]
+    done = subprocess.run(
+        [*command, "--format", "json", "--no-cache"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert not marker.exists(), "a child process imported the planted portscan"
+    found = json.loads(done.stdout)["binaries"]
+    assert found["/usr/bin/hello"]["needed"] == ["libgreet.so.1", "libc.so.6"]
 
 
 def _peak_rss(pid: int) -> int:

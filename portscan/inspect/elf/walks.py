@@ -18,7 +18,6 @@ import mmap
 import os
 import select
 import subprocess
-import sys
 import time
 from collections.abc import Iterable
 from typing import BinaryIO
@@ -39,7 +38,7 @@ Walk = tuple[str, str | None]  # (content digest, root name or None: the constru
 NOT_KEPT = "its bytes were not kept (the layer came from a store without them)"
 
 TEST_GARBLE_WALKS = "PORTSCAN_TEST_GARBLE_WALKS"  # test hook (`serve`), docs/configuration.md
-_HELPER_MAIN = serving(__name__)  # the process's program (portscan.lifecycle)
+_HELPER_MAIN = serving(__name__)  # the process's command (portscan.lifecycle)
 
 
 class Walks:
@@ -123,9 +122,7 @@ def _walkable(content_dir: str | None, digest: str) -> mmap.mmap | bytes | str:
 def start_helper() -> subprocess.Popen[bytes]:
     """A walk helper in a new interpreter (`serve`), where no ELF worker can be handed
     over (worker.handoff)."""
-    return subprocess.Popen(
-        [sys.executable, "-c", _HELPER_MAIN], stdin=subprocess.PIPE, stdout=subprocess.PIPE
-    )
+    return subprocess.Popen(_HELPER_MAIN, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
 
 
 class WalkHelper:

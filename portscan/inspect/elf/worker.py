@@ -36,7 +36,6 @@ import queue
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import Iterable, Iterator
@@ -70,7 +69,7 @@ MAX_IN_FLIGHT = 16 << 20  # bytes of ELF files handed over and not yet answered
 _PIPE_SIZE = 1 << 20
 _SPOOL_CHUNK = 1 << 20  # the worker copies a file from its stdin to disk in pieces this big
 _TRIM_AFTER = 16 << 20  # after a file this large, the worker returns free heap to the system
-_WORKER_MAIN = serving(__name__)  # the process's program (portscan.lifecycle)
+_WORKER_MAIN = serving(__name__)  # the process's command (portscan.lifecycle)
 
 
 _HANDOFF = -1  # the task id that turns the worker into a walk helper (`handoff`)
@@ -221,7 +220,7 @@ class _Worker:
         # that it goes when the worker crashes too (`_forget_scratch`)
         self.scratch = tempfile.mkdtemp(prefix="portscan-elf-")
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_MAIN, self.scratch],
+            [*_WORKER_MAIN, self.scratch],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
