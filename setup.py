@@ -14,7 +14,7 @@
   ELF analysis of nginx's 734 files some 10% longer (0.50 -> 0.56 s;
   inspect/elf/direct.py), the call graph of postgres's libLLVM (104 MiB) read in
   0.42 s instead of 0.20 (callgraph.py), and the syscall scanner's search for calls to
-  syscall wrappers in its code 0.2 s instead of 0.06 (syscalls.py).
+  syscall wrappers in its code 0.13-0.23 s instead of 0.06 (syscalls.py).
 """
 
 from setuptools import Extension, setup

@@ -375,7 +375,7 @@ def _x86_branches(
 
     In C (`_elftables.x86_branches`, where it was built) that search is made as it
     reads, each match's target looked up: libLLVM's 50 MB of code in 0.06 s instead of
-    0.2 (postgres:15, where the layers' end waits for that file's analysis). In Python
+    0.13-0.23 (postgres:15, whose layers end waiting for that file's analysis). In Python
     the branches are found by their displacement: at offset p, a branch to T holds
     T - 5 - address(p), which falls by one from each byte to the next, so over a span
     of X86_SPAN offsets its bits 12 and up stay the same, and with them the high
