@@ -41,7 +41,7 @@
 
    x86_branches(data, start, end, stop, to_address, targets, tails) -> list
        The syscall scanner's direct calls and jumps to its targets from one block of
-       x86-64 code (inspect/elf/syscalls.py, `_x86_branches`; tests/test_syscalls.py):
+       x86-64 code (inspect/elf/syscalls.py, `_x86_branches`; tests/test_elf_fast_paths.py):
        the search of data[start:stop) for a call or jump rel32 opcode, two bytes and
        one of `tails` (2-byte bytes), its matches not overlapping, as (offset, target)
        for each match that starts before `end` and whose target (offset + to_address
@@ -554,7 +554,7 @@ x86_branches(PyObject *module, PyObject *args)
     }
     iterator = PyObject_GetIter(targets);
     while (iterator != NULL && (item = PyIter_Next(iterator)) != NULL) {
-        int overflow;
+        int overflow = 0;
         long long target = PyLong_Check(item) ? PyLong_AsLongLongAndOverflow(item, &overflow) : -1;
         if (!PyLong_Check(item) || PyErr_Occurred()) {
             if (!PyErr_Occurred())

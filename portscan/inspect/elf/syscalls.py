@@ -33,13 +33,13 @@ from capstone import arm64 as cs_arm64
 from capstone import x86 as cs_x86
 
 from portscan.inspect.elf.layout import Bytes, ElfView, find_all, release
+from portscan.knowledge import tables as signatures
+from portscan.model import SyscallReport, SyscallSite
 
 try:  # `_x86_branches`' search in C (_elftables.c), if it was built
     from portscan.inspect.elf import _elftables
 except ImportError:  # pragma: no cover - built by setup.py; the Python is the fallback
     _elftables = None
-from portscan.knowledge import tables as signatures
-from portscan.model import SyscallReport, SyscallSite
 
 WINDOW = 64  # bytes disassembled before a site
 WIDE_WINDOW = 256  # second try when the walk ran off the first window
