@@ -7,8 +7,8 @@ runs is one scan by each checkout, in turn, each with an empty scan cache of its
 (as bench_syft.py's cold runs), the checkout put first on PYTHONPATH. Each checkout's
 compiled extensions must be built in place (`python3 setup.py build_ext --inplace`),
 and its modules are byte-compiled first, as `pip install` leaves them. Prints each
-checkout's wall seconds sorted, their median, and its peak memory (MiB, the whole
-process tree, as bench_syft.py samples it). Nothing here asserts a time.
+checkout's wall seconds sorted, their median, and its runs' peak memory sorted (MiB,
+the whole process tree, as bench_syft.py samples it). Nothing here asserts a time.
 
     python benchmarks/versions.py nginx:latest ../before . --pairs 6
 """
@@ -55,9 +55,9 @@ def main() -> int:
                 runs[checkout].append(timed(command, env))
     for checkout, measured in runs.items():
         seconds = sorted(wall for wall, _ in measured)
-        peak = max(kib for _, kib in measured) // 1024
+        peaks = " ".join(str(kib // 1024) for kib in sorted(kib for _, kib in measured))
         listed = " ".join(f"{s:.2f}" for s in seconds)
-        print(f"{checkout}: {listed} s, median {statistics.median(seconds):.2f}, {peak} MiB")
+        print(f"{checkout}: {listed} s, median {statistics.median(seconds):.2f}; {peaks} MiB")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
