@@ -197,15 +197,23 @@ def gunzip_time(blobs: list[Path], repeat: int) -> float:
     return median_run(command, repeat)[0]
 
 
-def byte_compile() -> None:
-    """Compile portscan's modules as `pip install` does (an editable checkout, or a
-    PYTHONDONTWRITEBYTECODE environment, would otherwise compile ~60 modules from source
-    in every run: ~0.1 s, a quarter of a warm rescan)."""
+def byte_compile(package: Path | None = None) -> None:
+    """Compile portscan's modules (those imported here, or the `package` folder of another
+    checkout) as `pip install` does (an editable checkout, or a PYTHONDONTWRITEBYTECODE
+    environment, would otherwise compile ~60 modules from source in every run: ~0.1 s,
+    a quarter of a warm rescan)."""
     import compileall
 
-    import portscan
+    if package is None:
+        import portscan
 
-    compileall.compile_dir(str(Path(portscan.__file__).parent), quiet=1)
+        package = Path(portscan.__file__).parent
+    compileall.compile_dir(str(package), quiet=1)
+
+
+def load_average() -> str:
+    """The machine's load averages over 1, 5 and 15 minutes, as printed beside a run."""
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> int:
@@ -223,7 +231,7 @@ def main() -> int:
     executable("gzip")
     syft_env = {**os.environ, **SYFT_SETTINGS}
     byte_compile()
-    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at start: {load_average()}")
     print(HEADER)
     for image in args.images:
         name, _, tag = image.partition(":")
@@ -250,7 +258,7 @@ def main() -> int:
             per, unit = (size / 2**30, "s/GiB") if name == "one-gib" else (files / 1e4, "s/10k f")
             times = f"{gunzip / per:>7.2f} {syft_s / per:>7.2f} {cold / per:>9.2f}"
             print(f"{name:<16} {unit:>9} {times}")
-    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at end: {load_average()}")
     return 0
 
 

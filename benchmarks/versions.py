@@ -16,7 +16,6 @@ the whole process tree, as bench_syft.py samples it). Nothing here asserts a tim
 from __future__ import annotations
 
 import argparse
-import compileall
 import os
 import statistics
 import sys
@@ -24,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_syft import REGISTRY, executable, timed
+from bench_syft import REGISTRY, byte_compile, executable, load_average, timed
 
 
 def main() -> int:
@@ -37,7 +36,7 @@ def main() -> int:
     for checkout in checkouts:
         if not (checkout / "portscan" / "__init__.py").is_file():
             sys.exit(f"versions: {checkout} is not a portscan checkout")
-        compileall.compile_dir(str(checkout / "portscan"), quiet=1)
+        byte_compile(checkout / "portscan")
     python = executable("python3")
     # from an empty folder: a checkout's ELF worker before 2026-12-06 took a `portscan`
     # folder in the working directory first, whatever PYTHONPATH said
@@ -47,7 +46,7 @@ def main() -> int:
     command = [python, "-P", "-m", "portscan", "image", ref, "--format", "json", "-q"]
     command += ["-o", os.devnull]
     runs: dict[Path, list[tuple[float, int]]] = {checkout: [] for checkout in checkouts}
-    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at start: {load_average()}")
     for _ in range(args.pairs):
         for checkout in checkouts:
             with tempfile.TemporaryDirectory(prefix="versions-cache-") as cache:
@@ -58,7 +57,7 @@ def main() -> int:
         peaks = " ".join(str(kib // 1024) for kib in sorted(kib for _, kib in measured))
         listed = " ".join(f"{s:.2f}" for s in seconds)
         print(f"{checkout}: {listed} s, median {statistics.median(seconds):.2f}; {peaks} MiB")
-    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"load average at end: {load_average()}")
     return 0
 
 

@@ -504,20 +504,27 @@ def _file(item: dict[str, Any]) -> FileEntry:
 
 
 @functools.lru_cache(maxsize=32)
-def _zstd(thread: int, level: int) -> tuple[zstandard.ZstdCompressor, zstandard.ZstdDecompressor]:
-    """One thread's (de)compressor: zstandard's are not to be shared between threads,
-    and making one per call doubles the cost of storing an image's thousands of walks."""
-    return zstandard.ZstdCompressor(level=level), zstandard.ZstdDecompressor()
+def _compressor(thread: int, level: int) -> zstandard.ZstdCompressor:
+    """One thread's compressor at `level`: zstandard's are not to be shared between
+    threads, and making one per call doubles the cost of storing an image's thousands
+    of walks."""
+    return zstandard.ZstdCompressor(level=level)
+
+
+@functools.lru_cache(maxsize=32)
+def _decompressor(thread: int) -> zstandard.ZstdDecompressor:
+    """One thread's decompressor (as `_compressor`)."""
+    return zstandard.ZstdDecompressor()
 
 
 def pack(value: Any, level: int) -> bytes:
     """The stored form of a layer result or a walk (the scan cache's, portscan.audit):
     zstd(pickle(value)) at `level`."""
     data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    return _zstd(threading.get_ident(), level)[0].compress(data)
+    return _compressor(threading.get_ident(), level).compress(data)
 
 
 def unpack(blob: bytes) -> Any:
     """What `pack` stored (or a zstd(pickle) written as a stream: a whole result's)."""
-    inflate = _zstd(threading.get_ident(), 1)[1]  # the level is the compressor's alone
-    return pickle.loads(inflate.decompressobj().decompress(blob))
+    inflate = _decompressor(threading.get_ident()).decompressobj()
+    return pickle.loads(inflate.decompress(blob))

@@ -201,15 +201,14 @@ class _Graphs:
         while self.idle is not None and not self.helper.answered() and self.idle():
             pass  # other work meanwhile
         self.other += time.perf_counter() - began
-        packed: list[bytes | None] | None = None
         try:
             answers, packed, seconds = self.helper.receive()
             self.spent[1] += seconds
         except EOFError:
             self._lost()
             answers = [self.here.walk(*walk) for walk in there]
-        stored = [None] * len(answers) if packed is None else packed
-        for walk, answer, form in zip(there, answers, stored, strict=True):
+            packed = [None] * len(answers)
+        for walk, answer, form in zip(there, answers, packed, strict=True):
             self._settle(walk, answer, form)
 
     def _share(self, digests: set[str]) -> None:

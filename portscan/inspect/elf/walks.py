@@ -160,10 +160,10 @@ class WalkHelper:
         except (OSError, ValueError):
             return True  # `receive` meets why
 
-    def receive(self) -> tuple[list[Reach | str], list[bytes | None] | None, float]:
+    def receive(self) -> tuple[list[Reach | str], list[bytes | None], float]:
         """The answers to the walks sent, in order: each a Reach or why the file has no
-        graph; their stored forms, None for a reason (or no list, when `send` asked for
-        none); and the seconds the walks took."""
+        graph; their stored forms, each None for a reason or when `send` asked for none;
+        and the seconds the walks took."""
         assert self.process.stdout is not None
         try:
             (answers, packed, seconds), _ = read_frame(self.process.stdout)
@@ -216,9 +216,9 @@ def serve(stdin: BinaryIO, stdout: BinaryIO) -> None:
                     stdout.write(garbled_frame(NOT_PICKLE))
                     stdout.flush()
                     continue
-                packed = None
-                if level is not None:
-                    packed = [None if isinstance(a, str) else pack(a, level) for a in answers]
+                packed = [
+                    None if level is None or isinstance(a, str) else pack(a, level) for a in answers
+                ]
                 write_frame(stdout, (answers, packed, time.perf_counter() - began))
                 walks.drop_pages()
         except Exception:  # the caller makes the walks again (see above)
