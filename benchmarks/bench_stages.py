@@ -16,8 +16,12 @@ function that is it:
 What no stage names is `other`. Nothing here asserts a time: it prints one table, the
 median of `--repeat` runs, each in a fresh interpreter.
 
+`--no-reach` scans with reachability off (`ScanOptions.reach`: each program judged by
+every library it loads, taken whole), to see what the stage costs the whole scan.
+
     python benchmarks/bench_stages.py oci:/tmp/portscan-corpus/oci/nginx-latest
     python benchmarks/bench_stages.py registry:127.0.0.1:5000/corpus/postgres:15 --repeat 3
+    python benchmarks/bench_stages.py registry:127.0.0.1:5000/corpus/nginx:latest --no-reach
 """
 
 from __future__ import annotations
@@ -70,7 +74,7 @@ def _wrap(spot: str, name: str, spent: dict[str, float]) -> None:
     setattr(owner, attribute, classmethod(timed) if isinstance(original, classmethod) else timed)
 
 
-def one_run(reference: str) -> dict[str, float]:
+def one_run(reference: str, reach: bool = True) -> dict[str, float]:
     """Time one scan in this process; the stages' seconds, `total` and `other`."""
     started = time.perf_counter()
     spent: dict[str, float] = {}
@@ -80,6 +84,8 @@ def one_run(reference: str) -> dict[str, float]:
     for name, spot in STAGES:
         if spot is not None:
             _wrap(spot, name, spent)
+    if not reach:
+        _without_reach()
     # portscan.scan imports reach_image when a scan reaches the stage: the wrapped one
     sys.argv = ["portscan", "image", reference, "--format", "json", "-o", os.devnull, "-q"]
     try:
@@ -94,26 +100,45 @@ def one_run(reference: str) -> dict[str, float]:
     return spent
 
 
+def _without_reach() -> None:
+    """Run the command's scans with `ScanOptions.reach` off: each goes through the scan
+    cache's `result`, which takes its options from there."""
+    import dataclasses
+    from typing import Any
+
+    from portscan.audit.cache import ScanCache
+
+    result = ScanCache.result
+
+    def without(self: ScanCache, reference: str, options: Any, *args: Any, **kw: Any) -> Any:
+        return result(self, reference, dataclasses.replace(options, reach=False), *args, **kw)
+
+    ScanCache.result = without  # type: ignore[method-assign]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("reference")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-reach", action="store_true", help="reachability off")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:  # a child: one run, its times as JSON on the last line
-        print(json.dumps(one_run(args.reference)))
+        print(json.dumps(one_run(args.reference, reach=not args.no_reach)))
         return 0
     runs = []
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory(prefix="bench-stages-") as cache:
             env = dict(os.environ, XDG_CACHE_HOME=cache)
             done = subprocess.run(
-                [sys.executable, __file__, args.reference, "--one"],
+                [sys.executable, __file__, args.reference, "--one"]
+                + (["--no-reach"] if args.no_reach else []),
                 env=env, capture_output=True, text=True, check=True,
             )  # fmt: skip
             runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
     names = [*dict.fromkeys(name for name, _ in STAGES), "other", "total"]
-    print(f"{args.reference}: median of {len(runs)} cold runs (s)")
+    off = ", reachability off" if args.no_reach else ""
+    print(f"{args.reference}: median of {len(runs)} cold runs (s){off}")
     for name in names:
         print(f"{name:<14} {statistics.median(r.get(name, 0.0) for r in runs):7.2f}")
     return 0
