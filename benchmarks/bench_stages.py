@@ -85,7 +85,7 @@ def one_run(reference: str, reach: bool = True) -> dict[str, float]:
         if spot is not None:
             _wrap(spot, name, spent)
     if not reach:
-        _without_reach()
+        without_reach()
     # portscan.scan imports reach_image when a scan reaches the stage: the wrapped one
     sys.argv = ["portscan", "image", reference, "--format", "json", "-o", os.devnull, "-q"]
     try:
@@ -100,7 +100,7 @@ def one_run(reference: str, reach: bool = True) -> dict[str, float]:
     return spent
 
 
-def _without_reach() -> None:
+def without_reach() -> None:
     """Run the command's scans with `ScanOptions.reach` off: each goes through the scan
     cache's `result`, which takes its options from there."""
     import dataclasses
