@@ -216,6 +216,22 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def in_turn(
+    commands: dict[str, tuple[list[str], dict[str, str]]], rounds: int
+) -> dict[str, list[tuple[float, int]]]:
+    """Run each of `commands` (name -> command, environment settings) once a round, in
+    turn, for `rounds` rounds, each run with an empty scan cache of its own
+    ($XDG_CACHE_HOME): name -> each run's (wall seconds, peak KiB), as `timed` gives."""
+    runs: dict[str, list[tuple[float, int]]] = {name: [] for name in commands}
+    for _ in range(rounds):
+        for name, (command, settings) in commands.items():
+            with tempfile.TemporaryDirectory(prefix="bench-cache-") as cache:
+                runs[name].append(
+                    timed(command, {**os.environ, **settings, "XDG_CACHE_HOME": cache})
+                )
+    return runs
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("images", nargs="*", default=["nginx:latest"], help="corpus NAME:TAG")

@@ -18,7 +18,6 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -28,9 +27,9 @@ from bench_syft import (  # noqa: E402
     SYFT_SETTINGS,
     byte_compile,
     executable,
+    in_turn,
     load_average,
     syft_program,
-    timed,
 )
 
 # portscan's command with reachability off, in a fresh interpreter
@@ -61,12 +60,7 @@ def main() -> int:
             "portscan": ([executable("portscan"), *scan], {}),
             "reachability off": ([python, "-P", "-c", WITHOUT_REACH, *scan], {}),
         }
-        runs: dict[str, list[tuple[float, int]]] = {name: [] for name in commands}
-        for _ in range(args.rounds):
-            for name, (command, settings) in commands.items():
-                with tempfile.TemporaryDirectory(prefix="reach-share-") as cache:
-                    env = {**os.environ, **settings, "XDG_CACHE_HOME": cache}
-                    runs[name].append(timed(command, env))
+        runs = in_turn(commands, args.rounds)
         medians = {name: statistics.median(w for w, _ in done) for name, done in runs.items()}
         for name, done in runs.items():
             peak = int(statistics.median(kib for _, kib in done)) // 1024

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_syft import REGISTRY, byte_compile, executable, load_average, timed
+from bench_syft import REGISTRY, byte_compile, executable, in_turn, load_average
 
 
 def main() -> int:
@@ -33,6 +33,8 @@ def main() -> int:
     parser.add_argument("--pairs", type=int, default=5)
     args = parser.parse_args()
     checkouts = [path.resolve() for path in args.checkouts]
+    if checkouts[0] == checkouts[1]:
+        sys.exit(f"versions: both checkouts are {checkouts[0]}")
     for checkout in checkouts:
         if not (checkout / "portscan" / "__init__.py").is_file():
             sys.exit(f"versions: {checkout} is not a portscan checkout")
@@ -45,13 +47,9 @@ def main() -> int:
     # -P: not the working directory first on sys.path (a checkout there would win)
     command = [python, "-P", "-m", "portscan", "image", ref, "--format", "json", "-q"]
     command += ["-o", os.devnull]
-    runs: dict[Path, list[tuple[float, int]]] = {checkout: [] for checkout in checkouts}
     print(f"load average at start: {load_average()}")
-    for _ in range(args.pairs):
-        for checkout in checkouts:
-            with tempfile.TemporaryDirectory(prefix="versions-cache-") as cache:
-                env = {**os.environ, "XDG_CACHE_HOME": cache, "PYTHONPATH": str(checkout)}
-                runs[checkout].append(timed(command, env))
+    commands = {str(c): (command, {"PYTHONPATH": str(c)}) for c in checkouts}
+    runs = in_turn(commands, args.pairs)
     for checkout, measured in runs.items():
         seconds = sorted(wall for wall, _ in measured)
         peaks = " ".join(str(kib // 1024) for kib in sorted(kib for _, kib in measured))
